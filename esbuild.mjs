@@ -1,0 +1,68 @@
+// Builds the four bundles (extension, trainer, CLI, webview) plus the benchmark harness.
+//   node esbuild.mjs               one development build
+//   node esbuild.mjs --watch       rebuild on change
+//   node esbuild.mjs --production  minified, no source maps (used by `npm run package`)
+import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+const outdir = 'dist';
+
+// Native or optional packages are never bundled: `webgpu` carries dawn.node, and the tfjs-node
+// packages are optional peers that only exist when the user installed them.
+const nodeExternal = ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi'];
+
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'warning',
+  legalComments: 'linked',
+  define: { __SCULPT_VERSION__: JSON.stringify(require('./package.json').version) },
+};
+
+const nodeBundle = (entry, out, extra = {}) => ({
+  ...common,
+  entryPoints: [entry],
+  outfile: join(outdir, out),
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: nodeExternal,
+  ...extra,
+});
+
+const builds = [
+  nodeBundle('src/extension/main.ts', 'extension.js'),
+  nodeBundle('src/trainer/main.ts', 'trainer.js'),
+  nodeBundle('src/cli/main.ts', 'cli.js', { banner: { js: '#!/usr/bin/env node' } }),
+  nodeBundle('scripts/bench/main.ts', 'bench.js'),
+  {
+    ...common,
+    entryPoints: ['webview/main.ts'],
+    outfile: join(outdir, 'webview.js'),
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
+];
+
+/** The wasm backend loads its .wasm files from beside the bundle (see src/engine/backend.ts). */
+function copyWasm() {
+  mkdirSync(outdir, { recursive: true });
+  const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const f of readdirSync(wasmDir)) if (f.endsWith('.wasm')) copyFileSync(join(wasmDir, f), join(outdir, f));
+}
+
+copyWasm();
+if (watch) {
+  const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
+  await Promise.all(contexts.map((c) => c.watch()));
+  console.log('[watch] build finished, watching for changes...');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}
