@@ -26,10 +26,12 @@ if (entries.length === 0) {
   console.error(`no test files match ${JSON.stringify(filters)}`);
   process.exit(1);
 }
-rmSync('out/test', { recursive: true, force: true });
+// One output folder per invocation, so that several test runs can share a checkout.
+const outdir = join('out', 'test', String(process.pid));
+rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
   entryPoints: entries,
-  outdir: 'out/test',
+  outdir,
   outbase: 'test',
   bundle: true,
   platform: 'node',
@@ -39,9 +41,10 @@ await esbuild.build({
   packages: 'external',
   logLevel: 'warning',
 });
-const compiled = entries.map((f) => join('out', relative('.', f)).replace(/\.ts$/, '.js'));
+const compiled = entries.map((f) => join(outdir, relative('test', f)).replace(/\.ts$/, '.js'));
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...passthrough, ...compiled], {
   stdio: 'inherit',
   env: { ...process.env, SCULPT_REPO_ROOT: process.cwd() },
 });
+rmSync(outdir, { recursive: true, force: true });
 process.exit(r.status ?? 1);

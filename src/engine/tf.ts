@@ -1,0 +1,18 @@
+/**
+ * The one place the engine imports TensorFlow.js from. Everything in src/engine uses `import { tf } from './tf'`
+ * (or '../tf'), so the registrations below always run first:
+ * - chained ops (`x.add(y)`) and gradients are not registered by tfjs-core alone;
+ * - the cpu backend is imported through a binding, because a side-effect-only import of it is dropped by
+ *   esbuild (the package declares `sideEffects`);
+ * - the wasm backend registers itself on import; its .wasm files are located in backend.ts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+
+/** Referenced so the bundler keeps the cpu backend's registration. */
+export const cpuBackendClass: typeof MathBackendCPU = MathBackendCPU;
+
+export { tf };
