@@ -33,6 +33,8 @@ const nodeBundle = (entry, out, extra = {}) => ({
   format: 'cjs',
   target: 'node20',
   external: nodeExternal,
+  // Prefer ESM entry points so tfjs-core is bundled once (its CJS and ESM builds would be two instances).
+  mainFields: ['module', 'main'],
   ...extra,
 });
 

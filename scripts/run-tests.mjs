@@ -38,7 +38,9 @@ await esbuild.build({
   format: 'cjs',
   target: 'node20',
   sourcemap: 'inline',
-  packages: 'external',
+  // tfjs is bundled (its deep ESM imports do not load in plain Node); native and optional packages are not.
+  external: ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi', 'playwright-core', 'esbuild'],
+  mainFields: ['module', 'main'],
   logLevel: 'warning',
 });
 const compiled = entries.map((f) => join(outdir, relative('test', f)).replace(/\.ts$/, '.js'));

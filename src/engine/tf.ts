@@ -15,4 +15,8 @@ import '@tensorflow/tfjs-backend-wasm';
 /** Referenced so the bundler keeps the cpu backend's registration. */
 export const cpuBackendClass: typeof MathBackendCPU = MathBackendCPU;
 
+// PROD skips tfjs's debug-time checks and its console banners (e.g. the advice to install tfjs-node, which
+// the backend selection already reports in a structured way).
+tf.env().set('PROD', true);
+
 export { tf };
