@@ -1,0 +1,503 @@
+/**
+ * The experiment config (`*.sculpt.json`): these types are the single source of truth. The JSON Schema in
+ * schemas/sculpt.schema.json is generated from them (scripts/gen-schema.mjs, JSDoc tags become descriptions,
+ * defaults, bounds and examples); VS Code uses it for completion and the engine for validation
+ * (config-validate.ts). A test fails when the committed schema is stale.
+ */
+
+/** A continual-learning experiment: one model, an ordered task sequence, and the methods to compare on it. */
+export interface ExperimentConfig {
+  /** Editor hint; ignored by Sculpt. */
+  $schema?: string;
+  /**
+   * Experiment name, shown in run lists, reports and the dashboard.
+   * @minLength 1
+   * @examples ["cl5-order1", "my-tasks"]
+   */
+  name: string;
+  /**
+   * Seed for data order, initialisation and dropout. The same config on the same backend gives the same metrics.
+   * @asType integer
+   * @minimum 0
+   * @default 0
+   */
+  seed?: number;
+  /**
+   * The base model: `builtin:<name>` for a model shipped with Sculpt, or a path (relative to this file) to a
+   * Hugging Face checkpoint folder with config.json and model.safetensors.
+   * @minLength 1
+   * @examples ["builtin:sculpt-base", "builtin:tiny-llama", "./checkpoints/gpt2"]
+   */
+  model: string;
+  /**
+   * Compute backend. `auto` picks tensorflow (if the tfjs-node or tfjs-node-gpu package is installed) > webgpu
+   * (if a GPU adapter exists) > wasm > cpu.
+   * @default "auto"
+   */
+  backend?: BackendName;
+  /**
+   * The task sequence, trained in this order (order 1).
+   * @minItems 1
+   */
+  tasks: TaskConfig[];
+  /**
+   * Further task orders to run, each a permutation of the task names. Every order runs every method.
+   * @examples [[["dbpedia", "amazon", "agnews", "yahoo"]]]
+   */
+  orders?: string[][];
+  /**
+   * Methods to compare on the sequence; each runs as its own trainer process.
+   * @minItems 1
+   */
+  methods: MethodConfig[];
+  /** Optimisation settings shared by every method (a method may override `lr`). */
+  training?: TrainingConfig;
+  /** How accuracy is measured after each task. */
+  eval?: EvalConfig;
+  /**
+   * Folder for run directories (relative to this file).
+   * @default "runs"
+   */
+  output?: string;
+  /** When checkpoints are written. */
+  checkpoint?: CheckpointPolicy;
+}
+
+export type BackendName = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** One task of the sequence. */
+export interface TaskConfig {
+  /**
+   * Task name, unique in the experiment; used in orders, reports and charts.
+   * @minLength 1
+   * @pattern ^[A-Za-z0-9_.-]+$
+   */
+  name: string;
+  /** Where the examples come from. */
+  source: TaskSource;
+  /**
+   * Prompt template. `{input}` and `{instruction}` are replaced by the example's fields; the label (or the
+   * expected output) follows the prompt.
+   * @default "{instruction}{input}\nAnswer:"
+   */
+  template?: string;
+  /**
+   * The label set for rank classification (each test example is scored against every label). Taken from the
+   * data's distinct outputs when omitted.
+   * @minItems 2
+   */
+  labels?: string[];
+  /**
+   * Use at most this many training examples (balanced over labels where possible).
+   * @asType integer
+   * @minimum 1
+   */
+  trainLimit?: number;
+  /**
+   * Use at most this many test examples.
+   * @asType integer
+   * @minimum 1
+   */
+  testLimit?: number;
+}
+
+export type TaskSource = BuiltinTaskSource | JsonlTaskSource | DatasetFolderSource;
+
+/** A task shipped with Sculpt (see `sculpt list`). */
+export interface BuiltinTaskSource {
+  /**
+   * Builtin task id.
+   * @minLength 1
+   * @examples ["cl5/brown-genre", "tiny/parity"]
+   */
+  builtin: string;
+}
+
+/** JSON Lines files, one example per line: `{"input", "output"}` or `{"instruction", "input", "output"}`. */
+export interface JsonlTaskSource {
+  /**
+   * Training examples (path relative to this file).
+   * @minLength 1
+   */
+  train: string;
+  /**
+   * Test examples (path relative to this file).
+   * @minLength 1
+   */
+  test: string;
+}
+
+/** A task folder in a published benchmark layout (the O-LoRA benchmark or TRACE). */
+export interface DatasetFolderSource {
+  /**
+   * Folder of the task (path relative to this file).
+   * @minLength 1
+   */
+  folder: string;
+  /** Layout of the folder. */
+  format: 'olora' | 'trace';
+}
+
+export type MethodConfig =
+  | SeqFtConfig
+  | AdaptiveSvdConfig
+  | OLoraConfig
+  | EwcConfig
+  | ReplayConfig
+  | LwfConfig
+  | MtlConfig
+  | PerTaskConfig;
+
+export type MethodName = MethodConfig['method'];
+
+interface MethodCommon {
+  /**
+   * Name of this variant in reports (defaults to the method name); must be unique in the experiment.
+   * @pattern ^[A-Za-z0-9_.-]+$
+   */
+  label?: string;
+  /**
+   * Learning rate for this method, overriding `training.lr`.
+   * @exclusiveMinimum 0
+   */
+  lr?: number;
+}
+
+/** Sequential fine-tuning: plain full fine-tuning, task after task (the lower bound). */
+export interface SeqFtConfig extends MethodCommon {
+  method: 'seqft';
+}
+
+/** Constrained full fine-tuning with adaptive SVD (Sculpting Subspaces / OSFT). */
+export interface AdaptiveSvdConfig extends MethodCommon {
+  method: 'adaptive-svd';
+  /**
+   * Which weight matrices are constrained. Attention and MLP projections as the paper; the LM head and the
+   * embeddings optionally.
+   * @default ["attention", "mlp"]
+   */
+  targets?: ('attention' | 'mlp' | 'head' | 'embeddings')[];
+  /**
+   * What happens to parameters that are not targets: `trainable` as the authors, `frozen` as PEFT's OSF, or
+   * frozen by group.
+   * @default "trainable"
+   */
+  nonTargets?: 'trainable' | 'frozen' | NonTargetFreeze;
+  /** How many singular directions of each matrix are protected. */
+  rank?: RankPolicy;
+  /**
+   * `two-sided`: G <- (I - U_h U_hᵀ) G (I - V_h V_hᵀ), what public implementations do. `paper`: the printed
+   * formula G - U_h U_hᵀ G V_h V_hᵀ, weaker, for ablation.
+   * @default "two-sided"
+   */
+  projection?: 'two-sided' | 'paper';
+  /**
+   * `dense`: project the gradient and re-project each optimizer step's weight change. `factored`: train the
+   * low-singular factors U_l, S_l, V_l with projected gradients and merge them at the task end.
+   * @default "dense"
+   */
+  parametrisation?: 'dense' | 'factored';
+  /**
+   * Constrain the first task too, protecting the pretrained model's top subspace (calibrated on the first
+   * task's data). When false the first task is plain fine-tuning.
+   * @default false
+   */
+  protectPretrained?: boolean;
+  /**
+   * Calibration samples from the previous task for the importance scores.
+   * @asType integer
+   * @minimum 1
+   * @default 128
+   */
+  calibrationSamples?: number;
+}
+
+/** Parameter groups to freeze when they are not targets. */
+export interface NonTargetFreeze {
+  /** @minItems 1 */
+  freeze: ('norms' | 'head' | 'embeddings' | 'biases')[];
+}
+
+export type RankPolicy = AdaptiveRankPolicy | FixedRankPolicy | ScheduleRankPolicy;
+
+/** Rank from layer importance: ratio = mrr + I_n (trr - mrr), k = clamp(round(ratio * min_dim), 1, min_dim). */
+export interface AdaptiveRankPolicy {
+  policy: 'adaptive';
+  /**
+   * Minimum retention ratio.
+   * @minimum 0
+   * @maximum 1
+   * @default 0.1
+   */
+  mrr?: number;
+  /**
+   * Target retention ratio.
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.8
+   */
+  trr?: number;
+  /**
+   * `matrix`: I = mean cos(x, Wx) over calibration tokens per matrix (the paper). `block`: cosine between a
+   * transformer block's input and output hidden states, one ratio for all matrices of the block.
+   * @default "matrix"
+   */
+  importance?: 'matrix' | 'block';
+  /**
+   * `mean`: I_n = I / mean(I) (the paper; misbehaves when the mean is near zero or negative). `minmax`: I
+   * scaled onto [0, 1] across matrices.
+   * @default "mean"
+   */
+  normalisation?: 'mean' | 'minmax';
+}
+
+/** The same share of every matrix: k = floor(ratio * min_dim), or an absolute k. */
+export interface FixedRankPolicy {
+  policy: 'fixed';
+  /**
+   * Protected share of min(d_out, d_in); 0.5 when neither ratio nor k is given.
+   * @exclusiveMinimum 0
+   * @maximum 1
+   */
+  ratio?: number;
+  /**
+   * Protected rank, instead of a ratio; must not exceed any target's min(d_out, d_in).
+   * @asType integer
+   * @minimum 1
+   */
+  k?: number;
+}
+
+/** A ratio that grows with each task boundary: min(max, start + step * (task - 1)). */
+export interface ScheduleRankPolicy {
+  policy: 'schedule';
+  /**
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.3
+   */
+  start?: number;
+  /**
+   * @minimum 0
+   * @maximum 1
+   * @default 0.1
+   */
+  step?: number;
+  /**
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.9
+   */
+  max?: number;
+}
+
+/** O-LoRA: a LoRA pair per task, earlier pairs frozen, loss + λ1 Σ|A_i A_tᵀ| + λ2 ‖θ_new‖. */
+export interface OLoraConfig extends MethodCommon {
+  method: 'o-lora';
+  /**
+   * LoRA rank per task.
+   * @asType integer
+   * @minimum 1
+   * @default 8
+   */
+  r?: number;
+  /**
+   * LoRA scaling numerator (scale = alpha / r).
+   * @exclusiveMinimum 0
+   * @default 32
+   */
+  alpha?: number;
+  /**
+   * Attention projections that get adapters.
+   * @default ["q", "v"]
+   */
+  modules?: ('q' | 'k' | 'v' | 'o')[];
+  /**
+   * Weight of the orthogonality loss.
+   * @minimum 0
+   * @default 0.5
+   */
+  lambda1?: number;
+  /**
+   * Weight of the L2 term on the new adapter.
+   * @minimum 0
+   * @default 0
+   */
+  lambda2?: number;
+}
+
+/** Elastic weight consolidation with an online diagonal Fisher. */
+export interface EwcConfig extends MethodCommon {
+  method: 'ewc';
+  /**
+   * Penalty weight λ in Σ (λ/2) F (θ - θ*)².
+   * @minimum 0
+   * @default 1000
+   */
+  lambda?: number;
+  /**
+   * Decay of the accumulated Fisher at each boundary (1 = plain sum).
+   * @minimum 0
+   * @maximum 1
+   * @default 1
+   */
+  gamma?: number;
+  /**
+   * Examples used to estimate the Fisher.
+   * @asType integer
+   * @minimum 1
+   * @default 128
+   */
+  fisherSamples?: number;
+}
+
+/** Experience replay: a per-task buffer of earlier examples mixed into each batch. */
+export interface ReplayConfig extends MethodCommon {
+  method: 'replay';
+  /**
+   * Share of each finished task's training set kept in the buffer.
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.1
+   */
+  bufferRatio?: number;
+  /**
+   * Share of each batch drawn from the buffer.
+   * @minimum 0
+   * @exclusiveMaximum 1
+   * @default 0.25
+   */
+  mixRatio?: number;
+}
+
+/** Learning without forgetting: distillation KL(p_old || p_new) on the new task's inputs. */
+export interface LwfConfig extends MethodCommon {
+  method: 'lwf';
+  /**
+   * Distillation temperature.
+   * @exclusiveMinimum 0
+   * @default 2
+   */
+  temperature?: number;
+  /**
+   * Weight of the distillation loss.
+   * @minimum 0
+   * @default 1
+   */
+  alpha?: number;
+}
+
+/** Multi-task learning: joint training on all tasks at once (the upper bound). */
+export interface MtlConfig extends MethodCommon {
+  method: 'mtl';
+}
+
+/** A fresh copy of the base model fine-tuned on each task alone (the reference for FWT). */
+export interface PerTaskConfig extends MethodCommon {
+  method: 'per-task';
+}
+
+export interface TrainingConfig {
+  /**
+   * Passes over each task's training set.
+   * @asType integer
+   * @minimum 1
+   * @default 3
+   */
+  epochs?: number;
+  /**
+   * @asType integer
+   * @minimum 1
+   * @default 16
+   */
+  batchSize?: number;
+  /**
+   * Peak learning rate.
+   * @exclusiveMinimum 0
+   * @default 0.0003
+   */
+  lr?: number;
+  /** @default "adamw" */
+  optimizer?: 'adamw' | 'adam' | 'sgd';
+  /**
+   * Decoupled weight decay (AdamW).
+   * @minimum 0
+   * @default 0
+   */
+  weightDecay?: number;
+  /**
+   * Learning-rate schedule within each task.
+   * @default "constant"
+   */
+  schedule?: 'constant' | 'linear' | 'cosine';
+  /**
+   * Linear warm-up steps at the start of each task.
+   * @asType integer
+   * @minimum 0
+   * @default 0
+   */
+  warmupSteps?: number;
+  /**
+   * Longest prompt + answer in tokens; longer examples are truncated from the left of the prompt.
+   * @asType integer
+   * @minimum 8
+   * @default 128
+   */
+  maxSeqLen?: number;
+  /**
+   * Clip the global gradient norm to this value; 0 disables clipping.
+   * @minimum 0
+   * @default 1
+   */
+  gradClip?: number;
+  /**
+   * @asType integer
+   * @minimum 1
+   * @default 32
+   */
+  evalBatchSize?: number;
+  /**
+   * Emit a `step` event every N optimizer steps.
+   * @asType integer
+   * @minimum 1
+   * @default 10
+   */
+  stepEventInterval?: number;
+}
+
+export interface EvalConfig {
+  /**
+   * `rank`: score every label by its log-probability and pick the best (classification accuracy). `generate`:
+   * greedy decoding compared with the expected output (exact match).
+   * @minItems 1
+   * @default ["rank"]
+   */
+  modes?: ('rank' | 'generate')[];
+  /**
+   * New tokens for `generate`.
+   * @asType integer
+   * @minimum 1
+   * @default 16
+   */
+  maxNewTokens?: number;
+  /**
+   * Also evaluate the base model on every task before training (needed for FWT).
+   * @default true
+   */
+  zeroShot?: boolean;
+}
+
+export interface CheckpointPolicy {
+  /**
+   * `task`: after each task; `epoch`: after each epoch; a number: every N steps; `never`: only when stopped.
+   * @default "task"
+   */
+  every?: 'task' | 'epoch' | 'never' | number;
+  /**
+   * Checkpoints kept (older ones are deleted); the final model is always kept.
+   * @asType integer
+   * @minimum 1
+   * @default 2
+   */
+  keep?: number;
+}

@@ -1,0 +1,232 @@
+/**
+ * Trainer events: what a run reports, over IPC to the extension and appended to runs/<id>/events.jsonl.
+ * Every event is `{v, runId, seq, time, type, ...}`; `seq` increases by one per event of a run (a resumed run
+ * continues the numbering). Readers ignore types they do not know and tolerate a truncated last line, so old
+ * readers keep working and a crash never makes a log unreadable. Bump EVENTS_VERSION only for changes that
+ * alter the meaning of existing fields.
+ */
+import { EVENTS_VERSION } from './version';
+
+export { EVENTS_VERSION };
+
+export interface EventBase {
+  v: number;
+  runId: string;
+  seq: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+}
+
+export interface ModelSummary {
+  arch: string;
+  source: string;
+  parameters: number;
+  trainable: number;
+  layers: number;
+  targets: number;
+}
+
+export interface RunStartedEvent extends EventBase {
+  type: 'run-started';
+  /** The resolved config (defaults filled in, absolute paths). */
+  config: unknown;
+  method: string;
+  /** Task names in the order of this run. */
+  tasks: string[];
+  order: number;
+  backend: { name: string; device: string; isGpu: boolean; fallbacks: string[] };
+  model: ModelSummary;
+  resumedFrom?: { task: number; step: number };
+}
+
+export interface TaskStartedEvent extends EventBase {
+  type: 'task-started';
+  /** 0-based position in the run's order. */
+  task: number;
+  name: string;
+  trainExamples: number;
+  steps: number;
+}
+
+export interface StepEvent extends EventBase {
+  type: 'step';
+  task: number;
+  /** Optimizer steps within this task, 1-based. */
+  step: number;
+  /** Steps done over the whole run. */
+  globalStep: number;
+  loss: number;
+  lr: number;
+  tokensPerSecond: number;
+  /** Fraction of this task's steps done, 0..1. */
+  progress: number;
+  /** Live tensor memory of the trainer, bytes. */
+  memoryBytes?: number;
+  /** Extra terms (e.g. the orthogonality or EWC penalty). */
+  terms?: Record<string, number>;
+}
+
+export interface EvalEvent extends EventBase {
+  type: 'eval';
+  /** The task just trained (-1: the base model before any training). */
+  afterTask: number;
+  /** The task evaluated. */
+  task: number;
+  name: string;
+  mode: 'rank' | 'generate';
+  accuracy: number;
+  examples: number;
+}
+
+/** Per-matrix subspace statistics at a task boundary (adaptive SVD and any method reporting ranks). */
+export interface MatrixRank {
+  name: string;
+  layer: number;
+  role: string;
+  shape: [number, number];
+  k: number;
+  minDim: number;
+  importance?: number;
+  ratio: number;
+  sigmaMax: number;
+  sigmaMin: number;
+  sigmaMean: number;
+  /** exp(entropy of σ/Σσ). */
+  effectiveRank: number;
+  /** Σ_{i<=k} σ_i² / Σ σ_i². */
+  retainedEnergy: number;
+}
+
+export interface RanksEvent extends EventBase {
+  type: 'ranks';
+  /** The boundary before this task (0-based) is being prepared. */
+  beforeTask: number;
+  policy: string;
+  matrices: MatrixRank[];
+  seconds: number;
+}
+
+export interface Metrics {
+  /** Average accuracy over the tasks seen so far (OP_t). */
+  AA: number;
+  BWT: number | null;
+  forgetting: number | null;
+  FWT: number | null;
+}
+
+export interface TaskFinishedEvent extends EventBase {
+  type: 'task-finished';
+  task: number;
+  name: string;
+  /** R[task][j] for every task j of the run, in percent. */
+  row: number[];
+  metrics: Metrics;
+  seconds: number;
+}
+
+export interface CheckpointEvent extends EventBase {
+  type: 'checkpoint';
+  path: string;
+  task: number;
+  step: number;
+  reason: 'task' | 'epoch' | 'steps' | 'stop';
+}
+
+export interface WarningEvent extends EventBase {
+  type: 'warning';
+  message: string;
+  code?: string;
+}
+
+export interface ErrorEvent extends EventBase {
+  type: 'error';
+  message: string;
+  /** Where it happened, e.g. "task 2 (agnews), step 140". */
+  where?: string;
+  hint?: string;
+}
+
+export interface StoppedEvent extends EventBase {
+  type: 'stopped';
+  task: number;
+  step: number;
+  checkpoint?: string;
+}
+
+export interface RunFinishedEvent extends EventBase {
+  type: 'run-finished';
+  /** R[i][j] in percent, T x T. */
+  matrix: number[][];
+  /** Accuracy of the base model on each task (null when not measured). */
+  zeroShot: (number | null)[] | null;
+  metrics: Metrics;
+  seconds: number;
+}
+
+export type SculptEvent =
+  | RunStartedEvent
+  | TaskStartedEvent
+  | StepEvent
+  | EvalEvent
+  | RanksEvent
+  | TaskFinishedEvent
+  | CheckpointEvent
+  | WarningEvent
+  | ErrorEvent
+  | StoppedEvent
+  | RunFinishedEvent;
+
+export type EventType = SculptEvent['type'];
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'run-started',
+  'task-started',
+  'step',
+  'eval',
+  'ranks',
+  'task-finished',
+  'checkpoint',
+  'warning',
+  'error',
+  'stopped',
+  'run-finished',
+];
+
+/** An event before the writer stamps it. */
+export type EventBody = SculptEvent extends infer E ? (E extends SculptEvent ? Omit<E, keyof EventBase> : never) : never;
+
+export interface ParsedLog {
+  events: SculptEvent[];
+  /** Lines that were not valid JSON (a truncated last line after a crash is expected and not counted). */
+  badLines: number[];
+  truncatedTail: boolean;
+  /** Events of types this reader does not know, skipped. */
+  unknown: number;
+}
+
+/** Parses events.jsonl text: skips unknown types, tolerates a truncated last line. */
+export function parseEventLog(text: string): ParsedLog {
+  const lines = text.split('\n');
+  const out: ParsedLog = { events: [], badLines: [], truncatedTail: false, unknown: 0 };
+  const last = lines.length - 1;
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      if (i === last) out.truncatedTail = true;
+      else out.badLines.push(i + 1);
+      return;
+    }
+    if (isEvent(obj)) out.events.push(obj);
+    else out.unknown++;
+  });
+  return out;
+}
+
+export function isEvent(obj: unknown): obj is SculptEvent {
+  if (obj === null || typeof obj !== 'object') return false;
+  const e = obj as Record<string, unknown>;
+  return typeof e.type === 'string' && (EVENT_TYPES as readonly string[]).includes(e.type) && typeof e.seq === 'number' && typeof e.runId === 'string';
+}

@@ -1,0 +1,235 @@
+/**
+ * A small JSON Schema (draft-07 subset) checker for the schemas generated from our own types: type, const,
+ * enum, properties/required/additionalProperties, items, anyOf, $ref, min/max bounds, lengths, pattern.
+ * Interpreting the schema (instead of compiling it to code) keeps eval-like constructs out of the product, and
+ * lets the messages say what a user needs: the JSON path, what was expected, and the offending value.
+ * Defaults from the schema are filled in as it goes (on a copy the caller made).
+ */
+
+export interface SchemaIssue {
+  /** JSON path in the user's terms, e.g. `methods[1].rank.trr`; `` for the root. */
+  path: string;
+  message: string;
+  expected: string;
+  actual?: unknown;
+}
+
+export interface JsonSchema {
+  $ref?: string;
+  type?: string | string[];
+  const?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  minItems?: number;
+  pattern?: string;
+  default?: unknown;
+  description?: string;
+  definitions?: Record<string, JsonSchema>;
+}
+
+export function joinPath(base: string, key: string | number): string {
+  if (typeof key === 'number') return `${base}[${key}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? (base ? `${base}.${key}` : key) : `${base}[${JSON.stringify(key)}]`;
+}
+
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+export class SchemaChecker {
+  constructor(private readonly root: JsonSchema) {}
+
+  private resolve(s: JsonSchema): JsonSchema {
+    let cur = s;
+    for (let guard = 0; cur.$ref && guard < 32; guard++) {
+      const name = cur.$ref.replace(/^#\/definitions\//, '');
+      const target = this.root.definitions?.[name];
+      if (!target) throw new Error(`schema: unresolved reference ${cur.$ref}`);
+      // A $ref with siblings (description, default) keeps the siblings.
+      const { $ref: _ref, ...siblings } = cur;
+      cur = { ...target, ...siblings };
+    }
+    return cur;
+  }
+
+  /** Checks `value` (already a copy: defaults are written into it) and returns every issue found. */
+  check(value: unknown, schema: JsonSchema = this.root, path = ''): SchemaIssue[] {
+    const s = this.resolve(schema);
+    if (s.anyOf) return this.checkAnyOf(value, s, path);
+    const issues: SchemaIssue[] = [];
+    const fail = (message: string, expected: string) => issues.push({ path, message, expected, actual: value });
+
+    if (s.const !== undefined && value !== s.const) {
+      fail(`must be ${JSON.stringify(s.const)}, got ${describeValue(value)}`, JSON.stringify(s.const));
+      return issues;
+    }
+    if (s.enum && !s.enum.includes(value)) {
+      const choices = s.enum.map((e) => JSON.stringify(e)).join(', ');
+      fail(`must be one of ${choices}, got ${describeValue(value)}`, `one of ${choices}`);
+      return issues;
+    }
+    if (s.type) {
+      const types = Array.isArray(s.type) ? s.type : [s.type];
+      const t = typeOf(value);
+      const ok = types.some((want) => want === t || (want === 'number' && t === 'integer'));
+      if (!ok) {
+        fail(`expected ${types.join(' or ')}, got ${describeValue(value)}`, types.join(' or '));
+        return issues;
+      }
+    }
+    if (typeof value === 'number') this.checkNumber(value, s, fail);
+    if (typeof value === 'string') {
+      if (s.minLength !== undefined && value.length < s.minLength) {
+        fail(s.minLength === 1 ? 'must not be empty' : `must have at least ${s.minLength} characters`, `length >= ${s.minLength}`);
+      }
+      if (s.pattern && !new RegExp(s.pattern).test(value)) fail(`${describeValue(value)} does not match ${s.pattern}`, `a string matching ${s.pattern}`);
+    }
+    if (Array.isArray(value)) {
+      if (s.minItems !== undefined && value.length < s.minItems) {
+        fail(`needs at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}, got ${value.length}`, `>= ${s.minItems} items`);
+      }
+      if (s.items) value.forEach((item, i) => issues.push(...this.check(item, s.items as JsonSchema, joinPath(path, i))));
+    } else if (value !== null && typeof value === 'object' && (s.properties || s.additionalProperties !== undefined)) {
+      issues.push(...this.checkObject(value as Record<string, unknown>, s, path));
+    }
+    return issues;
+  }
+
+  private checkNumber(v: number, s: JsonSchema, fail: (m: string, e: string) => void): void {
+    if (!Number.isFinite(v)) fail(`must be a finite number, got ${v}`, 'a finite number');
+    if (s.minimum !== undefined && v < s.minimum) fail(`must be >= ${s.minimum}, got ${v}`, `>= ${s.minimum}`);
+    if (s.maximum !== undefined && v > s.maximum) fail(`must be <= ${s.maximum}, got ${v}`, `<= ${s.maximum}`);
+    if (s.exclusiveMinimum !== undefined && v <= s.exclusiveMinimum) fail(`must be > ${s.exclusiveMinimum}, got ${v}`, `> ${s.exclusiveMinimum}`);
+    if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum) fail(`must be < ${s.exclusiveMaximum}, got ${v}`, `< ${s.exclusiveMaximum}`);
+  }
+
+  private checkObject(obj: Record<string, unknown>, s: JsonSchema, path: string): SchemaIssue[] {
+    const issues: SchemaIssue[] = [];
+    const props = s.properties ?? {};
+    for (const key of s.required ?? []) {
+      if (!(key in obj)) {
+        const want = this.resolve(props[key] ?? {});
+        issues.push({ path: joinPath(path, key), message: `is required (${want.description?.split('.')[0] ?? 'missing field'})`, expected: 'present' });
+      }
+    }
+    for (const [key, v] of Object.entries(obj)) {
+      const sub = props[key];
+      if (sub) issues.push(...this.check(v, sub, joinPath(path, key)));
+      else if (s.additionalProperties === false) {
+        const known = Object.keys(props).filter((k) => k !== '$schema');
+        const near = closest(key, known);
+        issues.push({
+          path: joinPath(path, key),
+          message: `is not a known field${near ? ` (did you mean '${near}'?)` : ''}; known fields: ${known.join(', ')}`,
+          expected: `one of ${known.join(', ')}`,
+          actual: key,
+        });
+      }
+    }
+    // Fill defaults only where the object is otherwise valid, so a broken object is reported as written.
+    if (issues.length === 0) {
+      for (const [key, sub] of Object.entries(props)) {
+        const d = this.resolve(sub).default;
+        if (!(key in obj) && d !== undefined) obj[key] = structuredClone(d);
+      }
+    }
+    return issues;
+  }
+
+  /**
+   * Unions: a discriminated union (every branch an object with a `const` property of the same name, such as
+   * `method` or `policy`) is resolved by that property so the message names the unknown value; other unions
+   * take the branch with the fewest issues (the one the user most likely meant).
+   */
+  private checkAnyOf(value: unknown, s: JsonSchema, path: string): SchemaIssue[] {
+    const branches = (s.anyOf ?? []).map((b) => this.resolve(b));
+    const disc = discriminator(branches);
+    if (disc && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const tag = (value as Record<string, unknown>)[disc];
+      const names = branches.map((b) => b.properties?.[disc]?.const as string);
+      const idx = names.indexOf(tag as string);
+      if (idx < 0) {
+        const p = joinPath(path, disc);
+        if (tag === undefined) return [{ path: p, message: `is required: one of ${names.join(', ')}`, expected: names.join(' | ') }];
+        const near = typeof tag === 'string' ? closest(tag, names) : undefined;
+        return [
+          {
+            path: p,
+            message: `unknown ${disc} ${describeValue(tag)}${near ? ` (did you mean '${near}'?)` : ''}; expected one of ${names.join(', ')}`,
+            expected: names.join(' | '),
+            actual: tag,
+          },
+        ];
+      }
+      return this.check(value, s.anyOf![idx], path);
+    }
+    let best: SchemaIssue[] | undefined;
+    for (const b of s.anyOf ?? []) {
+      const trial = structuredClone(value);
+      const issues = this.check(trial, b, path);
+      if (issues.length === 0) {
+        // Commit the defaults the matching branch filled in.
+        if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object') Object.assign(value, trial);
+        return [];
+      }
+      if (!best || issues.length < best.length) best = issues;
+    }
+    const simple = branches.every((b) => b.const !== undefined || (typeof b.type === 'string' && !b.properties));
+    if (simple) {
+      const expected = branches.map((b) => (b.const !== undefined ? JSON.stringify(b.const) : b.type)).join(' or ');
+      return [{ path, message: `expected ${expected}, got ${describeValue(value)}`, expected, actual: value }];
+    }
+    return best ?? [];
+  }
+}
+
+function discriminator(branches: JsonSchema[]): string | undefined {
+  if (branches.length < 2 || !branches.every((b) => b.properties)) return undefined;
+  const first = branches[0].properties ?? {};
+  return Object.keys(first).find((k) => branches.every((b) => b.properties?.[k]?.const !== undefined && b.required?.includes(k)));
+}
+
+/** The known name closest to a typo (edit distance <= 2), for "did you mean" hints. */
+export function closest(word: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = editDistance(word.toLowerCase(), n.toLowerCase());
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
