@@ -1,0 +1,162 @@
+/**
+ * Optimizers over named variables, with state that can be checkpointed and restored exactly.
+ *
+ * tfjs ships Adam and SGD but not AdamW (decoupled weight decay), and its optimizers key their slots by
+ * variable id, which does not survive a restart. These follow PyTorch's update rules step for step, so the
+ * reference runs made with torch.optim reproduce here:
+ *   SGD:    p <- p - lr g
+ *   Adam:   m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g²;  p <- p - (lr / (1-b1^t)) m / (sqrt(v / (1-b2^t)) + eps)
+ *   AdamW:  p <- p (1 - lr wd), then the Adam step (decoupled decay, as torch.optim.AdamW).
+ * Every update runs inside tf.tidy; no value is read back to JavaScript.
+ */
+import { tf } from './tf';
+
+export type OptimizerName = 'adamw' | 'adam' | 'sgd';
+
+export interface OptimizerOptions {
+  name: OptimizerName;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+export interface OptimizerState {
+  name: OptimizerName;
+  step: number;
+  /** Slot tensors by `<slot>/<variable name>` (e.g. `m/model.layers.0.mlp.up_proj.weight`). */
+  slots: Map<string, tf.Tensor>;
+}
+
+export class Optimizer {
+  readonly name: OptimizerName;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+  private readonly weightDecay: number;
+  private t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(opts: OptimizerOptions) {
+    this.name = opts.name;
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.name === 'adamw' ? (opts.weightDecay ?? 0) : 0;
+  }
+
+  get step(): number {
+    return this.t;
+  }
+
+  /** One update of every variable that has a gradient. `grads` are not disposed. */
+  apply(grads: Map<string, tf.Tensor>, vars: Map<string, tf.Variable>, lr: number): void {
+    this.t++;
+    const t = this.t;
+    for (const [name, g] of grads) {
+      const p = vars.get(name);
+      if (!p) throw new Error(`optimizer: gradient for '${name}', which is not a trainable variable`);
+      if (this.name === 'sgd') {
+        tf.tidy(() => p.assign(p.sub(g.mul(lr))));
+        continue;
+      }
+      const m = this.slot(this.m, name, p);
+      const v = this.slot(this.v, name, p);
+      const bc1 = 1 - Math.pow(this.beta1, t);
+      const bc2 = 1 - Math.pow(this.beta2, t);
+      tf.tidy(() => {
+        const decayed = this.weightDecay > 0 ? p.mul(1 - lr * this.weightDecay) : p;
+        const m1 = m.mul(this.beta1).add(g.mul(1 - this.beta1));
+        const v1 = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
+        m.assign(m1);
+        v.assign(v1);
+        const denom = v1.div(bc2).sqrt().add(this.eps);
+        p.assign(decayed.sub(m1.div(denom).mul(lr / bc1)));
+      });
+    }
+  }
+
+  private slot(store: Map<string, tf.Variable>, name: string, like: tf.Variable): tf.Variable {
+    let s = store.get(name);
+    if (!s) {
+      s = tf.variable(tf.zerosLike(like), false);
+      store.set(name, s);
+    }
+    return s;
+  }
+
+  /** Drops the slots of variables no longer trained (e.g. a finished task's adapters). */
+  forget(names: Iterable<string>): void {
+    for (const n of names) {
+      this.m.get(n)?.dispose();
+      this.v.get(n)?.dispose();
+      this.m.delete(n);
+      this.v.delete(n);
+    }
+  }
+
+  /** Resets moments and the step count, as a fresh optimizer per task does. */
+  reset(): void {
+    this.forget([...this.m.keys()]);
+    this.t = 0;
+  }
+
+  state(): OptimizerState {
+    const slots = new Map<string, tf.Tensor>();
+    for (const [n, s] of this.m) slots.set(`m/${n}`, s);
+    for (const [n, s] of this.v) slots.set(`v/${n}`, s);
+    return { name: this.name, step: this.t, slots };
+  }
+
+  load(state: OptimizerState): void {
+    if (state.name !== this.name) throw new Error(`optimizer state is for '${state.name}', this run uses '${this.name}'`);
+    this.reset();
+    this.t = state.step;
+    for (const [key, value] of state.slots) {
+      const [slot, ...rest] = key.split('/');
+      const name = rest.join('/');
+      const store = slot === 'm' ? this.m : slot === 'v' ? this.v : undefined;
+      if (!store) throw new Error(`optimizer state has an unknown slot '${key}'`);
+      store.set(name, tf.variable(value, false));
+    }
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+}
+
+/**
+ * Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
+ * Returns new tensors and the norm before clipping (a scalar tensor, so nothing is read back).
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+  const names = [...grads.keys()];
+  // tidy keeps tensors it finds in arrays and plain objects (not in Maps), so build the Map afterwards.
+  const { clipped, norm } = tf.tidy(() => {
+    const gs = names.map((n) => grads.get(n)!);
+    const sq = gs.map((g) => g.square().sum());
+    const norm = (sq.length ? tf.addN(sq) : tf.scalar(0)).sqrt() as tf.Scalar;
+    const scale = maxNorm > 0 ? tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6))) : tf.scalar(1);
+    return { clipped: gs.map((g) => g.mul(scale)), norm };
+  });
+  return { grads: new Map(names.map((n, i) => [n, clipped[i]])), norm };
+}
+
+export type Schedule = 'constant' | 'linear' | 'cosine';
+
+/** Learning rate at optimizer step `step` (1-based) of `total`, with linear warm-up. */
+export function learningRate(peak: number, step: number, total: number, warmup: number, schedule: Schedule): number {
+  if (warmup > 0 && step <= warmup) return (peak * step) / warmup;
+  const span = Math.max(1, total - warmup);
+  const progress = Math.min(1, Math.max(0, (step - warmup) / span));
+  switch (schedule) {
+    case 'constant':
+      return peak;
+    case 'linear':
+      return peak * (1 - progress);
+    case 'cosine':
+      return peak * 0.5 * (1 + Math.cos(Math.PI * progress));
+  }
+}
