@@ -1,0 +1,127 @@
+/**
+ * Task examples and where they come from: JSON Lines files, the O-LoRA benchmark folder layout, TRACE's JSON,
+ * and the builtin tasks. Every loader reports bad input with the file, the line or index, and what was
+ * expected, and an empty task is an error (a task that cannot be evaluated would make every metric NaN).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Example {
+  instruction?: string;
+  input: string;
+  output: string;
+}
+
+export interface TaskSplit {
+  train: Example[];
+  test: Example[];
+}
+
+export class DataError extends Error {
+  constructor(
+    message: string,
+    readonly file?: string,
+  ) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
+function readText(file: string, what: string): string {
+  if (!existsSync(file)) throw new DataError(`${what} not found: ${file}`, file);
+  return readFileSync(file, 'utf8');
+}
+
+function toExample(obj: unknown, where: string, file: string): Example {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${where}: expected an object with "input" and "output"`, file);
+  const o = obj as Record<string, unknown>;
+  for (const key of ['input', 'output'] as const) {
+    if (typeof o[key] !== 'string') {
+      throw new DataError(`${where}: "${key}" must be a string, got ${o[key] === undefined ? 'nothing' : JSON.stringify(o[key]).slice(0, 40)}`, file);
+    }
+  }
+  if (o.instruction !== undefined && typeof o.instruction !== 'string') throw new DataError(`${where}: "instruction" must be a string`, file);
+  const ex: Example = { input: o.input as string, output: o.output as string };
+  if (typeof o.instruction === 'string') ex.instruction = o.instruction;
+  return ex;
+}
+
+/** `{"input","output"}` or `{"instruction","input","output"}` per line; blank lines are skipped. */
+export function readJsonl(file: string): Example[] {
+  const out: Example[] = [];
+  readText(file, 'data file')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch (e) {
+        throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, file);
+      }
+      out.push(toExample(obj, `${file}:${i + 1}`, file));
+    });
+  if (out.length === 0) throw new DataError(`${file}: no examples (expected one JSON object per line)`, file);
+  return out;
+}
+
+/**
+ * The O-LoRA benchmark layout: a task folder with train.json / test.json (dev.json is not used), each
+ * `{"Definition": [text], "Instances": [{"sentence": ..., "label": ...}]}`; labels.json lists the label set.
+ * The definition becomes the instruction.
+ */
+export function readOLoraFolder(folder: string): TaskSplit & { labels?: string[] } {
+  const split = (name: string): Example[] => {
+    const file = join(folder, `${name}.json`);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readText(file, `O-LoRA ${name} file`));
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
+    }
+    const d = doc as { Definition?: unknown; Instances?: unknown };
+    if (!Array.isArray(d.Instances)) throw new DataError(`${file}: expected an object with an "Instances" array (O-LoRA layout)`, file);
+    const definition = Array.isArray(d.Definition) ? String(d.Definition[0] ?? '') : typeof d.Definition === 'string' ? d.Definition : '';
+    return d.Instances.map((inst, i) => {
+      const o = inst as Record<string, unknown>;
+      const output = Array.isArray(o.label) ? o.label[0] : o.label;
+      return toExample(
+        { instruction: definition ? `${definition}\n` : undefined, input: o.sentence ?? o.input, output },
+        `${file}: Instances[${i}]`,
+        file,
+      );
+    });
+  };
+  const train = split('train');
+  const test = split('test');
+  const labelsFile = join(folder, 'labels.json');
+  const labels = existsSync(labelsFile) ? (JSON.parse(readFileSync(labelsFile, 'utf8')) as string[]) : undefined;
+  if (labels !== undefined && (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string'))) {
+    throw new DataError(`${labelsFile}: expected a JSON array of label strings`, labelsFile);
+  }
+  return labels ? { train, test, labels } : { train, test };
+}
+
+/** TRACE's layout: a task folder with train.json / test.json, each a JSON array of `{"prompt", "answer"}`. */
+export function readTraceFolder(folder: string): TaskSplit {
+  const split = (name: string): Example[] => {
+    const file = join(folder, `${name}.json`);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readText(file, `TRACE ${name} file`));
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
+    }
+    if (!Array.isArray(doc)) throw new DataError(`${file}: expected a JSON array of {"prompt", "answer"} objects (TRACE layout)`, file);
+    return doc.map((o: Record<string, unknown>, i) => toExample({ input: o?.prompt, output: o?.answer }, `${file}: [${i}]`, file));
+  };
+  return { train: split('train'), test: split('test') };
+}
+
+/** Label set: given, else the distinct outputs of the training set in first-seen order. */
+export function labelSet(examples: Example[], given?: string[]): string[] {
+  if (given) return given;
+  return [...new Set(examples.map((e) => e.output))];
+}
