@@ -36,7 +36,11 @@ export interface RunStartedEvent extends EventBase {
   order: number;
   backend: { name: string; device: string; isGpu: boolean; fallbacks: string[] };
   model: ModelSummary;
-  resumedFrom?: { task: number; step: number };
+  /**
+   * Set when the run continues from a checkpoint: events with seq in [supersededFrom, this event's seq) were
+   * written after that checkpoint by the interrupted process and are replaced by what follows.
+   */
+  resumedFrom?: { task: number; step: number; supersededFrom: number };
 }
 
 export interface TaskStartedEvent extends EventBase {

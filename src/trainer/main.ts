@@ -1,8 +1,37 @@
 /**
- * Trainer process entry (launched by the extension or the CLI with a real `node`).
- * The experiment runner is not wired in yet; starting the trainer says so and exits with status 1.
+ * The trainer process: `node dist/trainer.js <runDir>`. Runs (or resumes) the job of a run folder prepared by
+ * the CLI or the extension, writes events to its events.jsonl and, when started with an IPC channel, sends
+ * them to the parent. A `{"type": "stop"}` message, SIGINT or SIGTERM asks it to finish the current step,
+ * checkpoint and exit. Exit status: 0 finished or stopped, 1 failed, 2 bad arguments.
  */
-import { SCULPT_VERSION } from '../protocol/version';
+import { existsSync } from 'node:fs';
+import { runFolder } from './run';
 
-console.error(`sculpt trainer ${SCULPT_VERSION}: the experiment runner is not available yet.`);
-process.exit(1);
+async function main(): Promise<number> {
+  const runDir = process.argv[2];
+  if (!runDir || !existsSync(runDir)) {
+    console.error(`usage: trainer <runDir>  (${runDir ? `${runDir} does not exist` : 'no run folder given'})`);
+    return 2;
+  }
+  let stop = false;
+  const requestStop = () => {
+    if (stop) process.exit(1); // a second request means: now
+    stop = true;
+  };
+  process.on('SIGINT', requestStop);
+  process.on('SIGTERM', requestStop);
+  process.on('message', (m: unknown) => {
+    if ((m as { type?: string })?.type === 'stop') stop = true;
+  });
+  const outcome = await runFolder(runDir, { shouldStop: () => stop });
+  if (process.connected) process.disconnect();
+  return outcome === 'failed' ? 1 : 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exitCode = 1;
+  },
+);

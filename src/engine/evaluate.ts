@@ -1,0 +1,67 @@
+/**
+ * Accuracy of a model on a task's test set.
+ * - rank: every label is scored by Σ log p(answer tokens | prompt) and the best one is the prediction
+ *   (classification over the label set, as the O-LoRA protocol evaluates T5 and decoder models);
+ * - generate: greedy decoding, exact match with the expected output after trimming (and up to EOS).
+ */
+import type { CausalLM } from './models/types';
+import type { Example } from './data/examples';
+import { answerText, encodeExample, type TextTokenizer } from './data/batches';
+
+export interface EvalTask {
+  test: Example[];
+  labels: string[];
+  template: string;
+}
+
+export interface EvalSettings {
+  maxSeqLen: number;
+  batchSize: number;
+  maxNewTokens: number;
+}
+
+/** Percent of test examples whose best-scoring label is the expected output. */
+export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
+  if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  const labelIds = task.labels.map((l) => {
+    const ids = tok.encode(answerText(l));
+    if (tok.eosId != null) ids.push(tok.eosId);
+    return ids;
+  });
+  const longest = Math.max(...labelIds.map((l) => l.length));
+  const prompts: number[][] = [];
+  const conts: number[][] = [];
+  for (const ex of task.test) {
+    // Prompts are truncated so that the longest label fits, the same way for every label.
+    const { prompt } = encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen - longest + 1, false);
+    for (const ids of labelIds) {
+      prompts.push(prompt);
+      conts.push(ids);
+    }
+  }
+  const scores = model.continuationLogProbs(prompts, conts, s.batchSize);
+  const L = task.labels.length;
+  let correct = 0;
+  task.test.forEach((ex, i) => {
+    let best = 0;
+    for (let j = 1; j < L; j++) if (scores[i * L + j] > scores[i * L + best]) best = j;
+    if (task.labels[best] === ex.output) correct++;
+  });
+  return (100 * correct) / task.test.length;
+}
+
+/** Percent of test examples whose greedy continuation equals the expected output. */
+export function generateAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
+  if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  let correct = 0;
+  for (let i = 0; i < task.test.length; i += s.batchSize) {
+    const chunk = task.test.slice(i, i + s.batchSize);
+    const prompts = chunk.map((ex) => encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen - s.maxNewTokens + 1, false).prompt);
+    const outs = model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
+    chunk.forEach((ex, j) => {
+      const ids = outs[j].filter((id) => id !== tok.eosId);
+      if (tok.decode(ids).trim() === ex.output.trim()) correct++;
+    });
+  }
+  return (100 * correct) / task.test.length;
+}

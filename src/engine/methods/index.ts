@@ -1,0 +1,25 @@
+/**
+ * The method registry: config entry -> Method. The runner asks this module for a method and never names one.
+ */
+import type { MethodConfig } from '../../protocol/config';
+import { ConfigError } from '../../protocol/config-validate';
+import type { Method } from './method';
+import { SeqFt } from './seqft';
+
+type Factory = (cfg: MethodConfig, path: string) => Method;
+
+const FACTORIES: Partial<Record<MethodConfig['method'], Factory>> = {
+  seqft: () => new SeqFt(),
+};
+
+export function createMethod(cfg: MethodConfig, path: string): Method {
+  const factory = FACTORIES[cfg.method];
+  if (!factory) {
+    throw new ConfigError([{ path: `${path}.method`, message: `method '${cfg.method}' is not available in this build`, expected: Object.keys(FACTORIES).join(' | '), actual: cfg.method }]);
+  }
+  return factory(cfg, path);
+}
+
+export function availableMethods(): string[] {
+  return Object.keys(FACTORIES);
+}

@@ -1,0 +1,296 @@
+/**
+ * The experiment runner: one method on one task order, start to finish (or to a stop), with events.
+ *
+ * For each task: method.beforeTask -> training (epochs x batches, method hooks inside trainStep) ->
+ * method.afterTask -> evaluation on every task (seen and unseen) = one row of the accuracy matrix -> metrics
+ * -> checkpoint. Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer,
+ * method) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
+ */
+import { tf } from './tf';
+import type { ResolvedConfig } from '../protocol/config-validate';
+import { methodLabel } from '../protocol/config-validate';
+import type { EventBody, MatrixRank } from '../protocol/events';
+import { selectBackend } from './backend';
+import { loadPretrained } from './io/checkpoint';
+import { loadTokenizer } from './io/tokenizer';
+import { paramCounts } from './models/inventory';
+import type { CausalLM } from './models/types';
+import { encodeExample, epochOrder, makeBatch, type Batch, type EncodedExample, type TextTokenizer } from './data/batches';
+import { Rng, hashString } from './data/rng';
+import { createMethod } from './methods';
+import type { BatchTensors, Method, MethodContext } from './methods/method';
+import { Optimizer, learningRate } from './optim';
+import { trainStep } from './train-step';
+import { generateAccuracy, rankAccuracy } from './evaluate';
+import { metricsAfter } from './metrics';
+import { loadTasks, modelDir, type RunTask } from './experiment';
+import { saveCheckpoint, toTensors, type CheckpointContents, type CheckpointMeta, type RunPosition } from './run-checkpoint';
+
+export interface RunSpec {
+  config: ResolvedConfig;
+  methodIndex: number;
+  /** 0 = the tasks as listed; i >= 1 = config.orders[i-1]. */
+  order: number;
+  runDir: string;
+}
+
+export interface RunHooks {
+  emit(body: EventBody): void;
+  /** Polled between steps; true asks the run to checkpoint and stop. */
+  shouldStop(): boolean;
+  /** Sequence number of the last event written (stored in checkpoints). */
+  lastSeq(): number;
+}
+
+export type RunOutcome = 'finished' | 'stopped' | 'failed';
+
+export class DivergenceError extends Error {
+  constructor(
+    readonly task: string,
+    readonly step: number,
+    readonly value: number,
+  ) {
+    super(`training diverged: the loss became ${value} at step ${step} of task '${task}'`);
+    this.name = 'DivergenceError';
+  }
+}
+
+export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: CheckpointContents): Promise<RunOutcome> {
+  const { config } = spec;
+  const started = Date.now() - (resume?.meta.elapsedMs ?? 0);
+  const backend = await selectBackend(config.backend);
+  const tasks = loadTasks(config, spec.order);
+  const dir = modelDir(config);
+  const model = loadPretrained(dir);
+  const tok = loadTokenizer(dir);
+  const methodCfg = config.methods[spec.methodIndex];
+  const method = createMethod(methodCfg, `methods[${spec.methodIndex}]`);
+  const training = config.training;
+  const lrPeak = methodCfg.lr ?? training.lr;
+  const optimizer = new Optimizer({ name: training.optimizer, weightDecay: training.weightDecay });
+  const ctx = new Context(model, tok, tasks, config, hooks);
+
+  try {
+    const counts = paramCounts(model.inventory);
+    hooks.emit({
+      type: 'run-started',
+      config,
+      method: methodLabel(methodCfg),
+      tasks: tasks.map((t) => t.name),
+      order: spec.order,
+      backend: { name: backend.name, device: backend.device, isGpu: backend.isGpu, fallbacks: backend.fallbacks },
+      model: { arch: model.arch, source: config.model, parameters: counts.total, trainable: counts.total, layers: model.config.numLayers, targets: model.inventory.targets.length },
+      ...(resume ? { resumedFrom: { task: resume.meta.position.task, step: resume.meta.position.taskStep, supersededFrom: resume.meta.seq + 1 } } : {}),
+    });
+    await method.setup(ctx);
+
+    let pos: RunPosition = { task: 0, epoch: 0, batch: 0, taskStep: 0, globalStep: 0, trained: false };
+    let matrix: number[][] = [];
+    let zeroShot: (number | null)[] | null = null;
+    if (resume) {
+      ({ matrix, zeroShot } = resume.meta);
+      pos = { ...resume.meta.position };
+      restoreState(resume, model, optimizer, method, ctx);
+    } else if (config.eval.zeroShot) {
+      zeroShot = tasks.map((t) => evaluateTask(model, tok, t, config, -1, hooks));
+    }
+
+    const checkpoint = (reason: CheckpointMeta['reason'], name: string, at: RunPosition = pos) => {
+      const meta: CheckpointMeta = {
+        format: 1, position: { ...at }, matrix, zeroShot, seq: hooks.lastSeq(), elapsedMs: Date.now() - started,
+        optimizer: { name: optimizer.name, step: optimizer.step }, method: null, reason, time: Date.now(),
+      };
+      const ms = method.state();
+      meta.method = ms.json;
+      const path = saveCheckpoint(spec.runDir, name, { model: model.params, optimizer: optimizer.state().slots, method: ms.tensors, meta }, config.checkpoint.keep);
+      hooks.emit({ type: 'checkpoint', path, task: at.task, step: at.taskStep, reason });
+      return path;
+    };
+
+    for (; pos.task < tasks.length; pos = { task: pos.task + 1, epoch: 0, batch: 0, taskStep: 0, globalStep: pos.globalStep, trained: false }) {
+      const task = tasks[pos.task];
+      ctx.task = pos.task;
+      const taskStart = Date.now();
+      if (!pos.trained) {
+        const fresh = pos.epoch === 0 && pos.batch === 0;
+        if (fresh) {
+          optimizer.reset();
+          await method.beforeTask?.(ctx);
+        }
+        const trainSet = method.trainingSet?.(ctx) ?? task.train;
+        const encoded = trainSet.map((ex) => encodeExample(tok, task.template, ex, training.maxSeqLen));
+        const perEpoch = Math.ceil(encoded.length / training.batchSize);
+        const totalSteps = perEpoch * training.epochs;
+        if (fresh) hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: encoded.length, steps: totalSteps });
+        const trainable = method.trainable(ctx);
+        const outcome = trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
+        if (outcome === 'stopped') {
+          const path = checkpoint('stop', `step-${pos.globalStep}`);
+          hooks.emit({ type: 'stopped', task: pos.task, step: pos.taskStep, checkpoint: path });
+          return 'stopped';
+        }
+        await method.afterTask?.(ctx);
+        pos.trained = true;
+      }
+      const row = tasks.map((t) => evaluateTask(model, tok, t, config, pos.task, hooks));
+      matrix = [...matrix.slice(0, pos.task), row];
+      const metrics = metricsAfter(matrix, zeroShot);
+      hooks.emit({ type: 'task-finished', task: pos.task, name: task.name, row, metrics, seconds: (Date.now() - taskStart) / 1000 });
+      const next: RunPosition = { task: pos.task + 1, epoch: 0, batch: 0, taskStep: 0, globalStep: pos.globalStep, trained: false };
+      const last = pos.task === tasks.length - 1;
+      const stop = !last && hooks.shouldStop();
+      let path: string | undefined;
+      if (stop || (config.checkpoint.every !== 'never' && !last)) path = checkpoint(stop ? 'stop' : 'task', `task-${next.task}`, next);
+      if (stop) {
+        hooks.emit({ type: 'stopped', task: next.task, step: 0, checkpoint: path });
+        return 'stopped';
+      }
+    }
+    hooks.emit({ type: 'run-finished', matrix, zeroShot, metrics: metricsAfter(matrix, zeroShot), seconds: (Date.now() - started) / 1000 });
+    return 'finished';
+  } finally {
+    method.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: ResolvedConfig, afterTask: number, hooks: RunHooks): number {
+  const settings = { maxSeqLen: config.training.maxSeqLen, batchSize: config.training.evalBatchSize, maxNewTokens: config.eval.maxNewTokens };
+  let first: number | undefined;
+  for (const mode of config.eval.modes) {
+    const accuracy = mode === 'rank' ? rankAccuracy(model, tok, t, settings) : generateAccuracy(model, tok, t, settings);
+    hooks.emit({ type: 'eval', afterTask, task: t.index, name: t.name, mode, accuracy, examples: t.test.length });
+    first ??= accuracy;
+  }
+  return first!;
+}
+
+/** Trains one task from `pos` on; mutates `pos`. Returns 'stopped' when a stop was requested. */
+function trainTask(
+  spec: RunSpec,
+  hooks: RunHooks,
+  ctx: Context,
+  method: Method,
+  optimizer: Optimizer,
+  trainable: Map<string, tf.Variable>,
+  encoded: EncodedExample[],
+  totalSteps: number,
+  lrPeak: number,
+  pos: RunPosition,
+  checkpoint: (reason: CheckpointMeta['reason'], name: string) => string,
+): 'done' | 'stopped' {
+  const { config } = spec;
+  const tr = config.training;
+  const task = ctx.tasks[pos.task];
+  const interval = tr.stepEventInterval;
+  let pending: tf.Scalar[] = [];
+  let pendingTokens = 0;
+  let windowStart = performance.now();
+
+  const flush = () => {
+    if (pending.length === 0) return;
+    const values = Array.from(tf.stack(pending).dataSync());
+    tf.dispose(pending);
+    pending = [];
+    const firstStep = pos.taskStep - values.length + 1;
+    values.forEach((v, i) => {
+      if (!Number.isFinite(v)) throw new DivergenceError(task.name, firstStep + i, v);
+    });
+    const seconds = (performance.now() - windowStart) / 1000;
+    hooks.emit({
+      type: 'step', task: pos.task, step: pos.taskStep, globalStep: pos.globalStep, loss: values.reduce((a, b) => a + b, 0) / values.length,
+      lr: learningRate(lrPeak, pos.taskStep, totalSteps, tr.warmupSteps, tr.schedule), tokensPerSecond: pendingTokens / Math.max(seconds, 1e-9),
+      progress: pos.taskStep / totalSteps, memoryBytes: tf.memory().numBytes,
+    });
+    pendingTokens = 0;
+    windowStart = performance.now();
+  };
+
+  for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
+    const batches = epochOrder(encoded.length, tr.batchSize, new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)));
+    for (; pos.batch < batches.length; ) {
+      const batch = makeBatch(batches[pos.batch].map((i) => encoded[i]), ctx.tok.padId);
+      const tensors = ctx.tensorsOf(batch);
+      const lr = learningRate(lrPeak, pos.taskStep + 1, totalSteps, tr.warmupSteps, tr.schedule);
+      const { loss, terms } = trainStep(ctx.model, method, ctx, tensors, trainable, optimizer, lr, tr.gradClip);
+      tf.dispose([tensors.inputIds, tensors.labels, tensors.mask, ...Object.values(terms)]);
+      pending.push(loss);
+      pendingTokens += batch.tokens;
+      pos.batch++;
+      pos.taskStep++;
+      pos.globalStep++;
+      if (pos.taskStep % interval === 0 || pos.taskStep === totalSteps) flush();
+      const every = config.checkpoint.every;
+      if (typeof every === 'number' && pos.globalStep % every === 0) {
+        flush();
+        checkpoint('steps', `step-${pos.globalStep}`);
+      }
+      if (hooks.shouldStop()) {
+        flush();
+        return 'stopped';
+      }
+    }
+    if (config.checkpoint.every === 'epoch' && pos.epoch < tr.epochs - 1) {
+      flush();
+      checkpoint('epoch', `epoch-${pos.task}-${pos.epoch + 1}`);
+    }
+  }
+  flush();
+  return 'done';
+}
+
+function restoreState(cp: CheckpointContents, model: CausalLM, optimizer: Optimizer, method: Method, ctx: MethodContext): void {
+  const weights = toTensors(cp.model);
+  for (const [name, v] of model.params) {
+    const t = weights.get(name);
+    if (!t) throw new Error(`checkpoint ${cp.path}: model.safetensors lacks parameter '${name}'`);
+    v.assign(t);
+  }
+  tf.dispose([...weights.values()]);
+  optimizer.load({ name: cp.meta.optimizer.name as Optimizer['name'], step: cp.meta.optimizer.step, slots: toTensors(cp.optimizer) });
+  const methodTensors = toTensors(cp.method);
+  method.restore({ tensors: methodTensors, json: cp.meta.method }, ctx);
+}
+
+/** The method context: the run's view that methods get. */
+class Context implements MethodContext {
+  task = 0;
+  readonly rng: Rng;
+
+  constructor(
+    readonly model: CausalLM,
+    readonly tok: TextTokenizer,
+    readonly tasks: RunTask[],
+    private readonly config: ResolvedConfig,
+    private readonly hooks: RunHooks,
+  ) {
+    this.rng = new Rng(config.seed);
+  }
+
+  batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
+    const t = this.tasks[task];
+    // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
+    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`)).shuffle([...t.train]).slice(0, examples);
+    const enc = pick.map((ex) => encodeExample(this.tok, t.template, ex, this.config.training.maxSeqLen));
+    const out: Batch[] = [];
+    for (let i = 0; i < enc.length; i += batchSize) out.push(makeBatch(enc.slice(i, i + batchSize), this.tok.padId));
+    return out;
+  }
+
+  tensorsOf(b: Batch): BatchTensors {
+    return {
+      inputIds: tf.tensor2d(b.inputIds, [b.B, b.T], 'int32'),
+      labels: tf.tensor2d(b.labels, [b.B, b.T], 'int32'),
+      mask: tf.tensor2d(b.mask, [b.B, b.T], 'int32'),
+    };
+  }
+
+  reportRanks(policy: string, matrices: MatrixRank[], seconds: number): void {
+    this.hooks.emit({ type: 'ranks', beforeTask: this.task, policy, matrices, seconds });
+  }
+
+  warn(message: string, code?: string): void {
+    this.hooks.emit({ type: 'warning', message, ...(code ? { code } : {}) });
+  }
+}
