@@ -1,16 +1,21 @@
-// Generates schemas/sculpt.schema.json from the ExperimentConfig type in src/protocol/config.ts.
-//   node scripts/gen-schema.mjs          write the schema
-//   node scripts/gen-schema.mjs --check  exit 1 if the committed schema differs from a fresh one
+// Generates the JSON schemas from the protocol types:
+//   schemas/sculpt.schema.json  ExperimentConfig (src/protocol/config.ts), used by VS Code and validation
+//   schemas/events.schema.json  SculptEvent (src/protocol/events.ts), the trainer event stream
+//   node scripts/gen-schema.mjs          write the schemas
+//   node scripts/gen-schema.mjs --check  exit 1 if a committed schema differs from a fresh one
 import { createGenerator } from 'ts-json-schema-generator';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
-const OUT = 'schemas/sculpt.schema.json';
+const SCHEMAS = [
+  { out: 'schemas/sculpt.schema.json', path: 'src/protocol/config.ts', type: 'ExperimentConfig', title: 'Sculpt experiment' },
+  { out: 'schemas/events.schema.json', path: 'src/protocol/events.ts', type: 'SculptEvent', title: 'Sculpt trainer event' },
+];
 
-export function generateSchema() {
+export function generateSchema({ path, type, title, out }) {
   const schema = createGenerator({
-    path: 'src/protocol/config.ts',
+    path,
     tsconfig: 'tsconfig.json',
-    type: 'ExperimentConfig',
+    type,
     expose: 'export',
     topRef: true,
     jsDoc: 'extended',
@@ -18,19 +23,23 @@ export function generateSchema() {
     strictTuples: true,
     skipTypeCheck: true,
     additionalProperties: false,
-  }).createSchema('ExperimentConfig');
-  schema.$id = 'https://sculpt.invalid/schemas/sculpt.schema.json';
-  schema.title = 'Sculpt experiment';
+  }).createSchema(type);
+  schema.$id = `https://sculpt.invalid/${out}`;
+  schema.title = title;
   return JSON.stringify(schema, null, 2) + '\n';
 }
 
-const fresh = generateSchema();
-if (process.argv.includes('--check')) {
-  const current = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-  if (current !== fresh) {
-    console.error(`${OUT} is stale: run \`node scripts/gen-schema.mjs\` and commit the result.`);
-    process.exit(1);
+let stale = false;
+for (const spec of SCHEMAS) {
+  const fresh = generateSchema(spec);
+  if (process.argv.includes('--check')) {
+    const current = existsSync(spec.out) ? readFileSync(spec.out, 'utf8') : '';
+    if (current !== fresh) {
+      console.error(`${spec.out} is stale: run \`npm run schema\` and commit the result.`);
+      stale = true;
+    }
+  } else {
+    writeFileSync(spec.out, fresh);
   }
-} else {
-  writeFileSync(OUT, fresh);
 }
+process.exit(stale ? 1 : 0);

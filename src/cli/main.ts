@@ -1,17 +1,64 @@
-/** The `sculpt` command line. Subcommands are added as the engine grows; unknown ones exit 2. */
+/** The `sculpt` command line. Exit codes: 0 success, 1 run failure, 2 invalid input. */
 import { SCULPT_VERSION } from '../protocol/version';
+import { runCommand, resumeCommand } from './run';
+import { validateCommand } from './validate';
+import { reportCommand } from './report';
+import { listCommand } from './list';
+import { inspectCommand } from './inspect';
 
 const USAGE = `sculpt ${SCULPT_VERSION}: continual fine-tuning experiments
 
 usage: sculpt <command> [options]
 
 commands:
+  run <config.sculpt.json> [--backend auto|webgpu|tensorflow|wasm|cpu] [--out <runsDir>] [--jobs N] [--json]
+                   run every method (and order) of an experiment, one trainer process each
+  resume <runDir...> [--json]
+                   continue stopped or interrupted runs from their last checkpoint
+  validate <config...>
+                   check experiment configs (schema, semantics, data files)
+  report <runDir...> [--csv] [--out <file>]
+                   accuracy matrices and AA / BWT / forgetting / FWT of runs, side by side
+  list             builtin models, builtin tasks and methods
+  inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
+                   architecture, parameter counts and target matrices of a checkpoint; optionally its logits
   --version        print the version
   help             this text
 `;
 
-export function main(argv: string[]): number {
-  const [cmd] = argv;
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input']);
+
+export function parseArgs(argv: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags.set(a.slice(0, eq), a.slice(eq + 1));
+      else if (VALUE_FLAGS.has(a)) {
+        if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+        flags.set(a, argv[++i]);
+      } else flags.set(a, true);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+class UsageError extends Error {}
+
+function str(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
   if (cmd === '--version' || cmd === '-v') {
     console.log(SCULPT_VERSION);
     return 0;
@@ -20,8 +67,49 @@ export function main(argv: string[]): number {
     console.log(USAGE);
     return 0;
   }
-  console.error(`sculpt: unknown command '${cmd}'\n\n${USAGE}`);
-  return 2;
+  if (cmd === 'inspect') return inspectCommand(rest);
+  let p: Parsed;
+  try {
+    p = parseArgs(rest);
+  } catch (e) {
+    console.error(`sculpt ${cmd}: ${(e as Error).message}`);
+    return 2;
+  }
+  const jobs = str(p, '--jobs');
+  const runArgs = { backend: str(p, '--backend'), out: str(p, '--out'), json: p.flags.has('--json'), jobs: jobs ? Number(jobs) : undefined };
+  if (jobs !== undefined && !(Number.isInteger(runArgs.jobs) && runArgs.jobs! >= 1)) {
+    console.error(`sculpt ${cmd}: --jobs must be a positive integer, got ${jobs}`);
+    return 2;
+  }
+  switch (cmd) {
+    case 'run':
+      if (p.positional.length !== 1) {
+        console.error('sculpt run: give exactly one config file');
+        return 2;
+      }
+      return runCommand(p.positional[0], runArgs);
+    case 'resume':
+      if (p.positional.length === 0) {
+        console.error('sculpt resume: give one or more run folders');
+        return 2;
+      }
+      return resumeCommand(p.positional, runArgs);
+    case 'validate':
+      return validateCommand(p.positional);
+    case 'report':
+      return reportCommand(p.positional, { csv: p.flags.has('--csv'), out: str(p, '--out') });
+    case 'list':
+      return listCommand();
+    default:
+      console.error(`sculpt: unknown command '${cmd}'\n\n${USAGE}`);
+      return 2;
+  }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (e) => {
+    console.error(`sculpt: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  },
+);

@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import type { SculptEvent } from '../protocol/events';
-import { parseConfigText, validateConfig, formatIssues, type ResolvedConfig } from '../protocol/config-validate';
+import { ConfigError, parseConfigText, validateConfig, formatIssues, type ResolvedConfig } from '../protocol/config-validate';
+import { loadTasks, modelDir } from '../engine/experiment';
 import { createRunDir, readRunDir } from '../engine/run-dir';
 import { Progress } from './progress';
 
@@ -46,6 +47,14 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
   const config = loadConfig(file, args);
   if (!config) return 2;
   const orders = 1 + (config.orders?.length ?? 0);
+  // Read the data and find the model before creating anything: a bad task is an input error, not a failed run.
+  try {
+    modelDir(config);
+    for (let order = 0; order < orders; order++) loadTasks(config, order);
+  } catch (e) {
+    console.error(e instanceof ConfigError ? formatIssues(e.issues, path.resolve(file)) : `sculpt: ${(e as Error).message}`);
+    return 2;
+  }
   const dirs: string[] = [];
   for (let order = 0; order < orders; order++) {
     for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }));

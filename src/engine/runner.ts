@@ -123,7 +123,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
         const totalSteps = perEpoch * training.epochs;
         if (fresh) hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: encoded.length, steps: totalSteps });
         const trainable = method.trainable(ctx);
-        const outcome = trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
+        const outcome = await trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
         if (outcome === 'stopped') {
           const path = checkpoint('stop', `step-${pos.globalStep}`);
           hooks.emit({ type: 'stopped', task: pos.task, step: pos.taskStep, checkpoint: path });
@@ -167,7 +167,7 @@ function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: R
 }
 
 /** Trains one task from `pos` on; mutates `pos`. Returns 'stopped' when a stop was requested. */
-function trainTask(
+async function trainTask(
   spec: RunSpec,
   hooks: RunHooks,
   ctx: Context,
@@ -179,7 +179,7 @@ function trainTask(
   lrPeak: number,
   pos: RunPosition,
   checkpoint: (reason: CheckpointMeta['reason'], name: string) => string,
-): 'done' | 'stopped' {
+): Promise<'done' | 'stopped'> {
   const { config } = spec;
   const tr = config.training;
   const task = ctx.tasks[pos.task];
@@ -226,6 +226,8 @@ function trainTask(
         flush();
         checkpoint('steps', `step-${pos.globalStep}`);
       }
+      // Let IPC messages (a stop request) and signals in between steps.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (hooks.shouldStop()) {
         flush();
         return 'stopped';

@@ -24,14 +24,16 @@ async function main(): Promise<number> {
     if ((m as { type?: string })?.type === 'stop') stop = true;
   });
   const outcome = await runFolder(runDir, { shouldStop: () => stop });
-  if (process.connected) process.disconnect();
   return outcome === 'failed' ? 1 : 0;
 }
 
-main().then(
-  (code) => (process.exitCode = code),
-  (e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exitCode = 1;
-  },
-);
+main()
+  .then(
+    (code) => (process.exitCode = code),
+    (e) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exitCode = 1;
+    },
+  )
+  // An open IPC channel keeps the process alive: close it whatever happened.
+  .finally(() => process.connected && process.disconnect());

@@ -1,0 +1,161 @@
+/**
+ * Hugging Face checkpoint folders: config.json plus model.safetensors or a sharded
+ * model.safetensors.index.json. Tensor names are the model's parameter names, so loading is a lookup; the
+ * whole file set is checked against the architecture before any weight is read.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { tf } from '../tf';
+import { ConfigError } from '../models/config';
+import { architectureFor, buildModel, variableOf } from '../models/registry';
+import type { CausalLM } from '../models/types';
+import { SafetensorsReader, writeSafetensors, type StTensor } from './safetensors';
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+const LIST_LIMIT = 20;
+
+export function readConfig(dir: string): Record<string, unknown> {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw new CheckpointError(`${dir}: no config.json; a checkpoint folder needs config.json and model.safetensors`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(`${path}: expected a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+/** Which file holds each tensor: one model.safetensors, or the shards named by the index. */
+function weightFiles(dir: string): string[] {
+  const single = join(dir, 'model.safetensors');
+  if (existsSync(single)) return [single];
+  const indexPath = join(dir, 'model.safetensors.index.json');
+  if (!existsSync(indexPath)) {
+    const other = readdirSync(dir).filter((f) => /\.(bin|pt|pth|ckpt|h5|msgpack|gguf)$/.test(f));
+    const hint = other.length ? ` It holds ${other.join(', ')}: convert those to safetensors (e.g. save_pretrained(..., safe_serialization=True)).` : '';
+    throw new CheckpointError(`${dir}: neither model.safetensors nor model.safetensors.index.json was found.${hint}`);
+  }
+  let index: { weight_map?: Record<string, string> };
+  try {
+    index = JSON.parse(readFileSync(indexPath, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${indexPath}: not valid JSON (${(e as Error).message})`);
+  }
+  const shards = new Set(Object.values(index.weight_map ?? {}));
+  if (shards.size === 0) throw new CheckpointError(`${indexPath}: 'weight_map' lists no shards`);
+  return [...shards].map((shard) => {
+    const path = join(dir, shard);
+    if (basename(shard) !== shard || !existsSync(path)) throw new CheckpointError(`${indexPath}: shard '${shard}' is missing from ${dir}`);
+    return path;
+  });
+}
+
+function listed(title: string, lines: string[]): string[] {
+  if (lines.length === 0) return [];
+  const shown = lines.slice(0, LIST_LIMIT).map((l) => `    ${l}`);
+  if (lines.length > LIST_LIMIT) shown.push(`    ... and ${lines.length - LIST_LIMIT} more`);
+  return [`  ${title} (${lines.length}):`, ...shown];
+}
+
+const shapeStr = (s: number[]): string => `[${s.join(', ')}]`;
+
+/**
+ * Loads a checkpoint folder as a trainable fp32 model. F16/BF16 weights are upcast (and remembered, so a
+ * save writes them back in their dtype). A headless base-model file (keys without 'transformer.'/'model.')
+ * is accepted; buffers such as GPT-2's attn.bias and tied duplicates of the embedding are skipped.
+ */
+export function loadPretrained(dir: string): CausalLM {
+  const raw = readConfig(dir);
+  const configPath = join(dir, 'config.json');
+  let arch, cfg;
+  try {
+    arch = architectureFor(raw, configPath);
+    cfg = arch.config(raw);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CheckpointError(e.message.replace(/^config\.json/, configPath));
+    throw e;
+  }
+  const expected = new Map(arch.inventory(cfg, raw).params.map((p) => [p.name, p.shape]));
+  const sources = new Map<string, { file: string; key: string }>();
+  const unexpected: string[] = [];
+  const wrong: string[] = [];
+  const seen = new Set<string>();
+  const readers = new Map<string, SafetensorsReader>();
+  try {
+    for (const file of weightFiles(dir)) {
+      const reader = SafetensorsReader.open(file);
+      readers.set(file, reader);
+      for (const key of reader.names()) {
+        const name = expected.has(key) ? key : expected.has(arch.basePrefix + key) ? arch.basePrefix + key : null;
+        const info = reader.info(key);
+        if (name === null) {
+          if (!arch.ignores(key, cfg) && !arch.ignores(arch.basePrefix + key, cfg)) unexpected.push(`${key} ${info.dtype} ${shapeStr(info.shape)} (${basename(file)})`);
+          continue;
+        }
+        const want = expected.get(name)!;
+        seen.add(name);
+        if (shapeStr(want) !== shapeStr(info.shape)) wrong.push(`${key}: expected ${shapeStr(want)}, found ${shapeStr(info.shape)}`);
+        else if (!FLOAT_DTYPES.has(info.dtype)) wrong.push(`${key}: dtype ${info.dtype}, expected F32, F16 or BF16`);
+        else if (sources.has(name)) wrong.push(`${key}: stored twice (${basename(sources.get(name)!.file)} and ${basename(file)})`);
+        else sources.set(name, { file, key });
+      }
+    }
+    const missing = [...expected].filter(([n]) => !seen.has(n)).map(([n, s]) => `${n} (expected ${shapeStr(s)})`);
+    if (missing.length || unexpected.length || wrong.length) {
+      throw new CheckpointError(
+        [
+          `${dir}: the weights do not match the ${cfg.modelType} model that config.json describes:`,
+          ...listed('missing', missing),
+          ...listed('unexpected', unexpected),
+          ...listed('wrong shape or dtype', wrong),
+          'Make config.json and the safetensors files describe the same model (same sizes, same parameter names).',
+        ].join('\n'),
+      );
+    }
+    const params = new Map<string, tf.Variable>();
+    const dtypes = new Map<string, string>();
+    try {
+      for (const [name, { file, key }] of sources) {
+        const t = readers.get(file)!.read(key);
+        params.set(name, variableOf(t.data as Float32Array, t.shape));
+        dtypes.set(name, t.dtype);
+      }
+    } catch (e) {
+      for (const v of params.values()) v.dispose();
+      throw e;
+    }
+    return buildModel(raw, params, dtypes);
+  } finally {
+    for (const r of readers.values()) r.close();
+  }
+}
+
+/**
+ * Writes config.json and model.safetensors (each atomically: temporary file, then rename) with the keys and
+ * dtypes the model was loaded with; a tied head is stored once, as HF does.
+ */
+export function saveCheckpoint(model: CausalLM, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const tensors = new Map<string, StTensor>();
+  for (const p of model.inventory.params) {
+    const v = model.params.get(p.name);
+    if (!v) throw new CheckpointError(`saveCheckpoint: the model has no parameter '${p.name}' (was it disposed?)`);
+    const dtype = (model.paramDtypes.get(p.name) ?? 'F32') as StTensor['dtype'];
+    tensors.set(p.name, { dtype, shape: [...v.shape], data: v.dataSync() as Float32Array });
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+  const configPath = join(dir, 'config.json');
+  const temp = join(dir, `.config.json.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  writeFileSync(temp, JSON.stringify(model.rawConfig, null, 2) + '\n');
+  renameSync(temp, configPath);
+}

@@ -1,0 +1,240 @@
+/**
+ * The part of a decoder-only language model that does not depend on the architecture: masks, positions,
+ * rotary tables, the forward loop over blocks, head, loss, and the capture of activations. An architecture
+ * supplies the embedding, one block, the final norm and the head matrix.
+ */
+import { tf } from '../tf';
+import type { Inventory } from './inventory';
+import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
+import { AttentionContext, LayerCache, MASKED, pickColumns } from './layers';
+import { continuationLogProbs, greedyGenerate } from './generation';
+
+/** Everything a block needs about the current forward. */
+export interface ForwardContext extends AttentionContext {
+  /** Position ids [B, T] (from the attention mask), or null: positions past .. past+T-1 in every row. */
+  positions: tf.Tensor2D | null;
+  /** Rotary cos/sin for this forward, broadcastable to [B, T, heads, headDim]; null without rotary. */
+  rope: { cos: tf.Tensor; sin: tf.Tensor } | null;
+  capture: CaptureHooks | null;
+  /** Indices of real tokens among the B·T rows, when capturing a padded batch. */
+  rows: tf.Tensor1D | null;
+}
+
+export interface ForwardOptions {
+  cache?: LayerCache[] | null;
+  capture?: CaptureHooks | null;
+}
+
+export abstract class DecoderLM implements CausalLM {
+  readonly paramDtypes = new Map<string, string>();
+  private causal: tf.Tensor2D | null = null;
+  private overrides: Map<string, tf.Tensor> | null = null;
+  private rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; n: number } | null = null;
+
+  constructor(
+    readonly arch: string,
+    readonly config: ModelConfig,
+    readonly rawConfig: Record<string, unknown>,
+    readonly params: Map<string, tf.Variable>,
+    readonly inventory: Inventory,
+  ) {}
+
+  /** Token (and learned position) embedding of ids [B, T] -> [B·T, d]. */
+  protected abstract embed(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+  protected abstract block(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+  protected abstract finalNorm(h: tf.Tensor2D): tf.Tensor2D;
+  /** The output projection [vocab, d] (the embedding matrix when tied). */
+  protected abstract headWeight(): tf.Tensor2D;
+  /** Rotary inverse frequencies (float32 values), or null for learned positions. */
+  protected ropeInvFreq(): Float32Array | null {
+    return null;
+  }
+
+  protected w(name: string): tf.Tensor {
+    const v = this.overrides?.get(name) ?? this.params.get(name);
+    if (!v) throw new Error(`${this.arch} model: parameter '${name}' is missing (the model was built without it)`);
+    return v;
+  }
+
+  protected maybe(name: string): tf.Tensor | undefined {
+    return this.overrides?.get(name) ?? this.params.get(name);
+  }
+
+  withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T {
+    for (const [name, t] of overrides) {
+      const v = this.params.get(name);
+      if (!v) throw new Error(`withWeights: '${name}' is not a parameter of this ${this.arch} model`);
+      if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`withWeights: '${name}' has shape [${t.shape}], the parameter [${v.shape}]`);
+    }
+    const saved = this.overrides;
+    this.overrides = new Map([...(saved ?? []), ...overrides]);
+    try {
+      return f();
+    } finally {
+      this.overrides = saved;
+    }
+  }
+
+  /** Hands x (rows of real tokens) to the capture hook of target `name`. */
+  protected captureMatrix(ctx: ForwardContext, name: string, x: tf.Tensor2D): void {
+    if (ctx.capture?.matrix) ctx.capture.matrix(name, ctx.rows ? tf.gather(x, ctx.rows) : x);
+  }
+
+  /**
+   * The forward up to the final norm: [B·T, d]. `mask` [B, past+T] (1 = token) covers cached positions too.
+   * Engine-internal (generation and loss build on it); callers outside use hidden/logits/loss.
+   */
+  forwardHidden(ids: tf.Tensor2D, mask: tf.Tensor2D | null, opts: ForwardOptions = {}): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    const cache = opts.cache ?? null;
+    const past = cache?.[0]?.k?.shape[2] ?? 0;
+    const total = past + T;
+    const cfg = this.config;
+    if (total > cfg.maxPositions) {
+      throw new Error(`${this.arch} model: sequence of ${total} tokens exceeds the ${cfg.maxPositions} positions in config.json; shorten the input`);
+    }
+    if (cfg.slidingWindow !== null && total > cfg.slidingWindow) {
+      throw new Error(`${this.arch} model: sequence of ${total} tokens exceeds the sliding window (${cfg.slidingWindow}), which this engine does not implement; shorten the input`);
+    }
+    if (mask && (mask.shape[0] !== B || mask.shape[1] !== total)) {
+      throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`);
+    }
+    const maskF = mask ? mask.toFloat() : null;
+    const positions = maskF ? this.positionsFromMask(maskF, past, T) : null;
+    const ctx: ForwardContext = {
+      B,
+      T,
+      past,
+      bias: this.attentionBias(B, T, past, maskF),
+      cache,
+      positions,
+      rope: this.ropeFor(B, T, past, positions),
+      capture: opts.capture ?? null,
+      rows: opts.capture && maskF ? realRows(maskF, past) : null,
+    };
+    let h = this.embed(ids, ctx);
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const out = this.block(i, h, ctx);
+      if (ctx.capture?.block) ctx.capture.block(i, ctx.rows ? tf.gather(h, ctx.rows) : h, ctx.rows ? tf.gather(out, ctx.rows) : out);
+      h = out;
+    }
+    return this.finalNorm(h);
+  }
+
+  /** Logits [rows, vocab] of hidden rows [rows, d]. */
+  headLogits(h: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(h, this.headWeight(), false, true);
+  }
+
+  hidden(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
+    const [B, T] = inputIds.shape;
+    return tf.tidy(() => this.forwardHidden(inputIds, attentionMask ?? null, { capture }).reshape([B, T, this.config.hiddenSize]));
+  }
+
+  logits(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
+    const [B, T] = inputIds.shape;
+    return tf.tidy(() => this.headLogits(this.forwardHidden(inputIds, attentionMask ?? null, { capture })).reshape([B, T, this.config.vocabSize]));
+  }
+
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar {
+    const [B, T] = inputIds.shape;
+    if (labels.shape[0] !== B || labels.shape[1] !== T) throw new Error(`labels have shape [${labels.shape}], expected [${B}, ${T}] like input_ids`);
+    return tf.tidy(() => {
+      if (T < 2) return tf.scalar(0);
+      const d = this.config.hiddenSize;
+      const M = B * (T - 1);
+      // The last position predicts nothing, so the head runs on T-1 positions only.
+      const h = this.forwardHidden(inputIds, attentionMask ?? null).reshape([B, T, d]).slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
+      const logp = tf.logSoftmax(this.headLogits(h as tf.Tensor2D));
+      const y = labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D;
+      const valid = y.notEqual(tf.scalar(-100, 'int32'));
+      const nll = pickColumns(logp, tf.where(valid, y, tf.zerosLike(y))).neg().mul(valid.toFloat());
+      return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
+    });
+  }
+
+  generate(prompts: number[][], maxNewTokens: number, opts: GenerateOptions = {}): number[][] {
+    return greedyGenerate(this, prompts, maxNewTokens, opts);
+  }
+
+  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): number[] {
+    return continuationLogProbs(this, prompts, continuations, batchSize);
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.causal?.dispose();
+    this.causal = null;
+    this.rope?.cos.dispose();
+    this.rope?.sin.dispose();
+    this.rope = null;
+  }
+
+  /** HF generation's position ids: count of real tokens before each one (left padding starts at 0). */
+  private positionsFromMask(mask: tf.Tensor2D, past: number, T: number): tf.Tensor2D {
+    const B = mask.shape[0];
+    return mask.cumsum(1).sub(1).maximum(0).slice([0, past], [B, T]).toInt() as tf.Tensor2D;
+  }
+
+  /** Causal [1,1,T,past+T] (a slice of one table grown by doubling) plus padding [B,1,1,past+T]. */
+  private attentionBias(B: number, T: number, past: number, mask: tf.Tensor2D | null): tf.Tensor | null {
+    const total = past + T;
+    let causal: tf.Tensor | null = null;
+    if (T > 1) {
+      if (!this.causal || this.causal.shape[0] < total) {
+        const n = Math.min(this.config.maxPositions, Math.max(total, 2 * (this.causal?.shape[0] ?? 32)));
+        const data = new Float32Array(n * n);
+        for (let i = 0; i < n; i++) data.fill(MASKED, i * n + i + 1, (i + 1) * n);
+        this.causal?.dispose();
+        this.causal = tf.keep(tf.tensor2d(data, [n, n]));
+      }
+      causal = this.causal.slice([past, 0], [T, total]).reshape([1, 1, T, total]);
+    }
+    if (!mask) return causal;
+    const pad = tf.scalar(1).sub(mask).mul(MASKED).reshape([B, 1, 1, total]);
+    return causal ? pad.add(causal) : pad;
+  }
+
+  /** cos/sin rows for this forward's positions, from tables built once and grown by doubling. */
+  private ropeFor(B: number, T: number, past: number, positions: tf.Tensor2D | null): ForwardContext['rope'] {
+    const invFreq = this.ropeInvFreq();
+    if (!invFreq) return null;
+    const need = past + T;
+    if (!this.rope || this.rope.n < need) this.buildRope(invFreq, Math.min(this.config.maxPositions, Math.max(need, 2 * (this.rope?.n ?? 64))));
+    const { cos, sin } = this.rope!;
+    const hd = 2 * invFreq.length;
+    if (!positions) return { cos: cos.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]), sin: sin.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]) };
+    const flat = positions.reshape([B * T]);
+    return { cos: tf.gather(cos, flat).reshape([B, T, 1, hd]), sin: tf.gather(sin, flat).reshape([B, T, 1, hd]) };
+  }
+
+  /** Angles in float32 as the reference computes them (inv_freq · position, then cos/sin), so long contexts agree. */
+  private buildRope(invFreq: Float32Array, n: number): void {
+    const half = invFreq.length;
+    const cos = new Float32Array(n * 2 * half);
+    const sin = new Float32Array(n * 2 * half);
+    for (let p = 0; p < n; p++) {
+      for (let j = 0; j < half; j++) {
+        const angle = Math.fround(p * invFreq[j]);
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        cos[p * 2 * half + j] = cos[p * 2 * half + j + half] = c;
+        sin[p * 2 * half + j] = sin[p * 2 * half + j + half] = s;
+      }
+    }
+    this.rope?.cos.dispose();
+    this.rope?.sin.dispose();
+    this.rope = { cos: tf.keep(tf.tensor2d(cos, [n, 2 * half])), sin: tf.keep(tf.tensor2d(sin, [n, 2 * half])), n };
+  }
+}
+
+/** Row indices (into B·T) of real tokens among the current positions; reads the mask (calibration only). */
+function realRows(mask: tf.Tensor2D, past: number): tf.Tensor1D {
+  const [B, total] = mask.shape;
+  const m = mask.dataSync();
+  const T = total - past;
+  const rows: number[] = [];
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (m[b * total + past + t] > 0) rows.push(b * T + t);
+  return tf.tensor1d(rows, 'int32');
+}

@@ -1,0 +1,149 @@
+/**
+ * Building blocks shared by the decoders. Activations are kept 2-D ([B*T, features]) between blocks, so a
+ * projection is one matmul; attention reshapes to heads once and runs one batched matmul for all heads.
+ */
+import { tf } from '../tf';
+
+/** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
+export function linear(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, transposeB: true, bias: b }) as tf.Tensor2D;
+}
+
+/** GPT-2 Conv1D: weight [in, out], y = x W + b. */
+export function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }) as tf.Tensor2D;
+}
+
+/** torch.nn.LayerNorm over the last axis (biased variance, as torch). */
+export function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
+}
+
+/** LLaMA RMSNorm: x / sqrt(mean(x²) + eps) * w. */
+export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
+  return x.mul(x.square().mean(-1, true).add(eps).rsqrt()).mul(w);
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+const ACTIVATIONS: Record<string, (x: tf.Tensor2D) => tf.Tensor2D> = {
+  // GPT-2's tanh approximation; HF names it gelu_new (gelu_pytorch_tanh and gelu_fast are the same formula).
+  gelu_new: (x) => x.mul(x.mul(x).mul(x).mul(0.044715).add(x).mul(SQRT_2_OVER_PI).tanh().add(1)).mul(0.5),
+  gelu: (x) => x.mul(x.mul(Math.SQRT1_2).erf().add(1)).mul(0.5),
+  silu: (x) => x.mul(x.sigmoid()),
+  relu: (x) => x.relu(),
+};
+ACTIVATIONS.gelu_pytorch_tanh = ACTIVATIONS.gelu_new;
+ACTIVATIONS.gelu_fast = ACTIVATIONS.gelu_new;
+ACTIVATIONS.swish = ACTIVATIONS.silu;
+
+export const SUPPORTED_ACTIVATIONS = Object.keys(ACTIVATIONS);
+
+export function activation(name: string, where: string): (x: tf.Tensor2D) => tf.Tensor2D {
+  const f = ACTIVATIONS[name];
+  if (!f) throw new Error(`${where}: activation '${name}' is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+  return f;
+}
+
+/** Rotary embedding: x·cos + rotate_half(x)·sin, rotate_half(x) = [-x₂, x₁] (HF convention, halves not pairs). */
+export function applyRope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
+  const [x1, x2] = tf.split(x, 2, 3);
+  return x.mul(cos).add(tf.concat([x2.neg(), x1], 3).mul(sin));
+}
+
+/**
+ * Embedding lookup w[ids] -> [ids, d]. The gradient is a scatter-add (ScatterNd sums repeated ids) rather than
+ * gather's UnsortedSegmentSum, which the wasm backend lacks and the cpu backend runs once per vocabulary row.
+ */
+export function embedding(w: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
+  const shape = w.shape;
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [table, rows, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([rows]);
+    return {
+      value: tf.gather(table, rows),
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [tf.scatterND(saved.reshape([-1, 1]), dy, shape), tf.zeros(saved.shape)],
+    };
+  });
+  return lookup(w, ids) as tf.Tensor2D;
+}
+
+/**
+ * x[i, cols[i]] for every row. The gradient is the one-hot of cols times dy, dense like the softmax gradient
+ * it meets, instead of a scatter over all N·V entries.
+ */
+export function pickColumns(x: tf.Tensor2D, cols: tf.Tensor1D): tf.Tensor1D {
+  const V = x.shape[1];
+  const pick = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [values, idx, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([idx]);
+    return {
+      value: pickForward(values as tf.Tensor2D, idx as tf.Tensor1D),
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [oneHotF32(saved as tf.Tensor1D, V).mul(dy.reshape([-1, 1])), tf.zeros(saved.shape)],
+    };
+  });
+  return pick(x, cols) as tf.Tensor1D;
+}
+
+/** A flat gather while the flat index fits int32 (gather with batchDims is wrong on wasm), else a one-hot sum. */
+function pickForward(x: tf.Tensor2D, cols: tf.Tensor1D): tf.Tensor1D {
+  const [n, v] = x.shape;
+  if (n * v >= 2 ** 31) return x.mul(oneHotF32(cols, v)).sum(1) as tf.Tensor1D;
+  return tf.gather(x.reshape([n * v]), tf.range(0, n * v, v, 'int32').add(cols)) as tf.Tensor1D;
+}
+
+/** The wasm OneHot kernel writes integers whatever dtype is asked for, so build int32 and cast. */
+function oneHotF32(cols: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.oneHot(cols, depth).toFloat() as tf.Tensor2D;
+}
+
+/** Additive mask value: finite, so a row with every key masked yields a uniform softmax, not NaN. */
+export const MASKED = -1e9;
+
+/** Per-layer attention memory for incremental decoding: keys (already rotated) and values [B, KV, past, hd]. */
+export interface LayerCache {
+  k: tf.Tensor4D | null;
+  v: tf.Tensor4D | null;
+}
+
+/** What attention needs to know about the current forward, built once per forward by the decoder. */
+export interface AttentionContext {
+  B: number;
+  T: number;
+  /** Positions already in the cache (0 without one). */
+  past: number;
+  /** Additive bias broadcastable to [B, H, T, past + T] (causal and padding), or null when nothing is masked. */
+  bias: tf.Tensor | null;
+  /** Per-layer caches, updated with this forward's keys/values (the new tensors are `tf.keep`-ed). */
+  cache: LayerCache[] | null;
+}
+
+/**
+ * Scaled dot-product attention for all heads at once. q [B,T,H,hd], k/v [B,T,KV,hd] with H = KV·G. Grouped
+ * queries are folded into the row axis ([B,KV,G·T,hd]) so keys and values are never repeated per head.
+ * Returns [B·T, H·hd] in the head-major layout the output projection expects.
+ */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: AttentionContext, layer: number, scale: number): tf.Tensor2D {
+  const { B, T } = ctx;
+  const [, , H, hd] = q.shape;
+  const KV = k.shape[2];
+  let kt = k.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  let vt = v.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  const c = ctx.cache?.[layer];
+  if (c) {
+    if (c.k && c.v) {
+      kt = tf.concat([c.k, kt], 2);
+      vt = tf.concat([c.v, vt], 2);
+    }
+    c.k = tf.keep(kt);
+    c.v = tf.keep(vt);
+  }
+  const Tk = kt.shape[2];
+  const qg = q.mul(scale).transpose([0, 2, 1, 3]).reshape([B, KV, (H / KV) * T, hd]);
+  let scores = tf.matMul(qg, kt, false, true).reshape([B, H, T, Tk]);
+  if (ctx.bias) scores = scores.add(ctx.bias);
+  const probs = tf.softmax(scores).reshape([B, KV, (H / KV) * T, Tk]);
+  const out = tf.matMul(probs, vt).reshape([B, H, T, hd]);
+  return out.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
+}

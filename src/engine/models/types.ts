@@ -1,0 +1,101 @@
+/**
+ * The contract every causal language model in the engine fulfils. Methods and the runner program against
+ * `CausalLM` only; they never ask which architecture they hold. Parameters are `tf.Variable`s keyed by their
+ * Hugging Face state-dict names, so a checkpoint maps onto them one to one.
+ */
+import type { tf } from '../tf';
+import type { Inventory } from './inventory';
+
+/** The architecture-independent view of an HF `config.json`. */
+export interface ModelConfig {
+  /** HF `model_type`, e.g. 'gpt2', 'llama', 'mistral', 'qwen2'. */
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Key/value heads: equal to numHeads for multi-head, 1 for multi-query, in between for grouped-query. */
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  /** Longest sequence (prompt + generated) the model accepts. */
+  maxPositions: number;
+  normEps: number;
+  /** Name of the MLP activation as HF spells it ('gelu_new', 'silu', ...). */
+  activation: string;
+  /** True when the output head reuses the token embedding matrix (no separate head variable). */
+  tiedHead: boolean;
+  /** Tokens beyond this distance would be masked by the reference implementation; null = unlimited. */
+  slidingWindow: number | null;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  padTokenId: number | null;
+}
+
+/**
+ * Activations handed out during a capturing forward. Tensors are valid only during the call: copy what you
+ * need (`tf.keep`, `.arraySync()`, or an accumulated sum) before returning. Rows are real tokens only (padding
+ * removed when an attention mask was given), in batch-major order.
+ */
+export interface CaptureHooks {
+  /** Input x [rows, dIn] of a target matrix, named by its weight key (see `Inventory.targets`). */
+  matrix?(weightName: string, x: tf.Tensor2D): void;
+  /** Hidden states entering and leaving transformer block `layer`, each [rows, hiddenSize]. */
+  block?(layer: number, input: tf.Tensor2D, output: tf.Tensor2D): void;
+}
+
+export interface GenerateOptions {
+  /** Stop a row once it produced one of these (included in the output). Default: the config's EOS ids. */
+  eosTokenIds?: number[];
+  /** Reuse keys/values of earlier positions (default true); false recomputes the whole prefix each step. */
+  useCache?: boolean;
+}
+
+export interface CausalLM {
+  readonly arch: string;
+  readonly config: ModelConfig;
+  /** config.json exactly as read, written back unchanged on save. */
+  readonly rawConfig: Record<string, unknown>;
+  /** Trainable parameters by HF key. Tied weights appear once, under the embedding's key. */
+  readonly params: Map<string, tf.Variable>;
+  /** Safetensors dtype each parameter had on disk ('F32', 'F16', 'BF16'), so a save keeps it. */
+  readonly paramDtypes: Map<string, string>;
+  readonly inventory: Inventory;
+
+  /** Final (normed) hidden states [B, T, hiddenSize]. */
+  hidden(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D;
+  /** Next-token logits [B, T, vocab]. `attentionMask` (1 = token, 0 = padding) may pad on either side. */
+  logits(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D;
+  /**
+   * HF causal-LM loss: position t predicts labels[t + 1]; labels -100 are ignored; mean over the rest
+   * (0 when nothing is left, rather than NaN, so a degenerate batch cannot poison the weights).
+   */
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar;
+  /**
+   * Runs `f` with some parameters replaced by tensors of the same shape (e.g. W + Σ BᵢAᵢ for LoRA-style
+   * methods). Gradients flow to whatever the replacements are computed from; the variables are untouched.
+   */
+  withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T;
+  /** Greedy decoding; returns only the new tokens of each prompt (prompts may differ in length). */
+  generate(prompts: number[][], maxNewTokens: number, opts?: GenerateOptions): number[][];
+  /** Σ log p(continuation | prompt) per example: rank classification over a label set. */
+  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize?: number): number[];
+  dispose(): void;
+}
+
+/** One implementation (a family of HF model types sharing a forward), as the registry knows it. */
+export interface Architecture {
+  /** Implementation name: 'gpt2' or 'llama'. */
+  readonly name: string;
+  /** HF `model_type` values it serves. */
+  readonly modelTypes: readonly string[];
+  /** HF class names accepted in config.json `architectures` (causal-LM heads and their headless bases). */
+  readonly classes: readonly string[];
+  /** Key prefix a headless base-model checkpoint omits ('transformer.', 'model.'). */
+  readonly basePrefix: string;
+  config(raw: Record<string, unknown>): ModelConfig;
+  inventory(cfg: ModelConfig, raw: Record<string, unknown>): Inventory;
+  /** Checkpoint keys that are buffers or tied duplicates rather than parameters: skipped on load. */
+  ignores(key: string, cfg: ModelConfig): boolean;
+  build(cfg: ModelConfig, raw: Record<string, unknown>, params: Map<string, tf.Variable>): CausalLM;
+}

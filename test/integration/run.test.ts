@@ -1,0 +1,225 @@
+/**
+ * The whole loop through the built CLI and trainer (dist/): a tiny model on two tiny tasks. Needs `npm run
+ * build` first (npm test does it).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
+import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
+import { repoRoot } from '../helpers/paths';
+
+const CLI = join(repoRoot, 'dist', 'cli.js');
+const TRAINER = join(repoRoot, 'dist', 'trainer.js');
+const work = mkdtempSync(join(tmpdir(), 'sculpt-run-'));
+
+function config(extra: Record<string, unknown> = {}): string {
+  const file = join(work, `cfg-${Math.random().toString(36).slice(2)}.sculpt.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'it',
+      model: 'builtin:tiny-llama',
+      backend: 'wasm',
+      tasks: [
+        { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
+        { name: 'topic', source: { builtin: 'tiny/topic' } },
+      ],
+      methods: [{ method: 'seqft' }],
+      training: { epochs: 2, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 },
+      output: join(work, 'runs'),
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, SCULPT_ASSETS: join(repoRoot, 'assets') } });
+}
+
+function runDirs(): string[] {
+  const root = join(work, 'runs');
+  return existsSync(root) ? readdirSync(root).map((d) => join(root, d)) : [];
+}
+
+function events(dir: string): SculptEvent[] {
+  return parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8')).events;
+}
+
+function finished(dir: string) {
+  const e = events(dir).find((x) => x.type === 'run-finished');
+  assert.ok(e && e.type === 'run-finished', `${dir} did not finish`);
+  return e;
+}
+
+/** Runs the trainer on a fresh run folder of `cfgFile`, calling `onEvent` for each IPC event. */
+function trainer(dir: string, onEvent: (e: SculptEvent, child: ReturnType<typeof fork>) => void): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = fork(TRAINER, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, SCULPT_ASSETS: join(repoRoot, 'assets') } });
+    child.on('message', (m) => onEvent(m as SculptEvent, child));
+    child.on('exit', (code) => resolve(code));
+  });
+}
+
+function newRunDir(cfg: string): string {
+  // `sculpt run` with --jobs 0 is not allowed; prepare the folder through a run that we stop at once.
+  const before = new Set(runDirs());
+  const r = cli('run', cfg, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  return runDirs().find((d) => !before.has(d))!;
+}
+
+test('a complete run: ordered events that fit the schema, a T x T matrix, metrics from the matrix', () => {
+  const r = cli('run', config(), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const [dir] = runDirs();
+  const evs = events(dir);
+  const schema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'events.schema.json'), 'utf8')) as JsonSchema;
+  const checker = new SchemaChecker(schema);
+  evs.forEach((e, i) => {
+    assert.equal(e.seq, i + 1, 'seq increases by one');
+    assert.deepEqual(checker.check(structuredClone(e)), [], `event ${e.seq} (${e.type}) fits the schema`);
+  });
+  assert.deepEqual(
+    evs.filter((e) => e.type !== 'step' && e.type !== 'eval' && e.type !== 'checkpoint').map((e) => e.type),
+    ['run-started', 'task-started', 'task-finished', 'task-started', 'task-finished', 'run-finished'],
+  );
+  // The --json stream printed the same events.
+  assert.equal(r.stdout.trim().split('\n').length, evs.length);
+  const fin = finished(dir);
+  const R = fin.matrix;
+  assert.equal(R.length, 2);
+  R.forEach((row) => assert.equal(row.length, 2));
+  const zs = fin.zeroShot!;
+  assert.equal(fin.metrics.AA, (R[1][0] + R[1][1]) / 2);
+  assert.equal(fin.metrics.BWT, R[1][0] - R[0][0]);
+  assert.equal(fin.metrics.forgetting, R[0][0] - R[1][0]);
+  assert.equal(fin.metrics.FWT, R[0][1] - zs[1]!);
+  // Each matrix entry is the accuracy of an eval event.
+  const evals = evs.filter((e) => e.type === 'eval');
+  assert.equal(evals.length, 2 + 4, 'zero-shot row plus one row per task');
+  for (const e of evals) {
+    if (e.type !== 'eval') continue;
+    assert.equal(e.afterTask === -1 ? zs[e.task] : R[e.afterTask][e.task], e.accuracy);
+  }
+  const report = cli('report', dir);
+  assert.equal(report.status, 0);
+  assert.match(report.stdout, /\| it-seqft-\S+ \| seqft \| finished \|/);
+  rmSync(dir, { recursive: true });
+});
+
+test('stop, then resume, ends with the same metrics as an uninterrupted run', async () => {
+  const cfg = config({ training: { epochs: 2, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 }, checkpoint: { every: 'never' } });
+  const whole = newRunDir(cfg);
+  const reference = finished(whole);
+  // A second folder for the same job, stopped after 8 steps of the first task.
+  const dir = whole + '-stopped';
+  cpSync(join(whole, 'config.json'), join(dir, 'config.json'), { recursive: true });
+  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+  let asked = false;
+  const code = await trainer(dir, (e, child) => {
+    if (e.type === 'step' && e.globalStep >= 8 && !asked) {
+      asked = true;
+      child.send({ type: 'stop' });
+    }
+  });
+  assert.equal(code, 0);
+  const stopped = events(dir).find((e) => e.type === 'stopped');
+  assert.ok(stopped && stopped.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint), 'stopped with a checkpoint');
+  assert.ok(!events(dir).some((e) => e.type === 'run-finished'));
+  const r = cli('resume', dir);
+  assert.equal(r.status, 0, r.stderr);
+  const resumed = finished(dir);
+  assert.deepEqual(resumed.matrix, reference.matrix);
+  assert.deepEqual(resumed.metrics, reference.metrics);
+});
+
+test('after kill -9 the folder is readable and resume continues from the last checkpoint', async () => {
+  const cfg = config({ checkpoint: { every: 4, keep: 2 } });
+  const whole = newRunDir(cfg);
+  const reference = finished(whole);
+  const dir = whole + '-killed';
+  cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
+  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+  let killed = false;
+  await trainer(dir, (e, child) => {
+    if (e.type === 'step' && e.globalStep === 10 && !killed) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
+  });
+  assert.ok(killed);
+  const log = parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
+  assert.equal(log.badLines.length, 0);
+  assert.ok(log.events.some((e) => e.type === 'checkpoint'));
+  const r = cli('resume', dir);
+  assert.equal(r.status, 0, r.stderr);
+  const resumed = finished(dir);
+  assert.deepEqual(resumed.matrix, reference.matrix);
+  const restarted = events(dir).filter((e) => e.type === 'run-started');
+  assert.equal(restarted.length, 2);
+  assert.ok(restarted[1].type === 'run-started' && restarted[1].resumedFrom && restarted[1].resumedFrom.step === 8);
+});
+
+test('a corrupt checkpoint on resume is a clear error and leaves the folder untouched', async () => {
+  const cfg = config({ checkpoint: { every: 4, keep: 1 } });
+  const whole = newRunDir(cfg);
+  const dir = whole + '-corrupt';
+  cpSync(whole, dir, { recursive: true });
+  rmSync(join(dir, 'events.jsonl'));
+  writeFileSync(join(dir, 'events.jsonl'), readFileSync(join(whole, 'events.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n') + '\n');
+  const cp = join(dir, 'checkpoints', readFileSync(join(dir, 'checkpoints', 'LATEST'), 'utf8').trim());
+  writeFileSync(join(cp, 'model.safetensors'), Buffer.from('garbage'));
+  const snapshot = () =>
+    readdirSync(dir, { recursive: true, withFileTypes: false })
+      .map(String)
+      .sort()
+      .map((f) => `${f}:${statSync(join(dir, f)).size}:${statSync(join(dir, f)).mtimeMs}`);
+  const before = snapshot();
+  const r = cli('resume', dir);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /checkpoint .* cannot be used: model\.safetensors/);
+  assert.deepEqual(snapshot(), before);
+});
+
+test('invalid configs exit 2 and name the JSON path', () => {
+  const bad = (obj: Record<string, unknown>, pattern: RegExp) => {
+    const f = join(work, 'bad.sculpt.json');
+    writeFileSync(f, JSON.stringify(obj));
+    const r = cli('run', f);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.equal(cli('validate', f).status, 2);
+  };
+  const base = JSON.parse(readFileSync(config(), 'utf8'));
+  bad({ ...base, model: undefined }, /: model: is required/);
+  bad({ ...base, seed: 'x' }, /: seed: expected integer, got the string "x"/);
+  bad({ ...base, methods: [{ method: 'nope' }] }, /methods\[0\]\.method: unknown method/);
+  bad({ ...base, tasks: [{ name: 'a', source: { train: 'missing.jsonl', test: 'missing.jsonl' } }] }, /tasks\[0\]\.source\.train: data file not found/);
+  bad({ ...base, tasks: [] }, /tasks: needs at least 1 item/);
+  const empty = join(work, 'empty.jsonl');
+  writeFileSync(empty, '\n');
+  const f = join(work, 'empty-task.sculpt.json');
+  writeFileSync(f, JSON.stringify({ ...base, tasks: [{ name: 'e', source: { train: empty, test: empty } }] }));
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /tasks\[0\]\.source: .*empty\.jsonl: no examples/);
+  const runs = runDirs().filter((d) => d.includes('empty'));
+  assert.deepEqual(runs, []);
+});
+
+test('a diverging run ends with an error event naming the task and step, keeping what it computed', () => {
+  const r = cli('run', config({ training: { epochs: 2, batchSize: 16, lr: 1e30, maxSeqLen: 16, stepEventInterval: 1, gradClip: 0 } }), '--json');
+  assert.equal(r.status, 1);
+  const dir = runDirs().sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  const evs = events(dir);
+  const err = evs.find((e) => e.type === 'error');
+  assert.ok(err && err.type === 'error', 'an error event');
+  assert.match(err.message, /training diverged: the loss became (NaN|Infinity|-Infinity) at step \d+ of task 'sentiment'/);
+  assert.match(err.where ?? '', /task 'sentiment', step \d+/);
+  assert.ok(evs.some((e) => e.type === 'eval'), 'the zero-shot evaluation is kept');
+});
