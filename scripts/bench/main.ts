@@ -2,7 +2,13 @@
  * `npm run bench -- [suite] [--json]`: benchmark harness. Each suite prints a Markdown table and, with
  * --json, a last line {"suite", "rows": [{name, ours, peer, unit, speedup}]} (speedup >= 1: Sculpt faster).
  */
-const suites: Record<string, () => Promise<void>> = {};
+import { runSvdBench } from './svd';
+import { runModelsBench } from './models';
+
+const suites: Record<string, () => Promise<void>> = {
+  svd: () => runSvdBench(process.argv.slice(2)),
+  models: () => runModelsBench(process.argv.slice(2)),
+};
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);

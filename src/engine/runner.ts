@@ -9,21 +9,22 @@
 import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
-import type { EventBody, MatrixRank } from '../protocol/events';
+import type { EventBody } from '../protocol/events';
 import { selectBackend } from './backend';
 import { loadPretrained } from './io/checkpoint';
 import { loadTokenizer } from './io/tokenizer';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
-import { encodeExample, epochOrder, makeBatch, type Batch, type EncodedExample, type TextTokenizer } from './data/batches';
+import { encodeExample, epochOrder, makeBatch, type EncodedExample, type TextTokenizer } from './data/batches';
 import { Rng, hashString } from './data/rng';
 import { createMethod } from './methods';
-import type { BatchTensors, Method, MethodContext } from './methods/method';
+import type { Method, MethodContext } from './methods/method';
 import { Optimizer, learningRate } from './optim';
 import { trainStep } from './train-step';
 import { generateAccuracy, rankAccuracy } from './evaluate';
 import { metricsAfter } from './metrics';
 import { loadTasks, modelDir, type RunTask } from './experiment';
+import { RunContext } from './method-context';
 import { saveCheckpoint, toTensors, type CheckpointContents, type CheckpointMeta, type RunPosition } from './run-checkpoint';
 
 export interface RunSpec {
@@ -68,7 +69,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
   const training = config.training;
   const lrPeak = methodCfg.lr ?? training.lr;
   const optimizer = new Optimizer({ name: training.optimizer, weightDecay: training.weightDecay });
-  const ctx = new Context(model, tok, tasks, config, hooks);
+  const ctx = new RunContext(model, tok, tasks, config, hooks);
 
   try {
     const counts = paramCounts(model.inventory);
@@ -170,7 +171,7 @@ function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: R
 async function trainTask(
   spec: RunSpec,
   hooks: RunHooks,
-  ctx: Context,
+  ctx: RunContext,
   method: Method,
   optimizer: Optimizer,
   trainable: Map<string, tf.Variable>,
@@ -253,46 +254,4 @@ function restoreState(cp: CheckpointContents, model: CausalLM, optimizer: Optimi
   optimizer.load({ name: cp.meta.optimizer.name as Optimizer['name'], step: cp.meta.optimizer.step, slots: toTensors(cp.optimizer) });
   const methodTensors = toTensors(cp.method);
   method.restore({ tensors: methodTensors, json: cp.meta.method }, ctx);
-}
-
-/** The method context: the run's view that methods get. */
-class Context implements MethodContext {
-  task = 0;
-  readonly rng: Rng;
-
-  constructor(
-    readonly model: CausalLM,
-    readonly tok: TextTokenizer,
-    readonly tasks: RunTask[],
-    private readonly config: ResolvedConfig,
-    private readonly hooks: RunHooks,
-  ) {
-    this.rng = new Rng(config.seed);
-  }
-
-  batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
-    const t = this.tasks[task];
-    // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
-    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`)).shuffle([...t.train]).slice(0, examples);
-    const enc = pick.map((ex) => encodeExample(this.tok, t.template, ex, this.config.training.maxSeqLen));
-    const out: Batch[] = [];
-    for (let i = 0; i < enc.length; i += batchSize) out.push(makeBatch(enc.slice(i, i + batchSize), this.tok.padId));
-    return out;
-  }
-
-  tensorsOf(b: Batch): BatchTensors {
-    return {
-      inputIds: tf.tensor2d(b.inputIds, [b.B, b.T], 'int32'),
-      labels: tf.tensor2d(b.labels, [b.B, b.T], 'int32'),
-      mask: tf.tensor2d(b.mask, [b.B, b.T], 'int32'),
-    };
-  }
-
-  reportRanks(policy: string, matrices: MatrixRank[], seconds: number): void {
-    this.hooks.emit({ type: 'ranks', beforeTask: this.task, policy, matrices, seconds });
-  }
-
-  warn(message: string, code?: string): void {
-    this.hooks.emit({ type: 'warning', message, ...(code ? { code } : {}) });
-  }
 }

@@ -48,7 +48,9 @@ export function trainStep(
   norm.dispose();
   tf.dispose([...raw.values()]);
   const grads = method.transformGradients ? method.transformGradients(clipped) : clipped;
-  if (grads !== clipped) tf.dispose([...clipped.values()]);
+  // A transform may pass some gradients through unchanged: dispose only what it replaced.
+  const passed = new Set(grads.values());
+  if (grads !== clipped) tf.dispose([...clipped.values()].filter((t) => !passed.has(t)));
 
   const snapNames = method.preStepSnapshot?.() ?? [];
   const before = snapNames.length ? new Map(snapNames.map((n) => [n, trainable.get(n)!.clone() as tf.Tensor])) : null;

@@ -112,31 +112,40 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   rmSync(dir, { recursive: true });
 });
 
-test('stop, then resume, ends with the same metrics as an uninterrupted run', async () => {
-  const cfg = config({ training: { epochs: 2, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 }, checkpoint: { every: 'never' } });
-  const whole = newRunDir(cfg);
-  const reference = finished(whole);
-  // A second folder for the same job, stopped after 8 steps of the first task.
-  const dir = whole + '-stopped';
-  cpSync(join(whole, 'config.json'), join(dir, 'config.json'), { recursive: true });
-  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
-  let asked = false;
-  const code = await trainer(dir, (e, child) => {
-    if (e.type === 'step' && e.globalStep >= 8 && !asked) {
-      asked = true;
-      child.send({ type: 'stop' });
-    }
+const METHODS = [
+  { method: 'seqft' },
+  { method: 'adaptive-svd' },
+  { method: 'adaptive-svd', parametrisation: 'factored', rank: { policy: 'fixed', ratio: 0.5 } },
+];
+
+for (const m of METHODS) {
+  test(`stop in the second task, then resume, ends with the same metrics as an uninterrupted run (${JSON.stringify(m)})`, async () => {
+    const cfg = config({ methods: [m], checkpoint: { every: 'never' } });
+    const whole = newRunDir(cfg);
+    const reference = finished(whole);
+    // A second folder for the same job, stopped 4 steps into the second task (where the method's state matters).
+    const dir = whole + '-stopped';
+    cpSync(join(whole, 'config.json'), join(dir, 'config.json'), { recursive: true });
+    cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+    let asked = false;
+    const code = await trainer(dir, (e, child) => {
+      if (e.type === 'step' && e.task === 1 && e.step >= 4 && !asked) {
+        asked = true;
+        child.send({ type: 'stop' });
+      }
+    });
+    assert.equal(code, 0);
+    const stopped = events(dir).find((e) => e.type === 'stopped');
+    assert.ok(stopped && stopped.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint), 'stopped with a checkpoint');
+    assert.equal(stopped.task, 1);
+    assert.ok(!events(dir).some((e) => e.type === 'run-finished'));
+    const r = cli('resume', dir);
+    assert.equal(r.status, 0, r.stderr);
+    const resumed = finished(dir);
+    assert.deepEqual(resumed.matrix, reference.matrix);
+    assert.deepEqual(resumed.metrics, reference.metrics);
   });
-  assert.equal(code, 0);
-  const stopped = events(dir).find((e) => e.type === 'stopped');
-  assert.ok(stopped && stopped.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint), 'stopped with a checkpoint');
-  assert.ok(!events(dir).some((e) => e.type === 'run-finished'));
-  const r = cli('resume', dir);
-  assert.equal(r.status, 0, r.stderr);
-  const resumed = finished(dir);
-  assert.deepEqual(resumed.matrix, reference.matrix);
-  assert.deepEqual(resumed.metrics, reference.metrics);
-});
+}
 
 test('after kill -9 the folder is readable and resume continues from the last checkpoint', async () => {
   const cfg = config({ checkpoint: { every: 4, keep: 2 } });

@@ -5,11 +5,13 @@ import type { MethodConfig } from '../../protocol/config';
 import { ConfigError } from '../../protocol/config-validate';
 import type { Method } from './method';
 import { SeqFt } from './seqft';
+import { AdaptiveSvd } from './adaptive-svd';
 
 type Factory = (cfg: MethodConfig, path: string) => Method;
 
 const FACTORIES: Partial<Record<MethodConfig['method'], Factory>> = {
   seqft: () => new SeqFt(),
+  'adaptive-svd': (cfg, path) => new AdaptiveSvd(cfg as Extract<MethodConfig, { method: 'adaptive-svd' }>, path),
 };
 
 export function createMethod(cfg: MethodConfig, path: string): Method {

@@ -83,8 +83,8 @@ export interface Method {
   extraLoss?(batch: BatchTensors, ctx: MethodContext): ExtraLoss | null;
 
   /**
-   * Replaces the gradients before the optimizer step (e.g. projection). Returns a new map; the caller disposes
-   * both maps' tensors.
+   * Replaces the gradients before the optimizer step (e.g. projection). Returns a map that may pass some of
+   * the given tensors through; the caller disposes the tensors of both maps.
    */
   transformGradients?(grads: Map<string, tf.Tensor>): Map<string, tf.Tensor>;
 

@@ -1,0 +1,53 @@
+/**
+ * The run as methods see it (MethodContext): the model, the tasks, seeded calibration batches, and a way to
+ * report ranks and warnings as events.
+ */
+import { tf } from './tf';
+import type { ResolvedConfig } from '../protocol/config-validate';
+import type { EventBody, MatrixRank } from '../protocol/events';
+import type { CausalLM } from './models/types';
+import { encodeExample, makeBatch, type Batch, type TextTokenizer } from './data/batches';
+import { Rng, hashString } from './data/rng';
+import type { BatchTensors, MethodContext } from './methods/method';
+import type { RunTask } from './experiment';
+
+export class RunContext implements MethodContext {
+  task = 0;
+  readonly rng: Rng;
+
+  constructor(
+    readonly model: CausalLM,
+    readonly tok: TextTokenizer,
+    readonly tasks: RunTask[],
+    private readonly config: Pick<ResolvedConfig, 'seed' | 'training'>,
+    private readonly hooks: { emit(body: EventBody): void },
+  ) {
+    this.rng = new Rng(config.seed);
+  }
+
+  batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
+    const t = this.tasks[task];
+    // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
+    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`)).shuffle([...t.train]).slice(0, examples);
+    const enc = pick.map((ex) => encodeExample(this.tok, t.template, ex, this.config.training.maxSeqLen));
+    const out: Batch[] = [];
+    for (let i = 0; i < enc.length; i += batchSize) out.push(makeBatch(enc.slice(i, i + batchSize), this.tok.padId));
+    return out;
+  }
+
+  tensorsOf(b: Batch): BatchTensors {
+    return {
+      inputIds: tf.tensor2d(b.inputIds, [b.B, b.T], 'int32'),
+      labels: tf.tensor2d(b.labels, [b.B, b.T], 'int32'),
+      mask: tf.tensor2d(b.mask, [b.B, b.T], 'int32'),
+    };
+  }
+
+  reportRanks(policy: string, matrices: MatrixRank[], seconds: number): void {
+    this.hooks.emit({ type: 'ranks', beforeTask: this.task, policy, matrices, seconds });
+  }
+
+  warn(message: string, code?: string): void {
+    this.hooks.emit({ type: 'warning', message, ...(code ? { code } : {}) });
+  }
+}

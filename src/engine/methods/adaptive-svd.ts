@@ -1,0 +1,249 @@
+/**
+ * Adaptive SVD ("Sculpting Subspaces", Nayak et al. 2025; OSFT): constrained full fine-tuning.
+ *
+ * At each task boundary every target matrix W is decomposed, W = U S Vᵀ; its top-k singular directions
+ * (U_h, V_h), with k from the rank policy, are what earlier tasks rely on. During the next task:
+ *   dense     G <- (I - U_h U_hᵀ) G (I - V_h V_hᵀ) before the optimizer step, and the step's weight change D
+ *             is re-projected the same way after it (Adam's element-wise scaling rotates D out of the subspace);
+ *   factored  W = U_h S_h V_hᵀ + U_l diag(S_l) V_lᵀ with U_l, S_l, V_l trained, dU_l <- (I - U_h U_hᵀ) dU_l,
+ *             dV_l <- (I - V_h V_hᵀ) dV_l (PEFT's OSF), merged back into W at the task end.
+ * `paper` projection is the printed G - U_h U_hᵀ G V_h V_hᵀ, for ablation. Defaults follow the paper; the
+ * subspace is recomputed from the current weights at every boundary, so nothing per task is stored.
+ */
+import { tf } from '../tf';
+import type { AdaptiveSvdConfig, RankPolicy } from '../../protocol/config';
+import { ConfigError } from '../../protocol/config-validate';
+import type { MatrixRank } from '../../protocol/events';
+import type { ParamGroup } from '../models/inventory';
+import { protectedSubspaces, projectGradient, type ProtectedSubspace } from '../linalg';
+import type { Method, MethodContext, MethodState } from './method';
+import { chooseRanks, importances, minDim, RankOptionError, sigmaStats, type ConstrainedMatrix } from './rank-policy';
+
+interface Factors {
+  high: tf.Tensor2D;
+  U: tf.Variable;
+  S: tf.Variable;
+  V: tf.Variable;
+}
+
+const FREEZE_GROUPS: Record<string, ParamGroup[]> = { norms: ['norm'], head: ['head'], embeddings: ['embedding', 'position'], biases: ['bias'] };
+
+export class AdaptiveSvd implements Method {
+  readonly name = 'adaptive-svd';
+  private targets: ConstrainedMatrix[] = [];
+  private readonly sub = new Map<string, ProtectedSubspace>();
+  private readonly factors = new Map<string, Factors>();
+  private ks: number[] = [];
+  private boundaries = 0;
+  private readonly policy: RankPolicy;
+
+  constructor(
+    private readonly cfg: AdaptiveSvdConfig,
+    private readonly path: string,
+  ) {
+    this.policy = cfg.rank ?? { policy: 'adaptive' };
+  }
+
+  setup(ctx: MethodContext): void {
+    const inv = ctx.model.inventory;
+    const wanted = new Set(this.cfg.targets ?? ['attention', 'mlp']);
+    this.targets = inv.targets
+      .filter((t) => wanted.has(t.group))
+      .map((t) => ({ name: t.name, layer: t.layer, role: t.role, shape: t.shape, dIn: t.dIn, dOut: t.dOut, orientation: t.orientation }));
+    // The head and the embeddings are [vocab, d] matrices: y = h Eᵀ for the head, so they read as nn.Linear.
+    for (const p of inv.params) {
+      const asTarget = (p.group === 'head' && wanted.has('head')) || (p.group === 'embedding' && wanted.has('embeddings'));
+      if (asTarget && p.shape.length === 2) {
+        this.targets.push({ name: p.name, layer: -1, role: p.group, shape: [p.shape[0], p.shape[1]], dIn: p.shape[1], dOut: p.shape[0], orientation: 'out_in' });
+      }
+    }
+    if (this.targets.length === 0) throw new ConfigError([{ path: `${this.path}.targets`, message: 'selects no weight matrix of this model', expected: 'attention, mlp, head or embeddings' }]);
+    // Check a fixed k against every matrix now, before any training.
+    if (this.policy.policy === 'fixed') this.decideRanks(ctx, null);
+  }
+
+  trainable(ctx: MethodContext): Map<string, tf.Variable> {
+    const inv = ctx.model.inventory;
+    const targetNames = new Set(this.targets.map((t) => t.name));
+    const nt = this.cfg.nonTargets ?? 'trainable';
+    const frozen = new Set<string>();
+    if (nt === 'frozen') inv.params.forEach((p) => !targetNames.has(p.name) && frozen.add(p.name));
+    else if (nt !== 'trainable') nt.freeze.flatMap((g) => FREEZE_GROUPS[g]).forEach((g) => inv.params.filter((p) => p.group === g).forEach((p) => frozen.add(p.name)));
+    const out = new Map<string, tf.Variable>();
+    for (const [name, v] of ctx.model.params) {
+      if (frozen.has(name)) continue;
+      // In the factored form a target's own weight is fixed; its low-rank factors train instead.
+      if (this.factors.has(name)) continue;
+      out.set(name, v);
+    }
+    for (const [name, f] of this.factors) {
+      out.set(`${name}#U_low`, f.U);
+      out.set(`${name}#S_low`, f.S);
+      out.set(`${name}#V_low`, f.V);
+    }
+    return out;
+  }
+
+  async beforeTask(ctx: MethodContext): Promise<void> {
+    this.release();
+    const constrained = ctx.task > 0 || this.cfg.protectPretrained === true;
+    if (!constrained) return;
+    const started = performance.now();
+    // Calibrate on the previous task's data; before the first task (protectPretrained), on the first task's.
+    const calibrationTask = Math.max(0, ctx.task - 1);
+    const needsImportance = this.policy.policy === 'adaptive';
+    let importance: number[] | null = null;
+    if (needsImportance) {
+      const batches = ctx.batchesOf(calibrationTask, this.cfg.calibrationSamples ?? 128).map((b) => ctx.tensorsOf(b));
+      try {
+        importance = importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'matrix') : 'matrix');
+      } finally {
+        batches.forEach((b) => tf.dispose([b.inputIds, b.labels, b.mask]));
+      }
+    }
+    this.decideRanks(ctx, importance);
+    const factored = this.cfg.parametrisation === 'factored';
+    const weights = this.targets.map((t) => ctx.model.params.get(t.name)! as tf.Tensor2D);
+    const vectors = this.targets.map((t, i) => (factored ? minDim(t) : this.ks[i]));
+    const full = await protectedSubspaces(weights, vectors);
+    const stats: MatrixRank[] = [];
+    this.targets.forEach((t, i) => {
+      const k = this.ks[i];
+      const s = full[i];
+      if (factored) this.factors.set(t.name, this.factorise(s, k));
+      const sub = factored ? { Uh: s.Uh.slice([0, 0], [-1, k]) as tf.Tensor2D, Vh: s.Vh.slice([0, 0], [-1, k]) as tf.Tensor2D, S: s.S, path: s.path } : s;
+      if (factored) tf.dispose([s.Uh, s.Vh]);
+      this.sub.set(t.name, sub);
+      stats.push({ name: t.name, layer: t.layer, role: t.role, shape: t.shape, k, minDim: minDim(t), ratio: k / minDim(t), ...(importance ? { importance: importance[i] } : {}), ...sigmaStats(s.S, k) });
+    });
+    this.boundaries++;
+    ctx.reportRanks(this.policy.policy, stats, (performance.now() - started) / 1000);
+  }
+
+  private decideRanks(ctx: MethodContext, importance: number[] | null): void {
+    try {
+      const d = chooseRanks(this.policy, this.targets, this.boundaries, importance, `${this.path}.rank`);
+      this.ks = d.choices.map((c) => c.k);
+      d.warnings.forEach((w) => ctx.warn(w, 'rank-policy'));
+    } catch (e) {
+      if (e instanceof RankOptionError) throw new ConfigError([{ path: e.path, message: e.message.slice(e.path.length + 2), expected: 'k <= min(d_out, d_in) of every target' }]);
+      throw e;
+    }
+  }
+
+  /** Splits W = U S Vᵀ into the fixed top-k part and trainable low factors (from the full decomposition). */
+  private factorise(s: ProtectedSubspace, k: number): Factors {
+    return tf.tidy(() => {
+      const r = s.S.length;
+      const S = tf.tensor1d(Float32Array.from(s.S));
+      const Uh = s.Uh.slice([0, 0], [-1, k]);
+      const Vh = s.Vh.slice([0, 0], [-1, k]);
+      const high = tf.keep(tf.matMul(Uh.mul(S.slice(0, k)), Vh, false, true) as tf.Tensor2D);
+      return {
+        high,
+        U: tf.variable(s.Uh.slice([0, k], [-1, r - k]), true),
+        S: tf.variable(S.slice(k, r - k), true),
+        V: tf.variable(s.Vh.slice([0, k], [-1, r - k]), true),
+      };
+    });
+  }
+
+  weightOverrides(): Map<string, tf.Tensor> | null {
+    if (this.factors.size === 0) return null;
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, f] of this.factors) out.set(name, f.high.add(tf.matMul(f.U.mul(f.S), f.V, false, true)));
+    return out;
+  }
+
+  transformGradients(grads: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+    if (this.sub.size === 0) return grads;
+    const mode = this.cfg.projection ?? 'two-sided';
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, g] of grads) {
+      const hash = name.indexOf('#');
+      const base = hash < 0 ? name : name.slice(0, hash);
+      const sub = this.sub.get(base);
+      if (!sub) out.set(name, g);
+      else if (hash < 0) out.set(name, projectGradient(g as tf.Tensor2D, sub, mode));
+      else if (name.endsWith('#U_low')) out.set(name, tf.tidy(() => g.sub(tf.matMul(sub.Uh, tf.matMul(sub.Uh, g as tf.Tensor2D, true, false)))));
+      else if (name.endsWith('#V_low')) out.set(name, tf.tidy(() => g.sub(tf.matMul(sub.Vh, tf.matMul(sub.Vh, g as tf.Tensor2D, true, false)))));
+      else out.set(name, g);
+    }
+    return out;
+  }
+
+  preStepSnapshot(): readonly string[] {
+    if (this.sub.size === 0 || this.factors.size > 0) return [];
+    return [...this.sub.keys()];
+  }
+
+  afterStep(before: Map<string, tf.Tensor> | null, ctx: MethodContext): void {
+    if (!before) return;
+    const mode = this.cfg.projection ?? 'two-sided';
+    for (const [name, old] of before) {
+      const W = ctx.model.params.get(name)!;
+      const sub = this.sub.get(name)!;
+      tf.tidy(() => W.assign(old.add(projectGradient(W.sub(old) as tf.Tensor2D, sub, mode))));
+    }
+  }
+
+  afterTask(ctx: MethodContext): void {
+    for (const [name, f] of this.factors) {
+      const W = ctx.model.params.get(name)!;
+      tf.tidy(() => W.assign(f.high.add(tf.matMul(f.U.mul(f.S), f.V, false, true))));
+    }
+    this.releaseFactors();
+  }
+
+  state(): MethodState {
+    const tensors = new Map<string, tf.Tensor>();
+    for (const [name, s] of this.sub) {
+      tensors.set(`Uh/${name}`, s.Uh);
+      tensors.set(`Vh/${name}`, s.Vh);
+    }
+    for (const [name, f] of this.factors) {
+      tensors.set(`high/${name}`, f.high);
+      tensors.set(`U_low/${name}`, f.U);
+      tensors.set(`S_low/${name}`, f.S);
+      tensors.set(`V_low/${name}`, f.V);
+    }
+    return { tensors, json: { boundaries: this.boundaries, ks: this.ks, constrained: [...this.sub.keys()], factored: [...this.factors.keys()] } };
+  }
+
+  restore(state: MethodState): void {
+    this.release();
+    const j = state.json as { boundaries: number; ks: number[]; constrained: string[]; factored: string[] };
+    this.boundaries = j.boundaries;
+    this.ks = j.ks;
+    const take = (key: string) => {
+      const t = state.tensors.get(key);
+      if (!t) throw new Error(`adaptive-svd checkpoint lacks tensor '${key}'`);
+      return t;
+    };
+    for (const name of j.constrained) this.sub.set(name, { Uh: take(`Uh/${name}`) as tf.Tensor2D, Vh: take(`Vh/${name}`) as tf.Tensor2D, S: new Float64Array(0), path: 'ts' });
+    const variable = (key: string) => {
+      const t = take(key);
+      const v = tf.variable(t, true);
+      t.dispose();
+      return v;
+    };
+    for (const name of j.factored) {
+      this.factors.set(name, { high: take(`high/${name}`) as tf.Tensor2D, U: variable(`U_low/${name}`), S: variable(`S_low/${name}`), V: variable(`V_low/${name}`) });
+    }
+  }
+
+  private releaseFactors(): void {
+    for (const f of this.factors.values()) tf.dispose([f.high, f.U, f.S, f.V]);
+    this.factors.clear();
+  }
+
+  private release(): void {
+    for (const s of this.sub.values()) tf.dispose([s.Uh, s.Vh]);
+    this.sub.clear();
+    this.releaseFactors();
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
