@@ -156,6 +156,8 @@ export interface TrainOptions {
   lowercase?: boolean;
   /** Pairs (bpe) or words (word) seen fewer times are not added. Default 2. */
   minFrequency?: number;
+  /** Words that must be single tokens whatever their frequency (e.g. the label words of a benchmark); word-level only. */
+  include?: string[];
 }
 
 /** Ids 0..3; BOS is added by the saved post-processor, so HF Python and this engine encode alike. */
@@ -229,6 +231,10 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
   const vocab = new Map(SPECIALS.map((s, i) => [s, i]));
   const counts = countWords(texts, json);
   if (kind === 'word') {
+    for (const w of opts.include ?? []) {
+      const key = opts.lowercase ? w.toLowerCase() : w;
+      if (!vocab.has(key)) vocab.set(key, vocab.size);
+    }
     const words = [...counts].filter(([w, c]) => c >= minFreq && !vocab.has(w)).sort(byCountThenName);
     for (const [w] of words.slice(0, Math.max(0, opts.vocabSize - vocab.size))) vocab.set(w, vocab.size);
   } else {
