@@ -29,9 +29,45 @@ export function generateSchema({ path, type, title, out }) {
   return JSON.stringify(schema, null, 2) + '\n';
 }
 
+/** A Markdown reference of the config, from the schema: one table per object type. */
+function configReference(schemaText) {
+  const schema = JSON.parse(schemaText);
+  const defs = schema.definitions;
+  const typeOf = (p) => {
+    if (p.$ref) return `[${p.$ref.split('/').pop()}](#${p.$ref.split('/').pop().toLowerCase()})`;
+    if (p.const !== undefined) return `\`${JSON.stringify(p.const)}\``;
+    if (p.enum) return p.enum.map((e) => `\`${JSON.stringify(e)}\``).join(' | ');
+    if (p.anyOf) return p.anyOf.map(typeOf).join(' | ');
+    if (p.type === 'array') return `${typeOf(p.items ?? {})}[]`;
+    return p.type ?? 'any';
+  };
+  const cell = (t) => String(t ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const out = ['# Experiment config reference', '', 'Generated from `src/protocol/config.ts` by `npm run schema`; do not edit by hand. Files named `*.sculpt.json` get completion and validation from the same schema in VS Code; `sculpt validate` checks them on the command line.', ''];
+  for (const [name, def] of Object.entries(defs)) {
+    out.push(`## ${name}`, '');
+    if (def.description) out.push(def.description, '');
+    if (def.properties) {
+      out.push('| field | type | default | description |', '|---|---|---|---|');
+      for (const [k, p] of Object.entries(def.properties)) {
+        const req = def.required?.includes(k) ? ' (required)' : '';
+        const bounds = ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum', 'minItems', 'minLength'].filter((b) => p[b] !== undefined).map((b) => `${b} ${p[b]}`).join(', ');
+        out.push(`| \`${k}\`${req} | ${cell(typeOf(p))} | ${p.default !== undefined ? `\`${cell(JSON.stringify(p.default))}\`` : ''} | ${cell(p.description)}${bounds ? ` (${bounds})` : ''} |`);
+      }
+    } else {
+      out.push(`One of: ${typeOf(def)}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+const outputs = [];
+for (const spec of SCHEMAS) outputs.push({ out: spec.out, text: generateSchema(spec) });
+outputs.push({ out: 'docs/CONFIG.md', text: configReference(outputs[0].text) });
+
 let stale = false;
-for (const spec of SCHEMAS) {
-  const fresh = generateSchema(spec);
+for (const { out, text: fresh } of outputs) {
+  const spec = { out };
   if (process.argv.includes('--check')) {
     const current = existsSync(spec.out) ? readFileSync(spec.out, 'utf8') : '';
     if (current !== fresh) {
