@@ -4,6 +4,7 @@
  * supplies the embedding, one block, the final norm and the head matrix.
  */
 import { tf } from '../tf';
+import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
 import { AttentionContext, LayerCache, MASKED, pickColumns } from './layers';
@@ -123,7 +124,7 @@ export abstract class DecoderLM implements CausalLM {
 
   /** Logits [rows, vocab] of hidden rows [rows, d]. */
   headLogits(h: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(h, this.headWeight(), false, true);
+    return matMul(h, this.headWeight(), false, true) as tf.Tensor2D;
   }
 
   hidden(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {

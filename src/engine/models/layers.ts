@@ -3,15 +3,16 @@
  * projection is one matmul; attention reshapes to heads once and runs one batched matmul for all heads.
  */
 import { tf } from '../tf';
+import { matMul } from '../kernels/matmul';
 
 /** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
 export function linear(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, transposeB: true, bias: b }) as tf.Tensor2D;
+  return matMul(x, w, false, true, b) as tf.Tensor2D;
 }
 
 /** GPT-2 Conv1D: weight [in, out], y = x W + b. */
 export function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }) as tf.Tensor2D;
+  return matMul(x, w, false, false, b) as tf.Tensor2D;
 }
 
 /** torch.nn.LayerNorm over the last axis (biased variance, as torch). */
@@ -141,9 +142,9 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: A
   }
   const Tk = kt.shape[2];
   const qg = q.mul(scale).transpose([0, 2, 1, 3]).reshape([B, KV, (H / KV) * T, hd]);
-  let scores = tf.matMul(qg, kt, false, true).reshape([B, H, T, Tk]);
+  let scores = matMul(qg, kt, false, true).reshape([B, H, T, Tk]);
   if (ctx.bias) scores = scores.add(ctx.bias);
   const probs = tf.softmax(scores).reshape([B, KV, (H / KV) * T, Tk]);
-  const out = tf.matMul(probs, vt).reshape([B, H, T, hd]);
+  const out = matMul(probs, vt).reshape([B, H, T, hd]);
   return out.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
 }
