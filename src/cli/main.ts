@@ -17,7 +17,7 @@ commands:
                    continue stopped or interrupted runs from their last checkpoint
   validate <config...>
                    check experiment configs (schema, semantics, data files)
-  report <runDir...> [--csv] [--out <file>]
+  report <runDir...> [--csv | --html] [--out <file>]
                    accuracy matrices and AA / BWT / forgetting / FWT of runs, side by side
   list             builtin models, builtin tasks and methods
   inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'validate':
       return validateCommand(p.positional);
     case 'report':
-      return reportCommand(p.positional, { csv: p.flags.has('--csv'), out: str(p, '--out') });
+      return reportCommand(p.positional, { csv: p.flags.has('--csv'), html: p.flags.has('--html'), out: str(p, '--out') });
     case 'list':
       return listCommand();
     default:

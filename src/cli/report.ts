@@ -1,10 +1,11 @@
-/** `sculpt report <runDir...> [--csv] [--out file]`: Markdown (default) or CSV of one or several runs. */
+/** `sculpt report <runDir...> [--csv | --html] [--out file]`: Markdown (default), CSV or a self-contained HTML page. */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { readRunDir } from '../engine/run-dir';
 import { csvReport, markdownReport, summarize } from '../engine/report';
+import { htmlReport } from '../engine/report-html';
 
-export function reportCommand(dirs: string[], opts: { csv: boolean; out?: string }): number {
+export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boolean; out?: string }): number {
   if (dirs.length === 0) {
     console.error('sculpt report: give one or more run folders');
     return 2;
@@ -18,7 +19,7 @@ export function reportCommand(dirs: string[], opts: { csv: boolean; out?: string
       return 2;
     }
   }
-  const text = opts.csv ? csvReport(runs) : markdownReport(runs);
+  const text = opts.html ? htmlReport(runs) : opts.csv ? csvReport(runs) : markdownReport(runs);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
   return 0;

@@ -232,3 +232,17 @@ test('a diverging run ends with an error event naming the task and step, keeping
   assert.match(err.where ?? '', /task 'sentiment', step \d+/);
   assert.ok(evs.some((e) => e.type === 'eval'), 'the zero-shot evaluation is kept');
 });
+
+test('report --html is one self-contained page with the runs, escaped', () => {
+  const r = cli('run', config({ name: 'html<b>' }), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const dir = runDirs().find((d) => d.includes('html_b_'))!;
+  const out = join(work, 'report.html');
+  assert.equal(cli('report', dir, '--html', '--out', out).status, 0);
+  const html = readFileSync(out, 'utf8');
+  assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  assert.doesNotMatch(html, /<script|src="http|href="http/);
+  assert.match(html, /<svg[^>]+aria-label="accuracy matrix of html_b_/);
+  const fin = finished(dir);
+  assert.ok(html.includes(`>${fin.metrics.AA.toFixed(1)}<`), 'the AA figure is on the page');
+});
