@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""PyTorch twin of Sculpt's training step, for side-by-side speed ratios (`npm run bench -- train`).
+
+Builds the same model as the engine from an HF config.json (LLaMA family or GPT-2, fp32, random weights),
+runs AdamW steps on random tokens, optionally with adaptive SVD's dense two-sided projection of every
+attention/MLP matrix (k = floor(ratio * min_dim), gradient projected before the step, weight change re-projected
+after it), and prints one JSON line: {"step_s": [...], "threads": n, "torch": version, "blas": "..."}.
+
+  python3 scripts/bench/torch_twin.py --config path/config.json --batch 8 --seq 64 --steps 5 [--svd 0.5]
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def rms(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def llama_params(c):
+    d, ff, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
+    H, KV = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
+    hd = c.get("head_dim", d // H)
+    p = {"model.embed_tokens.weight": (V, d), "model.norm.weight": (d,)}
+    for i in range(L):
+        pre = f"model.layers.{i}."
+        p.update({pre + "self_attn.q_proj.weight": (H * hd, d), pre + "self_attn.k_proj.weight": (KV * hd, d),
+                  pre + "self_attn.v_proj.weight": (KV * hd, d), pre + "self_attn.o_proj.weight": (d, H * hd),
+                  pre + "mlp.gate_proj.weight": (ff, d), pre + "mlp.up_proj.weight": (ff, d), pre + "mlp.down_proj.weight": (d, ff),
+                  pre + "input_layernorm.weight": (d,), pre + "post_attention_layernorm.weight": (d,)})
+    if not c.get("tie_word_embeddings", False):
+        p["lm_head.weight"] = (V, d)
+    return p
+
+
+def llama_forward(P, c, ids):
+    B, T = ids.shape
+    d, L = c["hidden_size"], c["num_hidden_layers"]
+    H, KV = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
+    hd = c.get("head_dim", d // H)
+    eps = c.get("rms_norm_eps", 1e-6)
+    theta = c.get("rope_theta", (c.get("rope_parameters") or {}).get("rope_theta", 10000.0))
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2).float() / hd))
+    ang = torch.outer(torch.arange(T).float(), inv)
+    cos, sin = torch.cat((ang, ang), -1).cos()[None, None], torch.cat((ang, ang), -1).sin()[None, None]
+    mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+    h = F.embedding(ids, P["model.embed_tokens.weight"])
+    for i in range(L):
+        pre = f"model.layers.{i}."
+        x = rms(h, P[pre + "input_layernorm.weight"], eps)
+        q = (x @ P[pre + "self_attn.q_proj.weight"].T).view(B, T, H, hd).transpose(1, 2)
+        k = (x @ P[pre + "self_attn.k_proj.weight"].T).view(B, T, KV, hd).transpose(1, 2)
+        v = (x @ P[pre + "self_attn.v_proj.weight"].T).view(B, T, KV, hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if KV != H:
+            k, v = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)
+        a = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).masked_fill(mask, float("-inf")).softmax(-1) @ v
+        h = h + a.transpose(1, 2).reshape(B, T, -1) @ P[pre + "self_attn.o_proj.weight"].T
+        x = rms(h, P[pre + "post_attention_layernorm.weight"], eps)
+        h = h + (F.silu(x @ P[pre + "mlp.gate_proj.weight"].T) * (x @ P[pre + "mlp.up_proj.weight"].T)) @ P[pre + "mlp.down_proj.weight"].T
+    h = rms(h, P["model.norm.weight"], eps)
+    return h @ P.get("lm_head.weight", P["model.embed_tokens.weight"]).T
+
+
+def gpt2_params(c):
+    d, L, V, n = c["n_embd"], c["n_layer"], c["vocab_size"], c["n_positions"]
+    ff = c.get("n_inner") or 4 * d
+    p = {"transformer.wte.weight": (V, d), "transformer.wpe.weight": (n, d), "transformer.ln_f.weight": (d,), "transformer.ln_f.bias": (d,)}
+    for i in range(L):
+        pre = f"transformer.h.{i}."
+        p.update({pre + "ln_1.weight": (d,), pre + "ln_1.bias": (d,), pre + "attn.c_attn.weight": (d, 3 * d), pre + "attn.c_attn.bias": (3 * d,),
+                  pre + "attn.c_proj.weight": (d, d), pre + "attn.c_proj.bias": (d,), pre + "ln_2.weight": (d,), pre + "ln_2.bias": (d,),
+                  pre + "mlp.c_fc.weight": (d, ff), pre + "mlp.c_fc.bias": (ff,), pre + "mlp.c_proj.weight": (ff, d), pre + "mlp.c_proj.bias": (d,)})
+    return p
+
+
+def gpt2_forward(P, c, ids):
+    B, T = ids.shape
+    d, L, H = c["n_embd"], c["n_layer"], c["n_head"]
+    hd, eps = d // H, c.get("layer_norm_epsilon", 1e-5)
+    mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+    h = F.embedding(ids, P["transformer.wte.weight"]) + P["transformer.wpe.weight"][:T]
+    for i in range(L):
+        pre = f"transformer.h.{i}."
+        x = F.layer_norm(h, (d,), P[pre + "ln_1.weight"], P[pre + "ln_1.bias"], eps)
+        q, k, v = (x @ P[pre + "attn.c_attn.weight"] + P[pre + "attn.c_attn.bias"]).split(d, -1)
+        q, k, v = (t.view(B, T, H, hd).transpose(1, 2) for t in (q, k, v))
+        a = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).masked_fill(mask, float("-inf")).softmax(-1) @ v
+        h = h + a.transpose(1, 2).reshape(B, T, d) @ P[pre + "attn.c_proj.weight"] + P[pre + "attn.c_proj.bias"]
+        x = F.layer_norm(h, (d,), P[pre + "ln_2.weight"], P[pre + "ln_2.bias"], eps)
+        h = h + F.gelu(x @ P[pre + "mlp.c_fc.weight"] + P[pre + "mlp.c_fc.bias"], approximate="tanh") @ P[pre + "mlp.c_proj.weight"] + P[pre + "mlp.c_proj.bias"]
+    h = F.layer_norm(h, (d,), P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], eps)
+    return h @ P["transformer.wte.weight"].T
+
+
+def is_target(name):
+    return any(s in name for s in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn.weight", "c_proj.weight", "c_fc.weight"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--svd", type=float, default=0.0, help="protected ratio; 0 = plain AdamW (seqft)")
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c = json.load(open(a.config))
+    gpt2 = c.get("model_type") == "gpt2"
+    shapes = gpt2_params(c) if gpt2 else llama_params(c)
+    P = {n: torch.nn.Parameter(torch.randn(*s) * 0.02 if len(s) > 1 else torch.ones(*s)) for n, s in shapes.items()}
+    forward = gpt2_forward if gpt2 else llama_forward
+    opt = torch.optim.AdamW(P.values(), lr=1e-4, weight_decay=0.0)
+    bases = {}
+    if a.svd > 0:
+        for n, p in P.items():
+            if p.dim() == 2 and is_target(n):
+                U, S, Vh = torch.linalg.svd(p.detach(), full_matrices=False)
+                k = int(a.svd * min(p.shape))
+                bases[n] = (U[:, :k].contiguous(), Vh[:k].T.contiguous())
+
+    def project(n, G):
+        U, V = bases[n]
+        G = G - U @ (U.T @ G)
+        return G - (G @ V) @ V.T
+
+    V = c["vocab_size"]
+    ids = torch.randint(0, V, (a.batch, a.seq))
+    times = []
+    for step in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        logits = forward(P, c, ids)
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if bases:
+            for n in bases:
+                P[n].grad = project(n, P[n].grad)
+            before = {n: P[n].detach().clone() for n in bases}
+        opt.step()
+        if bases:
+            with torch.no_grad():
+                for n in bases:
+                    P[n].copy_(before[n] + project(n, P[n] - before[n]))
+        if step >= a.warmup:
+            times.append(time.perf_counter() - t0)
+    # Debian's torch calls whatever libblas.so.3 the alternatives system points at: name the loaded library.
+    try:
+        maps = open("/proc/self/maps").read()
+        blas = next((n for n in ("openblas64-pthread", "openblas-pthread", "openblas", "blis", "mkl", "libblas") if n in maps), "unknown")
+    except OSError:
+        blas = "unknown"
+    print(json.dumps({"step_s": times, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))
+
+
+if __name__ == "__main__":
+    main()
