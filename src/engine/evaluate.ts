@@ -20,9 +20,27 @@ export interface EvalSettings {
   maxNewTokens: number;
 }
 
-/** Percent of test examples whose best-scoring label is the expected output. */
+/**
+ * Percent of test examples whose best-scoring label is the expected output. When every label is a single
+ * token (the shipped tokenizer makes benchmark labels so), labels are ranked by the next-token distribution
+ * after the prompt: one forward per example instead of one per label. Otherwise each label's full answer
+ * (its tokens and EOS) is scored.
+ */
 export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  const single = task.labels.map((l) => tok.encode(answerText(l)));
+  if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
+    const candidates = single.map((ids) => ids[0]);
+    const prompts = task.test.map((ex) => encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen, false).prompt);
+    const scores = model.nextTokenLogProbs(prompts, candidates, s.batchSize);
+    let hits = 0;
+    task.test.forEach((ex, i) => {
+      const row = scores[i];
+      const best = row.indexOf(Math.max(...row));
+      if (task.labels[best] === ex.output) hits++;
+    });
+    return (100 * hits) / task.test.length;
+  }
   const labelIds = task.labels.map((l) => {
     const ids = tok.encode(answerText(l));
     if (tok.eosId != null) ids.push(tok.eosId);

@@ -8,7 +8,7 @@ import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
 import { AttentionContext, LayerCache, MASKED, pickColumns } from './layers';
-import { continuationLogProbs, greedyGenerate } from './generation';
+import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 
 /** Everything a block needs about the current forward. */
 export interface ForwardContext extends AttentionContext {
@@ -160,6 +160,10 @@ export abstract class DecoderLM implements CausalLM {
 
   continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): number[] {
     return continuationLogProbs(this, prompts, continuations, batchSize);
+  }
+
+  nextTokenLogProbs(prompts: number[][], candidates: number[], batchSize = 16): number[][] {
+    return nextTokenLogProbs(this, prompts, candidates, batchSize);
   }
 
   dispose(): void {

@@ -116,3 +116,33 @@ export function continuationLogProbs(m: DecoderLM, prompts: number[][], continua
   }
   return result;
 }
+
+/**
+ * log p(candidate | prompt) for every prompt and every candidate token: one forward per prompt (not one per
+ * candidate), with the head evaluated at each prompt's last position only. Rank classification over
+ * single-token labels needs nothing more.
+ */
+export function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candidates: number[], batchSize: number): number[][] {
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new Error(`nextTokenLogProbs: prompt ${i} is empty; start it with a BOS token`);
+  });
+  checkIds(m, prompts, 'nextTokenLogProbs: prompt');
+  checkIds(m, [candidates], 'nextTokenLogProbs: candidates');
+  const out: number[][] = [];
+  for (let start = 0; start < prompts.length; start += Math.max(1, batchSize)) {
+    const P = prompts.slice(start, start + batchSize);
+    const B = P.length;
+    const T = Math.max(...P.map((p) => p.length));
+    const ids = P.map((p) => [...p, ...new Array<number>(T - p.length).fill(0)]);
+    const mask = P.map((p) => [...new Array<number>(p.length).fill(1), ...new Array<number>(T - p.length).fill(0)]);
+    const picked = tf.tidy(() => {
+      const h = m.forwardHidden(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T], 'float32'));
+      const last = tf.gather(h, tf.tensor1d(P.map((p, b) => b * T + p.length - 1), 'int32'));
+      return tf.gather(tf.logSoftmax(m.headLogits(last)), tf.tensor1d(candidates, 'int32'), 1);
+    });
+    const vals = picked.dataSync();
+    picked.dispose();
+    for (let b = 0; b < B; b++) out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length)));
+  }
+  return out;
+}
