@@ -193,7 +193,7 @@ export async function runSvdBench(argv: readonly string[]): Promise<void> {
       if (probe.ok) {
         const p = probe.value;
         notes.push(
-          `peer: torch ${p.torch} (python ${p.python}), torch.linalg.svd(W, full_matrices=False) in float32, ${p.torch_threads} torch thread(s); BLAS/LAPACK mapped: ${p.blas_libraries.join(', ') || 'none found'}; matmul 1024² f32 ${p.matmul_1024_f32_gflops} GFLOP/s`,
+          `peer: torch ${p.torch} (python ${p.python}), torch.linalg.svd(W, full_matrices=False) in float32, ${p.torch_threads} torch intra-op thread(s), ${p.openblas_threads ?? 'unknown'} OpenBLAS thread(s); BLAS/LAPACK mapped: ${p.blas_libraries.join(', ') || 'none found'}; matmul 1024² f32 ${p.matmul_1024_f32_gflops} GFLOP/s`,
         );
       } else {
         peerReason = probe.reason;

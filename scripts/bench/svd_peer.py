@@ -25,6 +25,19 @@ def mapped_libraries():
         return []
 
 
+def openblas_threads():
+    """OpenBLAS keeps its own thread pool beside torch's intra-op threads; ask it how many it uses."""
+    import ctypes
+
+    for path in mapped_libraries():
+        if 'openblas' in path:
+            try:
+                return ctypes.CDLL(path).openblas_get_num_threads()
+            except (OSError, AttributeError):
+                pass
+    return None
+
+
 def probe():
     import torch
 
@@ -37,6 +50,7 @@ def probe():
     gflops = reps * 2 * 1024**3 / (time.perf_counter() - t) / 1e9
     torch.linalg.svd(torch.randn(64, 32), full_matrices=False)
     print(json.dumps({
+        'openblas_threads': openblas_threads(),
         'python': sys.version.split()[0],
         'torch': torch.__version__,
         'torch_threads': torch.get_num_threads(),

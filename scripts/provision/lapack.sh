@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs Debian's LAPACKE and the threaded OpenBLAS, the optional fast path of the task-boundary SVD
+# (src/engine/linalg/lapack.ts). Idempotent and quick when present. Sculpt works without them (a portable
+# TypeScript SVD runs instead); CI installs them so that both paths are tested against each other.
+set -euo pipefail
+if ldconfig -p 2>/dev/null | grep -q 'liblapacke.so.3' && ldconfig -p | grep -q 'libopenblas.so.0'; then
+  echo "lapack: present"
+  exit 0
+fi
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+apt-cache show liblapacke >/dev/null 2>&1 || "${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends liblapacke libopenblas0-pthread >/dev/null
+echo "lapack: installed"
