@@ -1,0 +1,299 @@
+/**
+ * O-LoRA (Wang et al. 2023, "Orthogonal Subspace Learning for Language Model Continual Learning").
+ *
+ * Task t gets a new LoRA pair (A_t: r x d_in, B_t: d_out x r) on each configured attention projection; the
+ * base model and the pairs of earlier tasks are frozen, and the forward uses
+ *   W_eff = W + (alpha / r) Σ_{i<=t} B_i A_i                  (nn.Linear layout [out, in]; Conv1D: the transpose)
+ * The loss of task t is
+ *   L_task + λ1 Σ_{modules} Σ_{i<t} Σ |A_i A_tᵀ| + λ2 (‖A_t‖² + ‖B_t‖²)
+ * with the orthogonality term as the authors' code writes it (sum of absolute entries of the r x r products;
+ * the paper prints squares). The L2 term is the squared norm: the reference code's unsquared norm has no
+ * gradient at B_t = 0, where every pair starts.
+ * Defaults: r 8, alpha 32, modules q and v, λ1 0.5, λ2 0. A_t is Kaiming-uniform as PEFT (U(±1/√d_in)), B_t
+ * zero, so each task starts from the previous task's function. The paper trains with lr 1e-3, higher than
+ * full fine-tuning wants: set `methods[i].lr` (the runner otherwise uses `training.lr`; setup warns).
+ *
+ * GPT-2 fuses q, k and v into one Conv1D `c_attn` [d, 3d]: q, k and v then name its column blocks
+ * [0, d), [d, 2d), [2d, 3d), each with its own pair (as the LoRA paper's GPT-2 experiments); `o` is `c_proj`.
+ * A role selects every projection with that role, so on an encoder-decoder model q and v include the
+ * cross-attention ones, as PEFT's target_modules ["q", "v"] on T5 (the O-LoRA setup) does.
+ *
+ * Nothing is merged into the model's variables during a run: they keep the base weights and the adapters
+ * are applied through `weightOverrides`; `merged()` gives W_eff for saving a plain checkpoint.
+ */
+import { tf } from '../tf';
+import type { OLoraConfig } from '../../protocol/config';
+import { ConfigError } from '../../protocol/config-validate';
+import type { Orientation, TargetMatrix } from '../models/inventory';
+import type { CausalLM } from '../models/types';
+import { Rng, hashString } from '../data/rng';
+import type { ExtraLoss, Method, MethodContext, MethodState } from './method';
+import { methodSeed, stateTensor } from './support';
+
+type Module = NonNullable<OLoraConfig['modules']>[number];
+const FUSED_BLOCK: Partial<Record<Module, number>> = { q: 0, k: 1, v: 2 };
+
+/** Where one adapter acts: a whole weight, or a block of a fused one. */
+export interface AdapterSlot {
+  /** Name used in variable keys, e.g. 'model.layers.0.self_attn.q_proj' or 'transformer.h.0.attn.c_attn.q'. */
+  key: string;
+  /** HF key of the adapted weight. */
+  weight: string;
+  orientation: Orientation;
+  dIn: number;
+  /** Output width of the adapted block. */
+  dOut: number;
+  /** First output feature of the block within the weight, and the weight's full output width. */
+  offset: number;
+  width: number;
+}
+
+interface Pair {
+  A: tf.Variable;
+  B: tf.Variable;
+}
+
+export class OLora implements Method {
+  readonly name = 'o-lora';
+  readonly r: number;
+  readonly scale: number;
+  private readonly lambda1: number;
+  private readonly lambda2: number;
+  private slots: AdapterSlot[] = [];
+  /** adapters[t][s]: the pair of task t on slot s; the last task's pairs are the ones that train. */
+  private adapters: Pair[][] = [];
+  /** Σ over frozen tasks of scale B_i A_i, per adapted weight, in the weight's layout. */
+  private readonly frozenDelta = new Map<string, tf.Tensor>();
+  /** Per slot, the frozen tasks' A_i stacked [(t r) x d_in], for the orthogonality term. */
+  private frozenA: (tf.Tensor2D | null)[] = [];
+  private model: CausalLM | null = null;
+  private seed = 0;
+
+  constructor(
+    private readonly cfg: OLoraConfig,
+    private readonly path: string,
+  ) {
+    this.r = cfg.r ?? 8;
+    this.scale = (cfg.alpha ?? 32) / this.r;
+    this.lambda1 = cfg.lambda1 ?? 0.5;
+    this.lambda2 = cfg.lambda2 ?? 0;
+  }
+
+  setup(ctx: MethodContext): void {
+    this.model = ctx.model;
+    this.slots = resolveSlots(ctx.model, this.cfg.modules ?? ['q', 'v'], `${this.path}.modules`);
+    const tooBig = this.slots.find((s) => this.r > Math.min(s.dIn, s.dOut));
+    if (tooBig) {
+      throw new ConfigError([{ path: `${this.path}.r`, message: `rank ${this.r} exceeds min(d_out, d_in) = ${Math.min(tooBig.dIn, tooBig.dOut)} of ${tooBig.key}`, expected: `an integer <= ${Math.min(tooBig.dIn, tooBig.dOut)}`, actual: this.r }]);
+    }
+    const dIn = Math.min(...this.slots.map((s) => s.dIn));
+    if (ctx.tasks.length * this.r > dIn) {
+      ctx.warn(`o-lora: ${ctx.tasks.length} tasks x rank ${this.r} exceed the input width ${dIn}, so later adapters cannot be orthogonal to all earlier ones; the orthogonality loss cannot reach zero`, 'o-lora-capacity');
+    }
+    if (this.cfg.lr === undefined) {
+      ctx.warn(`o-lora trains with training.lr; the O-LoRA paper uses 1e-3 for its adapters: set ${this.path}.lr`, 'o-lora-lr');
+    }
+    this.seed = methodSeed(ctx.rng, 'o-lora');
+  }
+
+  beforeTask(ctx: MethodContext): void {
+    if (this.adapters.length !== ctx.task) {
+      throw new Error(`o-lora: asked to start task ${ctx.task} with adapters for ${this.adapters.length} tasks; the checkpoint and the run disagree`);
+    }
+    this.adapters.push(this.slots.map((s) => this.newPair(s, ctx.task)));
+    this.rebuildFrozen();
+  }
+
+  /** PEFT's init: A Kaiming-uniform with a = √5, i.e. U(-1/√d_in, 1/√d_in); B zero. Seeded per task and slot. */
+  private newPair(s: AdapterSlot, task: number): Pair {
+    const rng = new Rng(this.seed ^ hashString(`${task}/${s.key}`));
+    const bound = 1 / Math.sqrt(s.dIn);
+    const a = new Float32Array(this.r * s.dIn);
+    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
+    const A0 = tf.tensor2d(a, [this.r, s.dIn]);
+    const B0 = tf.zeros([s.dOut, this.r]);
+    // A variable shares its initial tensor's data; the initial tensors themselves are not needed.
+    const pair = { A: tf.variable(A0, true), B: tf.variable(B0, true) };
+    tf.dispose([A0, B0]);
+    return pair;
+  }
+
+  trainable(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    const t = this.adapters.length - 1;
+    if (t < 0) throw new Error('o-lora: trainable() before beforeTask(): no adapter exists yet');
+    this.slots.forEach((s, i) => {
+      out.set(pairKey(t, s, 'A'), this.adapters[t][i].A);
+      out.set(pairKey(t, s, 'B'), this.adapters[t][i].B);
+    });
+    return out;
+  }
+
+  /** scale B A of one pair, placed in its weight's layout (and block). */
+  private delta(s: AdapterSlot, p: Pair | { A: tf.Tensor; B: tf.Tensor }): tf.Tensor2D {
+    const before = s.offset;
+    const after = s.width - s.offset - s.dOut;
+    if (s.orientation === 'out_in') {
+      const d = tf.matMul(p.B as tf.Tensor2D, p.A as tf.Tensor2D).mul(this.scale) as tf.Tensor2D;
+      return before || after ? tf.pad(d, [[before, after], [0, 0]]) : d;
+    }
+    // Conv1D stores [in, out] and computes y = x W, so its update is (B A)ᵀ = Aᵀ Bᵀ.
+    const d = tf.matMul(p.A as tf.Tensor2D, p.B as tf.Tensor2D, true, true).mul(this.scale) as tf.Tensor2D;
+    return before || after ? tf.pad(d, [[0, 0], [before, after]]) : d;
+  }
+
+  /** Recomputes the frozen sum and stacked A's from every task's pairs but the last. */
+  private rebuildFrozen(): void {
+    this.releaseFrozen();
+    const frozen = this.adapters.slice(0, -1);
+    if (frozen.length === 0) {
+      this.frozenA = this.slots.map(() => null);
+      return;
+    }
+    const sums = tf.tidy(() => {
+      const acc: Record<string, tf.Tensor> = {};
+      this.slots.forEach((s, i) => {
+        for (const pairs of frozen) {
+          const d = this.delta(s, pairs[i]);
+          acc[s.weight] = acc[s.weight] ? acc[s.weight].add(d) : d;
+        }
+      });
+      return acc;
+    });
+    for (const [w, t] of Object.entries(sums)) this.frozenDelta.set(w, t);
+    this.frozenA = this.slots.map((_, i) => tf.concat(frozen.map((pairs) => pairs[i].A), 0) as tf.Tensor2D);
+  }
+
+  /** W + Σ_i scale B_i A_i for every adapted weight (inside the tape: gradients reach the current pair). */
+  weightOverrides(): Map<string, tf.Tensor> | null {
+    const t = this.adapters.length - 1;
+    if (t < 0 || !this.model) return null;
+    const params = this.model.params;
+    const merged = tf.tidy(() => {
+      const acc: Record<string, tf.Tensor> = {};
+      this.slots.forEach((s, i) => {
+        const d = this.delta(s, this.adapters[t][i]);
+        acc[s.weight] = acc[s.weight] ? acc[s.weight].add(d) : params.get(s.weight)!.add(d);
+      });
+      for (const [w, f] of this.frozenDelta) acc[w] = acc[w].add(f);
+      return acc;
+    });
+    return new Map(Object.entries(merged));
+  }
+
+  /** The adapted weights with every task's pairs merged, for saving a plain checkpoint (caller disposes). */
+  merged(): Map<string, tf.Tensor> {
+    return this.weightOverrides() ?? new Map();
+  }
+
+  extraLoss(): ExtraLoss | null {
+    const t = this.adapters.length - 1;
+    const terms: Record<string, tf.Scalar> = {};
+    if (t >= 1 && this.lambda1 > 0) {
+      const parts = this.slots.map((_, i) => tf.matMul(this.frozenA[i]!, this.adapters[t][i].A, false, true).abs().sum());
+      terms.orthogonality = tf.addN(parts).mul(this.lambda1) as tf.Scalar;
+    }
+    if (t >= 0 && this.lambda2 > 0) {
+      const parts = this.adapters[t].flatMap((p) => [p.A.square().sum(), p.B.square().sum()]);
+      terms.l2 = tf.addN(parts).mul(this.lambda2) as tf.Scalar;
+    }
+    const values = Object.values(terms);
+    if (values.length === 0) return null;
+    return { total: values.length === 1 ? values[0] : (tf.addN(values) as tf.Scalar), terms };
+  }
+
+  state(): MethodState {
+    const tensors = new Map<string, tf.Tensor>();
+    this.adapters.forEach((pairs, t) =>
+      this.slots.forEach((s, i) => {
+        tensors.set(pairKey(t, s, 'A'), pairs[i].A);
+        tensors.set(pairKey(t, s, 'B'), pairs[i].B);
+      }),
+    );
+    return { tensors, json: { tasks: this.adapters.length, r: this.r, slots: this.slots.map((s) => s.key) } };
+  }
+
+  /** Takes ownership of the state's tensors. */
+  restore(state: MethodState): void {
+    this.releaseAdapters();
+    const j = state.json as { tasks: number; r: number; slots: string[] };
+    const mine = this.slots.map((s) => s.key);
+    if (j.r !== this.r || j.slots.join('\n') !== mine.join('\n')) {
+      throw new Error(`o-lora checkpoint has rank ${j.r} adapters on ${j.slots.length} projections, the config asks for rank ${this.r} on ${mine.length}; resume with the config the run started with`);
+    }
+    const variable = (key: string) => {
+      const t = stateTensor(state, key, 'o-lora');
+      const v = tf.variable(t, true);
+      t.dispose();
+      return v;
+    };
+    for (let t = 0; t < j.tasks; t++) this.adapters.push(this.slots.map((s) => ({ A: variable(pairKey(t, s, 'A')), B: variable(pairKey(t, s, 'B')) })));
+    if (this.adapters.length > 0) this.rebuildFrozen();
+  }
+
+  /** Number of tasks with adapters (the last one trains). */
+  get tasks(): number {
+    return this.adapters.length;
+  }
+
+  /** The slots adapters act on, in a fixed order. */
+  get adapterSlots(): readonly AdapterSlot[] {
+    return this.slots;
+  }
+
+  private releaseFrozen(): void {
+    tf.dispose([...this.frozenDelta.values()]);
+    this.frozenDelta.clear();
+    this.frozenA.forEach((a) => a?.dispose());
+    this.frozenA = [];
+  }
+
+  private releaseAdapters(): void {
+    this.releaseFrozen();
+    for (const pairs of this.adapters) for (const p of pairs) tf.dispose([p.A, p.B]);
+    this.adapters = [];
+  }
+
+  dispose(): void {
+    this.releaseAdapters();
+  }
+}
+
+export function pairKey(task: number, s: AdapterSlot, part: 'A' | 'B'): string {
+  return `olora.${task}.${s.key}.${part}`;
+}
+
+/**
+ * The adapter slots for `modules`: each role's projections, or a block of a fused qkv projection when the
+ * model has no separate one. Errors name the option's JSON path.
+ */
+export function resolveSlots(model: CausalLM, modules: readonly Module[], path: string): AdapterSlot[] {
+  const targets = model.inventory.targets;
+  const available = [...new Set(targets.flatMap((t) => (t.role === 'qkv' ? ['q', 'k', 'v'] : ['q', 'k', 'v', 'o'].includes(t.role) ? [t.role] : [])))];
+  const fail = (message: string, actual?: unknown): never => {
+    throw new ConfigError([{ path, message, expected: `a non-empty list of distinct projections of this model: ${available.join(', ')}`, ...(actual !== undefined ? { actual } : {}) }]);
+  };
+  if (modules.length === 0) fail('is empty: O-LoRA needs at least one attention projection to adapt', []);
+  const dup = modules.find((m, i) => modules.indexOf(m) !== i);
+  if (dup) fail(`names '${dup}' twice`, dup);
+  const slots: AdapterSlot[] = [];
+  const whole = (t: TargetMatrix): AdapterSlot => ({ key: t.module, weight: t.name, orientation: t.orientation, dIn: t.dIn, dOut: t.dOut, offset: 0, width: t.dOut });
+  for (const m of modules) {
+    const own = targets.filter((t) => t.role === m);
+    if (own.length) {
+      slots.push(...own.map(whole));
+      continue;
+    }
+    const block = FUSED_BLOCK[m];
+    const fused = block === undefined ? [] : targets.filter((t) => t.role === 'qkv');
+    if (fused.length === 0) fail(`'${m}' is not an attention projection of this ${model.arch} model (it has ${available.join(', ') || 'none'})`, m);
+    for (const t of fused) {
+      if (t.dOut % 3 !== 0) fail(`the fused projection ${t.name} has ${t.dOut} outputs, not three equal q/k/v blocks`, m);
+      const d = t.dOut / 3;
+      slots.push({ key: `${t.module}.${m}`, weight: t.name, orientation: t.orientation, dIn: t.dIn, dOut: d, offset: block! * d, width: t.dOut });
+    }
+  }
+  // One order for every run, whatever order the config lists modules in: layer by layer as the inventory.
+  const order = new Map(targets.map((t, i) => [t.name, i]));
+  return slots.sort((a, b) => order.get(a.weight)! - order.get(b.weight)! || a.offset - b.offset);
+}
