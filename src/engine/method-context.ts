@@ -14,6 +14,7 @@ import type { RunTask } from './experiment';
 export class RunContext implements MethodContext {
   task = 0;
   readonly rng: Rng;
+  readonly seed: number;
 
   constructor(
     readonly model: CausalLM,
@@ -23,6 +24,7 @@ export class RunContext implements MethodContext {
     private readonly hooks: { emit(body: EventBody): void },
   ) {
     this.rng = new Rng(config.seed);
+    this.seed = config.seed;
   }
 
   batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {

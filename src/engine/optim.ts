@@ -80,7 +80,9 @@ export class Optimizer {
   private slot(store: Map<string, tf.Variable>, name: string, like: tf.Variable): tf.Variable {
     let s = store.get(name);
     if (!s) {
-      s = tf.variable(tf.zerosLike(like), false);
+      const zeros = tf.zerosLike(like);
+      s = tf.variable(zeros, false);
+      zeros.dispose();
       store.set(name, s);
     }
     return s;
@@ -118,6 +120,7 @@ export class Optimizer {
       const name = rest.join('/');
       const store = slot === 'm' ? this.m : slot === 'v' ? this.v : undefined;
       if (!store) throw new Error(`optimizer state has an unknown slot '${key}'`);
+      // The slot owns a copy; the caller keeps (and disposes) the tensors it passed in.
       store.set(name, tf.variable(value, false));
     }
   }

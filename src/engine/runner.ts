@@ -119,11 +119,15 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
           await method.beforeTask?.(ctx);
         }
         const trainSet = method.trainingSet?.(ctx) ?? task.train;
-        const encoded = trainSet.map((ex) => encodeExample(tok, task.template, ex, training.maxSeqLen));
+        // Examples mixed in from other tasks (replay, MTL) keep their own task's prompt template.
+        const encoded = trainSet.map((ex) => encodeExample(tok, tasks[ex.task ?? pos.task].template, ex, training.maxSeqLen));
         const perEpoch = Math.ceil(encoded.length / training.batchSize);
         const totalSteps = perEpoch * training.epochs;
-        if (fresh) hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: encoded.length, steps: totalSteps });
         const trainable = method.trainable(ctx);
+        if (fresh) {
+          const trainableParameters = [...trainable.values()].reduce((n, v) => n + v.size, 0);
+          hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: encoded.length, steps: totalSteps, trainableParameters });
+        }
         const outcome = await trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
         if (outcome === 'stopped') {
           const path = checkpoint('stop', `step-${pos.globalStep}`);
@@ -133,7 +137,11 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
         await method.afterTask?.(ctx);
         pos.trained = true;
       }
-      const row = tasks.map((t) => evaluateTask(model, tok, t, config, pos.task, hooks));
+      // Methods that keep part of the model outside its variables (O-LoRA's adapters) evaluate through them.
+      const overrides = method.weightOverrides?.() ?? null;
+      const evalAll = () => tasks.map((t) => evaluateTask(model, tok, t, config, pos.task, hooks));
+      const row = overrides?.size ? model.withWeights(overrides, evalAll) : evalAll();
+      if (overrides) tf.dispose([...overrides.values()]);
       matrix = [...matrix.slice(0, pos.task), row];
       const metrics = metricsAfter(matrix, zeroShot);
       hooks.emit({ type: 'task-finished', task: pos.task, name: task.name, row, metrics, seconds: (Date.now() - taskStart) / 1000 });
@@ -186,6 +194,7 @@ async function trainTask(
   const task = ctx.tasks[pos.task];
   const interval = tr.stepEventInterval;
   let pending: tf.Scalar[] = [];
+  let pendingTerms: Record<string, tf.Scalar>[] = [];
   let pendingTokens = 0;
   let windowStart = performance.now();
 
@@ -194,6 +203,15 @@ async function trainTask(
     const values = Array.from(tf.stack(pending).dataSync());
     tf.dispose(pending);
     pending = [];
+    // The method's extra loss terms, averaged over the same steps (one read-back for all of them).
+    const termNames = [...new Set(pendingTerms.flatMap((t) => Object.keys(t)))];
+    let terms: Record<string, number> | undefined;
+    if (termNames.length) {
+      const sums = tf.tidy(() => tf.stack(termNames.map((n) => tf.addN(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))).dataSync());
+      terms = Object.fromEntries(termNames.map((n, i) => [n, sums[i]]));
+    }
+    tf.dispose(pendingTerms.flatMap((t) => Object.values(t)));
+    pendingTerms = [];
     const firstStep = pos.taskStep - values.length + 1;
     values.forEach((v, i) => {
       if (!Number.isFinite(v)) throw new DivergenceError(task.name, firstStep + i, v);
@@ -202,7 +220,7 @@ async function trainTask(
     hooks.emit({
       type: 'step', task: pos.task, step: pos.taskStep, globalStep: pos.globalStep, loss: values.reduce((a, b) => a + b, 0) / values.length,
       lr: learningRate(lrPeak, pos.taskStep, totalSteps, tr.warmupSteps, tr.schedule), tokensPerSecond: pendingTokens / Math.max(seconds, 1e-9),
-      progress: pos.taskStep / totalSteps, memoryBytes: tf.memory().numBytes,
+      progress: pos.taskStep / totalSteps, memoryBytes: tf.memory().numBytes, ...(terms ? { terms } : {}),
     });
     pendingTokens = 0;
     windowStart = performance.now();
@@ -215,8 +233,9 @@ async function trainTask(
       const tensors = ctx.tensorsOf(batch);
       const lr = learningRate(lrPeak, pos.taskStep + 1, totalSteps, tr.warmupSteps, tr.schedule);
       const { loss, terms } = trainStep(ctx.model, method, ctx, tensors, trainable, optimizer, lr, tr.gradClip);
-      tf.dispose([tensors.inputIds, tensors.labels, tensors.mask, ...Object.values(terms)]);
+      tf.dispose([tensors.inputIds, tensors.labels, tensors.mask]);
       pending.push(loss);
+      pendingTerms.push(terms);
       pendingTokens += batch.tokens;
       pos.batch++;
       pos.taskStep++;

@@ -50,6 +50,8 @@ export interface TaskStartedEvent extends EventBase {
   name: string;
   trainExamples: number;
   steps: number;
+  /** Parameters the optimizer updates during this task (model and method variables). */
+  trainableParameters?: number;
 }
 
 export interface StepEvent extends EventBase {

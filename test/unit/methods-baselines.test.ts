@@ -16,7 +16,8 @@ test('MTL trains on the union of all tasks at the first task and on nothing afte
   const m = new Mtl();
   m.setup();
   t.ctx.task = 0;
-  assert.deepEqual(m.trainingSet(t.ctx), [...t.tasks[0].train, ...t.tasks[1].train, ...t.tasks[2].train]);
+  // Every example is tagged with its task, so the runner prompts it with that task's template.
+  assert.deepEqual(m.trainingSet(t.ctx), [0, 1, 2].flatMap((j) => t.tasks[j].train.map((ex) => ({ ...ex, task: j }))));
   assert.equal(m.trainable(t.ctx), t.model.params);
   for (const i of [1, 2]) {
     t.ctx.task = i;

@@ -61,6 +61,8 @@ test('the training set adds mixRatio buffer examples, equally from every earlier
   const perTask = count(extra, fromTask);
   assert.deepEqual([...perTask.keys()].sort(), ['0', '1']);
   assert.ok(Math.abs(perTask.get('0')! - perTask.get('1')!) <= 1, `shares ${[...perTask.values()]}`);
+  // Each replayed example names its task, so the runner prompts it with that task's template.
+  for (const e of extra) assert.equal(String(e.task), fromTask(e));
   // A small buffer is cycled evenly: each kept example appears 1 or 2 times in a share of 5 or 6 from 3.
   for (const b of m.buffer()) {
     const uses = b.map((e) => extra.filter((x) => x.input === e.input && x.output === e.output).length);

@@ -10,6 +10,8 @@ export interface Example {
   instruction?: string;
   input: string;
   output: string;
+  /** Task (index in the run's order) an example mixed into another task's training comes from (replay, MTL). */
+  task?: number;
 }
 
 export interface TaskSplit {

@@ -36,6 +36,8 @@ export interface MethodContext {
   /** Index of the current (or about to start) task. */
   readonly task: number;
   readonly rng: Rng;
+  /** The experiment's seed, for methods that derive their own random streams. */
+  readonly seed: number;
   /** Tokenized batches of `examples` examples drawn (seeded) from task `task`'s training set. */
   batchesOf(task: number, examples: number, batchSize?: number): Batch[];
   /** Uploads a batch (the caller disposes the tensors). */

@@ -18,7 +18,8 @@ export class Mtl implements Method {
   }
 
   trainingSet(ctx: MethodContext): Example[] {
-    return ctx.task === 0 ? ctx.tasks.flatMap((t) => t.train) : [];
+    // Each example keeps its task index, so it is prompted with its own task's template.
+    return ctx.task === 0 ? ctx.tasks.flatMap((t) => t.train.map((ex) => ({ ...ex, task: t.index }))) : [];
   }
 
   state(): MethodState {

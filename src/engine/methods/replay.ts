@@ -58,7 +58,7 @@ export class Replay implements Method {
       let pool: Example[] = [];
       for (let k = 0; k < share; k++) {
         if (pool.length === 0) pool = pick.shuffle([...b]);
-        out.push(pool.pop()!);
+        out.push({ ...pool.pop()!, task: j });
       }
     });
     return out;

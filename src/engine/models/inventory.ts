@@ -4,9 +4,13 @@
  */
 
 /** 'attention' and 'mlp' hold the target weights; every bias of a projection is in 'bias'; norm weights and
- * norm biases are in 'norm'. */
-export type ParamGroup = 'attention' | 'mlp' | 'embedding' | 'position' | 'norm' | 'head' | 'bias';
-export const PARAM_GROUPS: readonly ParamGroup[] = ['attention', 'mlp', 'embedding', 'position', 'norm', 'head', 'bias'];
+ * norm biases are in 'norm'. 'cross-attention' holds an encoder-decoder model's decoder-to-encoder projections:
+ * targets too, but in a group of their own so that methods constrain them only when asked. */
+export type ParamGroup = 'attention' | 'mlp' | 'cross-attention' | 'embedding' | 'position' | 'norm' | 'head' | 'bias';
+export const PARAM_GROUPS: readonly ParamGroup[] = ['attention', 'mlp', 'cross-attention', 'embedding', 'position', 'norm', 'head', 'bias'];
+
+/** The groups whose weights are target matrices. */
+export type TargetGroup = 'attention' | 'mlp' | 'cross-attention';
 
 /** q/k/v/o: separate attention projections; qkv: GPT-2's fused c_attn; gate/up/down: SwiGLU; fc/proj: GPT-2 MLP. */
 export type TargetRole = 'q' | 'k' | 'v' | 'o' | 'qkv' | 'gate' | 'up' | 'down' | 'fc' | 'proj';
@@ -20,7 +24,7 @@ export interface TargetMatrix {
   /** The module path, e.g. 'model.layers.0.self_attn.q_proj' (how PEFT and the reference fixtures name it). */
   module: string;
   role: TargetRole;
-  group: 'attention' | 'mlp';
+  group: TargetGroup;
   layer: number;
   /** Shape as stored in the checkpoint and in the variable. */
   shape: [number, number];
@@ -58,7 +62,7 @@ export class InventoryBuilder {
   }
 
   /** A projection `module` with its weight (and bias, if `bias`). */
-  target(module: string, role: TargetRole, group: 'attention' | 'mlp', layer: number, dIn: number, dOut: number, orientation: Orientation, bias: boolean): this {
+  target(module: string, role: TargetRole, group: TargetGroup, layer: number, dIn: number, dOut: number, orientation: Orientation, bias: boolean): this {
     const shape: [number, number] = orientation === 'out_in' ? [dOut, dIn] : [dIn, dOut];
     const name = `${module}.weight`;
     this.add(name, shape, group, layer);

@@ -7,9 +7,10 @@ import { Rng } from '../data/rng';
 import { ConfigError, RawConfig } from './config';
 import { gpt2Architecture } from './gpt2';
 import { llamaArchitecture } from './llama';
+import { t5Architecture } from './t5';
 import type { Architecture, CausalLM } from './types';
 
-export const ARCHITECTURES: readonly Architecture[] = [gpt2Architecture, llamaArchitecture];
+export const ARCHITECTURES: readonly Architecture[] = [gpt2Architecture, llamaArchitecture, t5Architecture];
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ARCHITECTURES.flatMap((a) => a.modelTypes);
 
 export class UnsupportedModelError extends ConfigError {
