@@ -12,14 +12,16 @@ import { CheckpointError, loadPretrained } from '../engine/io/checkpoint';
 import { readSafetensors, SafetensorsError, writeSafetensors, type StTensor } from '../engine/io/safetensors';
 import { ConfigError } from '../engine/models/config';
 import { paramCounts, PARAM_GROUPS } from '../engine/models/inventory';
-import type { CausalLM } from '../engine/models/types';
+import { isSeq2Seq, type CausalLM, type Seq2SeqLM } from '../engine/models/types';
 
 export const INSPECT_USAGE = `usage: sculpt inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
 
   Prints the architecture, parameter counts and target matrices of a Hugging Face checkpoint folder
   (config.json + model.safetensors). With --input, runs the model on the file's 'input.input_ids'
   (int32 or int64, [batch, tokens]) and writes 'logits' [batch, tokens, vocab] to --out, plus 'loss'
-  when the file holds 'input.labels' (HF causal-LM loss, -100 = ignored).
+  when the file holds 'input.labels' (HF causal-LM loss, -100 = ignored). For an encoder-decoder model (T5)
+  'input.input_ids' is the encoder input and 'input.labels' the decoder targets [batch, targets]: it
+  writes their logits and the seq2seq loss ('input.decoder_input_ids' instead gives logits only).
   --backend   ${BACKEND_REQUESTS.join(' | ')} (default cpu)`;
 
 /** A problem with what the user gave: reported without a stack trace, exit code 2. */
@@ -65,19 +67,28 @@ export function describeModel(model: CausalLM, dir: string): string {
   const c = model.config;
   const cls = Array.isArray(model.rawConfig.architectures) ? `, ${model.rawConfig.architectures.join(', ')}` : '';
   const counts = paramCounts(model.inventory);
+  const s2s = isSeq2Seq(model) ? model : null;
+  const shape = s2s
+    ? `encoder ${s2s.numEncoderLayers} + decoder ${s2s.numDecoderLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads of ${c.headDim}, ` +
+      `MLP ${c.intermediateSize} (${c.activation}), vocab ${c.vocabSize}, relative positions, `
+    : `${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads / ${c.numKvHeads} kv heads of ${c.headDim}, ` +
+      `MLP ${c.intermediateSize} (${c.activation}), vocab ${c.vocabSize}, ${c.maxPositions} positions, `;
   const lines = [
     `checkpoint    ${dir}`,
-    `architecture  ${model.arch} (model_type ${c.modelType}${cls}): ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
-      `${c.numHeads} heads / ${c.numKvHeads} kv heads of ${c.headDim}, MLP ${c.intermediateSize} (${c.activation}), ` +
-      `vocab ${c.vocabSize}, ${c.maxPositions} positions, ${c.tiedHead ? 'head tied to the embedding' : 'separate head'}`,
+    `architecture  ${model.arch} (model_type ${c.modelType}${cls}): ${shape}${c.tiedHead ? 'head tied to the embedding' : 'separate head'}`,
     `parameters    ${fmt(counts.total)}`,
   ];
-  for (const g of PARAM_GROUPS) {
+  // Only an encoder-decoder model has cross-attention; decoder-only summaries keep their shape.
+  const groups = PARAM_GROUPS.filter((g) => s2s || g !== 'cross-attention');
+  const width = Math.max(10, ...groups.map((g) => g.length));
+  for (const g of groups) {
     const n = counts.byGroup[g];
     const note = g === 'head' && model.inventory.tiedHead ? ' (tied: counted under embedding)' : '';
-    lines.push(`  ${g.padEnd(10)}  ${fmt(n).padStart(14)}  ${((100 * n) / counts.total).toFixed(1).padStart(5)}%${note}`);
+    lines.push(`  ${g.padEnd(width)}  ${fmt(n).padStart(14)}  ${((100 * n) / counts.total).toFixed(1).padStart(5)}%${note}`);
   }
-  const rows = model.inventory.targets.map((t) => [String(t.layer), t.role, t.name, `[${t.shape.join(', ')}]`, `${t.dIn} -> ${t.dOut}`, t.orientation]);
+  // An encoder-decoder model numbers its blocks across both stacks; the table names the stack.
+  const layerOf = (layer: number): string => (!s2s ? String(layer) : layer < s2s.numEncoderLayers ? `enc ${layer}` : `dec ${layer - s2s.numEncoderLayers}`);
+  const rows = model.inventory.targets.map((t) => [layerOf(t.layer), t.role, t.name, `[${t.shape.join(', ')}]`, `${t.dIn} -> ${t.dOut}`, t.orientation]);
   const header = ['layer', 'role', 'name', 'stored', 'in -> out', 'orientation'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]): string => '  ' + r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
@@ -104,6 +115,7 @@ function runOnFile(model: CausalLM, input: string, out: string): string {
   if (!ids) throw new UsageError(`${input}: no 'input.input_ids' tensor (it holds: ${found || 'nothing'})`);
   const labels = idsTensor(tensors.get('input.labels'), 'input.labels', input, null);
   try {
+    if (isSeq2Seq(model)) return runSeq2Seq(model, ids, labels, tensors, input, out);
     if (labels && labels.shape.join() !== ids.shape.join()) throw new UsageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
     const logits = model.logits(ids);
     const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: logits.dataSync() as Float32Array }]]);
@@ -121,5 +133,31 @@ function runOnFile(model: CausalLM, input: string, out: string): string {
   } finally {
     ids.dispose();
     labels?.dispose();
+  }
+}
+
+/** Encoder inputs with decoder targets (logits and loss) or decoder inputs (logits only). */
+function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2D | null, tensors: Map<string, StTensor>, input: string, out: string): string {
+  const decoderIn = labels ? null : idsTensor(tensors.get('input.decoder_input_ids'), 'input.decoder_input_ids', input, model.config.vocabSize);
+  try {
+    const targets = labels ?? decoderIn;
+    if (!targets) throw new UsageError(`${input}: an encoder-decoder model needs decoder targets 'input.labels' (or 'input.decoder_input_ids') besides 'input.input_ids'`);
+    const name = labels ? 'input.labels' : 'input.decoder_input_ids';
+    if (targets.shape[0] !== ids.shape[0]) throw new UsageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
+    const logits = labels ? model.labelLogits(ids, labels) : model.decoderLogits(ids, targets);
+    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: logits.dataSync() as Float32Array }]]);
+    logits.dispose();
+    let lossText = '';
+    if (labels) {
+      const loss = model.loss(ids, labels);
+      const value = Float32Array.from(loss.dataSync());
+      loss.dispose();
+      result.set('loss', { dtype: 'F32', shape: [1], data: value });
+      lossText = ` and loss ${value[0].toFixed(6)}`;
+    }
+    writeSafetensors(out, result, { format: 'pt' });
+    return `wrote logits [${result.get('logits')!.shape.join(', ')}]${lossText} to ${out}`;
+  } finally {
+    decoderIn?.dispose();
   }
 }

@@ -69,7 +69,7 @@ test('several problems come in one message', () => {
 test('an unsupported model_type is named and the supported ones are listed', () => {
   const dir = edited('gpt2-tiny', () => {}, (c) => (c.model_type = 'bert'));
   rejects(dir, /model_type 'bert' is not supported/, new RegExp(SUPPORTED_MODEL_TYPES.join(', ')));
-  assert.deepEqual(SUPPORTED_MODEL_TYPES, ['gpt2', 'llama', 'mistral', 'qwen2']);
+  assert.deepEqual(SUPPORTED_MODEL_TYPES, ['gpt2', 'llama', 'mistral', 'qwen2', 't5', 'mt5']);
 });
 
 test('a bad config field is named with its path', () => {
