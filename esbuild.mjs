@@ -42,7 +42,8 @@ const builds = [
   nodeBundle('src/extension/main.ts', 'extension.js'),
   nodeBundle('src/trainer/main.ts', 'trainer.js'),
   nodeBundle('src/cli/main.ts', 'cli.js', { banner: { js: '#!/usr/bin/env node' } }),
-  nodeBundle('scripts/bench/main.ts', 'bench.js'),
+  // The dashboard suite drives Chromium through playwright-core, which must stay a runtime require.
+  nodeBundle('scripts/bench/main.ts', 'bench.js', { external: [...nodeExternal, 'playwright-core'] }),
   {
     ...common,
     entryPoints: ['webview/main.ts'],

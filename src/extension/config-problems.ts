@@ -1,0 +1,87 @@
+/**
+ * Problems in a `*.sculpt.json` that the JSON schema cannot express (VS Code's JSON support already reports
+ * syntax and schema errors): repeated task names or labels, orders that are not permutations, rank bounds,
+ * missing data files and checkpoint folders. `validateConfig` finds them with JSON paths; this maps each path
+ * to the exact text range. No vscode import: config-diagnostics.ts publishes these.
+ */
+import { findNodeAtLocation, parseTree, type Node as JsonNode } from 'jsonc-parser';
+import * as path from 'node:path';
+import { CONFIG_SCHEMA, parseConfigText, validateConfig, type ConfigIssue } from '../protocol/config-validate';
+import { SchemaChecker } from '../protocol/schema-check';
+
+export interface ConfigProblem {
+  /** The JSON path, e.g. `tasks[1].source.train`. */
+  path: string;
+  message: string;
+  /** Offsets of the offending value (or of the nearest enclosing one present in the text). */
+  start: number;
+  end: number;
+}
+
+type Seg = string | number;
+
+/** `tasks[1].source["a b"]` -> ['tasks', 1, 'source', 'a b'] (the inverse of schema-check's joinPath). */
+export function parseJsonPath(p: string): Seg[] {
+  const out: Seg[] = [];
+  const re = /\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([A-Za-z_$][\w$]*)/gy;
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < p.length && (m = re.exec(p))) {
+    if (m[1] !== undefined) out.push(Number(m[1]));
+    else if (m[2] !== undefined) out.push(JSON.parse(m[2]) as string);
+    else out.push(m[3]);
+  }
+  return out;
+}
+
+/** The node at a path, or the deepest ancestor present when the path names something absent. */
+export function nodeFor(root: JsonNode, segs: Seg[]): JsonNode {
+  for (let n = segs.length; n > 0; n--) {
+    const node = findNodeAtLocation(root, segs.slice(0, n));
+    if (node) return node;
+  }
+  return root;
+}
+
+/** Data files and checkpoint folders, checked without the schema (used while the schema still fails). */
+function fileIssues(raw: Record<string, unknown>, file: string, exists: (p: string) => boolean): ConfigIssue[] {
+  const base = path.dirname(file);
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(base, p));
+  const issues: ConfigIssue[] = [];
+  const check = (at: string, p: unknown, what: string, probe = (x: string) => x) => {
+    if (typeof p !== 'string' || !p) return;
+    const target = probe(abs(p));
+    if (!exists(target)) issues.push({ path: at, message: `${what} not found: ${target}`, expected: `an existing ${what}`, actual: p });
+  };
+  if (typeof raw.model === 'string' && !raw.model.startsWith('builtin:')) check('model', raw.model, 'checkpoint folder (config.json)', (d) => path.join(d, 'config.json'));
+  if (Array.isArray(raw.tasks)) {
+    raw.tasks.forEach((t, i) => {
+      const s = (t as { source?: Record<string, unknown> } | null)?.source;
+      if (!s || typeof s !== 'object') return;
+      check(`tasks[${i}].source.train`, s.train, 'data file');
+      check(`tasks[${i}].source.test`, s.test, 'data file');
+      check(`tasks[${i}].source.folder`, s.folder, 'dataset folder');
+    });
+  }
+  return issues;
+}
+
+function schemaAccepts(raw: Record<string, unknown>): boolean {
+  const c = structuredClone(raw);
+  // As validateConfig does: absent sections are checked as empty objects.
+  for (const section of ['training', 'eval', 'checkpoint']) if (c[section] === undefined) c[section] = {};
+  return new SchemaChecker(CONFIG_SCHEMA).check(c).length === 0;
+}
+
+/** Semantic problems of a config's text; `file` is its absolute path, `exists` probes data files. */
+export function configProblems(text: string, file: string, exists: (absPath: string) => boolean): ConfigProblem[] {
+  const parsed = parseConfigText(text);
+  const root = parseTree(text, [], { allowTrailingComma: true });
+  const raw = parsed.value;
+  if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  const obj = raw as Record<string, unknown>;
+  const issues = schemaAccepts(obj) ? validateConfig(obj, { file, path, exists }).issues : fileIssues(obj, file, exists);
+  return issues.map((i) => {
+    const node = nodeFor(root, parseJsonPath(i.path));
+    return { path: i.path, message: `${i.path || '(root)'}: ${i.message}`, start: node.offset, end: node.offset + node.length };
+  });
+}

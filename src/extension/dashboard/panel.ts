@@ -1,0 +1,207 @@
+/**
+ * One dashboard panel: a webview showing one run or several compared. The host sends nothing until the webview
+ * says `ready` (messages to a webview that has not loaded are lost), then the runs read from disk; after that it
+ * forwards live events in small batches. A webview reloaded (hidden and shown again, or the window reloaded)
+ * says `ready` again and gets a fresh picture, so the panel needs no retained context.
+ */
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import * as vscode from 'vscode';
+import type { SculptEvent } from '../../protocol/events';
+import { isWebviewMessage, WEBVIEW_PROTOCOL, type ExportMessage, type HostMessage, type ThemeKind, type WebviewMessage } from '../../protocol/webview';
+import { dashboardHtml } from './html';
+import { isTerminal, readRunSnapshot, runKey } from './run-files';
+
+/** Live events are forwarded at most this often: a step event every few milliseconds would flood the webview. */
+const BATCH_MS = 50;
+
+export interface PanelHooks {
+  log?: (message: string) => void;
+  /** Whether a trainer is attached to the run now (asked when the webview loads). */
+  isLive: (key: string) => boolean;
+  /** Live events of the run that may not be in its events.jsonl yet. */
+  recent: (key: string) => readonly SculptEvent[];
+  onSelectBoundary: (key: string, beforeTask: number) => void;
+  onDispose: (panel: DashboardPanel) => void;
+}
+
+export function themeKind(kind: vscode.ColorThemeKind): ThemeKind {
+  switch (kind) {
+    case vscode.ColorThemeKind.Light:
+      return 'light';
+    case vscode.ColorThemeKind.HighContrast:
+      return 'high-contrast';
+    case vscode.ColorThemeKind.HighContrastLight:
+      return 'high-contrast-light';
+    default:
+      return 'dark';
+  }
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return {
+    enableScripts: true,
+    // Only the bundle and the stylesheet: the webview can read nothing else of the disk.
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
+    retainContextWhenHidden: false,
+  };
+}
+
+export function panelTitle(keys: readonly string[]): string {
+  return keys.length === 1 ? `Sculpt: ${basename(keys[0])}` : `Sculpt: ${keys.length} runs`;
+}
+
+export class DashboardPanel {
+  readonly keys: string[];
+  private ready = false;
+  private readonly pending = new Map<string, SculptEvent[]>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private disposed = false;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly extensionUri: vscode.Uri,
+    runDirs: readonly string[],
+    private readonly hooks: PanelHooks,
+  ) {
+    this.keys = [...new Set(runDirs.map(runKey))];
+    panel.title = panelTitle(this.keys);
+    panel.webview.options = webviewOptions(extensionUri);
+    this.subscriptions.push(
+      panel.webview.onDidReceiveMessage((m: unknown) => void this.receive(m)),
+      panel.onDidDispose(() => this.dispose()),
+    );
+    this.load();
+  }
+
+  /** (Re)loads the page; the webview answers with `ready`. */
+  load(): void {
+    this.ready = false;
+    const webview = this.panel.webview;
+    webview.html = dashboardHtml({
+      cspSource: webview.cspSource,
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'dashboard.css')).toString(),
+    });
+  }
+
+  /** Same set of runs, in any order. */
+  shows(keys: readonly string[]): boolean {
+    const set = new Set(keys.map(runKey));
+    return set.size === this.keys.length && this.keys.every((k) => set.has(k));
+  }
+
+  has(key: string): boolean {
+    return this.keys.includes(key);
+  }
+
+  notify(key: string, e: SculptEvent): void {
+    if (!this.has(key) || !this.ready) return;
+    const list = this.pending.get(key) ?? [];
+    list.push(e);
+    this.pending.set(key, list);
+    if (isTerminal(e)) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+  }
+
+  setLive(key: string, live: boolean, exitCode?: number | null): void {
+    if (!this.has(key)) return;
+    this.flush();
+    this.post({ type: 'live', key, live, ...(exitCode !== undefined ? { exitCode } : {}) });
+  }
+
+  setTheme(theme: ThemeKind): void {
+    this.post({ type: 'theme', theme });
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [key, events] of this.pending) this.post({ type: 'events', key, events });
+    this.pending.clear();
+  }
+
+  private post(msg: HostMessage): void {
+    if (!this.ready || this.disposed) return;
+    void this.panel.webview.postMessage(msg);
+  }
+
+  private sendInit(): void {
+    this.pending.clear();
+    const runs = this.keys.map((k) => readRunSnapshot(k, this.hooks.isLive(k), this.hooks.recent(k)));
+    this.post({ type: 'init', protocol: WEBVIEW_PROTOCOL, runs, theme: themeKind(vscode.window.activeColorTheme.kind) });
+  }
+
+  private async receive(raw: unknown): Promise<void> {
+    if (!isWebviewMessage(raw)) {
+      this.hooks.log?.(`dashboard: ignored a malformed message from the webview`);
+      return;
+    }
+    const m: WebviewMessage = raw;
+    switch (m.type) {
+      case 'ready':
+        if (m.protocol !== WEBVIEW_PROTOCOL) this.hooks.log?.(`dashboard: webview protocol ${m.protocol}, host ${WEBVIEW_PROTOCOL}`);
+        this.ready = true;
+        this.sendInit();
+        break;
+      case 'export':
+        await this.export(m);
+        break;
+      case 'open-run-folder':
+        // Only the panel's own runs: the webview must not be able to open arbitrary paths.
+        if (this.has(m.key)) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.key));
+        break;
+      case 'select-boundary':
+        if (this.has(m.key)) this.hooks.onSelectBoundary(m.key, m.beforeTask);
+        break;
+      case 'webview-error':
+        this.hooks.log?.(`dashboard webview: ${m.message}`);
+        break;
+    }
+  }
+
+  private async export(m: ExportMessage): Promise<void> {
+    const folder = m.key && this.has(m.key) ? m.key : this.keys[0] ? dirname(this.keys[0]) : undefined;
+    const filters: Record<ExportMessage['format'], Record<string, string[]>> = {
+      png: { 'PNG image': ['png'] },
+      csv: { CSV: ['csv'] },
+      json: { JSON: ['json'] },
+    };
+    const name = basename(m.suggestedName) || `sculpt.${m.format}`;
+    try {
+      const uri = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.file(join(folder, name)) : undefined, filters: filters[m.format], saveLabel: 'Export' });
+      if (!uri) {
+        this.post({ type: 'export-result', requestId: m.requestId, outcome: 'cancelled' });
+        return;
+      }
+      const bytes = m.format === 'png' ? pngBytes(m.data) : Buffer.from(m.data, 'utf8');
+      if (uri.scheme === 'file') await writeFile(uri.fsPath, bytes);
+      else await vscode.workspace.fs.writeFile(uri, bytes);
+      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'saved', path: uri.scheme === 'file' ? uri.fsPath : uri.toString() });
+    } catch (e) {
+      this.hooks.log?.(`dashboard export failed: ${(e as Error).message}`);
+      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'failed', error: (e as Error).message });
+    }
+  }
+
+  reveal(viewColumn?: vscode.ViewColumn): void {
+    this.panel.reveal(viewColumn, true);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const s of this.subscriptions) s.dispose();
+    this.hooks.onDispose(this);
+    this.panel.dispose();
+  }
+}
+
+/** The bytes of a `data:image/png;base64,...` URL; anything else is refused rather than written as a broken file. */
+export function pngBytes(dataUrl: string): Buffer {
+  const m = /^data:image\/png;base64,([A-Za-z0-9+/=]+)$/.exec(dataUrl);
+  if (!m) throw new Error('the chart image is not a PNG data URL');
+  return Buffer.from(m[1], 'base64');
+}

@@ -1,0 +1,128 @@
+/**
+ * The Runs view's rows: one per run folder, newest first, with what a researcher scans for (experiment,
+ * method, status, AA/BWT, start time) in the row and the rest in the tooltip.
+ */
+import type { Metrics } from '../../protocol/events';
+import { progressText } from '../live-progress';
+import { isSettled, type RunRecord, type RunState } from '../run-manager';
+import type { RunFolderInfo } from '../run-folder';
+import type { TreeNode } from './node';
+
+/** Run manager states, plus what a folder alone can tell: a log without an end and no trainer, or no log yet. */
+export type RunStatus = RunState | 'interrupted' | 'new';
+
+export interface RunEntry {
+  info: RunFolderInfo;
+  /** What this window's run manager knows, if it ran or watches the folder. */
+  record?: RunRecord;
+  /** Whether the folder's trainer (per its pid file) is alive, for folders no manager watches. */
+  pidAlive?: boolean;
+  /**
+   * Milliseconds since the log was last written, for folders without a known trainer: a log that grows
+   * without a pid file is a trainer started outside VS Code (the CLI), watched but not controlled.
+   */
+  quietFor?: number;
+}
+
+/** A log without an end and no known trainer counts as running elsewhere while it was written this recently. */
+export const EXTERNAL_QUIET_MS = 5 * 60_000;
+
+const isExternal = (e: RunEntry) => !e.record && !e.pidAlive && e.quietFor !== undefined && e.quietFor < EXTERNAL_QUIET_MS;
+
+export const RESUMABLE: ReadonlySet<RunStatus> = new Set(['stopped', 'failed', 'crashed', 'killed', 'cancelled', 'interrupted', 'new']);
+
+export function runStatus(e: RunEntry): RunStatus {
+  const rec = e.record;
+  if (rec && !isSettled(rec.state)) return rec.state;
+  if (e.info.outcome) return e.info.outcome;
+  if (rec) return rec.state;
+  if (!e.info.hasEvents) return 'new';
+  return e.pidAlive || isExternal(e) ? 'running' : 'interrupted';
+}
+
+const ICONS: Record<RunStatus, [string, string?]> = {
+  queued: ['clock'],
+  starting: ['loading~spin'],
+  running: ['sync~spin', 'charts.blue'],
+  stopping: ['loading~spin', 'charts.yellow'],
+  finished: ['pass', 'testing.iconPassed'],
+  stopped: ['debug-pause', 'charts.yellow'],
+  failed: ['error', 'testing.iconFailed'],
+  crashed: ['warning', 'testing.iconFailed'],
+  killed: ['close', 'testing.iconFailed'],
+  cancelled: ['circle-slash'],
+  interrupted: ['debug-disconnect', 'charts.orange'],
+  new: ['circle-outline'],
+};
+
+export function contextValueFor(status: RunStatus, e?: RunEntry): string {
+  if (status === 'queued') return 'sculptRun.queued';
+  if (status === 'running' && e && isExternal(e)) return 'sculptRun.external';
+  if (status === 'starting' || status === 'running' || status === 'stopping') return 'sculptRun.live';
+  if (RESUMABLE.has(status)) return 'sculptRun.resumable';
+  return 'sculptRun.finished';
+}
+
+const num = (v: number | null | undefined, digits = 1) => (v == null || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+
+function metricsText(m: Metrics): string {
+  return `AA ${num(m.AA)} · BWT ${num(m.BWT)}`;
+}
+
+export function defaultTimeFormat(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+export function runLabel(info: RunFolderInfo): string {
+  return `${info.experiment} · ${info.method}${info.order > 0 ? ` · order ${info.order + 1}` : ''}`;
+}
+
+export function runNode(e: RunEntry, formatTime: (ms: number) => string = defaultTimeFormat): TreeNode {
+  const { info, record } = e;
+  const status = runStatus(e);
+  const s = info.summary;
+  const live = status === 'running' || status === 'stopping';
+  const parts: string[] = [status];
+  if (live && record) parts.push(progressText(record.progress));
+  if (status === 'finished' && s.metrics) parts.push(metricsText(s.metrics));
+  parts.push(formatTime(info.started));
+  const [icon, iconColor] = ICONS[status];
+  return {
+    id: `run:${info.dir}`,
+    label: runLabel(info),
+    description: parts.join(' · '),
+    tooltip: runTooltip(e, status, formatTime),
+    icon,
+    iconColor,
+    contextValue: contextValueFor(status, e),
+    runDir: info.dir,
+  };
+}
+
+function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => string): string {
+  const { info, record } = e;
+  const s = info.summary;
+  const lines = [`${runLabel(info)}: ${status}`, `Folder: ${info.dir}`];
+  if (s.tasks.length) lines.push(`Tasks: ${s.tasks.join(' → ')}`);
+  if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? ' (in VS Code\'s runtime)' : ''}`);
+  if (s.metrics) {
+    const m = s.metrics;
+    lines.push(`${status === 'finished' ? 'Final' : 'So far'}: AA ${num(m.AA)} · BWT ${num(m.BWT)} · forgetting ${num(m.forgetting)} · FWT ${num(m.FWT)}`);
+  }
+  lines.push(`Started: ${formatTime(info.started)}${s.seconds != null ? ` · took ${s.seconds.toFixed(1)} s` : ''}`);
+  if (record?.attached) lines.push('Started by an earlier window; followed through its events.jsonl.');
+  if (status === 'running' && isExternal(e)) lines.push(`Run by a trainer outside VS Code (the log was written ${Math.round((e.quietFor ?? 0) / 1000)} s ago); stop it where it was started.`);
+  const problem = record?.problem ?? s.error;
+  if (problem && status !== 'finished' && status !== 'stopped') lines.push(`Problem: ${problem}`);
+  if (status === 'interrupted') lines.push('The log ends without run-finished or stopped and no trainer runs it: Resume continues from the last checkpoint.');
+  return lines.join('\n');
+}
+
+/** Rows for every run, newest first (ties by folder name, so the order is stable). */
+export function runNodes(entries: RunEntry[], formatTime?: (ms: number) => string): TreeNode[] {
+  return [...entries]
+    .sort((a, b) => b.info.started - a.info.started || a.info.id.localeCompare(b.info.id))
+    .map((e) => runNode(e, formatTime));
+}

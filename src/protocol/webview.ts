@@ -1,0 +1,206 @@
+/**
+ * The dashboard's message contract: every message between the extension host and the dashboard webview is
+ * declared here and imported by both sides. Handshake: the webview posts `ready` once its script runs; the host
+ * sends nothing before that (messages posted to a webview that has not loaded yet are lost), then answers with
+ * `init`. After a reload (the panel hidden and shown, or the window reloaded) the webview posts `ready` again and
+ * gets a fresh `init`, so the host is always the source of the runs' events and the webview only keeps its UI
+ * choices (tab, toggles) in `setState`.
+ *
+ * Runs are identified by `key`, the run folder's path as the host knows it: stable across reloads and unique
+ * even when two folders hold runs with the same runId (a copied folder).
+ */
+import type { SculptEvent } from './events';
+
+/** Bump when a message changes meaning; the webview shows an error rather than misreading a newer host. */
+export const WEBVIEW_PROTOCOL = 1;
+
+/** The webview panel type, used for the panel and its serializer (package.json: `onWebviewPanel:<type>`). */
+export const DASHBOARD_VIEW_TYPE = 'sculpt.dashboard';
+
+export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
+
+export interface RunInfo {
+  /** The run folder path; the identity of the run in every message. */
+  key: string;
+  /** Shown in legends and tables (the folder's base name). */
+  name: string;
+  /** True while the host has a trainer attached whose events will follow. */
+  live: boolean;
+}
+
+/** A run with the events read from its events.jsonl (effective or not: the webview applies supersession). */
+export interface RunSnapshot extends RunInfo {
+  events: SculptEvent[];
+  /** The log ended in a partial line (a crash while writing); the events before it are shown. */
+  truncatedTail: boolean;
+  /** Lines that were not valid JSON (not counting a truncated last line). */
+  badLines: number;
+  /** Set when the folder could not be read at all; the run is listed with this message. */
+  readError?: string;
+}
+
+// ---- host -> webview ----
+
+/** The complete picture after `ready`: replaces whatever the webview had. */
+export interface InitMessage {
+  type: 'init';
+  protocol: number;
+  runs: RunSnapshot[];
+  theme: ThemeKind;
+}
+
+/** Events appended to one run (live from a trainer, or read from a growing log). Duplicates by seq are ignored. */
+export interface EventsMessage {
+  type: 'events';
+  key: string;
+  events: SculptEvent[];
+}
+
+/**
+ * The set of runs shown changed (compare mode: runs added or removed). Runs listed with `events` are (re)loaded
+ * from those events; runs listed without keep what the webview has; runs not listed are dropped.
+ */
+export interface RunsMessage {
+  type: 'runs';
+  runs: (RunInfo & Partial<Omit<RunSnapshot, keyof RunInfo>>)[];
+}
+
+/** A run's trainer attached or exited (an exit without a final event shows the run as interrupted). */
+export interface LiveMessage {
+  type: 'live';
+  key: string;
+  live: boolean;
+  /** The trainer's exit code when it exited. */
+  exitCode?: number | null;
+}
+
+export interface ThemeMessage {
+  type: 'theme';
+  theme: ThemeKind;
+}
+
+/** The outcome of an export request: saved (with the path), cancelled by the user, or failed. */
+export interface ExportResultMessage {
+  type: 'export-result';
+  requestId: number;
+  outcome: 'saved' | 'cancelled' | 'failed';
+  path?: string;
+  error?: string;
+}
+
+export type HostMessage = InitMessage | EventsMessage | RunsMessage | LiveMessage | ThemeMessage | ExportResultMessage;
+
+// ---- webview -> host ----
+
+export interface ReadyMessage {
+  type: 'ready';
+  protocol: number;
+}
+
+export type ExportFormat = 'png' | 'csv' | 'json';
+
+/**
+ * Save a file through the host's save dialog. `data` is the file's text for csv/json and a `data:image/png;base64,`
+ * URL for png (a canvas cannot hand over bytes any other way through postMessage without copying twice).
+ */
+export interface ExportMessage {
+  type: 'export';
+  requestId: number;
+  format: ExportFormat;
+  /** A file name without folder, e.g. "tiny-seqft-accuracy-matrix.csv". */
+  suggestedName: string;
+  /** The run whose folder the dialog starts in. */
+  key?: string;
+  data: string;
+}
+
+export interface OpenRunFolderMessage {
+  type: 'open-run-folder';
+  key: string;
+}
+
+/** The user picked a task boundary in the subspace view; the host may reveal it elsewhere (e.g. a ranks tree). */
+export interface SelectBoundaryMessage {
+  type: 'select-boundary';
+  key: string;
+  beforeTask: number;
+}
+
+/** Something went wrong inside the webview; the host writes it to its log. */
+export interface WebviewErrorMessage {
+  type: 'webview-error';
+  message: string;
+}
+
+export type WebviewMessage = ReadyMessage | ExportMessage | OpenRunFolderMessage | SelectBoundaryMessage | WebviewErrorMessage;
+
+/** What the webview stores with setState: enough for the serializer to reopen the same runs after a reload. */
+export interface DashboardPersistedState {
+  protocol: number;
+  runKeys: string[];
+  ui?: unknown;
+}
+
+// ---- validation: each side checks what it receives, since a message is only JSON from the other side ----
+
+const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x);
+
+export function isWebviewMessage(x: unknown): x is WebviewMessage {
+  if (!isObj(x)) return false;
+  switch (x.type) {
+    case 'ready':
+      return isInt(x.protocol);
+    case 'export':
+      return (
+        isInt(x.requestId) &&
+        (x.format === 'png' || x.format === 'csv' || x.format === 'json') &&
+        isStr(x.suggestedName) &&
+        isStr(x.data) &&
+        (x.key === undefined || isStr(x.key))
+      );
+    case 'open-run-folder':
+      return isStr(x.key);
+    case 'select-boundary':
+      return isStr(x.key) && isInt(x.beforeTask);
+    case 'webview-error':
+      return isStr(x.message);
+    default:
+      return false;
+  }
+}
+
+export function isHostMessage(x: unknown): x is HostMessage {
+  if (!isObj(x)) return false;
+  switch (x.type) {
+    case 'init':
+      return isInt(x.protocol) && Array.isArray(x.runs) && isStr(x.theme);
+    case 'events':
+      return isStr(x.key) && Array.isArray(x.events);
+    case 'runs':
+      return Array.isArray(x.runs);
+    case 'live':
+      return isStr(x.key) && typeof x.live === 'boolean';
+    case 'theme':
+      return isStr(x.theme);
+    case 'export-result':
+      return isInt(x.requestId) && isStr(x.outcome);
+    default:
+      return false;
+  }
+}
+
+export function isPersistedState(x: unknown): x is DashboardPersistedState {
+  return isObj(x) && isInt(x.protocol) && Array.isArray(x.runKeys) && x.runKeys.every(isStr);
+}
+
+/** A safe file name from run and chart names (which come from user configs). */
+export function exportFileName(...parts: string[]): string {
+  const base = parts
+    .filter(Boolean)
+    .join('-')
+    .replace(/[^A-Za-z0-9_.-]+/g, '_')
+    .replace(/^[._]+/, '');
+  return base.slice(0, 120) || 'sculpt-export';
+}

@@ -1,0 +1,209 @@
+// The dashboard's host side against a fake vscode API: panels beside the editor with a strict CSP, nothing sent
+// before `ready`, runs read from their folders, live events batched, panels reused per set of runs, exports
+// through the save dialog, requests limited to the panel's runs, and panels restored by the serializer.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fake, Uri, type FakePanel } from './fake-vscode';
+import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
+import type { HostMessage, InitMessage } from '../../src/protocol/webview';
+import { fixture } from '../helpers/paths';
+
+// Imported after the fake is installed (a static import would be evaluated first).
+const host = () => import('../../src/extension/dashboard');
+const files = () => import('../../src/extension/dashboard/run-files');
+
+const root = mkdtempSync(join(tmpdir(), 'sculpt-dashboard-host-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+function runDir(name: string, fixtureName?: string): string {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  if (fixtureName) cpSync(fixture('events', `${fixtureName}.jsonl`), join(dir, 'events.jsonl'));
+  return dir;
+}
+const eventsOf = (name: string) => parseEventLog(readFileSync(fixture('events', `${name}.jsonl`), 'utf8')).events;
+const context = () => ({ extensionUri: Uri.file('/ext'), subscriptions: [] as { dispose(): void }[] });
+const sent = (p: FakePanel) => p.sent as HostMessage[];
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+test('open: a panel beside the editor, scripts only from dist, a fresh nonce per load, nothing sent before ready', async () => {
+  const { registerDashboard } = await host();
+  const ctx = context();
+  const m = registerDashboard(ctx as never);
+  const dir = runDir('a', 'adaptive-svd-finished');
+  m.open([dir]);
+  const p = fake.panels.at(-1)!;
+  assert.equal(p.viewType, 'sculpt.dashboard');
+  assert.deepEqual(p.showOptions, { viewColumn: -2, preserveFocus: true });
+  assert.equal(p.title, 'Sculpt: a');
+  assert.equal(p.webview.options.enableScripts, true);
+  assert.deepEqual(
+    (p.webview.options.localResourceRoots as Uri[]).map((u) => u.fsPath),
+    ['/ext/dist', '/ext/media'],
+  );
+  const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(p.webview.html)?.[1] ?? '';
+  const nonce = /'nonce-([A-Za-z0-9]+)'/.exec(csp)?.[1] ?? '';
+  assert.ok(nonce.length >= 16);
+  assert.equal(csp, `default-src 'none'; script-src 'nonce-${nonce}'; style-src https://fake.vscode-cdn.net 'nonce-${nonce}'; img-src https://fake.vscode-cdn.net data:; font-src https://fake.vscode-cdn.net`);
+  assert.deepEqual(
+    [...p.webview.html.matchAll(/<script ([^>]*)>/g)].map((x) => x[1]),
+    [`nonce="${nonce}" src="https://fake.vscode-cdn.net/ext/dist/webview.js"`],
+  );
+  assert.doesNotMatch(p.webview.html, /\son\w+=|<style|\sstyle=/);
+  m.notify(dir, eventsOf('adaptive-svd-finished')[0]);
+  await tick(80);
+  assert.deepEqual(p.sent, [], 'nothing before ready');
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  const init = sent(p)[0] as InitMessage;
+  assert.equal(init.type, 'init');
+  assert.equal(init.theme, 'dark');
+  assert.equal(init.runs[0].key, dir);
+  assert.equal(init.runs[0].events.length, eventsOf('adaptive-svd-finished').length);
+  // A reload (the webview says ready again) gets a fresh init with a new nonce in the page.
+  const html = p.webview.html;
+  const m2 = registerDashboard(context() as never);
+  m2.open([dir]);
+  assert.notEqual(fake.panels.at(-1)!.webview.html, html);
+  m.dispose();
+  m2.dispose();
+  assert.ok(p.disposed);
+});
+
+test('live events: merged into init when not on disk yet, then batched, final events flushed at once', async () => {
+  const { DashboardManager } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const dir = runDir('live');
+  const evs = eventsOf('seqft-finished');
+  m.notify(dir, evs[0]);
+  m.open([dir]);
+  const p = fake.panels.at(-1)!;
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  const init = sent(p)[0] as InitMessage;
+  assert.equal(init.runs[0].live, true);
+  assert.equal(init.runs[0].readError, undefined, 'a live run without a log yet is not an error');
+  assert.deepEqual(
+    init.runs[0].events.map((e) => e.seq),
+    [1],
+  );
+  for (const e of evs.slice(1, 30)) m.notify(dir, e);
+  assert.equal(p.sent.length, 1, 'batched, not one message per event');
+  await tick(90);
+  const batch = sent(p)[1];
+  assert.ok(batch.type === 'events' && batch.key === dir && batch.events.length === 29);
+  m.notify(dir, evs[evs.length - 1]);
+  const last = sent(p)[2];
+  assert.ok(last.type === 'events' && last.events[0].type === 'run-finished', 'a final event is not delayed');
+  m.notify(runDir('other'), evs[1]);
+  m.setLive(dir, false, 1);
+  assert.deepEqual(sent(p)[3], { type: 'live', key: dir, live: false, exitCode: 1 });
+  assert.equal(p.sent.length, 4, 'events of runs not shown are not sent');
+  fake.themeChanged.fire({ kind: 1 });
+  assert.deepEqual(sent(p)[4], { type: 'theme', theme: 'light' });
+  m.dispose();
+});
+
+test('the same runs reuse their panel; a different set opens another', async () => {
+  const { DashboardManager } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const a = runDir('ra', 'adaptive-svd-finished');
+  const b = runDir('rb', 'seqft-finished');
+  const before = fake.panels.length;
+  m.open([a, b]);
+  m.open([b, a + '/']);
+  assert.equal(fake.panels.length, before + 1);
+  assert.equal(fake.panels.at(-1)!.reveals.length, 1);
+  assert.equal(fake.panels.at(-1)!.title, 'Sculpt: 2 runs');
+  m.open([a], { viewColumn: 1 as never });
+  assert.equal(fake.panels.length, before + 2);
+  assert.deepEqual((fake.panels.at(-1)!.showOptions as { viewColumn: number }).viewColumn, 1);
+  assert.deepEqual(m.openPanels(), [[a, b], [a]]);
+  fake.panels.at(-1)!.dispose();
+  assert.deepEqual(m.openPanels(), [[a, b]]);
+  m.dispose();
+});
+
+test('exports go through the save dialog; folder and boundary requests only for the panel\u2019s runs', async () => {
+  const { DashboardManager } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const dir = runDir('ex', 'adaptive-svd-finished');
+  const chosen: { runDir: string; beforeTask: number }[] = [];
+  m.onDidSelectBoundary((s) => chosen.push(s));
+  m.open([dir]);
+  const p = fake.panels.at(-1)!;
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  fake.saveAnswer = Uri.file(join(root, 'out.csv'));
+  p.fromWebview({ type: 'export', requestId: 7, format: 'csv', suggestedName: '../../evil/x.csv', key: dir, data: 'a,b\n1,2\n' });
+  await tick(20);
+  assert.equal(readFileSync(join(root, 'out.csv'), 'utf8'), 'a,b\n1,2\n');
+  assert.equal((fake.saveDialogs.at(-1) as { defaultUri: Uri }).defaultUri.fsPath, join(dir, 'x.csv'), 'the suggested name loses any folder');
+  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 7, outcome: 'saved', path: join(root, 'out.csv') });
+  fake.saveAnswer = Uri.file(join(root, 'chart.png'));
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+  p.fromWebview({ type: 'export', requestId: 8, format: 'png', suggestedName: 'c.png', data: `data:image/png;base64,${png.toString('base64')}` });
+  await tick(20);
+  assert.deepEqual(readFileSync(join(root, 'chart.png')), png);
+  p.fromWebview({ type: 'export', requestId: 9, format: 'png', suggestedName: 'c.png', data: 'javascript:alert(1)' });
+  await tick(20);
+  assert.equal((sent(p).at(-1) as { outcome: string }).outcome, 'failed');
+  fake.saveAnswer = undefined;
+  p.fromWebview({ type: 'export', requestId: 10, format: 'json', suggestedName: 'r.json', data: '{}' });
+  await tick(20);
+  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 10, outcome: 'cancelled' });
+  const n = fake.commands.length;
+  p.fromWebview({ type: 'open-run-folder', key: '/etc' });
+  p.fromWebview({ type: 'open-run-folder', key: dir });
+  p.fromWebview({ type: 'select-boundary', key: '/etc', beforeTask: 1 });
+  p.fromWebview({ type: 'select-boundary', key: dir, beforeTask: 2 });
+  p.fromWebview({ type: 'ready' });
+  p.fromWebview({ type: 'eval', code: 'x' });
+  await tick(20);
+  assert.deepEqual(
+    fake.commands.slice(n).map((c) => [c[0], (c[1] as Uri).fsPath]),
+    [['revealFileInOS', dir]],
+  );
+  assert.deepEqual(chosen, [{ runDir: dir, beforeTask: 2 }]);
+  m.dispose();
+});
+
+test('the serializer restores a panel from its webview state and re-reads the runs; bad state closes it', async () => {
+  const { registerDashboard } = await host();
+  const ctx = context();
+  registerDashboard(ctx as never);
+  const s = fake.serializers.get('sculpt.dashboard')!;
+  const dir = runDir('restored', 'adaptive-svd-crashed');
+  const { FakePanel } = await import('./fake-vscode');
+  const p = new FakePanel('sculpt.dashboard', {});
+  await s.deserializeWebviewPanel(p, { protocol: 1, runKeys: [dir], ui: { tab: 'training' } });
+  assert.match(p.webview.html, /Content-Security-Policy/);
+  assert.equal(p.webview.options.enableScripts, true);
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  const init = sent(p)[0] as InitMessage;
+  assert.equal(init.runs[0].truncatedTail, true);
+  assert.equal(init.runs[0].live, false);
+  const bad = new FakePanel('sculpt.dashboard', {});
+  await s.deserializeWebviewPanel(bad, undefined);
+  assert.ok(bad.disposed);
+  for (const d of ctx.subscriptions) d.dispose();
+  assert.ok(p.disposed, 'the extension context disposes the manager and its panels');
+  assert.equal(fake.serializers.size, 0);
+});
+
+test('run snapshots: missing logs are reported, recent live events are merged by sequence number', async () => {
+  const { readRunSnapshot } = await files();
+  const missing = readRunSnapshot(join(root, 'nope'), false);
+  assert.match(missing.readError ?? '', /nope\/events\.jsonl does not exist/);
+  const dir = runDir('merge', 'adaptive-svd-stopped');
+  const evs = eventsOf('adaptive-svd-stopped');
+  const extra: SculptEvent = { ...evs[evs.length - 1], seq: evs[evs.length - 1].seq + 1, type: 'warning', message: 'late' } as SculptEvent;
+  const snap = readRunSnapshot(dir, true, [evs[3], extra]);
+  assert.deepEqual(
+    snap.events.slice(-2).map((e) => e.seq),
+    [evs[evs.length - 1].seq, extra.seq],
+  );
+  assert.equal(snap.name, 'merge');
+});

@@ -1,0 +1,220 @@
+/**
+ * The dashboard application: owns the state, the UI choices and the cards, and renders at most once per frame
+ * however fast events arrive. Only the visible tab's charts are drawn; the others catch up when shown.
+ */
+import '@vscode-elements/elements/dist/vscode-tabs/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import type { HostMessage } from '../src/protocol/webview';
+import { WEBVIEW_PROTOCOL, exportFileName } from '../src/protocol/webview';
+import { emptyDashboard, reduceHost, type DashboardState, type RunState } from './state';
+import { readPalette, seriesColor, themeKindFromBody, type Palette } from './theme';
+import { applyChartDefaults } from './charts/setup';
+import { ChartCard, type CardHost } from './components/card';
+import { renderSummary } from './components/summary';
+import { renderNotices, runFacts, runProgress, titleText } from './components/header';
+import { tabSpecs, tabToolbar } from './tabs';
+import type { ChartSpec } from './charts/spec';
+import { restoreUi, TABS, type TabId, type UiState } from './ui';
+import { clear, h } from './dom';
+import { runsJson } from './export';
+import { summaryRow } from './derive';
+import type { HostBridge } from './vscode-api';
+
+export class DashboardApp implements CardHost {
+  state: DashboardState = emptyDashboard(themeKindFromBody());
+  ui: UiState;
+  private pal: Palette;
+  private palVersion = 0;
+  private readonly cards = new Map<string, ChartCard>();
+  private readonly grids = new Map<TabId, HTMLElement>();
+  private readonly toolbars = new Map<TabId, HTMLElement>();
+  private readonly sigs = new Map<string, string>();
+  private readonly titleEl = h('h1', { class: 'title' });
+  private readonly factsEl = h('div', { class: 'facts-box' });
+  private readonly progressEl = h('div', { class: 'progress-box' });
+  private readonly summaryEl = h('div', { class: 'summary-box' });
+  private readonly noticesEl = h('div', { class: 'notices-box' });
+  private readonly toastEl = h('div', { class: 'toast', attrs: { role: 'status', 'aria-live': 'polite' } });
+  private readonly tabsEl: HTMLElement & { selectedIndex: number };
+  private pending = false;
+  private renders = 0;
+  private nextRequest = 1;
+
+  constructor(
+    root: HTMLElement,
+    private readonly bridge: HostBridge,
+  ) {
+    const saved = bridge.getState() as { ui?: unknown } | undefined;
+    this.ui = restoreUi(saved?.ui);
+    this.pal = readPalette(this.state.theme);
+    applyChartDefaults(this.pal);
+    this.tabsEl = h('vscode-tabs', {}) as HTMLElement & { selectedIndex: number };
+    for (const t of TABS) {
+      const grid = h('div', { class: `grid grid-${t.id}`, data: { grid: t.id } });
+      const bar = h('div', { class: 'tab-toolbar' });
+      this.grids.set(t.id, grid);
+      this.toolbars.set(t.id, bar);
+      this.tabsEl.append(h('vscode-tab-header', { attrs: { slot: 'header' }, data: { tab: t.id }, text: t.label }), h('vscode-tab-panel', { data: { panel: t.id } }, bar, grid));
+    }
+    this.tabsEl.selectedIndex = TABS.findIndex((t) => t.id === this.ui.tab);
+    this.tabsEl.addEventListener('vsc-tabs-select', (ev) => {
+      const i = (ev as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
+      this.setUi({ tab: TABS[i]?.id ?? 'accuracy' });
+    });
+    const exportAll = h('vscode-button', { attrs: { secondary: true }, text: 'Export JSON', title: 'Save every shown run (events and summary) as JSON', data: { action: 'export-json' }, on: { click: () => this.exportJson() } });
+    clear(
+      root,
+      h('header', { class: 'top' }, h('div', { class: 'top-titles' }, this.titleEl, this.factsEl), h('div', { class: 'top-actions' }, exportAll)),
+      this.progressEl,
+      this.summaryEl,
+      this.noticesEl,
+      this.tabsEl,
+      this.toastEl,
+    );
+    // VS Code switches the body class on theme changes; the host's theme message may come later or not at all.
+    new MutationObserver(() => this.refreshTheme()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+  }
+
+  receive(msg: HostMessage): void {
+    reduceHost(this.state, msg);
+    if (msg.type === 'theme' || msg.type === 'init') this.refreshTheme();
+    if (msg.type === 'init' || msg.type === 'runs') this.persist();
+    this.schedule();
+  }
+
+  // ---- CardHost ----
+  palette(): Palette {
+    return this.pal;
+  }
+  paletteVersion(): number {
+    return this.palVersion;
+  }
+  isTable(id: string): boolean {
+    return this.ui.tables.includes(id);
+  }
+  toggleTable(id: string): void {
+    this.setUi({ tables: this.isTable(id) ? this.ui.tables.filter((t) => t !== id) : [...this.ui.tables, id] });
+  }
+  exportFile(format: 'png' | 'csv' | 'json', fileBase: string, data: string, runKey?: string): void {
+    this.bridge.post({ type: 'export', requestId: this.nextRequest++, format, suggestedName: `${exportFileName(fileBase)}.${format}`, key: runKey, data });
+  }
+
+  colorIndex(run: RunState): number {
+    return Math.max(0, this.state.runs.indexOf(run));
+  }
+
+  setUi(patch: Partial<UiState>): void {
+    this.ui = { ...this.ui, ...patch };
+    this.persist();
+    this.schedule();
+  }
+
+  private persist(): void {
+    this.bridge.setState({ protocol: WEBVIEW_PROTOCOL, runKeys: this.state.runs.map((r) => r.key), ui: this.ui });
+  }
+
+  private exportJson(): void {
+    const runs = this.state.runs;
+    if (!runs.length) return;
+    this.exportFile('json', runs.length === 1 ? runs[0].name : 'sculpt-compare', runsJson(runs), runs[0].key);
+  }
+
+  private refreshTheme(): void {
+    const kind = themeKindFromBody();
+    this.pal = readPalette(kind);
+    applyChartDefaults(this.pal);
+    this.palVersion++;
+    this.sigs.clear();
+    this.schedule();
+  }
+
+  schedule(): void {
+    if (this.pending) return;
+    this.pending = true;
+    const run = () => {
+      this.pending = false;
+      this.render();
+    };
+    // Hidden documents get no animation frames; fall back to a timer so state and markers stay current.
+    if (document.hidden) setTimeout(run, 50);
+    else requestAnimationFrame(run);
+  }
+
+  /**
+   * Parts with controls (summary, toolbars) are rebuilt only when what they show changes: rebuilding them on
+   * every live event would swallow clicks and close open dropdowns.
+   */
+  private changed(part: string, sig: unknown): boolean {
+    const s = JSON.stringify(sig);
+    if (this.sigs.get(part) === s) return false;
+    this.sigs.set(part, s);
+    return true;
+  }
+
+  render(): void {
+    const runs = this.state.runs;
+    this.titleEl.textContent = titleText(runs);
+    clear(this.factsEl, runs.length === 1 ? runFacts(runs[0]) : null);
+    clear(this.progressEl, ...runs.map(runProgress));
+    const rows = runs.map(summaryRow);
+    const summarySig = [this.palVersion, this.ui.hidden, rows.map((r) => [r.key, r.name, r.method, r.status, r.metrics, r.tasksDone, r.tasksTotal, Math.round(r.seconds ?? -1)])];
+    if (this.changed('summary', summarySig)) {
+      clear(
+        this.summaryEl,
+        runs.length
+          ? renderSummary(runs, {
+              colorOf: (r) => seriesColor(this.pal, this.colorIndex(r)),
+              isHidden: (k) => this.ui.hidden.includes(k),
+              setHidden: (k, hide) => this.setUi({ hidden: hide ? [...new Set([...this.ui.hidden, k])] : this.ui.hidden.filter((x) => x !== k) }),
+              openFolder: (key) => this.bridge.post({ type: 'open-run-folder', key }),
+            })
+          : h('p', { class: 'card-empty', text: 'Waiting for runs\u2026' }),
+      );
+    }
+    const noticeSig = [this.state.protocolError, runs.map((r) => [r.key, r.warnings.length, r.error?.seq, r.stopped?.seq, r.log, r.exitCode, rows[runs.indexOf(r)].status])];
+    if (this.changed('notices', noticeSig)) clear(this.noticesEl, renderNotices(this.state));
+    if (this.state.notice) {
+      this.toastEl.textContent = this.state.notice.text;
+      this.toastEl.className = `toast toast-${this.state.notice.kind} visible`;
+      this.state.notice = null;
+      setTimeout(() => this.toastEl.classList.remove('visible'), 4000);
+    }
+    this.renderTab(this.ui.tab);
+    this.renders++;
+    const total = runs.reduce((s, r) => s + r.events.length, 0);
+    // Markers for tests and benchmarks: how many events the drawn picture includes.
+    document.documentElement.dataset.sculptEvents = String(total);
+    document.documentElement.dataset.sculptRenders = String(this.renders);
+  }
+
+  private renderTab(tab: TabId): void {
+    const runs = this.state.runs;
+    const ctx = { runs, ui: this.ui, colorIndex: (r: RunState) => this.colorIndex(r), setUi: (p: Partial<UiState>) => this.setUi(p), post: this.bridge.post };
+    const toolbarSig = [tab, this.state.layout, this.ui, runs.map((r) => [r.key, r.ranks.map((x) => x.beforeTask)])];
+    if (this.changed(`toolbar:${tab}`, toolbarSig)) clear(this.toolbars.get(tab)!, ...tabToolbar(tab, ctx));
+    if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, runs.map((r) => [r.key, r.version]), this.ui])) this.syncCards(this.grids.get(tab)!, tabSpecs(tab, ctx));
+  }
+
+  private syncCards(grid: HTMLElement, specs: ChartSpec[]): void {
+    const wanted = new Set(specs.map((s) => s.id));
+    for (const child of [...grid.children]) {
+      const id = (child as HTMLElement).dataset.card ?? '';
+      if (!wanted.has(id)) {
+        this.cards.get(id)?.destroy();
+        this.cards.delete(id);
+      }
+    }
+    specs.forEach((spec, i) => {
+      let card = this.cards.get(spec.id);
+      if (!card) {
+        card = new ChartCard(spec.id, this);
+        this.cards.set(spec.id, card);
+      }
+      // Move only cards out of place: detaching a canvas makes Chart.js rebind and resize it.
+      if (grid.children[i] !== card.el) grid.insertBefore(card.el, grid.children[i] ?? null);
+      card.update(spec);
+    });
+  }
+}

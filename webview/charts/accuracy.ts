@@ -1,0 +1,212 @@
+/** Accuracy charts: the matrix R as a heatmap, average accuracy OP_t after each task, forgetting per task. */
+import type { ChartConfiguration } from 'chart.js';
+import type { RunState } from '../state';
+import { averageAccuracyPerTask, forgettingPerTask } from '../derive';
+import { fmt, fmtSigned, toCsv } from '../format';
+import { seriesColor, type Palette } from '../theme';
+import { gridAxis, tableCsv, type ChartSpec, type TableData } from './spec';
+import { SCALE_SPACE, type HeatCell } from './heatmap';
+
+const taskName = (run: RunState, j: number) => run.tasks[j] ?? `task ${j + 1}`;
+
+export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
+  const T = Math.max(run.tasks.length, run.matrix.length);
+  const tasks = Array.from({ length: T }, (_, j) => taskName(run, j));
+  const cells: HeatCell[] = [];
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < T; j++) {
+      const v = run.matrix[i]?.[j] ?? null;
+      cells.push({ x: j, y: i, v, text: v == null ? '' : fmt(v), state: v == null ? 'missing' : j > i ? 'unseen' : 'value' });
+    }
+  }
+  const hasZero = run.zeroShot.some((v) => v != null);
+  const table = (): TableData => ({
+    caption: `Accuracy (%) on each task (columns) after training each task (rows)${titleSuffix}`,
+    corner: 'after \\ on',
+    columns: tasks,
+    rows: [
+      ...(hasZero ? [{ header: 'zero-shot', cells: tasks.map((_, j) => ({ text: fmt(run.zeroShot[j]), value: run.zeroShot[j] ?? null })) }] : []),
+      ...tasks.map((name, i) => ({
+        header: name,
+        cells: tasks.map((_, j) => {
+          const v = run.matrix[i]?.[j] ?? null;
+          return v == null
+            ? { text: fmt(null), value: null, kind: 'missing' as const, title: 'not measured yet' }
+            : { text: fmt(v), value: v, ...(j > i ? { kind: 'unseen' as const, title: 'task not trained yet at this row' } : {}) };
+        }),
+      })),
+    ],
+    note: 'Cells right of the diagonal are tasks not trained yet at that row (hatched in the chart).',
+  });
+  return {
+    id: `matrix:${run.key}`,
+    title: `Accuracy matrix${titleSuffix}`,
+    subtitle: hasZero ? `R[i][j], %. Zero-shot: ${tasks.map((_, j) => fmt(run.zeroShot[j])).join(' · ')}` : 'R[i][j], %',
+    empty: T === 0 ? 'Waiting for the run to start.' : null,
+    height: Math.min(460, 120 + 56 * Math.max(T, 2)),
+    fileBase: `${run.name}-accuracy-matrix`,
+    runKey: run.key,
+    describe: `Heatmap of accuracy after each task on each task, ${T} by ${T}`,
+    table,
+    csv: () => tableCsv(table()),
+    config: (p: Palette): ChartConfiguration => ({
+      type: 'scatter',
+      data: { datasets: [{ data: cells as unknown as { x: number; y: number }[], pointRadius: 0, pointHitRadius: 24 }] },
+      options: {
+        layout: { padding: { top: 4, right: 4, left: 4, bottom: SCALE_SPACE } },
+        scales: { x: { ...gridAxis(tasks, 'evaluated on'), position: 'top' }, y: gridAxis(tasks, 'after training', true) },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              title: (items) => {
+                const c = items[0]?.raw as HeatCell | undefined;
+                return c ? `after ${tasks[c.y]}, on ${tasks[c.x]}` : '';
+              },
+              label: (item) => {
+                const c = item.raw as HeatCell;
+                return c.v == null ? 'not measured yet' : `${fmt(c.v, 2)} %${c.state === 'unseen' ? ' (not trained yet)' : ''}`;
+              },
+            },
+          },
+          sculptHeatmap: {
+            enabled: true,
+            low: p.heatLow,
+            high: p.heatHigh,
+            min: 0,
+            max: 100,
+            unseen: p.unseen,
+            muted: p.muted,
+            textDark: '#1e1e1e',
+            textLight: '#ffffff',
+            border: p.contrastBorder,
+            diagonal: p.contrastBorder ?? p.foreground,
+            scale: { low: '0', high: '100 %', text: 'accuracy' },
+          },
+        },
+      },
+    }),
+  };
+}
+
+/** Task axis labels shared by the runs, or positions when their orders differ. */
+function sharedTasks(runs: RunState[]): string[] {
+  const first = runs[0]?.tasks ?? [];
+  const same = runs.every((r) => r.tasks.length === first.length && r.tasks.every((t, i) => t === first[i]));
+  const T = Math.max(0, ...runs.map((r) => r.tasks.length));
+  return same ? first : Array.from({ length: T }, (_, i) => `task ${i + 1}`);
+}
+
+/** `compare`: several runs are open (even if only one is shown), so columns and legends name runs. */
+export function averageAccuracySpec(runs: RunState[], colorOf: (r: RunState) => number, compare = runs.length > 1): ChartSpec {
+  const tasks = sharedTasks(runs);
+  const per = runs.map((r) => averageAccuracyPerTask(r));
+  const single = !compare && runs.length === 1;
+  const diag = single ? tasks.map((_, t) => runs[0].matrix[t]?.[t] ?? null) : [];
+  const table = (): TableData => ({
+    caption: 'Average accuracy OP_t (%) over the tasks seen, after each task',
+    corner: 'after',
+    columns: single ? ['OP_t', 'R[t][t] (task just trained)'] : runs.map((r) => r.name),
+    rows: tasks.map((name, t) => ({
+      header: name,
+      cells: single
+        ? [
+            { text: fmt(per[0][t]?.value), value: per[0][t]?.value ?? null },
+            { text: fmt(diag[t]), value: diag[t] },
+          ]
+        : per.map((p) => ({ text: fmt(p[t]?.value), value: p[t]?.value ?? null })),
+    })),
+  });
+  return {
+    id: 'average-accuracy',
+    title: 'Average accuracy after each task',
+    subtitle: 'OP_t: mean of R[t][0..t], %',
+    empty: per.every((p) => p.length === 0) ? 'Appears when the first task finishes.' : null,
+    height: 260,
+    fileBase: single ? `${runs[0].name}-average-accuracy` : 'compare-average-accuracy',
+    runKey: runs[0]?.key,
+    describe: 'Line chart of average accuracy after each task',
+    table,
+    csv: () => tableCsv(table()),
+    config: (p: Palette): ChartConfiguration => ({
+      type: 'line',
+      data: {
+        labels: tasks,
+        datasets: [
+          ...runs.map((r, k) => ({
+            label: single ? 'OP_t' : r.name,
+            data: tasks.map((_, t) => per[k][t]?.value ?? null),
+            borderColor: seriesColor(p, colorOf(r)),
+            backgroundColor: seriesColor(p, colorOf(r)),
+            pointRadius: 4,
+            borderWidth: 2,
+          })),
+          ...(single
+            ? [{ label: 'R[t][t]', data: diag, borderColor: p.muted, backgroundColor: p.muted, borderDash: [5, 4], pointRadius: 3, borderWidth: 1.5 }]
+            : []),
+        ],
+      },
+      options: {
+        scales: { y: { suggestedMin: 0, suggestedMax: 100, title: { display: true, text: '%' } }, x: { title: { display: true, text: 'after training' } } },
+        plugins: { legend: { display: true, position: 'bottom' }, tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} %` } } },
+      },
+    }),
+  };
+}
+
+export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => number, compare = runs.length > 1): ChartSpec {
+  const views = runs.map((r) => forgettingPerTask(r));
+  const T = Math.max(0, ...views.map((v) => v.perTask.length));
+  const tasks = sharedTasks(runs).slice(0, T);
+  const single = !compare && runs.length === 1;
+  const table = (): TableData => ({
+    caption: 'Forgetting per task (%): best earlier accuracy minus accuracy after the last finished task',
+    corner: 'task',
+    columns: runs.map((r) => r.name),
+    rows: [
+      ...tasks.map((name, j) => ({ header: name, cells: views.map((v) => ({ text: fmt(v.perTask[j]?.value), value: v.perTask[j]?.value ?? null })) })),
+      { header: 'mean forgetting', cells: views.map((v) => ({ text: fmt(v.forgetting), value: v.forgetting })) },
+      { header: 'BWT', cells: views.map((v) => ({ text: fmtSigned(v.bwt), value: v.bwt })) },
+    ],
+  });
+  const bwtText = single ? fmtSigned(views[0]?.bwt) : runs.map((r, k) => `${r.name} ${fmtSigned(views[k].bwt)}`).join(' · ');
+  return {
+    id: 'forgetting',
+    title: 'Forgetting per task',
+    subtitle: single
+      ? views[0].after == null
+        ? 'best earlier accuracy minus the latest, per task'
+        : `after ${runs[0].tasks[views[0].after] ?? `task ${views[0].after + 1}`}; negative BWT = forgetting`
+      : `BWT: ${bwtText}`,
+    figure: single && views[0].bwt != null ? { label: 'BWT', value: bwtText, title: 'Backward transfer: mean of R[t][j] - R[j][j] over earlier tasks' } : undefined,
+    empty: T === 0 ? 'Appears when a second task finishes.' : null,
+    height: 260,
+    fileBase: single ? `${runs[0].name}-forgetting` : 'compare-forgetting',
+    runKey: runs[0]?.key,
+    describe: 'Bar chart of forgetting per earlier task',
+    table,
+    csv: () =>
+      toCsv([
+        ['run', 'task', 'forgetting', 'BWT', 'mean_forgetting'],
+        ...runs.flatMap((r, k) => views[k].perTask.map((pt) => [r.name, pt.name, pt.value, views[k].bwt, views[k].forgetting])),
+      ]),
+    config: (p: Palette): ChartConfiguration => ({
+      type: 'bar',
+      data: {
+        labels: tasks,
+        datasets: runs.map((r, k) => ({
+          label: r.name,
+          data: tasks.map((_, j) => views[k].perTask[j]?.value ?? null),
+          backgroundColor: seriesColor(p, colorOf(r)),
+          borderColor: p.contrastBorder ?? seriesColor(p, colorOf(r)),
+          borderWidth: p.contrastBorder ? 1 : 0,
+          maxBarThickness: 48,
+        })),
+      },
+      options: {
+        scales: { y: { beginAtZero: true, title: { display: true, text: 'percentage points' } }, x: { title: { display: true, text: 'task' } } },
+        plugins: { legend: { display: !single, position: 'bottom' }, tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} pp` } } },
+      },
+    }),
+  };
+}

@@ -1,0 +1,105 @@
+/** The top of the dashboard: what is shown (experiment, method, backend, model), live progress, and notices. */
+import { runStatus, type DashboardState, type RunState } from '../state';
+import { fmtCompact, fmtCount, fmt } from '../format';
+import { h } from '../dom';
+
+export function titleText(runs: RunState[]): string {
+  const experiments = [...new Set(runs.map((r) => r.experiment).filter((x): x is string => !!x))];
+  if (runs.length === 0) return 'Sculpt dashboard';
+  if (runs.length === 1) return runs[0].name;
+  return experiments.length === 1 ? `${experiments[0]}: ${runs.length} runs compared` : `${runs.length} runs compared`;
+}
+
+/** One line of facts about a single run: method, tasks, backend, model size. */
+export function runFacts(run: RunState): HTMLElement {
+  const facts: string[] = [];
+  if (run.method) facts.push(run.method);
+  if (run.tasks.length) facts.push(`${run.tasks.length} tasks: ${run.tasks.join(' \u2192 ')}`);
+  if (run.backend) facts.push(`${run.backend.name}${run.backend.isGpu ? ' (GPU)' : ''}`);
+  if (run.model) facts.push(`${run.model.arch}, ${fmtCompact(run.model.parameters)} parameters`);
+  if (run.resumes) facts.push(`resumed ${run.resumes}\u00d7`);
+  return h('p', { class: 'facts', text: facts.join(' \u00b7 ') });
+}
+
+/** Progress of a running run: task k of T, step, loss. */
+export function runProgress(run: RunState): HTMLElement | null {
+  if (runStatus(run) !== 'running' || !run.current) return null;
+  const c = run.current;
+  const T = run.tasks.length || '?';
+  const bar = h('div', { class: 'progress-fill' });
+  bar.style.width = `${Math.round(Math.max(0, Math.min(1, c.progress)) * 100)}%`;
+  return h(
+    'div',
+    { class: 'progress', data: { run: run.key } },
+    h('span', { class: 'progress-text', text: `${run.name}: task ${c.task + 1}/${T} ${c.name} \u00b7 step ${fmtCount(c.step)}/${fmtCount(c.steps)}${c.loss != null ? ` \u00b7 loss ${fmt(c.loss, 4)}` : ''}` }),
+    h('div', { class: 'progress-track', attrs: { role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(c.progress * 100), 'aria-label': `${run.name} task progress` } }, bar),
+  );
+}
+
+function checkpointWhere(run: RunState, c: { task: number; step: number; reason: string }): string {
+  const name = run.tasks[c.task] ?? `task ${c.task + 1}`;
+  return c.reason === 'task' && c.step === 0 ? `before task ${c.task + 1} (${name})` : `task ${c.task + 1} (${name}), step ${c.step}`;
+}
+
+interface Notice {
+  kind: 'error' | 'warning' | 'info';
+  title: string;
+  lines: string[];
+}
+
+function runNotices(run: RunState, multi: boolean): Notice[] {
+  const who = multi ? `${run.name}: ` : '';
+  const out: Notice[] = [];
+  if (run.log.readError) out.push({ kind: 'error', title: `${who}cannot read the run`, lines: [run.log.readError] });
+  if (run.error) out.push({ kind: 'error', title: `${who}${run.error.message}`, lines: [run.error.where ? `where: ${run.error.where}` : '', run.error.hint ?? ''].filter(Boolean) });
+  const status = runStatus(run);
+  if (status === 'crashed') {
+    const lines = [];
+    if (run.log.truncatedTail) lines.push('The event log ends in a partial line; everything before it is shown.');
+    if (run.exitCode != null) lines.push(`The trainer exited with code ${run.exitCode}.`);
+    const last = run.checkpoints[run.checkpoints.length - 1];
+    if (last) lines.push(`Last checkpoint: ${checkpointWhere(run, last)} (${last.path}). Resume continues from there.`);
+    out.push({ kind: 'error', title: `${who}the run ended without a final event`, lines });
+  }
+  if (run.stopped) {
+    out.push({
+      kind: 'info',
+      title: `${who}stopped in task ${run.stopped.task + 1} at step ${run.stopped.step}`,
+      lines: run.stopped.checkpoint ? [`Checkpoint: ${run.stopped.checkpoint}. Resume continues from there.`] : [],
+    });
+  }
+  if (run.log.badLines) out.push({ kind: 'warning', title: `${who}${run.log.badLines} unreadable line(s) in events.jsonl were skipped`, lines: [] });
+  // Repeated warnings (one per boundary, say) are grouped by code so the list stays short.
+  const groups = new Map<string, { count: number; message: string }>();
+  for (const w of run.warnings) {
+    const k = w.code ?? w.message;
+    const g = groups.get(k);
+    groups.set(k, { count: (g?.count ?? 0) + 1, message: w.message });
+  }
+  if (groups.size) {
+    out.push({
+      kind: 'warning',
+      title: `${who}${run.warnings.length} warning${run.warnings.length === 1 ? '' : 's'}`,
+      lines: [...groups.entries()].map(([code, g]) => `${g.count > 1 ? `${g.count}\u00d7 ` : ''}${code !== g.message ? `[${code}] ` : ''}${g.message}`),
+    });
+  }
+  return out;
+}
+
+export function renderNotices(state: DashboardState): HTMLElement {
+  const notices: Notice[] = [];
+  if (state.protocolError) notices.push({ kind: 'error', title: state.protocolError, lines: [] });
+  for (const r of state.runs) notices.push(...runNotices(r, state.runs.length > 1));
+  return h(
+    'div',
+    { class: 'notices' },
+    ...notices.map((n) => {
+      const body = n.lines.length ? h('ul', {}, ...n.lines.map((l) => h('li', { text: l }))) : null;
+      // Warnings fold away (they can be long); errors stay open.
+      if (n.kind === 'warning' && body) {
+        return h('details', { class: `notice notice-${n.kind}` }, h('summary', { text: n.title }), body);
+      }
+      return h('div', { class: `notice notice-${n.kind}`, attrs: { role: n.kind === 'error' ? 'alert' : 'status' } }, h('strong', { text: n.title }), body);
+    }),
+  );
+}

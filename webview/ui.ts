@@ -1,0 +1,41 @@
+/** UI choices that survive a reload (tab, table views, hidden runs, ...), kept with VS Code's setState. */
+
+export type TabId = 'accuracy' | 'training' | 'subspace';
+
+export interface UiState {
+  tab: TabId;
+  /** Card ids showing their table instead of the chart. */
+  tables: string[];
+  /** Run keys hidden from the overlaid charts in compare mode. */
+  hidden: string[];
+  /** Run shown in the subspace tab. */
+  ranksRun: string | null;
+  /** Boundary (beforeTask) shown in the per-matrix chart. */
+  boundary: number | null;
+  logLoss: boolean;
+}
+
+export const TABS: { id: TabId; label: string }[] = [
+  { id: 'accuracy', label: 'Accuracy' },
+  { id: 'training', label: 'Training' },
+  { id: 'subspace', label: 'Subspace ranks' },
+];
+
+export function defaultUi(): UiState {
+  return { tab: 'accuracy', tables: [], hidden: [], ranksRun: null, boundary: null, logLoss: false };
+}
+
+/** Reads what an earlier page stored, keeping only well-formed fields (the state may come from an older build). */
+export function restoreUi(raw: unknown): UiState {
+  const ui = defaultUi();
+  if (!raw || typeof raw !== 'object') return ui;
+  const r = raw as Record<string, unknown>;
+  const strings = (x: unknown) => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  if (TABS.some((t) => t.id === r.tab)) ui.tab = r.tab as TabId;
+  ui.tables = strings(r.tables);
+  ui.hidden = strings(r.hidden);
+  if (typeof r.ranksRun === 'string') ui.ranksRun = r.ranksRun;
+  if (typeof r.boundary === 'number' && Number.isInteger(r.boundary)) ui.boundary = r.boundary;
+  ui.logLoss = r.logLoss === true;
+  return ui;
+}
