@@ -186,7 +186,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 200 == 0 or step == steps:
+        if step % 100 == 0 or step == steps or step == 10:
             hl = heldout_loss(model, held, T)
             el = time.time() - start
             log["curve"].append({"step": step, "train_loss": loss.item(), "heldout_loss": hl, "seconds": el})
