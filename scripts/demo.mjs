@@ -1,8 +1,72 @@
-// `npm run demo`: the default experiment (CL-5 offline on the shipped base model, seqft vs adaptive-svd).
-// The benchmark suite, the base model and the runner are not in place yet, so this says so and fails
-// rather than printing anything that could be mistaken for a result.
-console.error(
-  'sculpt demo: not available yet. The demo needs the shipped base model, the CL-5 offline task files and the\n' +
-    'experiment runner, which are still being built. Nothing was run.',
-);
-process.exit(1);
+// `npm run demo`: the default experiment, offline, on this machine's default backend.
+// Runs examples/demo.sculpt.json (CL-5 offline, order 1, on the shipped base model; seqft, adaptive-svd and
+// o-lora as separate trainer processes over all cores), then prints the comparison table and the accuracy
+// matrices and writes runs/demo/report.md, report.html and demo-summary.json.
+//   npm run demo                        the default
+//   npm run demo -- --config other.sculpt.json --out runs/other
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const root = resolve(import.meta.dirname, '..');
+const config = resolve(arg('config', join(root, 'examples', 'demo.sculpt.json')));
+const out = resolve(arg('out', join(root, 'runs', 'demo')));
+
+const build = spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const started = Date.now();
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const run = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', config, '--out', out], { stdio: 'inherit' });
+if (run.status !== 0) {
+  console.error(`sculpt demo: the run failed (exit ${run.status}); the run folders are in ${out}`);
+  process.exit(run.status ?? 1);
+}
+const wall = (Date.now() - started) / 1000;
+
+// In the config's method order (each run folder's job.json names its method).
+const runs = readdirSync(out, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(out, d.name, 'job.json')))
+  .map((d) => join(out, d.name))
+  .sort((a, b) => JSON.parse(readFileSync(join(a, 'job.json'), 'utf8')).methodIndex - JSON.parse(readFileSync(join(b, 'job.json'), 'utf8')).methodIndex);
+const cli = (...args) => spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
+writeFileSync(join(out, 'report.md'), cli('report', ...runs).stdout);
+cli('report', ...runs, '--html', '--out', join(out, 'report.html'));
+
+const cfg = JSON.parse(readFileSync(config, 'utf8'));
+const summary = { tasks: [], methods: {}, wallSeconds: wall, config };
+for (const dir of runs) {
+  const events = readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const startedEv = events.find((e) => e.type === 'run-started');
+  const fin = events.find((e) => e.type === 'run-finished');
+  if (!startedEv || !fin) continue;
+  if (summary.tasks.length === 0) {
+    const labelCounts = startedEv.tasks.map((name) => {
+      const task = cfg.tasks.find((t) => t.name === name);
+      const manifest = JSON.parse(readFileSync(join(root, 'assets', 'data', 'manifest.json'), 'utf8'));
+      const entry = Object.values(manifest.suites).flatMap((s) => s.tasks).find((t) => t.id === task?.source?.builtin);
+      return entry ? entry.labels.length : null;
+    });
+    summary.tasks = startedEv.tasks.map((name, j) => ({ name, chance: labelCounts[j] ? 100 / labelCounts[j] : null }));
+  }
+  summary.methods[startedEv.method] = { AA: fin.metrics.AA, BWT: fin.metrics.BWT, forgetting: fin.metrics.forgetting, FWT: fin.metrics.FWT, seconds: fin.seconds, R: fin.matrix, zeroShot: fin.zeroShot };
+}
+const summaryPath = join(root, 'demo-summary.json');
+writeFileSync(summaryPath, JSON.stringify(summary, null, 2) + '\n');
+
+const f = (v) => (v == null ? '–' : v.toFixed(1));
+const rows = Object.entries(summary.methods).map(([m, s]) => `| ${m} | ${f(s.AA)} | ${f(s.BWT)} | ${f(s.forgetting)} | ${f(s.FWT)} | ${s.seconds.toFixed(0)} |`);
+console.log(`\n## Sculpt demo: ${cfg.name}\n\n| method | AA | BWT | forgetting | FWT | seconds |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
+for (const [m, s] of Object.entries(summary.methods)) {
+  console.log(`${m}: accuracy matrix (rows: after task; columns: ${summary.tasks.map((t) => t.name).join(', ')})`);
+  console.log(`  zero-shot  ${s.zeroShot.map((v) => f(v).padStart(6)).join('')}`);
+  s.R.forEach((row, i) => console.log(`  ${summary.tasks[i].name.padEnd(10).slice(0, 10)} ${row.map((v) => f(v).padStart(6)).join('')}`));
+}
+console.log(`\nchance: ${summary.tasks.map((t) => `${t.name} ${f(t.chance)}`).join(', ')}`);
+console.log(`wall time ${wall.toFixed(0)} s; runs in ${out}; report ${join(out, 'report.md')}; summary ${summaryPath}`);
+if (!existsSync(summaryPath)) process.exit(1);
