@@ -7,7 +7,8 @@
  *   trainer.log   the trainer's stderr (written by whoever launched it)
  * Anything that can display or resume a run needs only this folder.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
@@ -19,6 +20,37 @@ export interface Job {
 }
 
 export const EVENTS_FILE = 'events.jsonl';
+/** Who runs the folder now: written by the trainer at start, removed at exit, so that any viewer (a reloaded
+ * VS Code window, a run started from the CLI) can find and stop a live trainer. */
+export const PID_FILE = 'trainer.pid';
+
+export interface PidRecord {
+  pid: number;
+  host: string;
+  /** Milliseconds since the epoch. */
+  started: number;
+}
+
+export function writePidFile(dir: string, pid: number, now = Date.now()): void {
+  const rec: PidRecord = { pid, host: hostname(), started: now };
+  writeFileSync(join(dir, PID_FILE), JSON.stringify(rec) + '\n');
+}
+
+/** Removes the pid file if it still names `pid` (a newer session may have replaced it). */
+export function removePidFile(dir: string, pid: number): void {
+  if (readPidFile(dir)?.pid === pid) rmSync(join(dir, PID_FILE), { force: true });
+}
+
+export function readPidFile(dir: string): PidRecord | undefined {
+  let v: Partial<PidRecord> | undefined;
+  try {
+    v = JSON.parse(readFileSync(join(dir, PID_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v.pid !== 'number' || typeof v.host !== 'string') return undefined;
+  return { pid: v.pid, host: v.host, started: typeof v.started === 'number' ? v.started : 0 };
+}
 
 function stamp(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');

@@ -4,23 +4,16 @@
  * extension adds beside the engine's (see src/engine/run-dir.ts) are declared here: trainer.log (the trainer's
  * output) and trainer.pid (who runs the folder now, so that a reloaded window can find a live trainer again).
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../protocol/events';
 import { effectiveEvents, summarize, type RunSummary } from '../engine/report';
-import { EVENTS_FILE } from '../engine/run-dir';
+import { EVENTS_FILE, readPidFile, type PidRecord } from '../engine/run-dir';
 import { commandLine, isAlive } from './process-tree';
 
 export const LOG_FILE = 'trainer.log';
-export const PID_FILE = 'trainer.pid';
-
-export interface PidRecord {
-  pid: number;
-  host: string;
-  /** Milliseconds since the epoch. */
-  started: number;
-}
+export { PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../engine/run-dir';
 
 /** How a run ended, judged from the events after its last `run-started` (earlier sessions do not count). */
 export type LogOutcome = 'finished' | 'stopped' | 'failed' | undefined;
@@ -145,22 +138,6 @@ export function listRunFolders(roots: string[]): string[] {
     for (const d of entries) if (isRunFolder(d)) out.add(d);
   }
   return [...out];
-}
-
-export function writePidFile(dir: string, pid: number, now = Date.now()): void {
-  const rec: PidRecord = { pid, host: hostname(), started: now };
-  writeFileSync(join(dir, PID_FILE), JSON.stringify(rec) + '\n');
-}
-
-/** Removes the pid file if it still names `pid` (a newer session may have replaced it). */
-export function removePidFile(dir: string, pid: number): void {
-  if (readPidFile(dir)?.pid === pid) rmSync(join(dir, PID_FILE), { force: true });
-}
-
-export function readPidFile(dir: string): PidRecord | undefined {
-  const v = readJson(join(dir, PID_FILE));
-  if (!v || typeof v.pid !== 'number' || typeof v.host !== 'string') return undefined;
-  return { pid: v.pid, host: v.host, started: typeof v.started === 'number' ? v.started : 0 };
 }
 
 /** The last `maxBytes` of a text file (from a line start where possible); '' when it does not exist. */

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { runFolder } from './run';
+import { removePidFile, writePidFile } from '../engine/run-dir';
 
 async function main(): Promise<number> {
   const runDir = process.argv[2];
@@ -23,8 +24,13 @@ async function main(): Promise<number> {
   process.on('message', (m: unknown) => {
     if ((m as { type?: string })?.type === 'stop') stop = true;
   });
-  const outcome = await runFolder(runDir, { shouldStop: () => stop });
-  return outcome === 'failed' ? 1 : 0;
+  writePidFile(runDir, process.pid);
+  try {
+    const outcome = await runFolder(runDir, { shouldStop: () => stop });
+    return outcome === 'failed' ? 1 : 0;
+  } finally {
+    removePidFile(runDir, process.pid);
+  }
 }
 
 main()

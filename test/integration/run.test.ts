@@ -246,3 +246,21 @@ test('report --html is one self-contained page with the runs, escaped', () => {
   const fin = finished(dir);
   assert.ok(html.includes(`>${fin.metrics.AA.toFixed(1)}<`), 'the AA figure is on the page');
 });
+
+test('the trainer names itself in trainer.pid while it runs and removes it when it ends', async () => {
+  const whole = newRunDir(config());
+  const dir = whole + '-pid';
+  cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
+  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+  let seen: { pid: number; host: string } | undefined;
+  let childPid: number | undefined;
+  await trainer(dir, (e, child) => {
+    if (e.type === 'run-started' && !seen) {
+      childPid = child.pid;
+      seen = JSON.parse(readFileSync(join(dir, 'trainer.pid'), 'utf8'));
+    }
+  });
+  assert.equal(seen?.pid, childPid);
+  assert.equal(typeof seen?.host, 'string');
+  assert.ok(!existsSync(join(dir, 'trainer.pid')), 'removed at exit');
+});
