@@ -1,6 +1,7 @@
 /**
  * Writes assets/models/tiny-llama: a randomly initialised 2-layer LLaMA-architecture model (d 32) with a
- * word-level tokenizer over the tiny builtin tasks' words. It exists for tests and the first-run example
+ * word-level tokenizer over the tiny builtin tasks' words, and assets/models/tiny-t5, the same for a 2+2-layer
+ * T5 encoder-decoder. It exists for tests and the first-run example
  * (examples/tiny.sculpt.json): small enough to train in seconds, through the same loading path as any
  * Hugging Face checkpoint. Deterministic: rerunning writes the same files.
  *   node scripts/run-ts.mjs scripts/make-tiny-model.ts
@@ -37,8 +38,36 @@ const config = {
   pad_token_id: tok.padId,
   torch_dtype: 'float32',
 };
+const t5Config = {
+  architectures: ['T5ForConditionalGeneration'],
+  model_type: 't5',
+  vocab_size: tok.vocabSize,
+  d_model: 32,
+  d_kv: 8,
+  d_ff: 64,
+  num_layers: 2,
+  num_decoder_layers: 2,
+  num_heads: 4,
+  relative_attention_num_buckets: 8,
+  relative_attention_max_distance: 32,
+  feed_forward_proj: 'relu',
+  layer_norm_epsilon: 1e-6,
+  tie_word_embeddings: true,
+  is_encoder_decoder: true,
+  initializer_factor: 1.0,
+  decoder_start_token_id: tok.padId,
+  eos_token_id: tok.eosId,
+  pad_token_id: tok.padId,
+};
+
 async function main(): Promise<void> {
   await selectBackend('cpu');
+  const t5Dir = join(process.env.SCULPT_REPO_ROOT ?? '.', 'assets', 'models', 'tiny-t5');
+  const t5 = randomModel(t5Config, { seed: 1234, std: 0.05 });
+  saveCheckpoint(t5, t5Dir);
+  tok.save(t5Dir);
+  writeFileSync(join(t5Dir, 'README.md'), `# tiny-t5\n\nA randomly initialised T5 encoder-decoder (2 + 2 layers, d_model 32) with the tiny-llama tokenizer, for tests of the\nencoder-decoder path. Made by \`node scripts/run-ts.mjs scripts/make-tiny-model.ts\` (seed 1234).\n`);
+  t5.dispose();
   const model = randomModel(config, { seed: 1234 });
   saveCheckpoint(model, dir);
   tok.save(dir);

@@ -6,7 +6,8 @@
  */
 import type { CausalLM } from './models/types';
 import type { Example } from './data/examples';
-import { answerText, encodeExample, type TextTokenizer } from './data/batches';
+import { answerText, type TextTokenizer } from './data/batches';
+import { codecFor } from './data/codec';
 
 export interface EvalTask {
   test: Example[];
@@ -28,10 +29,11 @@ export interface EvalSettings {
  */
 export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  const codec = codecFor(model, tok, s.maxSeqLen);
   const single = task.labels.map((l) => tok.encode(answerText(l)));
   if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
     const candidates = single.map((ids) => ids[0]);
-    const prompts = task.test.map((ex) => encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen, false).prompt);
+    const prompts = task.test.map((ex) => codec.prompt(ex, task.template, 1));
     const scores = model.nextTokenLogProbs(prompts, candidates, s.batchSize);
     let hits = 0;
     task.test.forEach((ex, i) => {
@@ -51,7 +53,7 @@ export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask
   const conts: number[][] = [];
   for (const ex of task.test) {
     // Prompts are truncated so that the longest label fits, the same way for every label.
-    const { prompt } = encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen - longest + 1, false);
+    const prompt = codec.prompt(ex, task.template, longest);
     for (const ids of labelIds) {
       prompts.push(prompt);
       conts.push(ids);
@@ -71,10 +73,11 @@ export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask
 /** Percent of test examples whose greedy continuation equals the expected output. */
 export function generateAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  const codec = codecFor(model, tok, s.maxSeqLen);
   let correct = 0;
   for (let i = 0; i < task.test.length; i += s.batchSize) {
     const chunk = task.test.slice(i, i + s.batchSize);
-    const prompts = chunk.map((ex) => encodeExample(tok, task.template, { ...ex, output: '' }, s.maxSeqLen - s.maxNewTokens + 1, false).prompt);
+    const prompts = chunk.map((ex) => codec.prompt(ex, task.template, s.maxNewTokens));
     const outs = model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
     chunk.forEach((ex, j) => {
       const ids = outs[j].filter((id) => id !== tok.eosId);

@@ -6,7 +6,9 @@ import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import type { EventBody, MatrixRank } from '../protocol/events';
 import type { CausalLM } from './models/types';
-import { encodeExample, makeBatch, type Batch, type TextTokenizer } from './data/batches';
+import type { Batch, TextTokenizer } from './data/batches';
+import { codecFor, type Codec } from './data/codec';
+import { labelShape } from './data/seq2seq';
 import { Rng, hashString } from './data/rng';
 import type { BatchTensors, MethodContext } from './methods/method';
 import type { RunTask } from './experiment';
@@ -15,6 +17,7 @@ export class RunContext implements MethodContext {
   task = 0;
   readonly rng: Rng;
   readonly seed: number;
+  readonly codec: Codec;
 
   constructor(
     readonly model: CausalLM,
@@ -25,22 +28,23 @@ export class RunContext implements MethodContext {
   ) {
     this.rng = new Rng(config.seed);
     this.seed = config.seed;
+    this.codec = codecFor(model, tok, config.training.maxSeqLen);
   }
 
   batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
     const t = this.tasks[task];
     // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
     const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`)).shuffle([...t.train]).slice(0, examples);
-    const enc = pick.map((ex) => encodeExample(this.tok, t.template, ex, this.config.training.maxSeqLen));
+    const enc = pick.map((ex) => this.codec.example(ex, t.template));
     const out: Batch[] = [];
-    for (let i = 0; i < enc.length; i += batchSize) out.push(makeBatch(enc.slice(i, i + batchSize), this.tok.padId));
+    for (let i = 0; i < enc.length; i += batchSize) out.push(this.codec.batch(enc.slice(i, i + batchSize)));
     return out;
   }
 
   tensorsOf(b: Batch): BatchTensors {
     return {
       inputIds: tf.tensor2d(b.inputIds, [b.B, b.T], 'int32'),
-      labels: tf.tensor2d(b.labels, [b.B, b.T], 'int32'),
+      labels: tf.tensor2d(b.labels, labelShape(b), 'int32'),
       mask: tf.tensor2d(b.mask, [b.B, b.T], 'int32'),
     };
   }

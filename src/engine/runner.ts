@@ -15,7 +15,7 @@ import { loadPretrained } from './io/checkpoint';
 import { loadTokenizer } from './io/tokenizer';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
-import { encodeExample, epochOrder, makeBatch, type EncodedExample, type TextTokenizer } from './data/batches';
+import { epochOrder, type EncodedExample, type TextTokenizer } from './data/batches';
 import { Rng, hashString } from './data/rng';
 import { createMethod } from './methods';
 import type { Method, MethodContext } from './methods/method';
@@ -120,7 +120,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
         }
         const trainSet = method.trainingSet?.(ctx) ?? task.train;
         // Examples mixed in from other tasks (replay, MTL) keep their own task's prompt template.
-        const encoded = trainSet.map((ex) => encodeExample(tok, tasks[ex.task ?? pos.task].template, ex, training.maxSeqLen));
+        const encoded = trainSet.map((ex) => ctx.codec.example(ex, tasks[ex.task ?? pos.task].template));
         const perEpoch = Math.ceil(encoded.length / training.batchSize);
         const totalSteps = perEpoch * training.epochs;
         const trainable = method.trainable(ctx);
@@ -229,7 +229,7 @@ async function trainTask(
   for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
     const batches = epochOrder(encoded.length, tr.batchSize, new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)));
     for (; pos.batch < batches.length; ) {
-      const batch = makeBatch(batches[pos.batch].map((i) => encoded[i]), ctx.tok.padId);
+      const batch = ctx.codec.batch(batches[pos.batch].map((i) => encoded[i]));
       const tensors = ctx.tensorsOf(batch);
       const lr = learningRate(lrPeak, pos.taskStep + 1, totalSteps, tr.warmupSteps, tr.schedule);
       const { loss, terms } = trainStep(ctx.model, method, ctx, tensors, trainable, optimizer, lr, tr.gradClip);

@@ -172,11 +172,11 @@ export interface SeqFtConfig extends MethodCommon {
 export interface AdaptiveSvdConfig extends MethodCommon {
   method: 'adaptive-svd';
   /**
-   * Which weight matrices are constrained. Attention and MLP projections as the paper; the LM head and the
-   * embeddings optionally.
+   * Which weight matrices are constrained. Attention and MLP projections as the paper; the LM head, the
+   * embeddings and (encoder-decoder models) the cross-attention projections optionally.
    * @default ["attention", "mlp"]
    */
-  targets?: ('attention' | 'mlp' | 'head' | 'embeddings')[];
+  targets?: ('attention' | 'mlp' | 'cross-attention' | 'head' | 'embeddings')[];
   /**
    * What happens to parameters that are not targets: `trainable` as the authors, `frozen` as PEFT's OSF, or
    * frozen by group.

@@ -13,6 +13,7 @@
 import { tf } from '../tf';
 import type { LwfConfig } from '../../protocol/config';
 import type { CausalLM } from '../models/types';
+import { isSeq2Seq } from '../models/types';
 import { IGNORE_INDEX } from '../data/batches';
 import type { BatchTensors, ExtraLoss, Method, MethodContext, MethodState } from './method';
 import { copyWeights, disposeUntaken, disposeValues, stateTensor } from './support';
@@ -78,10 +79,13 @@ export class Lwf implements Method {
 /** T² · mean KL(p_old ‖ p_new) over the answer positions of the batch (without α). */
 export function distillationTerm(model: CausalLM, teacher: Map<string, tf.Tensor>, batch: BatchTensors, temperature: number): tf.Scalar {
   return tf.tidy(() => {
-    const zNew = model.logits(batch.inputIds, batch.mask);
+    // An encoder-decoder model's logits are per decoder position, each predicting labels[p] itself.
+    const logits = (): tf.Tensor3D => (isSeq2Seq(model) ? model.labelLogits(batch.inputIds, batch.labels, batch.mask) : model.logits(batch.inputIds, batch.mask));
+    const zNew = logits();
     // The teacher's tensors are constants, so nothing of this forward reaches the gradients.
-    const zOld = model.withWeights(teacher, () => model.logits(batch.inputIds, batch.mask));
-    return distillationLoss(zOld, zNew, answerPositions(batch.labels), temperature);
+    const zOld = model.withWeights(teacher, logits);
+    const positions = isSeq2Seq(model) ? (batch.labels.notEqual(tf.scalar(IGNORE_INDEX, 'int32')).toFloat() as tf.Tensor2D) : answerPositions(batch.labels);
+    return distillationLoss(zOld, zNew, positions, temperature);
   });
 }
 

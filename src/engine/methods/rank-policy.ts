@@ -13,6 +13,7 @@
 import { tf } from '../tf';
 import type { RankPolicy } from '../../protocol/config';
 import type { CausalLM, CaptureHooks } from '../models/types';
+import { isSeq2Seq } from '../models/types';
 import type { BatchTensors } from './method';
 
 export interface ConstrainedMatrix {
@@ -43,11 +44,16 @@ export const minDim = (m: ConstrainedMatrix): number => Math.min(m.dIn, m.dOut);
 
 const clampK = (ratio: number, d: number): number => Math.min(d, Math.max(1, Math.round(ratio * d)));
 
-/** Importance of every matrix (per matrix or per block) over calibration batches. */
+/**
+ * Importance of every matrix (per matrix or per block) over calibration batches: the mean over the rows the
+ * matrix (block) saw. Rows are counted where they are seen, since an encoder-decoder model's encoder and
+ * decoder matrices see different tokens (encoder inputs, decoder target positions).
+ */
 export function importances(model: CausalLM, targets: ConstrainedMatrix[], batches: BatchTensors[], mode: 'matrix' | 'block'): number[] {
   const byName = new Map(targets.map((t, i) => [t.name, i]));
-  const sums = new Array<tf.Scalar[]>(mode === 'matrix' ? targets.length : model.config.numLayers).fill([]).map(() => [] as tf.Scalar[]);
-  let rows = 0;
+  const slots = mode === 'matrix' ? targets.length : model.config.numLayers;
+  const sums: tf.Scalar[][] = Array.from({ length: slots }, () => []);
+  const rows = new Array<number>(slots).fill(0);
   const rowCosSum = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar => {
     const dot = a.mul(b).sum(1);
     const norms = a.norm('euclidean', 1).mul(b.norm('euclidean', 1)).maximum(1e-12);
@@ -62,6 +68,7 @@ export function importances(model: CausalLM, targets: ConstrainedMatrix[], batch
             const t = targets[i];
             const W = model.params.get(name)!;
             const m = minDim(t);
+            rows[i] += x.shape[0];
             sums[i].push(
               tf.keep(
                 tf.tidy(() => {
@@ -72,17 +79,22 @@ export function importances(model: CausalLM, targets: ConstrainedMatrix[], batch
             );
           },
         }
-      : { block: (layer, input, output) => void sums[layer].push(tf.keep(tf.tidy(() => rowCosSum(input, output)))) };
+      : {
+          block: (layer, input, output) => {
+            rows[layer] += input.shape[0];
+            sums[layer].push(tf.keep(tf.tidy(() => rowCosSum(input, output))));
+          },
+        };
   for (const b of batches) {
     tf.tidy(() => {
-      model.hidden(b.inputIds, b.mask, hooks).dispose();
+      if (isSeq2Seq(model)) model.labelLogits(b.inputIds, b.labels, b.mask, hooks).dispose();
+      else model.hidden(b.inputIds, b.mask, hooks).dispose();
     });
-    rows += b.mask.sum().dataSync()[0];
   }
-  const totals = sums.map((list) => {
+  const totals = sums.map((list, i) => {
     const v = list.length ? tf.addN(list).dataSync()[0] : 0;
     tf.dispose(list);
-    return v / Math.max(rows, 1);
+    return v / Math.max(rows[i], 1);
   });
   if (mode === 'matrix') return totals;
   // Matrices outside the blocks (head, embeddings) get the mean block importance.
