@@ -140,12 +140,23 @@ export abstract class DecoderLM implements CausalLM {
   loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar {
     const [B, T] = inputIds.shape;
     if (labels.shape[0] !== B || labels.shape[1] !== T) throw new Error(`labels have shape [${labels.shape}], expected [${B}, ${T}] like input_ids`);
+    // Instruction-style batches label only the answer (a few tokens of each row); the head and the softmax
+    // then run on those positions alone, which is most of a step's cost saved. The positions are read from
+    // the labels, which is cheap where tensors live in main memory; a GPU backend keeps the dense path.
+    const rows = tf.getBackend() === 'webgpu' ? null : labelledRows(labels);
     return tf.tidy(() => {
       if (T < 2) return tf.scalar(0);
       const d = this.config.hiddenSize;
+      const hidden = this.forwardHidden(inputIds, attentionMask ?? null).reshape([B, T, d]);
+      if (rows) {
+        if (rows.positions.length === 0) return tf.scalar(0);
+        const h = tf.gather(hidden.reshape([B * T, d]), tf.tensor1d(rows.positions, 'int32')) as tf.Tensor2D;
+        const logp = tf.logSoftmax(this.headLogits(h));
+        return pickColumns(logp, tf.tensor1d(rows.targets, 'int32')).neg().mean() as tf.Scalar;
+      }
       const M = B * (T - 1);
       // The last position predicts nothing, so the head runs on T-1 positions only.
-      const h = this.forwardHidden(inputIds, attentionMask ?? null).reshape([B, T, d]).slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
+      const h = hidden.slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
       const logp = tf.logSoftmax(this.headLogits(h as tf.Tensor2D));
       const y = labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D;
       const valid = y.notEqual(tf.scalar(-100, 'int32'));
@@ -242,4 +253,22 @@ function realRows(mask: tf.Tensor2D, past: number): tf.Tensor1D {
   const rows: number[] = [];
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (m[b * total + past + t] > 0) rows.push(b * T + t);
   return tf.tensor1d(rows, 'int32');
+}
+
+/** Flat positions b·T + t whose next token is labelled (labels[b][t + 1] != -100), and those next tokens. */
+function labelledRows(labels: tf.Tensor2D): { positions: number[]; targets: number[] } {
+  const [B, T] = labels.shape;
+  const y = labels.dataSync();
+  const positions: number[] = [];
+  const targets: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const next = y[b * T + t + 1];
+      if (next !== -100) {
+        positions.push(b * T + t);
+        targets.push(next);
+      }
+    }
+  }
+  return { positions, targets };
 }
