@@ -3,7 +3,7 @@
  * state. No vscode import, so it is tested directly. Events that arrived live but may not be on disk yet (IPC can
  * overtake the trainer's write) are merged in by sequence number.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../../protocol/events';
 import type { RunSnapshot } from '../../protocol/webview';
@@ -25,8 +25,10 @@ export function readRunSnapshot(dir: string, live: boolean, recent: readonly Scu
     snap.badLines = log.badLines.length;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    // A run that is about to start has no log yet: that is not an error while its trainer is live.
-    if (!(err.code === 'ENOENT' && (live || recent.length))) {
+    // A run that is about to start has no log yet: that is not an error while its trainer is live, nor while it
+    // waits in the queue (its folder is prepared, with job.json, before a trainer is free to start it).
+    const notStarted = err.code === 'ENOENT' && (live || recent.length > 0 || existsSync(join(key, 'job.json')));
+    if (!notStarted) {
       snap.readError = err.code === 'ENOENT' ? `${join(key, EVENTS_FILE)} does not exist` : `${join(key, EVENTS_FILE)}: ${err.message}`;
     }
   }
