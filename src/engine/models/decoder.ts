@@ -7,7 +7,7 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
-import { AttentionContext, LayerCache, MASKED, pickColumns } from './layers';
+import { AttentionContext, LayerCache, MASKED, meanNll, pickColumns } from './layers';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 
 /** Everything a block needs about the current forward. */
@@ -158,10 +158,7 @@ export abstract class DecoderLM implements CausalLM {
       // The last position predicts nothing, so the head runs on T-1 positions only.
       const h = hidden.slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
       const logp = tf.logSoftmax(this.headLogits(h as tf.Tensor2D));
-      const y = labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D;
-      const valid = y.notEqual(tf.scalar(-100, 'int32'));
-      const nll = pickColumns(logp, tf.where(valid, y, tf.zerosLike(y))).neg().mul(valid.toFloat());
-      return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
+      return meanNll(logp, labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D);
     });
   }
 

@@ -74,6 +74,13 @@ export function embedding(w: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
  * x[i, cols[i]] for every row. The gradient is the one-hot of cols times dy, dense like the softmax gradient
  * it meets, instead of a scatter over all N·V entries.
  */
+/** HF's cross-entropy: mean of -logp[i, y_i] over the rows whose target is not -100 (0 when there is none). */
+export function meanNll(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const valid = targets.notEqual(tf.scalar(-100, 'int32'));
+  const nll = pickColumns(logp, tf.where(valid, targets, tf.zerosLike(targets))).neg().mul(valid.toFloat());
+  return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
+}
+
 export function pickColumns(x: tf.Tensor2D, cols: tf.Tensor1D): tf.Tensor1D {
   const V = x.shape[1];
   const pick = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

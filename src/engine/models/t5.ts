@@ -9,7 +9,7 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
-import { activation, embedding, linear, pickColumns, rmsNorm } from './layers';
+import { activation, embedding, linear, meanNll, rmsNorm } from './layers';
 import { addBiases, attend, type BucketSpec, causalBias, maskedRows, paddingBias, positionBias, splitHeads } from './t5-attention';
 import { t5Config, t5Ignores, t5Inventory, t5Options, type T5Options } from './t5-config';
 import { t5ContinuationLogProbs, t5Generate, t5NextTokenLogProbs } from './t5-generation';
@@ -275,10 +275,7 @@ export class T5 implements Seq2SeqLM {
       if (T === 0) return tf.scalar(0);
       const enc = this.encodeRows(inputIds, attentionMask ?? null);
       const logp = tf.logSoftmax(this.headLogits(this.decodeRows(enc, this.shiftRight(labels))));
-      const y = labels.reshape([B * T]).toInt() as tf.Tensor1D;
-      const valid = y.notEqual(tf.scalar(IGNORE, 'int32'));
-      const nll = pickColumns(logp, tf.where(valid, y, tf.zerosLike(y))).neg().mul(valid.toFloat());
-      return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
+      return meanNll(logp, labels.reshape([B * T]).toInt() as tf.Tensor1D);
     });
   }
 
