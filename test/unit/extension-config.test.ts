@@ -108,10 +108,11 @@ test('completion: builtin models and checkpoint folders for model, replacing the
   const inString = complete('{"model": "bu|"}', src);
   assert.deepEqual(inString.map((e) => e.label), [...builtinModels().map((m) => `builtin:${m}`), './ckpt/gpt2']);
   assert.deepEqual([inString[0].start, inString[0].end], [10, 14], 'the whole string token, quotes included');
-  assert.equal(inString[0].insertText, '"builtin:tiny-llama"');
-  assert.equal(inString[0].filterText, '"builtin:tiny-llama"');
+  const first = `"builtin:${builtinModels()[0]}"`;
+  assert.equal(inString[0].insertText, first);
+  assert.equal(inString[0].filterText, first);
   const bare = complete('{"model": |}', src);
-  assert.deepEqual([bare[0].start, bare[0].end, bare[0].insertText], [10, 10, '"builtin:tiny-llama"']);
+  assert.deepEqual([bare[0].start, bare[0].end, bare[0].insertText], [10, 10, first]);
 });
 
 test('completion: builtin task ids, data files for train/test, task names in orders', () => {

@@ -41,7 +41,7 @@ export class AdaptiveSvd implements Method {
     private readonly cfg: AdaptiveSvdConfig,
     private readonly path: string,
   ) {
-    this.policy = cfg.rank ?? { policy: 'adaptive' };
+    this.policy = cfg.rank ?? { policy: 'adaptive', importance: 'block', normalisation: 'minmax' };
   }
 
   setup(ctx: MethodContext): void {
@@ -96,7 +96,7 @@ export class AdaptiveSvd implements Method {
     if (needsImportance) {
       const batches = ctx.batchesOf(calibrationTask, this.cfg.calibrationSamples ?? 128).map((b) => ctx.tensorsOf(b));
       try {
-        importance = importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'matrix') : 'matrix');
+        importance = importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'block') : 'block');
       } finally {
         batches.forEach((b) => tf.dispose([b.inputIds, b.labels, b.mask]));
       }

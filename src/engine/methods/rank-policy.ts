@@ -129,9 +129,9 @@ export function chooseRanks(policy: RankPolicy, targets: ConstrainedMatrix[], bo
       const mean = importance.reduce((a, b) => a + b, 0) / importance.length;
       const lo = Math.min(...importance);
       const hi = Math.max(...importance);
-      const normalised =
-        policy.normalisation === 'minmax' ? importance.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 1)) : importance.map((v) => v / mean);
-      if ((policy.normalisation ?? 'mean') === 'mean' && !(mean > 0)) {
+      const paper = policy.normalisation === 'mean';
+      const normalised = paper ? importance.map((v) => v / mean) : importance.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 1));
+      if (paper && !(mean > 0)) {
         warnings.push(`mean importance is ${mean.toExponential(3)} (<= 0): the paper's I / mean(I) normalisation inverts or explodes the ranks; consider "normalisation": "minmax" or "importance": "block"`);
       }
       const choices = targets.map((t, i) => {
