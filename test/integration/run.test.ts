@@ -264,3 +264,11 @@ test('the trainer names itself in trainer.pid while it runs and removes it when 
   assert.equal(typeof seen?.host, 'string');
   assert.ok(!existsSync(join(dir, 'trainer.pid')), 'removed at exit');
 });
+
+test('every shipped example passes sculpt validate', () => {
+  const examples = readdirSync(join(repoRoot, 'examples')).filter((f) => f.endsWith('.sculpt.json'));
+  assert.ok(examples.length >= 5, `examples: ${examples.join(', ')}`);
+  const r = cli('validate', ...examples.map((f) => join(repoRoot, 'examples', f)));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, examples.length);
+});
