@@ -255,9 +255,9 @@ test('a missing runtime is reported as a crash that says what to do', async () =
   assert.match(rec.problem ?? '', /Install Node.js 20/);
 });
 
-test('the real trainer (dist/trainer.js): a run finishes, another stops on request with a checkpoint', async (t) => {
+test('the real trainer (dist/trainer.js): a run finishes, another stops on request with a checkpoint', async () => {
   const trainer = path.join(repoRoot, 'dist', 'trainer.js');
-  if (!existsSync(trainer)) return t.skip('dist/trainer.js not built (npm run build)');
+  assert.ok(existsSync(trainer), 'dist/trainer.js is missing: run npm run build (npm test does)');
   const cfg = path.join(work, 'real.sculpt.json');
   const config = (epochs: number) => ({
     name: 'real',
