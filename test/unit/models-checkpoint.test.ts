@@ -2,7 +2,7 @@
 // a message that names the tensor or field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
@@ -10,29 +10,8 @@ import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { readSafetensors, writeSafetensors, type StTensor } from '../../src/engine/io/safetensors';
 import { SUPPORTED_MODEL_TYPES } from '../../src/engine/models/registry';
 import { fixture } from '../helpers/paths';
-import { relErr, tempDir } from './models-util';
+import { editedFixture, rejectsLoad, relErr, tempDir } from './models-util';
 
-/** A copy of a fixture folder whose tensors went through `edit`. */
-function edited(name: string, edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string {
-  const src = fixture('hf-reference', name);
-  const dir = tempDir(name);
-  const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
-  config?.(cfg);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  const { tensors } = readSafetensors(join(src, 'model.safetensors'));
-  edit(tensors);
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  return dir;
-}
-
-const rejects = (dir: string, ...patterns: RegExp[]): void =>
-  assert.throws(
-    () => loadPretrained(dir),
-    (e: Error) => {
-      for (const p of patterns) assert.match(e.message, p);
-      return true;
-    },
-  );
 
 const logitsOf = (dir: string): Float32Array => {
   const m = loadPretrained(dir);
@@ -43,43 +22,43 @@ const logitsOf = (dir: string): Float32Array => {
 
 test('a removed tensor is reported as missing, with its expected shape', async () => {
   await selectBackend('cpu');
-  rejects(edited('gpt2-tiny', (t) => t.delete('transformer.h.1.ln_2.bias')), /missing \(1\)/, /transformer\.h\.1\.ln_2\.bias \(expected \[64\]\)/);
+  rejectsLoad(editedFixture('gpt2-tiny', (t) => t.delete('transformer.h.1.ln_2.bias')), /missing \(1\)/, /transformer\.h\.1\.ln_2\.bias \(expected \[64\]\)/);
 });
 
 test('an extra tensor is reported as unexpected', () => {
   const extra: StTensor = { dtype: 'F32', shape: [2], data: new Float32Array(2) };
-  rejects(edited('llama-tiny', (t) => t.set('model.layers.0.self_attn.rogue', extra)), /unexpected \(1\)/, /model\.layers\.0\.self_attn\.rogue F32 \[2\]/);
+  rejectsLoad(editedFixture('llama-tiny', (t) => t.set('model.layers.0.self_attn.rogue', extra)), /unexpected \(1\)/, /model\.layers\.0\.self_attn\.rogue F32 \[2\]/);
 });
 
 test('a wrong shape names the tensor with expected and found shapes', () => {
-  const dir = edited('gpt2-tiny', (t) => {
+  const dir = editedFixture('gpt2-tiny', (t) => {
     t.set('transformer.wte.weight', { dtype: 'F32', shape: [500, 64], data: new Float32Array(500 * 64) });
   });
-  rejects(dir, /transformer\.wte\.weight: expected \[512, 64\], found \[500, 64\]/);
+  rejectsLoad(dir, /transformer\.wte\.weight: expected \[512, 64\], found \[500, 64\]/);
 });
 
 test('several problems come in one message', () => {
-  const dir = edited('llama-tiny', (t) => {
+  const dir = editedFixture('llama-tiny', (t) => {
     t.delete('model.norm.weight');
     t.set('lm_head.weight', { dtype: 'F32', shape: [64, 64], data: new Float32Array(64 * 64) });
   });
-  rejects(dir, /missing \(1\):\n\s+model\.norm\.weight/, /lm_head\.weight: expected \[512, 64\], found \[64, 64\]/);
+  rejectsLoad(dir, /missing \(1\):\n\s+model\.norm\.weight/, /lm_head\.weight: expected \[512, 64\], found \[64, 64\]/);
 });
 
 test('an unsupported model_type is named and the supported ones are listed', () => {
-  const dir = edited('gpt2-tiny', () => {}, (c) => (c.model_type = 'bert'));
-  rejects(dir, /model_type 'bert' is not supported/, new RegExp(SUPPORTED_MODEL_TYPES.join(', ')));
+  const dir = editedFixture('gpt2-tiny', () => {}, (c) => (c.model_type = 'bert'));
+  rejectsLoad(dir, /model_type 'bert' is not supported/, new RegExp(SUPPORTED_MODEL_TYPES.join(', ')));
   assert.deepEqual(SUPPORTED_MODEL_TYPES, ['gpt2', 'llama', 'mistral', 'qwen2', 't5', 'mt5']);
 });
 
 test('a bad config field is named with its path', () => {
-  const dir = edited('llama-tiny', () => {}, (c) => (c.num_key_value_heads = 3));
-  rejects(dir, /config\.json: the attention heads \(4\) must be a multiple of the key\/value heads \(3\)/);
+  const dir = editedFixture('llama-tiny', () => {}, (c) => (c.num_key_value_heads = 3));
+  rejectsLoad(dir, /config\.json: the attention heads \(4\) must be a multiple of the key\/value heads \(3\)/);
 });
 
 test('old GPT-2 files: attn.bias/masked_bias buffers, a stored lm_head and base-model keys load', () => {
   const ref = logitsOf(fixture('hf-reference', 'gpt2-tiny'));
-  const dir = edited('gpt2-tiny', (t) => {
+  const dir = editedFixture('gpt2-tiny', (t) => {
     for (const [k, v] of [...t]) {
       t.delete(k);
       t.set(k.replace(/^transformer\./, ''), v);
@@ -107,13 +86,13 @@ test('a sharded checkpoint (model.safetensors.index.json) loads like the single 
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   assert.equal(relErr(logitsOf(dir), logitsOf(src)), 0);
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, 'model.norm.weight': 'model-00003-of-00002.safetensors' } }));
-  rejects(dir, /shard 'model-00003-of-00002\.safetensors' is missing/);
+  rejectsLoad(dir, /shard 'model-00003-of-00002\.safetensors' is missing/);
 });
 
 test('a folder without weights says what it found', () => {
   const dir = tempDir('empty');
   copyFileSync(fixture('hf-reference', 'gpt2-tiny', 'config.json'), join(dir, 'config.json'));
   writeFileSync(join(dir, 'pytorch_model.bin'), '');
-  rejects(dir, /neither model\.safetensors nor model\.safetensors\.index\.json/, /pytorch_model\.bin/);
-  rejects(tempDir('nothing'), /no config\.json/);
+  rejectsLoad(dir, /neither model\.safetensors nor model\.safetensors\.index\.json/, /pytorch_model\.bin/);
+  rejectsLoad(tempDir('nothing'), /no config\.json/);
 });

@@ -2,7 +2,7 @@
 // twice), refused files naming the tensor, the inventory's groups, and `sculpt inspect` on the fixture.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
@@ -11,29 +11,12 @@ import { readSafetensors, writeSafetensors, type StTensor } from '../../src/engi
 import { inspectCommand } from '../../src/cli/inspect';
 import { isSeq2Seq, type Seq2SeqLM } from '../../src/engine/models/types';
 import { fixture } from '../helpers/paths';
-import { relErr, tempDir } from './models-util';
+import { editedFixture, rejectsLoad, relErr, tempDir } from './models-util';
 
 const SRC = fixture('hf-reference', 't5-tiny');
 
-function edited(edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string {
-  const dir = tempDir('t5');
-  const cfg = JSON.parse(readFileSync(join(SRC, 'config.json'), 'utf8'));
-  config?.(cfg);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  const { tensors } = readSafetensors(join(SRC, 'model.safetensors'));
-  edit(tensors);
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  return dir;
-}
-
-const rejects = (dir: string, ...patterns: RegExp[]): void =>
-  assert.throws(
-    () => loadPretrained(dir),
-    (e: Error) => {
-      for (const p of patterns) assert.match(e.message, p);
-      return true;
-    },
-  );
+const edited = (edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string => editedFixture('t5-tiny', edit, config);
+const rejects = rejectsLoad;
 
 function load(dir: string): Seq2SeqLM {
   const m = loadPretrained(dir);
