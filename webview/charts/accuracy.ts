@@ -4,8 +4,9 @@ import type { RunState } from '../state';
 import { averageAccuracyPerTask, forgettingPerTask } from '../derive';
 import { fmt, fmtSigned, toCsv } from '../format';
 import { seriesColor, type Palette } from '../theme';
-import { gridAxis, tableCsv, type ChartSpec, type TableData } from './spec';
-import { SCALE_SPACE, type HeatCell } from './heatmap';
+import { tableCsv, type ChartSpec, type TableData } from './spec';
+import type { HeatCell } from './heatmap';
+import { heatmapConfig } from './heatmap-config';
 
 const taskName = (run: RunState, j: number) => run.tasks[j] ?? `task ${j + 1}`;
 
@@ -49,43 +50,20 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
     describe: `Heatmap of accuracy after each task on each task, ${T} by ${T}`,
     table,
     csv: () => tableCsv(table()),
-    config: (p: Palette): ChartConfiguration => ({
-      type: 'scatter',
-      data: { datasets: [{ data: cells as unknown as { x: number; y: number }[], pointRadius: 0, pointHitRadius: 24 }] },
-      options: {
-        layout: { padding: { top: 4, right: 4, left: 4, bottom: SCALE_SPACE } },
-        scales: { x: { ...gridAxis(tasks, 'evaluated on'), position: 'top' }, y: gridAxis(tasks, 'after training', true) },
-        plugins: {
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => {
-                const c = items[0]?.raw as HeatCell | undefined;
-                return c ? `after ${tasks[c.y]}, on ${tasks[c.x]}` : '';
-              },
-              label: (item) => {
-                const c = item.raw as HeatCell;
-                return c.v == null ? 'not measured yet' : `${fmt(c.v, 2)} %${c.state === 'unseen' ? ' (not trained yet)' : ''}`;
-              },
-            },
-          },
-          sculptHeatmap: {
-            enabled: true,
-            low: p.heatLow,
-            high: p.heatHigh,
-            min: 0,
-            max: 100,
-            unseen: p.unseen,
-            muted: p.muted,
-            textDark: '#1e1e1e',
-            textLight: '#ffffff',
-            border: p.contrastBorder,
-            diagonal: p.contrastBorder ?? p.foreground,
-            scale: { low: '0', high: '100 %', text: 'accuracy' },
-          },
-        },
-      },
-    }),
+    config: (p: Palette): ChartConfiguration =>
+      heatmapConfig(p, {
+        cells,
+        cols: tasks,
+        rows: tasks,
+        xTitle: 'evaluated on',
+        yTitle: 'after training',
+        hitRadius: 24,
+        title: (c) => `after ${tasks[c.y]}, on ${tasks[c.x]}`,
+        label: (c) => (c.v == null ? 'not measured yet' : `${fmt(c.v, 2)} %${c.state === 'unseen' ? ' (not trained yet)' : ''}`),
+        high: p.heatHigh,
+        diagonal: p.contrastBorder ?? p.foreground,
+        scale: { low: '0', high: '100 %', text: 'accuracy' },
+      }),
   };
 }
 

@@ -8,8 +8,9 @@ import type { RunState } from '../state';
 import { matrixLabel, rankHeatmap } from '../derive';
 import { fmt, fmtCount, toCsv } from '../format';
 import { rgbCss, seriesColor, type Palette } from '../theme';
-import { gridAxis, tableCsv, type ChartSpec, type TableData } from './spec';
-import { SCALE_SPACE, type HeatCell } from './heatmap';
+import { tableCsv, type ChartSpec, type TableData } from './spec';
+import type { HeatCell } from './heatmap';
+import { heatmapConfig } from './heatmap-config';
 
 const pct = (v: number | null | undefined) => (v == null ? fmt(null) : `${fmt(v * 100, 0)}%`);
 
@@ -36,40 +37,20 @@ export function ranksHeatmapSpec(run: RunState): ChartSpec {
     describe: `Heatmap of retained subspace ratio, ${rows.length} layers by ${cols.length} boundaries`,
     table,
     csv: () => tableCsv(table()),
-    config: (p: Palette): ChartConfiguration => ({
-      type: 'scatter',
-      data: { datasets: [{ data: cells as unknown as { x: number; y: number }[], pointRadius: 0, pointHitRadius: 20 }] },
-      options: {
-        layout: { padding: { top: 4, right: 4, left: 4, bottom: SCALE_SPACE } },
-        scales: { x: { ...gridAxis(cols, 'task boundary'), position: 'top' }, y: gridAxis(rows, 'layer', true) },
-        plugins: {
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => {
-                const c = items[0]?.raw as HeatCell | undefined;
-                return c ? `${rows[c.y]}, ${cols[c.x]}` : '';
-              },
-              label: (item) => `retained ${pct((item.raw as HeatCell).v == null ? null : (item.raw as HeatCell).v! / 100)} of min(m, n)`,
-            },
-          },
-          sculptHeatmap: {
-            enabled: true,
-            low: p.heatLow,
-            high: p.rankHigh,
-            min: 0,
-            max: 100,
-            unseen: p.unseen,
-            muted: p.muted,
-            textDark: '#1e1e1e',
-            textLight: '#ffffff',
-            border: p.contrastBorder,
-            diagonal: null,
-            scale: { low: '0%', high: '100%', text: 'k / min(m, n)' },
-          },
-        },
-      },
-    }),
+    config: (p: Palette): ChartConfiguration =>
+      heatmapConfig(p, {
+        cells,
+        cols,
+        rows,
+        xTitle: 'task boundary',
+        yTitle: 'layer',
+        hitRadius: 20,
+        title: (c) => `${rows[c.y]}, ${cols[c.x]}`,
+        label: (c) => `retained ${pct(c.v == null ? null : c.v / 100)} of min(m, n)`,
+        high: p.rankHigh,
+        diagonal: null,
+        scale: { low: '0%', high: '100%', text: 'k / min(m, n)' },
+      }),
   };
 }
 
