@@ -6,12 +6,14 @@ import { runSvdBench } from './svd';
 import { runModelsBench } from './models';
 import { runTrainBench } from './train';
 import { runDashboardBench } from './dashboard';
+import { runGpuCheck } from './gpu';
 
 const suites: Record<string, () => Promise<void>> = {
   svd: () => runSvdBench(process.argv.slice(2)),
   models: () => runModelsBench(process.argv.slice(2)),
   train: () => runTrainBench(process.argv.slice(2)),
   dashboard: () => runDashboardBench(process.argv.slice(2)),
+  gpu: () => runGpuCheck(process.argv.slice(2)),
 };
 
 async function main(): Promise<number> {

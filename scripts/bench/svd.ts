@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- svd [--json] [--reps N] [--ts-reps N] [--layers L] [--no-ts] [--no-peer] [--no-peer-f64]`
+ * `npm run bench -- svd [--json] [--reps N] [--ts-reps N] [--layers L] [--no-ts] [--no-peer] [--no-peer-f64] [--peer-device cuda]`
  *
  * The task-boundary SVD of a GPT-2-small-shaped model: 12 layers x (attn.c_attn 768x2304, attn.c_proj 768x768,
  * mlp.c_fc 768x3072, mlp.c_proj 3072x768) = 48 random float32 matrices from a fixed seed, decomposed by Sculpt's
@@ -22,7 +22,8 @@ const TARGETS: readonly [string, number, number][] = [
   ['mlp.c_proj', 3072, 768],
 ];
 const SEED = 20240917;
-const PYTHON = '/usr/bin/python3';
+/** Debian's python3 with python3-torch; SCULPT_PYTHON names another (e.g. a GPU machine's). */
+const PYTHON = process.env.SCULPT_PYTHON ?? '/usr/bin/python3';
 
 interface Options {
   json: boolean;
@@ -125,8 +126,9 @@ function peerScript(): string {
 }
 
 function runPeer(args: readonly string[]): { ok: true; value: any } | { ok: false; reason: string } {
-  if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found` };
-  const r = spawnSync(PYTHON, [peerScript(), ...args], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+  if (PYTHON.startsWith('/') && !existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found` };
+  const device = process.argv.includes('--peer-device') ? ['--device', process.argv[process.argv.indexOf('--peer-device') + 1]] : [];
+  const r = spawnSync(PYTHON, [peerScript(), ...args, ...(args.includes('--probe') ? [] : device)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-1)[0];
     return { ok: false, reason: why };

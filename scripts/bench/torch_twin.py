@@ -49,10 +49,10 @@ def llama_forward(P, c, ids):
     hd = c.get("head_dim", d // H)
     eps = c.get("rms_norm_eps", 1e-6)
     theta = c.get("rope_theta", (c.get("rope_parameters") or {}).get("rope_theta", 10000.0))
-    inv = 1.0 / (theta ** (torch.arange(0, hd, 2).float() / hd))
-    ang = torch.outer(torch.arange(T).float(), inv)
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, device=ids.device).float() / hd))
+    ang = torch.outer(torch.arange(T, device=ids.device).float(), inv)
     cos, sin = torch.cat((ang, ang), -1).cos()[None, None], torch.cat((ang, ang), -1).sin()[None, None]
-    mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+    mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).triu(1)
     h = F.embedding(ids, P["model.embed_tokens.weight"])
     for i in range(L):
         pre = f"model.layers.{i}."
@@ -87,7 +87,7 @@ def gpt2_forward(P, c, ids):
     B, T = ids.shape
     d, L, H = c["n_embd"], c["n_layer"], c["n_head"]
     hd, eps = d // H, c.get("layer_norm_epsilon", 1e-5)
-    mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+    mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).triu(1)
     h = F.embedding(ids, P["transformer.wte.weight"]) + P["transformer.wpe.weight"][:T]
     for i in range(L):
         pre = f"transformer.h.{i}."
@@ -115,14 +115,24 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--svd", type=float, default=0.0, help="protected ratio; 0 = plain AdamW (seqft)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32, TF32 off: the engine computes in plain fp32)")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = json.load(open(a.config))
     gpt2 = c.get("model_type") == "gpt2"
     shapes = gpt2_params(c) if gpt2 else llama_params(c)
-    P = {n: torch.nn.Parameter(torch.randn(*s) * 0.02 if len(s) > 1 else torch.ones(*s)) for n, s in shapes.items()}
+    P = {n: torch.nn.Parameter((torch.randn(*s) * 0.02 if len(s) > 1 else torch.ones(*s)).to(dev)) for n, s in shapes.items()}
     forward = gpt2_forward if gpt2 else llama_forward
     opt = torch.optim.AdamW(P.values(), lr=1e-4, weight_decay=0.0)
     bases = {}
@@ -139,9 +149,10 @@ def main():
         return G - (G @ V) @ V.T
 
     V = c["vocab_size"]
-    ids = torch.randint(0, V, (a.batch, a.seq))
+    ids = torch.randint(0, V, (a.batch, a.seq)).to(dev)
     times = []
     for step in range(a.warmup + a.steps):
+        sync()
         t0 = time.perf_counter()
         logits = forward(P, c, ids)
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
@@ -156,6 +167,7 @@ def main():
             with torch.no_grad():
                 for n in bases:
                     P[n].copy_(before[n] + project(n, P[n] - before[n]))
+        sync()
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
     # Debian's torch calls whatever libblas.so.3 the alternatives system points at: name the loaded library.
@@ -164,7 +176,10 @@ def main():
         blas = next((n for n in ("openblas64-pthread", "openblas-pthread", "openblas", "blis", "mkl", "libblas") if n in maps), "unknown")
     except OSError:
         blas = "unknown"
-    print(json.dumps({"step_s": times, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))
+    if dev.type == "cuda":
+        blas = torch.cuda.get_device_name(dev)
+    print(json.dumps({"step_s": times, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas, "device": str(dev),
+                      "peak_bytes": torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None}))
 
 
 if __name__ == "__main__":

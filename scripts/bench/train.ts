@@ -23,7 +23,7 @@ import { Optimizer } from '../../src/engine/optim';
 import { trainStep } from '../../src/engine/train-step';
 import { formatStats, markdownTable, printReport, stats, type BenchRow } from './report';
 
-interface ModelSpec {
+export interface ModelSpec {
   name: string;
   batch: number;
   seq: number;
@@ -34,7 +34,7 @@ interface ModelSpec {
 const root = process.env.SCULPT_REPO_ROOT ?? process.cwd();
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
 
-const MODELS: ModelSpec[] = [
+export const MODELS: ModelSpec[] = [
   { name: 'tiny-llama', batch: 16, seq: 32, config: () => readJson(join(root, 'assets/models/tiny-llama/config.json')) },
   { name: 'sculpt-base', batch: 16, seq: 64, config: () => readJson(join(root, 'assets/models/sculpt-base/config.json')), load: () => loadPretrained(join(root, 'assets/models/sculpt-base')) },
   {
@@ -50,46 +50,86 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-/** Median step time of Sculpt's trainStep, seconds. */
-async function oursStepTimes(spec: ModelSpec, backend: string, methodName: 'seqft' | 'adaptive-svd', reps: number): Promise<number[]> {
+/** Step times of Sculpt's trainStep, seconds (after `warmup` untimed steps). */
+export async function oursStepTimes(spec: ModelSpec, backend: string, methodName: 'seqft' | 'adaptive-svd', reps: number, warmup = 1): Promise<number[]> {
+  return (await oursStepRun(spec, backend, methodName, reps, warmup)).times;
+}
+
+/** Step times plus the method's task-boundary preparation (adaptive-svd: the SVD of every target), seconds. */
+export async function oursStepRun(
+  spec: ModelSpec,
+  backend: string,
+  methodName: 'seqft' | 'adaptive-svd',
+  reps: number,
+  warmup = 1,
+  profile = false,
+): Promise<{ times: number[]; boundary: number; kernels?: KernelProfile[] }> {
   await selectBackend(backend as 'wasm');
   const model = spec.load ? spec.load() : randomModel(spec.config(), { seed: 0 });
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
   const ctx = new RunContext(model, tok, [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: spec.seq } as never }, { emit: () => {} });
   const method: Method = methodName === 'seqft' ? new SeqFt() : new AdaptiveSvd({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } }, 'bench');
+  const b0 = performance.now();
   await method.setup(ctx);
   await method.beforeTask?.(ctx);
+  const boundary = (performance.now() - b0) / 1000;
   const trainable = method.trainable(ctx);
   const optimizer = new Optimizer({ name: 'adamw', weightDecay: 0 });
   const V = model.config.vocabSize;
   const ids = tf.tensor2d(Int32Array.from({ length: spec.batch * spec.seq }, (_, i) => (i * 7919 + 13) % V), [spec.batch, spec.seq], 'int32');
   const batch = { inputIds: ids, labels: ids, mask: tf.onesLike(ids) as tf.Tensor2D };
   const times: number[] = [];
-  for (let r = 0; r <= reps; r++) {
+  for (let r = 0; r < warmup + reps; r++) {
     const t0 = performance.now();
     const { loss } = trainStep(model, method, ctx, batch, trainable, optimizer, 1e-4, 0);
     await loss.data(); // the step is done when its loss can be read
     loss.dispose();
-    if (r > 0) times.push((performance.now() - t0) / 1000);
+    if (r >= warmup) times.push((performance.now() - t0) / 1000);
+  }
+  let kernels: KernelProfile[] | undefined;
+  if (profile) {
+    // One more step under tf.profile: per-kernel device times (timestamp queries on webgpu), grouped by kernel.
+    const info = await tf.profile(async () => {
+      const { loss } = trainStep(model, method, ctx, batch, trainable, optimizer, 1e-4, 0);
+      await loss.data();
+      loss.dispose();
+    });
+    const by = new Map<string, KernelProfile>();
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const e = by.get(k.name) ?? { name: k.name, count: 0, ms: 0 };
+      e.count++;
+      e.ms += ms;
+      by.set(k.name, e);
+    }
+    kernels = [...by.values()].sort((a, b) => b.ms - a.ms);
   }
   tf.dispose([ids, batch.mask]);
   optimizer.dispose();
   method.dispose();
   model.dispose();
-  return times;
+  return { times, boundary, kernels };
 }
 
-function peerStepTimes(spec: ModelSpec, methodName: string, reps: number): { times: number[] | null; note: string } {
+export interface KernelProfile {
+  name: string;
+  count: number;
+  ms: number;
+}
+
+export function peerStepTimes(spec: ModelSpec, methodName: string, reps: number, device = 'cpu'): { times: number[] | null; note: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-bench-'));
   const cfg = join(dir, 'config.json');
   writeFileSync(cfg, JSON.stringify(spec.config()));
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const args = [join(root, 'scripts/bench/torch_twin.py'), '--config', cfg, '--batch', String(spec.batch), '--seq', String(spec.seq), '--steps', String(reps), '--threads', '2'];
+  const python = process.env.SCULPT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const args = [join(root, 'scripts/bench/torch_twin.py'), '--config', cfg, '--batch', String(spec.batch), '--seq', String(spec.seq), '--steps', String(reps), '--device', device];
+  if (device === 'cpu') args.push('--threads', '2');
+  else args.push('--warmup', '2');
   if (methodName === 'adaptive-svd') args.push('--svd', '0.5');
   const r = spawnSync(python, args, { encoding: 'utf8', timeout: 30 * 60 * 1000 });
   if (r.status !== 0) return { times: null, note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch and libopenblas0-pthread` };
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { times: out.step_s, note: `PyTorch ${out.torch}, ${out.threads} threads, BLAS ${out.blas}` };
+  return { times: out.step_s, note: device === 'cpu' ? `PyTorch ${out.torch}, ${out.threads} threads, BLAS ${out.blas}` : `PyTorch ${out.torch} on ${out.blas} (fp32, TF32 off)` };
 }
 
 export async function runTrainBench(argv: string[]): Promise<void> {

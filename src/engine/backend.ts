@@ -63,7 +63,7 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   const order: Exclude<BackendRequest, 'auto'>[] = request === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [request];
   const fallbacks: string[] = [];
   for (const name of order) {
-    const attempt = await tryBackend(name);
+    const attempt = await tryBackend(name, request === 'auto');
     if (attempt.ok) {
       return { name, requested: request, device: attempt.device ?? name, isGpu: attempt.isGpu ?? false, fallbacks };
     }
@@ -73,13 +73,13 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   throw new BackendError('auto', `no backend could be initialised (${fallbacks.join('; ')})`, HINTS.cpu);
 }
 
-async function tryBackend(name: Exclude<BackendRequest, 'auto'>): Promise<Attempt> {
+async function tryBackend(name: Exclude<BackendRequest, 'auto'>, auto: boolean): Promise<Attempt> {
   try {
     switch (name) {
       case 'tensorflow':
         return await tryTensorflow();
       case 'webgpu':
-        return await tryWebgpu();
+        return await tryWebgpu(auto);
       case 'wasm':
         return await tryWasm();
       case 'cpu':
@@ -129,6 +129,14 @@ interface DawnModule {
 }
 interface GpuAdapterLike {
   info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  isFallbackAdapter?: boolean;
+}
+
+/** CPU implementations of Vulkan (SwiftShader, lavapipe): correct, but slower than the wasm backend. */
+export function isSoftwareAdapter(adapter: GpuAdapterLike): boolean {
+  const info = adapter.info ?? {};
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return adapter.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(text);
 }
 
 /** Where dawn.node is: SCULPT_DAWN_NODE, else the `webgpu` package's prebuilt binary for this platform. */
@@ -163,7 +171,14 @@ function findVulkanLoader(): string | undefined {
   return dirs.map((d) => join(d, 'libvulkan.so.1')).find((f) => existsSync(f));
 }
 
-async function tryWebgpu(): Promise<Attempt> {
+/** Dawn is initialised once per process: a second instance beside the first can abort the process at exit. */
+let webgpuReady: Attempt | null = null;
+
+async function tryWebgpu(auto: boolean): Promise<Attempt> {
+  if (webgpuReady) {
+    if (auto && !webgpuReady.isGpu) return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
+    return activate('webgpu', webgpuReady.device!, webgpuReady.isGpu!);
+  }
   const dawnPath = locateDawn();
   if (!findVulkanLoader()) return { ok: false, reason: 'no Vulkan loader (libvulkan.so.1) was found' };
   const dawn = optionalRequire(dawnPath) as DawnModule;
@@ -173,13 +188,19 @@ async function tryWebgpu(): Promise<Attempt> {
   const gpu = dawn.create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return { ok: false, reason: `Dawn (${dawnPath}) found no GPU adapter` };
+  // `auto` wants speed: a software adapter computes correctly but slower than wasm, so only an explicit
+  // `webgpu` request (tests of the WGSL kernels, debugging) runs on one.
+  const software = isSoftwareAdapter(adapter);
+  if (software && auto) return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
   const g = globalThis as unknown as { navigator?: Record<string, unknown> };
   if (!g.navigator) g.navigator = {};
   Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   await import('@tensorflow/tfjs-backend-webgpu');
   const info = adapter.info ?? {};
   const device = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'WebGPU adapter';
-  return activate('webgpu', `${device} (Dawn)`, true);
+  const res = await activate('webgpu', `${device} (Dawn${software ? ', software' : ''})`, !software);
+  if (res.ok) webgpuReady = res;
+  return res;
 }
 
 // ---------------------------------------------------------------------------------------------- wasm

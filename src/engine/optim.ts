@@ -7,9 +7,13 @@
  *   SGD:    p <- p - lr g
  *   Adam:   m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g²;  p <- p - (lr / (1-b1^t)) m / (sqrt(v / (1-b2^t)) + eps)
  *   AdamW:  p <- p (1 - lr wd), then the Adam step (decoupled decay, as torch.optim.AdamW).
- * Every update runs inside tf.tidy; no value is read back to JavaScript.
+ * Every update runs inside tf.tidy; no value is read back to JavaScript. On the webgpu backend Adam(W) runs as
+ * one fused dispatch over all variables (kernels/webgpu/adamw.ts), its moments in flat GPU buffers; moments of
+ * variables outside the current layout are "parked" as tensors in `m`/`v`.
  */
-import { tf } from './tf';
+import { addMany, tf } from './tf';
+import { FusedAdamW } from './kernels/webgpu/adamw';
+import { useFused } from './kernels/webgpu/switches';
 
 export type OptimizerName = 'adamw' | 'adam' | 'sgd';
 
@@ -37,6 +41,9 @@ export class Optimizer {
   private t = 0;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
+  private fused: FusedAdamW | null = null;
+  /** Tensors handed out by state() in fused mode, disposed at the next call. */
+  private exported: tf.Tensor[] = [];
 
   constructor(opts: OptimizerOptions) {
     this.name = opts.name;
@@ -54,6 +61,11 @@ export class Optimizer {
   apply(grads: Map<string, tf.Tensor>, vars: Map<string, tf.Variable>, lr: number): void {
     this.t++;
     const t = this.t;
+    if (this.name !== 'sgd' && useFused('adamw')) {
+      this.applyFused(grads, vars, lr);
+      return;
+    }
+    if (this.fused) this.park();
     for (const [name, g] of grads) {
       const p = vars.get(name);
       if (!p) throw new Error(`optimizer: gradient for '${name}', which is not a trainable variable`);
@@ -77,6 +89,58 @@ export class Optimizer {
     }
   }
 
+  private applyFused(grads: Map<string, tf.Tensor>, vars: Map<string, tf.Variable>, lr: number): void {
+    const names = [...grads.keys()].filter((n) => grads.get(n)!.size > 0);
+    const list = names.map((name) => {
+      const p = vars.get(name);
+      if (!p) throw new Error(`optimizer: gradient for '${name}', which is not a trainable variable`);
+      return { name, shape: p.shape };
+    });
+    if (!this.fused || !this.fused.matches(list)) {
+      this.park();
+      this.fused = new FusedAdamW(list, { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay });
+      const parked = new Map<string, tf.Tensor>();
+      for (const n of names) {
+        const m = this.m.get(n);
+        const v = this.v.get(n);
+        if (m) parked.set(`m/${n}`, m);
+        if (v) parked.set(`v/${n}`, v);
+      }
+      this.fused.importMoments(parked);
+      this.forgetParked(names);
+    }
+    this.fused.step(
+      names.map((n) => grads.get(n)!),
+      names.map((n) => vars.get(n)!),
+      lr,
+      this.t,
+    );
+  }
+
+  /** Moves the fused layout's moments into per-variable tensors and drops the layout. */
+  private park(): void {
+    if (!this.fused) return;
+    for (const [key, t] of this.fused.exportMoments()) {
+      const [slot, ...rest] = key.split('/');
+      const store = slot === 'm' ? this.m : this.v;
+      const name = rest.join('/');
+      store.get(name)?.dispose();
+      store.set(name, tf.variable(t, false));
+      t.dispose();
+    }
+    this.fused.dispose();
+    this.fused = null;
+  }
+
+  private forgetParked(names: Iterable<string>): void {
+    for (const n of names) {
+      this.m.get(n)?.dispose();
+      this.v.get(n)?.dispose();
+      this.m.delete(n);
+      this.v.delete(n);
+    }
+  }
+
   private slot(store: Map<string, tf.Variable>, name: string, like: tf.Variable): tf.Variable {
     let s = store.get(name);
     if (!s) {
@@ -90,24 +154,34 @@ export class Optimizer {
 
   /** Drops the slots of variables no longer trained (e.g. a finished task's adapters). */
   forget(names: Iterable<string>): void {
-    for (const n of names) {
-      this.m.get(n)?.dispose();
-      this.v.get(n)?.dispose();
-      this.m.delete(n);
-      this.v.delete(n);
-    }
+    const list = [...names];
+    if (this.fused && list.some((n) => this.fused!.names.includes(n))) this.park();
+    this.forgetParked(list);
   }
 
   /** Resets moments and the step count, as a fresh optimizer per task does. */
   reset(): void {
-    this.forget([...this.m.keys()]);
+    this.fused?.dispose();
+    this.fused = null;
+    this.forgetParked([...this.m.keys()]);
+    tf.dispose(this.exported);
+    this.exported = [];
     this.t = 0;
   }
 
+  /** The slots by `m/<name>`, `v/<name>`; the tensors stay the optimizer's (valid until the next step). */
   state(): OptimizerState {
     const slots = new Map<string, tf.Tensor>();
-    for (const [n, s] of this.m) slots.set(`m/${n}`, s);
-    for (const [n, s] of this.v) slots.set(`v/${n}`, s);
+    tf.dispose(this.exported);
+    this.exported = [];
+    if (this.fused) {
+      for (const [k, t] of this.fused.exportMoments()) {
+        slots.set(k, t);
+        this.exported.push(t);
+      }
+    }
+    for (const [n, s] of this.m) if (!slots.has(`m/${n}`)) slots.set(`m/${n}`, s);
+    for (const [n, s] of this.v) if (!slots.has(`v/${n}`)) slots.set(`v/${n}`, s);
     return { name: this.name, step: this.t, slots };
   }
 
@@ -140,7 +214,7 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
   const { clipped, norm } = tf.tidy(() => {
     const gs = names.map((n) => grads.get(n)!);
     const sq = gs.map((g) => g.square().sum());
-    const norm = (sq.length ? tf.addN(sq) : tf.scalar(0)).sqrt() as tf.Scalar;
+    const norm = (sq.length ? addMany(sq) : tf.scalar(0)).sqrt() as tf.Scalar;
     const scale = maxNorm > 0 ? tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6))) : tf.scalar(1);
     return { clipped: gs.map((g) => g.mul(scale)), norm };
   });

@@ -20,3 +20,21 @@ export const cpuBackendClass: typeof MathBackendCPU = MathBackendCPU;
 tf.env().set('PROD', true);
 
 export { tf };
+
+/**
+ * Sum of many same-shape tensors. tf.addN binds every input in one shader on webgpu, where a shader may bind
+ * at most 8 storage buffers, so the sum goes in chunks of 7 (one add tree, no readback).
+ */
+export function addMany(list: readonly tf.Tensor[]): tf.Tensor {
+  if (list.length === 0) throw new RangeError('addMany of no tensors');
+  let level = [...list];
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 7) {
+      const chunk = level.slice(i, i + 7);
+      next.push(chunk.length === 1 ? chunk[0] : tf.addN(chunk));
+    }
+    level = next;
+  }
+  return level[0];
+}

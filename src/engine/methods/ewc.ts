@@ -11,7 +11,7 @@
  * the task has fewer training examples). The Fisher uses the sum over answer tokens, the example's log
  * likelihood, not the per-token mean the training loss averages: an answer of n tokens weighs n² more.
  */
-import { tf } from '../tf';
+import { addMany, tf } from '../tf';
 import type { EwcConfig } from '../../protocol/config';
 import type { CausalLM } from '../models/types';
 import { namedGrads } from '../models/grads';
@@ -49,7 +49,7 @@ export class Ewc implements Method {
     if (this.fisher.size === 0 || this.lambda === 0 || !this.model) return null;
     const params = this.model.params;
     const parts = [...this.fisher].map(([name, F]) => F.mul(params.get(name)!.sub(this.anchor.get(name)!).square()).sum());
-    const ewc = tf.addN(parts).mul(this.lambda / 2) as tf.Scalar;
+    const ewc = addMany(parts).mul(this.lambda / 2) as tf.Scalar;
     return { total: ewc, terms: { ewc } };
   }
 

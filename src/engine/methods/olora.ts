@@ -21,7 +21,7 @@
  * Nothing is merged into the model's variables during a run: they keep the base weights and the adapters
  * are applied through `weightOverrides`; `merged()` gives W_eff for saving a plain checkpoint.
  */
-import { tf } from '../tf';
+import { addMany, tf } from '../tf';
 import type { OLoraConfig } from '../../protocol/config';
 import { ConfigError } from '../../protocol/config-validate';
 import type { Orientation, TargetMatrix } from '../models/inventory';
@@ -191,15 +191,15 @@ export class OLora implements Method {
     const terms: Record<string, tf.Scalar> = {};
     if (t >= 1 && this.lambda1 > 0) {
       const parts = this.slots.map((_, i) => tf.matMul(this.frozenA[i]!, this.adapters[t][i].A, false, true).abs().sum());
-      terms.orthogonality = tf.addN(parts).mul(this.lambda1) as tf.Scalar;
+      terms.orthogonality = addMany(parts).mul(this.lambda1) as tf.Scalar;
     }
     if (t >= 0 && this.lambda2 > 0) {
       const parts = this.adapters[t].flatMap((p) => [p.A.square().sum(), p.B.square().sum()]);
-      terms.l2 = tf.addN(parts).mul(this.lambda2) as tf.Scalar;
+      terms.l2 = addMany(parts).mul(this.lambda2) as tf.Scalar;
     }
     const values = Object.values(terms);
     if (values.length === 0) return null;
-    return { total: values.length === 1 ? values[0] : (tf.addN(values) as tf.Scalar), terms };
+    return { total: values.length === 1 ? values[0] : (addMany(values) as tf.Scalar), terms };
   }
 
   state(): MethodState {

@@ -10,7 +10,7 @@
  * d_out), x the matrix's input activation. Per block (AdaSVD): mean cosine between the block's input and output
  * hidden states, shared by all matrices of the block.
  */
-import { tf } from '../tf';
+import { addMany, tf } from '../tf';
 import type { RankPolicy } from '../../protocol/config';
 import type { CausalLM, CaptureHooks } from '../models/types';
 import { isSeq2Seq } from '../models/types';
@@ -92,7 +92,7 @@ export function importances(model: CausalLM, targets: ConstrainedMatrix[], batch
     });
   }
   const totals = sums.map((list, i) => {
-    const v = list.length ? tf.addN(list).dataSync()[0] : 0;
+    const v = list.length ? addMany(list).dataSync()[0] : 0;
     tf.dispose(list);
     return v / Math.max(rows[i], 1);
   });

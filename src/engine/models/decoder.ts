@@ -8,6 +8,8 @@ import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
 import { AttentionContext, LayerCache, MASKED, meanNll, pickColumns } from './layers';
+import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
+import { useFused } from '../kernels/webgpu/switches';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 
 /** Everything a block needs about the current forward. */
@@ -107,6 +109,7 @@ export abstract class DecoderLM implements CausalLM {
       T,
       past,
       bias: this.attentionBias(B, T, past, maskF),
+      keyValid: maskF,
       cache,
       positions,
       rope: this.ropeFor(B, T, past, positions),
@@ -157,8 +160,11 @@ export abstract class DecoderLM implements CausalLM {
       const M = B * (T - 1);
       // The last position predicts nothing, so the head runs on T-1 positions only.
       const h = hidden.slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
-      const logp = tf.logSoftmax(this.headLogits(h as tf.Tensor2D));
-      return meanNll(logp, labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D);
+      const targets = labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D;
+      const logits = this.headLogits(h as tf.Tensor2D);
+      // One fused pass each way on webgpu instead of materialising log-probabilities [M, V] and their gradient.
+      if (useFused('xent')) return fusedCrossEntropy(logits, targets);
+      return meanNll(tf.logSoftmax(logits), targets);
     });
   }
 

@@ -4,6 +4,9 @@
  */
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
+import { fusedAttention } from '../kernels/webgpu/attention';
+import { useFused } from '../kernels/webgpu/switches';
+import { fusedLayerNorm, fusedRmsNorm } from '../kernels/webgpu/norm';
 
 /** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
 export function linear(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
@@ -17,12 +20,15 @@ export function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D 
 
 /** torch.nn.LayerNorm over the last axis (biased variance, as torch). */
 export function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  // On webgpu one program per pass instead of a chain of elementwise ops and reductions each way.
+  if (useFused('norm')) return fusedLayerNorm(x, w, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
 }
 
 /** LLaMA RMSNorm: x / sqrt(mean(x²) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
+  if (useFused('norm')) return fusedRmsNorm(x, w, eps);
   return x.mul(x.square().mean(-1, true).add(eps).rsqrt()).mul(w);
 }
 
@@ -123,6 +129,11 @@ export interface AttentionContext {
   past: number;
   /** Additive bias broadcastable to [B, H, T, past + T] (causal and padding), or null when nothing is masked. */
   bias: tf.Tensor | null;
+  /**
+   * Key validity [B, past + T] (1 = token, 0 = padding), or null without padding. When set, `bias` must be
+   * exactly the causal mask plus MASKED on these padded keys: the fused webgpu kernel rebuilds it from this.
+   */
+  keyValid: tf.Tensor2D | null;
   /** Per-layer caches, updated with this forward's keys/values (the new tensors are `tf.keep`-ed). */
   cache: LayerCache[] | null;
 }
@@ -136,6 +147,12 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: A
   const { B, T } = ctx;
   const [, , H, hd] = q.shape;
   const KV = k.shape[2];
+  if (useFused('attention') && !ctx.cache) {
+    // Training and full forwards: the fused kernel never materialises the [T, T] scores.
+    const toHeads = (x: tf.Tensor4D) => x.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    const out = fusedAttention(toHeads(q), toHeads(k), toHeads(v), ctx.keyValid, scale);
+    return out.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
+  }
   let kt = k.transpose([0, 2, 1, 3]) as tf.Tensor4D;
   let vt = v.transpose([0, 2, 1, 3]) as tf.Tensor4D;
   const c = ctx.cache?.[layer];
