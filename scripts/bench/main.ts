@@ -2,18 +2,15 @@
  * `npm run bench -- [suite] [--json]`: benchmark harness. Each suite prints a Markdown table and, with
  * --json, a last line {"suite", "rows": [{name, ours, peer, unit, speedup}]} (speedup >= 1: Sculpt faster).
  */
-import { runSvdBench } from './svd';
-import { runModelsBench } from './models';
-import { runTrainBench } from './train';
-import { runDashboardBench } from './dashboard';
-import { runGpuCheck } from './gpu';
-
+// Suites load on demand: the dashboard suite needs playwright-core (a dev dependency), which a GPU machine
+// running only the gpu suite does not have.
+const argv = () => process.argv.slice(2);
 const suites: Record<string, () => Promise<void>> = {
-  svd: () => runSvdBench(process.argv.slice(2)),
-  models: () => runModelsBench(process.argv.slice(2)),
-  train: () => runTrainBench(process.argv.slice(2)),
-  dashboard: () => runDashboardBench(process.argv.slice(2)),
-  gpu: () => runGpuCheck(process.argv.slice(2)),
+  svd: async () => (await import('./svd')).runSvdBench(argv()),
+  models: async () => (await import('./models')).runModelsBench(argv()),
+  train: async () => (await import('./train')).runTrainBench(argv()),
+  dashboard: async () => (await import('./dashboard')).runDashboardBench(argv()),
+  gpu: async () => (await import('./gpu')).runGpuCheck(argv()),
 };
 
 async function main(): Promise<number> {
