@@ -64,12 +64,12 @@ async function main(): Promise<void> {
   await selectBackend('cpu');
   const t5Dir = join(process.env.SCULPT_REPO_ROOT ?? '.', 'assets', 'models', 'tiny-t5');
   const t5 = randomModel(t5Config, { seed: 1234, std: 0.05 });
-  saveCheckpoint(t5, t5Dir);
+  await saveCheckpoint(t5, t5Dir);
   tok.save(t5Dir);
   writeFileSync(join(t5Dir, 'README.md'), `# tiny-t5\n\nA randomly initialised T5 encoder-decoder (2 + 2 layers, d_model 32) with the tiny-llama tokenizer, for tests of the\nencoder-decoder path. Made by \`node scripts/run-ts.mjs scripts/make-tiny-model.ts\` (seed 1234).\n`);
   t5.dispose();
   const model = randomModel(config, { seed: 1234 });
-  saveCheckpoint(model, dir);
+  await saveCheckpoint(model, dir);
   tok.save(dir);
   writeFileSync(
     join(dir, 'README.md'),

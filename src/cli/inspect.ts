@@ -48,7 +48,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     await selectBackend(values.backend as BackendRequest);
     model = loadPretrained(dir);
     console.log(describeModel(model, dir));
-    if (values.input !== undefined && values.out !== undefined) console.log(runOnFile(model, values.input, values.out));
+    if (values.input !== undefined && values.out !== undefined) console.log(await runOnFile(model, values.input, values.out));
     return 0;
   } catch (e) {
     const known = e instanceof UsageError || e instanceof CheckpointError || e instanceof SafetensorsError || e instanceof ConfigError || e instanceof BackendError;
@@ -107,7 +107,8 @@ function idsTensor(t: StTensor | undefined, name: string, file: string, vocab: n
   return tf.tensor2d(ids, t.shape as [number, number], 'int32');
 }
 
-function runOnFile(model: CausalLM, input: string, out: string): string {
+/** Results are read asynchronously: webgpu has no synchronous readback in Node. */
+async function runOnFile(model: CausalLM, input: string, out: string): Promise<string> {
   if (!existsSync(input)) throw new UsageError(`--input file not found: ${input}`);
   const { tensors } = readSafetensors(input);
   const found = [...tensors.keys()].slice(0, 8).join(', ');
@@ -115,15 +116,15 @@ function runOnFile(model: CausalLM, input: string, out: string): string {
   if (!ids) throw new UsageError(`${input}: no 'input.input_ids' tensor (it holds: ${found || 'nothing'})`);
   const labels = idsTensor(tensors.get('input.labels'), 'input.labels', input, null);
   try {
-    if (isSeq2Seq(model)) return runSeq2Seq(model, ids, labels, tensors, input, out);
+    if (isSeq2Seq(model)) return await runSeq2Seq(model, ids, labels, tensors, input, out);
     if (labels && labels.shape.join() !== ids.shape.join()) throw new UsageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
     const logits = model.logits(ids);
-    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: logits.dataSync() as Float32Array }]]);
+    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
     logits.dispose();
     let lossText = '';
     if (labels) {
       const loss = model.loss(ids, labels);
-      const value = loss.dataSync() as Float32Array;
+      const value = (await loss.data()) as Float32Array;
       loss.dispose();
       result.set('loss', { dtype: 'F32', shape: [1], data: Float32Array.from(value) });
       lossText = ` and loss ${value[0].toFixed(6)}`;
@@ -137,7 +138,7 @@ function runOnFile(model: CausalLM, input: string, out: string): string {
 }
 
 /** Encoder inputs with decoder targets (logits and loss) or decoder inputs (logits only). */
-function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2D | null, tensors: Map<string, StTensor>, input: string, out: string): string {
+async function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2D | null, tensors: Map<string, StTensor>, input: string, out: string): Promise<string> {
   const decoderIn = labels ? null : idsTensor(tensors.get('input.decoder_input_ids'), 'input.decoder_input_ids', input, model.config.vocabSize);
   try {
     const targets = labels ?? decoderIn;
@@ -145,12 +146,12 @@ function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2D | nu
     const name = labels ? 'input.labels' : 'input.decoder_input_ids';
     if (targets.shape[0] !== ids.shape[0]) throw new UsageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
     const logits = labels ? model.labelLogits(ids, labels) : model.decoderLogits(ids, targets);
-    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: logits.dataSync() as Float32Array }]]);
+    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
     logits.dispose();
     let lossText = '';
     if (labels) {
       const loss = model.loss(ids, labels);
-      const value = Float32Array.from(loss.dataSync());
+      const value = Float32Array.from(await loss.data());
       loss.dispose();
       result.set('loss', { dtype: 'F32', shape: [1], data: value });
       lossText = ` and loss ${value[0].toFixed(6)}`;

@@ -3,6 +3,7 @@
  * - rank: every label is scored by Σ log p(answer tokens | prompt) and the best one is the prediction
  *   (classification over the label set, as the O-LoRA protocol evaluates T5 and decoder models);
  * - generate: greedy decoding, exact match with the expected output after trimming (and up to EOS).
+ * Both resolve asynchronously: scores are read back with `data()` (webgpu has no synchronous readback in Node).
  */
 import type { CausalLM } from './models/types';
 import type { Example } from './data/examples';
@@ -27,14 +28,14 @@ export interface EvalSettings {
  * after the prompt: one forward per example instead of one per label. Otherwise each label's full answer
  * (its tokens and EOS) is scored.
  */
-export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
+export async function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const codec = codecFor(model, tok, s.maxSeqLen);
   const single = task.labels.map((l) => tok.encode(answerText(l)));
   if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
     const candidates = single.map((ids) => ids[0]);
     const prompts = task.test.map((ex) => codec.prompt(ex, task.template, 1));
-    const scores = model.nextTokenLogProbs(prompts, candidates, s.batchSize);
+    const scores = await model.nextTokenLogProbs(prompts, candidates, s.batchSize);
     let hits = 0;
     task.test.forEach((ex, i) => {
       const row = scores[i];
@@ -59,7 +60,7 @@ export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask
       conts.push(ids);
     }
   }
-  const scores = model.continuationLogProbs(prompts, conts, s.batchSize);
+  const scores = await model.continuationLogProbs(prompts, conts, s.batchSize);
   const L = task.labels.length;
   let correct = 0;
   task.test.forEach((ex, i) => {
@@ -71,14 +72,14 @@ export function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask
 }
 
 /** Percent of test examples whose greedy continuation equals the expected output. */
-export function generateAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): number {
+export async function generateAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const codec = codecFor(model, tok, s.maxSeqLen);
   let correct = 0;
   for (let i = 0; i < task.test.length; i += s.batchSize) {
     const chunk = task.test.slice(i, i + s.batchSize);
     const prompts = chunk.map((ex) => codec.prompt(ex, task.template, s.maxNewTokens));
-    const outs = model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
+    const outs = await model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
     chunk.forEach((ex, j) => {
       const ids = outs[j].filter((id) => id !== tok.eosId);
       if (tok.decode(ids).trim() === ex.output.trim()) correct++;

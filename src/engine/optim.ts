@@ -14,6 +14,7 @@
 import { addMany, tf } from './tf';
 import { FusedAdamW } from './kernels/webgpu/adamw';
 import { useFused } from './kernels/webgpu/switches';
+import { fusedGlobalNorm } from './kernels/webgpu/global-norm';
 
 export type OptimizerName = 'adamw' | 'adam' | 'sgd';
 
@@ -208,15 +209,16 @@ export class Optimizer {
  * Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
  * Returns new tensors and the norm before clipping (a scalar tensor, so nothing is read back).
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar | null } {
+  // No clipping, no work: the same map and tensors come back (the norm is not computed).
+  if (!(maxNorm > 0)) return { grads, norm: null };
   const names = [...grads.keys()];
+  const gs = names.map((n) => grads.get(n)!);
+  const norm = useFused('clip') ? fusedGlobalNorm(gs) : (tf.tidy(() => (gs.length ? addMany(gs.map((g) => g.square().sum())) : tf.scalar(0)).sqrt()) as tf.Scalar);
   // tidy keeps tensors it finds in arrays and plain objects (not in Maps), so build the Map afterwards.
-  const { clipped, norm } = tf.tidy(() => {
-    const gs = names.map((n) => grads.get(n)!);
-    const sq = gs.map((g) => g.square().sum());
-    const norm = (sq.length ? addMany(sq) : tf.scalar(0)).sqrt() as tf.Scalar;
-    const scale = maxNorm > 0 ? tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6))) : tf.scalar(1);
-    return { clipped: gs.map((g) => g.mul(scale)), norm };
+  const clipped = tf.tidy(() => {
+    const scale = tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6)));
+    return gs.map((g) => g.mul(scale));
   });
   return { grads: new Map(names.map((n, i) => [n, clipped[i]])), norm };
 }

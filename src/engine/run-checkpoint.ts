@@ -63,14 +63,17 @@ export class CheckpointCorruptError extends Error {
   }
 }
 
-function toSt(tensors: Map<string, tf.Tensor>): Map<string, StTensor> {
-  const out = new Map<string, StTensor>();
-  for (const [name, t] of tensors) {
-    if (t.dtype === 'float32') out.set(name, { dtype: 'F32', shape: t.shape.slice(), data: t.dataSync() as Float32Array });
-    else if (t.dtype === 'int32') out.set(name, { dtype: 'I32', shape: t.shape.slice(), data: t.dataSync() as Int32Array });
-    else throw new Error(`checkpoint: tensor '${name}' has dtype ${t.dtype}, which checkpoints do not store`);
-  }
-  return out;
+/** Reads every tensor asynchronously (webgpu has no synchronous readback in Node), all reads in flight at once. */
+async function toSt(tensors: Map<string, tf.Tensor>): Promise<Map<string, StTensor>> {
+  const entries = [...tensors];
+  const read = await Promise.all(entries.map(([name, t]) => readTensor(name, t)));
+  return new Map(entries.map(([name], i) => [name, read[i]]));
+}
+
+async function readTensor(name: string, t: tf.Tensor): Promise<StTensor> {
+  if (t.dtype === 'float32') return { dtype: 'F32', shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+  if (t.dtype === 'int32') return { dtype: 'I32', shape: t.shape.slice(), data: (await t.data()) as Int32Array };
+  throw new Error(`checkpoint: tensor '${name}' has dtype ${t.dtype}, which checkpoints do not store`);
 }
 
 function fsyncDir(dir: string): void {
@@ -96,22 +99,26 @@ export function checkpointsDir(runDir: string): string {
   return join(runDir, 'checkpoints');
 }
 
-/** Writes a checkpoint atomically, points LATEST at it, and keeps the newest `keep` checkpoints. */
-export function saveCheckpoint(
+/**
+ * Writes a checkpoint atomically, points LATEST at it, and keeps the newest `keep` checkpoints. The tensors are
+ * read before anything is written, so the caller must not change them until the promise resolves.
+ */
+export async function saveCheckpoint(
   runDir: string,
   name: string,
   parts: { model: Map<string, tf.Tensor>; optimizer: Map<string, tf.Tensor>; method: Map<string, tf.Tensor>; meta: CheckpointMeta },
   keep: number,
-): string {
+): Promise<string> {
+  const [model, optimizer, method] = await Promise.all([toSt(parts.model), toSt(parts.optimizer), toSt(parts.method)]);
   const root = checkpointsDir(runDir);
   mkdirSync(root, { recursive: true });
   const final = join(root, name);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  writeSafetensors(join(tmp, 'model.safetensors'), toSt(parts.model), { format: 'pt' });
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), toSt(parts.optimizer));
-  writeSafetensors(join(tmp, 'method.safetensors'), toSt(parts.method));
+  writeSafetensors(join(tmp, 'model.safetensors'), model, { format: 'pt' });
+  writeSafetensors(join(tmp, 'optimizer.safetensors'), optimizer);
+  writeSafetensors(join(tmp, 'method.safetensors'), method);
   writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(parts.meta, null, 1));
   fsyncDir(tmp);
   rmSync(final, { recursive: true, force: true });

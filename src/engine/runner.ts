@@ -93,17 +93,17 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       pos = { ...resume.meta.position };
       restoreState(resume, model, optimizer, method, ctx);
     } else if (config.eval.zeroShot) {
-      zeroShot = tasks.map((t) => evaluateTask(model, tok, t, config, -1, hooks));
+      zeroShot = await evaluateAll(model, tok, tasks, config, -1, hooks);
     }
 
-    const checkpoint = (reason: CheckpointMeta['reason'], name: string, at: RunPosition = pos) => {
+    const checkpoint = async (reason: CheckpointMeta['reason'], name: string, at: RunPosition = pos): Promise<string> => {
       const meta: CheckpointMeta = {
         format: 1, position: { ...at }, matrix, zeroShot, seq: hooks.lastSeq(), elapsedMs: Date.now() - started,
         optimizer: { name: optimizer.name, step: optimizer.step }, method: null, reason, time: Date.now(),
       };
       const ms = method.state();
       meta.method = ms.json;
-      const path = saveCheckpoint(spec.runDir, name, { model: model.params, optimizer: optimizer.state().slots, method: ms.tensors, meta }, config.checkpoint.keep);
+      const path = await saveCheckpoint(spec.runDir, name, { model: model.params, optimizer: optimizer.state().slots, method: ms.tensors, meta }, config.checkpoint.keep);
       hooks.emit({ type: 'checkpoint', path, task: at.task, step: at.taskStep, reason });
       return path;
     };
@@ -130,7 +130,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
         }
         const outcome = await trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
         if (outcome === 'stopped') {
-          const path = checkpoint('stop', `step-${pos.globalStep}`);
+          const path = await checkpoint('stop', `step-${pos.globalStep}`);
           hooks.emit({ type: 'stopped', task: pos.task, step: pos.taskStep, checkpoint: path });
           return 'stopped';
         }
@@ -139,8 +139,8 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       }
       // Methods that keep part of the model outside its variables (O-LoRA's adapters) evaluate through them.
       const overrides = method.weightOverrides?.() ?? null;
-      const evalAll = () => tasks.map((t) => evaluateTask(model, tok, t, config, pos.task, hooks));
-      const row = overrides?.size ? model.withWeights(overrides, evalAll) : evalAll();
+      const evalAll = () => evaluateAll(model, tok, tasks, config, pos.task, hooks);
+      const row = await (overrides?.size ? model.withWeights(overrides, evalAll) : evalAll());
       if (overrides) tf.dispose([...overrides.values()]);
       matrix = [...matrix.slice(0, pos.task), row];
       const metrics = metricsAfter(matrix, zeroShot);
@@ -149,7 +149,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       const last = pos.task === tasks.length - 1;
       const stop = !last && hooks.shouldStop();
       let path: string | undefined;
-      if (stop || (config.checkpoint.every !== 'never' && !last)) path = checkpoint(stop ? 'stop' : 'task', `task-${next.task}`, next);
+      if (stop || (config.checkpoint.every !== 'never' && !last)) path = await checkpoint(stop ? 'stop' : 'task', `task-${next.task}`, next);
       if (stop) {
         hooks.emit({ type: 'stopped', task: next.task, step: 0, checkpoint: path });
         return 'stopped';
@@ -164,11 +164,18 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
   }
 }
 
-function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: ResolvedConfig, afterTask: number, hooks: RunHooks): number {
+/** One accuracy per task, in order (evaluations read results asynchronously, so they run one after another). */
+async function evaluateAll(model: CausalLM, tok: TextTokenizer, tasks: RunTask[], config: ResolvedConfig, afterTask: number, hooks: RunHooks): Promise<number[]> {
+  const out: number[] = [];
+  for (const t of tasks) out.push(await evaluateTask(model, tok, t, config, afterTask, hooks));
+  return out;
+}
+
+async function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: ResolvedConfig, afterTask: number, hooks: RunHooks): Promise<number> {
   const settings = { maxSeqLen: config.training.maxSeqLen, batchSize: config.training.evalBatchSize, maxNewTokens: config.eval.maxNewTokens };
   let first: number | undefined;
   for (const mode of config.eval.modes) {
-    const accuracy = mode === 'rank' ? rankAccuracy(model, tok, t, settings) : generateAccuracy(model, tok, t, settings);
+    const accuracy = await (mode === 'rank' ? rankAccuracy(model, tok, t, settings) : generateAccuracy(model, tok, t, settings));
     hooks.emit({ type: 'eval', afterTask, task: t.index, name: t.name, mode, accuracy, examples: t.test.length });
     first ??= accuracy;
   }
@@ -187,7 +194,7 @@ async function trainTask(
   totalSteps: number,
   lrPeak: number,
   pos: RunPosition,
-  checkpoint: (reason: CheckpointMeta['reason'], name: string) => string,
+  checkpoint: (reason: CheckpointMeta['reason'], name: string) => Promise<string>,
 ): Promise<'done' | 'stopped'> {
   const { config } = spec;
   const tr = config.training;
@@ -198,16 +205,20 @@ async function trainTask(
   let pendingTokens = 0;
   let windowStart = performance.now();
 
-  const flush = () => {
+  // Losses are read asynchronously: webgpu has no synchronous readback in Node, and elsewhere it would stall.
+  const flush = async () => {
     if (pending.length === 0) return;
-    const values = Array.from(tf.stack(pending).dataSync());
-    tf.dispose(pending);
+    const stacked = tf.stack(pending);
+    const values = Array.from(await stacked.data());
+    tf.dispose([stacked, ...pending]);
     pending = [];
     // The method's extra loss terms, averaged over the same steps (one read-back for all of them).
     const termNames = [...new Set(pendingTerms.flatMap((t) => Object.keys(t)))];
     let terms: Record<string, number> | undefined;
     if (termNames.length) {
-      const sums = tf.tidy(() => tf.stack(termNames.map((n) => addMany(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))).dataSync());
+      const means = tf.tidy(() => tf.stack(termNames.map((n) => addMany(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))));
+      const sums = await means.data();
+      means.dispose();
       terms = Object.fromEntries(termNames.map((n, i) => [n, sums[i]]));
     }
     tf.dispose(pendingTerms.flatMap((t) => Object.values(t)));
@@ -240,25 +251,25 @@ async function trainTask(
       pos.batch++;
       pos.taskStep++;
       pos.globalStep++;
-      if (pos.taskStep % interval === 0 || pos.taskStep === totalSteps) flush();
+      if (pos.taskStep % interval === 0 || pos.taskStep === totalSteps) await flush();
       const every = config.checkpoint.every;
       if (typeof every === 'number' && pos.globalStep % every === 0) {
-        flush();
-        checkpoint('steps', `step-${pos.globalStep}`);
+        await flush();
+        await checkpoint('steps', `step-${pos.globalStep}`);
       }
       // Let IPC messages (a stop request) and signals in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (hooks.shouldStop()) {
-        flush();
+        await flush();
         return 'stopped';
       }
     }
     if (config.checkpoint.every === 'epoch' && pos.epoch < tr.epochs - 1) {
-      flush();
-      checkpoint('epoch', `epoch-${pos.task}-${pos.epoch + 1}`);
+      await flush();
+      await checkpoint('epoch', `epoch-${pos.task}-${pos.epoch + 1}`);
     }
   }
-  flush();
+  await flush();
   return 'done';
 }
 

@@ -45,8 +45,8 @@ export function trainStep(
   const raw = new Map<string, tf.Tensor>();
   for (const [varName, g] of Object.entries(byVarName)) raw.set(keyOf.get(varName) ?? varName, g);
   const { grads: clipped, norm } = clipByGlobalNorm(raw, gradClip);
-  norm.dispose();
-  tf.dispose([...raw.values()]);
+  norm?.dispose();
+  if (clipped !== raw) tf.dispose([...raw.values()]);
   const grads = method.transformGradients ? method.transformGradients(clipped) : clipped;
   // A transform may pass some gradients through unchanged: dispose only what it replaced.
   const passed = new Set(grads.values());

@@ -108,7 +108,7 @@ test('importance, ratio and k of every matrix match the reference formula', asyn
   const targets: ConstrainedMatrix[] = model.inventory.targets.map((t) => ({ ...t, role: t.role }));
   const input = ids(fixture('hf-reference', 'adaptive-rank', 'batch.safetensors'));
   const batch = { inputIds: input, labels: input, mask: tf.onesLike(input) as tf.Tensor2D };
-  const imp = importances(model, targets, [batch], 'matrix');
+  const imp = await importances(model, targets, [batch], 'matrix');
   const decision = chooseRanks({ policy: 'adaptive', mrr: ref.mrr, trr: ref.trr, importance: 'matrix', normalisation: 'mean' }, targets, 0, imp, 'methods[0].rank');
   targets.forEach((t, i) => {
     const r = ref.modules[t.name.replace(/\.weight$/, '')];

@@ -36,7 +36,7 @@ test("per-task fine-tuning: R[t][t] and the weights after task t equal a fresh f
   await task(t, m, opt, 1, 4);
   const perTask = weights(t.model);
   const settings = { maxSeqLen: 16, batchSize: 8, maxNewTokens: 2 };
-  const acc = rankAccuracy(t.model, t.tok, t.tasks[1], settings);
+  const acc = await rankAccuracy(t.model, t.tok, t.tasks[1], settings);
 
   const fresh = tiny();
   const seq = new SeqFt();
@@ -44,6 +44,6 @@ test("per-task fine-tuning: R[t][t] and the weights after task t equal a fresh f
   const opt2 = new Optimizer({ name: 'adamw', weightDecay: 0.01 });
   await task(fresh, seq, opt2, 1, 4);
   for (const [n, w] of weights(fresh.model)) assert.equal(maxAbsDiff(w, perTask.get(n)!), 0, n);
-  assert.equal(rankAccuracy(fresh.model, fresh.tok, fresh.tasks[1], settings), acc);
+  assert.equal(await rankAccuracy(fresh.model, fresh.tok, fresh.tasks[1], settings), acc);
   for (const x of [opt, opt2, m, fresh.model, t.model]) x.dispose();
 });

@@ -230,12 +230,12 @@ test('what a task learned lives in the adapters: accuracy rises under weightOver
   m.beforeTask(t.ctx);
   const s = { maxSeqLen: 16, batchSize: 16, maxNewTokens: 2 };
   const evalTask = { ...t.tasks[0], test: tinyTask('tiny/sentiment')!.test };
-  const base = rankAccuracy(t.model, t.tok, evalTask, s);
+  const base = await rankAccuracy(t.model, t.tok, evalTask, s);
   steps(t, m, opt, 0, 0, 24);
   // The runner must evaluate under the overrides: the variables alone still hold the base model.
-  assert.equal(rankAccuracy(t.model, t.tok, evalTask, s), base);
+  assert.equal(await rankAccuracy(t.model, t.tok, evalTask, s), base);
   const over = m.weightOverrides()!;
-  const adapted = t.model.withWeights(over, () => rankAccuracy(t.model, t.tok, evalTask, s));
+  const adapted = await t.model.withWeights(over, () => rankAccuracy(t.model, t.tok, evalTask, s));
   assert.ok(adapted > base + 20, `accuracy ${adapted} with the adapters, ${base} without`);
   tf.dispose([...over.values()]);
   opt.dispose();

@@ -68,35 +68,35 @@ for (const arch of Object.keys(RAW)) {
     });
   }
 
-  test(`${arch}: greedy generation with the cache equals recomputing the prefix, batched or not`, () => {
+  test(`${arch}: greedy generation with the cache equals recomputing the prefix, batched or not`, async () => {
     const model = m();
-    model.generate(PROMPTS, 8, { eosTokenIds: [], useCache: false }); // grows the mask and rotary tables
+    await model.generate(PROMPTS, 8, { eosTokenIds: [], useCache: false }); // grows the mask and rotary tables
     const before = tf.memory().numTensors;
-    const cached = model.generate(PROMPTS, 8, { eosTokenIds: [] });
-    const full = model.generate(PROMPTS, 8, { eosTokenIds: [], useCache: false });
+    const cached = await model.generate(PROMPTS, 8, { eosTokenIds: [] });
+    const full = await model.generate(PROMPTS, 8, { eosTokenIds: [], useCache: false });
     assert.deepEqual(cached, full);
-    PROMPTS.forEach((p, b) => assert.deepEqual(model.generate([p], 8, { eosTokenIds: [] })[0], cached[b]));
+    for (const [b, p] of PROMPTS.entries()) assert.deepEqual((await model.generate([p], 8, { eosTokenIds: [] }))[0], cached[b]);
     assert.ok(cached.every((o) => o.length === 8));
     assert.equal(tf.memory().numTensors, before, 'generation leaves no tensors behind');
     // A row stops after its EOS; the others continue.
     const eos = cached[0][2];
-    const stopped = model.generate(PROMPTS, 8, { eosTokenIds: [eos] });
+    const stopped = await model.generate(PROMPTS, 8, { eosTokenIds: [eos] });
     assert.deepEqual(stopped[0], cached[0].slice(0, cached[0].indexOf(eos) + 1));
-    assert.throws(() => model.generate([[1, 2]], 40), /exceeds the model's 40 positions/);
+    await assert.rejects(model.generate([[1, 2]], 40), /exceeds the model's 40 positions/);
   });
 
-  test(`${arch}: continuation log-probabilities are sums of log-softmax picks of the full logits`, () => {
+  test(`${arch}: continuation log-probabilities are sums of log-softmax picks of the full logits`, async () => {
     const model = m();
     const conts = [[3, 3], [17], [22, 5, 6]];
-    const got = model.continuationLogProbs(PROMPTS, conts, 2);
+    const got = await model.continuationLogProbs(PROMPTS, conts, 2);
     PROMPTS.forEach((p, b) => {
       const seq = [...p, ...conts[b]];
       const logp = tf.tidy(() => tf.logSoftmax(model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'))).arraySync()[0]);
       const want = conts[b].reduce((s, tok, j) => s + logp[p.length + j - 1][tok], 0);
       assert.ok(Math.abs(got[b] - want) < 1e-4 * Math.abs(want), `example ${b}: ${got[b]} vs ${want}`);
     });
-    assert.throws(() => model.continuationLogProbs([[]], [[1]]), /prompt 0 is empty/);
-    assert.throws(() => model.continuationLogProbs([[1]], [[50]]), /token id 50, outside the vocabulary/);
+    await assert.rejects(model.continuationLogProbs([[]], [[1]]), /prompt 0 is empty/);
+    await assert.rejects(model.continuationLogProbs([[1]], [[50]]), /token id 50, outside the vocabulary/);
   });
 
   test(`${arch}: capture hands out every target's input and each block's input and output`, () => {

@@ -30,7 +30,7 @@ test('t5 load/save round trip: the same tensors bit for bit, shared stored once,
   await selectBackend('cpu');
   const m = load(SRC);
   const out = tempDir('t5-save');
-  saveCheckpoint(m, out);
+  await saveCheckpoint(m, out);
   m.dispose();
   const before = readSafetensors(join(SRC, 'model.safetensors')).tensors;
   const after = readSafetensors(join(out, 'model.safetensors')).tensors;

@@ -73,9 +73,9 @@ test('a tiny T5 learns from seq2seq batches through its loss and then ranks the 
   assert.ok(losses[39] < losses[0] / 4, `loss ${losses[0]} -> ${losses[39]}`);
   const labelIds = ['positive', 'negative'].map((l) => [...tok.encode(answerText(l)), tok.eosId!]);
   const prompts = EXAMPLES.map((e) => encodeSeq2SeqPrompt(tok, TEMPLATE, e, 16));
-  const scores = model.continuationLogProbs([prompts[0], prompts[0], prompts[1], prompts[1]], [...labelIds, ...labelIds]);
+  const scores = await model.continuationLogProbs([prompts[0], prompts[0], prompts[1], prompts[1]], [...labelIds, ...labelIds]);
   assert.ok(scores[0] > scores[1] && scores[3] > scores[2], `scores ${scores}`);
-  assert.deepEqual(model.generate(prompts, 4), labelIds, 'greedy decoding reproduces each answer and stops at EOS');
+  assert.deepEqual(await model.generate(prompts, 4), labelIds, 'greedy decoding reproduces each answer and stops at EOS');
   tf.dispose([ids, mask, labels]);
   model.dispose();
 });

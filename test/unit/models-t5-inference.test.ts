@@ -62,17 +62,17 @@ for (const kind of Object.keys(RAW)) {
 
   test(`t5 ${kind}: greedy decoding with the cache equals recomputation, and a batch equals each prompt alone`, async () => {
     await selectBackend('cpu');
-    const cached = m().generate(PROMPTS, 6, { eosTokenIds: [] });
-    const plain = m().generate(PROMPTS, 6, { eosTokenIds: [], useCache: false });
+    const cached = await m().generate(PROMPTS, 6, { eosTokenIds: [] });
+    const plain = await m().generate(PROMPTS, 6, { eosTokenIds: [], useCache: false });
     assert.deepEqual(cached, plain);
-    PROMPTS.forEach((p, i) => assert.deepEqual(m().generate([p], 6, { eosTokenIds: [] })[0], cached[i], `prompt ${i}`));
+    for (const [i, p] of PROMPTS.entries()) assert.deepEqual((await m().generate([p], 6, { eosTokenIds: [] }))[0], cached[i], `prompt ${i}`);
     assert.ok(cached.every((r) => r.length === 6));
     assert.ok(new Set(cached.flat()).size > 3, `the outputs vary (${JSON.stringify(cached)}), so the comparison means something`);
     const stop = cached[0][2];
-    const stopped = m().generate([PROMPTS[0]], 6, { eosTokenIds: [stop] })[0];
+    const stopped = (await m().generate([PROMPTS[0]], 6, { eosTokenIds: [stop] }))[0];
     assert.deepEqual(stopped, cached[0].slice(0, cached[0].indexOf(stop) + 1), 'a row stops after its EOS');
     const before = tf.memory().numTensors;
-    m().generate(PROMPTS, 4);
+    await m().generate(PROMPTS, 4);
     assert.equal(tf.memory().numTensors, before, 'generation leaks no tensors');
   });
 
@@ -80,7 +80,7 @@ for (const kind of Object.keys(RAW)) {
     await selectBackend('cpu');
     const conts = [...TARGETS, []];
     const prompts = [...PROMPTS, [3, 1]];
-    const got = m().continuationLogProbs(prompts, conts, 2);
+    const got = await m().continuationLogProbs(prompts, conts, 2);
     const want = prompts.map((p, b) =>
       conts[b].length === 0
         ? 0
@@ -92,15 +92,15 @@ for (const kind of Object.keys(RAW)) {
     got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) < 1e-4 * Math.max(1, Math.abs(want[i])), `example ${i}: ${g} vs ${want[i]}`));
     assert.equal(got[3], 0, 'an empty continuation scores 0');
     const candidates = [1, 7, 22];
-    const next = m().nextTokenLogProbs!(PROMPTS, candidates, 2);
-    PROMPTS.forEach((p, b) =>
-      candidates.forEach((c, j) => {
-        const single = m().continuationLogProbs([p], [[c]])[0];
+    const next = await m().nextTokenLogProbs!(PROMPTS, candidates, 2);
+    for (const [b, p] of PROMPTS.entries()) {
+      for (const [j, c] of candidates.entries()) {
+        const single = (await m().continuationLogProbs([p], [[c]]))[0];
         assert.ok(Math.abs(next[b][j] - single) < 1e-4 * Math.max(1, Math.abs(single)), `prompt ${b}, candidate ${c}: ${next[b][j]} vs ${single}`);
-      }),
-    );
-    assert.throws(() => m().continuationLogProbs([[]], [[1]]), /prompt 0 is empty/);
-    assert.throws(() => m().continuationLogProbs([[1]], [[99]]), /continuation 0 holds token id 99, outside the vocabulary \[0, 48\)/);
+      }
+    }
+    await assert.rejects(m().continuationLogProbs([[]], [[1]]), /prompt 0 is empty/);
+    await assert.rejects(m().continuationLogProbs([[1]], [[99]]), /continuation 0 holds token id 99, outside the vocabulary \[0, 48\)/);
   });
 
   test(`t5 ${kind}: withWeights replaces a matrix inside the gradient tape`, async () => {

@@ -49,9 +49,9 @@ function copyInto(dst: CausalLM, src: CausalLM): void {
 }
 
 /** Saves, loads back, and checks every tensor bit for bit and the file's dtypes and metadata. */
-function roundTrip(m: CausalLM): CausalLM {
+async function roundTrip(m: CausalLM): Promise<CausalLM> {
   const dir = tempDir('ckpt');
-  saveCheckpoint(m, dir);
+  await saveCheckpoint(m, dir);
   const back = loadPretrained(dir);
   assert.deepEqual([...back.params.keys()].sort(), [...m.params.keys()].sort());
   for (const [n, v] of m.params) {
@@ -79,7 +79,7 @@ test('qwen2: q/k/v carry biases, o does not; equals llama with attention_bias an
   const llama = randomModel(llamaRaw({ attention_bias: true, tie_word_embeddings: true }), { seed: 2 });
   copyInto(llama, qwen);
   assert.ok(relErr(logitsOf(llama), logitsOf(qwen)) < 1e-6);
-  const back = roundTrip(qwen);
+  const back = await roundTrip(qwen);
   assert.ok(relErr(logitsOf(back), logitsOf(qwen)) === 0);
   for (const m of [qwen, llama, back]) m.dispose();
 });
@@ -93,12 +93,12 @@ test('mistral: the llama forward with the same weights; head_dim given explicitl
   const llama = randomModel(raw, { seed: 4 });
   copyInto(llama, mistral);
   assert.ok(relErr(logitsOf(llama), logitsOf(mistral)) < 1e-6);
-  roundTrip(mistral).dispose();
+  (await roundTrip(mistral)).dispose();
   mistral.dispose();
   llama.dispose();
 });
 
-test('multi-query (1 kv head) equals multi-head attention with the key/value head repeated', () => {
+test('multi-query (1 kv head) equals multi-head attention with the key/value head repeated', async () => {
   const mqa = randomModel(llamaRaw({ num_key_value_heads: 1 }), { seed: 5, std: 0.2 });
   assert.deepEqual(mqa.params.get('model.layers.0.self_attn.v_proj.weight')!.shape, [8, 32]);
   const mha = randomModel(llamaRaw({ num_key_value_heads: 4 }), { seed: 6 });
@@ -107,12 +107,12 @@ test('multi-query (1 kv head) equals multi-head attention with the key/value hea
     dst.assign(/[kv]_proj/.test(n) ? tf.tile(v, [4, 1]) : v);
   }
   assert.ok(relErr(logitsOf(mha), logitsOf(mqa)) < 1e-6);
-  roundTrip(mqa).dispose();
+  (await roundTrip(mqa)).dispose();
   mqa.dispose();
   mha.dispose();
 });
 
-test('tied llama head equals an untied head holding a copy of the embedding', () => {
+test('tied llama head equals an untied head holding a copy of the embedding', async () => {
   const tied = randomModel(llamaRaw({ tie_word_embeddings: true, mlp_bias: true }), { seed: 7, std: 0.2 });
   assert.ok(!tied.params.has('lm_head.weight'));
   assert.deepEqual(tied.params.get('model.layers.1.mlp.down_proj.bias')!.shape, [32]);
@@ -122,18 +122,18 @@ test('tied llama head equals an untied head holding a copy of the embedding', ()
   copyInto(untied, tied);
   untied.params.get('lm_head.weight')!.assign(tied.params.get('model.embed_tokens.weight')!);
   assert.ok(relErr(logitsOf(untied), logitsOf(tied)) < 1e-6);
-  roundTrip(tied).dispose();
+  (await roundTrip(tied)).dispose();
   tied.dispose();
   untied.dispose();
 });
 
-test('16-bit weights: a BF16 or F16 checkpoint keeps its dtypes through load and save', () => {
+test('16-bit weights: a BF16 or F16 checkpoint keeps its dtypes through load and save', async () => {
   const m = randomModel(llamaRaw(), { seed: 9 });
   for (const n of m.params.keys()) m.paramDtypes.set(n, n.includes('mlp') ? 'F16' : 'BF16');
   const dir = tempDir('half');
-  saveCheckpoint(m, dir);
+  await saveCheckpoint(m, dir);
   const once = loadPretrained(dir); // values now exactly representable in their dtype
-  const twice = roundTrip(once);
+  const twice = await roundTrip(once);
   const w = once.params.get('model.layers.0.mlp.up_proj.weight')!.dataSync();
   const w0 = m.params.get('model.layers.0.mlp.up_proj.weight')!.dataSync();
   assert.ok(relErr(w, w0) < 1e-3 && relErr(w, w0) > 0, 'F16 rounding happened and was small');

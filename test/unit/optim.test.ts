@@ -89,12 +89,17 @@ test('global-norm clipping scales every gradient by the same factor, only when a
     ['b', tf.tensor1d([0, 4])],
   ]);
   const { grads: c, norm } = clipByGlobalNorm(grads, 1);
+  assert.ok(norm);
   assert.ok(Math.abs((await norm.data())[0] - 5) < 1e-6);
   const a = await c.get('a')!.data();
   const b = await c.get('b')!.data();
   assert.ok(Math.abs(a[0] - 0.6) < 1e-5 && Math.abs(b[1] - 0.8) < 1e-5);
   const { grads: same } = clipByGlobalNorm(grads, 10);
   assert.deepEqual(Array.from(await same.get('b')!.data()), [0, 4]);
+  // Clipping off (0): nothing is computed, the very same tensors pass through.
+  const off = clipByGlobalNorm(grads, 0);
+  assert.equal(off.grads, grads);
+  assert.equal(off.norm, null);
 });
 
 test('learning-rate schedules: warm-up, linear decay to 0, cosine', () => {

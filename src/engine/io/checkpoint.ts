@@ -144,14 +144,15 @@ export function loadPretrained(dir: string): CausalLM {
  * Writes config.json and model.safetensors (each atomically: temporary file, then rename) with the keys and
  * dtypes the model was loaded with; a tied head is stored once, as HF does.
  */
-export function saveCheckpoint(model: CausalLM, dir: string): void {
+export async function saveCheckpoint(model: CausalLM, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, StTensor>();
   for (const p of model.inventory.params) {
     const v = model.params.get(p.name);
     if (!v) throw new CheckpointError(`saveCheckpoint: the model has no parameter '${p.name}' (was it disposed?)`);
     const dtype = (model.paramDtypes.get(p.name) ?? 'F32') as StTensor['dtype'];
-    tensors.set(p.name, { dtype, shape: [...v.shape], data: v.dataSync() as Float32Array });
+    // Asynchronous read: webgpu has no synchronous readback in Node.
+    tensors.set(p.name, { dtype, shape: [...v.shape], data: (await v.data()) as Float32Array });
   }
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
   const configPath = join(dir, 'config.json');

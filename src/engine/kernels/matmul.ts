@@ -8,6 +8,8 @@
  * product and its gradient use only the plain layout. Other backends get tfjs's own matmul unchanged.
  */
 import { tf } from '../tf';
+import { columnSum } from './webgpu/column-sum';
+import { useFused } from './webgpu/switches';
 
 /** Swaps the last two axes. */
 function swap(t: tf.Tensor): tf.Tensor {
@@ -36,10 +38,36 @@ function sameBatch(a: tf.Tensor, b: tf.Tensor): boolean {
 
 /** op(a) op(b) (+ bias), op = transpose when asked. */
 export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false, bias?: tf.Tensor): tf.Tensor {
+  if (bias && a.rank === 2 && b.rank === 2 && bias.rank === 1 && useFused('bias')) return biasedProduct(a as tf.Tensor2D, b as tf.Tensor2D, transposeA, transposeB, bias as tf.Tensor1D);
   if (tf.getBackend() !== 'wasm' || !sameBatch(a, b)) {
     if (bias) return tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA, transposeB, bias });
     return tf.matMul(a, b, transposeA, transposeB);
   }
   const y = plainProduct(transposeA ? swap(a) : a, transposeB ? swap(b) : b);
   return bias ? y.add(bias) : y;
+}
+
+/**
+ * op(a) op(b) + bias on webgpu: tfjs's fused product forward; backward, the bias gradient is a column-sum
+ * kernel (tfjs would transpose dy and reduce it) and the operand gradients are tfjs's own formulas.
+ */
+function biasedProduct(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean, bias: tf.Tensor1D): tf.Tensor2D {
+  const f = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, c: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    save([x, w]);
+    return {
+      value: tf.fused.matMul({ a: x, b: w, transposeA, transposeB, bias: c }),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const g = dy as tf.Tensor2D;
+        const [sx, sw] = saved as tf.Tensor2D[];
+        let dx: tf.Tensor;
+        let dw: tf.Tensor;
+        if (!transposeA && !transposeB) [dx, dw] = [tf.matMul(g, sw, false, true), tf.matMul(sx, g, true, false)];
+        else if (!transposeA) [dx, dw] = [tf.matMul(g, sw), tf.matMul(g, sx, true, false)];
+        else if (!transposeB) [dx, dw] = [tf.matMul(sw, g, false, true), tf.matMul(sx, g)];
+        else [dx, dw] = [tf.matMul(sw, g, true, true), tf.matMul(g, sx, true, true)];
+        return [dx, dw, columnSum(g)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.Tensor;
+  return f(a, b, bias) as tf.Tensor2D;
 }

@@ -74,6 +74,8 @@ export function projectPaper(G: tf.Tensor2D, Uh: tf.Tensor2D, Vh: tf.Tensor2D): 
 function toDense(W: WeightInput, values?: Float32Array): DenseMatrix {
   if (W instanceof tf.Tensor) {
     if (W.rank !== 2) throw new RangeError(`protected subspace: expected a 2-D weight, got shape [${W.shape.join(', ')}]`);
+    // The synchronous read serves `protectedSubspace` only (tests, tools); the run path goes through
+    // `protectedSubspaces`, which reads asynchronously and passes `values` (webgpu has no synchronous readback in Node).
     return { rows: W.shape[0], cols: W.shape[1], data: values ?? (W.dataSync() as Float32Array) };
   }
   return W;

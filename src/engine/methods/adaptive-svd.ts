@@ -96,7 +96,7 @@ export class AdaptiveSvd implements Method {
     if (needsImportance) {
       const batches = ctx.batchesOf(calibrationTask, this.cfg.calibrationSamples ?? 128).map((b) => ctx.tensorsOf(b));
       try {
-        importance = importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'block') : 'block');
+        importance = await importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'block') : 'block');
       } finally {
         batches.forEach((b) => tf.dispose([b.inputIds, b.labels, b.mask]));
       }

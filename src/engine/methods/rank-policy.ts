@@ -49,7 +49,7 @@ const clampK = (ratio: number, d: number): number => Math.min(d, Math.max(1, Mat
  * matrix (block) saw. Rows are counted where they are seen, since an encoder-decoder model's encoder and
  * decoder matrices see different tokens (encoder inputs, decoder target positions).
  */
-export function importances(model: CausalLM, targets: ConstrainedMatrix[], batches: BatchTensors[], mode: 'matrix' | 'block'): number[] {
+export async function importances(model: CausalLM, targets: ConstrainedMatrix[], batches: BatchTensors[], mode: 'matrix' | 'block'): Promise<number[]> {
   const byName = new Map(targets.map((t, i) => [t.name, i]));
   const slots = mode === 'matrix' ? targets.length : model.config.numLayers;
   const sums: tf.Scalar[][] = Array.from({ length: slots }, () => []);
@@ -91,11 +91,11 @@ export function importances(model: CausalLM, targets: ConstrainedMatrix[], batch
       else model.hidden(b.inputIds, b.mask, hooks).dispose();
     });
   }
-  const totals = sums.map((list, i) => {
-    const v = list.length ? addMany(list).dataSync()[0] : 0;
-    tf.dispose(list);
-    return v / Math.max(rows[i], 1);
-  });
+  // One asynchronous read for all sums: webgpu has no synchronous readback in Node.
+  const stacked = slots ? tf.tidy(() => tf.stack(sums.map((list) => (list.length ? addMany(list) : tf.scalar(0))))) : null;
+  const values = stacked ? await stacked.data() : new Float32Array(0);
+  tf.dispose([...(stacked ? [stacked] : []), ...sums.flat()]);
+  const totals = sums.map((_, i) => values[i] / Math.max(rows[i], 1));
   if (mode === 'matrix') return totals;
   // Matrices outside the blocks (head, embeddings) get the mean block importance.
   const meanBlock = totals.reduce((a, b) => a + b, 0) / Math.max(totals.length, 1);

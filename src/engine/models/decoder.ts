@@ -11,6 +11,7 @@ import { AttentionContext, LayerCache, MASKED, meanNll, pickColumns } from './la
 import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
 import { useFused } from '../kernels/webgpu/switches';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
+import { whileRunning } from './while-running';
 
 /** Everything a block needs about the current forward. */
 export interface ForwardContext extends AttentionContext {
@@ -71,11 +72,7 @@ export abstract class DecoderLM implements CausalLM {
     }
     const saved = this.overrides;
     this.overrides = new Map([...(saved ?? []), ...overrides]);
-    try {
-      return f();
-    } finally {
-      this.overrides = saved;
-    }
+    return whileRunning(f, () => (this.overrides = saved));
   }
 
   /** Hands x (rows of real tokens) to the capture hook of target `name`. */
@@ -102,6 +99,9 @@ export abstract class DecoderLM implements CausalLM {
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== total)) {
       throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`);
     }
+    // Capture rows are read from the mask before anything uses it: on webgpu a tensor built from JS values keeps
+    // them on the CPU only until its first use, and Node has no synchronous readback from the GPU.
+    const rows = opts.capture && mask ? realRows(mask, past) : null;
     const maskF = mask ? mask.toFloat() : null;
     const positions = maskF ? this.positionsFromMask(maskF, past, T) : null;
     const ctx: ForwardContext = {
@@ -114,7 +114,7 @@ export abstract class DecoderLM implements CausalLM {
       positions,
       rope: this.ropeFor(B, T, past, positions),
       capture: opts.capture ?? null,
-      rows: opts.capture && maskF ? realRows(maskF, past) : null,
+      rows,
     };
     let h = this.embed(ids, ctx);
     for (let i = 0; i < cfg.numLayers; i++) {
@@ -168,15 +168,15 @@ export abstract class DecoderLM implements CausalLM {
     });
   }
 
-  generate(prompts: number[][], maxNewTokens: number, opts: GenerateOptions = {}): number[][] {
+  generate(prompts: number[][], maxNewTokens: number, opts: GenerateOptions = {}): Promise<number[][]> {
     return greedyGenerate(this, prompts, maxNewTokens, opts);
   }
 
-  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): number[] {
+  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): Promise<number[]> {
     return continuationLogProbs(this, prompts, continuations, batchSize);
   }
 
-  nextTokenLogProbs(prompts: number[][], candidates: number[], batchSize = 16): number[][] {
+  nextTokenLogProbs(prompts: number[][], candidates: number[], batchSize = 16): Promise<number[][]> {
     return nextTokenLogProbs(this, prompts, candidates, batchSize);
   }
 
@@ -248,7 +248,10 @@ export abstract class DecoderLM implements CausalLM {
   }
 }
 
-/** Row indices (into B·T) of real tokens among the current positions; reads the mask (calibration only). */
+/**
+ * Row indices (into B·T) of real tokens among the current positions; reads the mask (capture only: calibration,
+ * whose masks are fresh batches, still readable on webgpu when read before their first use).
+ */
 function realRows(mask: tf.Tensor2D, past: number): tf.Tensor1D {
   const [B, total] = mask.shape;
   const m = mask.dataSync();
@@ -258,7 +261,10 @@ function realRows(mask: tf.Tensor2D, past: number): tf.Tensor1D {
   return tf.tensor1d(rows, 'int32');
 }
 
-/** Flat positions b·T + t whose next token is labelled (labels[b][t + 1] != -100), and those next tokens. */
+/**
+ * Flat positions b·T + t whose next token is labelled (labels[b][t + 1] != -100), and those next tokens. Reads
+ * the labels synchronously, so `loss` never calls it on webgpu (no synchronous readback in Node).
+ */
 function labelledRows(labels: tf.Tensor2D): { positions: number[]; targets: number[] } {
   const [B, T] = labels.shape;
   const y = labels.dataSync();

@@ -21,7 +21,7 @@ function checkIds(m: DecoderLM, seqs: number[][], what: string): void {
  * so padding does not shift positions. With the cache each step feeds one token per row; without it the
  * whole sequence is recomputed (quadratic, kept as the reference the cache is tested against).
  */
-export function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): number[][] {
+export async function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): Promise<number[][]> {
   if (prompts.length === 0 || maxNewTokens <= 0) return prompts.map(() => []);
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`generate: prompt ${i} is empty; start it with a BOS token`);
@@ -49,7 +49,8 @@ export function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTokens: 
         return m.headLogits(last as tf.Tensor2D).argMax(1);
       });
       for (const t of old) t?.dispose();
-      const ids = Array.from(next.dataSync());
+      // Asynchronous read: webgpu has no synchronous readback in Node (and it would stall the GPU elsewhere).
+      const ids = Array.from(await next.data());
       next.dispose();
       for (let b = 0; b < B; b++) {
         rows[b].push(ids[b]);
@@ -73,7 +74,7 @@ export function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTokens: 
  * Σ_j log p(cont_j | prompt, cont_<j) per example. Sequences are right-padded; the head and the softmax run
  * only on the rows that predict a continuation token, not on the prompt.
  */
-export function continuationLogProbs(m: DecoderLM, prompts: number[][], continuations: number[][], batchSize: number): number[] {
+export async function continuationLogProbs(m: DecoderLM, prompts: number[][], continuations: number[][], batchSize: number): Promise<number[]> {
   if (prompts.length !== continuations.length) {
     throw new Error(`continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`);
   }
@@ -108,7 +109,7 @@ export function continuationLogProbs(m: DecoderLM, prompts: number[][], continua
         const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
         return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
       });
-      const vals = picked.dataSync();
+      const vals = await picked.data();
       picked.dispose();
       vals.forEach((x, r) => (sums[owner[r]] += x));
     }
@@ -122,7 +123,7 @@ export function continuationLogProbs(m: DecoderLM, prompts: number[][], continua
  * candidate), with the head evaluated at each prompt's last position only. Rank classification over
  * single-token labels needs nothing more.
  */
-export function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candidates: number[], batchSize: number): number[][] {
+export async function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candidates: number[], batchSize: number): Promise<number[][]> {
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`nextTokenLogProbs: prompt ${i} is empty; start it with a BOS token`);
   });
@@ -140,7 +141,7 @@ export function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candidates:
       const last = tf.gather(h, tf.tensor1d(P.map((p, b) => b * T + p.length - 1), 'int32'));
       return tf.gather(tf.logSoftmax(m.headLogits(last)), tf.tensor1d(candidates, 'int32'), 1);
     });
-    const vals = picked.dataSync();
+    const vals = await picked.data();
     picked.dispose();
     for (let b = 0; b < B; b++) out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length)));
   }

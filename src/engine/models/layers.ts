@@ -6,6 +6,7 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import { fusedAttention } from '../kernels/webgpu/attention';
 import { useFused } from '../kernels/webgpu/switches';
+import { fusedActivation, type FusedActivation } from '../kernels/webgpu/activation';
 import { fusedLayerNorm, fusedRmsNorm } from '../kernels/webgpu/norm';
 
 /** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
@@ -47,10 +48,14 @@ ACTIVATIONS.swish = ACTIVATIONS.silu;
 
 export const SUPPORTED_ACTIVATIONS = Object.keys(ACTIVATIONS);
 
+/** Activations with a fused webgpu kernel (kernels/webgpu/activation.ts), by the names that select them. */
+const FUSED_ACTIVATIONS: Record<string, FusedActivation> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu_fast: 'gelu_new', silu: 'silu', swish: 'silu' };
+
 export function activation(name: string, where: string): (x: tf.Tensor2D) => tf.Tensor2D {
   const f = ACTIVATIONS[name];
   if (!f) throw new Error(`${where}: activation '${name}' is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
-  return f;
+  const fused = FUSED_ACTIVATIONS[name];
+  return fused ? (x) => (useFused('activation') ? fusedActivation(fused, x) : f(x)) : f;
 }
 
 /** Rotary embedding: x·cos + rotate_half(x)·sin, rotate_half(x) = [-x₂, x₁] (HF convention, halves not pairs). */

@@ -90,10 +90,14 @@ export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.
   return out.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
 }
 
-/** Row indices (into B·T) where `mask` [B, T] is nonzero; reads the mask (capture only). */
-export function maskedRows(mask: tf.Tensor2D): tf.Tensor1D {
+/**
+ * Row indices (into B·T) where `keep` holds for `mask` [B, T] (default: nonzero). Reads the mask synchronously
+ * (capture only): callers pass a tensor built from JS values before its first use, whose values webgpu still
+ * holds on the CPU (Node has no synchronous readback from the GPU).
+ */
+export function maskedRows(mask: tf.Tensor2D, keep: (v: number) => boolean = (v) => v !== 0): tf.Tensor1D {
   const m = mask.dataSync();
   const rows: number[] = [];
-  for (let i = 0; i < m.length; i++) if (m[i] !== 0) rows.push(i);
+  for (let i = 0; i < m.length; i++) if (keep(m[i])) rows.push(i);
   return tf.tensor1d(rows, 'int32');
 }

@@ -53,7 +53,7 @@ function releaseEncoded(enc: Encoded): void {
  * feeds one token per row; without it the whole decoded prefix is recomputed (quadratic in the output length,
  * kept as the reference the cache is tested against). The encoder runs once either way.
  */
-export function t5Generate(m: T5, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): number[][] {
+export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): Promise<number[][]> {
   if (prompts.length === 0 || maxNewTokens <= 0) return prompts.map(() => []);
   checkPrompts(m, prompts, 'generate');
   const B = prompts.length;
@@ -76,7 +76,8 @@ export function t5Generate(m: T5, prompts: number[][], maxNewTokens: number, opt
         return m.headLogits(last).argMax(1);
       });
       for (const t of old) t?.dispose();
-      const ids = Array.from(next.dataSync());
+      // Asynchronous read: webgpu has no synchronous readback in Node (and it would stall the GPU elsewhere).
+      const ids = Array.from(await next.data());
       next.dispose();
       for (let b = 0; b < B; b++) {
         rows[b].push(ids[b]);
@@ -98,7 +99,7 @@ export function t5Generate(m: T5, prompts: number[][], maxNewTokens: number, opt
  * start token then the continuation (right-padded; causal attention keeps padding out of earlier positions),
  * and the head runs only on the rows that predict a continuation token.
  */
-export function t5ContinuationLogProbs(m: T5, prompts: number[][], continuations: number[][], batchSize: number): number[] {
+export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continuations: number[][], batchSize: number): Promise<number[]> {
   if (prompts.length !== continuations.length) {
     throw new Error(`continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`);
   }
@@ -134,7 +135,7 @@ export function t5ContinuationLogProbs(m: T5, prompts: number[][], continuations
         const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
         return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
       });
-      const vals = picked.dataSync();
+      const vals = await picked.data();
       picked.dispose();
       vals.forEach((x, r) => (sums[owner[r]] += x));
     }
@@ -144,7 +145,7 @@ export function t5ContinuationLogProbs(m: T5, prompts: number[][], continuations
 }
 
 /** log p(candidate | prompt) as the first decoded token, for every prompt and candidate: one decoder step each. */
-export function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates: number[], batchSize: number): number[][] {
+export async function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates: number[], batchSize: number): Promise<number[][]> {
   checkPrompts(m, prompts, 'nextTokenLogProbs');
   checkIds(m.config.vocabSize, [candidates], 'nextTokenLogProbs: candidates');
   const step = Math.max(1, batchSize);
@@ -157,7 +158,7 @@ export function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates: numb
       const h = m.decodeRows(m.encodeRows(enc.ids, enc.mask), first);
       return tf.gather(tf.logSoftmax(m.headLogits(h)), tf.tensor1d(candidates, 'int32'), 1);
     });
-    const vals = picked.dataSync();
+    const vals = await picked.data();
     picked.dispose();
     P.forEach((_, b) => out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length))));
   }

@@ -14,6 +14,7 @@ import { addBiases, attend, type BucketSpec, causalBias, maskedRows, paddingBias
 import { t5Config, t5Ignores, t5Inventory, t5Options, type T5Options } from './t5-config';
 import { t5ContinuationLogProbs, t5Generate, t5NextTokenLogProbs } from './t5-generation';
 import type { Architecture, CaptureHooks, GenerateOptions, ModelConfig, Seq2SeqForwardOptions, Seq2SeqLM } from './types';
+import { whileRunning } from './while-running';
 
 /** Keys/values a decoder layer keeps while generating ([B, H, positions, d_kv]): its own grow, the encoder's are fixed. */
 export interface T5LayerCache {
@@ -92,11 +93,7 @@ export class T5 implements Seq2SeqLM {
     }
     const saved = this.overrides;
     this.overrides = new Map([...(saved ?? []), ...overrides]);
-    try {
-      return f();
-    } finally {
-      this.overrides = saved;
-    }
+    return whileRunning(f, () => (this.overrides = saved));
   }
 
   private capture(cap: Capture, name: string, x: tf.Tensor2D): void {
@@ -178,9 +175,10 @@ export class T5 implements Seq2SeqLM {
   encodeRows(ids: tf.Tensor2D, mask: tf.Tensor2D | null, hooks: CaptureHooks | null = null): Encoded {
     const [B, S] = ids.shape;
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== S)) throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${S}] like input_ids`);
+    // Capture rows first: on webgpu the mask's values stay on the CPU only until its first use (no synchronous readback in Node).
+    const cap: Capture = { hooks, rows: hooks && mask ? maskedRows(mask) : null };
     const pad = mask ? paddingBias(mask) : null;
     const bias = addBiases(positionBias(this.w(`encoder.block.0.${REL_BIAS}`), S, S, 0, this.buckets(true)), pad);
-    const cap: Capture = { hooks, rows: hooks && mask ? maskedRows(mask) : null };
     let h = embedding(this.w('shared.weight'), ids.reshape([B * S]));
     for (let i = 0; i < this.numEncoderLayers; i++) {
       const p = `encoder.block.${i}.layer`;
@@ -252,7 +250,8 @@ export class T5 implements Seq2SeqLM {
     const [B, T] = labels.shape;
     return tf.tidy(() => {
       const enc = this.encodeRows(inputIds, attentionMask ?? null, capture ?? null);
-      const rows = capture ? maskedRows(labels.notEqual(tf.scalar(IGNORE, labels.dtype)).toInt() as tf.Tensor2D) : null;
+      // Read from the labels themselves, before their first use: a derived tensor could not be read on webgpu.
+      const rows = capture ? maskedRows(labels, (v) => v !== IGNORE) : null;
       const h = this.decodeRows(enc, this.shiftRight(labels), { capture, rows });
       return this.headLogits(h).reshape([B, T, this.config.vocabSize]);
     });
@@ -279,15 +278,15 @@ export class T5 implements Seq2SeqLM {
     });
   }
 
-  generate(prompts: number[][], maxNewTokens: number, opts: GenerateOptions = {}): number[][] {
+  generate(prompts: number[][], maxNewTokens: number, opts: GenerateOptions = {}): Promise<number[][]> {
     return t5Generate(this, prompts, maxNewTokens, opts);
   }
 
-  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): number[] {
+  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize = 16): Promise<number[]> {
     return t5ContinuationLogProbs(this, prompts, continuations, batchSize);
   }
 
-  nextTokenLogProbs(prompts: number[][], candidates: number[], batchSize = 16): number[][] {
+  nextTokenLogProbs(prompts: number[][], candidates: number[], batchSize = 16): Promise<number[][]> {
     return t5NextTokenLogProbs(this, prompts, candidates, batchSize);
   }
 

@@ -36,7 +36,7 @@ export interface ModelConfig {
 
 /**
  * Activations handed out during a capturing forward. Tensors are valid only during the call: copy what you
- * need (`tf.keep`, `.arraySync()`, or an accumulated sum) before returning. Rows are real tokens only (padding
+ * need (`tf.keep` or an accumulated sum; no synchronous read, which webgpu lacks in Node) before returning. Rows are real tokens only (padding
  * removed when an attention mask was given), in batch-major order.
  */
 export interface CaptureHooks {
@@ -86,17 +86,21 @@ export interface CausalLM {
   /**
    * Runs `f` with some parameters replaced by tensors of the same shape (e.g. W + Σ BᵢAᵢ for LoRA-style
    * methods). Gradients flow to whatever the replacements are computed from; the variables are untouched.
+   * When `f` returns a promise (evaluation, which reads results asynchronously), the replacements stay until it
+   * settles.
    */
   withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T;
+  // Inference resolves asynchronously: it reads results back with `data()`, since webgpu has no synchronous
+  // readback in Node.
   /**
    * Greedy decoding; returns only the new tokens of each prompt (prompts may differ in length). A seq2seq model
    * encodes the prompt and decodes from its decoder start token.
    */
-  generate(prompts: number[][], maxNewTokens: number, opts?: GenerateOptions): number[][];
+  generate(prompts: number[][], maxNewTokens: number, opts?: GenerateOptions): Promise<number[][]>;
   /** Σ log p(continuation | prompt) per example: rank classification over a label set (seq2seq: prompt = encoder input). */
-  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize?: number): number[];
+  continuationLogProbs(prompts: number[][], continuations: number[][], batchSize?: number): Promise<number[]>;
   /** log p(candidate | prompt) for each prompt (rows) and candidate token (columns): one forward per prompt. */
-  nextTokenLogProbs?(prompts: number[][], candidates: number[], batchSize?: number): number[][];
+  nextTokenLogProbs?(prompts: number[][], candidates: number[], batchSize?: number): Promise<number[][]>;
   dispose(): void;
 }
 

@@ -13,50 +13,12 @@
  * Update rule as torch.optim.AdamW: p <- p (1 - lr wd) - (lr / bc1) m / (sqrt(v / bc2) + eps).
  */
 import { tf } from '../../tf';
+import { USAGE, bufferOf, encoder, webgpuBackend, type GpuBufferLike } from './internals';
 
 const WORKGROUP = 256;
 const MAX_GROUPS_X = 65535;
 /** The Hyper struct (9 x 4 bytes), padded to the 16-byte multiple uniform buffers need. */
 const HYPER_BYTES = 48;
-
-/** What this module uses of the tfjs webgpu backend (internals of @tensorflow/tfjs-backend-webgpu 4.22). */
-interface TensorDataLike {
-  resource?: unknown;
-  values?: unknown;
-}
-interface WebGpuBackendInternals {
-  device: GPUDeviceLike;
-  queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBufferView): void };
-  commandEncoder: CommandEncoderLike | null;
-  tensorMap: { get(dataId: object): TensorDataLike };
-  commandQueueOwnedIds: WeakSet<object>;
-  uploadToGPU(dataId: object): void;
-  ensureCommandEncoderReady(): void;
-  endComputePassEncoder(): void;
-  submitQueue(): void;
-  makeTensorInfo(shape: number[], dtype: string): { dataId: object; shape: number[]; dtype: string };
-}
-interface GpuBufferLike {
-  destroy(): void;
-}
-interface GPUDeviceLike {
-  createBuffer(desc: { size: number; usage: number; label?: string }): GpuBufferLike;
-  createShaderModule(desc: { code: string; label?: string }): unknown;
-  createComputePipeline(desc: unknown): { getBindGroupLayout(i: number): unknown };
-  createBindGroup(desc: unknown): unknown;
-}
-interface CommandEncoderLike {
-  copyBufferToBuffer(src: unknown, srcOffset: number, dst: unknown, dstOffset: number, size: number): void;
-  beginComputePass(desc?: unknown): {
-    setPipeline(p: unknown): void;
-    setBindGroup(i: number, g: unknown): void;
-    dispatchWorkgroups(x: number, y?: number, z?: number): void;
-    end(): void;
-  };
-}
-
-// GPUBufferUsage / GPUMapMode values from the WebGPU spec (the globals exist only once Dawn is loaded).
-const USAGE = { COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080 };
 
 const SHADER = /* wgsl */ `
 // Derived constants (1 - beta, 1 - lr wd, lr / bc1) come from the host in float64, rounded once, as the
@@ -113,7 +75,7 @@ export class FusedAdamW {
     vars: { name: string; shape: number[] }[],
     private readonly hyper: AdamWHyper,
   ) {
-    const b = backend();
+    const b = webgpuBackend('fused AdamW');
     let offset = 0;
     this.slots = vars.map(({ name, shape }) => {
       const size = shape.reduce((a, c) => a * c, 1);
@@ -146,7 +108,7 @@ export class FusedAdamW {
 
   /** One AdamW step (t counts from 1). `grads` and `vars` are indexed like the layout's names. */
   step(grads: tf.Tensor[], vars: tf.Variable[], lr: number, t: number): void {
-    const b = backend();
+    const b = webgpuBackend('fused AdamW');
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     const hyper = new ArrayBuffer(HYPER_BYTES);
     const bc1 = 1 - Math.pow(beta1, t);
@@ -182,7 +144,7 @@ export class FusedAdamW {
 
   /** The moments as per-variable tensors (new tensors, owned by the caller), keyed `m/<name>` and `v/<name>`. */
   exportMoments(): Map<string, tf.Tensor> {
-    const b = backend();
+    const b = webgpuBackend('fused AdamW');
     const out = new Map<string, tf.Tensor>();
     const enc = encoder(b);
     for (const [slot, buf] of [
@@ -202,7 +164,7 @@ export class FusedAdamW {
 
   /** Loads moments (e.g. from a checkpoint); missing ones stay as they are. */
   importMoments(slots: Map<string, tf.Tensor>): void {
-    const b = backend();
+    const b = webgpuBackend('fused AdamW');
     const enc = encoder(b);
     const used: tf.Tensor[] = [];
     for (const s of this.slots) {
@@ -224,25 +186,6 @@ export class FusedAdamW {
   dispose(): void {
     for (const buf of [this.P, this.G, this.M, this.V, this.hyperBuf]) buf.destroy();
   }
-}
-
-function backend(): WebGpuBackendInternals {
-  if (tf.getBackend() !== 'webgpu') throw new Error(`fused AdamW needs the webgpu backend (active: ${tf.getBackend()})`);
-  return tf.backend() as unknown as WebGpuBackendInternals;
-}
-
-/** The backend's command encoder with no compute pass open, so copies and our own pass can be recorded. */
-function encoder(b: WebGpuBackendInternals): CommandEncoderLike {
-  b.ensureCommandEncoderReady();
-  b.endComputePassEncoder();
-  return b.commandEncoder!;
-}
-
-function bufferOf(b: WebGpuBackendInternals, t: { dataId: object }): unknown {
-  b.uploadToGPU(t.dataId);
-  const res = b.tensorMap.get(t.dataId).resource;
-  if (!res) throw new Error('fused AdamW: a tensor has no GPU buffer');
-  return res;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

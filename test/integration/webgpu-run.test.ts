@@ -1,0 +1,71 @@
+/**
+ * A whole run on the webgpu backend (SwiftShader, see test/helpers/webgpu.ts), in process through the trainer's
+ * entry (runFolder): the tiny model on two tiny tasks with seqft and adaptive SVD (whose calibration captures
+ * activations), rank and greedy-generation evaluation, and a checkpoint. webgpu has no synchronous readback in
+ * Node (tensor.dataSync() throws), so this fails if any read on the run path is synchronous. Kept small:
+ * SwiftShader is slow.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { validateConfig } from '../../src/protocol/config-validate';
+import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
+import { createRunDir, EVENTS_FILE } from '../../src/engine/run-dir';
+import { runFolder } from '../../src/trainer/run';
+import { repoRoot } from '../helpers/paths';
+import { useSoftwareWebGpu } from '../helpers/webgpu';
+
+const TASKS = ['sentiment', 'topic'];
+
+function resolvedConfig(output: string) {
+  const raw = {
+    name: 'webgpu',
+    model: 'builtin:tiny-llama',
+    backend: 'webgpu',
+    tasks: TASKS.map((name) => ({ name, source: { builtin: `tiny/${name}` }, trainLimit: 16, testLimit: 6 })),
+    methods: [{ method: 'seqft' }, { method: 'adaptive-svd', calibrationSamples: 8 }],
+    training: { epochs: 1, batchSize: 8, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1, evalBatchSize: 8 },
+    eval: { modes: ['rank', 'generate'], maxNewTokens: 2 },
+    checkpoint: { every: 'task', keep: 2 },
+    output,
+  };
+  const { config, issues } = validateConfig(raw, { file: path.join(output, 'webgpu.sculpt.json'), path, exists: existsSync });
+  assert.deepEqual(issues, []);
+  return config!;
+}
+
+test('a run on webgpu: seqft and adaptive SVD finish with a finite T x T matrix and a checkpoint', { timeout: 180_000 }, async () => {
+  process.env.SCULPT_ASSETS ??= path.join(repoRoot, 'assets');
+  await useSoftwareWebGpu();
+  const work = mkdtempSync(path.join(tmpdir(), 'sculpt-webgpu-run-'));
+  try {
+    const config = resolvedConfig(work);
+    for (let methodIndex = 0; methodIndex < config.methods.length; methodIndex++) {
+      const dir = createRunDir(config, { methodIndex, order: 0 });
+      const outcome = await runFolder(dir, { shouldStop: () => false });
+      const events: SculptEvent[] = parseEventLog(readFileSync(path.join(dir, EVENTS_FILE), 'utf8')).events;
+      const error = events.find((e) => e.type === 'error');
+      assert.equal(outcome, 'finished', error?.type === 'error' ? `${error.message} at ${error.where}` : 'no error event');
+      const label = config.methods[methodIndex].method;
+      const started = events.find((e) => e.type === 'run-started');
+      assert.ok(started?.type === 'run-started' && started.backend.name === 'webgpu', `${label}: the run started on webgpu`);
+      const fin = events.find((e) => e.type === 'run-finished');
+      assert.ok(fin?.type === 'run-finished');
+      assert.equal(fin.matrix.length, TASKS.length, `${label}: one row per task`);
+      for (const row of fin.matrix) {
+        assert.equal(row.length, TASKS.length);
+        assert.ok(row.every((a) => Number.isFinite(a) && a >= 0 && a <= 100), `${label}: accuracies ${JSON.stringify(row)}`);
+      }
+      const steps = events.filter((e) => e.type === 'step');
+      assert.ok(steps.length > 0 && steps.every((e) => e.type === 'step' && Number.isFinite(e.loss)), `${label}: finite step losses`);
+      assert.ok(events.some((e) => e.type === 'eval' && e.mode === 'generate'), `${label}: greedy generation was evaluated`);
+      const cp = events.find((e) => e.type === 'checkpoint');
+      assert.ok(cp?.type === 'checkpoint' && existsSync(path.join(cp.path, 'model.safetensors')), `${label}: a checkpoint was written`);
+      if (label === 'adaptive-svd') assert.ok(events.some((e) => e.type === 'ranks'), 'adaptive SVD chose ranks from calibration');
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
