@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs Debian's Vulkan loader (libvulkan1). With it, Dawn (the `webgpu` package) runs the WGSL kernels on
+# SwiftShader, the software Vulkan driver that Debian's Chromium ships (scripts/provision/chromium.sh), so the
+# webgpu tests in `npm test` need no GPU. Idempotent and quick when present.
+set -euo pipefail
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
+  echo "vulkan loader: present"
+  exit 0
+fi
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+apt-cache show libvulkan1 >/dev/null 2>&1 || "${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends libvulkan1 >/dev/null
+echo "vulkan loader: installed"
