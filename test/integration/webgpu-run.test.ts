@@ -19,7 +19,7 @@ import { useSoftwareWebGpu } from '../helpers/webgpu';
 
 const TASKS = ['sentiment', 'topic'];
 
-function resolvedConfig(output: string) {
+function resolvedConfig(output: string, changes: Record<string, unknown> = {}) {
   const raw = {
     name: 'webgpu',
     model: 'builtin:tiny-llama',
@@ -30,6 +30,7 @@ function resolvedConfig(output: string) {
     eval: { modes: ['rank', 'generate'], maxNewTokens: 2 },
     checkpoint: { every: 'task', keep: 2 },
     output,
+    ...changes,
   };
   const { config, issues } = validateConfig(raw, { file: path.join(output, 'webgpu.sculpt.json'), path, exists: existsSync });
   assert.deepEqual(issues, []);
@@ -64,6 +65,35 @@ test('a run on webgpu: seqft and adaptive SVD finish with a finite T x T matrix 
       const cp = events.find((e) => e.type === 'checkpoint');
       assert.ok(cp?.type === 'checkpoint' && existsSync(path.join(cp.path, 'model.safetensors')), `${label}: a checkpoint was written`);
       if (label === 'adaptive-svd') assert.ok(events.some((e) => e.type === 'ranks'), 'adaptive SVD chose ranks from calibration');
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('every other method, and a T5 model, train and evaluate on webgpu (finite matrices)', { timeout: 300_000 }, async () => {
+  process.env.SCULPT_ASSETS ??= path.join(repoRoot, 'assets');
+  await useSoftwareWebGpu();
+  const work = mkdtempSync(path.join(tmpdir(), 'sculpt-webgpu-methods-'));
+  const small = { tasks: TASKS.map((name) => ({ name, source: { builtin: `tiny/${name}` }, trainLimit: 8, testLimit: 4 })), eval: { modes: ['rank'] }, checkpoint: { every: 'task', keep: 1 } };
+  const configs = [
+    resolvedConfig(work, { ...small, methods: [{ method: 'o-lora', r: 2 }, { method: 'ewc' }, { method: 'replay' }, { method: 'lwf' }, { method: 'mtl' }, { method: 'per-task' }] }),
+    resolvedConfig(work, { ...small, name: 'webgpu-t5', model: 'builtin:tiny-t5', methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }] }),
+  ];
+  try {
+    for (const config of configs) {
+      for (let methodIndex = 0; methodIndex < config.methods.length; methodIndex++) {
+        const label = `${config.model} ${config.methods[methodIndex].method}`;
+        const dir = createRunDir(config, { methodIndex, order: 0 });
+        const outcome = await runFolder(dir, { shouldStop: () => false });
+        const events: SculptEvent[] = parseEventLog(readFileSync(path.join(dir, EVENTS_FILE), 'utf8')).events;
+        const error = events.find((e) => e.type === 'error');
+        assert.equal(outcome, 'finished', `${label}: ${error?.type === 'error' ? `${error.message} at ${error.where}` : 'no error event'}`);
+        const fin = events.find((e) => e.type === 'run-finished');
+        assert.ok(fin?.type === 'run-finished', `${label}: finished`);
+        assert.ok(fin.matrix.flat().every((a) => Number.isFinite(a) && a >= 0 && a <= 100), `${label}: accuracies ${JSON.stringify(fin.matrix)}`);
+        assert.ok(events.every((e) => e.type !== 'step' || Number.isFinite(e.loss)), `${label}: finite step losses`);
+      }
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
