@@ -6,6 +6,7 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { wasmThreadsPlugin } from './scripts/build/wasm-threads.mjs';
 
 const require = createRequire(import.meta.url);
 const watch = process.argv.includes('--watch');
@@ -35,6 +36,8 @@ const nodeBundle = (entry, out, extra = {}) => ({
   external: nodeExternal,
   // Prefer ESM entry points so tfjs-core is bundled once (its CJS and ESM builds would be two instances).
   mainFields: ['module', 'main'],
+  // Lets the tfjs wasm backend start its worker threads under Node (see the plugin).
+  plugins: [wasmThreadsPlugin],
   ...extra,
 });
 

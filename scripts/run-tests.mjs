@@ -3,6 +3,7 @@
 //   node scripts/run-tests.mjs unit/svd        only test files whose path contains one of the given words
 // Tests are bundled one file each (dependencies stay in node_modules) into out/test/, mirroring test/.
 import * as esbuild from 'esbuild';
+import { wasmThreadsPlugin } from './build/wasm-threads.mjs';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -41,6 +42,7 @@ await esbuild.build({
   // tfjs is bundled (its deep ESM imports do not load in plain Node); native and optional packages are not.
   external: ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi', 'playwright-core', 'esbuild'],
   mainFields: ['module', 'main'],
+  plugins: [wasmThreadsPlugin],
   logLevel: 'warning',
 });
 const compiled = entries.map((f) => join(outdir, relative('test', f)).replace(/\.ts$/, '.js'));

@@ -1,6 +1,7 @@
 // Runs a TypeScript script of this repository: bundles it with esbuild (like the product) and runs it.
 //   node scripts/run-ts.mjs scripts/make-tiny-model.ts [args...]
 import * as esbuild from 'esbuild';
+import { wasmThreadsPlugin } from './build/wasm-threads.mjs';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +23,7 @@ await esbuild.build({
   target: 'node20',
   sourcemap: 'inline',
   mainFields: ['module', 'main'],
+  plugins: [wasmThreadsPlugin],
   external: ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi', 'playwright-core', 'esbuild'],
   logLevel: 'warning',
 });

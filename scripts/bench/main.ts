@@ -1,6 +1,15 @@
 /**
  * `npm run bench -- [suite] [--json]`: benchmark harness. Each suite prints a Markdown table and, with
  * --json, a last line {"suite", "rows": [{name, ours, peer, unit, speedup}]} (speedup >= 1: Sculpt faster).
+ * Suites:
+ *   svd        task-boundary SVD of a GPT-2-small-shaped model beside torch.linalg.svd (svd.ts, svd_peer.py)
+ *   models     forward + backward tokens/s of the tiny decoders (models.ts)
+ *   train      training-step tokens/s per model, backend and method beside a PyTorch twin (train.ts, torch_twin.py)
+ *   eval       sculpt-base rank scoring examples/s and greedy generation tokens/s beside a PyTorch twin
+ *              (eval.ts, eval_twin.py)
+ *   memory     trainer peak RSS (seqft, adaptive-svd) and adaptive-svd's bases against the target matrices (memory.ts)
+ *   dashboard  the dashboard ingesting and drawing a large run in Chromium (dashboard.ts)
+ *   gpu        the webgpu backend on a GPU machine (gpu.ts)
  */
 // Suites load on demand: the dashboard suite needs playwright-core (a dev dependency), which a GPU machine
 // running only the gpu suite does not have.
@@ -9,6 +18,8 @@ const suites: Record<string, () => Promise<void>> = {
   svd: async () => (await import('./svd')).runSvdBench(argv()),
   models: async () => (await import('./models')).runModelsBench(argv()),
   train: async () => (await import('./train')).runTrainBench(argv()),
+  eval: async () => (await import('./eval')).runEvalBench(argv()),
+  memory: async () => (await import('./memory')).runMemoryBench(argv()),
   dashboard: async () => (await import('./dashboard')).runDashboardBench(argv()),
   gpu: async () => (await import('./gpu')).runGpuCheck(argv()),
 };

@@ -77,6 +77,8 @@ export async function resumeCommand(dirs: string[], args: RunArgs): Promise<numb
 /** Runs the folders' jobs as trainer processes; 0 when all finished (or stopped on request), 1 otherwise. */
 async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   const jobs = Math.max(1, Math.min(args.jobs ?? availableParallelism(), dirs.length));
+  // Trainers running side by side share the cores: each wasm trainer gets its part as threads.
+  const threads = process.env.SCULPT_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / jobs)));
   const progress = args.json ? null : new Progress(process.stderr, dirs.map((d) => path.basename(d)));
   const children = new Set<ChildProcess>();
   let interrupted = false;
@@ -93,7 +95,7 @@ async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   const worker = async () => {
     while (next < dirs.length && !interrupted) {
       const i = next++;
-      results[i] = await runOne(dirs[i], i, args, progress, children);
+      results[i] = await runOne(dirs[i], i, args, progress, children, threads);
     }
   };
   await Promise.all(Array.from({ length: jobs }, worker));
@@ -106,10 +108,10 @@ async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   return results.every((r) => r === 'finished' || r === 'stopped') ? 0 : 1;
 }
 
-function runOne(dir: string, index: number, args: RunArgs, progress: Progress | null, children: Set<ChildProcess>): Promise<string> {
+function runOne(dir: string, index: number, args: RunArgs, progress: Progress | null, children: Set<ChildProcess>, threads: string): Promise<string> {
   return new Promise((resolve) => {
     const trainer = path.join(__dirname, 'trainer.js');
-    const child = fork(trainer, [dir], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    const child = fork(trainer, [dir], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, SCULPT_WASM_THREADS: threads } });
     children.add(child);
     let status = 'crashed';
     let stderr = '';

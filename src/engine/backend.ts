@@ -8,9 +8,10 @@
  * names the backend, the reason and how to enable it.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmKernels } from './kernels/wasm-extra';
 
@@ -220,6 +221,17 @@ export function locateWasmDir(): string {
   return dir;
 }
 
+/**
+ * Threads for the wasm backend's XNNPACK pool: SCULPT_WASM_THREADS (set by launchers that run several trainers
+ * at once, so they share the cores), else every core this process may use. Threads under Node need the bundle
+ * built with scripts/build/wasm-threads.mjs (tfjs hands its workers Blob URLs otherwise).
+ */
+export function wasmThreads(): number {
+  const env = Number(process.env.SCULPT_WASM_THREADS);
+  if (Number.isInteger(env) && env >= 1) return Math.min(env, 8);
+  return Math.min(Math.max(1, availableParallelism()), 8);
+}
+
 async function tryWasm(): Promise<Attempt> {
   if (!wasmPathsSet) {
     setWasmPaths(locateWasmDir() + '/');
@@ -227,5 +239,17 @@ async function tryWasm(): Promise<Attempt> {
   }
   registerWasmKernels();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  return activate('wasm', `WebAssembly${simd ? ' SIMD' : ''}, 1 thread`, false);
+  const threads = wasmThreads();
+  // tfjs reports no thread support under Node; our bundles make its threaded build loadable there.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1 && simd);
+  if (threads > 1) setThreadsCount(threads);
+  let res = await activate('wasm', '', false);
+  if (!res.ok && threads > 1) {
+    // The threaded build did not start (e.g. workers refused): the single-threaded one still serves.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    res = await activate('wasm', '', false);
+  }
+  if (!res.ok) return res;
+  const actual = getThreadsCount();
+  return { ...res, device: `WebAssembly${simd ? ' SIMD' : ''}, ${actual} thread${actual === 1 ? '' : 's'}` };
 }

@@ -5,6 +5,7 @@
  * sooner, and whatever IPC missed before an exit is read back from the log. No vscode import: the adapters
  * (status bar, trees, dashboard) subscribe to `onEvent` and `onState`.
  */
+import { availableParallelism } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { isEvent, type SculptEvent } from '../protocol/events';
@@ -255,7 +256,7 @@ export class RunManager {
     rec.embedded = runtime.embedded;
     let child: ChildProcess;
     try {
-      child = spawnTrainer(runtime, this.o.trainerScript, dir);
+      child = spawnTrainer(runtime, this.o.trainerScript, dir, Math.max(1, Math.floor(availableParallelism() / Math.max(1, Math.floor(this.o.maxConcurrent()) || 1))));
     } catch (e) {
       rec.problem = `Cannot start the trainer with ${runtime.command}: ${(e as Error).message}`;
       this.finish(rec, s, 'crashed');

@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import type { TrainerRuntime } from './node-runtime';
 import { LOG_FILE, writePidFile } from './run-folder';
 
-export function spawnTrainer(runtime: TrainerRuntime, trainerScript: string, dir: string): ChildProcess {
+/** `threads`: the wasm threads this trainer may use (the cores shared among the trainers allowed at once). */
+export function spawnTrainer(runtime: TrainerRuntime, trainerScript: string, dir: string, threads?: number): ChildProcess {
   const fd = openSync(join(dir, LOG_FILE), 'a');
   try {
     writeSync(fd, `--- ${new Date().toISOString()} ${runtime.command} ${trainerScript} ${dir}${runtime.embedded ? ' (ELECTRON_RUN_AS_NODE)' : ''}\n`);
-    const child = spawn(runtime.command, [trainerScript, dir], { cwd: dir, env: runtime.env, stdio: ['ignore', fd, fd, 'ipc'], detached: true, windowsHide: true });
+    const env = threads && !runtime.env.SCULPT_WASM_THREADS ? { ...runtime.env, SCULPT_WASM_THREADS: String(threads) } : runtime.env;
+    const child = spawn(runtime.command, [trainerScript, dir], { cwd: dir, env, stdio: ['ignore', fd, fd, 'ipc'], detached: true, windowsHide: true });
     if (child.pid !== undefined) writePidFile(dir, child.pid);
     return child;
   } finally {

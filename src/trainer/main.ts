@@ -41,5 +41,10 @@ main()
       process.exitCode = 1;
     },
   )
-  // An open IPC channel keeps the process alive: close it whatever happened.
-  .finally(() => process.connected && process.disconnect());
+  // An open IPC channel keeps the process alive: close it whatever happened. Anything else left holding the
+  // process (e.g. the worker threads of a wasm build that failed to start) must not keep a finished run "live":
+  // the unref()ed timer ends the process if it has not ended by itself, after IPC has had time to drain.
+  .finally(() => {
+    if (process.connected) process.disconnect();
+    setTimeout(() => process.exit(), 3000).unref();
+  });
