@@ -11,40 +11,18 @@
  * The count of labelled rows stays on the device (no read-back in the step).
  */
 import { tf } from '../../tf';
-import { KernelProgram, runKernel, Uniform, WORKGROUP_INDEX } from './program';
+import { KernelProgram, runKernel } from './program';
+import { ROW_GRID_UNIFORMS, rowGrid, rowGridUniforms, rowLoop } from './row-grid';
 
 export const IGNORE_INDEX = -100;
 
 const THREADS = 256;
-const MAX_WORKGROUPS = 65535;
 /** Start of the running max: finite, so merging two empty slices never computes -inf - (-inf). */
 const LOWEST = '-3.4028234e38';
 
-function rowGrid(rows: number): { groups: number; perGroup: number } {
-  const groups = Math.max(1, Math.min(rows, MAX_WORKGROUPS));
-  return { groups, perGroup: Math.ceil(rows / groups) };
-}
-
-const UNIFORMS = 'rows : i32, cols : i32, groups : i32, rowsPerGroup : i32,';
-
-function uniforms(rows: number, cols: number): Uniform[] {
-  const { groups, perGroup } = rowGrid(rows);
-  return [
-    { type: 'int32', data: [rows] },
-    { type: 'int32', data: [cols] },
-    { type: 'int32', data: [groups] },
-    { type: 'int32', data: [perGroup] },
-  ];
-}
-
-/** Workgroup g handles rows g, g + groups, ...; the trip count is a uniform so barriers stay in uniform flow. */
-const ROW_LOOP = `
-  let tid = i32(localIndex);
-  let V = uniforms.cols;
-  for (var k = 0; k < uniforms.rowsPerGroup; k++) {
-    let row = ${WORKGROUP_INDEX} + k * uniforms.groups;
-    let live = row < uniforms.rows;
-    let base = row * V;`;
+const UNIFORMS = ROW_GRID_UNIFORMS;
+const uniforms = rowGridUniforms;
+const ROW_LOOP = rowLoop('V');
 
 function forwardProgram(rows: number): KernelProgram {
   return {

@@ -10,12 +10,11 @@
  *                                               (coalesced: neighbouring threads read neighbouring columns)
  * RMSNorm is the same code with the mean pinned at 0 and the Σ g term dropped.
  *
- * A dispatch has at most 65535 workgroups in x (runKernel does not fold a 2-D layout), so row programs give
- * each workgroup every `groups`-th row; the loop count is a uniform, which keeps the barriers in uniform
- * control flow as WGSL requires.
+ * Rows are spread over at most 65535 workgroups as row-grid.ts describes.
  */
 import { tf } from '../../tf';
 import { KernelProgram, runKernel, Uniform, WORKGROUP_INDEX } from './program';
+import { MAX_WORKGROUPS, ROW_GRID_UNIFORMS, rowGrid, rowGridUniforms, rowLoop } from './row-grid';
 
 /** Threads per row in the row programs (a power of two: the tree reduction halves it). */
 const ROW_THREADS = 256;
@@ -23,37 +22,16 @@ const ROW_THREADS = 256;
 const COL_THREADS = 128;
 /** Rows each dw/db workgroup sums before writing its partial; more rows means fewer partials to add up. */
 const MIN_ROWS_PER_BLOCK = 64;
-const MAX_WORKGROUPS = 65535;
 
 type Kind = 'rms' | 'layer';
 
-/** How rows are spread over workgroups: workgroup g handles rows g, g + groups, ... (`perGroup` of them). */
-function rowGrid(rows: number): { groups: number; perGroup: number } {
-  const groups = Math.max(1, Math.min(rows, MAX_WORKGROUPS));
-  return { groups, perGroup: Math.ceil(rows / groups) };
-}
-
-const ROW_UNIFORMS = 'rows : i32, cols : i32, groups : i32, rowsPerGroup : i32, eps : f32,';
+const ROW_UNIFORMS = `${ROW_GRID_UNIFORMS} eps : f32,`;
 
 function rowUniforms(rows: number, cols: number, eps: number): Uniform[] {
-  const { groups, perGroup } = rowGrid(rows);
-  return [
-    { type: 'int32', data: [rows] },
-    { type: 'int32', data: [cols] },
-    { type: 'int32', data: [groups] },
-    { type: 'int32', data: [perGroup] },
-    { type: 'float32', data: [eps] },
-  ];
+  return [...rowGridUniforms(rows, cols), { type: 'float32', data: [eps] }];
 }
 
-/** Opens the per-row loop: `row`, `live` (row < rows, false on the last pass of some groups), `base`, `tid`. */
-const ROW_LOOP = `
-  let tid = i32(localIndex);
-  let d = uniforms.cols;
-  for (var k = 0; k < uniforms.rowsPerGroup; k++) {
-    let row = ${WORKGROUP_INDEX} + k * uniforms.groups;
-    let live = row < uniforms.rows;
-    let base = row * d;`;
+const ROW_LOOP = rowLoop('d');
 
 /** Workgroup sum of one value per thread; every thread gets the total. Call in uniform control flow only. */
 const BLOCK_SUM = `
