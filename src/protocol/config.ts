@@ -31,7 +31,8 @@ export interface ExperimentConfig {
   model: string;
   /**
    * Compute backend. `auto` picks tensorflow (if the tfjs-node or tfjs-node-gpu package is installed) > webgpu
-   * (if a GPU adapter exists) > wasm > cpu.
+   * (if a hardware GPU adapter exists) > wasm > cpu. wasm uses SCULPT_WASM_THREADS threads, by default the cores
+   * left to this run (the CLI and the extension divide them among the trainers they run at once).
    * @default "auto"
    */
   backend?: BackendName;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
@@ -271,4 +271,21 @@ test('every shipped example passes sculpt validate', () => {
   const r = cli('validate', ...examples.map((f) => join(repoRoot, 'examples', f)));
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, examples.length);
+});
+
+test('trainers running side by side share the cores: each gets cores / jobs wasm threads', () => {
+  const cores = availableParallelism();
+  for (const jobs of [1, 2]) {
+    const before = new Set(runDirs());
+    const r = cli('run', config({ methods: [{ method: 'seqft' }, { method: 'ewc' }], training: { epochs: 1, batchSize: 16, lr: 0.01, maxSeqLen: 16 } }), '--jobs', String(jobs), '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const dirs = runDirs().filter((d) => !before.has(d));
+    assert.equal(dirs.length, 2);
+    const want = Math.max(1, Math.floor(cores / jobs));
+    for (const dir of dirs) {
+      const started = events(dir).find((e) => e.type === 'run-started');
+      assert.ok(started?.type === 'run-started');
+      assert.match(started.backend.device, new RegExp(`, ${want} threads?$`), `--jobs ${jobs} on ${cores} cores: ${started.backend.device}`);
+    }
+  }
 });
