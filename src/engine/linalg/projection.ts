@@ -6,6 +6,8 @@
  * use thin products (m x k, k x n): no m x m or n x n projector is ever formed.
  */
 import { tf } from '../tf';
+// Products with a transposed operand go through matMul: on wasm tfjs's transposed layout is ~10x slower.
+import { matMul } from '../kernels/matmul';
 import { svd, svdBatch } from './svd';
 import { describeMatrix, type DenseMatrix, type SvdOptions, type SvdPath } from './types';
 
@@ -55,8 +57,8 @@ export function projectTwoSided(G: tf.Tensor2D, Uh: tf.Tensor2D, Vh: tf.Tensor2D
   checkShapes(G, Uh, Vh);
   return tf.tidy(() => {
     let P: tf.Tensor2D = G;
-    if (Uh.shape[1] > 0) P = tf.sub(P, tf.matMul(Uh, tf.matMul(Uh, P, true, false)));
-    if (Vh.shape[1] > 0) P = tf.sub(P, tf.matMul(tf.matMul(P, Vh), Vh, false, true));
+    if (Uh.shape[1] > 0) P = tf.sub(P, matMul(Uh, matMul(Uh, P, true, false)));
+    if (Vh.shape[1] > 0) P = tf.sub(P, matMul(matMul(P, Vh), Vh, false, true));
     return P === G ? tf.clone(G) : P;
   });
 }
@@ -66,8 +68,8 @@ export function projectPaper(G: tf.Tensor2D, Uh: tf.Tensor2D, Vh: tf.Tensor2D): 
   checkShapes(G, Uh, Vh);
   return tf.tidy(() => {
     if (Uh.shape[1] === 0 || Vh.shape[1] === 0) return tf.clone(G);
-    const core = tf.matMul(tf.matMul(Uh, G, true, false), Vh); // k x k
-    return tf.sub(G, tf.matMul(tf.matMul(Uh, core), Vh, false, true));
+    const core = matMul(matMul(Uh, G, true, false), Vh); // k x k
+    return tf.sub(G, matMul(matMul(Uh, core), Vh, false, true));
   });
 }
 

@@ -11,6 +11,7 @@
  * subspace is recomputed from the current weights at every boundary, so nothing per task is stored.
  */
 import { tf } from '../tf';
+import { matMul } from '../kernels/matmul';
 import type { AdaptiveSvdConfig, RankPolicy } from '../../protocol/config';
 import { ConfigError } from '../../protocol/config-validate';
 import type { MatrixRank } from '../../protocol/events';
@@ -138,7 +139,7 @@ export class AdaptiveSvd implements Method {
       const S = tf.tensor1d(Float32Array.from(s.S));
       const Uh = s.Uh.slice([0, 0], [-1, k]);
       const Vh = s.Vh.slice([0, 0], [-1, k]);
-      const high = tf.keep(tf.matMul(Uh.mul(S.slice(0, k)), Vh, false, true) as tf.Tensor2D);
+      const high = tf.keep(matMul(Uh.mul(S.slice(0, k)), Vh, false, true) as tf.Tensor2D);
       return {
         high,
         U: tf.variable(s.Uh.slice([0, k], [-1, r - k]), true),
@@ -151,7 +152,7 @@ export class AdaptiveSvd implements Method {
   weightOverrides(): Map<string, tf.Tensor> | null {
     if (this.factors.size === 0) return null;
     const out = new Map<string, tf.Tensor>();
-    for (const [name, f] of this.factors) out.set(name, f.high.add(tf.matMul(f.U.mul(f.S), f.V, false, true)));
+    for (const [name, f] of this.factors) out.set(name, f.high.add(matMul(f.U.mul(f.S), f.V, false, true)));
     return out;
   }
 
@@ -165,8 +166,8 @@ export class AdaptiveSvd implements Method {
       const sub = this.sub.get(base);
       if (!sub) out.set(name, g);
       else if (hash < 0) out.set(name, projectGradient(g as tf.Tensor2D, sub, mode));
-      else if (name.endsWith('#U_low')) out.set(name, tf.tidy(() => g.sub(tf.matMul(sub.Uh, tf.matMul(sub.Uh, g as tf.Tensor2D, true, false)))));
-      else if (name.endsWith('#V_low')) out.set(name, tf.tidy(() => g.sub(tf.matMul(sub.Vh, tf.matMul(sub.Vh, g as tf.Tensor2D, true, false)))));
+      else if (name.endsWith('#U_low')) out.set(name, tf.tidy(() => g.sub(matMul(sub.Uh, matMul(sub.Uh, g as tf.Tensor2D, true, false)))));
+      else if (name.endsWith('#V_low')) out.set(name, tf.tidy(() => g.sub(matMul(sub.Vh, matMul(sub.Vh, g as tf.Tensor2D, true, false)))));
       else out.set(name, g);
     }
     return out;
@@ -190,7 +191,7 @@ export class AdaptiveSvd implements Method {
   afterTask(ctx: MethodContext): void {
     for (const [name, f] of this.factors) {
       const W = ctx.model.params.get(name)!;
-      tf.tidy(() => W.assign(f.high.add(tf.matMul(f.U.mul(f.S), f.V, false, true))));
+      tf.tidy(() => W.assign(f.high.add(matMul(f.U.mul(f.S), f.V, false, true))));
     }
     this.releaseFactors();
   }

@@ -22,6 +22,7 @@
  * are applied through `weightOverrides`; `merged()` gives W_eff for saving a plain checkpoint.
  */
 import { addMany, tf } from '../tf';
+import { matMul } from '../kernels/matmul';
 import type { OLoraConfig } from '../../protocol/config';
 import { ConfigError } from '../../protocol/config-validate';
 import type { Orientation, TargetMatrix } from '../models/inventory';
@@ -134,11 +135,11 @@ export class OLora implements Method {
     const before = s.offset;
     const after = s.width - s.offset - s.dOut;
     if (s.orientation === 'out_in') {
-      const d = tf.matMul(p.B as tf.Tensor2D, p.A as tf.Tensor2D).mul(this.scale) as tf.Tensor2D;
+      const d = matMul(p.B as tf.Tensor2D, p.A as tf.Tensor2D).mul(this.scale) as tf.Tensor2D;
       return before || after ? tf.pad(d, [[before, after], [0, 0]]) : d;
     }
     // Conv1D stores [in, out] and computes y = x W, so its update is (B A)ᵀ = Aᵀ Bᵀ.
-    const d = tf.matMul(p.A as tf.Tensor2D, p.B as tf.Tensor2D, true, true).mul(this.scale) as tf.Tensor2D;
+    const d = matMul(p.A as tf.Tensor2D, p.B as tf.Tensor2D, true, true).mul(this.scale) as tf.Tensor2D;
     return before || after ? tf.pad(d, [[0, 0], [before, after]]) : d;
   }
 
@@ -190,7 +191,7 @@ export class OLora implements Method {
     const t = this.adapters.length - 1;
     const terms: Record<string, tf.Scalar> = {};
     if (t >= 1 && this.lambda1 > 0) {
-      const parts = this.slots.map((_, i) => tf.matMul(this.frozenA[i]!, this.adapters[t][i].A, false, true).abs().sum());
+      const parts = this.slots.map((_, i) => matMul(this.frozenA[i]!, this.adapters[t][i].A, false, true).abs().sum());
       terms.orthogonality = addMany(parts).mul(this.lambda1) as tf.Scalar;
     }
     if (t >= 0 && this.lambda2 > 0) {

@@ -11,6 +11,7 @@
  * hidden states, shared by all matrices of the block.
  */
 import { addMany, tf } from '../tf';
+import { matMul } from '../kernels/matmul';
 import type { RankPolicy } from '../../protocol/config';
 import type { CausalLM, CaptureHooks } from '../models/types';
 import { isSeq2Seq } from '../models/types';
@@ -72,7 +73,7 @@ export async function importances(model: CausalLM, targets: ConstrainedMatrix[],
             sums[i].push(
               tf.keep(
                 tf.tidy(() => {
-                  const y = t.orientation === 'in_out' ? tf.matMul(x, W) : tf.matMul(x, W, false, true);
+                  const y = t.orientation === 'in_out' ? matMul(x, W) : matMul(x, W, false, true);
                   return rowCosSum(x.slice([0, 0], [-1, m]), y.slice([0, 0], [-1, m]) as tf.Tensor2D);
                 }),
               ),
