@@ -10,6 +10,7 @@ import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './typ
 import { AttentionContext, LayerCache, MASKED, meanNll, pickColumns } from './layers';
 import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
 import { useFused } from '../kernels/webgpu/switches';
+import { hostReadable } from '../kernels/webgpu/internals';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 import { whileRunning } from './while-running';
 
@@ -145,8 +146,9 @@ export abstract class DecoderLM implements CausalLM {
     if (labels.shape[0] !== B || labels.shape[1] !== T) throw new Error(`labels have shape [${labels.shape}], expected [${B}, ${T}] like input_ids`);
     // Instruction-style batches label only the answer (a few tokens of each row); the head and the softmax
     // then run on those positions alone, which is most of a step's cost saved. The positions are read from
-    // the labels, which is cheap where tensors live in main memory; a GPU backend keeps the dense path.
-    const rows = tf.getBackend() === 'webgpu' ? null : labelledRows(labels);
+    // the labels: free where tensors live in main memory, and on webgpu while the labels still hold their
+    // host copy (a batch fresh from JS arrays); otherwise the dense path runs.
+    const rows = hostReadable(labels) ? labelledRows(labels) : null;
     return tf.tidy(() => {
       if (T < 2) return tf.scalar(0);
       const d = this.config.hiddenSize;
@@ -154,8 +156,10 @@ export abstract class DecoderLM implements CausalLM {
       if (rows) {
         if (rows.positions.length === 0) return tf.scalar(0);
         const h = tf.gather(hidden.reshape([B * T, d]), tf.tensor1d(rows.positions, 'int32')) as tf.Tensor2D;
-        const logp = tf.logSoftmax(this.headLogits(h));
-        return pickColumns(logp, tf.tensor1d(rows.targets, 'int32')).neg().mean() as tf.Scalar;
+        const logits = this.headLogits(h);
+        const targets = tf.tensor1d(rows.targets, 'int32');
+        if (useFused('xent')) return fusedCrossEntropy(logits, targets);
+        return pickColumns(tf.logSoftmax(logits), targets).neg().mean() as tf.Scalar;
       }
       const M = B * (T - 1);
       // The last position predicts nothing, so the head runs on T-1 positions only.
@@ -263,7 +267,7 @@ function realRows(mask: tf.Tensor2D, past: number): tf.Tensor1D {
 
 /**
  * Flat positions b·T + t whose next token is labelled (labels[b][t + 1] != -100), and those next tokens. Reads
- * the labels synchronously, so `loss` never calls it on webgpu (no synchronous readback in Node).
+ * the labels synchronously, so `loss` calls it only when they are readable on the host (hostReadable).
  */
 function labelledRows(labels: tf.Tensor2D): { positions: number[]; targets: number[] } {
   const [B, T] = labels.shape;

@@ -61,3 +61,17 @@ for (const [arch, raw] of Object.entries(MODELS)) {
     }
   });
 }
+
+test('on webgpu the head and the loss run on the labelled positions only, when the labels are fresh from the host', async () => {
+  await useSoftwareWebGpu();
+  const model = randomModel(MODELS.llama, { seed: 7, std: 0.2 });
+  const ids = tf.tensor2d(IDS, [B, T], 'int32');
+  const labels = tf.tensor2d(LABELS, [B, T], 'int32');
+  const labelled = LABELS.filter((y, i) => i % T > 0 && y !== -100).length; // positions t whose t+1 is labelled
+  const info = await tf.profile(() => model.loss(ids, labels));
+  const shapes = info.kernels.map((k) => JSON.stringify(k.outputShapes[0]));
+  assert.ok(shapes.includes(JSON.stringify([labelled, VOCAB])), `a [${labelled}, ${VOCAB}] head output: ${[...new Set(shapes)].join(' ')}`);
+  assert.ok(!shapes.includes(JSON.stringify([B * (T - 1), VOCAB])), 'no dense head over every position');
+  tf.dispose([ids, labels]);
+  model.dispose();
+});

@@ -64,3 +64,14 @@ export function bufferOf(b: WebGpuBackendInternals, t: { dataId: object }): unkn
   return res;
 }
 
+
+/**
+ * Whether t's values can be read synchronously: always off webgpu; on webgpu only while the tensor still holds
+ * the host copy it was created from (tfjs-webgpu drops it at the first upload, and has no synchronous readback
+ * in Node).
+ */
+export function hostReadable(t: tf.Tensor): boolean {
+  if (tf.getBackend() !== 'webgpu') return true;
+  const data = (tf.backend() as unknown as WebGpuBackendInternals).tensorMap.get(t.dataId);
+  return data?.values != null;
+}
