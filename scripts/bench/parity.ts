@@ -23,7 +23,7 @@ export interface ParityResult {
   gradCount: number;
 }
 
-interface Outputs {
+export interface FixtureOutputs {
   logits: Float32Array;
   loss: Float32Array;
   grads: Map<string, Float32Array>;
@@ -41,7 +41,8 @@ export function normRelError(a: ArrayLike<number>, b: ArrayLike<number>): number
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
-async function compute(dir: string): Promise<Outputs> {
+/** Logits, loss and every parameter's gradient of the fixture at `dir` on the active backend. */
+export async function fixtureOutputs(dir: string): Promise<FixtureOutputs> {
   const ref = readSafetensors(join(dir, 'reference.safetensors')).tensors;
   const model = loadPretrained(dir);
   const idsT = ref.get('input.input_ids')!;
@@ -68,10 +69,10 @@ async function compute(dir: string): Promise<Outputs> {
 /** Runs the fixture at `dir` on `referenceBackend`, then on `backend` (which stays active afterwards). */
 export async function fixtureParity(dir: string, backend: string, referenceBackend = 'cpu'): Promise<ParityResult> {
   await tf.setBackend(referenceBackend);
-  const want = await compute(dir);
+  const want = await fixtureOutputs(dir);
   await tf.setBackend(backend);
   if (tf.getBackend() !== backend) throw new Error(`backend ${backend} is not available`);
-  const got = await compute(dir);
+  const got = await fixtureOutputs(dir);
   const hf = readSafetensors(join(dir, 'reference.safetensors')).tensors;
   let worstGrad = { name: '', err: 0 };
   let hfWorstGrad = 0;

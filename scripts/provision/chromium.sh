@@ -11,22 +11,10 @@ if [ -x "$CHROMIUM" ] && "$CHROMIUM" --headless --no-sandbox --version >/dev/nul
   exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo)
-else
-  echo "chromium: not installed and not running as root; install Debian's 'chromium' package" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# Only refresh the package lists when apt does not know the package yet (a fresh image has empty lists).
-if ! apt-cache show chromium >/dev/null 2>&1; then
-  "${SUDO[@]}" apt-get update -qq
-fi
+# shellcheck source=scripts/provision/apt.sh
+source "$(dirname "$0")/apt.sh"
 # Fonts: without them headless Chromium renders chart labels as boxes in screenshots.
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+apt_install chromium fonts-dejavu-core
 
 if ! "$CHROMIUM" --headless --no-sandbox --version >/dev/null 2>&1; then
   echo "chromium: installed but $CHROMIUM does not run" >&2

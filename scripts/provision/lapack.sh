@@ -7,9 +7,7 @@ if ldconfig -p 2>/dev/null | grep -q 'liblapacke.so.3' && ldconfig -p | grep -q 
   echo "lapack: present"
   exit 0
 fi
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-apt-cache show liblapacke >/dev/null 2>&1 || "${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends liblapacke libopenblas0-pthread >/dev/null
+# shellcheck source=scripts/provision/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install liblapacke libopenblas0-pthread
 echo "lapack: installed"

@@ -7,9 +7,7 @@ if ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
   echo "vulkan loader: present"
   exit 0
 fi
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-apt-cache show libvulkan1 >/dev/null 2>&1 || "${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends libvulkan1 >/dev/null
+# shellcheck source=scripts/provision/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install libvulkan1
 echo "vulkan loader: installed"

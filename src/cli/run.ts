@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import type { SculptEvent } from '../protocol/events';
+import { threadsPerTrainer } from '../engine/threads';
 import { ConfigError, parseConfigText, validateConfig, formatIssues, type ResolvedConfig } from '../protocol/config-validate';
 import { loadTasks, modelDir } from '../engine/experiment';
 import { createRunDir, readRunDir } from '../engine/run-dir';
@@ -78,7 +79,7 @@ export async function resumeCommand(dirs: string[], args: RunArgs): Promise<numb
 async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   const jobs = Math.max(1, Math.min(args.jobs ?? availableParallelism(), dirs.length));
   // Trainers running side by side share the cores: each wasm trainer gets its part as threads.
-  const threads = process.env.SCULPT_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / jobs)));
+  const threads = process.env.SCULPT_WASM_THREADS ?? String(threadsPerTrainer(jobs));
   const progress = args.json ? null : new Progress(process.stderr, dirs.map((d) => path.basename(d)));
   const children = new Set<ChildProcess>();
   let interrupted = false;

@@ -8,12 +8,12 @@
  * names the backend, the reason and how to enable it.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmKernels } from './kernels/wasm-extra';
+import { MAX_WASM_THREADS, threadsPerTrainer } from './threads';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
@@ -62,6 +62,7 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
     throw new BackendError(String(request), 'unknown backend name', `Use one of: ${BACKEND_REQUESTS.join(', ')}.`);
   }
   const order: Exclude<BackendRequest, 'auto'>[] = request === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [request];
+  if (order.includes('wasm')) wasmThreads(); // a bad SCULPT_WASM_THREADS is an error, not a reason to fall back
   const fallbacks: string[] = [];
   for (const name of order) {
     const attempt = await tryBackend(name, request === 'auto');
@@ -227,9 +228,14 @@ export function locateWasmDir(): string {
  * built with scripts/build/wasm-threads.mjs (tfjs hands its workers Blob URLs otherwise).
  */
 export function wasmThreads(): number {
-  const env = Number(process.env.SCULPT_WASM_THREADS);
-  if (Number.isInteger(env) && env >= 1) return Math.min(env, 8);
-  return Math.min(Math.max(1, availableParallelism()), 8);
+  const raw = process.env.SCULPT_WASM_THREADS;
+  if (raw === undefined || raw === '') return threadsPerTrainer(1);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    // Checked before any backend is tried: in `auto` a bad value would otherwise end in a silent fall back to cpu.
+    throw new BackendError('wasm', `SCULPT_WASM_THREADS is '${raw}'`, `Set it to an integer from 1 to ${MAX_WASM_THREADS} (the wasm pool has ${MAX_WASM_THREADS} workers), or unset it to use every core.`);
+  }
+  return n;
 }
 
 async function tryWasm(): Promise<Attempt> {

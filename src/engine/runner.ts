@@ -6,7 +6,7 @@
  * -> checkpoint. Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer,
  * method) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
  */
-import { addMany, tf } from './tf';
+import { addMany, readTidy, tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
 import type { EventBody } from '../protocol/events';
@@ -216,9 +216,7 @@ async function trainTask(
     const termNames = [...new Set(pendingTerms.flatMap((t) => Object.keys(t)))];
     let terms: Record<string, number> | undefined;
     if (termNames.length) {
-      const means = tf.tidy(() => tf.stack(termNames.map((n) => addMany(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))));
-      const sums = await means.data();
-      means.dispose();
+      const sums = await readTidy(() => tf.stack(termNames.map((n) => addMany(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))));
       terms = Object.fromEntries(termNames.map((n, i) => [n, sums[i]]));
     }
     tf.dispose(pendingTerms.flatMap((t) => Object.values(t)));

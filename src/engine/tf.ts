@@ -38,3 +38,16 @@ export function addMany(list: readonly tf.Tensor[]): tf.Tensor {
   }
   return level[0];
 }
+
+/**
+ * Runs `f` in tf.tidy and reads its result back asynchronously (the webgpu backend has no synchronous read in
+ * Node), disposing the result.
+ */
+export async function readTidy(f: () => tf.Tensor): Promise<Float32Array> {
+  const t = tf.tidy(f);
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}

@@ -5,7 +5,6 @@
  * sooner, and whatever IPC missed before an exit is read back from the log. No vscode import: the adapters
  * (status bar, trees, dashboard) subscribe to `onEvent` and `onState`.
  */
-import { availableParallelism } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { isEvent, type SculptEvent } from '../protocol/events';
@@ -17,6 +16,7 @@ import { isAlive, killTree, signal } from './process-tree';
 import { LOG_FILE, eventsFile, livePid, logOutcome, readEvents, removePidFile, tailText } from './run-folder';
 import { judge, newSession, type Session } from './run-session';
 import { spawnTrainer } from './trainer-process';
+import { threadsPerTrainer } from '../engine/threads';
 
 export type RunState = 'queued' | 'starting' | 'running' | 'stopping' | 'finished' | 'stopped' | 'failed' | 'crashed' | 'killed' | 'cancelled';
 
@@ -256,7 +256,7 @@ export class RunManager {
     rec.embedded = runtime.embedded;
     let child: ChildProcess;
     try {
-      child = spawnTrainer(runtime, this.o.trainerScript, dir, Math.max(1, Math.floor(availableParallelism() / Math.max(1, Math.floor(this.o.maxConcurrent()) || 1))));
+      child = spawnTrainer(runtime, this.o.trainerScript, dir, threadsPerTrainer(this.o.maxConcurrent()));
     } catch (e) {
       rec.problem = `Cannot start the trainer with ${runtime.command}: ${(e as Error).message}`;
       this.finish(rec, s, 'crashed');

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { selectBackend } from '../../src/engine/backend';
 import { tf } from '../../src/engine/tf';
+import { Rng } from '../../src/engine/data/rng';
 
 export const SWIFTSHADER_ICD = process.env.SCULPT_TEST_VK_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -44,4 +45,34 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / scale;
+}
+
+/** n deterministic values in [lo, hi) from the engine's seeded Rng, so a failing case reproduces. */
+export function seededValues(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.next());
+}
+
+/** Reads tensors back (asynchronously: webgpu has no synchronous read in Node) and disposes them. */
+export async function download(ts: tf.Tensor[]): Promise<Float32Array[]> {
+  const out = await Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
+  tf.dispose(ts);
+  return out;
+}
+
+/** The programs (shader keys, ours start with `sculpt_`) that `f` dispatched through the webgpu backend. */
+export async function programsRun<T>(f: () => T | Promise<T>): Promise<{ value: T; keys: string[] }> {
+  type Runner = (program: { shaderKey: string }, ...rest: unknown[]) => unknown;
+  const backend = tf.backend() as unknown as { runWebGPUProgram: Runner };
+  const original = backend.runWebGPUProgram;
+  const keys: string[] = [];
+  backend.runWebGPUProgram = function (this: unknown, program, ...rest) {
+    keys.push(program.shaderKey);
+    return original.call(this, program, ...rest);
+  };
+  try {
+    return { value: await f(), keys };
+  } finally {
+    delete (backend as Partial<typeof backend>).runWebGPUProgram; // back to the prototype's method
+  }
 }

@@ -78,3 +78,22 @@ test('the gradient of gather (embedding lookup) works on wasm and equals cpu', a
   }
   cpu.forEach((v, i) => assert.ok(Math.abs(wasm[i] - v) <= 1e-6 * Math.max(1, Math.abs(v)), `element ${i}: wasm ${wasm[i]} cpu ${v}`));
 });
+
+test('a bad SCULPT_WASM_THREADS is an error naming the variable, in auto mode too (no silent fall back to cpu)', async () => {
+  for (const value of ['abc', '0', '9', '1.5']) {
+    process.env.SCULPT_WASM_THREADS = value;
+    try {
+      for (const request of ['wasm', 'auto'] as const) {
+        await assert.rejects(selectBackend(request), (e: unknown) => {
+          assert.ok(e instanceof BackendError, `${request}: ${String(e)}`);
+          assert.match(e.message, new RegExp(`SCULPT_WASM_THREADS is '${value.replace('.', '\\.')}'`));
+          assert.match(e.message, /integer from 1 to 8/);
+          return true;
+        });
+      }
+    } finally {
+      delete process.env.SCULPT_WASM_THREADS;
+    }
+  }
+});
+

@@ -7,17 +7,8 @@ import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { readSafetensors, writeSafetensors, type StTensor } from '../../src/engine/io/safetensors';
 import { fixture } from '../helpers/paths';
 
-/** Norm-wise relative error ||a - b|| / ||b|| (float64 sums). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.sqrt(den);
-}
+/** Norm-wise relative error ||a - b|| / ||b|| (float64 sums); the backend-parity check uses the same. */
+export { normRelError as relErr } from '../../scripts/bench/parity';
 
 const made: string[] = [];
 process.on('exit', () => {

@@ -8,6 +8,7 @@ import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { readSafetensors } from '../../src/engine/io/safetensors';
 import { namedGrads } from '../../src/engine/models/grads';
 import { fixture } from '../helpers/paths';
+import { fixtureOutputs } from '../../scripts/bench/parity';
 import { relErr } from './models-util';
 
 const FIXTURES = ['gpt2-tiny', 'llama-tiny'];
@@ -20,37 +21,22 @@ for (const backend of BACKENDS) {
       assert.equal(tf.getBackend(), backend);
       const dir = fixture('hf-reference', name);
       const ref = readSafetensors(fixture('hf-reference', name, 'reference.safetensors')).tensors;
-      const model = loadPretrained(dir);
-      const idsT = ref.get('input.input_ids')!;
-      const labT = ref.get('input.labels')!;
-      const ids = tf.tensor2d(idsT.data as Int32Array, idsT.shape as [number, number], 'int32');
-      const labels = tf.tensor2d(labT.data as Int32Array, labT.shape as [number, number], 'int32');
-      try {
-        const logits = model.logits(ids);
-        const eLogits = relErr(logits.dataSync() as Float32Array, ref.get('logits')!.data as Float32Array);
-        logits.dispose();
-        const { value, grads } = namedGrads(model, () => model.loss(ids, labels));
-        const eLoss = relErr(value.dataSync() as Float32Array, ref.get('loss')!.data as Float32Array);
-        value.dispose();
-        let worst = { name: '', err: 0 };
-        const refGrads = [...ref.keys()].filter((k) => k.startsWith('grad.'));
-        assert.equal(grads.size, refGrads.length, 'one gradient per reference parameter');
-        for (const key of refGrads) {
-          const g = grads.get(key.slice(5));
-          assert.ok(g, `no gradient for ${key.slice(5)}`);
-          const err = relErr(g.dataSync() as Float32Array, ref.get(key)!.data as Float32Array);
-          if (err > worst.err) worst = { name: key.slice(5), err };
-        }
-        for (const g of grads.values()) g.dispose();
-        console.log(`# ${name}/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`);
-        assert.ok(eLogits <= 1e-4, `logits rel err ${eLogits}`);
-        assert.ok(eLoss <= 1e-5, `loss rel err ${eLoss}`);
-        assert.ok(worst.err <= 1e-4, `gradient of ${worst.name}: rel err ${worst.err}`);
-      } finally {
-        ids.dispose();
-        labels.dispose();
-        model.dispose();
+      const out = await fixtureOutputs(dir);
+      const eLogits = relErr(out.logits, ref.get('logits')!.data as Float32Array);
+      const eLoss = relErr(out.loss, ref.get('loss')!.data as Float32Array);
+      let worst = { name: '', err: 0 };
+      const refGrads = [...ref.keys()].filter((k) => k.startsWith('grad.'));
+      assert.equal(out.grads.size, refGrads.length, 'one gradient per reference parameter');
+      for (const key of refGrads) {
+        const g = out.grads.get(key.slice(5));
+        assert.ok(g, `no gradient for ${key.slice(5)}`);
+        const err = relErr(g, ref.get(key)!.data as Float32Array);
+        if (err > worst.err) worst = { name: key.slice(5), err };
       }
+      console.log(`# ${name}/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`);
+      assert.ok(eLogits <= 1e-4, `logits rel err ${eLogits}`);
+      assert.ok(eLoss <= 1e-5, `loss rel err ${eLoss}`);
+      assert.ok(worst.err <= 1e-4, `gradient of ${worst.name}: rel err ${worst.err}`);
     });
   }
 }

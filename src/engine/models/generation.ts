@@ -2,7 +2,7 @@
  * Inference on top of a decoder's forward: greedy generation (with or without a key/value cache) and the
  * log-probability of given continuations (rank classification over a label set).
  */
-import { tf } from '../tf';
+import { readTidy, tf } from '../tf';
 import type { DecoderLM } from './decoder';
 import { pickColumns, type LayerCache } from './layers';
 import type { GenerateOptions } from './types';
@@ -104,13 +104,11 @@ export async function continuationLogProbs(m: DecoderLM, prompts: number[][], co
     );
     const sums = new Array<number>(B).fill(0);
     if (tokens.length > 0) {
-      const picked = tf.tidy(() => {
+      const vals = await readTidy(() => {
         const h = m.forwardHidden(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T], 'float32'));
         const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
         return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
       });
-      const vals = await picked.data();
-      picked.dispose();
       vals.forEach((x, r) => (sums[owner[r]] += x));
     }
     result.push(...sums);
@@ -136,13 +134,11 @@ export async function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candi
     const T = Math.max(...P.map((p) => p.length));
     const ids = P.map((p) => [...p, ...new Array<number>(T - p.length).fill(0)]);
     const mask = P.map((p) => [...new Array<number>(p.length).fill(1), ...new Array<number>(T - p.length).fill(0)]);
-    const picked = tf.tidy(() => {
+    const vals = await readTidy(() => {
       const h = m.forwardHidden(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T], 'float32'));
       const last = tf.gather(h, tf.tensor1d(P.map((p, b) => b * T + p.length - 1), 'int32'));
       return tf.gather(tf.logSoftmax(m.headLogits(last)), tf.tensor1d(candidates, 'int32'), 1);
     });
-    const vals = await picked.data();
-    picked.dispose();
     for (let b = 0; b < B; b++) out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length)));
   }
   return out;

@@ -3,7 +3,7 @@
  * key/value cache), and Σ log p(continuation | prompt) for rank classification. Prompts are right-padded: T5's
  * positions are indices, so real tokens keep positions 0..n-1 and a padded row encodes as it would alone.
  */
-import { tf } from '../tf';
+import { readTidy, tf } from '../tf';
 import { pickColumns } from './layers';
 import type { Encoded, T5, T5LayerCache } from './t5';
 import type { GenerateOptions } from './types';
@@ -124,7 +124,7 @@ export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continu
       }),
     );
     if (tokens.length > 0) {
-      const picked = tf.tidy(() => {
+      const vals = await readTidy(() => {
         const enc = padRight(P, pad);
         const decoderIn = padRight(
           C.map((c) => [m.decoderStartTokenId, ...c.slice(0, -1)]),
@@ -135,8 +135,6 @@ export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continu
         const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
         return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
       });
-      const vals = await picked.data();
-      picked.dispose();
       vals.forEach((x, r) => (sums[owner[r]] += x));
     }
     result.push(...sums);
@@ -152,14 +150,12 @@ export async function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates
   const out: number[][] = [];
   for (let start = 0; start < prompts.length; start += step) {
     const P = prompts.slice(start, start + step);
-    const picked = tf.tidy(() => {
+    const vals = await readTidy(() => {
       const enc = padRight(P, m.config.padTokenId ?? 0);
       const first = tf.tensor2d(P.map(() => [m.decoderStartTokenId]), [P.length, 1], 'int32');
       const h = m.decodeRows(m.encodeRows(enc.ids, enc.mask), first);
       return tf.gather(tf.logSoftmax(m.headLogits(h)), tf.tensor1d(candidates, 'int32'), 1);
     });
-    const vals = await picked.data();
-    picked.dispose();
     P.forEach((_, b) => out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length))));
   }
   return out;

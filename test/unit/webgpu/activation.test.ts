@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { activation } from '../../../src/engine/models/layers';
 import { fusedActivation } from '../../../src/engine/kernels/webgpu/activation';
-import { onCpu, relError, useSoftwareWebGpu } from '../../helpers/webgpu';
+import { onCpu, programsRun, relError, useSoftwareWebGpu } from '../../helpers/webgpu';
 
 // Inputs from -60 to 60 (the tanh clamp and exp overflow regions included) and a random upstream gradient.
 const N = 37;
@@ -29,9 +29,11 @@ for (const name of ['gelu_new', 'silu'] as const) {
     assert.ok(gotY.every(Number.isFinite) && gotG.every(Number.isFinite), 'no NaN/inf at large |x|');
     assert.ok(relError(gotY, refY) <= 1e-5, `value rel error ${relError(gotY, refY)}`);
     assert.ok(relError(gotG, refG) <= 1e-5, `gradient rel error ${relError(gotG, refG)}`);
-    // activation() itself routes to the fused kernel on webgpu: same numbers.
-    const routed = await composed(x).data();
-    assert.ok(relError(routed, gotY) === 0);
+    // activation() itself routes to the fused kernel on webgpu.
+    const { value: routed, keys } = await programsRun(() => composed(x));
+    assert.deepEqual(keys, [`sculpt_act_${name}_fwd`]);
+    assert.ok(relError(await routed.data(), gotY) === 0);
+    routed.dispose();
     tf.dispose([x, dy, y, g]);
   });
 }

@@ -2,29 +2,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { Optimizer } from '../../../src/engine/optim';
-import { useSoftwareWebGpu, relError } from '../../helpers/webgpu';
+import { relError, seededValues, useSoftwareWebGpu } from '../../helpers/webgpu';
 
 // Tolerance: the fused shader and the tfjs-op composition round differently in fp32 (same formula, different
 // operation order); after 3 steps the parameters agree to ~1e-7 relative, 1e-5 leaves room.
 const TOL = 1e-5;
 
-const SHAPES: Record<string, number[]> = { 'a.weight': [7, 5], 'b.bias': [13], 'c.weight': [3, 4, 2] };
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-function randomValues(shape: number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648 - 0.5;
-  });
-}
+const SHAPES: Record<string, number[]> = { 'a.weight': [7, 5], 'b.bias': [13], 'c.weight': [3, 4, 2] };
 
 /** Runs `steps` AdamW steps on the active backend; returns params and moments as arrays. */
 async function run(steps: number, names = Object.keys(SHAPES)): Promise<Map<string, number[]>> {
-  const vars = new Map(Object.entries(SHAPES).map(([n, s], i) => [n, tf.variable(tf.tensor(randomValues(s, i + 1), s), true, `${n}.${tf.getBackend()}.${Math.random()}`)]));
+  const vars = new Map(Object.entries(SHAPES).map(([n, s], i) => [n, tf.variable(tf.tensor(seededValues(size(s), i + 1), s), true, `${n}.${tf.getBackend()}.${Math.random()}`)]));
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0.1 });
   for (let step = 0; step < steps; step++) {
-    const grads = new Map(names.map((n, i) => [n, tf.tensor(randomValues(SHAPES[n], 100 * step + i + 7), SHAPES[n])]));
+    const grads = new Map(names.map((n, i) => [n, tf.tensor(seededValues(size(SHAPES[n]), 100 * step + i + 7), SHAPES[n])]));
     opt.apply(grads, vars, 0.01 * (step + 1));
     tf.dispose([...grads.values()]);
   }
@@ -44,7 +37,7 @@ test('fused AdamW on webgpu matches the tfjs-op AdamW on cpu: parameters and mom
   assert.deepEqual([...got.keys()].sort(), [...ref.keys()].sort());
   for (const [k, r] of ref) assert.ok(relError(got.get(k)!, r) <= TOL, `${k}: rel error ${relError(got.get(k)!, r)}`);
   // Sanity: the parameters did move (a no-op optimizer would fail above only through the moments).
-  const init = randomValues(SHAPES['a.weight'], 1);
+  const init = seededValues(size(SHAPES['a.weight']), 1);
   assert.ok(relError(got.get('a.weight')!, Array.from(init)) > 1e-3);
 });
 

@@ -9,24 +9,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { fusedCrossEntropy } from '../../../src/engine/kernels/webgpu/cross-entropy';
 import { meanNll } from '../../../src/engine/models/layers';
-import { onCpu, relError, useSoftwareWebGpu } from '../../helpers/webgpu';
+import { download, onCpu, relError, seededValues, useSoftwareWebGpu } from '../../helpers/webgpu';
 
 const TOL = 1e-4;
-
-/** Reads tensors back (webgpu has no synchronous read in Node) and releases them. */
-async function download(ts: tf.Tensor[]): Promise<Float32Array[]> {
-  const out = await Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
-  tf.dispose(ts);
-  return out;
-}
-
-function values(n: number, seed: number, lo = -1, hi = 1): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + ((hi - lo) * s) / 2 ** 32;
-  });
-}
 
 interface Case {
   name: string;
@@ -49,7 +34,7 @@ const CASES: Case[] = [
 for (const c of CASES) {
   test(`fusedCrossEntropy matches meanNll(logSoftmax) forward and backward: ${c.name} (${c.rows}x${c.vocab})`, async () => {
     await useSoftwareWebGpu();
-    const lv = values(c.rows * c.vocab, c.rows + c.vocab, -c.scale, c.scale);
+    const lv = seededValues(c.rows * c.vocab, c.rows + c.vocab, -c.scale, c.scale);
     const tv = Array.from({ length: c.rows }, (_, i) => c.target(i));
     const dy = 0.7;
     const run = (loss: (l: tf.Tensor2D, t: tf.Tensor1D) => tf.Scalar) => () => {

@@ -3,22 +3,13 @@ import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { clipByGlobalNorm } from '../../../src/engine/optim';
 import { fusedGlobalNorm } from '../../../src/engine/kernels/webgpu/global-norm';
-import { useSoftwareWebGpu } from '../../helpers/webgpu';
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (2 * s) / 2147483648 - 1;
-  });
-}
+import { seededValues, useSoftwareWebGpu } from '../../helpers/webgpu';
 
 test('fusedGlobalNorm equals the float64 norm of many tensors, sizes past one pass-1 stride included', async () => {
   await useSoftwareWebGpu();
   // 300k elements is more than PARTIALS x WORKGROUP = 262144, so threads loop; odd sizes and an empty tensor too.
   const sizes = [7, 1, 300_001, 33, 0, 4097];
-  const arrays = sizes.map((n, i) => values(n, i + 3));
+  const arrays = sizes.map((n, i) => seededValues(n, i + 3));
   const ts = arrays.map((a) => tf.tensor1d(a));
   let sq = 0;
   for (const a of arrays) for (const x of a) sq += x * x;

@@ -9,25 +9,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { fusedLayerNorm, fusedRmsNorm } from '../../../src/engine/kernels/webgpu/norm';
 import { layerNorm, rmsNorm } from '../../../src/engine/models/layers';
-import { onCpu, relError, useSoftwareWebGpu } from '../../helpers/webgpu';
+import { download, onCpu, relError, seededValues, useSoftwareWebGpu } from '../../helpers/webgpu';
 
 const TOL = 1e-4;
-
-/** Reads tensors back (webgpu has no synchronous read in Node) and releases them. */
-async function download(ts: tf.Tensor[]): Promise<Float32Array[]> {
-  const out = await Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
-  tf.dispose(ts);
-  return out;
-}
-
-/** Deterministic values in [lo, hi) (a small LCG), so failures reproduce. */
-function values(n: number, seed: number, lo = -1, hi = 1): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + ((hi - lo) * s) / 2 ** 32;
-  });
-}
 
 interface Case {
   rows: number;
@@ -51,7 +35,7 @@ test('layers.ts routes layerNorm and rmsNorm to the fused kernels on webgpu', as
   await useSoftwareWebGpu();
   const compiled = () => Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
   assert.deepEqual(compiled().filter((k) => k.startsWith('sculpt_norm_')), []);
-  const x = tf.tensor2d(values(6 * 8, 8), [6, 8]);
+  const x = tf.tensor2d(seededValues(6 * 8, 8), [6, 8]);
   const w = tf.ones([8]);
   const b = tf.zeros([8]);
   tf.tidy(() => {
@@ -68,10 +52,10 @@ for (const { rows, cols } of CASES) {
   test(`fusedLayerNorm matches layerNorm forward and backward (${rows}x${cols})`, async () => {
     await useSoftwareWebGpu();
     // An offset mean, so a kernel that forgot to centre the row fails.
-    const xv = values(rows * cols, 1, 2, 4);
-    const wv = values(cols, 2, 0.5, 1.5);
-    const bv = values(cols, 3);
-    const dyv = values(rows * cols, 4);
+    const xv = seededValues(rows * cols, 1, 2, 4);
+    const wv = seededValues(cols, 2, 0.5, 1.5);
+    const bv = seededValues(cols, 3);
+    const dyv = seededValues(rows * cols, 4);
     const eps = 1e-5;
     const run = (norm: typeof layerNorm) => () => {
       const x = tf.tensor2d(xv, [rows, cols]);
@@ -90,9 +74,9 @@ for (const { rows, cols } of CASES) {
 
   test(`fusedRmsNorm matches rmsNorm forward and backward (${rows}x${cols})`, async () => {
     await useSoftwareWebGpu();
-    const xv = values(rows * cols, 5, -2, 3);
-    const wv = values(cols, 6, 0.5, 1.5);
-    const dyv = values(rows * cols, 7);
+    const xv = seededValues(rows * cols, 5, -2, 3);
+    const wv = seededValues(cols, 6, 0.5, 1.5);
+    const dyv = seededValues(rows * cols, 7);
     const eps = 1e-6;
     const run = (norm: typeof rmsNorm) => () => {
       const x = tf.tensor2d(xv, [rows, cols]);
