@@ -4,19 +4,23 @@
 // which Node's worker_threads cannot load (ERR_WORKER_PATH), and it reports no thread support under Node.
 // The worker script itself supports Node (worker_threads, importScripts through fs + eval) when given file
 // paths. This plugin rewrites the two Blob creations in backend_wasm.js so that, under Node, both scripts are
-// written once to the temp folder (named by a hash of their text) and passed as paths; browsers keep Blobs.
+// written to files and passed as paths; browsers keep Blobs.
 // (The worker text is the one tfjs puts in its Blob, newlines inside string literals escaped.)
 // Whether threads are used is still decided by the engine (src/engine/backend.ts sets the flag and the count).
 import { readFile } from 'node:fs/promises';
 
+// Written into a private folder made for this process (mkdtemp: mode 0700, unique name) and removed at exit:
+// a shared, predictable path in the temp folder could be planted by another user and run as this one.
 const NODE_FILE = `((name, text) => {
-  const fs = require('fs'), path = require('path'), os = require('os'), crypto = require('crypto');
-  const file = path.join(os.tmpdir(), 'sculpt-' + crypto.createHash('sha256').update(text).digest('hex').slice(0, 16) + '-' + name);
-  if (!fs.existsSync(file)) {
-    const tmp = file + '.' + process.pid + '.tmp';
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+  const fs = require('fs'), path = require('path'), os = require('os');
+  const g = globalThis;
+  if (!g.__sculptWasmScripts) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sculpt-wasm-'));
+    g.__sculptWasmScripts = dir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
+  const file = path.join(g.__sculptWasmScripts, name);
+  fs.writeFileSync(file, text, { mode: 0o600 });
   return file;
 })`;
 const IS_NODE = `(typeof process === 'object' && process.versions != null && process.versions.node != null)`;

@@ -2,6 +2,7 @@
 // with the requested threads, computes what the cpu backend computes, and lets the process exit (node --test
 // would wait forever for this file otherwise).
 import { test } from 'node:test';
+import { existsSync, statSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
@@ -27,6 +28,10 @@ test('wasm with 2 threads: the threaded build starts and matches the cpu backend
   process.env.SCULPT_WASM_THREADS = '2';
   const info = await selectBackend('wasm');
   assert.match(info.device, /2 threads/, info.device);
+  // The worker scripts were written to a folder of this process that no other user can write to.
+  const dir = (globalThis as { __sculptWasmScripts?: string }).__sculptWasmScripts;
+  assert.ok(dir && existsSync(dir), 'the scripts folder exists while the process runs');
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
   const got = await lossAndGrads();
   assert.ok(Math.abs(got.loss - want.loss) / want.loss < 1e-5, `loss ${got.loss} vs ${want.loss}`);
   for (const [n, g] of want.grads) assert.ok(relErr(got.grads.get(n)!, g) < 1e-5, `${n}: ${relErr(got.grads.get(n)!, g)}`);
