@@ -5,17 +5,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
 import { repoRoot } from '../helpers/paths';
+import { CLI, RUN_ENV as ENV, events, finished, trainer } from '../helpers/runs';
 
-const CLI = join(repoRoot, 'dist', 'cli.js');
-const TRAINER = join(repoRoot, 'dist', 'trainer.js');
-const ENV = { ...process.env, SCULPT_ASSETS: join(repoRoot, 'assets') };
 const work = mkdtempSync(join(tmpdir(), 'sculpt-methods-'));
 
 const METHODS: Record<string, unknown>[] = [
@@ -62,23 +59,8 @@ function cliAsync(...args: string[]): Promise<{ status: number | null; stderr: s
   });
 }
 
-function events(dir: string): SculptEvent[] {
-  return parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8')).events;
-}
 
-function finished(dir: string) {
-  const e = events(dir).find((x) => x.type === 'run-finished');
-  assert.ok(e && e.type === 'run-finished', `${dir} did not finish`);
-  return e;
-}
 
-function trainer(dir: string, onEvent: (e: SculptEvent, child: ReturnType<typeof fork>) => void): Promise<number | null> {
-  return new Promise((resolve) => {
-    const child = fork(TRAINER, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: ENV });
-    child.on('message', (m) => onEvent(m as SculptEvent, child));
-    child.on('exit', (code) => resolve(code));
-  });
-}
 
 /** Run folder of each method of the one `sculpt run` below, by method index. */
 const runOf = new Map<number, string>();

@@ -4,16 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
+import { parseEventLog } from '../../src/protocol/events';
 import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
 import { repoRoot } from '../helpers/paths';
+import { CLI, RUN_ENV, events, finished, trainer } from '../helpers/runs';
 
-const CLI = join(repoRoot, 'dist', 'cli.js');
-const TRAINER = join(repoRoot, 'dist', 'trainer.js');
 const work = mkdtempSync(join(tmpdir(), 'sculpt-run-'));
 
 function config(extra: Record<string, unknown> = {}): string {
@@ -38,7 +37,7 @@ function config(extra: Record<string, unknown> = {}): string {
 }
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, SCULPT_ASSETS: join(repoRoot, 'assets') } });
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: RUN_ENV });
 }
 
 function runDirs(): string[] {
@@ -46,24 +45,8 @@ function runDirs(): string[] {
   return existsSync(root) ? readdirSync(root).map((d) => join(root, d)) : [];
 }
 
-function events(dir: string): SculptEvent[] {
-  return parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8')).events;
-}
 
-function finished(dir: string) {
-  const e = events(dir).find((x) => x.type === 'run-finished');
-  assert.ok(e && e.type === 'run-finished', `${dir} did not finish`);
-  return e;
-}
 
-/** Runs the trainer on a fresh run folder of `cfgFile`, calling `onEvent` for each IPC event. */
-function trainer(dir: string, onEvent: (e: SculptEvent, child: ReturnType<typeof fork>) => void): Promise<number | null> {
-  return new Promise((resolve) => {
-    const child = fork(TRAINER, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, SCULPT_ASSETS: join(repoRoot, 'assets') } });
-    child.on('message', (m) => onEvent(m as SculptEvent, child));
-    child.on('exit', (code) => resolve(code));
-  });
-}
 
 function newRunDir(cfg: string): string {
   // `sculpt run` with --jobs 0 is not allowed; prepare the folder through a run that we stop at once.
