@@ -18,8 +18,7 @@ import { selectBackend } from '../../src/engine/backend';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import { loadTasks } from '../../src/engine/experiment';
-import { rankAccuracy } from '../../src/engine/evaluate';
-import { answerText } from '../../src/engine/data/batches';
+import { rankAccuracy, rankInputs, type RankInputs } from '../../src/engine/evaluate';
 import { codecFor } from '../../src/engine/data/codec';
 import { loadConfig } from '../../src/cli/run';
 import { formatStats, markdownTable, printReport, stats, type BenchRow, type Stats } from './report';
@@ -34,16 +33,12 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-interface RankJob {
-  mode: 'next' | 'cont';
-  prompts: number[][];
-  candidates?: number[];
-  continuations?: number[][];
+type RankJob = RankInputs & {
   batchSize: number;
   /** Scored pairs: prompts x labels. */
   pairs: number;
   examples: number;
-}
+};
 
 interface TwinOut {
   rank_s: number[];
@@ -128,7 +123,7 @@ export async function runEvalBench(argv: string[]): Promise<void> {
   const settings = { maxSeqLen: config.training.maxSeqLen, batchSize: config.training.evalBatchSize, maxNewTokens: newTokens };
   const tok = loadTokenizer(modelDir);
 
-  // The token ids the runner scores (rankAccuracy's own construction), handed to the twin.
+  // The token ids the runner scores (evaluate.ts rankInputs, what rankAccuracy scores), handed to the twin.
   let job: { rank: RankJob; generate: { prompts: number[][]; newTokens: number } } | null = null;
   let peer: { out: TwinOut | null; note: string } | null = null;
   for (const backend of backends) {
@@ -137,25 +132,8 @@ export async function runEvalBench(argv: string[]): Promise<void> {
     try {
       if (!job) {
         const codec = codecFor(model, tok, settings.maxSeqLen);
-        const single = task.labels.map((l) => tok.encode(answerText(l)));
-        let rank: RankJob;
-        if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
-          const prompts = task.test.map((ex) => codec.prompt(ex, task.template, 1));
-          rank = { mode: 'next', prompts, candidates: single.map((ids) => ids[0]), batchSize: settings.batchSize, pairs: prompts.length * task.labels.length, examples: task.test.length };
-        } else {
-          const labelIds = single.map((ids) => (tok.eosId != null ? [...ids, tok.eosId] : ids));
-          const longest = Math.max(...labelIds.map((l) => l.length));
-          const prompts: number[][] = [];
-          const continuations: number[][] = [];
-          for (const ex of task.test) {
-            const p = codec.prompt(ex, task.template, longest);
-            for (const ids of labelIds) {
-              prompts.push(p);
-              continuations.push(ids);
-            }
-          }
-          rank = { mode: 'cont', prompts, continuations, batchSize: settings.batchSize, pairs: prompts.length, examples: task.test.length };
-        }
+        const inputs = rankInputs(model, tok, task, settings.maxSeqLen);
+        const rank: RankJob = { ...inputs, batchSize: settings.batchSize, pairs: inputs.mode === 'next' ? inputs.prompts.length * task.labels.length : inputs.prompts.length, examples: task.test.length };
         const genPrompts = task.test.slice(0, nPrompts).map((ex) => codec.prompt(ex, task.template, newTokens));
         job = { rank, generate: { prompts: genPrompts, newTokens } };
         peer = runTwin(modelDir, job, reps);
@@ -177,7 +155,7 @@ export async function runEvalBench(argv: string[]): Promise<void> {
       // Agreement with the twin (untimed): scores of the same ids, and the greedy tokens.
       const p = peer?.out ?? null;
       if (p && backend === backends[0]) {
-        const ours = rj.mode === 'next' ? (await model.nextTokenLogProbs!(rj.prompts, rj.candidates!, rj.batchSize)).flat() : await model.continuationLogProbs(rj.prompts, rj.continuations!, rj.batchSize);
+        const ours = rj.mode === 'next' ? (await model.nextTokenLogProbs!(rj.prompts, rj.candidates, rj.batchSize)).flat() : await model.continuationLogProbs(rj.prompts, rj.continuations, rj.batchSize);
         const theirs = (p.rank_scores as (number | number[])[]).flat();
         const diff = Math.max(...ours.map((x, i) => Math.abs(x - theirs[i])));
         const gOurs = genRun.result.flat();

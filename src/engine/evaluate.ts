@@ -23,52 +23,54 @@ export interface EvalSettings {
 }
 
 /**
- * Percent of test examples whose best-scoring label is the expected output. When every label is a single
- * token (the shipped tokenizer makes benchmark labels so), labels are ranked by the next-token distribution
- * after the prompt: one forward per example instead of one per label. Otherwise each label's full answer
- * (its tokens and EOS) is scored.
+ * The token ids rank classification scores. When every label is a single token (the shipped tokenizer makes
+ * benchmark labels so), labels are ranked by the next-token distribution after each prompt: one forward per
+ * example instead of one per label (`next`). Otherwise each label's full answer (its tokens and EOS) is scored
+ * after each prompt (`cont`: prompts and continuations pairwise, example-major).
  */
-export async function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
-  if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
-  const codec = codecFor(model, tok, s.maxSeqLen);
+export type RankInputs = { mode: 'next'; prompts: number[][]; candidates: number[] } | { mode: 'cont'; prompts: number[][]; continuations: number[][] };
+
+export function rankInputs(model: CausalLM, tok: TextTokenizer, task: EvalTask, maxSeqLen: number): RankInputs {
+  const codec = codecFor(model, tok, maxSeqLen);
   const single = task.labels.map((l) => tok.encode(answerText(l)));
   if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
-    const candidates = single.map((ids) => ids[0]);
-    const prompts = task.test.map((ex) => codec.prompt(ex, task.template, 1));
-    const scores = await model.nextTokenLogProbs(prompts, candidates, s.batchSize);
-    let hits = 0;
-    task.test.forEach((ex, i) => {
-      const row = scores[i];
-      const best = row.indexOf(Math.max(...row));
-      if (task.labels[best] === ex.output) hits++;
-    });
-    return (100 * hits) / task.test.length;
+    return { mode: 'next', prompts: task.test.map((ex) => codec.prompt(ex, task.template, 1)), candidates: single.map((ids) => ids[0]) };
   }
-  const labelIds = task.labels.map((l) => {
-    const ids = tok.encode(answerText(l));
-    if (tok.eosId != null) ids.push(tok.eosId);
-    return ids;
-  });
+  const labelIds = single.map((ids) => (tok.eosId != null ? [...ids, tok.eosId] : ids));
   const longest = Math.max(...labelIds.map((l) => l.length));
   const prompts: number[][] = [];
-  const conts: number[][] = [];
+  const continuations: number[][] = [];
   for (const ex of task.test) {
     // Prompts are truncated so that the longest label fits, the same way for every label.
     const prompt = codec.prompt(ex, task.template, longest);
     for (const ids of labelIds) {
       prompts.push(prompt);
-      conts.push(ids);
+      continuations.push(ids);
     }
   }
-  const scores = await model.continuationLogProbs(prompts, conts, s.batchSize);
+  return { mode: 'cont', prompts, continuations };
+}
+
+/** Percent of test examples whose best-scoring label (rankInputs) is the expected output. */
+export async function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
+  if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
+  const inputs = rankInputs(model, tok, task, s.maxSeqLen);
   const L = task.labels.length;
+  // Scores of example i's labels: a row of `next`, or L consecutive entries of `cont`.
+  const rows =
+    inputs.mode === 'next'
+      ? await model.nextTokenLogProbs!(inputs.prompts, inputs.candidates, s.batchSize)
+      : chunk(await model.continuationLogProbs(inputs.prompts, inputs.continuations, s.batchSize), L);
   let correct = 0;
   task.test.forEach((ex, i) => {
-    let best = 0;
-    for (let j = 1; j < L; j++) if (scores[i * L + j] > scores[i * L + best]) best = j;
-    if (task.labels[best] === ex.output) correct++;
+    const row = rows[i];
+    if (task.labels[row.indexOf(Math.max(...row))] === ex.output) correct++;
   });
   return (100 * correct) / task.test.length;
+}
+
+function chunk(xs: number[], n: number): number[][] {
+  return Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 }
 
 /** Percent of test examples whose greedy continuation equals the expected output. */
