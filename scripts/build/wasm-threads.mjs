@@ -20,7 +20,9 @@ const NODE_FILE = `((name, text) => {
     process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
   const file = path.join(g.__sculptWasmScripts, name);
-  fs.writeFileSync(file, text, { mode: 0o600 });
+  // Once per process: each new worker asks again, and rewriting the file under a worker that is still
+  // reading it would hand that worker a truncated script.
+  if (!fs.existsSync(file)) fs.writeFileSync(file, text, { mode: 0o600 });
   return file;
 })`;
 const IS_NODE = `(typeof process === 'object' && process.versions != null && process.versions.node != null)`;
