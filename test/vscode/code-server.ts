@@ -30,7 +30,7 @@ function newest(path: string): number {
 }
 
 /** What goes into the package: the sources of the bundles and the files .vscodeignore lets through. */
-const PACKAGE_INPUTS = ['src', 'webview', 'media', 'schemas', 'assets', 'package.json', '.vscodeignore', 'esbuild.mjs', 'README.md', 'LICENSE'];
+const PACKAGE_INPUTS = ['src', 'webview', 'media', 'schemas', 'assets', 'package.json', '.vscodeignore', 'esbuild.mjs', 'scripts/build', 'README.md', 'LICENSE'];
 
 /**
  * dist/sculpt.vsix, made with `npm run package` (what a user installs) when it is missing or older than any of
