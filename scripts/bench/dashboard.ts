@@ -8,9 +8,12 @@
  *   append   a live run receives all its steps in one `events` message (a panel catching up)
  *   stream   the steps arrive in messages of 100 as fast as the page takes them (a live run)
  * with the Training tab shown, so the loss and throughput charts are redrawn. The reducer alone (Node, no
- * drawing) is timed too. Target: replay and append under 1 s. No peer (rows carry peer: null).
+ * drawing) is timed too, and the extension host's ingestion: the events.jsonl read by EventTail, then reduced. Target: replay and append under 1 s. No peer (rows carry peer: null).
  */
-import { cpus } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventTail } from '../../src/extension/event-tail';
 import type { SculptEvent } from '../../src/protocol/events';
 import type { HostMessage, RunSnapshot } from '../../src/protocol/webview';
 import { runFromEvents } from '../../webview/state';
@@ -80,6 +83,23 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
     runFromEvents({ key: KEY, name: 'synthetic' }, events);
     reducer.push((performance.now() - t0) / 1000);
   }
+  // The extension host's side: the run's events.jsonl read and parsed by EventTail (what the Runs view and the
+  // dashboard host do for a finished or reattached run), then folded by the reducer.
+  const dir = mkdtempSync(join(tmpdir(), 'sculpt-bench-events-'));
+  const log = join(dir, 'events.jsonl');
+  writeFileSync(log, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const host: number[] = [];
+  try {
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      const read = new EventTail(log).read();
+      runFromEvents({ key: KEY, name: 'synthetic' }, read);
+      host.push((performance.now() - t0) / 1000);
+      if (read.length !== events.length) throw new Error(`EventTail read ${read.length} of ${events.length} events`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 
   const server = await startServer();
   const browser = await launchBrowser();
@@ -133,6 +153,7 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
 
   const rows: [string, Stats][] = [
     [`reducer only (Node): ${events.length} events`, stats(reducer)],
+    [`extension host: events.jsonl (${events.length} events) read by EventTail and reduced`, stats(host)],
     [`replay: init with ${stepEvents} steps, drawn`, stats(replay)],
     [`append: one message of ${rest.length} events, drawn`, stats(append)],
     [`stream: ${Math.ceil(rest.length / 100)} messages of 100, drawn`, stats(stream)],
