@@ -186,7 +186,9 @@ export interface AdaptiveSvdConfig extends MethodCommon {
   nonTargets?: 'trainable' | 'frozen' | NonTargetFreeze;
   /**
    * How many singular directions of each matrix are protected. Default: the adaptive policy with block
-   * importance and min-max normalisation, the best of the policies on Sculpt's CL-5 benchmark.
+   * importance and min-max normalisation (the paper's mean normalisation clamps most matrices on small models).
+   * Min-max always gives the least important layer the minimum ratio; on the CL-5 demo a fixed ratio of 0.5
+   * forgets less (README, "Where forgetting goes").
    */
   rank?: RankPolicy;
   /**
