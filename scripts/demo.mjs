@@ -1,8 +1,8 @@
 // `npm run demo`: the default experiment, offline, on this machine's default backend.
 // Runs examples/demo.sculpt.json (CL-5 offline, order 1, on the shipped base model; seqft and adaptive-svd as
 // separate trainer processes over all cores; a third method would not fit in 10 minutes on 2 cores), then
-// prints the comparison table and the accuracy
-// matrices and writes runs/demo/report.md, report.html and demo-summary.json.
+// prints the comparison table and the accuracy matrices and writes runs/demo/report.md, report.html and
+// demo-summary.json.
 //   npm run demo                        the default
 //   npm run demo -- --config other.sculpt.json --out runs/other
 import { spawnSync } from 'node:child_process';

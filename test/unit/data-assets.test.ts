@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { builtinTask, builtinTasks } from '../../src/engine/builtin/index';
+import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import type { Example } from '../../src/engine/data/examples';
 import { repoRoot } from '../helpers/paths';
 
@@ -136,6 +137,19 @@ test('data assets: labels are single lower-case words, disjoint across the tasks
   }
   const file = readFileSync(join(dataDir, 'labels.txt'), 'utf8').trim().split('\n');
   assert.deepEqual([...file].sort(), [...new Set(allTasks().flatMap((t) => t.labels))].sort());
+});
+
+test('data assets: every label is one known token of the shipped base model, also after the answer prompt', () => {
+  // Rank classification scores each label as one token; a label the tokenizer splits or does not know would
+  // score fragments or <unk> instead. Rebuilding the data with new labels means retraining the tokenizer.
+  const tok = loadTokenizer(join(repoRoot, 'assets', 'models', 'sculpt-base'));
+  const prompt = tok.encode('\nAnswer:');
+  for (const label of readFileSync(join(dataDir, 'labels.txt'), 'utf8').trim().split('\n')) {
+    const ids = tok.encode(label);
+    assert.equal(ids.length, 1, `label '${label}' is ${ids.length} tokens of sculpt-base's tokenizer`);
+    assert.notEqual(ids[0], tok.unkId, `label '${label}' is unknown to sculpt-base's tokenizer`);
+    assert.deepEqual(tok.encode(`\nAnswer: ${label}`), [...prompt, ids[0]], `label '${label}' after the answer prompt`);
+  }
 });
 
 test('data assets: each suite has three task orders, each a permutation of its tasks', () => {

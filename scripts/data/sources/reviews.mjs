@@ -10,13 +10,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { npmDir } from '../fetch.mjs';
 
-export const SITES = ['amazon', 'yelp'];
+const SITES = ['amazon', 'yelp'];
 const LABEL = { 1: 'good', 0: 'bad' };
 
 /** Rows {site, text, polarity} of one site's file; the files end with an unlabelled empty record, skipped. */
-export function loadSentences(site) {
+function loadSentences(site) {
   const file = join(npmDir('sentiment'), 'test', 'fixtures', `${site}.json`);
-  const rows = JSON.parse(readFileSync(file, 'utf8'));
+  let rows;
+  try {
+    rows = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: cannot read the ${site} sentences (${e.message}); fetch again with node scripts/data/build.mjs --refresh`);
+  }
+  if (!Array.isArray(rows)) throw new Error(`${file}: expected an array of {text, class} records`);
   const labelled = rows.filter((r) => r.class === 0 || r.class === 1);
   if (labelled.length !== 1000) throw new Error(`${file}: expected 1,000 labelled sentences, got ${labelled.length}`);
   return labelled.map((r, i) => ({ site, index: i, text: r.text, polarity: r.class }));
