@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tinyVocabulary } from '../src/engine/builtin/tiny-tasks';
+import { tinyVocabulary } from '../src/runs/builtin/tiny-tasks';
 import { trainTokenizer } from '../src/engine/io/tokenizer';
 import { randomModel } from '../src/engine/models/registry';
 import { saveCheckpoint } from '../src/engine/io/checkpoint';

@@ -3,8 +3,8 @@
  * (metrics.ts, report.ts) so the dashboard, `sculpt report` and the trainer's events can never disagree.
  */
 import type { Metrics, RanksEvent } from '../src/protocol/events';
-import { averageAccuracy, backwardTransfer, metricsAfter } from '../src/engine/metrics';
-import { summarize, type RunSummary } from '../src/engine/report';
+import { averageAccuracy, backwardTransfer, metricsAfter } from '../src/runs/metrics';
+import { summarize, type RunSummary } from '../src/runs/report';
 import { runStatus, type RunState, type RunStatus } from './state';
 
 /** Rows of R that are complete (every task up to the row's own measured), the ones metrics may use. */

@@ -20,7 +20,7 @@ import {
 } from '../src/protocol/events';
 import type { HostMessage, RunInfo, RunSnapshot, ThemeKind } from '../src/protocol/webview';
 import { WEBVIEW_PROTOCOL } from '../src/protocol/webview';
-import { effectiveEvents } from '../src/engine/report';
+import { effectiveEvents } from '../src/runs/report';
 import { Column } from './series';
 
 export type RunStatus = 'empty' | 'running' | 'finished' | 'stopped' | 'failed' | 'crashed' | 'incomplete';

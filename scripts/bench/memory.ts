@@ -25,7 +25,7 @@ import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import { randomModel } from '../../src/engine/models/registry';
 import type { CausalLM } from '../../src/engine/models/types';
 import { loadTasks } from '../../src/engine/experiment';
-import { createRunDir, EVENTS_FILE } from '../../src/engine/run-dir';
+import { createRunDir, EVENTS_FILE } from '../../src/runs/run-dir';
 import { RunContext } from '../../src/engine/method-context';
 import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
 import type { AdaptiveSvdConfig } from '../../src/protocol/config';

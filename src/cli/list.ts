@@ -1,5 +1,5 @@
 /** `sculpt list`: builtin models, builtin tasks and the methods this build implements. */
-import { builtinModels, builtinTasks } from '../engine/builtin';
+import { builtinModels, builtinTasks } from '../runs/builtin';
 import { availableMethods } from '../engine/methods';
 
 export function listCommand(): number {

@@ -1,9 +1,9 @@
 /** `sculpt report <runDir...> [--csv | --html] [--out file]`: Markdown (default), CSV or a self-contained HTML page. */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { readRunDir } from '../engine/run-dir';
-import { csvReport, markdownReport, summarize } from '../engine/report';
-import { htmlReport } from '../engine/report-html';
+import { readRunDir } from '../runs/run-dir';
+import { csvReport, markdownReport, summarize } from '../runs/report';
+import { htmlReport } from '../runs/report-html';
 
 export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boolean; out?: string }): number {
   if (dirs.length === 0) {

@@ -8,10 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import type { SculptEvent } from '../protocol/events';
-import { threadsPerTrainer } from '../engine/threads';
+import { threadsPerTrainer } from '../runs/threads';
 import { ConfigError, parseConfigText, validateConfig, formatIssues, type ResolvedConfig } from '../protocol/config-validate';
 import { loadTasks, modelDir } from '../engine/experiment';
-import { createRunDir, readRunDir } from '../engine/run-dir';
+import { createRunDir, readRunDir } from '../runs/run-dir';
 import { Progress } from './progress';
 
 export interface RunArgs {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmKernels } from './kernels/wasm-extra';
-import { MAX_WASM_THREADS, threadsPerTrainer } from './threads';
+import { MAX_WASM_THREADS, threadsPerTrainer } from '../runs/threads';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'];

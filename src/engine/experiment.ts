@@ -9,7 +9,7 @@ import { DEFAULT_TEMPLATE } from './data/batches';
 import { labelSet, readJsonl, readOLoraFolder, readTraceFolder, type Example } from './data/examples';
 import { Rng, hashString } from './data/rng';
 import { balancedSubset } from './data/batches';
-import { builtinModelDir, builtinTask } from './builtin';
+import { builtinModelDir, builtinTask } from '../runs/builtin';
 
 export interface RunTask {
   /** Position in this run's order. */

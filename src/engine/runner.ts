@@ -22,7 +22,7 @@ import type { Method, MethodContext } from './methods/method';
 import { Optimizer, learningRate } from './optim';
 import { trainStep } from './train-step';
 import { generateAccuracy, rankAccuracy } from './evaluate';
-import { metricsAfter } from './metrics';
+import { metricsAfter } from '../runs/metrics';
 import { loadTasks, modelDir, type RunTask } from './experiment';
 import { RunContext } from './method-context';
 import { saveCheckpoint, toTensors, type CheckpointContents, type CheckpointMeta, type RunPosition } from './run-checkpoint';

@@ -5,7 +5,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { csvReport, markdownReport } from '../engine/report';
+import { csvReport, markdownReport } from '../runs/report';
 import { pickRuns, runDirsFromArgs } from './pickers';
 import { LOG_FILE, eventsFile, listRunFolders } from './run-folder';
 import { isLive } from './run-manager';

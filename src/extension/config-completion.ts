@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { builtinModels, builtinTasks } from '../engine/builtin';
+import { builtinModels, builtinTasks } from '../runs/builtin';
 import { configCompletions, type CompletionKind } from './completion-items';
 import { isRunFolder } from './run-folder';
 import { checkpointFolderCandidates, dataFileCandidates } from './workspace-files';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../protocol/config';
 import { parseConfigText, validateConfig, type ConfigIssue, type ResolvedConfig } from '../protocol/config-validate';
-import { createRunDir } from '../engine/run-dir';
+import { createRunDir } from '../runs/run-dir';
 
 export interface RunSettings {
   /** `auto` keeps the config's own backend; anything else replaces it. */

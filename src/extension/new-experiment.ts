@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { builtinModels, builtinTasks } from '../engine/builtin';
+import { builtinModels, builtinTasks } from '../runs/builtin';
 import type { TaskConfig } from '../protocol/config';
 import { builtinBenchmark, builtinTaskConfigs, configFileName, experimentText, fileTaskConfigs } from './experiment-template';
 import { relativeTo } from './workspace-files';

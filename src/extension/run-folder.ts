@@ -8,12 +8,12 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rea
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../protocol/events';
-import { effectiveEvents, summarize, type RunSummary } from '../engine/report';
-import { EVENTS_FILE, readPidFile, type PidRecord } from '../engine/run-dir';
+import { effectiveEvents, summarize, type RunSummary } from '../runs/report';
+import { EVENTS_FILE, readPidFile, type PidRecord } from '../runs/run-dir';
 import { commandLine, isAlive } from './process-tree';
 
 export const LOG_FILE = 'trainer.log';
-export { PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../engine/run-dir';
+export { PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../runs/run-dir';
 
 /** How a run ended, judged from the events after its last `run-started` (earlier sessions do not count). */
 export type LogOutcome = 'finished' | 'stopped' | 'failed' | undefined;

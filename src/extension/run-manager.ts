@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { isEvent, type SculptEvent } from '../protocol/events';
-import { effectiveEvents } from '../engine/report';
+import { effectiveEvents } from '../runs/report';
 import { EventTail } from './event-tail';
 import { advance, initialProgress, type LiveProgress } from './live-progress';
 import type { TrainerRuntime } from './node-runtime';
@@ -16,7 +16,7 @@ import { isAlive, killTree, signal } from './process-tree';
 import { LOG_FILE, eventsFile, livePid, logOutcome, readEvents, removePidFile, tailText } from './run-folder';
 import { judge, newSession, type Session } from './run-session';
 import { spawnTrainer } from './trainer-process';
-import { threadsPerTrainer } from '../engine/threads';
+import { threadsPerTrainer } from '../runs/threads';
 
 export type RunState = 'queued' | 'starting' | 'running' | 'stopping' | 'finished' | 'stopped' | 'failed' | 'crashed' | 'killed' | 'cancelled';
 

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { runFolder } from './run';
-import { removePidFile, writePidFile } from '../engine/run-dir';
+import { removePidFile, writePidFile } from '../runs/run-dir';
 
 async function main(): Promise<number> {
   const runDir = process.argv[2];

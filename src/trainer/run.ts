@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import type { SculptEvent } from '../protocol/events';
 import { ConfigError } from '../protocol/config-validate';
 import { runExperiment, DivergenceError, type RunOutcome } from '../engine/runner';
-import { EVENTS_FILE, readRunDir } from '../engine/run-dir';
+import { EVENTS_FILE, readRunDir } from '../runs/run-dir';
 import { latestCheckpoint, loadCheckpoint, type CheckpointContents } from '../engine/run-checkpoint';
 import { BackendError } from '../engine/backend';
 import { EventWriter } from './event-writer';

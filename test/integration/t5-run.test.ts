@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEventLog } from '../../src/protocol/events';
 import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
-import { metricsAfter } from '../../src/engine/metrics';
+import { metricsAfter } from '../../src/runs/metrics';
 import { repoRoot } from '../helpers/paths';
 
 test('a tiny T5 on two tiny tasks: events, a 2 x 2 matrix, metrics and rank statistics of encoder and decoder', () => {

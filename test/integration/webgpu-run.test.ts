@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { validateConfig } from '../../src/protocol/config-validate';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
-import { createRunDir, EVENTS_FILE } from '../../src/engine/run-dir';
+import { createRunDir, EVENTS_FILE } from '../../src/runs/run-dir';
 import { runFolder } from '../../src/trainer/run';
 import { repoRoot } from '../helpers/paths';
 import { useSoftwareWebGpu } from '../helpers/webgpu';

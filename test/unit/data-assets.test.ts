@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { builtinTask, builtinTasks } from '../../src/engine/builtin/index';
+import { builtinTask, builtinTasks } from '../../src/runs/builtin/index';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import type { Example } from '../../src/engine/data/examples';
 import { repoRoot } from '../helpers/paths';

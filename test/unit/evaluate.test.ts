@@ -5,7 +5,7 @@ import { selectBackend } from '../../src/engine/backend';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import { rankAccuracy } from '../../src/engine/evaluate';
-import { tinyTask } from '../../src/engine/builtin/tiny-tasks';
+import { tinyTask } from '../../src/runs/builtin/tiny-tasks';
 import { answerText, encodeExample } from '../../src/engine/data/batches';
 import { repoRoot } from '../helpers/paths';
 

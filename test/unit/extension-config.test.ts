@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CONFIG_SCHEMA, parseConfigText, validateConfig } from '../../src/protocol/config-validate';
 import { SchemaChecker } from '../../src/protocol/schema-check';
-import { builtinModels, builtinTasks } from '../../src/engine/builtin';
+import { builtinModels, builtinTasks } from '../../src/runs/builtin';
 import { configCompletions, methodOptionNames, type CompletionSources } from '../../src/extension/completion-items';
 import { configProblems, parseJsonPath } from '../../src/extension/config-problems';
 import { builtinBenchmark, builtinTaskConfigs, experimentText, fileTaskConfigs } from '../../src/extension/experiment-template';

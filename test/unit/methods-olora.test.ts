@@ -14,7 +14,7 @@ import type { OLoraConfig } from '../../src/protocol/config';
 import { ConfigError } from '../../src/protocol/config-validate';
 import { fixture } from '../helpers/paths';
 import { rankAccuracy } from '../../src/engine/evaluate';
-import { tinyTask } from '../../src/engine/builtin/tiny-tasks';
+import { tinyTask } from '../../src/runs/builtin/tiny-tasks';
 import { cpu, maxAbsDiff, Optimizer, steps, task, tiny, weights } from './methods-util';
 
 const cfg = (extra: Partial<OLoraConfig> = {}): OLoraConfig => ({ method: 'o-lora', lr: 0.01, ...extra });

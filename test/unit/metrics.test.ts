@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricsAfter } from '../../src/engine/metrics';
+import { metricsAfter } from '../../src/runs/metrics';
 
 // A 3-task matrix worked by hand (percent):
 //            task0 task1 task2

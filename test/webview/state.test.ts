@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
-import { effectiveEvents, summarize } from '../../src/engine/report';
+import { effectiveEvents, summarize } from '../../src/runs/report';
 import { applyEvents, emptyDashboard, emptyRun, reduceHost, runFromEvents, runStatus, type RunState } from '../../webview/state';
 import { averageAccuracyPerTask, bestKeys, completeRows, forgettingPerTask, rankHeatmap, summaryRow } from '../../webview/derive';
 import { decimateMinMax } from '../../webview/series';
