@@ -6,38 +6,24 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import { wasmThreadsPlugin } from './scripts/build/wasm-threads.mjs';
+import { browserOptions, nodeOptions, toolExternal } from './scripts/build/options.mjs';
 
 const require = createRequire(import.meta.url);
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 const outdir = 'dist';
 
-// Native or optional packages are never bundled: `webgpu` carries dawn.node, and the tfjs-node
-// packages are optional peers that only exist when the user installed them.
-const nodeExternal = ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi'];
-
-const common = {
-  bundle: true,
+const output = {
   sourcemap: production ? false : 'linked',
   minify: production,
-  logLevel: 'warning',
   legalComments: 'linked',
-  define: { __SCULPT_VERSION__: JSON.stringify(require('./package.json').version) },
 };
 
 const nodeBundle = (entry, out, extra = {}) => ({
-  ...common,
+  ...nodeOptions,
+  ...output,
   entryPoints: [entry],
   outfile: join(outdir, out),
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  external: nodeExternal,
-  // Prefer ESM entry points so tfjs-core is bundled once (its CJS and ESM builds would be two instances).
-  mainFields: ['module', 'main'],
-  // Lets the tfjs wasm backend start its worker threads under Node (see the plugin).
-  plugins: [wasmThreadsPlugin],
   ...extra,
 });
 
@@ -46,15 +32,8 @@ const builds = [
   nodeBundle('src/trainer/main.ts', 'trainer.js'),
   nodeBundle('src/cli/main.ts', 'cli.js', { banner: { js: '#!/usr/bin/env node' } }),
   // The dashboard suite drives Chromium through playwright-core, which must stay a runtime require.
-  nodeBundle('scripts/bench/main.ts', 'bench.js', { external: [...nodeExternal, 'playwright-core'] }),
-  {
-    ...common,
-    entryPoints: ['webview/main.ts'],
-    outfile: join(outdir, 'webview.js'),
-    platform: 'browser',
-    format: 'iife',
-    target: 'es2022',
-  },
+  nodeBundle('scripts/bench/main.ts', 'bench.js', { external: toolExternal }),
+  { ...browserOptions, ...output, entryPoints: ['webview/main.ts'], outfile: join(outdir, 'webview.js') },
 ];
 
 /** The wasm backend loads its .wasm files from beside the bundle (see src/engine/backend.ts). */

@@ -3,8 +3,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const ENGINE = { group: ['**/engine', '**/engine/**'], message: 'The engine (tfjs) stays out of here: run records are in src/runs/, task data readers in src/data/.' };
+const TFJS = { group: ['@tensorflow/*'], message: 'src/runs/ and src/data/ stay tfjs-free: the extension host and the dashboard load them.' };
+const VSCODE = { group: ['vscode'], message: 'The engine and the run records run outside VS Code too (trainer, CLI).' };
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.cache/**', 'test-output/**', '**/*.d.ts'] },
+  { ignores: ['dist/**', '.venv*/**', 'out/**', 'node_modules/**', '.cache/**', 'test-output/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -19,5 +23,21 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
+  },
+  // The layer fence (README, Architecture): the engine is the only place tfjs lives and never sees VS Code; the
+  // extension and the dashboard reach runs through their records (src/runs/), never through the engine; the run
+  // records and the task data readers (src/data/) stay tfjs-free so that the extension host and the browser
+  // bundle can load them. The CLI may run the engine in-process, so it is outside the fence.
+  {
+    files: ['src/engine/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [VSCODE] }] },
+  },
+  {
+    files: ['src/extension/**/*.ts', 'webview/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [ENGINE] }] },
+  },
+  {
+    files: ['src/runs/**/*.ts', 'src/data/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [ENGINE, TFJS, VSCODE] }] },
   },
 );

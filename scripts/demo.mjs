@@ -41,21 +41,21 @@ cli('report', ...runs, '--html', '--out', join(out, 'report.html'));
 
 const cfg = JSON.parse(readFileSync(config, 'utf8'));
 const summary = { tasks: [], methods: {}, wallSeconds: wall, config };
-for (const dir of runs) {
-  const events = readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-  const startedEv = events.find((e) => e.type === 'run-started');
-  const fin = events.find((e) => e.type === 'run-finished');
-  if (!startedEv || !fin) continue;
+// Each run as every Sculpt view reads it (src/runs/fold.ts), through `sculpt report --json`.
+const runSummaries = runs.length ? JSON.parse(cli('report', ...runs, '--json').stdout) : [];
+const manifest = JSON.parse(readFileSync(join(root, 'assets', 'data', 'manifest.json'), 'utf8'));
+for (const run of runSummaries) {
+  if (run.status !== 'finished') continue;
   if (summary.tasks.length === 0) {
-    const labelCounts = startedEv.tasks.map((name) => {
+    const labelCounts = run.tasks.map((name) => {
       const task = cfg.tasks.find((t) => t.name === name);
-      const manifest = JSON.parse(readFileSync(join(root, 'assets', 'data', 'manifest.json'), 'utf8'));
       const entry = Object.values(manifest.suites).flatMap((s) => s.tasks).find((t) => t.id === task?.source?.builtin);
       return entry ? entry.labels.length : null;
     });
-    summary.tasks = startedEv.tasks.map((name, j) => ({ name, chance: labelCounts[j] ? 100 / labelCounts[j] : null }));
+    summary.tasks = run.tasks.map((name, j) => ({ name, chance: labelCounts[j] ? 100 / labelCounts[j] : null }));
   }
-  summary.methods[startedEv.method] = { AA: fin.metrics.AA, BWT: fin.metrics.BWT, forgetting: fin.metrics.forgetting, FWT: fin.metrics.FWT, seconds: fin.seconds, R: fin.matrix, zeroShot: fin.zeroShot };
+  const m = run.metrics;
+  summary.methods[run.method] = { AA: m.AA, BWT: m.BWT, forgetting: m.forgetting, FWT: m.FWT, seconds: run.seconds, R: run.matrix, zeroShot: run.zeroShot };
 }
 const summaryPath = join(root, 'demo-summary.json');
 writeFileSync(summaryPath, JSON.stringify(summary, null, 2) + '\n');

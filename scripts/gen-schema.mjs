@@ -42,6 +42,13 @@ function configReference(schemaText) {
     return p.type ?? 'any';
   };
   const cell = (t) => String(t ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  // A default that depends on other fields comes from `else` of an `if: {required: [...]}` (see FixedRankPolicy).
+  const defaultOf = (def, k) => {
+    const p = def.properties[k];
+    if (p.default !== undefined) return `\`${JSON.stringify(p.default)}\``;
+    const d = def.else?.properties?.[k]?.default;
+    return d !== undefined && def.if?.required ? `\`${JSON.stringify(d)}\` without ${def.if.required.map((r) => `\`${r}\``).join(', ')}` : '';
+  };
   const out = ['# Experiment config reference', '', 'Generated from `src/protocol/config.ts` by `npm run schema`; do not edit by hand. Files named `*.sculpt.json` get completion and validation from the same schema in VS Code; `sculpt validate` checks them on the command line.', ''];
   for (const [name, def] of Object.entries(defs)) {
     out.push(`## ${name}`, '');
@@ -51,7 +58,7 @@ function configReference(schemaText) {
       for (const [k, p] of Object.entries(def.properties)) {
         const req = def.required?.includes(k) ? ' (required)' : '';
         const bounds = ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum', 'minItems', 'minLength'].filter((b) => p[b] !== undefined).map((b) => `${b} ${p[b]}`).join(', ');
-        out.push(`| \`${k}\`${req} | ${cell(typeOf(p))} | ${p.default !== undefined ? `\`${cell(JSON.stringify(p.default))}\`` : ''} | ${cell(p.description)}${bounds ? ` (${bounds})` : ''} |`);
+        out.push(`| \`${k}\`${req} | ${cell(typeOf(p))} | ${cell(defaultOf(def, k))} | ${cell(p.description)}${bounds ? ` (${bounds})` : ''} |`);
       }
     } else {
       out.push(`One of: ${typeOf(def)}`);

@@ -3,7 +3,7 @@
 //   node scripts/run-tests.mjs unit/svd        only test files whose path contains one of the given words
 // Tests are bundled one file each (dependencies stay in node_modules) into out/test/, mirroring test/.
 import * as esbuild from 'esbuild';
-import { wasmThreadsPlugin } from './build/wasm-threads.mjs';
+import { nodeOptions, toolExternal } from './build/options.mjs';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -31,24 +31,21 @@ if (entries.length === 0) {
 const outdir = join('out', 'test', String(process.pid));
 rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
+  ...nodeOptions,
+  external: toolExternal,
   entryPoints: entries,
   outdir,
   outbase: 'test',
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
   sourcemap: 'inline',
-  // tfjs is bundled (its deep ESM imports do not load in plain Node); native and optional packages are not.
-  external: ['vscode', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'koffi', 'playwright-core', 'esbuild'],
-  mainFields: ['module', 'main'],
-  plugins: [wasmThreadsPlugin],
-  logLevel: 'warning',
 });
 const compiled = entries.map((f) => join(outdir, relative('test', f)).replace(/\.ts$/, '.js'));
-const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...passthrough, ...compiled], {
-  stdio: 'inherit',
-  env: { ...process.env, SCULPT_REPO_ROOT: process.cwd() },
-});
+const r = spawnSync(
+  process.execPath,
+  ['--enable-source-maps', '--test', '--test-reporter=spec', ...passthrough, ...compiled],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, SCULPT_REPO_ROOT: process.cwd() },
+  },
+);
 rmSync(outdir, { recursive: true, force: true });
 process.exit(r.status ?? 1);

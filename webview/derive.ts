@@ -1,11 +1,13 @@
 /**
- * Numbers the charts and tables show, derived from a run's state. Metrics come from the engine's own functions
- * (metrics.ts, report.ts) so the dashboard, `sculpt report` and the trainer's events can never disagree.
+ * Numbers the charts and tables show, derived from a run's state. Status and metrics come from the shared run
+ * fold and metric functions (src/runs/fold.ts, metrics.ts), so the dashboard, the Runs view, `sculpt report` and
+ * the trainer's events can never disagree.
  */
 import type { Metrics, RanksEvent } from '../src/protocol/events';
 import { averageAccuracy, backwardTransfer, metricsAfter } from '../src/runs/metrics';
-import { summarize, type RunSummary } from '../src/runs/report';
-import { runStatus, type RunState, type RunStatus } from './state';
+import { finishSummary, type RunSummary } from '../src/runs/fold';
+import type { RunStatus } from '../src/runs/status';
+import { runStatus, type RunState } from './state';
 
 /** Rows of R that are complete (every task up to the row's own measured), the ones metrics may use. */
 export function completeRows(run: RunState): number[][] {
@@ -54,10 +56,12 @@ export function forgettingPerTask(run: RunState): ForgettingView {
   return { after: t, perTask, bwt: m?.BWT ?? backwardTransfer(R, t), forgetting: m?.forgetting ?? null };
 }
 
-/** The run's headline metrics: run-finished, else the last task-finished, else computed from complete rows. */
+/**
+ * The run's headline metrics: the trainer's (run-finished, else the last task-finished, as the run's summary
+ * holds them), else computed from the complete rows, which fill in from eval events before task-finished arrives.
+ */
 export function finalMetrics(run: RunState): Metrics | null {
-  if (run.finished) return run.finished.metrics;
-  for (let t = run.taskMetrics.length - 1; t >= 0; t--) if (run.taskMetrics[t]) return run.taskMetrics[t];
+  if (run.summary.metrics) return run.summary.metrics;
   const R = completeRows(run);
   return R.length ? metricsAfter(R, run.zeroShot.length ? run.zeroShot : null) : null;
 }
@@ -82,7 +86,7 @@ const summaryCache = new WeakMap<RunState, { version: number; row: SummaryRow }>
 export function summaryRow(run: RunState): SummaryRow {
   const hit = summaryCache.get(run);
   if (hit && hit.version === run.version) return hit.row;
-  const summary = summarize(run.name, { events: run.events, badLines: [], truncatedTail: run.log.truncatedTail, unknown: 0 });
+  const summary = finishSummary(run.summary);
   const elapsed = run.firstTime != null && run.lastTime != null ? (run.lastTime - run.firstTime) / 1000 : null;
   const row: SummaryRow = {
     key: run.key,

@@ -4,6 +4,9 @@
  * events at a time) except when a resumed run supersedes events: then the run is rebuilt from its effective
  * events, which is rare and cheap next to training. Unknown event types and repeated sequence numbers are ignored,
  * so readers keep working with newer trainers and with a host that delivers an event twice (live and from disk).
+ *
+ * The run's summary (status, method, metrics; src/runs/fold.ts) is the same fold every other view uses; what is
+ * kept here besides is what only the charts need: step columns, task spans, matrix cells as evals arrive, ranks.
  */
 import {
   isEvent,
@@ -20,10 +23,9 @@ import {
 } from '../src/protocol/events';
 import type { HostMessage, RunInfo, RunSnapshot, ThemeKind } from '../src/protocol/webview';
 import { WEBVIEW_PROTOCOL } from '../src/protocol/webview';
-import { effectiveEvents } from '../src/runs/report';
+import { effectiveEvents, emptySummary, foldEvent, type RunSummary } from '../src/runs/fold';
+import { hasEnded, settledStatus, type RunStatus } from '../src/runs/status';
 import { Column } from './series';
-
-export type RunStatus = 'empty' | 'running' | 'finished' | 'stopped' | 'failed' | 'crashed' | 'incomplete';
 
 export interface TaskSpan {
   task: number;
@@ -70,7 +72,8 @@ export interface RunState {
   backend: RunStartedEvent['backend'] | null;
   model: ModelSummary | null;
   resumes: number;
-  terminal: 'finished' | 'stopped' | 'failed' | null;
+  /** The shared fold of the effective events (its status says how the log's last session ended, if it did). */
+  summary: RunSummary;
   current: CurrentTask | null;
   spans: TaskSpan[];
   steps: StepColumns;
@@ -115,7 +118,7 @@ export function emptyRun(info: Pick<RunInfo, 'key' | 'name'> & Partial<RunInfo>,
     backend: null,
     model: null,
     resumes: 0,
-    terminal: null,
+    summary: emptySummary(info.name),
     current: null,
     spans: [],
     steps: emptyColumns(),
@@ -151,6 +154,7 @@ function experimentName(config: unknown): string | null {
 
 /** Folds one (valid, new) event into the run. */
 function fold(run: RunState, e: SculptEvent): void {
+  foldEvent(run.summary, e);
   run.events.push(e);
   run.lastSeq = e.seq;
   if (typeof e.time === 'number') {
@@ -165,7 +169,6 @@ function fold(run: RunState, e: SculptEvent): void {
       run.tasks = Array.isArray(e.tasks) ? e.tasks.map(String) : [];
       run.backend = e.backend ?? null;
       run.model = e.model ?? null;
-      run.terminal = null;
       run.stopped = null;
       run.error = null;
       if (e.resumedFrom) run.resumes++;
@@ -217,15 +220,12 @@ function fold(run: RunState, e: SculptEvent): void {
       break;
     case 'error':
       run.error = e;
-      run.terminal = 'failed';
       break;
     case 'stopped':
       run.stopped = e;
-      run.terminal = 'stopped';
       break;
     case 'run-finished':
       run.finished = e;
-      run.terminal = 'finished';
       run.matrix = e.matrix.map((row) => [...row]);
       if (e.zeroShot) run.zeroShot = [...e.zeroShot];
       run.current = null;
@@ -268,12 +268,17 @@ export function runFromEvents(info: Pick<RunInfo, 'key' | 'name'> & Partial<RunI
   return run;
 }
 
+/**
+ * How the log ended, else what the host says (live) and what the log's health tells: a log cut mid-line or a
+ * trainer that exited with an error code crashed; a log that merely stops was interrupted (or runs elsewhere).
+ */
 export function runStatus(run: RunState): RunStatus {
-  if (run.terminal) return run.terminal;
+  const log = run.summary.status;
+  if (hasEnded(log)) return log;
   if (run.live) return 'running';
-  if (run.events.length === 0) return run.log.readError ? 'crashed' : 'empty';
+  if (log === 'new') return run.log.readError ? 'crashed' : 'new';
   if (run.log.truncatedTail || (run.exitCode != null && run.exitCode !== 0)) return 'crashed';
-  return 'incomplete';
+  return settledStatus(log, false);
 }
 
 // ---- the dashboard: the runs shown, in order, and the theme ----
@@ -322,6 +327,7 @@ export function reduceHost(state: DashboardState, msg: HostMessage): DashboardSt
         if (prev && !info.events) {
           prev.live = info.live;
           prev.name = info.name;
+          prev.summary.name = info.name;
           return prev;
         }
         return snapshotRun(info);

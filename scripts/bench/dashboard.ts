@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventTail } from '../../src/extension/event-tail';
+import { EventTail } from '../../src/supervisor/event-tail';
 import type { SculptEvent } from '../../src/protocol/events';
 import type { HostMessage, RunSnapshot } from '../../src/protocol/webview';
 import { runFromEvents } from '../../webview/state';

@@ -29,7 +29,7 @@ import { createRunDir, EVENTS_FILE } from '../../src/runs/run-dir';
 import { RunContext } from '../../src/engine/method-context';
 import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
 import type { AdaptiveSvdConfig } from '../../src/protocol/config';
-import type { ResolvedConfig } from '../../src/protocol/config-validate';
+import { resolveMethod, type ResolvedConfig } from '../../src/protocol/config-validate';
 import { loadConfig } from '../../src/cli/run';
 import { MODELS } from './train';
 import { markdownTable, printReport, type BenchRow } from './report';
@@ -120,7 +120,7 @@ function countSteps(runDir: string): { finished: boolean; steps: number } {
 
 /** Bytes of the method's state against the bytes of its target matrices. */
 async function basesRatio(model: CausalLM, ctx: RunContext, cfg: AdaptiveSvdConfig): Promise<{ ratio: number; stateBytes: number; targetBytes: number; tfDelta: number; ks: number[]; seconds: number }> {
-  const method = new AdaptiveSvd(cfg, 'bench');
+  const method = new AdaptiveSvd(resolveMethod(cfg), 'bench');
   try {
     method.setup(ctx);
     const before = tf.memory().numBytes;

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 import { lapackStatus, svdBatch, type DenseMatrix, type Svd, type SvdPath } from '../../src/engine/linalg';
 import { formatStats, markdownTable, printReport, speedup, stats, type BenchRow, type Stats } from './report';
 

@@ -18,6 +18,7 @@ import type { CausalLM } from '../../src/engine/models/types';
 import { RunContext } from '../../src/engine/method-context';
 import { SeqFt } from '../../src/engine/methods/seqft';
 import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
+import { resolveMethod } from '../../src/protocol/config-validate';
 import type { Method } from '../../src/engine/methods/method';
 import { Optimizer } from '../../src/engine/optim';
 import { trainStep } from '../../src/engine/train-step';
@@ -68,7 +69,7 @@ export async function oursStepRun(
   const model = spec.load ? spec.load() : randomModel(spec.config(), { seed: 0 });
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
   const ctx = new RunContext(model, tok, [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: spec.seq } as never }, { emit: () => {} });
-  const method: Method = methodName === 'seqft' ? new SeqFt() : new AdaptiveSvd({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } }, 'bench');
+  const method: Method = methodName === 'seqft' ? new SeqFt() : new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } }), 'bench');
   const b0 = performance.now();
   await method.setup(ctx);
   await method.beforeTask?.(ctx);

@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainTokenizer } from '../../src/engine/io/tokenizer';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,10 +7,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { tf } from '../engine/tf';
-import { BACKEND_REQUESTS, BackendError, selectBackend, type BackendRequest } from '../engine/backend';
-import { CheckpointError, loadPretrained } from '../engine/io/checkpoint';
-import { readSafetensors, SafetensorsError, writeSafetensors, type StTensor } from '../engine/io/safetensors';
-import { ConfigError } from '../engine/models/config';
+import { BACKEND_REQUESTS, selectBackend, type BackendRequest } from '../engine/backend';
+import { loadPretrained } from '../engine/io/checkpoint';
+import { readSafetensors, writeSafetensors, type StTensor } from '../engine/io/safetensors';
+import { UsageError } from '../protocol/errors';
+import { inputFailure } from './failures';
 import { paramCounts, PARAM_GROUPS } from '../engine/models/inventory';
 import { isSeq2Seq, type CausalLM, type Seq2SeqLM } from '../engine/models/types';
 
@@ -24,38 +25,45 @@ export const INSPECT_USAGE = `usage: sculpt inspect <checkpointDir> [--input <in
   writes their logits and the seq2seq loss ('input.decoder_input_ids' instead gives logits only).
   --backend   ${BACKEND_REQUESTS.join(' | ')} (default cpu)`;
 
-/** A problem with what the user gave: reported without a stack trace, exit code 2. */
-class UsageError extends Error {}
+/** A problem with what the user gave: the message, then this command's usage. */
+const usageError = (message: string): UsageError => new UsageError(message, INSPECT_USAGE);
 
-export async function inspectCommand(argv: string[]): Promise<number> {
-  let model: CausalLM | null = null;
+function parseInspectArgs(argv: string[]) {
   try {
-    const { values, positionals } = parseArgs({
+    return parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
       options: { input: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string', default: 'cpu' }, help: { type: 'boolean', short: 'h' } },
     });
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw usageError((e as Error).message);
+    throw e;
+  }
+}
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  let model: CausalLM | null = null;
+  try {
+    const { values, positionals } = parseInspectArgs(argv);
     if (values.help) {
       console.log(INSPECT_USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one checkpoint folder, got ${positionals.length}: ${positionals.join(' ')}` : 'give a checkpoint folder');
+    if (positionals.length !== 1) throw usageError(positionals.length ? `expected one checkpoint folder, got ${positionals.length}: ${positionals.join(' ')}` : 'give a checkpoint folder');
     const dir = positionals[0];
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`checkpoint folder not found: ${dir}`);
-    if ((values.input === undefined) !== (values.out === undefined)) throw new UsageError('--input and --out go together: give both or neither');
-    if (!BACKEND_REQUESTS.includes(values.backend as BackendRequest)) throw new UsageError(`--backend '${values.backend}' is not one of ${BACKEND_REQUESTS.join(', ')}`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usageError(`checkpoint folder not found: ${dir}`);
+    if ((values.input === undefined) !== (values.out === undefined)) throw usageError('--input and --out go together: give both or neither');
+    if (!BACKEND_REQUESTS.includes(values.backend as BackendRequest)) throw usageError(`--backend '${values.backend}' is not one of ${BACKEND_REQUESTS.join(', ')}`);
     await selectBackend(values.backend as BackendRequest);
     model = loadPretrained(dir);
     console.log(describeModel(model, dir));
     if (values.input !== undefined && values.out !== undefined) console.log(await runOnFile(model, values.input, values.out));
     return 0;
   } catch (e) {
-    const known = e instanceof UsageError || e instanceof CheckpointError || e instanceof SafetensorsError || e instanceof ConfigError || e instanceof BackendError;
-    const argError = (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (!known && !argError) throw e;
-    console.error(`sculpt inspect: ${(e as Error).message}${argError || e instanceof UsageError ? `\n\n${INSPECT_USAGE}` : ''}`);
-    return 2;
+    const code = inputFailure(e, 'sculpt inspect');
+    if (code === undefined) throw e;
+    return code;
   } finally {
     model?.dispose();
   }
@@ -99,25 +107,25 @@ export function describeModel(model: CausalLM, dir: string): string {
 /** Token ids as int32 [B, T], whichever integer dtype the file used. */
 function idsTensor(t: StTensor | undefined, name: string, file: string, vocab: number | null): tf.Tensor2D | null {
   if (!t) return null;
-  if (t.shape.length !== 2) throw new UsageError(`${file}: '${name}' has shape [${t.shape}], expected [batch, tokens]`);
-  if (!['I32', 'I64', 'I16', 'I8', 'U8'].includes(t.dtype)) throw new UsageError(`${file}: '${name}' is ${t.dtype}, expected integer token ids`);
+  if (t.shape.length !== 2) throw usageError(`${file}: '${name}' has shape [${t.shape}], expected [batch, tokens]`);
+  if (!['I32', 'I64', 'I16', 'I8', 'U8'].includes(t.dtype)) throw usageError(`${file}: '${name}' is ${t.dtype}, expected integer token ids`);
   const ids = Int32Array.from(t.data as ArrayLike<number | bigint>, (x) => Number(x));
   const bad = vocab === null ? -1 : ids.findIndex((x) => x < 0 || x >= vocab);
-  if (bad >= 0) throw new UsageError(`${file}: '${name}' holds ${ids[bad]} at index ${bad}, outside the vocabulary [0, ${vocab})`);
+  if (bad >= 0) throw usageError(`${file}: '${name}' holds ${ids[bad]} at index ${bad}, outside the vocabulary [0, ${vocab})`);
   return tf.tensor2d(ids, t.shape as [number, number], 'int32');
 }
 
 /** Results are read asynchronously: webgpu has no synchronous readback in Node. */
 async function runOnFile(model: CausalLM, input: string, out: string): Promise<string> {
-  if (!existsSync(input)) throw new UsageError(`--input file not found: ${input}`);
+  if (!existsSync(input)) throw usageError(`--input file not found: ${input}`);
   const { tensors } = readSafetensors(input);
   const found = [...tensors.keys()].slice(0, 8).join(', ');
   const ids = idsTensor(tensors.get('input.input_ids'), 'input.input_ids', input, model.config.vocabSize);
-  if (!ids) throw new UsageError(`${input}: no 'input.input_ids' tensor (it holds: ${found || 'nothing'})`);
+  if (!ids) throw usageError(`${input}: no 'input.input_ids' tensor (it holds: ${found || 'nothing'})`);
   const labels = idsTensor(tensors.get('input.labels'), 'input.labels', input, null);
   try {
     if (isSeq2Seq(model)) return await runSeq2Seq(model, ids, labels, tensors, input, out);
-    if (labels && labels.shape.join() !== ids.shape.join()) throw new UsageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
+    if (labels && labels.shape.join() !== ids.shape.join()) throw usageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
     const logits = model.logits(ids);
     const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
     logits.dispose();
@@ -142,9 +150,9 @@ async function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2
   const decoderIn = labels ? null : idsTensor(tensors.get('input.decoder_input_ids'), 'input.decoder_input_ids', input, model.config.vocabSize);
   try {
     const targets = labels ?? decoderIn;
-    if (!targets) throw new UsageError(`${input}: an encoder-decoder model needs decoder targets 'input.labels' (or 'input.decoder_input_ids') besides 'input.input_ids'`);
+    if (!targets) throw usageError(`${input}: an encoder-decoder model needs decoder targets 'input.labels' (or 'input.decoder_input_ids') besides 'input.input_ids'`);
     const name = labels ? 'input.labels' : 'input.decoder_input_ids';
-    if (targets.shape[0] !== ids.shape[0]) throw new UsageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
+    if (targets.shape[0] !== ids.shape[0]) throw usageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
     const logits = labels ? model.labelLogits(ids, labels) : model.decoderLogits(ids, targets);
     const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
     logits.dispose();

@@ -5,6 +5,8 @@ import { validateCommand } from './validate';
 import { reportCommand } from './report';
 import { listCommand } from './list';
 import { inspectCommand } from './inspect';
+import { inputFailure } from './failures';
+import { UsageError } from '../protocol/errors';
 
 const USAGE = `sculpt ${SCULPT_VERSION}: continual fine-tuning experiments
 
@@ -17,7 +19,7 @@ commands:
                    continue stopped or interrupted runs from their last checkpoint
   validate <config...>
                    check experiment configs (schema, semantics, data files)
-  report <runDir...> [--csv | --html] [--out <file>]
+  report <runDir...> [--csv | --html | --json] [--out <file>]
                    accuracy matrices and AA / BWT / forgetting / FWT of runs, side by side
   list             builtin models, builtin tasks and methods
   inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
@@ -50,8 +52,6 @@ export function parseArgs(argv: string[]): Parsed {
   return { positional, flags };
 }
 
-class UsageError extends Error {}
-
 function str(p: Parsed, name: string): string | undefined {
   const v = p.flags.get(name);
   return typeof v === 'string' ? v : undefined;
@@ -67,42 +67,38 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (cmd === 'inspect') return inspectCommand(rest);
-  let p: Parsed;
   try {
-    p = parseArgs(rest);
+    return await dispatch(cmd, rest);
   } catch (e) {
-    console.error(`sculpt ${cmd}: ${(e as Error).message}`);
-    return 2;
+    const code = inputFailure(e, COMMANDS.has(cmd) ? `sculpt ${cmd}` : 'sculpt');
+    if (code === undefined) throw e;
+    return code;
   }
+}
+
+const COMMANDS = new Set(['run', 'resume', 'validate', 'report', 'list', 'inspect']);
+
+async function dispatch(cmd: string, rest: string[]): Promise<number> {
+  if (cmd === 'inspect') return inspectCommand(rest);
+  const p = parseArgs(rest);
   const jobs = str(p, '--jobs');
   const runArgs = { backend: str(p, '--backend'), out: str(p, '--out'), json: p.flags.has('--json'), jobs: jobs ? Number(jobs) : undefined };
-  if (jobs !== undefined && !(Number.isInteger(runArgs.jobs) && runArgs.jobs! >= 1)) {
-    console.error(`sculpt ${cmd}: --jobs must be a positive integer, got ${jobs}`);
-    return 2;
-  }
+  if (jobs !== undefined && !(Number.isInteger(runArgs.jobs) && runArgs.jobs! >= 1)) throw new UsageError(`--jobs must be a positive integer, got ${jobs}`);
   switch (cmd) {
     case 'run':
-      if (p.positional.length !== 1) {
-        console.error('sculpt run: give exactly one config file');
-        return 2;
-      }
+      if (p.positional.length !== 1) throw new UsageError('give exactly one config file');
       return runCommand(p.positional[0], runArgs);
     case 'resume':
-      if (p.positional.length === 0) {
-        console.error('sculpt resume: give one or more run folders');
-        return 2;
-      }
+      if (p.positional.length === 0) throw new UsageError('give one or more run folders');
       return resumeCommand(p.positional, runArgs);
     case 'validate':
       return validateCommand(p.positional);
     case 'report':
-      return reportCommand(p.positional, { csv: p.flags.has('--csv'), html: p.flags.has('--html'), out: str(p, '--out') });
+      return reportCommand(p.positional, { csv: p.flags.has('--csv'), html: p.flags.has('--html'), json: p.flags.has('--json'), out: str(p, '--out') });
     case 'list':
       return listCommand();
     default:
-      console.error(`sculpt: unknown command '${cmd}'\n\n${USAGE}`);
-      return 2;
+      throw new UsageError(`unknown command '${cmd}'`, USAGE);
   }
 }
 

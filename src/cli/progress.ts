@@ -4,15 +4,12 @@
  */
 import type { Writable } from 'node:stream';
 import type { SculptEvent } from '../protocol/events';
+import { emptySummary, foldEvent, type RunSummary } from '../runs/fold';
 
 interface RunLine {
-  name: string;
-  tasks: number;
-  task: number;
-  progress: number;
-  loss?: number;
+  summary: RunSummary;
+  /** When this process saw the run start, for the ETA. */
   started?: number;
-  status: string;
 }
 
 export class Progress {
@@ -26,41 +23,26 @@ export class Progress {
     names: string[],
   ) {
     this.tty = Boolean(out.isTTY);
-    this.lines = names.map((name) => ({ name, tasks: 1, task: 0, progress: 0, status: 'waiting' }));
+    this.lines = names.map((name) => ({ summary: emptySummary(name) }));
   }
 
   update(i: number, e: SculptEvent): void {
     const l = this.lines[i];
+    const s = foldEvent(l.summary, e);
+    const name = s.name;
     switch (e.type) {
       case 'run-started':
-        l.tasks = e.tasks.length;
         l.started ??= Date.now();
-        l.status = `running on ${e.backend.name}`;
-        this.plain(`${l.name}: started on ${e.backend.name} (${e.backend.device}), ${e.tasks.length} tasks`);
+        this.plain(`${name}: started on ${e.backend.name} (${e.backend.device}), ${e.tasks.length} tasks`);
         break;
       case 'task-started':
-        l.task = e.task;
-        l.progress = 0;
-        this.plain(`${l.name}: task ${e.task + 1}/${l.tasks} ${e.name} (${e.steps} steps)`);
+        this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${e.name} (${e.steps} steps)`);
         break;
       case 'step':
-        l.progress = e.progress;
-        l.loss = e.loss;
-        if (!this.tty && Date.now() - this.lastPlain > 10000) this.plain(`${l.name}: task ${l.task + 1}/${l.tasks} ${(100 * e.progress).toFixed(0)}% loss ${e.loss.toFixed(4)}`);
+        if (!this.tty && Date.now() - this.lastPlain > 10000) this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${(100 * e.progress).toFixed(0)}% loss ${e.loss.toFixed(4)}`);
         break;
       case 'task-finished':
-        this.plain(`${l.name}: after ${e.name}: [${e.row.map((v) => v.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}`);
-        break;
-      case 'run-finished':
-        l.status = 'finished';
-        l.progress = 1;
-        l.task = l.tasks - 1;
-        break;
-      case 'stopped':
-        l.status = 'stopped';
-        break;
-      case 'error':
-        l.status = 'failed';
+        this.plain(`${name}: after ${e.name}: [${e.row.map((v) => v.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}`);
         break;
     }
     this.draw();
@@ -94,14 +76,27 @@ export class Progress {
     this.clear();
     const width = Math.max(10, Math.min(30, (this.out.columns ?? 80) - 60));
     for (const l of this.lines) {
-      const overall = (l.task + l.progress) / l.tasks;
+      const s = l.summary;
+      const tasks = taskCount(s);
+      const task = Math.max(0, s.task);
+      const overall = (task + s.taskProgress) / tasks;
       const filled = Math.round(overall * width);
       const eta = l.started && overall > 0.01 && overall < 1 ? ` ETA ${formatSeconds(((Date.now() - l.started) / 1000) * (1 / overall - 1))}` : '';
-      const loss = l.loss !== undefined ? ` loss ${l.loss.toFixed(3)}` : '';
-      this.out.write(`${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${l.name.slice(0, 32)} task ${l.task + 1}/${l.tasks}${loss}${eta} ${l.status}\n`);
+      const loss = s.loss != null ? ` loss ${s.loss.toFixed(3)}` : '';
+      this.out.write(`${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${s.name.slice(0, 32)} task ${task + 1}/${tasks}${loss}${eta} ${statusText(s)}\n`);
     }
     this.drawn = this.lines.length;
   }
+}
+
+/** Tasks of the run, at least one (before run-started the count is not known yet). */
+const taskCount = (s: RunSummary) => Math.max(1, s.tasks.length);
+
+/** The word at the end of a run's line. */
+function statusText(s: RunSummary): string {
+  if (s.status === 'new') return 'waiting';
+  if (s.status === 'running') return s.backend ? `running on ${s.backend}` : 'running';
+  return s.status;
 }
 
 function formatSeconds(s: number): string {

@@ -1,11 +1,15 @@
-/** `sculpt report <runDir...> [--csv | --html] [--out file]`: Markdown (default), CSV or a self-contained HTML page. */
+/**
+ * `sculpt report <runDir...> [--csv | --html | --json] [--out file]`: Markdown (default), CSV, a self-contained
+ * HTML page, or the runs' summaries as JSON (for scripts: one reading of the logs, the same as every view's).
+ */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { foldRun } from '../runs/fold';
 import { readRunDir } from '../runs/run-dir';
-import { csvReport, markdownReport, summarize } from '../runs/report';
+import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
 
-export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boolean; out?: string }): number {
+export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boolean; json?: boolean; out?: string }): number {
   if (dirs.length === 0) {
     console.error('sculpt report: give one or more run folders');
     return 2;
@@ -13,13 +17,13 @@ export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boole
   const runs = [];
   for (const d of dirs) {
     try {
-      runs.push(summarize(basename(resolve(d)), readRunDir(d).log));
+      runs.push(foldRun(basename(resolve(d)), readRunDir(d).log.events));
     } catch (e) {
       console.error(`sculpt report: ${(e as Error).message}`);
       return 2;
     }
   }
-  const text = opts.html ? htmlReport(runs) : opts.csv ? csvReport(runs) : markdownReport(runs);
+  const text = opts.json ? JSON.stringify(runs, null, 2) + '\n' : opts.html ? htmlReport(runs) : opts.csv ? csvReport(runs) : markdownReport(runs);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
   return 0;

@@ -3,15 +3,20 @@
  * and a trainer process; up to `--jobs` (default: the number of cores) run at once, since the wasm backend
  * uses one core per process. Progress goes to stderr (a bar and ETA on a TTY), `--json` prints the events.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import type { SculptEvent } from '../protocol/events';
-import { threadsPerTrainer } from '../runs/threads';
-import { ConfigError, parseConfigText, validateConfig, formatIssues, type ResolvedConfig } from '../protocol/config-validate';
+import {
+  ConfigError,
+  parseConfigText,
+  validateConfig,
+  formatIssues,
+  type ResolvedConfig,
+} from '../protocol/config-validate';
 import { loadTasks, modelDir } from '../engine/experiment';
-import { createRunDir, readRunDir } from '../runs/run-dir';
+import { LOG_FILE, createRunDir, readRunDir } from '../runs/run-dir';
+import type { RunStatus } from '../runs/status';
+import { Supervisor, nodeTrainerCommand, startRefusal } from '../supervisor';
 import { Progress } from './progress';
 
 export interface RunArgs {
@@ -53,7 +58,9 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
     modelDir(config);
     for (let order = 0; order < orders; order++) loadTasks(config, order);
   } catch (e) {
-    console.error(e instanceof ConfigError ? formatIssues(e.issues, path.resolve(file)) : `sculpt: ${(e as Error).message}`);
+    console.error(
+      e instanceof ConfigError ? formatIssues(e.issues, path.resolve(file)) : `sculpt: ${(e as Error).message}`,
+    );
     return 2;
   }
   const dirs: string[] = [];
@@ -64,76 +71,102 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
 }
 
 export async function resumeCommand(dirs: string[], args: RunArgs): Promise<number> {
-  for (const d of dirs) {
+  const folders = [...new Set(dirs.map((d) => path.resolve(d)))];
+  for (const d of folders) {
     try {
       readRunDir(d);
     } catch (e) {
       console.error(`sculpt: ${(e as Error).message}`);
       return 2;
     }
+    // A finished run, or one a live trainer runs now: nothing is started, as for any other invalid input.
+    const refusal = startRefusal(d);
+    if (refusal) {
+      console.error(`sculpt: ${refusal}`);
+      return 2;
+    }
   }
-  return runFolders(dirs.map((d) => path.resolve(d)), args);
+  return runFolders(folders, args);
 }
 
-/** Runs the folders' jobs as trainer processes; 0 when all finished (or stopped on request), 1 otherwise. */
+/**
+ * Runs the folders' jobs as trainer processes through the supervisor; 0 when all finished (or stopped on request),
+ * 1 otherwise.
+ *
+ * The trainers are not detached: they share this process's group, so a terminal's Ctrl-C and hang-up reach them
+ * as they reach the CLI, and whatever is still running when the CLI exits is killed with it, so that no trainer
+ * outlives the command that started it. (A `kill -9` of the CLI alone cannot be caught; its trainers then run to
+ * their end, writing their folders as usual.) The extension detaches its trainers instead, so that they survive
+ * a window reload.
+ */
 async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   const jobs = Math.max(1, Math.min(args.jobs ?? availableParallelism(), dirs.length));
-  // Trainers running side by side share the cores: each wasm trainer gets its part as threads.
-  const threads = process.env.SCULPT_WASM_THREADS ?? String(threadsPerTrainer(jobs));
-  const progress = args.json ? null : new Progress(process.stderr, dirs.map((d) => path.basename(d)));
-  const children = new Set<ChildProcess>();
+  const progress = args.json
+    ? null
+    : new Progress(
+        process.stderr,
+        dirs.map((d) => path.basename(d)),
+      );
+  const index = new Map(dirs.map((d, i) => [d, i]));
+  const supervisor = new Supervisor({
+    // The trainer runs under the CLI's own Node, with its Node options (--max-old-space-size and the like).
+    command: (dir) =>
+      nodeTrainerCommand({
+        node: process.execPath,
+        nodeArgs: process.execArgv,
+        script: path.join(__dirname, 'trainer.js'),
+        dir,
+        env: process.env,
+      }),
+    maxConcurrent: () => jobs,
+    detached: false,
+    // A terminal user sees the progress and has Ctrl-C: no time limit decides for them.
+    startupTimeoutMs: Infinity,
+    stopGraceMs: Infinity,
+  });
+  supervisor.onEvent((dir, e) => {
+    if (args.json) process.stdout.write(JSON.stringify(e) + '\n');
+    progress?.update(index.get(dir)!, e);
+    if (e.type === 'error')
+      progress?.note(
+        `${path.basename(dir)}: ${e.message}${e.where ? ` (${e.where})` : ''}${e.hint ? `\n  hint: ${e.hint}` : ''}`,
+      );
+  });
+  supervisor.onState((r) => {
+    if (r.state !== 'crashed' && r.state !== 'killed') return;
+    const log = r.logTail ? `\n--- end of ${path.join(r.dir, LOG_FILE)} ---\n${r.logTail}` : '';
+    progress?.note(`${path.basename(r.dir)}: ${r.problem ?? r.state}${log}`);
+  });
+
   let interrupted = false;
   const onSignal = () => {
-    if (interrupted) for (const c of children) c.kill('SIGKILL');
+    if (interrupted) {
+      for (const d of dirs) supervisor.kill(d);
+      return;
+    }
     interrupted = true;
-    for (const c of children) if (c.connected) c.send({ type: 'stop' });
+    // Queued runs are cancelled; live ones finish their step, write a checkpoint and stop.
+    for (const d of dirs) supervisor.stop(d);
     progress?.note('stopping: each run finishes its step and writes a checkpoint (Ctrl-C again to kill)');
+  };
+  const killLive = () => {
+    for (const r of supervisor.live()) supervisor.kill(r.dir);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const results: string[] = new Array(dirs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < dirs.length && !interrupted) {
-      const i = next++;
-      results[i] = await runOne(dirs[i], i, args, progress, children, threads);
-    }
-  };
-  await Promise.all(Array.from({ length: jobs }, worker));
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  process.on('exit', killLive);
+  let results: RunStatus[];
+  try {
+    for (const d of dirs) supervisor.start(d);
+    results = (await Promise.all(dirs.map((d) => supervisor.whenSettled(d)))).map((r) => r.state);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killLive);
+  }
   progress?.done();
   if (!args.json) {
-    for (let i = 0; i < dirs.length; i++) console.error(`${results[i] ?? 'not started'}: ${dirs[i]}`);
+    for (let i = 0; i < dirs.length; i++) console.error(`${results[i]}: ${dirs[i]}`);
   }
   return results.every((r) => r === 'finished' || r === 'stopped') ? 0 : 1;
-}
-
-function runOne(dir: string, index: number, args: RunArgs, progress: Progress | null, children: Set<ChildProcess>, threads: string): Promise<string> {
-  return new Promise((resolve) => {
-    const trainer = path.join(__dirname, 'trainer.js');
-    const child = fork(trainer, [dir], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, SCULPT_WASM_THREADS: threads } });
-    children.add(child);
-    let status = 'crashed';
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    child.on('message', (m: unknown) => {
-      const e = m as SculptEvent;
-      if (args.json) process.stdout.write(JSON.stringify(e) + '\n');
-      progress?.update(index, e);
-      if (e.type === 'run-finished') status = 'finished';
-      else if (e.type === 'stopped') status = 'stopped';
-      else if (e.type === 'error') {
-        status = 'failed';
-        if (!args.json) progress?.note(`${path.basename(dir)}: ${e.message}${e.where ? ` (${e.where})` : ''}${e.hint ? `\n  hint: ${e.hint}` : ''}`);
-      }
-    });
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (status === 'crashed') {
-        progress?.note(`${path.basename(dir)}: the trainer exited (${signal ?? `code ${code}`}) without finishing${stderr ? `:\n${stderr.trim()}` : ''}`);
-      }
-      resolve(status);
-    });
-  });
 }

@@ -1,11 +1,9 @@
 /** `sculpt validate <config...>`: schema and semantic checks, files included; exit 2 on any issue. */
+import { UsageError } from '../protocol/errors';
 import { loadConfig } from './run';
 
 export function validateCommand(files: string[]): number {
-  if (files.length === 0) {
-    console.error('sculpt validate: give one or more *.sculpt.json files');
-    return 2;
-  }
+  if (files.length === 0) throw new UsageError('give one or more *.sculpt.json files');
   let ok = true;
   for (const f of files) {
     const config = loadConfig(f);

@@ -6,7 +6,7 @@
  * Both resolve asynchronously: scores are read back with `data()` (webgpu has no synchronous readback in Node).
  */
 import type { CausalLM } from './models/types';
-import type { Example } from './data/examples';
+import type { Example } from '../data/examples';
 import { answerText, type TextTokenizer } from './data/batches';
 import { codecFor } from './data/codec';
 

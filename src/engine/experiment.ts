@@ -2,12 +2,10 @@
  * Loading what a run needs from a resolved config: the tasks (in the run's order, limits applied, label sets
  * fixed) and the model with its tokenizer. Errors name the config path of the task or model at fault.
  */
-import type { ResolvedConfig } from '../protocol/config-validate';
-import { ConfigError } from '../protocol/config-validate';
-import type { TaskConfig } from '../protocol/config';
-import { DEFAULT_TEMPLATE } from './data/batches';
-import { labelSet, readJsonl, readOLoraFolder, readTraceFolder, type Example } from './data/examples';
-import { Rng, hashString } from './data/rng';
+import type { ResolvedConfig, ResolvedTask } from '../protocol/config-resolved';
+import { ConfigError } from '../protocol/errors';
+import { labelSet, readJsonl, readOLoraFolder, readTraceFolder, type Example } from '../data/examples';
+import { Rng, hashString } from '../data/rng';
 import { balancedSubset } from './data/batches';
 import { builtinModelDir, builtinTask } from '../runs/builtin';
 
@@ -31,7 +29,7 @@ export function taskOrder(config: ResolvedConfig, order: number): number[] {
   return names.map((n) => config.tasks.findIndex((t) => t.name === n));
 }
 
-function loadSplit(t: TaskConfig, path: string): { train: Example[]; test: Example[]; labels?: string[] } {
+function loadSplit(t: ResolvedTask, path: string): { train: Example[]; test: Example[]; labels?: string[] } {
   const s = t.source;
   try {
     if ('builtin' in s) return builtinTask(s.builtin);
@@ -62,7 +60,7 @@ export function loadTasks(config: ResolvedConfig, order: number): RunTask[] {
     if (stray) {
       throw new ConfigError([{ path: `${path}.labels`, message: `test output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`, expected: 'every test output in the label set', actual: stray.output }]);
     }
-    return { index, configIndex: ci, name: t.name, train, test, labels, template: t.template ?? DEFAULT_TEMPLATE };
+    return { index, configIndex: ci, name: t.name, train, test, labels, template: t.template };
   });
 }
 

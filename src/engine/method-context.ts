@@ -9,7 +9,7 @@ import type { CausalLM } from './models/types';
 import type { Batch, TextTokenizer } from './data/batches';
 import { codecFor, type Codec } from './data/codec';
 import { labelShape } from './data/seq2seq';
-import { Rng, hashString } from './data/rng';
+import { Rng, hashString } from '../data/rng';
 import type { BatchTensors, MethodContext } from './methods/method';
 import type { RunTask } from './experiment';
 

@@ -1,12 +1,12 @@
 /**
  * The experiment runner: one method on one task order, start to finish (or to a stop), with events.
  *
- * For each task: method.beforeTask -> training (epochs x batches, method hooks inside trainStep) ->
+ * For each task: method.beforeTask -> training (task-trainer.ts: epochs x batches, method hooks inside trainStep) ->
  * method.afterTask -> evaluation on every task (seen and unseen) = one row of the accuracy matrix -> metrics
  * -> checkpoint. Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer,
  * method) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
  */
-import { addMany, readTidy, tf } from './tf';
+import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
 import type { EventBody } from '../protocol/events';
@@ -15,17 +15,19 @@ import { loadPretrained } from './io/checkpoint';
 import { loadTokenizer } from './io/tokenizer';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
-import { epochOrder, type EncodedExample, type TextTokenizer } from './data/batches';
-import { Rng, hashString } from './data/rng';
+import type { TextTokenizer } from './data/batches';
 import { createMethod } from './methods';
 import type { Method, MethodContext } from './methods/method';
-import { Optimizer, learningRate } from './optim';
-import { trainStep } from './train-step';
+import { Optimizer } from './optim';
 import { generateAccuracy, rankAccuracy } from './evaluate';
 import { metricsAfter } from '../runs/metrics';
 import { loadTasks, modelDir, type RunTask } from './experiment';
 import { RunContext } from './method-context';
 import { saveCheckpoint, toTensors, type CheckpointContents, type CheckpointMeta, type RunPosition } from './run-checkpoint';
+import { TaskTrainer } from './task-trainer';
+
+// Where a diverged loss is detected; the trainer process tells it apart from other failures.
+export { DivergenceError } from './step-reporter';
 
 export interface RunSpec {
   config: ResolvedConfig;
@@ -44,17 +46,6 @@ export interface RunHooks {
 }
 
 export type RunOutcome = 'finished' | 'stopped' | 'failed';
-
-export class DivergenceError extends Error {
-  constructor(
-    readonly task: string,
-    readonly step: number,
-    readonly value: number,
-  ) {
-    super(`training diverged: the loss became ${value} at step ${step} of task '${task}'`);
-    this.name = 'DivergenceError';
-  }
-}
 
 export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: CheckpointContents): Promise<RunOutcome> {
   const { config } = spec;
@@ -85,7 +76,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
     });
     await method.setup(ctx);
 
-    let pos: RunPosition = { task: 0, epoch: 0, batch: 0, taskStep: 0, globalStep: 0, trained: false };
+    let pos = startOfTask(0, 0);
     let matrix: number[][] = [];
     let zeroShot: (number | null)[] | null = null;
     if (resume) {
@@ -107,8 +98,9 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       hooks.emit({ type: 'checkpoint', path, task: at.task, step: at.taskStep, reason });
       return path;
     };
+    const trainer = new TaskTrainer({ ctx, method, optimizer, config, lrPeak, hooks, checkpoint });
 
-    for (; pos.task < tasks.length; pos = { task: pos.task + 1, epoch: 0, batch: 0, taskStep: 0, globalStep: pos.globalStep, trained: false }) {
+    for (; pos.task < tasks.length; pos = startOfTask(pos.task + 1, pos.globalStep)) {
       const task = tasks[pos.task];
       ctx.task = pos.task;
       const taskStart = Date.now();
@@ -118,18 +110,12 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
           optimizer.reset();
           await method.beforeTask?.(ctx);
         }
-        const trainSet = method.trainingSet?.(ctx) ?? task.train;
-        // Examples mixed in from other tasks (replay, MTL) keep their own task's prompt template.
-        const encoded = trainSet.map((ex) => ctx.codec.example(ex, tasks[ex.task ?? pos.task].template));
-        const perEpoch = Math.ceil(encoded.length / training.batchSize);
-        const totalSteps = perEpoch * training.epochs;
-        const trainable = method.trainable(ctx);
+        const plan = trainer.plan(pos.task);
         if (fresh) {
-          const trainableParameters = [...trainable.values()].reduce((n, v) => n + v.size, 0);
-          hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: encoded.length, steps: totalSteps, trainableParameters });
+          const trainableParameters = [...plan.trainable.values()].reduce((n, v) => n + v.size, 0);
+          hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: plan.encoded.length, steps: plan.totalSteps, trainableParameters });
         }
-        const outcome = await trainTask(spec, hooks, ctx, method, optimizer, trainable, encoded, totalSteps, lrPeak, pos, checkpoint);
-        if (outcome === 'stopped') {
+        if ((await trainer.train(pos, plan)) === 'stopped') {
           const path = await checkpoint('stop', `step-${pos.globalStep}`);
           hooks.emit({ type: 'stopped', task: pos.task, step: pos.taskStep, checkpoint: path });
           return 'stopped';
@@ -145,7 +131,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       matrix = [...matrix.slice(0, pos.task), row];
       const metrics = metricsAfter(matrix, zeroShot);
       hooks.emit({ type: 'task-finished', task: pos.task, name: task.name, row, metrics, seconds: (Date.now() - taskStart) / 1000 });
-      const next: RunPosition = { task: pos.task + 1, epoch: 0, batch: 0, taskStep: 0, globalStep: pos.globalStep, trained: false };
+      const next = startOfTask(pos.task + 1, pos.globalStep);
       const last = pos.task === tasks.length - 1;
       const stop = !last && hooks.shouldStop();
       let path: string | undefined;
@@ -182,93 +168,9 @@ async function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, con
   return first!;
 }
 
-/** Trains one task from `pos` on; mutates `pos`. Returns 'stopped' when a stop was requested. */
-async function trainTask(
-  spec: RunSpec,
-  hooks: RunHooks,
-  ctx: RunContext,
-  method: Method,
-  optimizer: Optimizer,
-  trainable: Map<string, tf.Variable>,
-  encoded: EncodedExample[],
-  totalSteps: number,
-  lrPeak: number,
-  pos: RunPosition,
-  checkpoint: (reason: CheckpointMeta['reason'], name: string) => Promise<string>,
-): Promise<'done' | 'stopped'> {
-  const { config } = spec;
-  const tr = config.training;
-  const task = ctx.tasks[pos.task];
-  const interval = tr.stepEventInterval;
-  let pending: tf.Scalar[] = [];
-  let pendingTerms: Record<string, tf.Scalar>[] = [];
-  let pendingTokens = 0;
-  let windowStart = performance.now();
-
-  // Losses are read asynchronously: webgpu has no synchronous readback in Node, and elsewhere it would stall.
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const stacked = tf.stack(pending);
-    const values = Array.from(await stacked.data());
-    tf.dispose([stacked, ...pending]);
-    pending = [];
-    // The method's extra loss terms, averaged over the same steps (one read-back for all of them).
-    const termNames = [...new Set(pendingTerms.flatMap((t) => Object.keys(t)))];
-    let terms: Record<string, number> | undefined;
-    if (termNames.length) {
-      const sums = await readTidy(() => tf.stack(termNames.map((n) => addMany(pendingTerms.map((t) => t[n] ?? tf.scalar(0))).div(pendingTerms.length))));
-      terms = Object.fromEntries(termNames.map((n, i) => [n, sums[i]]));
-    }
-    tf.dispose(pendingTerms.flatMap((t) => Object.values(t)));
-    pendingTerms = [];
-    const firstStep = pos.taskStep - values.length + 1;
-    values.forEach((v, i) => {
-      if (!Number.isFinite(v)) throw new DivergenceError(task.name, firstStep + i, v);
-    });
-    const seconds = (performance.now() - windowStart) / 1000;
-    hooks.emit({
-      type: 'step', task: pos.task, step: pos.taskStep, globalStep: pos.globalStep, loss: values.reduce((a, b) => a + b, 0) / values.length,
-      lr: learningRate(lrPeak, pos.taskStep, totalSteps, tr.warmupSteps, tr.schedule), tokensPerSecond: pendingTokens / Math.max(seconds, 1e-9),
-      progress: pos.taskStep / totalSteps, memoryBytes: tf.memory().numBytes, ...(terms ? { terms } : {}),
-    });
-    pendingTokens = 0;
-    windowStart = performance.now();
-  };
-
-  for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
-    const batches = epochOrder(encoded.length, tr.batchSize, new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)));
-    for (; pos.batch < batches.length; ) {
-      const batch = ctx.codec.batch(batches[pos.batch].map((i) => encoded[i]));
-      const tensors = ctx.tensorsOf(batch);
-      const lr = learningRate(lrPeak, pos.taskStep + 1, totalSteps, tr.warmupSteps, tr.schedule);
-      const { loss, terms } = trainStep(ctx.model, method, ctx, tensors, trainable, optimizer, lr, tr.gradClip);
-      tf.dispose([tensors.inputIds, tensors.labels, tensors.mask]);
-      pending.push(loss);
-      pendingTerms.push(terms);
-      pendingTokens += batch.tokens;
-      pos.batch++;
-      pos.taskStep++;
-      pos.globalStep++;
-      if (pos.taskStep % interval === 0 || pos.taskStep === totalSteps) await flush();
-      const every = config.checkpoint.every;
-      if (typeof every === 'number' && pos.globalStep % every === 0) {
-        await flush();
-        await checkpoint('steps', `step-${pos.globalStep}`);
-      }
-      // Let IPC messages (a stop request) and signals in between steps.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (hooks.shouldStop()) {
-        await flush();
-        return 'stopped';
-      }
-    }
-    if (config.checkpoint.every === 'epoch' && pos.epoch < tr.epochs - 1) {
-      await flush();
-      await checkpoint('epoch', `epoch-${pos.task}-${pos.epoch + 1}`);
-    }
-  }
-  await flush();
-  return 'done';
+/** The position before the first step of `task`. */
+function startOfTask(task: number, globalStep: number): RunPosition {
+  return { task, epoch: 0, batch: 0, taskStep: 0, globalStep, trained: false };
 }
 
 function restoreState(cp: CheckpointContents, model: CausalLM, optimizer: Optimizer, method: Method, ctx: MethodContext): void {

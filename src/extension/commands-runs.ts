@@ -6,9 +6,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { csvReport, markdownReport } from '../runs/report';
+import { isLive } from '../runs/status';
 import { pickRuns, runDirsFromArgs } from './pickers';
 import { LOG_FILE, eventsFile, listRunFolders } from './run-folder';
-import { isLive } from './run-manager';
 import type { Sculpt } from './sculpt';
 
 export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
@@ -105,7 +105,7 @@ async function showTrainerLog(s: Sculpt, args: unknown[]): Promise<void> {
   if (!dir) return;
   const file = path.join(dir, LOG_FILE);
   if (!existsSync(file)) {
-    void vscode.window.showInformationMessage(`Sculpt: ${dir} has no ${LOG_FILE}; runs started with the CLI print the trainer's output in their terminal.`);
+    void vscode.window.showInformationMessage(`Sculpt: ${dir} has no ${LOG_FILE}: no trainer was started for it on this machine yet.`);
     return;
   }
   await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });

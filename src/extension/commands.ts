@@ -4,12 +4,13 @@
  */
 import * as vscode from 'vscode';
 import { formatIssues } from '../protocol/config-validate';
+import { RESUMABLE } from '../runs/status';
 import { applyBackendToRunFolder, prepareRuns } from './launch';
 import { configFromArgs, pickRuns, runDirsFromArgs } from './pickers';
 import { isLive } from './run-manager';
 import type { Sculpt } from './sculpt';
 import { readSettings, runSettingsFor } from './settings';
-import { RESUMABLE, runStatus } from './trees/run-items';
+import { runStatus } from './trees/run-items';
 
 /** False (after telling the user why) in an untrusted workspace. */
 export async function requireTrust(action: string): Promise<boolean> {

@@ -3,9 +3,9 @@
  * sensible default, else the user's pick.
  */
 import * as vscode from 'vscode';
+import type { RunStatus } from '../runs/status';
 import type { TreeNode } from './trees/node';
-import { runStatus, type RunEntry, type RunStatus } from './trees/run-items';
-import { runNodes } from './trees/run-items';
+import { runNodes, runStatus, type RunEntry } from './trees/run-items';
 
 /**
  * Run folders in command arguments: a view row (and the view's multi-selection, passed second), a folder

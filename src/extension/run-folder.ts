@@ -1,22 +1,19 @@
 /**
  * Reading run folders for display: any folder with an events.jsonl is a run, whether the extension, the CLI or
- * another machine made it; config.json and job.json add the experiment and method when present. The files the
- * extension adds beside the engine's (see src/engine/run-dir.ts) are declared here: trainer.log (the trainer's
- * output) and trainer.pid (who runs the folder now, so that a reloaded window can find a live trainer again).
+ * another machine made it; config.json and job.json add the experiment and method when present. The files a
+ * supervisor adds beside the trainer's (trainer.log, the trainer's output, and trainer.pid, who runs the folder
+ * now, so that a reloaded window can find a live trainer again) are re-exported here from src/runs/run-dir.ts and
+ * src/supervisor/run-files.ts.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../protocol/events';
-import { effectiveEvents, summarize, type RunSummary } from '../runs/report';
+import { foldRun, type RunSummary } from '../runs/fold';
 import { EVENTS_FILE, readPidFile, type PidRecord } from '../runs/run-dir';
-import { commandLine, isAlive } from './process-tree';
+import { hasEnded } from '../runs/status';
 
-export const LOG_FILE = 'trainer.log';
-export { PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../runs/run-dir';
-
-/** How a run ended, judged from the events after its last `run-started` (earlier sessions do not count). */
-export type LogOutcome = 'finished' | 'stopped' | 'failed' | undefined;
+export { LOG_FILE, PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../runs/run-dir';
+export { livePid, tailText } from '../supervisor/run-files';
 
 export interface RunFolderInfo {
   dir: string;
@@ -26,10 +23,10 @@ export interface RunFolderInfo {
   method: string;
   /** 0-based task order of the config. */
   order: number;
+  /** The fold of its log; `summary.status` is what the log alone says (see runStatus in trees/run-items.ts). */
   summary: RunSummary;
   /** Time of the first event, else of the folder's creation; for sorting and display. */
   started: number;
-  outcome: LogOutcome;
   /** Whether any event was written yet. */
   hasEvents: boolean;
   hasCheckpoint: boolean;
@@ -53,16 +50,13 @@ export function readEvents(dir: string): SculptEvent[] {
   return existsSync(file) ? parseEventLog(readFileSync(file, 'utf8')).events : [];
 }
 
-/** The outcome recorded after the last `run-started`: a resumed run's earlier `stopped` is history. */
+/** @deprecated Use `foldRun(...).status` (src/runs/fold.ts): how the log's last session ended, if it did. */
+export type LogOutcome = 'finished' | 'stopped' | 'failed' | undefined;
+
+/** @deprecated Use `foldRun(...).status` (src/runs/fold.ts); kept until its last caller moves. */
 export function logOutcome(events: SculptEvent[]): LogOutcome {
-  let outcome: LogOutcome;
-  for (const e of events) {
-    if (e.type === 'run-started') outcome = undefined;
-    else if (e.type === 'run-finished') outcome = 'finished';
-    else if (e.type === 'stopped') outcome = 'stopped';
-    else if (e.type === 'error') outcome = 'failed';
-  }
-  return outcome;
+  const { status } = foldRun('', events);
+  return hasEnded(status) ? status : undefined;
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -96,7 +90,7 @@ function folderTime(dir: string): number {
 export function readRunFolder(dir: string): RunFolderInfo {
   const id = basename(dir);
   const events = readEvents(dir);
-  const summary = summarize(id, { events, badLines: [], truncatedTail: false, unknown: 0 });
+  const summary = foldRun(id, events);
   const config = readJson(join(dir, 'config.json'));
   const job = readJson(join(dir, 'job.json'));
   const methods = Array.isArray(config?.methods) ? (config.methods as { method?: string; label?: string }[]) : [];
@@ -111,7 +105,6 @@ export function readRunFolder(dir: string): RunFolderInfo {
     order: typeof job?.order === 'number' ? job.order : started?.type === 'run-started' ? started.order : 0,
     summary,
     started: events[0]?.time ?? folderTime(dir),
-    outcome: logOutcome(effectiveEvents(events)),
     hasEvents: events.length > 0,
     hasCheckpoint: existsSync(join(dir, 'checkpoints', 'LATEST')),
     pid: readPidFile(dir),
@@ -138,42 +131,4 @@ export function listRunFolders(roots: string[]): string[] {
     for (const d of entries) if (isRunFolder(d)) out.add(d);
   }
   return [...out];
-}
-
-/** The last `maxBytes` of a text file (from a line start where possible); '' when it does not exist. */
-export function tailText(file: string, maxBytes = 4000): string {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const start = Math.max(0, size - maxBytes);
-    const buf = Buffer.alloc(size - start);
-    readSync(fd, buf, 0, buf.length, start);
-    let text = buf.toString('utf8');
-    if (start > 0 && text.includes('\n')) text = text.slice(text.indexOf('\n') + 1);
-    return text.trimEnd();
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * The trainer named by a folder's pid file, if it is alive on this machine and still that trainer: on Linux
- * its command line must name the folder; elsewhere, where that cannot be checked cheaply, its log must have
- * been written in the last ten minutes, so that a pid reused by an unrelated process is not taken for it.
- */
-export function livePid(dir: string): PidRecord | undefined {
-  const rec = readPidFile(dir);
-  if (!rec || rec.host !== hostname() || !isAlive(rec.pid)) return undefined;
-  const cmd = commandLine(rec.pid);
-  if (cmd !== undefined) return cmd.includes(dir) ? rec : undefined;
-  try {
-    return Date.now() - statSync(eventsFile(dir)).mtimeMs < 10 * 60_000 ? rec : undefined;
-  } catch {
-    return undefined;
-  }
 }

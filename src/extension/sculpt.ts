@@ -120,7 +120,7 @@ export class Sculpt implements vscode.Disposable {
   reattach(): void {
     for (const dir of this.catalog.dirs()) {
       const info = this.catalog.info(dir);
-      if (!info?.pid || info.outcome === 'finished') continue;
+      if (!info?.pid || info.summary.status === 'finished') continue;
       const rec = this.manager.attach(dir);
       if (rec) this.log.info(`${path.basename(dir)}: trainer pid ${rec.pid} still running; following its events.jsonl`);
     }

@@ -3,8 +3,9 @@
  * progress notification per run whose Cancel stops that run.
  */
 import * as vscode from 'vscode';
+import { isLive, isSettled } from '../runs/status';
 import { overallFraction, progressText } from './live-progress';
-import { isLive, isSettled, type RunManager, type RunRecord } from './run-manager';
+import type { RunManager, RunRecord } from './run-manager';
 
 interface Notice {
   report: (v: { message?: string; increment?: number }) => void;

@@ -1,27 +1,23 @@
 /**
- * Validation of experiment configs: the generated schema first (types, bounds, unknown fields, defaults),
- * then the rules a schema cannot express (unique names, orders that are permutations, files that exist).
- * Every issue carries its JSON path, what was expected and what was found. Relative paths are resolved
- * against the config file's folder, so a resolved config can be run from anywhere (and resumed).
+ * Validation of experiment configs: the generated schema first (types, bounds, unknown fields, and every
+ * default, filled in from the schema), then the rules a schema cannot express (unique names, orders that are
+ * permutations, files that exist). Every issue carries its JSON path, what was expected and what was found.
+ * Relative paths are resolved against the config file's folder, so a resolved config can be run from anywhere
+ * (and resumed).
  */
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../schemas/sculpt.schema.json';
-import type { ExperimentConfig, MethodConfig, TaskConfig } from './config';
+import type { FixedRankPolicy, MethodConfig } from './config';
+import type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig, ResolvedTask } from './config-resolved';
+import { ConfigError } from './errors';
 import { SchemaChecker, describeValue, joinPath, type JsonSchema, type SchemaIssue } from './schema-check';
+
+export type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig } from './config-resolved';
+export { ConfigError, formatIssues } from './errors';
 
 export type ConfigIssue = SchemaIssue;
 
 export const CONFIG_SCHEMA = schemaJson as JsonSchema;
-
-/** A config after validation: defaults filled in, paths absolute. */
-export type ResolvedConfig = ExperimentConfig & {
-  seed: number;
-  backend: NonNullable<ExperimentConfig['backend']>;
-  output: string;
-  training: Required<NonNullable<ExperimentConfig['training']>>;
-  eval: Required<NonNullable<ExperimentConfig['eval']>>;
-  checkpoint: Required<NonNullable<ExperimentConfig['checkpoint']>>;
-};
 
 export interface ValidateOptions {
   /** Absolute path of the config file; relative paths inside it are resolved against its folder. */
@@ -35,21 +31,6 @@ export interface ValidateOptions {
 export interface ValidationResult {
   config?: ResolvedConfig;
   issues: ConfigIssue[];
-}
-
-export class ConfigError extends Error {
-  constructor(
-    readonly issues: ConfigIssue[],
-    readonly file?: string,
-  ) {
-    super(formatIssues(issues, file));
-    this.name = 'ConfigError';
-  }
-}
-
-export function formatIssues(issues: ConfigIssue[], file?: string): string {
-  const where = file ? `${file}: ` : '';
-  return issues.map((i) => `${where}${i.path || '(root)'}: ${i.message}`).join('\n');
 }
 
 /**
@@ -74,14 +55,32 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     return { issues: [{ path: '', message: `expected an object, got ${describeValue(raw)}`, expected: 'an object', actual: raw }] };
   }
   const cfg = structuredClone(raw) as Record<string, unknown>;
-  // Absent sections are validated as empty objects so that their defaults are filled in too.
-  for (const section of ['training', 'eval', 'checkpoint']) if (cfg[section] === undefined) cfg[section] = {};
   const issues = new SchemaChecker(CONFIG_SCHEMA).check(cfg);
   if (issues.length > 0) return { issues };
   const config = cfg as unknown as ResolvedConfig;
   issues.push(...semanticIssues(config));
   if (opts.path) resolvePaths(config, opts, issues);
   return issues.length ? { issues } : { config, issues };
+}
+
+/**
+ * A run folder's config.json again through validation: it was resolved when the run was created, but by the
+ * version of Sculpt of that day, which may have filled in fewer defaults. Resolving is idempotent.
+ */
+export function resolveStoredConfig(stored: unknown, file: string): ResolvedConfig {
+  const { config, issues } = validateConfig(stored);
+  if (!config) throw new ConfigError(issues, file);
+  return config;
+}
+
+/** One method entry with its defaults filled in, as validation does for a config's `methods`. */
+export function resolveMethod<M extends MethodConfig>(method: M, path = 'method'): ResolvedMethod<M> {
+  const copy = structuredClone(method);
+  const schemaIssues = new SchemaChecker(CONFIG_SCHEMA).check(copy, { $ref: '#/definitions/MethodConfig' }, path);
+  const resolved = copy as unknown as ResolvedMethod<M>;
+  const issues = schemaIssues.length ? schemaIssues : methodIssues(resolved, path);
+  if (issues.length) throw new ConfigError(issues);
+  return resolved;
 }
 
 function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
@@ -117,19 +116,21 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
   return issues;
 }
 
-function methodIssues(m: MethodConfig, path: string): ConfigIssue[] {
+function methodIssues(m: ResolvedMethodConfig, path: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (m.method === 'adaptive-svd' && m.rank) {
     const r = m.rank;
     const p = joinPath(path, 'rank');
-    if (r.policy === 'adaptive' && (r.mrr ?? 0.1) > (r.trr ?? 0.8)) {
-      issues.push({ path: `${p}.mrr`, message: `must not exceed trr (${r.trr ?? 0.8}), got ${r.mrr}`, expected: '<= trr', actual: r.mrr });
+    if (r.policy === 'adaptive' && r.mrr > r.trr) {
+      issues.push({ path: `${p}.mrr`, message: `must not exceed trr (${r.trr}), got ${r.mrr}`, expected: '<= trr', actual: r.mrr });
     }
-    if (r.policy === 'fixed' && r.k !== undefined && r.ratio !== undefined) {
-      issues.push({ path: `${p}.k`, message: 'give either k or ratio, not both', expected: 'k or ratio', actual: r.k });
+    if (r.policy === 'fixed') {
+      // The resolved type holds one of the two; this is where a config that holds both is caught.
+      const given: FixedRankPolicy = r;
+      if (given.k !== undefined && given.ratio !== undefined) issues.push({ path: `${p}.k`, message: 'give either k or ratio, not both', expected: 'k or ratio', actual: given.k });
     }
-    if (r.policy === 'schedule' && (r.start ?? 0.3) > (r.max ?? 0.9)) {
-      issues.push({ path: `${p}.start`, message: `must not exceed max (${r.max ?? 0.9})`, expected: '<= max', actual: r.start });
+    if (r.policy === 'schedule' && r.start > r.max) {
+      issues.push({ path: `${p}.start`, message: `must not exceed max (${r.max})`, expected: '<= max', actual: r.start });
     }
   }
   return issues;
@@ -151,7 +152,7 @@ function resolvePaths(c: ResolvedConfig, opts: ValidateOptions, issues: ConfigIs
     check('model', p.resolve(c.model, 'config.json'), 'checkpoint folder (config.json)');
   }
   c.output = abs(c.output);
-  c.tasks.forEach((t: TaskConfig, i) => {
+  c.tasks.forEach((t: ResolvedTask, i) => {
     const s = t.source;
     if ('train' in s) {
       s.train = abs(s.train);

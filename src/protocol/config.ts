@@ -3,6 +3,10 @@
  * schemas/sculpt.schema.json is generated from them (scripts/gen-schema.mjs, JSDoc tags become descriptions,
  * defaults, bounds and examples); VS Code uses it for completion and the engine for validation
  * (config-validate.ts). A test fails when the committed schema is stale.
+ *
+ * `@default` is the only place a default is written: validation fills every default from the schema, so the
+ * resolved config (config-resolved.ts) is complete and the engine reads it without fallbacks. An option that
+ * has no default is optional by design (a test lists them).
  */
 
 /** A continual-learning experiment: one model, an ordered task sequence, and the methods to compare on it. */
@@ -51,16 +55,25 @@ export interface ExperimentConfig {
    * @minItems 1
    */
   methods: MethodConfig[];
-  /** Optimisation settings shared by every method (a method may override `lr`). */
+  /**
+   * Optimisation settings shared by every method (a method may override `lr`).
+   * @default {}
+   */
   training?: TrainingConfig;
-  /** How accuracy is measured after each task. */
+  /**
+   * How accuracy is measured after each task.
+   * @default {}
+   */
   eval?: EvalConfig;
   /**
    * Folder for run directories (relative to this file).
    * @default "runs"
    */
   output?: string;
-  /** When checkpoints are written. */
+  /**
+   * When checkpoints are written.
+   * @default {}
+   */
   checkpoint?: CheckpointPolicy;
 }
 
@@ -189,6 +202,7 @@ export interface AdaptiveSvdConfig extends MethodCommon {
    * importance and min-max normalisation (the paper's mean normalisation clamps most matrices on small models).
    * Min-max always gives the least important layer the minimum ratio; on the CL-5 demo a fixed ratio of 0.5
    * forgets less (README, "Where forgetting goes").
+   * @default {"policy": "adaptive"}
    */
   rank?: RankPolicy;
   /**
@@ -259,7 +273,11 @@ export interface AdaptiveRankPolicy {
   normalisation?: 'mean' | 'minmax';
 }
 
-/** The same share of every matrix: k = floor(ratio * min_dim), or an absolute k. */
+/**
+ * The same share of every matrix: k = floor(ratio * min_dim), or an absolute k.
+ * @if {"required": ["k"]}
+ * @else {"properties": {"ratio": {"default": 0.5}}}
+ */
 export interface FixedRankPolicy {
   policy: 'fixed';
   /**

@@ -1,9 +1,12 @@
 /**
  * A small JSON Schema (draft-07 subset) checker for the schemas generated from our own types: type, const,
- * enum, properties/required/additionalProperties, items, anyOf, $ref, min/max bounds, lengths, pattern.
+ * enum, properties/required/additionalProperties, items, anyOf, if/then/else, $ref, min/max bounds, lengths,
+ * pattern.
  * Interpreting the schema (instead of compiling it to code) keeps eval-like constructs out of the product, and
  * lets the messages say what a user needs: the JSON path, what was expected, and the offending value.
- * Defaults from the schema are filled in as it goes (on a copy the caller made).
+ * Defaults from the schema are filled in as it goes (on a copy the caller made), the nested ones of a filled-in
+ * default too, and `if`/`then`/`else` adds the defaults that depend on other fields; so the schema, generated
+ * from the `@default` annotations of the config types, is the one place defaults are written.
  */
 
 export interface SchemaIssue {
@@ -24,6 +27,9 @@ export interface JsonSchema {
   additionalProperties?: boolean | JsonSchema;
   items?: JsonSchema;
   anyOf?: JsonSchema[];
+  if?: JsonSchema;
+  then?: JsonSchema;
+  else?: JsonSchema;
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
@@ -109,8 +115,13 @@ export class SchemaChecker {
         fail(`needs at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}, got ${value.length}`, `>= ${s.minItems} items`);
       }
       if (s.items) value.forEach((item, i) => issues.push(...this.check(item, s.items as JsonSchema, joinPath(path, i))));
-    } else if (value !== null && typeof value === 'object' && (s.properties || s.additionalProperties !== undefined)) {
+    } else if (value !== null && typeof value === 'object' && (s.properties || s.required || s.additionalProperties !== undefined)) {
       issues.push(...this.checkObject(value as Record<string, unknown>, s, path));
+    }
+    if (s.if && issues.length === 0) {
+      // The condition is tested on a copy: only the branch taken may fill in defaults.
+      const branch = this.check(structuredClone(value), s.if, path).length === 0 ? s.then : s.else;
+      if (branch) issues.push(...this.check(value, branch, path));
     }
     return issues;
   }
@@ -150,7 +161,10 @@ export class SchemaChecker {
     if (issues.length === 0) {
       for (const [key, sub] of Object.entries(props)) {
         const d = this.resolve(sub).default;
-        if (!(key in obj) && d !== undefined) obj[key] = structuredClone(d);
+        if (key in obj || d === undefined) continue;
+        obj[key] = structuredClone(d);
+        // A default such as `{"policy": "adaptive"}` gets the defaults of its own fields.
+        issues.push(...this.check(obj[key], sub, joinPath(path, key)));
       }
     }
     return issues;

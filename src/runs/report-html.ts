@@ -4,7 +4,7 @@
  * task for all runs. Charts are inline SVG so the page opens anywhere, offline, and prints well.
  * Every run-provided string is escaped.
  */
-import type { RunSummary } from './report';
+import type { RunSummary } from './fold';
 import { metricsAfter } from './metrics';
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

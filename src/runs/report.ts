@@ -1,77 +1,11 @@
 /**
- * Reports from run folders: a summary per run (method, matrix, metrics, time, status) derived from its event
- * log alone, rendered as Markdown (for people) and CSV (for analysis). No tfjs here: the extension uses it too.
+ * Reports from run folders, rendered as Markdown (for people) and CSV (for analysis) from their summaries
+ * (`foldRun`, ./fold.ts). No tfjs here: the extension uses it too.
  */
-import type { Metrics, ParsedLog, SculptEvent } from '../protocol/events';
-import { metricsAfter } from './metrics';
+import type { RunSummary } from './fold';
 
-export interface RunSummary {
-  name: string;
-  method: string;
-  tasks: string[];
-  status: 'running' | 'finished' | 'stopped' | 'failed';
-  /** Rows present so far (row i after task i). */
-  matrix: number[][];
-  zeroShot: (number | null)[] | null;
-  metrics: Metrics | null;
-  seconds: number | null;
-  backend: string | null;
-  error?: string;
-}
-
-/** Applies resume supersession: events written after a checkpoint by an interrupted process are dropped. */
-export function effectiveEvents(events: SculptEvent[]): SculptEvent[] {
-  let out: SculptEvent[] = [];
-  for (const e of events) {
-    if (e.type === 'run-started' && e.resumedFrom) {
-      const from = e.resumedFrom.supersededFrom;
-      out = out.filter((x) => x.seq < from);
-    }
-    out.push(e);
-  }
-  return out;
-}
-
-export function summarize(name: string, log: ParsedLog): RunSummary {
-  const events = effectiveEvents(log.events);
-  const s: RunSummary = { name, method: '?', tasks: [], status: 'running', matrix: [], zeroShot: null, metrics: null, seconds: null, backend: null };
-  const zero = new Map<number, number>();
-  for (const e of events) {
-    switch (e.type) {
-      case 'run-started':
-        s.method = e.method;
-        s.tasks = e.tasks;
-        s.backend = e.backend.name;
-        s.status = 'running';
-        break;
-      case 'eval':
-        if (e.afterTask === -1 && !zero.has(e.task)) zero.set(e.task, e.accuracy);
-        break;
-      case 'task-finished':
-        s.matrix[e.task] = e.row;
-        s.metrics = e.metrics;
-        break;
-      case 'stopped':
-        s.status = 'stopped';
-        break;
-      case 'error':
-        s.status = 'failed';
-        s.error = e.message;
-        break;
-      case 'run-finished':
-        s.status = 'finished';
-        s.matrix = e.matrix;
-        s.zeroShot = e.zeroShot;
-        s.metrics = e.metrics;
-        s.seconds = e.seconds;
-        break;
-    }
-  }
-  s.matrix = s.matrix.filter((r) => r);
-  if (!s.zeroShot && zero.size) s.zeroShot = s.tasks.map((_, j) => zero.get(j) ?? null);
-  if (!s.metrics && s.matrix.length) s.metrics = metricsAfter(s.matrix, s.zeroShot);
-  return s;
-}
+/** @deprecated Import `effectiveEvents` from ./fold; this re-export goes once no caller uses it. */
+export { effectiveEvents } from './fold';
 
 const fmt = (v: number | null | undefined, digits = 1) => (v == null ? '–' : v.toFixed(digits));
 

@@ -4,7 +4,7 @@
  *   job.json      which method and order of the config this run is
  *   events.jsonl  the append-only event log
  *   checkpoints/  see run-checkpoint.ts
- *   trainer.log   the trainer's stderr (written by whoever launched it)
+ *   trainer.log   the trainer's output, every session appended (written by whoever launched it)
  * Anything that can display or resume a run needs only this folder.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,8 @@ export interface Job {
 }
 
 export const EVENTS_FILE = 'events.jsonl';
+/** The trainer's stdout and stderr, opened for appending by the supervisor that starts it (src/supervisor/). */
+export const LOG_FILE = 'trainer.log';
 /** Who runs the folder now: written by the trainer at start, removed at exit, so that any viewer (a reloaded
  * VS Code window, a run started from the CLI) can find and stop a live trainer. */
 export const PID_FILE = 'trainer.pid';

@@ -35,6 +35,10 @@ export type RunStatus =
 export type LogStatus = Extract<RunStatus, 'new' | 'running' | 'finished' | 'stopped' | 'failed'>;
 
 const LIVE: ReadonlySet<RunStatus> = new Set(['starting', 'running', 'stopping']);
+const ENDED: ReadonlySet<RunStatus> = new Set(['finished', 'stopped', 'failed']);
+
+/** The log records how its last session ended (run-finished, stopped or error): no trainer will add to it. */
+export const hasEnded = (s: LogStatus): s is Extract<LogStatus, 'finished' | 'stopped' | 'failed'> => ENDED.has(s);
 
 /** A trainer process is working on the run now. */
 export const isLive = (s: RunStatus): boolean => LIVE.has(s);

@@ -1,10 +1,11 @@
 /**
  * The trainer process: `node dist/trainer.js <runDir>`. Runs (or resumes) the job of a run folder prepared by
  * the CLI or the extension, writes events to its events.jsonl and, when started with an IPC channel, sends
- * them to the parent. A `{"type": "stop"}` message, SIGINT or SIGTERM asks it to finish the current step,
- * checkpoint and exit. Exit status: 0 finished or stopped, 1 failed, 2 bad arguments.
+ * them to the parent. A `stop` message (src/protocol/trainer.ts), SIGINT or SIGTERM asks it to finish the
+ * current step, checkpoint and exit. Exit status: 0 finished or stopped, 1 failed, 2 bad arguments.
  */
 import { existsSync } from 'node:fs';
+import { describeMessage, isHostMessage } from '../protocol/trainer';
 import { runFolder } from './run';
 import { removePidFile, writePidFile } from '../runs/run-dir';
 
@@ -22,7 +23,16 @@ async function main(): Promise<number> {
   process.on('SIGINT', requestStop);
   process.on('SIGTERM', requestStop);
   process.on('message', (m: unknown) => {
-    if ((m as { type?: string })?.type === 'stop') stop = true;
+    // Only declared messages are acted on: a newer host's message is noted, not guessed at.
+    if (!isHostMessage(m)) {
+      console.error(`trainer: ignored a message from the host that is not a known host message: ${describeMessage(m)}`);
+      return;
+    }
+    switch (m.type) {
+      case 'stop':
+        stop = true;
+        break;
+    }
   });
   writePidFile(runDir, process.pid);
   try {

@@ -1,11 +1,13 @@
 /**
  * Running (or resuming) the job of a run folder in this process: the shared core of the trainer process and
- * `sculpt run --in-process`. Failures become an `error` event with where and a hint; a corrupt checkpoint is
- * reported before anything is written, so the folder stays as it was.
+ * `sculpt run --in-process`. Failures become an `error` event with where and a hint (bad input of any kind:
+ * the input error's own hint); a corrupt checkpoint is reported before anything is written, so the folder
+ * stays as it was.
  */
 import { basename, join } from 'node:path';
 import type { SculptEvent } from '../protocol/events';
-import { ConfigError } from '../protocol/config-validate';
+import { resolveStoredConfig } from '../protocol/config-validate';
+import { InputError } from '../protocol/errors';
 import { runExperiment, DivergenceError, type RunOutcome } from '../engine/runner';
 import { EVENTS_FILE, readRunDir } from '../runs/run-dir';
 import { latestCheckpoint, loadCheckpoint, type CheckpointContents } from '../engine/run-checkpoint';
@@ -20,7 +22,7 @@ export interface RunFolderOptions {
 }
 
 export async function runFolder(runDir: string, opts: RunFolderOptions): Promise<RunOutcome> {
-  const { config, job, log } = readRunDir(runDir);
+  const { config: stored, job, log } = readRunDir(runDir);
   if (log.events.some((e) => e.type === 'run-finished')) return 'finished';
   const cpPath = latestCheckpoint(runDir);
   // Read the checkpoint before writing anything: a corrupt one must leave the folder untouched.
@@ -29,6 +31,7 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
   const writer = new EventWriter(join(runDir, EVENTS_FILE), basename(runDir), lastSeq, opts.echo);
   const hooks = { emit: (b: Parameters<EventWriter['emit']>[0]) => void writer.emit(b), shouldStop: opts.shouldStop, lastSeq: () => writer.lastSeq };
   try {
+    const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
     return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, resume);
   } catch (e) {
     writer.emit(errorEvent(e));
@@ -40,7 +43,7 @@ function errorEvent(e: unknown): Parameters<EventWriter['emit']>[0] {
   if (e instanceof DivergenceError) {
     return { type: 'error', message: e.message, where: `task '${e.task}', step ${e.step}`, hint: 'Lower the learning rate (training.lr) or enable gradient clipping (training.gradClip); the matrix rows computed so far are kept in this log.' };
   }
-  if (e instanceof ConfigError) return { type: 'error', message: e.message, where: 'config', hint: 'Fix the config and start a new run.' };
+  if (e instanceof InputError) return { type: 'error', message: e.message, where: e.where, hint: e.hint };
   if (e instanceof BackendError) return { type: 'error', message: e.message, where: 'backend', hint: e.hint };
   const err = e as Error;
   return { type: 'error', message: err?.message ?? String(e), where: err?.stack?.split('\n').slice(1, 4).join(' | ').trim() };

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { selectBackend } from '../../src/engine/backend';
 import { tf } from '../../src/engine/tf';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 
 export const SWIFTSHADER_ICD = process.env.SCULPT_TEST_VK_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 

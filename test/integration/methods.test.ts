@@ -5,17 +5,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
-import { repoRoot } from '../helpers/paths';
-import { CLI, RUN_ENV as ENV, events, finished, trainer } from '../helpers/runs';
+import type { MethodConfig } from '../../src/protocol/config';
+import { tinyExperiment, writeExperiment } from '../helpers/experiment';
+import { assertEventLog, cli, cliAsync, events, finished, trainer } from '../helpers/runs';
 
 const work = mkdtempSync(join(tmpdir(), 'sculpt-methods-'));
 
-const METHODS: Record<string, unknown>[] = [
+const METHODS: MethodConfig[] = [
   { method: 'o-lora', lr: 0.05 },
   { method: 'ewc', fisherSamples: 16 },
   { method: 'replay' },
@@ -24,43 +23,9 @@ const METHODS: Record<string, unknown>[] = [
   { method: 'per-task' },
 ];
 
-function config(methods: Record<string, unknown>[], name = 'pm'): string {
-  const file = join(work, `${name}.sculpt.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name,
-      model: 'builtin:tiny-llama',
-      backend: 'wasm',
-      tasks: [
-        { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
-        { name: 'topic', source: { builtin: 'tiny/topic' } },
-      ],
-      methods,
-      training: { epochs: 2, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 },
-      checkpoint: { every: 'never' },
-      output: join(work, 'runs'),
-    }),
-  );
-  return file;
+function config(methods: MethodConfig[], name = 'pm'): string {
+  return writeExperiment(work, tinyExperiment({ name, methods, checkpoint: { every: 'never' }, output: join(work, 'runs') }));
 }
-
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: ENV });
-}
-
-/** `cli` without blocking the event loop, so that trainers of concurrent tests get their stop requests in time. */
-function cliAsync(...args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-
-
 
 /** Run folder of each method of the one `sculpt run` below, by method index. */
 const runOf = new Map<number, string>();
@@ -74,14 +39,10 @@ test('every peer method runs end to end: schema-valid events, a full matrix, met
     runOf.set(job.methodIndex, join(root, d));
   }
   assert.equal(runOf.size, METHODS.length);
-  const checker = new SchemaChecker(JSON.parse(readFileSync(join(repoRoot, 'schemas', 'events.schema.json'), 'utf8')) as JsonSchema);
   METHODS.forEach((m, i) => {
     const evs = events(runOf.get(i)!);
     const what = `${m.method}`;
-    evs.forEach((e, k) => {
-      assert.equal(e.seq, k + 1, `${what}: seq increases by one`);
-      assert.deepEqual(checker.check(structuredClone(e)), [], `${what}: event ${e.seq} (${e.type}) fits the schema`);
-    });
+    assertEventLog(evs, what);
     assert.ok(!evs.some((e) => e.type === 'error'), `${what}: no error`);
     assert.deepEqual(
       evs.filter((e) => ['run-started', 'task-started', 'task-finished', 'run-finished'].includes(e.type)).map((e) => e.type),

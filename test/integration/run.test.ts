@@ -2,51 +2,27 @@
  * The whole loop through the built CLI and trainer (dist/): a tiny model on two tiny tasks. Needs `npm run
  * build` first (npm test does it).
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExperimentConfig, MethodConfig } from '../../src/protocol/config';
 import { parseEventLog } from '../../src/protocol/events';
-import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
+import { isAlive } from '../../src/supervisor';
 import { repoRoot } from '../helpers/paths';
-import { CLI, RUN_ENV, events, finished, trainer } from '../helpers/runs';
+import { tinyExperiment, tinyTraining, writeExperiment } from '../helpers/experiment';
+import { CLI, RUN_ENV, assertEventLog, cli, events, finished, runDirs as listRunDirs, trainer } from '../helpers/runs';
 
 const work = mkdtempSync(join(tmpdir(), 'sculpt-run-'));
 
-function config(extra: Record<string, unknown> = {}): string {
-  const file = join(work, `cfg-${Math.random().toString(36).slice(2)}.sculpt.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name: 'it',
-      model: 'builtin:tiny-llama',
-      backend: 'wasm',
-      tasks: [
-        { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
-        { name: 'topic', source: { builtin: 'tiny/topic' } },
-      ],
-      methods: [{ method: 'seqft' }],
-      training: { epochs: 2, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 },
-      output: join(work, 'runs'),
-      ...extra,
-    }),
-  );
-  return file;
+function config(overrides: Partial<ExperimentConfig> = {}): string {
+  const cfg = tinyExperiment({ name: 'it', output: join(work, 'runs'), ...overrides });
+  return writeExperiment(work, cfg, `cfg-${Math.random().toString(36).slice(2)}.sculpt.json`);
 }
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: RUN_ENV });
-}
-
-function runDirs(): string[] {
-  const root = join(work, 'runs');
-  return existsSync(root) ? readdirSync(root).map((d) => join(root, d)) : [];
-}
-
-
-
+const runDirs = () => listRunDirs(join(work, 'runs'));
 
 function newRunDir(cfg: string): string {
   // `sculpt run` with --jobs 0 is not allowed; prepare the folder through a run that we stop at once.
@@ -61,12 +37,7 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   assert.equal(r.status, 0, r.stderr);
   const [dir] = runDirs();
   const evs = events(dir);
-  const schema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'events.schema.json'), 'utf8')) as JsonSchema;
-  const checker = new SchemaChecker(schema);
-  evs.forEach((e, i) => {
-    assert.equal(e.seq, i + 1, 'seq increases by one');
-    assert.deepEqual(checker.check(structuredClone(e)), [], `event ${e.seq} (${e.type}) fits the schema`);
-  });
+  assertEventLog(evs);
   assert.deepEqual(
     evs.filter((e) => e.type !== 'step' && e.type !== 'eval' && e.type !== 'checkpoint').map((e) => e.type),
     ['run-started', 'task-started', 'task-finished', 'task-started', 'task-finished', 'run-finished'],
@@ -95,7 +66,7 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   rmSync(dir, { recursive: true });
 });
 
-const METHODS = [
+const METHODS: MethodConfig[] = [
   { method: 'seqft' },
   { method: 'adaptive-svd' },
   { method: 'adaptive-svd', parametrisation: 'factored', rank: { policy: 'fixed', ratio: 0.5 } },
@@ -166,15 +137,20 @@ test('a corrupt checkpoint on resume is a clear error and leaves the folder unto
   writeFileSync(join(dir, 'events.jsonl'), readFileSync(join(whole, 'events.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n') + '\n');
   const cp = join(dir, 'checkpoints', readFileSync(join(dir, 'checkpoints', 'LATEST'), 'utf8').trim());
   writeFileSync(join(cp, 'model.safetensors'), Buffer.from('garbage'));
+  // trainer.log records every attempt, this one included; the run's own files must stay as they were.
   const snapshot = () =>
     readdirSync(dir, { recursive: true, withFileTypes: false })
       .map(String)
+      .filter((f) => f !== 'trainer.log')
       .sort()
       .map((f) => `${f}:${statSync(join(dir, f)).size}:${statSync(join(dir, f)).mtimeMs}`);
   const before = snapshot();
   const r = cli('resume', dir);
   assert.equal(r.status, 1);
+  // The trainer's message reaches the terminal from the tail of trainer.log.
   assert.match(r.stderr, /checkpoint .* cannot be used: model\.safetensors/);
+  assert.match(r.stderr, /^crashed: .*-corrupt$/m);
+  assert.match(readFileSync(join(dir, 'trainer.log'), 'utf8'), /checkpoint .* cannot be used: model\.safetensors/);
   assert.deepEqual(snapshot(), before);
 });
 
@@ -205,7 +181,7 @@ test('invalid configs exit 2 and name the JSON path', () => {
 });
 
 test('a diverging run ends with an error event naming the task and step, keeping what it computed', () => {
-  const r = cli('run', config({ training: { epochs: 2, batchSize: 16, lr: 1e30, maxSeqLen: 16, stepEventInterval: 1, gradClip: 0 } }), '--json');
+  const r = cli('run', config({ training: tinyTraining({ lr: 1e30, gradClip: 0 }) }), '--json');
   assert.equal(r.status, 1);
   const dir = runDirs().sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   const evs = events(dir);
@@ -260,7 +236,7 @@ test('trainers running side by side share the cores: each gets cores / jobs wasm
   const cores = availableParallelism();
   for (const jobs of [1, 2]) {
     const before = new Set(runDirs());
-    const r = cli('run', config({ methods: [{ method: 'seqft' }, { method: 'ewc' }], training: { epochs: 1, batchSize: 16, lr: 0.01, maxSeqLen: 16 } }), '--jobs', String(jobs), '--json');
+    const r = cli('run', config({ methods: [{ method: 'seqft' }, { method: 'ewc' }], training: tinyTraining({ epochs: 1 }) }), '--jobs', String(jobs), '--json');
     assert.equal(r.status, 0, r.stderr);
     const dirs = runDirs().filter((d) => !before.has(d));
     assert.equal(dirs.length, 2);
@@ -271,4 +247,133 @@ test('trainers running side by side share the cores: each gets cores / jobs wasm
       assert.match(started.backend.device, new RegExp(`, ${want} threads?$`), `--jobs ${jobs} on ${cores} cores: ${started.backend.device}`);
     }
   }
+});
+
+const running = new Set<ChildProcess>();
+after(() => {
+  // A test that failed half-way: Ctrl-C twice, so that the CLI takes its trainers with it.
+  for (const child of running) {
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+  }
+});
+
+/** `sculpt <args>` in the background, so that a test can signal it while it runs; resolves at its exit. */
+function cliRunning(args: string[]): {
+  child: ChildProcess;
+  /** What it wrote to stderr so far. */
+  stderr: () => string;
+  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], { env: RUN_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return {
+    child,
+    stderr: () => stderr,
+    done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr }))),
+  };
+}
+
+/** Waits until a run folder below `root` has logged `steps` step events; returns it and its trainer's pid. */
+async function runningFolder(root: string, steps: number): Promise<{ dir: string; pid: number }> {
+  for (let t = 0; t < 120_000; t += 50) {
+    for (const dir of listRunDirs(root)) {
+      if (!existsSync(join(dir, 'events.jsonl')) || !existsSync(join(dir, 'trainer.pid'))) continue;
+      let pid: number;
+      try {
+        pid = (JSON.parse(readFileSync(join(dir, 'trainer.pid'), 'utf8')) as { pid: number }).pid;
+      } catch {
+        continue; // being written
+      }
+      if (events(dir).filter((e) => e.type === 'step').length >= steps) return { dir, pid };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no run below ${root} reached ${steps} steps`);
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let t = 0; t < 5000; t += 50) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+test('Ctrl-C: the run finishes its step, writes a checkpoint and stops; the CLI exits 0; the output is in trainer.log', async () => {
+  const out = join(work, 'ctrl-c');
+  const run = cliRunning(['run', config({ output: out, training: tinyTraining({ epochs: 200 }) }), '--json']);
+  const { dir, pid } = await runningFolder(out, 3);
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  assert.equal(r.status, 0, r.stderr);
+  const evs = events(dir);
+  const stopped = evs.find((e) => e.type === 'stopped');
+  assert.ok(
+    stopped?.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint),
+    'stopped with a checkpoint',
+  );
+  assert.equal(r.stdout.trim().split('\n').length, evs.length, '--json printed every event, and nothing else');
+  assert.match(readFileSync(join(dir, 'trainer.log'), 'utf8'), /^--- \S+ .*trainer\.js .*ctrl-c/);
+  assert.ok(!existsSync(join(dir, 'trainer.pid')));
+  assert.ok(await gone(pid));
+});
+
+test(
+  'Ctrl-C twice: the running trainer is killed, the queued run is cancelled, the CLI exits 1 naming both',
+  { skip: process.platform === 'win32' },
+  async () => {
+    const out = join(work, 'ctrl-c-twice');
+    const cfg = config({
+      output: out,
+      methods: [{ method: 'seqft' }, { method: 'ewc' }],
+      training: tinyTraining({ epochs: 200 }),
+    });
+    const run = cliRunning(['run', cfg, '--jobs', '1']);
+    const { dir, pid } = await runningFolder(out, 3);
+    // Frozen, the trainer cannot finish its step and stop before the second Ctrl-C; a kill still ends it.
+    process.kill(pid, 'SIGSTOP');
+    run.child.kill('SIGINT');
+    // Two signals sent at once may arrive as one: the second follows the CLI's answer to the first.
+    for (let t = 0; t < 30_000 && !run.stderr().includes('Ctrl-C again'); t += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /Ctrl-C again to kill/);
+    assert.match(r.stderr, /killed on request/);
+    assert.ok(r.stderr.includes(`killed: ${dir}\n`), r.stderr);
+    assert.match(r.stderr, /^cancelled: .*-ewc-/m);
+    assert.ok(await gone(pid), 'the trainer is gone with the CLI');
+  },
+);
+
+test('the trainer ignores a host message it does not know, with a note on its stderr; resume refuses a finished run', async () => {
+  const whole = newRunDir(config());
+  const again = cli('resume', whole);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /has already finished/);
+  const dir = whole + '-unknown-message';
+  cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
+  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+  let stderr = '';
+  let sent = false;
+  const code = await trainer(dir, (e, child) => {
+    if (e.type !== 'step' || sent) return;
+    sent = true;
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.send({ type: 'pause' });
+    child.send({ type: 'stop' });
+  });
+  assert.equal(code, 0);
+  assert.ok(
+    events(dir).some((e) => e.type === 'stopped'),
+    'the stop that followed was obeyed',
+  );
+  assert.match(stderr, /ignored a message from the host that is not a known host message: \{"type":"pause"\}/);
 });

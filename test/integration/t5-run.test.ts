@@ -1,39 +1,33 @@
 /** A continual run with an encoder-decoder model (the builtin tiny T5) through the built CLI. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseEventLog } from '../../src/protocol/events';
-import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
+import { basename, join } from 'node:path';
 import { metricsAfter } from '../../src/runs/metrics';
-import { repoRoot } from '../helpers/paths';
+import { tinyExperiment, tinyTraining, writeExperiment } from '../helpers/experiment';
+import { assertEventLog, cli, events as readEvents, runDirs } from '../helpers/runs';
 
 test('a tiny T5 on two tiny tasks: events, a 2 x 2 matrix, metrics and rank statistics of encoder and decoder', () => {
   const work = mkdtempSync(join(tmpdir(), 'sculpt-t5-'));
-  const cfg = join(work, 't5.sculpt.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
+  const cfg = writeExperiment(
+    work,
+    tinyExperiment({
       name: 't5',
       model: 'builtin:tiny-t5',
-      backend: 'wasm',
-      tasks: [
-        { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
-        { name: 'topic', source: { builtin: 'tiny/topic' } },
-      ],
       methods: [{ method: 'adaptive-svd', rank: { policy: 'adaptive', importance: 'block', normalisation: 'minmax' } }, { method: 'lwf' }],
-      training: { epochs: 2, batchSize: 16, lr: 0.005, maxSeqLen: 16 },
+      training: tinyTraining({ lr: 0.005 }),
       output: join(work, 'runs'),
     }),
   );
-  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'run', cfg, '--json'], { encoding: 'utf8' });
+  const r = cli('run', cfg, '--json');
   assert.equal(r.status, 0, r.stderr);
-  const checker = new SchemaChecker(JSON.parse(readFileSync(join(repoRoot, 'schemas', 'events.schema.json'), 'utf8')) as JsonSchema);
-  for (const dir of readdirSync(join(work, 'runs'))) {
-    const events = parseEventLog(readFileSync(join(work, 'runs', dir, 'events.jsonl'), 'utf8')).events;
-    events.forEach((e) => assert.deepEqual(checker.check(structuredClone(e)), [], `${dir}: event ${e.seq}`));
+  const dirs = runDirs(join(work, 'runs'));
+  assert.equal(dirs.length, 2, 'one run folder per method');
+  for (const path of dirs) {
+    const dir = basename(path);
+    const events = readEvents(path);
+    assertEventLog(events, dir);
     const fin = events.find((e) => e.type === 'run-finished');
     assert.ok(fin && fin.type === 'run-finished', `${dir} finished`);
     assert.equal(fin.matrix.length, 2);

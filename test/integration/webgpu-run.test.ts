@@ -10,28 +10,27 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { ExperimentConfig } from '../../src/protocol/config';
 import { validateConfig } from '../../src/protocol/config-validate';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { createRunDir, EVENTS_FILE } from '../../src/runs/run-dir';
 import { runFolder } from '../../src/trainer/run';
+import { TINY_TASKS, tinyExperiment, tinyTasks, tinyTraining } from '../helpers/experiment';
 import { repoRoot } from '../helpers/paths';
 import { useSoftwareWebGpu } from '../helpers/webgpu';
 
-const TASKS = ['sentiment', 'topic'];
-
-function resolvedConfig(output: string, changes: Record<string, unknown> = {}) {
-  const raw = {
+function resolvedConfig(output: string, changes: Partial<ExperimentConfig> = {}) {
+  const raw = tinyExperiment({
     name: 'webgpu',
-    model: 'builtin:tiny-llama',
     backend: 'webgpu',
-    tasks: TASKS.map((name) => ({ name, source: { builtin: `tiny/${name}` }, trainLimit: 16, testLimit: 6 })),
+    tasks: tinyTasks(TINY_TASKS, { trainLimit: 16, testLimit: 6 }),
     methods: [{ method: 'seqft' }, { method: 'adaptive-svd', calibrationSamples: 8 }],
-    training: { epochs: 1, batchSize: 8, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1, evalBatchSize: 8 },
+    training: tinyTraining({ epochs: 1, batchSize: 8, evalBatchSize: 8 }),
     eval: { modes: ['rank', 'generate'], maxNewTokens: 2 },
     checkpoint: { every: 'task', keep: 2 },
     output,
     ...changes,
-  };
+  });
   const { config, issues } = validateConfig(raw, { file: path.join(output, 'webgpu.sculpt.json'), path, exists: existsSync });
   assert.deepEqual(issues, []);
   return config!;
@@ -54,9 +53,9 @@ test('a run on webgpu: seqft and adaptive SVD finish with a finite T x T matrix 
       assert.ok(started?.type === 'run-started' && started.backend.name === 'webgpu', `${label}: the run started on webgpu`);
       const fin = events.find((e) => e.type === 'run-finished');
       assert.ok(fin?.type === 'run-finished');
-      assert.equal(fin.matrix.length, TASKS.length, `${label}: one row per task`);
+      assert.equal(fin.matrix.length, TINY_TASKS.length, `${label}: one row per task`);
       for (const row of fin.matrix) {
-        assert.equal(row.length, TASKS.length);
+        assert.equal(row.length, TINY_TASKS.length);
         assert.ok(row.every((a) => Number.isFinite(a) && a >= 0 && a <= 100), `${label}: accuracies ${JSON.stringify(row)}`);
       }
       const steps = events.filter((e) => e.type === 'step');
@@ -75,7 +74,7 @@ test('every other method, and a T5 model, train and evaluate on webgpu (finite m
   process.env.SCULPT_ASSETS ??= path.join(repoRoot, 'assets');
   await useSoftwareWebGpu();
   const work = mkdtempSync(path.join(tmpdir(), 'sculpt-webgpu-methods-'));
-  const small = { tasks: TASKS.map((name) => ({ name, source: { builtin: `tiny/${name}` }, trainLimit: 8, testLimit: 4 })), eval: { modes: ['rank'] }, checkpoint: { every: 'task', keep: 1 } };
+  const small: Partial<ExperimentConfig> = { tasks: tinyTasks(TINY_TASKS, { trainLimit: 8, testLimit: 4 }), eval: { modes: ['rank'] }, checkpoint: { every: 'task', keep: 1 } };
   const configs = [
     resolvedConfig(work, { ...small, methods: [{ method: 'o-lora', r: 2 }, { method: 'ewc' }, { method: 'replay' }, { method: 'lwf' }, { method: 'mtl' }, { method: 'per-task' }] }),
     resolvedConfig(work, { ...small, name: 'webgpu-t5', model: 'builtin:tiny-t5', methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }] }),

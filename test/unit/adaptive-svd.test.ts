@@ -13,7 +13,7 @@ import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
 import { chooseRanks, importances, type ConstrainedMatrix } from '../../src/engine/methods/rank-policy';
 import { RunContext } from '../../src/engine/method-context';
 import type { AdaptiveSvdConfig } from '../../src/protocol/config';
-import { ConfigError } from '../../src/protocol/config-validate';
+import { ConfigError, resolveMethod } from '../../src/protocol/config-validate';
 import type { EventBody } from '../../src/protocol/events';
 import { Optimizer } from '../../src/engine/optim';
 import { trainStep } from '../../src/engine/train-step';
@@ -43,7 +43,7 @@ interface Run {
 /** Three steps of constrained fine-tuning on the fixture batch, only the targets trainable. */
 async function runFixture(cfg: Partial<AdaptiveSvdConfig>, opt: 'sgd' | 'adamw', lr: number, inputFile: string): Promise<Run> {
   const model = loadPretrained(LLAMA);
-  const method = new AdaptiveSvd({ method: 'adaptive-svd', nonTargets: 'frozen', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 }, ...cfg }, 'methods[0]');
+  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', nonTargets: 'frozen', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 }, ...cfg }), 'methods[0]');
   const ctx = context(model);
   await method.setup(ctx);
   await method.beforeTask(ctx);
@@ -126,7 +126,7 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
   await selectBackend('cpu');
   const model = loadPretrained(LLAMA);
   const events: EventBody[] = [];
-  const method = new AdaptiveSvd({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.3 } }, 'methods[0]');
+  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.3 } }), 'methods[0]');
   const ctx = context(model, events);
   await method.setup(ctx);
   await method.beforeTask(ctx);
@@ -163,7 +163,7 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
 test('a fixed k larger than a matrix fails at setup with the option path', async () => {
   await selectBackend('cpu');
   const model = loadPretrained(LLAMA);
-  const method = new AdaptiveSvd({ method: 'adaptive-svd', rank: { policy: 'fixed', k: 40 } }, 'methods[2]');
+  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed', k: 40 } }), 'methods[2]');
   assert.throws(() => method.setup(context(model)), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
     assert.equal(e.issues[0].path, 'methods[2].rank.k');

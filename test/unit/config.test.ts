@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { validateConfig, parseConfigText } from '../../src/protocol/config-validate';
+import { CONFIG_SCHEMA, resolveMethod, resolveStoredConfig, validateConfig, parseConfigText } from '../../src/protocol/config-validate';
+import type { JsonSchema } from '../../src/protocol/schema-check';
 import { repoRoot } from '../helpers/paths';
 
 const minimal = () => ({
@@ -43,6 +44,101 @@ test('a minimal config validates and gets the documented defaults', () => {
     assert.deepEqual(svd.targets, ['attention', 'mlp']);
     assert.deepEqual(svd.rank, { policy: 'fixed', k: 4 }, 'k given: no ratio default added');
   }
+});
+
+/** A schema node with its $ref followed (siblings such as `default` kept, as the checker does). */
+function deref(s: JsonSchema): JsonSchema {
+  if (!s.$ref) return s;
+  const { $ref, ...siblings } = s;
+  return deref({ ...CONFIG_SCHEMA.definitions![$ref.replace('#/definitions/', '')], ...siblings });
+}
+
+/**
+ * Walks the resolved `value` against `schema` beside the `input` it came from: every field the input left out
+ * that has a schema default holds that default, the nested defaults of a default included.
+ */
+function assertDefaults(value: unknown, input: unknown, schema: JsonSchema, at: string): void {
+  const s = deref(schema);
+  if (s.anyOf) {
+    // Discriminated unions (method, policy): the branch whose tag the value carries.
+    const branch = s.anyOf.map(deref).find((b) => Object.entries(b.properties ?? {}).some(([k, p]) => p.const !== undefined && (value as Record<string, unknown>)?.[k] === p.const));
+    if (branch) assertDefaults(value, input, branch, at);
+    return;
+  }
+  if (!s.properties || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    if (Array.isArray(value) && s.items) value.forEach((v, i) => assertDefaults(v, (input as unknown[])[i], s.items!, `${at}[${i}]`));
+    return;
+  }
+  const obj = value as Record<string, unknown>;
+  const given = (input ?? {}) as Record<string, unknown>;
+  const conditional = s.if && s.else ? deref(s.else).properties : undefined;
+  for (const [key, sub] of Object.entries(s.properties)) {
+    if (key in given) {
+      assertDefaults(obj[key], given[key], sub, `${at}.${key}`);
+      continue;
+    }
+    const d = deref(sub).default ?? conditional?.[key]?.default;
+    if (d === undefined) continue;
+    assert.ok(key in obj, `${at}.${key}: the documented default ${JSON.stringify(d)} was not filled in`);
+    if (d !== null && typeof d === 'object' && !Array.isArray(d)) {
+      // An object default: its own fields as written, then the defaults of the fields it leaves out.
+      for (const [k, v] of Object.entries(d)) assert.deepEqual((obj[key] as Record<string, unknown>)[k], v, `${at}.${key}.${k}`);
+      assertDefaults(obj[key], d, sub, `${at}.${key}`);
+    } else {
+      assert.deepEqual(obj[key], d, `${at}.${key}`);
+    }
+  }
+}
+
+const methodNames = (): string[] => (deref({ $ref: '#/definitions/MethodConfig' }).anyOf ?? []).map((b) => deref(b).properties!.method.const as string);
+
+test('a minimal config resolves with every documented default, every method option included', () => {
+  const c = { ...minimal(), methods: methodNames().map((method) => ({ method, label: method })) };
+  const { config, issues } = validateConfig(c);
+  assert.deepEqual(issues, []);
+  assert.ok(methodNames().length >= 8, 'every method of the schema is covered');
+  assertDefaults(config, c, CONFIG_SCHEMA, 'config');
+  const svd = config!.methods.find((m) => m.method === 'adaptive-svd');
+  // The rank policy the adaptive-svd method gets when none is given, spelled out.
+  assert.deepEqual(svd?.method === 'adaptive-svd' && svd.rank, { policy: 'adaptive', mrr: 0.1, trr: 0.8, importance: 'block', normalisation: 'minmax' });
+});
+
+test('every rank policy resolves with its documented defaults; a fixed policy without k gets the default ratio', () => {
+  for (const rank of [{ policy: 'adaptive' }, { policy: 'fixed' }, { policy: 'schedule' }] as const) {
+    const given = { method: 'adaptive-svd', rank } as const;
+    assertDefaults(resolveMethod(given), given, { $ref: '#/definitions/MethodConfig' }, rank.policy);
+  }
+  assert.deepEqual(resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed' } }).rank, { policy: 'fixed', ratio: 0.5 });
+  assert.deepEqual(resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed', k: 3 } }).rank, { policy: 'fixed', k: 3 });
+  assert.deepEqual(resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.25 } }).rank, { policy: 'fixed', ratio: 0.25 });
+  assert.throws(() => resolveMethod({ method: 'ewc', gamma: 2 }, 'methods[4]'), /methods\[4\]\.gamma: must be <= 1, got 2/);
+});
+
+test('the fields left without a default are exactly those the resolved types keep optional', () => {
+  // src/protocol/config-resolved.ts makes every other field required; a new option needs a @default or a
+  // place in this list (and in those types).
+  const optional = new Set(['ExperimentConfig.$schema', 'ExperimentConfig.orders', 'TaskConfig.labels', 'TaskConfig.trainLimit', 'TaskConfig.testLimit', 'FixedRankPolicy.k']);
+  const found: string[] = [];
+  for (const [name, def] of Object.entries(CONFIG_SCHEMA.definitions!)) {
+    const conditional = def.else && deref(def.else).properties;
+    for (const [key, sub] of Object.entries(def.properties ?? {})) {
+      const hasDefault = deref(sub).default !== undefined || conditional?.[key]?.default !== undefined;
+      const methodCommon = name.endsWith('Config') && def.properties?.method && (key === 'label' || key === 'lr');
+      if (!hasDefault && !def.required?.includes(key) && !methodCommon) found.push(`${name}.${key}`);
+    }
+  }
+  assert.deepEqual(found.sort(), [...optional].sort());
+});
+
+test('resolving a resolved config changes nothing (run folders are resolved again on resume)', () => {
+  const once = validateConfig(minimal()).config!;
+  assert.deepEqual(resolveStoredConfig(JSON.parse(JSON.stringify(once)), '/runs/x/config.json'), once);
+  // A run folder written before a default existed gets it now (here: the adaptive rank policy).
+  const old = JSON.parse(JSON.stringify(once));
+  delete old.methods[1].rank;
+  const again = resolveStoredConfig(old, '/runs/x/config.json');
+  assert.deepEqual(again.methods[1], { ...once.methods[1], rank: { policy: 'adaptive', mrr: 0.1, trr: 0.8, importance: 'block', normalisation: 'minmax' } });
+  assert.throws(() => resolveStoredConfig({ ...once, seed: -1 }, '/runs/x/config.json'), /\/runs\/x\/config\.json: seed: must be >= 0/);
 });
 
 test('missing fields, wrong types and unknown fields are reported with their JSON paths', () => {

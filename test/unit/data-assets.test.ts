@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { builtinTask, builtinTasks } from '../../src/runs/builtin/index';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
-import type { Example } from '../../src/engine/data/examples';
+import type { Example } from '../../src/data/examples';
 import { repoRoot } from '../helpers/paths';
 
 // The committed benchmark files (assets/data, built by scripts/data/build.mjs) checked as they are: intact,

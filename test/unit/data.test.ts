@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataError, labelSet, readJsonl, readOLoraFolder, readTraceFolder } from '../../src/engine/data/examples';
+import { DataError, labelSet, readJsonl, readOLoraFolder, readTraceFolder } from '../../src/data/examples';
 import { IGNORE_INDEX, balancedSubset, encodeExample, epochOrder, makeBatch, type TextTokenizer } from '../../src/engine/data/batches';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 import { fixture } from '../helpers/paths';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sculpt-data-'));

@@ -1,63 +1,25 @@
 /**
  * The extension activated against a stand-in `vscode` (test/helpers/vscode-stub.ts) in a scratch workspace:
- * commands, views, diagnostics and completion are wired, an untrusted workspace refuses to run, and Run
- * Experiment drives the real trainer (dist/trainer.js) to the end with the views and status bar following.
+ * commands, views, diagnostics and completion are wired, and an untrusted workspace or an invalid config
+ * refuses to run. test/integration/extension-run.test.ts runs the real trainer through the same commands.
  */
-import { ui, events, textDocument, vscode, Uri } from '../helpers/vscode-stub';
-import { test, after } from 'node:test';
+import { ui, events, textDocument, Uri } from '../helpers/vscode-stub';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { activate } from '../../src/extension/main';
-import type { TreeNode } from '../../src/extension/trees/node';
+import { activateExtension, command as run, rows, tree, until } from '../helpers/extension-host';
+import { tinyExperiment } from '../helpers/experiment';
 import { fixture, repoRoot } from '../helpers/paths';
 
 const ws = mkdtempSync(path.join(tmpdir(), 'sculpt-ext-'));
-const config = (name: string, extra: Record<string, unknown> = {}) => ({
-  name,
-  model: 'builtin:tiny-llama',
-  backend: 'wasm',
-  tasks: [
-    { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
-    { name: 'topic', source: { builtin: 'tiny/topic' } },
-  ],
-  methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
-  training: { epochs: 1, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 },
-  eval: { zeroShot: false },
-  ...extra,
-});
-writeFileSync(path.join(ws, 'exp.sculpt.json'), JSON.stringify(config('exp'), null, 2));
+writeFileSync(path.join(ws, 'exp.sculpt.json'), JSON.stringify(tinyExperiment({ name: 'exp' }), null, 2));
 mkdirSync(path.join(ws, 'more'));
-const badText = JSON.stringify(config('bad', { tasks: [{ name: 'a', source: { train: 'data/a.jsonl', test: 'data/a.jsonl' } }] }), null, 2);
+const badText = JSON.stringify(tinyExperiment({ name: 'bad', tasks: [{ name: 'a', source: { train: 'data/a.jsonl', test: 'data/a.jsonl' } }] }), null, 2);
 writeFileSync(path.join(ws, 'more', 'bad.sculpt.json'), badText);
 cpSync(fixture('extension', 'runs'), path.join(ws, 'runs'), { recursive: true });
-
-ui.workspace = ws;
-ui.settings['sculpt.nodePath'] = process.execPath;
-const state = new Map<string, unknown>();
-const context = {
-  subscriptions: [] as { dispose(): unknown }[],
-  extensionUri: Uri.file(repoRoot),
-  extensionPath: repoRoot,
-  asAbsolutePath: (p: string) => path.join(repoRoot, p),
-  workspaceState: { get: (k: string, d?: unknown) => (state.has(k) ? state.get(k) : d), update: async (k: string, v: unknown) => void state.set(k, v) },
-};
-activate(context as never);
-after(() => context.subscriptions.forEach((d) => d.dispose()));
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  for (let t = 0; t < ms; t += 50) {
-    const v = fn();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-const tree = (id: string) => ui.treeViews.get(id)!;
-const rows = (id: string): TreeNode[] => tree(id).provider.getChildren();
-const run = (id: string, ...args: unknown[]) => vscode.commands.executeCommand(id, ...args);
+activateExtension(ws);
 
 test('activation registers every contributed command and the three views', () => {
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
@@ -123,30 +85,6 @@ test('an untrusted workspace refuses to run or resume, and says why', async () =
 test('an invalid config is not run: the error names the path', async () => {
   await run('sculpt.runExperiment', Uri.file(path.join(ws, 'more', 'bad.sculpt.json')));
   assert.match(ui.messages.at(-1)!.text, /cannot run more\/bad\.sculpt\.json: tasks\[0\]\.source\.train: data file not found/);
-});
-
-test('Run Experiment: the trainer runs each method, the status bar and views follow, the dashboard opens', async () => {
-  assert.ok(existsSync(path.join(repoRoot, 'dist', 'trainer.js')), 'dist/trainer.js is missing: run npm run build (npm test does)');
-  const before = new Set(readdirSync(path.join(ws, 'runs')));
-  await run('sculpt.runExperiment', Uri.file(path.join(ws, 'exp.sculpt.json')));
-  const created = readdirSync(path.join(ws, 'runs')).filter((d) => !before.has(d));
-  assert.equal(created.length, 2);
-  assert.equal(ui.panels.length, 1, 'the dashboard opened beside the config');
-  const bar = ui.statusBar[0];
-  await until('status bar', () => bar.visible && /^\$\((sync|loading)~spin\) Sculpt: /.test(bar.text));
-  await until('both runs finished', () => ui.messages.filter((m) => /^Sculpt: exp · .* finished · AA/.test(m.text)).length === 2);
-  await until('status bar hidden', () => !bar.visible);
-  const mine = rows('sculpt.runs').filter((n) => n.label.startsWith('exp · '));
-  assert.deepEqual(mine.map((n) => n.description?.split(' · ')[0]), ['finished', 'finished']);
-  assert.equal(tree('sculpt.ranks').view.description, 'exp · adaptive-svd', 'the adaptive SVD run is shown in Subspace Ranks');
-  assert.ok(existsSync(path.join(ws, 'runs', created[0], 'trainer.log')));
-  assert.ok(!existsSync(path.join(ws, 'runs', created[0], 'trainer.pid')));
-  assert.ok(ui.progress.length >= 2, 'a progress notification per run');
-
-  const report = path.join(ws, 'report.md');
-  ui.answers.push({ label: 'Markdown', ext: 'md' }, Uri.file(report));
-  await run('sculpt.exportReport', mine[0], mine);
-  assert.match(readFileSync(report, 'utf8'), /^# Sculpt report\n\n\| run \| method \|/);
 });
 
 test('Stop Run with nothing running says so', async () => {

@@ -10,26 +10,25 @@ import * as path from 'node:path';
 import { applyBackendToRunFolder, prepareRuns, runBackend } from '../../src/extension/launch';
 import { RuntimeError, findOnPath, resolveRuntime } from '../../src/extension/node-runtime';
 import { advance, initialProgress, overallFraction, progressText } from '../../src/extension/live-progress';
-import { EventTail } from '../../src/extension/event-tail';
+import { EventTail } from '../../src/supervisor/event-tail';
 import { readEvents } from '../../src/extension/run-folder';
+import type { ExperimentConfig } from '../../src/protocol/config';
 import type { SculptEvent } from '../../src/protocol/events';
+import { tinyExperiment, tinyTask } from '../helpers/experiment';
 import { fixture, repoRoot } from '../helpers/paths';
 
-function configFile(extra: Record<string, unknown> = {}): string {
+function configFile(overrides: Partial<ExperimentConfig> = {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sculpt-launch-'));
   const file = path.join(dir, 'exp.sculpt.json');
-  const cfg = {
+  // No training settings: the tests below see which step interval wins when the config gives none.
+  const cfg = tinyExperiment({
     name: 'exp',
-    model: 'builtin:tiny-llama',
-    backend: 'wasm',
-    tasks: [
-      { name: 'a', source: { builtin: 'tiny/sentiment' } },
-      { name: 'b', source: { builtin: 'tiny/topic' } },
-    ],
+    tasks: [tinyTask('sentiment', 'a'), tinyTask('topic', 'b')],
     orders: [['b', 'a']],
     methods: [{ method: 'seqft' }, { method: 'adaptive-svd' }],
-    ...extra,
-  };
+    training: undefined,
+    ...overrides,
+  });
   writeFileSync(file, `// a comment\n${JSON.stringify(cfg, null, 2)}`);
   return file;
 }

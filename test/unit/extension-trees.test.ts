@@ -14,6 +14,7 @@ import { initialProgress } from '../../src/extension/live-progress';
 import { runNodes, runStatus, type RunEntry } from '../../src/extension/trees/run-items';
 import { pct, rankBoundaries, rankNodes } from '../../src/extension/trees/rank-items';
 import { experimentNodes } from '../../src/extension/trees/experiment-items';
+import { tinyExperiment } from '../helpers/experiment';
 import { fixture } from '../helpers/paths';
 
 const RUNS = fixture('extension', 'runs');
@@ -28,10 +29,10 @@ test('run folders are read from their event log, config and job', () => {
   assert.equal(info.id, 'tiny-adaptive-svd-20261127-031550');
   assert.equal(info.experiment, 'tiny');
   assert.equal(info.method, 'adaptive-svd');
-  assert.equal(info.outcome, 'finished');
+  assert.equal(info.summary.status, 'finished');
   assert.deepEqual(info.summary.tasks, ['sentiment', 'topic', 'size']);
   assert.equal(info.started, readEvents(SVD)[0].time);
-  assert.equal(readRunFolder(LONG).outcome, 'stopped');
+  assert.equal(readRunFolder(LONG).summary.status, 'stopped');
 });
 
 test('Runs: one row per folder, newest first, with status, AA/BWT when finished and start time', () => {
@@ -147,7 +148,7 @@ test('pct keeps one decimal only where it says something', () => {
 
 test('Experiments: one row per config, with its shape in the tooltip; a broken file still shows', () => {
   const file = '/w/examples/tiny.sculpt.json';
-  const text = JSON.stringify({ name: 'tiny', model: 'builtin:tiny-llama', tasks: [{ name: 'sentiment' }, { name: 'topic' }], methods: [{ method: 'seqft' }] });
+  const text = JSON.stringify(tinyExperiment());
   const nodes = experimentNodes([
     { file, relative: 'examples/tiny.sculpt.json', text },
     { file: '/w/broken.sculpt.json', relative: 'broken.sculpt.json', text: '[1, 2' },

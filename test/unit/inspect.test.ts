@@ -2,28 +2,15 @@
 // message naming the bad argument or file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectCommand } from '../../src/cli/inspect';
 import { readSafetensors, writeSafetensors } from '../../src/engine/io/safetensors';
-import { fixture, repoRoot } from '../helpers/paths';
+import { runCommand } from '../helpers/console';
+import { fixture } from '../helpers/paths';
 import { relErr, tempDir } from './models-util';
 
-/** Runs the command in this process, collecting what it prints. */
-async function inspect(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(' '));
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    const code = await inspectCommand(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    Object.assign(console, { log, error });
-  }
-}
+const inspect = (...args: string[]) => runCommand(inspectCommand, args);
 
 test('the summary names the architecture, counts parameters by group and lists the target matrices', async () => {
   const r = await inspect(fixture('hf-reference', 'llama-tiny'));
@@ -77,13 +64,4 @@ test('bad arguments and files exit 2 with a message naming them', async () => {
     assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code}`);
     assert.match(r.err, pattern);
   }
-});
-
-test('the built CLI wires the subcommand', () => {
-  const cli = join(repoRoot, 'dist', 'cli.js');
-  const ok = spawnSync(process.execPath, [cli, 'inspect', fixture('hf-reference', 'gpt2-tiny')], { encoding: 'utf8' });
-  assert.equal(ok.status, 0, `${ok.stderr} (run npm run build first)`);
-  assert.match(ok.stdout, /target matrices \(8\)/);
-  const bad = spawnSync(process.execPath, [cli, 'inspect'], { encoding: 'utf8' });
-  assert.equal(bad.status, 2);
 });

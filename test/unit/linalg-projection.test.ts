@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { projectGradient, projectPaper, projectTwoSided, protectedSubspace, protectedSubspaces } from '../../src/engine/linalg';

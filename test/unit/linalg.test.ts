@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/engine/data/rng';
+import { Rng } from '../../src/data/rng';
 import { lapackStatus, resetLapackProbe, resolveSvdPath, svd, svdBatch, type DenseMatrix, type Svd, type SvdPath } from '../../src/engine/linalg';
 
 // ------------------------------------------------------------------------------------------------ helpers

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { Ewc, diagonalFisher } from '../../src/engine/methods/ewc';
+import { resolveMethod } from '../../src/protocol/config-validate';
 import type { CausalLM } from '../../src/engine/models/types';
 import type { BatchTensors } from '../../src/engine/methods/method';
 import { cpu, maxAbsDiff, Optimizer, task, tiny } from './methods-util';
@@ -37,7 +38,7 @@ function referenceFisher(model: CausalLM, batches: BatchTensors[]): Map<string, 
 test('the Fisher is the mean of squared per-example gradients of log p(answer | prompt), accumulated as γ F_acc + F', async () => {
   await cpu();
   const t = tiny();
-  const m = new Ewc({ method: 'ewc', fisherSamples: 6, gamma: 0.5 });
+  const m = new Ewc(resolveMethod({ method: 'ewc', fisherSamples: 6, gamma: 0.5 }));
   m.setup(t.ctx);
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0 });
   await task(t, m, opt, 0, 2);
@@ -69,7 +70,7 @@ test('the Fisher is the mean of squared per-example gradients of log p(answer | 
 test('the penalty is zero at θ* and its gradient is λ F (θ - θ*)', async () => {
   await cpu();
   const t = tiny();
-  const m = new Ewc({ method: 'ewc', fisherSamples: 4, lambda: 250 });
+  const m = new Ewc(resolveMethod({ method: 'ewc', fisherSamples: 4, lambda: 250 }));
   m.setup(t.ctx);
   const opt = new Optimizer({ name: 'sgd' });
   await task(t, m, opt, 0, 1);
@@ -106,7 +107,7 @@ test('the penalty is zero at θ* and its gradient is λ F (θ - θ*)', async () 
 test('the penalty is reported as the ewc term of a step, and no term before the first boundary', async () => {
   await cpu();
   const t = tiny();
-  const m = new Ewc({ method: 'ewc', fisherSamples: 4 });
+  const m = new Ewc(resolveMethod({ method: 'ewc', fisherSamples: 4 }));
   m.setup(t.ctx);
   assert.equal(m.extraLoss(), null);
   const opt = new Optimizer({ name: 'adamw' });

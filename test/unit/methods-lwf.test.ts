@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { Lwf, answerPositions, distillationLoss } from '../../src/engine/methods/lwf';
+import { resolveMethod } from '../../src/protocol/config-validate';
 import { cpu, Optimizer, steps, task, tiny } from './methods-util';
 
 function softmax(z: number[], T: number): number[] {
@@ -41,7 +42,7 @@ test('the distillation loss is T² · mean over answer positions of KL(p_old ‖
 test('the term is zero while the student equals the teacher and positive once it moved', async () => {
   await cpu();
   const t = tiny();
-  const m = new Lwf({ method: 'lwf', alpha: 0.5 });
+  const m = new Lwf(resolveMethod({ method: 'lwf', alpha: 0.5 }));
   m.setup();
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0 });
   await task(t, m, opt, 0, 2);

@@ -11,13 +11,13 @@ import { RunContext } from '../../src/engine/method-context';
 import { trainStep } from '../../src/engine/train-step';
 import type { CausalLM } from '../../src/engine/models/types';
 import type { OLoraConfig } from '../../src/protocol/config';
-import { ConfigError } from '../../src/protocol/config-validate';
+import { ConfigError, resolveMethod, type ResolvedMethod } from '../../src/protocol/config-validate';
 import { fixture } from '../helpers/paths';
 import { rankAccuracy } from '../../src/engine/evaluate';
 import { tinyTask } from '../../src/runs/builtin/tiny-tasks';
 import { cpu, maxAbsDiff, Optimizer, steps, task, tiny, weights } from './methods-util';
 
-const cfg = (extra: Partial<OLoraConfig> = {}): OLoraConfig => ({ method: 'o-lora', lr: 0.01, ...extra });
+const cfg = (extra: Partial<OLoraConfig> = {}): ResolvedMethod<OLoraConfig> => resolveMethod<OLoraConfig>({ method: 'o-lora', lr: 0.01, ...extra });
 
 /** Row-major [m, k] x [k, n] in float64. */
 function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
@@ -214,7 +214,7 @@ test('bad options fail at setup with the option path', async () => {
 test('setup warns when the method has no lr of its own', async () => {
   await cpu();
   const t = tiny();
-  const m = new OLora({ method: 'o-lora' }, 'methods[1]');
+  const m = new OLora(resolveMethod({ method: 'o-lora' }), 'methods[1]');
   m.setup(t.ctx);
   assert.ok(t.events.some((e) => e.type === 'warning' && /set methods\[1\]\.lr/.test(e.message)));
   m.dispose();

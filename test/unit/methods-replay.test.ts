@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Replay } from '../../src/engine/methods/replay';
+import { resolveMethod } from '../../src/protocol/config-validate';
 import { epochOrder } from '../../src/engine/data/batches';
-import { Rng } from '../../src/engine/data/rng';
-import type { Example } from '../../src/engine/data/examples';
+import { Rng } from '../../src/data/rng';
+import type { Example } from '../../src/data/examples';
 import { RunContext } from '../../src/engine/method-context';
 import { cpu, tiny, type Tiny } from './methods-util';
 
@@ -15,7 +16,7 @@ const IDS = ['tiny/sentiment', 'tiny/topic', 'tiny/size'];
 /** A replay method that has finished tasks 0..n-1 of `t` (no training needed: the buffer is data only). */
 function finished(t: Tiny, n: number, cfg: { bufferRatio?: number; mixRatio?: number } = {}, seed?: number): Replay {
   const ctx = seed === undefined ? t.ctx : new RunContext(t.model, t.tok, t.tasks, { seed, training: { evalBatchSize: 8, maxSeqLen: 16 } as never }, { emit: () => {} });
-  const m = new Replay({ method: 'replay', ...cfg });
+  const m = new Replay(resolveMethod({ method: 'replay', ...cfg }));
   m.setup(ctx);
   for (let i = 0; i < n; i++) {
     ctx.task = i;
@@ -96,7 +97,7 @@ test('the buffer survives state() and restore() through JSON', async () => {
   const t = tiny(IDS, 32);
   const m = finished(t, 2);
   const json = JSON.parse(JSON.stringify(m.state().json));
-  const r = new Replay({ method: 'replay' });
+  const r = new Replay(resolveMethod({ method: 'replay' }));
   r.setup(new RunContext(t.model, t.tok, t.tasks, { seed: 7, training: { evalBatchSize: 8, maxSeqLen: 16 } as never }, { emit: () => {} }));
   r.restore({ tensors: new Map(), json });
   assert.deepEqual(r.buffer(), m.buffer());

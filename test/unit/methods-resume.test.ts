@@ -13,6 +13,7 @@ import { Replay } from '../../src/engine/methods/replay';
 import { Lwf } from '../../src/engine/methods/lwf';
 import { Mtl } from '../../src/engine/methods/mtl';
 import { PerTask } from '../../src/engine/methods/per-task';
+import { resolveMethod } from '../../src/protocol/config-validate';
 import { checkpoint, cpu, maxAbsDiff, Optimizer, restoreInto, steps, task, tiny, weights, type Tiny } from './methods-util';
 
 interface Case {
@@ -23,10 +24,10 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'o-lora', make: () => new OLora({ method: 'o-lora', lr: 0.01, r: 4, lambda2: 0.01 }, 'methods[0]'), stopTask: 1 },
-  { name: 'ewc', make: () => new Ewc({ method: 'ewc', fisherSamples: 6, gamma: 0.9 }), stopTask: 1 },
-  { name: 'replay', make: () => new Replay({ method: 'replay', bufferRatio: 0.2 }), stopTask: 1 },
-  { name: 'lwf', make: () => new Lwf({ method: 'lwf' }), stopTask: 1 },
+  { name: 'o-lora', make: () => new OLora(resolveMethod({ method: 'o-lora', lr: 0.01, r: 4, lambda2: 0.01 }), 'methods[0]'), stopTask: 1 },
+  { name: 'ewc', make: () => new Ewc(resolveMethod({ method: 'ewc', fisherSamples: 6, gamma: 0.9 })), stopTask: 1 },
+  { name: 'replay', make: () => new Replay(resolveMethod({ method: 'replay', bufferRatio: 0.2 })), stopTask: 1 },
+  { name: 'lwf', make: () => new Lwf(resolveMethod({ method: 'lwf' })), stopTask: 1 },
   { name: 'mtl', make: () => new Mtl(), stopTask: 0 },
   { name: 'per-task', make: () => new PerTask(), stopTask: 1 },
 ];

@@ -10,6 +10,7 @@ import { loadPretrained, saveCheckpoint } from '../../src/engine/io/checkpoint';
 import { readSafetensors, writeSafetensors, type StTensor } from '../../src/engine/io/safetensors';
 import { inspectCommand } from '../../src/cli/inspect';
 import { isSeq2Seq, type Seq2SeqLM } from '../../src/engine/models/types';
+import { runCommand } from '../helpers/console';
 import { fixture } from '../helpers/paths';
 import { editedFixture, rejectsLoad, relErr, tempDir } from './models-util';
 
@@ -97,18 +98,7 @@ test('t5 inventory: self-attention and feed-forward are targets, cross-attention
   m.dispose();
 });
 
-async function inspect(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(' '));
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    return { code: await inspectCommand(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    Object.assign(console, { log, error });
-  }
-}
+const inspect = (...args: string[]) => runCommand(inspectCommand, args);
 
 for (const backend of ['cpu', 'wasm']) {
   test(`sculpt inspect on t5-tiny (${backend}): summary, and logits/loss matching the reference`, async () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
-import { effectiveEvents, summarize } from '../../src/runs/report';
+import { effectiveEvents, foldRun } from '../../src/runs/fold';
 import { applyEvents, emptyDashboard, emptyRun, reduceHost, runFromEvents, runStatus, type RunState } from '../../webview/state';
 import { averageAccuracyPerTask, bestKeys, completeRows, forgettingPerTask, rankHeatmap, summaryRow } from '../../webview/derive';
 import { decimateMinMax } from '../../webview/series';
@@ -50,13 +50,14 @@ for (const name of FIXTURES) {
   });
 }
 
-test('the matrix, zero-shot row and metrics equal what the engine summarises from the same log', () => {
+test('the matrix, zero-shot row and metrics equal the shared fold of the same log', () => {
   for (const name of FIXTURES) {
     const log = load(name);
     const run = runFromEvents(info(name), log.events);
-    const s = summarize(name, log);
+    const s = foldRun(name, log.events);
     assert.deepEqual(completeRows(run), s.matrix, name);
     assert.deepEqual(summaryRow(run).metrics, s.metrics, name);
+    assert.deepEqual(summaryRow(run).summary, s, `${name}: the dashboard's summary is the shared fold`);
     assert.equal(run.method, s.method);
     assert.deepEqual(run.tasks, s.tasks);
   }
@@ -127,8 +128,8 @@ test('a truncated log renders what it has: rows so far, status crashed, no final
   assert.deepEqual(run.matrix[2], undefined);
   assert.equal(run.current?.task, 2);
   assert.ok(run.steps.globalStep.length > 120);
-  // Without the truncation flag and no trainer attached it is merely incomplete; with one it is running.
-  assert.equal(runStatus(runFromEvents(info('c'), log.events)), 'incomplete');
+  // Without the truncation flag and no trainer attached it was interrupted; with one it is running.
+  assert.equal(runStatus(runFromEvents(info('c'), log.events)), 'interrupted');
   assert.equal(runStatus(runFromEvents({ ...info('c'), live: true }, log.events)), 'running');
 });
 
@@ -151,7 +152,7 @@ test('a resumed run drops the events its checkpoint superseded, live or replayed
   const live = emptyRun(info('r'));
   const cut = log.events.indexOf(resumed);
   applyEvents(live, log.events.slice(0, cut));
-  assert.equal(runStatus(live), 'incomplete');
+  assert.equal(runStatus(live), 'interrupted');
   applyEvents(live, log.events.slice(cut));
   assert.deepEqual(project(live), project(run));
   assert.equal(runStatus(run), 'finished');

@@ -5,7 +5,8 @@
  */
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { RunState, RunStatus } from '../state';
+import type { RunStatus } from '../../src/runs/status';
+import type { RunState } from '../state';
 import { bestKeys, summaryRow, type MetricKey, type SummaryRow } from '../derive';
 import { fmt, fmtSeconds, fmtSigned } from '../format';
 import { h } from '../dom';
@@ -17,19 +18,25 @@ export interface SummaryHost {
   openFolder(key: string): void;
 }
 
+/** The pill's word; the same as the Runs view's, except 'new', which says why the row is empty. */
 const STATUS_TEXT: Record<RunStatus, string> = {
-  empty: 'no events',
+  new: 'no events',
+  queued: 'queued',
+  starting: 'starting',
   running: 'running',
+  stopping: 'stopping',
   finished: 'finished',
   stopped: 'stopped',
   failed: 'failed',
   crashed: 'crashed',
-  incomplete: 'incomplete',
+  killed: 'killed',
+  cancelled: 'cancelled',
+  interrupted: 'interrupted',
 };
 
 const STATUS_HINT: Partial<Record<RunStatus, string>> = {
   crashed: 'The trainer ended without a final event (the log ends mid-line or the process failed); resume continues from the last checkpoint.',
-  incomplete: 'No final event yet: the run is running elsewhere or was interrupted.',
+  interrupted: 'No final event yet: the run is running elsewhere or was interrupted.',
 };
 
 const COLUMNS: { key: MetricKey; label: string; title: string; format: (v: number | null) => string }[] = [

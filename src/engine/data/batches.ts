@@ -4,8 +4,8 @@
  * (labels -100 elsewhere, HF convention), which is how instruction-tuned continual-learning benchmarks train.
  * Batches are plain typed arrays: the trainer turns them into tensors, so this module has no tfjs state.
  */
-import type { Example } from './examples';
-import type { Rng } from './rng';
+import type { Example } from '../../data/examples';
+import type { Rng } from '../../data/rng';
 
 export const IGNORE_INDEX = -100;
 export const DEFAULT_TEMPLATE = '{instruction}{input}\nAnswer:';

@@ -6,7 +6,7 @@
 import type { CausalLM } from '../models/types';
 import { isSeq2Seq } from '../models/types';
 import { encodeExample, makeBatch, type Batch, type EncodedExample, type TextTokenizer } from './batches';
-import type { Example } from './examples';
+import type { Example } from '../../data/examples';
 import { encodeSeq2SeqExample, encodeSeq2SeqPrompt, makeSeq2SeqBatch } from './seq2seq';
 
 export interface Codec {

@@ -6,7 +6,7 @@
  * trained (its tokenizer appends </s> to every text).
  */
 import { answerText, formatPrompt, IGNORE_INDEX, type Batch, type EncodedExample, type TextTokenizer } from './batches';
-import type { Example } from './examples';
+import type { Example } from '../../data/examples';
 
 export interface Seq2SeqBatch extends Batch {
   readonly kind: 'seq2seq';

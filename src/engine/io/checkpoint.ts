@@ -7,31 +7,24 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { tf } from '../tf';
-import { ConfigError } from '../models/config';
 import { architectureFor, buildModel, variableOf } from '../models/registry';
 import type { CausalLM } from '../models/types';
+import { ModelFileError } from '../../protocol/errors';
 import { SafetensorsReader, writeSafetensors, type StTensor } from './safetensors';
-
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 const LIST_LIMIT = 20;
 
 export function readConfig(dir: string): Record<string, unknown> {
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new CheckpointError(`${dir}: no config.json; a checkpoint folder needs config.json and model.safetensors`);
+  if (!existsSync(path)) throw new ModelFileError(dir, 'no config.json; a checkpoint folder needs config.json and model.safetensors');
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new ModelFileError(path, `not valid JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(`${path}: expected a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelFileError(path, 'expected a JSON object');
   return raw as Record<string, unknown>;
 }
 
@@ -43,19 +36,19 @@ function weightFiles(dir: string): string[] {
   if (!existsSync(indexPath)) {
     const other = readdirSync(dir).filter((f) => /\.(bin|pt|pth|ckpt|h5|msgpack|gguf)$/.test(f));
     const hint = other.length ? ` It holds ${other.join(', ')}: convert those to safetensors (e.g. save_pretrained(..., safe_serialization=True)).` : '';
-    throw new CheckpointError(`${dir}: neither model.safetensors nor model.safetensors.index.json was found.${hint}`);
+    throw new ModelFileError(dir, `neither model.safetensors nor model.safetensors.index.json was found.${hint}`);
   }
   let index: { weight_map?: Record<string, string> };
   try {
     index = JSON.parse(readFileSync(indexPath, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`${indexPath}: not valid JSON (${(e as Error).message})`);
+    throw new ModelFileError(indexPath, `not valid JSON (${(e as Error).message})`);
   }
   const shards = new Set(Object.values(index.weight_map ?? {}));
-  if (shards.size === 0) throw new CheckpointError(`${indexPath}: 'weight_map' lists no shards`);
+  if (shards.size === 0) throw new ModelFileError(indexPath, "'weight_map' lists no shards", { field: 'weight_map' });
   return [...shards].map((shard) => {
     const path = join(dir, shard);
-    if (basename(shard) !== shard || !existsSync(path)) throw new CheckpointError(`${indexPath}: shard '${shard}' is missing from ${dir}`);
+    if (basename(shard) !== shard || !existsSync(path)) throw new ModelFileError(indexPath, `shard '${shard}' is missing from ${dir}`, { field: 'weight_map' });
     return path;
   });
 }
@@ -82,7 +75,8 @@ export function loadPretrained(dir: string): CausalLM {
     arch = architectureFor(raw, configPath);
     cfg = arch.config(raw);
   } catch (e) {
-    if (e instanceof ConfigError) throw new CheckpointError(e.message.replace(/^config\.json/, configPath));
+    // The model code names the file `config.json`; name the one that was read.
+    if (e instanceof ModelFileError && e.file === 'config.json') throw e.inFile(configPath);
     throw e;
   }
   const expected = new Map(arch.inventory(cfg, raw).params.map((p) => [p.name, p.shape]));
@@ -112,9 +106,10 @@ export function loadPretrained(dir: string): CausalLM {
     }
     const missing = [...expected].filter(([n]) => !seen.has(n)).map(([n, s]) => `${n} (expected ${shapeStr(s)})`);
     if (missing.length || unexpected.length || wrong.length) {
-      throw new CheckpointError(
+      throw new ModelFileError(
+        dir,
         [
-          `${dir}: the weights do not match the ${cfg.modelType} model that config.json describes:`,
+          `the weights do not match the ${cfg.modelType} model that config.json describes:`,
           ...listed('missing', missing),
           ...listed('unexpected', unexpected),
           ...listed('wrong shape or dtype', wrong),
@@ -149,7 +144,7 @@ export async function saveCheckpoint(model: CausalLM, dir: string): Promise<void
   const tensors = new Map<string, StTensor>();
   for (const p of model.inventory.params) {
     const v = model.params.get(p.name);
-    if (!v) throw new CheckpointError(`saveCheckpoint: the model has no parameter '${p.name}' (was it disposed?)`);
+    if (!v) throw new Error(`saveCheckpoint: the model has no parameter '${p.name}' (was it disposed?)`);
     const dtype = (model.paramDtypes.get(p.name) ?? 'F32') as StTensor['dtype'];
     // Asynchronous read: webgpu has no synchronous readback in Node.
     tensors.set(p.name, { dtype, shape: [...v.shape], data: (await v.data()) as Float32Array });

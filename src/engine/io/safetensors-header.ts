@@ -1,5 +1,6 @@
 // The safetensors header: dtypes, the error type, and parsing and validating the JSON header.
 // Every size a header declares is checked against the file size before anything is allocated from it.
+import { ModelFileError, type InputErrorOptions } from '../../protocol/errors';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array;
@@ -21,15 +22,17 @@ export interface StEntryInfo {
 
 export type StTensorSet = Map<string, StTensor> | Record<string, StTensor>;
 
-export class SafetensorsError extends Error {
-  override readonly name = 'SafetensorsError';
+/** A safetensors file that cannot be read (or written): `<file>: [tensor "<name>": ]<detail>`. */
+export class SafetensorsError extends ModelFileError {
+  override readonly name: string = 'SafetensorsError';
+
   constructor(
-    readonly file: string,
+    file: string,
     detail: string,
     readonly tensor?: string,
-    options?: ErrorOptions,
+    options?: InputErrorOptions,
   ) {
-    super(`${file}: ${tensor === undefined ? '' : `tensor ${JSON.stringify(tensor)}: `}${detail}`, options);
+    super(file, detail, tensor === undefined ? {} : { tensor }, options);
   }
 }
 

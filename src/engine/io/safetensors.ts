@@ -360,7 +360,7 @@ export function writeSafetensors(path: string, tensors: StTensorSet, metadata?: 
     if (fd !== undefined) closeQuietly(fd);
     fs.rmSync(temp, { force: true });
     const reason = e instanceof Error ? e.message : String(e);
-    throw new SafetensorsError(path, `could not write (${reason}); the file was left as it was`, undefined, { cause: e });
+    throw new SafetensorsError(path, `could not write (${reason}); the file was left as it was`, undefined, { cause: e, hint: 'Check that the folder exists and is writable and that the disk has room.' });
   }
   syncFolder(dirname(path));
 }

@@ -5,15 +5,18 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { ModelFileError, type ModelFileLocation } from '../../protocol/errors';
 
 type Json = Record<string, unknown>;
 
-export class TokenizerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TokenizerError';
+/** A tokenizer file that cannot be used. */
+export class TokenizerError extends ModelFileError {
+  override readonly name: string = 'TokenizerError';
+
+  constructor(file: string, detail: string, at?: ModelFileLocation) {
+    super(file, detail, at);
   }
 }
 
@@ -65,7 +68,7 @@ export class Tokenizer {
     try {
       this.hf = new HfTokenizer(runtimeJson(json), config);
     } catch (e) {
-      throw new TokenizerError(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
+      throw new TokenizerError(source, `cannot build the tokenizer: ${(e as Error).message}`);
     }
     const vocab = this.hf.get_vocab(true);
     this.vocabSize = Math.max(-1, ...vocab.values()) + 1;
@@ -73,7 +76,7 @@ export class Tokenizer {
       const name = tokenName(config[field]);
       if (name !== null) {
         const found = vocab.get(name);
-        if (found === undefined) throw new TokenizerError(`${source}: tokenizer_config.json ${field} '${name}' is not in the vocabulary`);
+        if (found === undefined) throw new TokenizerError(source, `tokenizer_config.json ${field} '${name}' is not in the vocabulary`, { field });
         return found;
       }
       const fromModel = modelConfig[`${field}_id`];
@@ -127,7 +130,7 @@ export class Tokenizer {
 
 function readJson(path: string, required: boolean): Json | null {
   if (!existsSync(path)) {
-    if (required) throw new TokenizerError(`${path} not found; a tokenizer folder needs tokenizer.json (the HF "fast" tokenizer file)`);
+    if (required) throw new TokenizerError(dirname(path), `${basename(path)} not found; a tokenizer folder needs tokenizer.json (the HF "fast" tokenizer file)`);
     return null;
   }
   try {
@@ -135,7 +138,7 @@ function readJson(path: string, required: boolean): Json | null {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
     return v as Json;
   } catch (e) {
-    throw new TokenizerError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new TokenizerError(path, `not valid JSON (${(e as Error).message})`);
   }
 }
 
@@ -240,7 +243,8 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
   } else {
     const alphabet = byteAlphabet();
     if (opts.vocabSize < SPECIALS.length + alphabet.length) {
-      throw new TokenizerError(`trainTokenizer: a byte-level BPE needs vocabSize >= ${SPECIALS.length + alphabet.length} (4 special tokens + 256 bytes), got ${opts.vocabSize}`);
+      // A bad option of the caller, not a bad file.
+      throw new RangeError(`trainTokenizer: a byte-level BPE needs vocabSize >= ${SPECIALS.length + alphabet.length} (4 special tokens + 256 bytes), got ${opts.vocabSize}`);
     }
     for (const ch of alphabet) vocab.set(ch, vocab.size);
     model.merges = learnMerges(counts, minFreq, vocab, opts.vocabSize);

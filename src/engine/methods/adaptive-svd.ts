@@ -12,13 +12,13 @@
  */
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
-import type { AdaptiveSvdConfig, RankPolicy } from '../../protocol/config';
-import { ConfigError } from '../../protocol/config-validate';
+import type { ResolvedAdaptiveSvdConfig, ResolvedRankPolicy } from '../../protocol/config-resolved';
+import { ConfigError } from '../../protocol/errors';
 import type { MatrixRank } from '../../protocol/events';
-import type { ParamGroup } from '../models/inventory';
+import { namesInGroups, type ParamGroup } from '../models/inventory';
 import { protectedSubspaces, projectGradient, type ProtectedSubspace } from '../linalg';
 import type { Method, MethodContext, MethodState } from './method';
-import { chooseRanks, importances, minDim, RankOptionError, sigmaStats, type ConstrainedMatrix } from './rank-policy';
+import { chooseRanks, importances, minDim, sigmaStats, type ConstrainedMatrix } from './rank-policy';
 
 interface Factors {
   high: tf.Tensor2D;
@@ -36,18 +36,18 @@ export class AdaptiveSvd implements Method {
   private readonly factors = new Map<string, Factors>();
   private ks: number[] = [];
   private boundaries = 0;
-  private readonly policy: RankPolicy;
+  private readonly policy: ResolvedRankPolicy;
 
   constructor(
-    private readonly cfg: AdaptiveSvdConfig,
+    private readonly cfg: ResolvedAdaptiveSvdConfig,
     private readonly path: string,
   ) {
-    this.policy = cfg.rank ?? { policy: 'adaptive', importance: 'block', normalisation: 'minmax' };
+    this.policy = cfg.rank;
   }
 
   setup(ctx: MethodContext): void {
     const inv = ctx.model.inventory;
-    const wanted = new Set(this.cfg.targets ?? ['attention', 'mlp']);
+    const wanted = new Set(this.cfg.targets);
     this.targets = inv.targets
       .filter((t) => wanted.has(t.group))
       .map((t) => ({ name: t.name, layer: t.layer, role: t.role, shape: t.shape, dIn: t.dIn, dOut: t.dOut, orientation: t.orientation }));
@@ -66,10 +66,10 @@ export class AdaptiveSvd implements Method {
   trainable(ctx: MethodContext): Map<string, tf.Variable> {
     const inv = ctx.model.inventory;
     const targetNames = new Set(this.targets.map((t) => t.name));
-    const nt = this.cfg.nonTargets ?? 'trainable';
+    const nt = this.cfg.nonTargets;
     const frozen = new Set<string>();
     if (nt === 'frozen') inv.params.forEach((p) => !targetNames.has(p.name) && frozen.add(p.name));
-    else if (nt !== 'trainable') nt.freeze.flatMap((g) => FREEZE_GROUPS[g]).forEach((g) => inv.params.filter((p) => p.group === g).forEach((p) => frozen.add(p.name)));
+    else if (nt !== 'trainable') namesInGroups(inv, nt.freeze.flatMap((g) => FREEZE_GROUPS[g])).forEach((n) => frozen.add(n));
     const out = new Map<string, tf.Variable>();
     for (const [name, v] of ctx.model.params) {
       if (frozen.has(name)) continue;
@@ -87,7 +87,7 @@ export class AdaptiveSvd implements Method {
 
   async beforeTask(ctx: MethodContext): Promise<void> {
     this.release();
-    const constrained = ctx.task > 0 || this.cfg.protectPretrained === true;
+    const constrained = ctx.task > 0 || this.cfg.protectPretrained;
     if (!constrained) return;
     const started = performance.now();
     // Calibrate on the previous task's data; before the first task (protectPretrained), on the first task's.
@@ -95,9 +95,9 @@ export class AdaptiveSvd implements Method {
     const needsImportance = this.policy.policy === 'adaptive';
     let importance: number[] | null = null;
     if (needsImportance) {
-      const batches = ctx.batchesOf(calibrationTask, this.cfg.calibrationSamples ?? 128).map((b) => ctx.tensorsOf(b));
+      const batches = ctx.batchesOf(calibrationTask, this.cfg.calibrationSamples).map((b) => ctx.tensorsOf(b));
       try {
-        importance = await importances(ctx.model, this.targets, batches, this.policy.policy === 'adaptive' ? (this.policy.importance ?? 'block') : 'block');
+        importance = await importances(ctx.model, this.targets, batches, this.policy.importance);
       } finally {
         batches.forEach((b) => tf.dispose([b.inputIds, b.labels, b.mask]));
       }
@@ -122,14 +122,9 @@ export class AdaptiveSvd implements Method {
   }
 
   private decideRanks(ctx: MethodContext, importance: number[] | null): void {
-    try {
-      const d = chooseRanks(this.policy, this.targets, this.boundaries, importance, `${this.path}.rank`);
-      this.ks = d.choices.map((c) => c.k);
-      d.warnings.forEach((w) => ctx.warn(w, 'rank-policy'));
-    } catch (e) {
-      if (e instanceof RankOptionError) throw new ConfigError([{ path: e.path, message: e.message.slice(e.path.length + 2), expected: 'k <= min(d_out, d_in) of every target' }]);
-      throw e;
-    }
+    const d = chooseRanks(this.policy, this.targets, this.boundaries, importance, `${this.path}.rank`);
+    this.ks = d.choices.map((c) => c.k);
+    d.warnings.forEach((w) => ctx.warn(w, 'rank-policy'));
   }
 
   /** Splits W = U S Vᵀ into the fixed top-k part and trainable low factors (from the full decomposition). */
@@ -158,7 +153,7 @@ export class AdaptiveSvd implements Method {
 
   transformGradients(grads: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
     if (this.sub.size === 0) return grads;
-    const mode = this.cfg.projection ?? 'two-sided';
+    const mode = this.cfg.projection;
     const out = new Map<string, tf.Tensor>();
     for (const [name, g] of grads) {
       const hash = name.indexOf('#');
@@ -180,7 +175,7 @@ export class AdaptiveSvd implements Method {
 
   afterStep(before: Map<string, tf.Tensor> | null, ctx: MethodContext): void {
     if (!before) return;
-    const mode = this.cfg.projection ?? 'two-sided';
+    const mode = this.cfg.projection;
     for (const [name, old] of before) {
       const W = ctx.model.params.get(name)!;
       const sub = this.sub.get(name)!;

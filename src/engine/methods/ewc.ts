@@ -13,6 +13,7 @@
  */
 import { addMany, tf } from '../tf';
 import type { EwcConfig } from '../../protocol/config';
+import type { ResolvedMethod } from '../../protocol/config-resolved';
 import type { CausalLM } from '../models/types';
 import { namedGrads } from '../models/grads';
 import type { Batch } from '../data/batches';
@@ -31,10 +32,10 @@ export class Ewc implements Method {
   private boundaries = 0;
   private model: CausalLM | null = null;
 
-  constructor(cfg: EwcConfig) {
-    this.lambda = cfg.lambda ?? 1000;
-    this.gamma = cfg.gamma ?? 1;
-    this.fisherSamples = cfg.fisherSamples ?? 128;
+  constructor(cfg: ResolvedMethod<EwcConfig>) {
+    this.lambda = cfg.lambda;
+    this.gamma = cfg.gamma;
+    this.fisherSamples = cfg.fisherSamples;
   }
 
   setup(ctx: MethodContext): void {

@@ -12,6 +12,7 @@
  */
 import { tf } from '../tf';
 import type { LwfConfig } from '../../protocol/config';
+import type { ResolvedMethod } from '../../protocol/config-resolved';
 import type { CausalLM } from '../models/types';
 import { isSeq2Seq } from '../models/types';
 import { IGNORE_INDEX } from '../data/batches';
@@ -24,9 +25,9 @@ export class Lwf implements Method {
   readonly alpha: number;
   private readonly teacher = new Map<string, tf.Tensor>();
 
-  constructor(cfg: LwfConfig) {
-    this.temperature = cfg.temperature ?? 2;
-    this.alpha = cfg.alpha ?? 1;
+  constructor(cfg: ResolvedMethod<LwfConfig>) {
+    this.temperature = cfg.temperature;
+    this.alpha = cfg.alpha;
   }
 
   setup(): void {}

@@ -11,8 +11,8 @@
 import type { tf } from '../tf';
 import type { CausalLM } from '../models/types';
 import type { Batch } from '../data/batches';
-import type { Example } from '../data/examples';
-import type { Rng } from '../data/rng';
+import type { Example } from '../../data/examples';
+import type { Rng } from '../../data/rng';
 import type { MatrixRank } from '../../protocol/events';
 
 /** A task as methods see it. */

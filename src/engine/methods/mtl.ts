@@ -5,7 +5,7 @@
  * same jointly trained model. Every parameter trains, as in SeqFT; there are no options.
  */
 import type { tf } from '../tf';
-import type { Example } from '../data/examples';
+import type { Example } from '../../data/examples';
 import type { Method, MethodContext, MethodState } from './method';
 
 export class Mtl implements Method {

@@ -24,10 +24,11 @@
 import { addMany, tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { OLoraConfig } from '../../protocol/config';
+import type { ResolvedMethod } from '../../protocol/config-resolved';
 import { ConfigError } from '../../protocol/config-validate';
 import type { Orientation, TargetMatrix } from '../models/inventory';
 import type { CausalLM } from '../models/types';
-import { Rng, hashString } from '../data/rng';
+import { Rng, hashString } from '../../data/rng';
 import type { ExtraLoss, Method, MethodContext, MethodState } from './method';
 import { methodSeed, stateTensor } from './support';
 
@@ -71,18 +72,18 @@ export class OLora implements Method {
   private seed = 0;
 
   constructor(
-    private readonly cfg: OLoraConfig,
+    private readonly cfg: ResolvedMethod<OLoraConfig>,
     private readonly path: string,
   ) {
-    this.r = cfg.r ?? 8;
-    this.scale = (cfg.alpha ?? 32) / this.r;
-    this.lambda1 = cfg.lambda1 ?? 0.5;
-    this.lambda2 = cfg.lambda2 ?? 0;
+    this.r = cfg.r;
+    this.scale = cfg.alpha / this.r;
+    this.lambda1 = cfg.lambda1;
+    this.lambda2 = cfg.lambda2;
   }
 
   setup(ctx: MethodContext): void {
     this.model = ctx.model;
-    this.slots = resolveSlots(ctx.model, this.cfg.modules ?? ['q', 'v'], `${this.path}.modules`);
+    this.slots = resolveSlots(ctx.model, this.cfg.modules, `${this.path}.modules`);
     const tooBig = this.slots.find((s) => this.r > Math.min(s.dIn, s.dOut));
     if (tooBig) {
       throw new ConfigError([{ path: `${this.path}.r`, message: `rank ${this.r} exceeds min(d_out, d_in) = ${Math.min(tooBig.dIn, tooBig.dOut)} of ${tooBig.key}`, expected: `an integer <= ${Math.min(tooBig.dIn, tooBig.dOut)}`, actual: this.r }]);

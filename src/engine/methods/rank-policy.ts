@@ -3,7 +3,7 @@
  *
  *   adaptive  I = importance of the matrix, I_n = I / mean(I) (paper) or (I - min) / (max - min) (bounded),
  *             ratio = mrr + I_n (trr - mrr), k = clamp(round(ratio * min_dim), 1, min_dim)
- *   fixed     k = floor(ratio * min_dim) (ratio 0.5 by default, as PEFT's OSF), or a given k
+ *   fixed     k = floor(ratio * min_dim) (the default ratio is PEFT's OSF's), or a given k
  *   schedule  ratio_t = min(max, start + step * t) at the t-th boundary, k as for adaptive
  *
  * Importance, per matrix (the paper): mean over calibration tokens of cos(x[:m], (W x)[:m]), m = min(d_in,
@@ -12,7 +12,8 @@
  */
 import { addMany, tf } from '../tf';
 import { matMul } from '../kernels/matmul';
-import type { RankPolicy } from '../../protocol/config';
+import type { ResolvedRankPolicy } from '../../protocol/config-resolved';
+import { ConfigError } from '../../protocol/errors';
 import type { CausalLM, CaptureHooks } from '../models/types';
 import { isSeq2Seq } from '../models/types';
 import type { BatchTensors } from './method';
@@ -105,28 +106,30 @@ export async function importances(model: CausalLM, targets: ConstrainedMatrix[],
 
 /**
  * k for every target. `boundary` counts the task boundaries so far (0 before the first constrained task);
- * `importance` is needed only by the adaptive policy. Option errors name `path`.
+ * `importance` is needed only by the adaptive policy. Option errors name `path` (the policy's JSON path).
  */
-export function chooseRanks(policy: RankPolicy, targets: ConstrainedMatrix[], boundary: number, importance: number[] | null, path: string): RankDecision {
+export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatrix[], boundary: number, importance: number[] | null, path: string): RankDecision {
   const warnings: string[] = [];
   switch (policy.policy) {
     case 'fixed': {
       if (policy.k !== undefined) {
-        const tooBig = targets.find((t) => policy.k! > minDim(t));
-        if (tooBig) throw new RankOptionError(`${path}.k`, `k = ${policy.k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}`);
-        return { choices: targets.map((t) => ({ k: policy.k!, ratio: policy.k! / minDim(t) })), warnings };
+        const k = policy.k;
+        const tooBig = targets.find((t) => k > minDim(t));
+        if (tooBig) {
+          throw new ConfigError([{ path: `${path}.k`, message: `k = ${k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}`, expected: 'k <= min(d_out, d_in) of every target', actual: k }]);
+        }
+        return { choices: targets.map((t) => ({ k, ratio: k / minDim(t) })), warnings };
       }
-      const ratio = policy.ratio ?? 0.5;
+      const ratio = policy.ratio;
       return { choices: targets.map((t) => ({ k: Math.min(minDim(t), Math.max(1, Math.floor(ratio * minDim(t)))), ratio })), warnings };
     }
     case 'schedule': {
-      const ratio = Math.min(policy.max ?? 0.9, (policy.start ?? 0.3) + (policy.step ?? 0.1) * boundary);
+      const ratio = Math.min(policy.max, policy.start + policy.step * boundary);
       return { choices: targets.map((t) => ({ k: clampK(ratio, minDim(t)), ratio })), warnings };
     }
     case 'adaptive': {
       if (!importance) throw new Error('adaptive rank policy: importance scores are missing');
-      const mrr = policy.mrr ?? 0.1;
-      const trr = policy.trr ?? 0.8;
+      const { mrr, trr } = policy;
       const mean = importance.reduce((a, b) => a + b, 0) / importance.length;
       const lo = Math.min(...importance);
       const hi = Math.max(...importance);
@@ -145,16 +148,6 @@ export function chooseRanks(policy: RankPolicy, targets: ConstrainedMatrix[], bo
       }
       return { choices, warnings };
     }
-  }
-}
-
-export class RankOptionError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(`${path}: ${message}`);
-    this.name = 'RankOptionError';
   }
 }
 

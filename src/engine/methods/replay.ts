@@ -12,9 +12,10 @@
  */
 import type { tf } from '../tf';
 import type { ReplayConfig } from '../../protocol/config';
-import type { Example } from '../data/examples';
+import type { ResolvedMethod } from '../../protocol/config-resolved';
+import type { Example } from '../../data/examples';
 import { balancedSubset } from '../data/batches';
-import { Rng, hashString } from '../data/rng';
+import { Rng, hashString } from '../../data/rng';
 import type { Method, MethodContext, MethodState } from './method';
 import { methodSeed } from './support';
 
@@ -26,9 +27,9 @@ export class Replay implements Method {
   private buffers: Example[][] = [];
   private seed = 0;
 
-  constructor(cfg: ReplayConfig) {
-    this.bufferRatio = cfg.bufferRatio ?? 0.1;
-    this.mixRatio = cfg.mixRatio ?? 0.25;
+  constructor(cfg: ResolvedMethod<ReplayConfig>) {
+    this.bufferRatio = cfg.bufferRatio;
+    this.mixRatio = cfg.mixRatio;
   }
 
   setup(ctx: MethodContext): void {

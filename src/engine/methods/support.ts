@@ -3,7 +3,7 @@
  * checkpointed state back.
  */
 import { tf } from '../tf';
-import { hashString, type Rng } from '../data/rng';
+import { hashString, type Rng } from '../../data/rng';
 import type { MethodState } from './method';
 
 /**

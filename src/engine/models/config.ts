@@ -1,16 +1,18 @@
-/** Typed reads of HF config.json fields, with errors that name the field and what was expected. */
+/**
+ * Typed reads of HF config.json fields, with errors that name the field and what was expected. The model code
+ * sees only the parsed object, so its errors say `config.json`; the loader names the file's path.
+ */
+import { ModelFileError } from '../../protocol/errors';
 
 export type RawConfig = Record<string, unknown>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
+/** config.json field `field` is unusable; `detail` says what it holds and what was expected. */
+export function fieldError(field: string, detail: string): ModelFileError {
+  return new ModelFileError('config.json', detail, { field });
 }
 
 function fail(field: string, expected: string, got: unknown): never {
-  throw new ConfigError(`config.json: '${field}' must be ${expected}, found ${JSON.stringify(got)}`);
+  throw fieldError(field, `'${field}' must be ${expected}, found ${JSON.stringify(got)}`);
 }
 
 /** A positive integer field; `fallback` when absent or null (undefined fallback = required). */
@@ -61,6 +63,6 @@ export function tokenId(raw: RawConfig, field: string): number | null {
 /** Every head must have the same width and every key/value head must serve the same number of query heads. */
 export function checkHeads(numHeads: number, numKvHeads: number): void {
   if (numHeads % numKvHeads !== 0) {
-    throw new ConfigError(`config.json: the attention heads (${numHeads}) must be a multiple of the key/value heads (${numKvHeads})`);
+    throw fieldError('num_key_value_heads', `the attention heads (${numHeads}) must be a multiple of the key/value heads (${numKvHeads})`);
   }
 }

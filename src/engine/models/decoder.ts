@@ -7,12 +7,13 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
-import { AttentionContext, LayerCache, MASKED, meanNll, pickColumns } from './layers';
+import { AttentionContext, LayerCache, meanNll, pickColumns } from './layers';
+import { MASKED } from '../kernels/masked';
 import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
 import { useFused } from '../kernels/webgpu/switches';
 import { hostReadable } from '../kernels/webgpu/internals';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
-import { whileRunning } from './while-running';
+import { ParamStore } from './params';
 
 /** Everything a block needs about the current forward. */
 export interface ForwardContext extends AttentionContext {
@@ -32,8 +33,8 @@ export interface ForwardOptions {
 
 export abstract class DecoderLM implements CausalLM {
   readonly paramDtypes = new Map<string, string>();
+  private readonly weights: ParamStore;
   private causal: tf.Tensor2D | null = null;
-  private overrides: Map<string, tf.Tensor> | null = null;
   private rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; n: number } | null = null;
 
   constructor(
@@ -42,7 +43,9 @@ export abstract class DecoderLM implements CausalLM {
     readonly rawConfig: Record<string, unknown>,
     readonly params: Map<string, tf.Variable>,
     readonly inventory: Inventory,
-  ) {}
+  ) {
+    this.weights = new ParamStore(arch, params);
+  }
 
   /** Token (and learned position) embedding of ids [B, T] -> [B·T, d]. */
   protected abstract embed(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
@@ -56,24 +59,15 @@ export abstract class DecoderLM implements CausalLM {
   }
 
   protected w(name: string): tf.Tensor {
-    const v = this.overrides?.get(name) ?? this.params.get(name);
-    if (!v) throw new Error(`${this.arch} model: parameter '${name}' is missing (the model was built without it)`);
-    return v;
+    return this.weights.get(name);
   }
 
   protected maybe(name: string): tf.Tensor | undefined {
-    return this.overrides?.get(name) ?? this.params.get(name);
+    return this.weights.maybe(name);
   }
 
   withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T {
-    for (const [name, t] of overrides) {
-      const v = this.params.get(name);
-      if (!v) throw new Error(`withWeights: '${name}' is not a parameter of this ${this.arch} model`);
-      if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`withWeights: '${name}' has shape [${t.shape}], the parameter [${v.shape}]`);
-    }
-    const saved = this.overrides;
-    this.overrides = new Map([...(saved ?? []), ...overrides]);
-    return whileRunning(f, () => (this.overrides = saved));
+    return this.weights.withWeights(overrides, f);
   }
 
   /** Hands x (rows of real tokens) to the capture hook of target `name`. */
@@ -185,8 +179,7 @@ export abstract class DecoderLM implements CausalLM {
   }
 
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
+    this.weights.dispose();
     this.causal?.dispose();
     this.causal = null;
     this.rope?.cos.dispose();

@@ -4,17 +4,9 @@
  */
 import { readTidy, tf } from '../tf';
 import type { DecoderLM } from './decoder';
-import { pickColumns, type LayerCache } from './layers';
+import type { LayerCache } from './layers';
+import { checkIds, continuationSums, padRight } from './inference';
 import type { GenerateOptions } from './types';
-
-function checkIds(m: DecoderLM, seqs: number[][], what: string): void {
-  const V = m.config.vocabSize;
-  seqs.forEach((s, i) => {
-    for (const id of s) {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`${what} ${i} holds token id ${id}, outside the vocabulary [0, ${V})`);
-    }
-  });
-}
 
 /**
  * Prompts are left-padded so every row's next token is in the last column; position ids come from the mask,
@@ -26,7 +18,7 @@ export async function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTo
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`generate: prompt ${i} is empty; start it with a BOS token`);
   });
-  checkIds(m, prompts, 'generate: prompt');
+  checkIds(m.config.vocabSize, prompts, 'generate: prompt');
   const B = prompts.length;
   const L = Math.max(...prompts.map((p) => p.length));
   if (L + maxNewTokens - 1 > m.config.maxPositions) {
@@ -81,36 +73,23 @@ export async function continuationLogProbs(m: DecoderLM, prompts: number[][], co
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`continuationLogProbs: prompt ${i} is empty; start it with a BOS token`);
   });
-  checkIds(m, prompts, 'continuationLogProbs: prompt');
-  checkIds(m, continuations, 'continuationLogProbs: continuation');
+  checkIds(m.config.vocabSize, prompts, 'continuationLogProbs: prompt');
+  checkIds(m.config.vocabSize, continuations, 'continuationLogProbs: continuation');
   const result: number[] = [];
   for (let start = 0; start < prompts.length; start += Math.max(1, batchSize)) {
     const P = prompts.slice(start, start + batchSize);
     const C = continuations.slice(start, start + batchSize);
     const seqs = P.map((p, i) => [...p, ...C[i]]);
-    const B = seqs.length;
     const T = Math.max(...seqs.map((s) => s.length));
-    const ids = seqs.map((s) => [...s, ...new Array<number>(T - s.length).fill(0)]);
-    const mask = seqs.map((s) => [...new Array<number>(s.length).fill(1), ...new Array<number>(T - s.length).fill(0)]);
-    const rowIdx: number[] = [];
-    const tokens: number[] = [];
-    const owner: number[] = [];
-    C.forEach((c, b) =>
-      c.forEach((tok, j) => {
-        rowIdx.push(b * T + P[b].length + j - 1);
-        tokens.push(tok);
-        owner.push(b);
-      }),
+    const sums = await continuationSums(
+      C,
+      (b, j) => b * T + P[b].length + j - 1,
+      () => {
+        const { ids, mask } = padRight(seqs, 0);
+        return m.forwardHidden(ids, mask);
+      },
+      (h) => m.headLogits(h),
     );
-    const sums = new Array<number>(B).fill(0);
-    if (tokens.length > 0) {
-      const vals = await readTidy(() => {
-        const h = m.forwardHidden(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T], 'float32'));
-        const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
-        return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
-      });
-      vals.forEach((x, r) => (sums[owner[r]] += x));
-    }
     result.push(...sums);
   }
   return result;
@@ -125,17 +104,16 @@ export async function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candi
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`nextTokenLogProbs: prompt ${i} is empty; start it with a BOS token`);
   });
-  checkIds(m, prompts, 'nextTokenLogProbs: prompt');
-  checkIds(m, [candidates], 'nextTokenLogProbs: candidates');
+  checkIds(m.config.vocabSize, prompts, 'nextTokenLogProbs: prompt');
+  checkIds(m.config.vocabSize, [candidates], 'nextTokenLogProbs: candidates');
   const out: number[][] = [];
   for (let start = 0; start < prompts.length; start += Math.max(1, batchSize)) {
     const P = prompts.slice(start, start + batchSize);
     const B = P.length;
     const T = Math.max(...P.map((p) => p.length));
-    const ids = P.map((p) => [...p, ...new Array<number>(T - p.length).fill(0)]);
-    const mask = P.map((p) => [...new Array<number>(p.length).fill(1), ...new Array<number>(T - p.length).fill(0)]);
     const vals = await readTidy(() => {
-      const h = m.forwardHidden(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T], 'float32'));
+      const { ids, mask } = padRight(P, 0);
+      const h = m.forwardHidden(ids, mask);
       const last = tf.gather(h, tf.tensor1d(P.map((p, b) => b * T + p.length - 1), 'int32'));
       return tf.gather(tf.logSoftmax(m.headLogits(last)), tf.tensor1d(candidates, 'int32'), 1);
     });

@@ -3,7 +3,7 @@
  * to the token embedding. Conv1D weights are stored [in, out] and applied as x W + b.
  */
 import { tf } from '../tf';
-import { boolField, checkHeads, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
+import { boolField, checkHeads, fieldError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
 import { DecoderLM, ForwardContext } from './decoder';
 import { Inventory, InventoryBuilder } from './inventory';
 import { activation, attention, conv1d, embedding, layerNorm } from './layers';
@@ -13,8 +13,8 @@ function gpt2Config(raw: RawConfig): ModelConfig {
   const d = intField(raw, 'n_embd');
   const heads = intField(raw, 'n_head');
   checkHeads(heads, heads);
-  if (d % heads !== 0) throw new Error(`config.json: n_embd (${d}) must be a multiple of n_head (${heads})`);
-  if (boolField(raw, 'add_cross_attention', false)) throw new Error(`config.json: add_cross_attention is set; only the decoder-only GPT-2 is supported`);
+  if (d % heads !== 0) throw fieldError('n_embd', `n_embd (${d}) must be a multiple of n_head (${heads})`);
+  if (boolField(raw, 'add_cross_attention', false)) throw fieldError('add_cross_attention', 'add_cross_attention is set; only the decoder-only GPT-2 is supported');
   return {
     modelType: 'gpt2',
     vocabSize: intField(raw, 'vocab_size'),

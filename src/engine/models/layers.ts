@@ -117,13 +117,27 @@ function oneHotF32(cols: tf.Tensor1D, depth: number): tf.Tensor2D {
   return tf.oneHot(cols, depth).toFloat() as tf.Tensor2D;
 }
 
-/** Additive mask value: finite, so a row with every key masked yields a uniform softmax, not NaN. */
-export const MASKED = -1e9;
-
-/** Per-layer attention memory for incremental decoding: keys (already rotated) and values [B, KV, past, hd]. */
+/**
+ * Per-layer attention memory for incremental decoding: keys and values of the positions so far [B, heads, past,
+ * hd] (a rotary model's keys already rotated).
+ */
 export interface LayerCache {
   k: tf.Tensor4D | null;
   v: tf.Tensor4D | null;
+}
+
+/**
+ * Keys and values of every position so far: the cached ones followed by this forward's k, v [B, heads, T, hd].
+ * They replace the cache's tensors, kept so that they outlive the forward's tidy (the caller releases the old ones).
+ */
+export function extendCache(c: LayerCache, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D } {
+  if (c.k && c.v) {
+    k = tf.concat([c.k, k], 2);
+    v = tf.concat([c.v, v], 2);
+  }
+  c.k = tf.keep(k);
+  c.v = tf.keep(v);
+  return { k, v };
 }
 
 /** What attention needs to know about the current forward, built once per forward by the decoder. */
@@ -161,14 +175,7 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: A
   let kt = k.transpose([0, 2, 1, 3]) as tf.Tensor4D;
   let vt = v.transpose([0, 2, 1, 3]) as tf.Tensor4D;
   const c = ctx.cache?.[layer];
-  if (c) {
-    if (c.k && c.v) {
-      kt = tf.concat([c.k, kt], 2);
-      vt = tf.concat([c.v, vt], 2);
-    }
-    c.k = tf.keep(kt);
-    c.v = tf.keep(vt);
-  }
+  if (c) ({ k: kt, v: vt } = extendCache(c, kt, vt));
   const Tk = kt.shape[2];
   const qg = q.mul(scale).transpose([0, 2, 1, 3]).reshape([B, KV, (H / KV) * T, hd]);
   let scores = matMul(qg, kt, false, true).reshape([B, H, T, Tk]);

@@ -4,7 +4,7 @@
  * stored [out, in]. The three differ only in which projections carry a bias and in config defaults.
  */
 import { tf } from '../tf';
-import { boolField, checkHeads, ConfigError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
+import { boolField, checkHeads, fieldError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
 import { DecoderLM, ForwardContext } from './decoder';
 import { Inventory, InventoryBuilder } from './inventory';
 import { activation, applyRope, attention, embedding, linear, rmsNorm } from './layers';
@@ -30,9 +30,9 @@ function llamaConfig(raw: RawConfig): ModelConfig {
   const heads = intField(raw, 'num_attention_heads');
   const kv = intField(raw, 'num_key_value_heads', heads);
   checkHeads(heads, kv);
-  if (raw.head_dim == null && d % heads !== 0) throw new ConfigError(`config.json: hidden_size (${d}) must be a multiple of num_attention_heads (${heads}) when head_dim is not given`);
+  if (raw.head_dim == null && d % heads !== 0) throw fieldError('hidden_size', `hidden_size (${d}) must be a multiple of num_attention_heads (${heads}) when head_dim is not given`);
   const headDim = intField(raw, 'head_dim', d / heads);
-  if (headDim % 2 !== 0) throw new ConfigError(`config.json: head_dim (${headDim}) must be even for rotary embeddings`);
+  if (headDim % 2 !== 0) throw fieldError('head_dim', `head_dim (${headDim}) must be even for rotary embeddings`);
   const type = strField(raw, 'model_type', 'llama');
   const useWindow = type === 'mistral' || (type === 'qwen2' && boolField(raw, 'use_sliding_window', false));
   return {
@@ -81,7 +81,7 @@ function llamaInventory(cfg: ModelConfig, raw: RawConfig): Inventory {
 /** RoPE parameters live in `rope_parameters` (transformers 5) or in `rope_theta` + `rope_scaling` (older). */
 function ropeParameters(raw: RawConfig): RawConfig {
   const params = (raw.rope_parameters ?? raw.rope_scaling ?? {}) as RawConfig;
-  if (typeof params !== 'object' || Array.isArray(params)) throw new ConfigError(`config.json: 'rope_parameters' must be an object`);
+  if (typeof params !== 'object' || Array.isArray(params)) throw fieldError('rope_parameters', `'rope_parameters' must be an object`);
   return { rope_theta: raw.rope_theta, ...params };
 }
 
@@ -107,7 +107,7 @@ export function ropeInvFreq(raw: RawConfig, headDim: number): Float32Array {
       return (1 - smooth) * (x / factor) + smooth * x;
     });
   }
-  throw new ConfigError(`config.json: rope type '${type}' is not supported; supported: default, linear, llama3`);
+  throw fieldError('rope_parameters', `rope type '${type}' is not supported; supported: default, linear, llama3`);
 }
 
 class Llama extends DecoderLM {

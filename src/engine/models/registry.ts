@@ -3,8 +3,9 @@
  * Adding an architecture means adding it to ARCHITECTURES; nothing else dispatches on model types.
  */
 import { tf } from '../tf';
-import { Rng } from '../data/rng';
-import { ConfigError, RawConfig } from './config';
+import { Rng } from '../../data/rng';
+import { ModelFileError } from '../../protocol/errors';
+import type { RawConfig } from './config';
 import { gpt2Architecture } from './gpt2';
 import { llamaArchitecture } from './llama';
 import { t5Architecture } from './t5';
@@ -13,10 +14,11 @@ import type { Architecture, CausalLM } from './types';
 export const ARCHITECTURES: readonly Architecture[] = [gpt2Architecture, llamaArchitecture, t5Architecture];
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ARCHITECTURES.flatMap((a) => a.modelTypes);
 
-export class UnsupportedModelError extends ConfigError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnsupportedModelError';
+export class UnsupportedModelError extends ModelFileError {
+  override readonly name: string = 'UnsupportedModelError';
+
+  constructor(file: string, detail: string) {
+    super(file, detail, { field: 'model_type' });
   }
 }
 
@@ -28,14 +30,14 @@ export function architectureFor(raw: RawConfig, where = 'config.json'): Architec
   let arch: Architecture | undefined;
   if (typeof type === 'string') {
     arch = ARCHITECTURES.find((a) => a.modelTypes.includes(type));
-    if (!arch) throw new UnsupportedModelError(`${where}: model_type '${type}' is not supported; ${supported}`);
+    if (!arch) throw new UnsupportedModelError(where, `model_type '${type}' is not supported; ${supported}`);
   } else {
     arch = ARCHITECTURES.find((a) => classes.some((c) => a.classes.includes(c)));
-    if (!arch) throw new UnsupportedModelError(`${where}: no model_type, and architectures ${JSON.stringify(classes)} names no supported class; ${supported}`);
+    if (!arch) throw new UnsupportedModelError(where, `no model_type, and architectures ${JSON.stringify(classes)} names no supported class; ${supported}`);
   }
   const foreign = classes.filter((c) => !arch.classes.includes(c));
   if (classes.length > 0 && foreign.length === classes.length) {
-    throw new UnsupportedModelError(`${where}: architectures ${JSON.stringify(classes)} is not a causal language model this engine implements; supported classes: ${arch.classes.join(', ')}`);
+    throw new UnsupportedModelError(where, `architectures ${JSON.stringify(classes)} is not a causal language model this engine implements; supported classes: ${arch.classes.join(', ')}`);
   }
   return arch;
 }

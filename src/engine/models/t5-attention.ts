@@ -4,7 +4,8 @@
  */
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
-import { embedding, MASKED } from './layers';
+import { embedding } from './layers';
+import { MASKED } from '../kernels/masked';
 
 /**
  * HF `T5Attention._relative_position_bucket` for one relative position (key - query). Half the buckets hold
@@ -37,7 +38,7 @@ export interface BucketSpec {
 }
 
 /** Bucket ids [T·Tk] for queries at positions past..past+T-1 and keys at 0..Tk-1. */
-export function bucketTable(T: number, Tk: number, past: number, spec: BucketSpec): Int32Array {
+function bucketTable(T: number, Tk: number, past: number, spec: BucketSpec): Int32Array {
   const out = new Int32Array(T * Tk);
   for (let i = 0; i < T; i++) {
     for (let j = 0; j < Tk; j++) out[i * Tk + j] = relativePositionBucket(j - (past + i), spec.bidirectional, spec.numBuckets, spec.maxDistance);

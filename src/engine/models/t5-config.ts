@@ -2,7 +2,7 @@
  * T5's config.json (HF T5Config / MT5Config) and its parameter inventory. Defaults are the config classes'
  * own, so a config that omits a field reads as HF reads it.
  */
-import { boolField, ConfigError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
+import { boolField, fieldError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
 import { Inventory, InventoryBuilder } from './inventory';
 import { SUPPORTED_ACTIVATIONS } from './layers';
 import type { ModelConfig } from './types';
@@ -35,11 +35,11 @@ function feedForward(raw: RawConfig): { gated: boolean; act: string } {
   const proj = strField(raw, 'feed_forward_proj', isMt5(raw) ? 'gated-gelu' : 'relu');
   const parts = proj.split('-');
   if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'gated')) {
-    throw new ConfigError(`config.json: 'feed_forward_proj' '${proj}' is not valid; use 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'`);
+    throw fieldError('feed_forward_proj', `'feed_forward_proj' '${proj}' is not valid; use 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'`);
   }
   const act = proj === 'gated-gelu' ? 'gelu_new' : parts[parts.length - 1];
   if (!SUPPORTED_ACTIVATIONS.includes(act)) {
-    throw new ConfigError(`config.json: 'feed_forward_proj' '${proj}' uses activation '${act}', which is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+    throw fieldError('feed_forward_proj', `'feed_forward_proj' '${proj}' uses activation '${act}', which is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
   }
   return { gated: parts.length === 2, act };
 }

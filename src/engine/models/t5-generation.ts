@@ -4,31 +4,15 @@
  * positions are indices, so real tokens keep positions 0..n-1 and a padded row encodes as it would alone.
  */
 import { readTidy, tf } from '../tf';
-import { pickColumns } from './layers';
+import { checkIds, continuationSums, padRight } from './inference';
 import type { Encoded, T5, T5LayerCache } from './t5';
 import type { GenerateOptions } from './types';
-
-function checkIds(vocab: number, seqs: number[][], what: string): void {
-  seqs.forEach((s, i) => {
-    for (const id of s) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`${what} ${i} holds token id ${id}, outside the vocabulary [0, ${vocab})`);
-    }
-  });
-}
 
 function checkPrompts(m: T5, prompts: number[][], what: string): void {
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`${what}: prompt ${i} is empty; T5 prompts hold at least their EOS token`);
   });
   checkIds(m.config.vocabSize, prompts, `${what}: prompt`);
-}
-
-/** Rows right-padded with `fill` to the longest (at least `min` long), as [B, L] plus the 0/1 mask. */
-function padRight(seqs: number[][], fill: number, min = 1): { ids: tf.Tensor2D; mask: tf.Tensor2D } {
-  const L = Math.max(min, ...seqs.map((s) => s.length));
-  const ids = seqs.map((s) => [...s, ...new Array<number>(L - s.length).fill(fill)]);
-  const mask = seqs.map((s) => [...new Array<number>(s.length).fill(1), ...new Array<number>(L - s.length).fill(0)]);
-  return { ids: tf.tensor2d(ids, [seqs.length, L], 'int32'), mask: tf.tensor2d(mask, [seqs.length, L], 'float32') };
 }
 
 /** Encodes once and keeps the result beyond any tidy (the caller releases it with `releaseEncoded`). */
@@ -63,12 +47,12 @@ export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: numbe
   const rows = prompts.map(() => [m.decoderStartTokenId]);
   const done = new Array<boolean>(B).fill(false);
   const cache: T5LayerCache[] | null =
-    opts.useCache === false ? null : Array.from({ length: m.numDecoderLayers }, () => ({ selfK: null, selfV: null, crossK: null, crossV: null }));
+    opts.useCache === false ? null : Array.from({ length: m.numDecoderLayers }, () => ({ self: { k: null, v: null }, cross: { k: null, v: null } }));
   const enc = encodeKept(m, prompts);
   try {
     for (let step = 0; step < maxNewTokens; step++) {
       const feed = cache && step > 0 ? rows.map((r) => r.slice(-1)) : rows;
-      const old = cache?.flatMap((c) => [c.selfK, c.selfV]) ?? [];
+      const old = cache?.flatMap((c) => [c.self.k, c.self.v]) ?? [];
       const next = tf.tidy(() => {
         const T = feed[0].length;
         const h = m.decodeRows(enc, tf.tensor2d(feed, [B, T], 'int32'), { cache });
@@ -89,7 +73,7 @@ export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: numbe
     }
   } finally {
     releaseEncoded(enc);
-    for (const c of cache ?? []) for (const t of [c.selfK, c.selfV, c.crossK, c.crossV]) t?.dispose();
+    for (const c of cache ?? []) for (const t of [c.self.k, c.self.v, c.cross.k, c.cross.v]) t?.dispose();
   }
   return out;
 }
@@ -111,32 +95,21 @@ export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continu
   for (let start = 0; start < prompts.length; start += step) {
     const P = prompts.slice(start, start + step);
     const C = continuations.slice(start, start + step);
-    const sums = new Array<number>(P.length).fill(0);
     const T = Math.max(1, ...C.map((c) => c.length));
-    const rowIdx: number[] = [];
-    const tokens: number[] = [];
-    const owner: number[] = [];
-    C.forEach((c, b) =>
-      c.forEach((tok, j) => {
-        rowIdx.push(b * T + j);
-        tokens.push(tok);
-        owner.push(b);
-      }),
-    );
-    if (tokens.length > 0) {
-      const vals = await readTidy(() => {
+    const sums = await continuationSums(
+      C,
+      (b, j) => b * T + j,
+      () => {
         const enc = padRight(P, pad);
         const decoderIn = padRight(
           C.map((c) => [m.decoderStartTokenId, ...c.slice(0, -1)]),
           pad,
           T,
         ).ids;
-        const h = m.decodeRows(m.encodeRows(enc.ids, enc.mask), decoderIn);
-        const logp = tf.logSoftmax(m.headLogits(tf.gather(h, tf.tensor1d(rowIdx, 'int32'))));
-        return pickColumns(logp, tf.tensor1d(tokens, 'int32'));
-      });
-      vals.forEach((x, r) => (sums[owner[r]] += x));
-    }
+        return m.decodeRows(m.encodeRows(enc.ids, enc.mask), decoderIn);
+      },
+      (h) => m.headLogits(h),
+    );
     result.push(...sums);
   }
   return result;

@@ -9,19 +9,17 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
-import { activation, embedding, linear, meanNll, rmsNorm } from './layers';
+import { activation, embedding, extendCache, linear, meanNll, rmsNorm, type LayerCache } from './layers';
 import { addBiases, attend, type BucketSpec, causalBias, maskedRows, paddingBias, positionBias, splitHeads } from './t5-attention';
 import { t5Config, t5Ignores, t5Inventory, t5Options, type T5Options } from './t5-config';
 import { t5ContinuationLogProbs, t5Generate, t5NextTokenLogProbs } from './t5-generation';
 import type { Architecture, CaptureHooks, GenerateOptions, ModelConfig, Seq2SeqForwardOptions, Seq2SeqLM } from './types';
-import { whileRunning } from './while-running';
+import { ParamStore } from './params';
 
 /** Keys/values a decoder layer keeps while generating ([B, H, positions, d_kv]): its own grow, the encoder's are fixed. */
 export interface T5LayerCache {
-  selfK: tf.Tensor4D | null;
-  selfV: tf.Tensor4D | null;
-  crossK: tf.Tensor4D | null;
-  crossV: tf.Tensor4D | null;
+  self: LayerCache;
+  cross: LayerCache;
 }
 
 /** The encoder's output as the decoder consumes it. */
@@ -64,7 +62,7 @@ export class T5 implements Seq2SeqLM {
   readonly decoderStartTokenId: number;
   private readonly opts: T5Options;
   private readonly act: (x: tf.Tensor2D) => tf.Tensor2D;
-  private overrides: Map<string, tf.Tensor> | null = null;
+  private readonly weights: ParamStore;
 
   constructor(
     readonly config: ModelConfig,
@@ -77,23 +75,15 @@ export class T5 implements Seq2SeqLM {
     this.numDecoderLayers = this.opts.numDecoderLayers;
     this.decoderStartTokenId = this.opts.decoderStartTokenId;
     this.act = activation(config.activation, 'config.json feed_forward_proj');
+    this.weights = new ParamStore(this.arch, params);
   }
 
   private w(name: string): tf.Tensor {
-    const v = this.overrides?.get(name) ?? this.params.get(name);
-    if (!v) throw new Error(`t5 model: parameter '${name}' is missing (the model was built without it)`);
-    return v;
+    return this.weights.get(name);
   }
 
   withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T {
-    for (const [name, t] of overrides) {
-      const v = this.params.get(name);
-      if (!v) throw new Error(`withWeights: '${name}' is not a parameter of this t5 model`);
-      if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`withWeights: '${name}' has shape [${t.shape}], the parameter [${v.shape}]`);
-    }
-    const saved = this.overrides;
-    this.overrides = new Map([...(saved ?? []), ...overrides]);
-    return whileRunning(f, () => (this.overrides = saved));
+    return this.weights.withWeights(overrides, f);
   }
 
   private capture(cap: Capture, name: string, x: tf.Tensor2D): void {
@@ -116,14 +106,7 @@ export class T5 implements Seq2SeqLM {
     const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), B, T, H);
     let k = splitHeads(linear(x, this.w(`${p}.k.weight`)), B, T, H);
     let v = splitHeads(linear(x, this.w(`${p}.v.weight`)), B, T, H);
-    if (cache) {
-      if (cache.selfK && cache.selfV) {
-        k = tf.concat([cache.selfK, k], 2);
-        v = tf.concat([cache.selfV, v], 2);
-      }
-      cache.selfK = tf.keep(k);
-      cache.selfV = tf.keep(v);
-    }
+    if (cache) ({ k, v } = extendCache(cache.self, k, v));
     const a = attend(q, k, v, bias);
     this.capture(cap, `${p}.o.weight`, a);
     return linear(a, this.w(`${p}.o.weight`));
@@ -134,18 +117,15 @@ export class T5 implements Seq2SeqLM {
     const H = this.config.numHeads;
     this.capture(cap, `${p}.q.weight`, x);
     const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), enc.B, T, H);
-    let k = cache?.crossK ?? null;
-    let v = cache?.crossV ?? null;
+    let k = cache?.cross.k ?? null;
+    let v = cache?.cross.v ?? null;
     if (!k || !v) {
       const encCap = { hooks: cap.hooks, rows: enc.rows };
       this.capture(encCap, `${p}.k.weight`, enc.h);
       this.capture(encCap, `${p}.v.weight`, enc.h);
       k = splitHeads(linear(enc.h, this.w(`${p}.k.weight`)), enc.B, enc.S, H);
       v = splitHeads(linear(enc.h, this.w(`${p}.v.weight`)), enc.B, enc.S, H);
-      if (cache) {
-        cache.crossK = tf.keep(k);
-        cache.crossV = tf.keep(v);
-      }
+      if (cache) cache.cross = { k: tf.keep(k), v: tf.keep(v) };
     }
     const a = attend(q, k, v, enc.bias);
     this.capture(cap, `${p}.o.weight`, a);
@@ -195,7 +175,7 @@ export class T5 implements Seq2SeqLM {
     const [B, T] = ids.shape;
     if (B !== enc.B) throw new Error(`decoder inputs have ${B} rows, the encoded batch ${enc.B}`);
     const cache = o.cache ?? null;
-    const past = cache?.[0]?.selfK?.shape[2] ?? 0;
+    const past = cache?.[0]?.self.k?.shape[2] ?? 0;
     const total = past + T;
     if (o.mask && (o.mask.shape[0] !== B || o.mask.shape[1] !== total)) {
       throw new Error(`decoder attention mask has shape [${o.mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`);
@@ -291,8 +271,7 @@ export class T5 implements Seq2SeqLM {
   }
 
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
+    this.weights.dispose();
   }
 }
 

@@ -11,7 +11,8 @@ import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
 import { DASHBOARD_VIEW_TYPE, isPersistedState } from '../../protocol/webview';
 import { DashboardPanel, panelTitle, themeKind, webviewOptions } from './panel';
-import { isTerminal, RecentEvents, runKey } from './run-files';
+import { isFinalEvent } from '../../runs/fold';
+import { RecentEvents, runKey } from './run-files';
 
 export interface BoundarySelection {
   runDir: string;
@@ -62,7 +63,7 @@ export class DashboardManager implements vscode.Disposable {
   /** A live event from a trainer; panels showing that run get it (batched), others ignore it. */
   notify(runDir: string, event: SculptEvent): void {
     const key = runKey(runDir);
-    if (isTerminal(event)) this.live.delete(key);
+    if (isFinalEvent(event)) this.live.delete(key);
     else this.live.add(key);
     this.recent.add(key, event);
     for (const p of this.panels) p.notify(key, event);

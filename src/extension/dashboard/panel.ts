@@ -10,7 +10,8 @@ import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
 import { isWebviewMessage, WEBVIEW_PROTOCOL, type ExportMessage, type HostMessage, type ThemeKind, type WebviewMessage } from '../../protocol/webview';
 import { dashboardHtml } from './html';
-import { isTerminal, readRunSnapshot, runKey } from './run-files';
+import { isFinalEvent } from '../../runs/fold';
+import { readRunSnapshot, runKey } from './run-files';
 
 /** Live events are forwarded at most this often: a step event every few milliseconds would flood the webview. */
 const BATCH_MS = 50;
@@ -101,7 +102,7 @@ export class DashboardPanel {
     const list = this.pending.get(key) ?? [];
     list.push(e);
     this.pending.set(key, list);
-    if (isTerminal(e)) this.flush();
+    if (isFinalEvent(e)) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 

@@ -7,8 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../../protocol/events';
 import type { RunSnapshot } from '../../protocol/webview';
-
-export const EVENTS_FILE = 'events.jsonl';
+import { EVENTS_FILE } from '../../runs/run-dir';
 
 /** The identity of a run folder in panels and messages: its absolute path without a trailing separator. */
 export function runKey(dir: string): string {
@@ -58,5 +57,3 @@ export class RecentEvents {
     this.byRun.delete(key);
   }
 }
-
-export const isTerminal = (e: SculptEvent): boolean => e.type === 'run-finished' || e.type === 'stopped' || e.type === 'error';

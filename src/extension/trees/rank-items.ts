@@ -4,7 +4,7 @@
  * when the view shows ratios; importance, σ statistics and retained energy are in the tooltips.
  */
 import type { MatrixRank, RanksEvent, SculptEvent } from '../../protocol/events';
-import { effectiveEvents } from '../../runs/report';
+import { effectiveEvents } from '../../runs/fold';
 import type { TreeNode } from './node';
 
 export type RankMode = 'ranks' | 'ratios';

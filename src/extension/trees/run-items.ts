@@ -3,13 +3,11 @@
  * method, status, AA/BWT, start time) in the row and the rest in the tooltip.
  */
 import type { Metrics } from '../../protocol/events';
+import { RESUMABLE, hasEnded, isSettled, settledStatus, type RunStatus } from '../../runs/status';
 import { progressText } from '../live-progress';
-import { isSettled, type RunRecord, type RunState } from '../run-manager';
+import type { RunRecord } from '../run-manager';
 import type { RunFolderInfo } from '../run-folder';
 import type { TreeNode } from './node';
-
-/** Run manager states, plus what a folder alone can tell: a log without an end and no trainer, or no log yet. */
-export type RunStatus = RunState | 'interrupted' | 'new';
 
 export interface RunEntry {
   info: RunFolderInfo;
@@ -29,15 +27,17 @@ export const EXTERNAL_QUIET_MS = 5 * 60_000;
 
 const isExternal = (e: RunEntry) => !e.record && !e.pidAlive && e.quietFor !== undefined && e.quietFor < EXTERNAL_QUIET_MS;
 
-export const RESUMABLE: ReadonlySet<RunStatus> = new Set(['stopped', 'failed', 'crashed', 'killed', 'cancelled', 'interrupted', 'new']);
-
+/**
+ * What the row shows: the manager's state while it holds the run, else how the log ended, else the manager's
+ * verdict on a session that ended without a final event (crashed, killed...), else what the folder alone can tell.
+ */
 export function runStatus(e: RunEntry): RunStatus {
   const rec = e.record;
+  const log = e.info.summary.status;
   if (rec && !isSettled(rec.state)) return rec.state;
-  if (e.info.outcome) return e.info.outcome;
+  if (hasEnded(log)) return log;
   if (rec) return rec.state;
-  if (!e.info.hasEvents) return 'new';
-  return e.pidAlive || isExternal(e) ? 'running' : 'interrupted';
+  return settledStatus(log, Boolean(e.pidAlive) || isExternal(e));
 }
 
 const ICONS: Record<RunStatus, [string, string?]> = {

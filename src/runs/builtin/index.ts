@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { TaskSplit } from '../../engine/data/examples';
-import { readJsonl } from '../../engine/data/examples';
+import type { TaskSplit } from '../../data/examples';
+import { readJsonl } from '../../data/examples';
 import { TINY_TASK_IDS, tinyTask } from './tiny-tasks';
 
 /** The assets folder: SCULPT_ASSETS, else the nearest `assets/` above the running bundle. */

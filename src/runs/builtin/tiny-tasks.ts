@@ -3,8 +3,8 @@
  * lists, learnable in a few dozen steps by a tiny model, with label sets that differ between tasks so that
  * sequential training shows forgetting. Generated from a fixed seed per task: the same data everywhere.
  */
-import type { Example, TaskSplit } from '../../engine/data/examples';
-import { Rng, hashString } from '../../engine/data/rng';
+import type { Example, TaskSplit } from '../../data/examples';
+import { Rng, hashString } from '../../data/rng';
 
 interface TinySpec {
   classes: Record<string, string[]>;

@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../../src/engine/tf';
 import { fusedAttention } from '../../../src/engine/kernels/webgpu/attention';
-import { attention, MASKED } from '../../../src/engine/models/layers';
+import { attention } from '../../../src/engine/models/layers';
+import { MASKED } from '../../../src/engine/kernels/masked';
 import { randomModel } from '../../../src/engine/models/registry';
 import { onCpu, relError, useSoftwareWebGpu } from '../../helpers/webgpu';
 

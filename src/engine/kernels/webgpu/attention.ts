@@ -17,7 +17,7 @@
  * 16 KiB of workgroup memory WebGPU guarantees.
  */
 import { tf } from '../../tf';
-import { MASKED } from '../../models/layers';
+import { MASKED } from '../masked';
 import { KernelProgram, runKernel, Uniform, WORKGROUP_INDEX } from './program';
 
 const BR = 16;

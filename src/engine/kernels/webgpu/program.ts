@@ -58,7 +58,7 @@ function fold(workgroups: number): [number, number, number] {
   return [Math.ceil(workgroups / y), y, 1];
 }
 
-export function isWebGpu(): boolean {
+function isWebGpu(): boolean {
   return tf.getBackend() === 'webgpu';
 }
 

@@ -1,6 +1,6 @@
 /**
  * Seeded randomness for data order and sampling. mulberry32: small, fast, and identical on every platform,
- * so a seed fixes a run's data order everywhere.
+ * so a seed fixes a run's data order everywhere. No tfjs: the engine and the builtin tiny tasks share it.
  */
 export class Rng {
   private s: number;

@@ -1,6 +1,6 @@
 /**
  * Follows a growing events.jsonl: each `read()` returns the complete lines appended since the last call. Used
- * for trainers without an IPC channel to this window (started before a reload) and to pick up events written
+ * for trainers without an IPC channel to this host (started before a reload) and to pick up events written
  * just before a trainer exited, which IPC may not have delivered.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';

@@ -1,6 +1,8 @@
 /**
- * The run manager against a fake trainer (test/fixtures/extension/fake-trainer.mjs): every path ends in the
- * right state, the log is kept, and no process is left behind.
+ * The supervisor against a fake trainer (test/fixtures/supervisor/fake-trainer.mjs): every path ends in the
+ * right state, the log is kept, malformed IPC messages are not taken for events, and no process is left
+ * behind. The last tests go through the extension's run manager and the real trainer (dist/trainer.js: run
+ * `npm run build` first).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,14 +10,16 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { join } from 'node:path';
+import { Supervisor, isAlive, nodeTrainerCommand, type SupervisorOptions } from '../../src/supervisor';
 import { RunManager, type RunManagerOptions } from '../../src/extension/run-manager';
-import { isAlive } from '../../src/extension/process-tree';
 import { RuntimeError } from '../../src/extension/node-runtime';
 import type { SculptEvent } from '../../src/protocol/events';
 import { prepareRuns } from '../../src/extension/launch';
+import { tinyExperiment, tinyTraining } from '../helpers/experiment';
 import { fixture, repoRoot } from '../helpers/paths';
 
-const work = mkdtempSync(join(tmpdir(), 'sculpt-rm-'));
+const FAKE = fixture('supervisor', 'fake-trainer.mjs');
+const work = mkdtempSync(join(tmpdir(), 'sculpt-sup-'));
 const pids: number[] = [];
 after(() => {
   for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -30,19 +34,36 @@ function runDir(fake: Record<string, unknown>): string {
   return dir;
 }
 
+const FAST = { startupTimeoutMs: 5000, stopGraceMs: 2000, killGraceMs: 500, pollMs: 50 };
+
+function track<S extends Supervisor>(s: S): S {
+  s.onState((r) => r.pid && !pids.includes(r.pid) && pids.push(r.pid));
+  return s;
+}
+
+/** A supervisor whose trainers are the fake trainer, detached as the extension's are unless told otherwise. */
+function supervisor(opts: Partial<SupervisorOptions> = {}): Supervisor {
+  return track(
+    new Supervisor({
+      command: (dir) => nodeTrainerCommand({ node: process.execPath, script: FAKE, dir, env: process.env }),
+      maxConcurrent: () => 1,
+      ...FAST,
+      ...opts,
+    }),
+  );
+}
+
+/** The extension's run manager, with the fake trainer unless told otherwise. */
 function manager(opts: Partial<RunManagerOptions> = {}): RunManager {
-  const m = new RunManager({
-    trainerScript: fixture('extension', 'fake-trainer.mjs'),
-    runtime: () => ({ command: process.execPath, env: process.env, embedded: false }),
-    maxConcurrent: () => 1,
-    startupTimeoutMs: 5000,
-    stopGraceMs: 2000,
-    killGraceMs: 500,
-    pollMs: 50,
-    ...opts,
-  });
-  m.onState((r) => r.pid && !pids.includes(r.pid) && pids.push(r.pid));
-  return m;
+  return track(
+    new RunManager({
+      trainerScript: FAKE,
+      runtime: () => ({ command: process.execPath, env: process.env, embedded: false }),
+      maxConcurrent: () => 1,
+      ...FAST,
+      ...opts,
+    }),
+  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +77,7 @@ async function gone(pid: number | undefined, ms = 2000): Promise<boolean> {
   return false;
 }
 
-function waitForEvents(m: RunManager, dir: string, count: number): Promise<SculptEvent[]> {
+function waitForEvents(m: Supervisor, dir: string, count: number): Promise<SculptEvent[]> {
   const seen: SculptEvent[] = [];
   return new Promise((resolve) => {
     const sub = m.onEvent((d, e) => {
@@ -71,7 +92,7 @@ function waitForEvents(m: RunManager, dir: string, count: number): Promise<Sculp
 }
 
 test('a run that finishes: events arrive in order, the log and the record are kept, the pid is gone', async () => {
-  const m = manager();
+  const m = supervisor();
   const dir = runDir({ mode: 'finish' });
   const events: SculptEvent[] = [];
   m.onEvent((d, e) => d === dir && events.push(e));
@@ -81,18 +102,43 @@ test('a run that finishes: events arrive in order, the log and the record are ke
   const rec = await m.whenSettled(dir);
   assert.equal(rec.state, 'finished');
   assert.deepEqual(states, ['queued', 'starting', 'running', 'finished']);
-  assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    [1, 2, 3, 4, 5, 6, 7],
+  );
   assert.equal(events.at(-1)?.type, 'run-finished');
   assert.equal(rec.progress.phase, 'done');
+  assert.equal(rec.progress.status, 'finished');
   assert.equal(rec.exitCode, 0);
+  assert.equal(rec.logTail, undefined, 'no crash report for a clean finish');
   assert.match(readFileSync(join(dir, 'trainer.log'), 'utf8'), /fake trainer finish/);
   assert.ok(!existsSync(join(dir, 'trainer.pid')), 'the pid file is removed once the trainer has ended');
   assert.ok(await gone(rec.pid));
   assert.throws(() => m.start(dir), /already finished/);
 });
 
+test('malformed IPC messages from a trainer are not passed on as events, and are noted once in trainer.log', async () => {
+  const m = supervisor();
+  const dir = runDir({ mode: 'stray' });
+  const events: SculptEvent[] = [];
+  m.onEvent((d, e) => d === dir && events.push(e));
+  m.start(dir);
+  const rec = await m.whenSettled(dir);
+  assert.equal(rec.state, 'finished');
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    [1, 2, 3, 4, 5, 6, 7],
+    'only the events, each once: a stray seq 1000 did not hide the rest',
+  );
+  assert.ok(events.every((e) => e.runId === path.basename(dir)));
+  const log = readFileSync(join(dir, 'trainer.log'), 'utf8');
+  const notes = log.split('\n').filter((l) => l.includes('ignored a message from the trainer'));
+  assert.equal(notes.length, 1, log);
+  assert.match(notes[0], /not an event/);
+});
+
 test('an event IPC did not deliver before the exit is read back from events.jsonl', async () => {
-  const m = manager();
+  const m = supervisor();
   const dir = runDir({ mode: 'finish', lastOnlyInLog: true });
   const types: string[] = [];
   m.onEvent((d, e) => d === dir && types.push(e.type));
@@ -103,7 +149,7 @@ test('an event IPC did not deliver before the exit is read back from events.json
 });
 
 test('a run that reports an error fails with its message, hint and the log tail', async () => {
-  const m = manager();
+  const m = supervisor();
   const dir = runDir({ mode: 'fail' });
   m.start(dir);
   const rec = await m.whenSettled(dir);
@@ -113,19 +159,26 @@ test('a run that reports an error fails with its message, hint and the log tail'
   assert.ok(await gone(rec.pid));
 });
 
-test('an exit without run-finished is a crash, reported with the stderr tail', async () => {
-  const m = manager();
+test('an exit without run-finished is a crash, reported with the tail of what this session wrote', async () => {
+  const m = supervisor();
   const dir = runDir({ mode: 'crash' });
+  writeFileSync(join(dir, 'trainer.log'), 'output of an earlier session\n');
   m.start(dir);
   const rec = await m.whenSettled(dir);
   assert.equal(rec.state, 'crashed');
   assert.match(rec.problem ?? '', /exited \(code 3\) without finishing/);
   assert.match(rec.logTail ?? '', /simulated out-of-memory/);
+  assert.doesNotMatch(rec.logTail ?? '', /earlier session/);
+  assert.match(
+    readFileSync(join(dir, 'trainer.log'), 'utf8'),
+    /^output of an earlier session\n--- \S+ .*fake-trainer\.mjs/,
+    'the log is appended to',
+  );
   assert.ok(await gone(rec.pid));
 });
 
 test('a trainer that sends nothing within the start-up timeout is killed and reported', async () => {
-  const m = manager({ startupTimeoutMs: 400 });
+  const m = supervisor({ startupTimeoutMs: 400 });
   const dir = runDir({ mode: 'hang' });
   m.start(dir);
   const rec = await m.whenSettled(dir);
@@ -135,7 +188,7 @@ test('a trainer that sends nothing within the start-up timeout is killed and rep
 });
 
 test('stop: the trainer checkpoints and says stopped; resume continues the numbering', async () => {
-  const m = manager();
+  const m = supervisor();
   const dir = runDir({ mode: 'run' });
   const first = waitForEvents(m, dir, 4);
   m.start(dir);
@@ -158,7 +211,7 @@ test('stop: the trainer checkpoints and says stopped; resume continues the numbe
 });
 
 test('a trainer that ignores stop and SIGTERM is killed with everything it started', async () => {
-  const m = manager({ stopGraceMs: 200, killGraceMs: 200 });
+  const m = supervisor({ stopGraceMs: 200, killGraceMs: 200 });
   const dir = runDir({ mode: 'ignore-stop' });
   const first = waitForEvents(m, dir, 3);
   m.start(dir);
@@ -170,11 +223,48 @@ test('a trainer that ignores stop and SIGTERM is killed with everything it start
   assert.equal(rec.state, 'killed');
   assert.match(rec.problem ?? '', /did not stop when asked/);
   assert.ok(await gone(rec.pid), 'trainer still running');
-  assert.ok(await gone(child), 'the trainer\'s child still running');
+  assert.ok(await gone(child), "the trainer's child still running");
 });
 
+test('kill: the trainer and everything it started go at once, without waiting for a stop', async () => {
+  const m = supervisor({ stopGraceMs: 60_000 });
+  const dir = runDir({ mode: 'ignore-stop' });
+  const first = waitForEvents(m, dir, 3);
+  m.start(dir);
+  await first;
+  const child = Number(readFileSync(join(dir, 'child.pid'), 'utf8'));
+  m.stop(dir);
+  m.kill(dir);
+  const rec = await m.whenSettled(dir);
+  assert.equal(rec.state, 'killed');
+  assert.match(rec.problem ?? '', /killed on request/);
+  assert.ok(await gone(rec.pid));
+  assert.ok(await gone(child));
+});
+
+test(
+  'attached trainers (as the CLI starts them) share the host process group; detached ones lead their own',
+  { skip: process.platform !== 'linux' },
+  async () => {
+    const group = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    };
+    for (const detached of [false, true]) {
+      const m = supervisor({ detached });
+      const dir = runDir({ mode: 'run' });
+      const first = waitForEvents(m, dir, 2);
+      const rec = m.start(dir);
+      await first;
+      assert.equal(group(rec.pid!), detached ? rec.pid : group(process.pid), `detached: ${detached}`);
+      m.stop(dir);
+      assert.equal((await m.whenSettled(dir)).state, 'stopped');
+    }
+  },
+);
+
 test('one run at a time: the next waits in the queue; stopping a queued run cancels it', async () => {
-  const m = manager();
+  const m = supervisor();
   const a = runDir({ mode: 'finish', stepMs: 50 });
   const b = runDir({ mode: 'finish' });
   const c = runDir({ mode: 'finish' });
@@ -217,32 +307,54 @@ test('after a reload, a live trainer is found from its pid file, followed throug
   assert.ok(await gone(pid));
 });
 
-test('a run started outside VS Code (no pid file) is followed through its log until it ends or goes quiet', async () => {
-  const m = manager();
+test('a run started elsewhere (no pid file) is followed through its log until it ends or goes quiet', async () => {
+  const m = supervisor();
   const dir = runDir({ mode: 'none' });
-  const line = (seq: number, body: Record<string, unknown>) => JSON.stringify({ v: 1, runId: 'cli', seq, time: Date.now(), ...body }) + '\n';
+  const line = (seq: number, body: Record<string, unknown>) =>
+    JSON.stringify({ v: 1, runId: 'cli', seq, time: Date.now(), ...body }) + '\n';
   const log = join(dir, 'events.jsonl');
-  writeFileSync(log, line(1, { type: 'run-started', method: 'seqft', tasks: ['a'], order: 0, config: {}, backend: {}, model: {} }));
+  writeFileSync(
+    log,
+    line(1, { type: 'run-started', method: 'seqft', tasks: ['a'], order: 0, config: {}, backend: {}, model: {} }),
+  );
   const rec = m.follow(dir);
   assert.ok(rec);
   assert.equal(rec.attached, true);
   assert.equal(rec.pid, undefined);
   const next = waitForEvents(m, dir, 2);
-  appendFileSync(log, line(2, { type: 'step', task: 0, step: 1, globalStep: 1, loss: 1, lr: 1, tokensPerSecond: 1, progress: 0.5 }));
-  appendFileSync(log, line(3, { type: 'run-finished', matrix: [[90]], zeroShot: null, metrics: { AA: 90, BWT: null, forgetting: null, FWT: null }, seconds: 1 }));
-  assert.deepEqual((await next).map((e) => e.seq), [2, 3]);
+  appendFileSync(
+    log,
+    line(2, { type: 'step', task: 0, step: 1, globalStep: 1, loss: 1, lr: 1, tokensPerSecond: 1, progress: 0.5 }),
+  );
+  appendFileSync(
+    log,
+    line(3, {
+      type: 'run-finished',
+      matrix: [[90]],
+      zeroShot: null,
+      metrics: { AA: 90, BWT: null, forgetting: null, FWT: null },
+      seconds: 1,
+    }),
+  );
+  assert.deepEqual(
+    (await next).map((e) => e.seq),
+    [2, 3],
+  );
   assert.equal((await m.whenSettled(dir)).state, 'finished');
   assert.equal(m.follow(dir), undefined, 'a finished log is not followed');
 
   const quiet = runDir({ mode: 'none' });
-  writeFileSync(join(quiet, 'events.jsonl'), line(1, { type: 'run-started', method: 'seqft', tasks: ['a'], order: 0, config: {}, backend: {}, model: {} }));
+  writeFileSync(
+    join(quiet, 'events.jsonl'),
+    line(1, { type: 'run-started', method: 'seqft', tasks: ['a'], order: 0, config: {}, backend: {}, model: {} }),
+  );
   m.follow(quiet, 150);
   const q = await m.whenSettled(quiet);
   assert.equal(q.state, 'crashed');
   assert.match(q.problem ?? '', /has not grown/);
 });
 
-test('a missing runtime is reported as a crash that says what to do', async () => {
+test('a command that cannot be built is reported as a crash that says what to do', async () => {
   const m = manager({
     runtime: () => {
       throw new RuntimeError("Cannot start the trainer: 'node' was not found on PATH. Install Node.js 20 or later");
@@ -255,22 +367,21 @@ test('a missing runtime is reported as a crash that says what to do', async () =
   assert.match(rec.problem ?? '', /Install Node.js 20/);
 });
 
+test('an executable that does not exist is a crash that names it and the setting to check', async () => {
+  const m = manager({ runtime: () => ({ command: join(work, 'no-such-node'), env: process.env, embedded: false }) });
+  const dir = runDir({ mode: 'finish' });
+  m.start(dir);
+  const rec = await m.whenSettled(dir);
+  assert.equal(rec.state, 'crashed');
+  assert.match(rec.problem ?? '', /Cannot start the trainer with .*no-such-node: .*ENOENT.*Check "sculpt.nodePath"/);
+});
+
 test('the real trainer (dist/trainer.js): a run finishes, another stops on request with a checkpoint', async () => {
   const trainer = path.join(repoRoot, 'dist', 'trainer.js');
   assert.ok(existsSync(trainer), 'dist/trainer.js is missing: run npm run build (npm test does)');
   const cfg = path.join(work, 'real.sculpt.json');
-  const config = (epochs: number) => ({
-    name: 'real',
-    model: 'builtin:tiny-llama',
-    backend: 'wasm',
-    tasks: [
-      { name: 'sentiment', source: { builtin: 'tiny/sentiment' } },
-      { name: 'topic', source: { builtin: 'tiny/topic' } },
-    ],
-    methods: [{ method: 'seqft' }],
-    training: { epochs, batchSize: 16, lr: 0.01, maxSeqLen: 16, stepEventInterval: 1 },
-    eval: { zeroShot: false },
-  });
+  const config = (epochs: number) =>
+    tinyExperiment({ name: 'real', training: tinyTraining({ epochs }), eval: { zeroShot: false } });
   const m = manager({ trainerScript: trainer, startupTimeoutMs: 60_000, stopGraceMs: 20_000 });
   writeFileSync(cfg, JSON.stringify(config(1)));
   const quick = prepareRuns(cfg, { backend: 'auto', runsDirectory: '' });
@@ -280,7 +391,8 @@ test('the real trainer (dist/trainer.js): a run finishes, another stops on reque
   m.start(quick.dirs[0]);
   const done = await m.whenSettled(quick.dirs[0]);
   assert.equal(done.state, 'finished', done.problem);
-  for (const ty of ['run-started', 'task-started', 'step', 'eval', 'task-finished', 'run-finished']) assert.ok(types.has(ty), ty);
+  for (const ty of ['run-started', 'task-started', 'step', 'eval', 'task-finished', 'run-finished'])
+    assert.ok(types.has(ty), ty);
   assert.equal(done.exitCode, 0);
 
   writeFileSync(cfg, JSON.stringify(config(200)));

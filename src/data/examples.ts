@@ -2,9 +2,14 @@
  * Task examples and where they come from: JSON Lines files, the O-LoRA benchmark folder layout, TRACE's JSON,
  * and the builtin tasks. Every loader reports bad input with the file, the line or index, and what was
  * expected, and an empty task is an error (a task that cannot be evaluated would make every metric NaN).
+ * No tfjs here (src/data/ is plain TypeScript): the engine trains on these, and the builtin catalog
+ * (src/runs/builtin/), which the extension lists, reads them too.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataError } from '../protocol/errors';
+
+export { DataError };
 
 export interface Example {
   instruction?: string;
@@ -19,30 +24,20 @@ export interface TaskSplit {
   test: Example[];
 }
 
-export class DataError extends Error {
-  constructor(
-    message: string,
-    readonly file?: string,
-  ) {
-    super(message);
-    this.name = 'DataError';
-  }
-}
-
 function readText(file: string, what: string): string {
   if (!existsSync(file)) throw new DataError(`${what} not found: ${file}`, file);
   return readFileSync(file, 'utf8');
 }
 
-function toExample(obj: unknown, where: string, file: string): Example {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${where}: expected an object with "input" and "output"`, file);
+function toExample(obj: unknown, where: string, file: string, line?: number): Example {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${where}: expected an object with "input" and "output"`, file, line);
   const o = obj as Record<string, unknown>;
   for (const key of ['input', 'output'] as const) {
     if (typeof o[key] !== 'string') {
-      throw new DataError(`${where}: "${key}" must be a string, got ${o[key] === undefined ? 'nothing' : JSON.stringify(o[key]).slice(0, 40)}`, file);
+      throw new DataError(`${where}: "${key}" must be a string, got ${o[key] === undefined ? 'nothing' : JSON.stringify(o[key]).slice(0, 40)}`, file, line);
     }
   }
-  if (o.instruction !== undefined && typeof o.instruction !== 'string') throw new DataError(`${where}: "instruction" must be a string`, file);
+  if (o.instruction !== undefined && typeof o.instruction !== 'string') throw new DataError(`${where}: "instruction" must be a string`, file, line);
   const ex: Example = { input: o.input as string, output: o.output as string };
   if (typeof o.instruction === 'string') ex.instruction = o.instruction;
   return ex;
@@ -59,9 +54,9 @@ export function readJsonl(file: string): Example[] {
       try {
         obj = JSON.parse(line);
       } catch (e) {
-        throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, file);
+        throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, file, i + 1);
       }
-      out.push(toExample(obj, `${file}:${i + 1}`, file));
+      out.push(toExample(obj, `${file}:${i + 1}`, file, i + 1));
     });
   if (out.length === 0) throw new DataError(`${file}: no examples (expected one JSON object per line)`, file);
   return out;

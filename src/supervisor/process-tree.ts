@@ -1,7 +1,7 @@
 /**
- * Process liveness and tree kill for trainer processes. Trainers are started detached, so each leads its own
- * process group: signalling the group reaches anything the trainer started, even after a window reload when
- * only the pid (from the run folder's pid file) is known.
+ * Process liveness and tree kill for trainer processes. A trainer started detached leads its own process group:
+ * signalling the group reaches anything the trainer started, even after a window reload when only the pid
+ * (from the run folder's pid file) is known.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -55,7 +55,7 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
 }
 
 /**
- * Signals a trainer and everything it started. POSIX: the process group led by `pid` (trainers are spawned
+ * Signals a trainer and everything it started. POSIX: the process group led by `pid` (when it was spawned
  * detached), then the pid itself in case it was not a group leader. Windows: taskkill /T.
  */
 export function killTree(pid: number, sig: NodeJS.Signals = 'SIGKILL'): void {

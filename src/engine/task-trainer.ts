@@ -1,0 +1,105 @@
+/**
+ * The training of one task: epochs of seeded batch orders, one optimizer step per batch (train-step.ts), step
+ * events every `stepEventInterval` steps, checkpoints by steps or epochs, and a stop request honoured between
+ * steps. The run position advances in place, so a checkpoint taken anywhere resumes at the next batch.
+ */
+import { tf } from './tf';
+import type { ResolvedConfig } from '../protocol/config-validate';
+import type { EventBody } from '../protocol/events';
+import { epochOrder, type Batch, type EncodedExample } from './data/batches';
+import { Rng, hashString } from '../data/rng';
+import type { Method } from './methods/method';
+import type { RunContext } from './method-context';
+import { learningRate, type Optimizer } from './optim';
+import type { CheckpointMeta, RunPosition } from './run-checkpoint';
+import { StepReporter } from './step-reporter';
+import { trainStep, type StepResult } from './train-step';
+
+/** Writes a checkpoint of the run as it stands (the runner knows what goes in one); resolves to its path. */
+export type Checkpointer = (reason: CheckpointMeta['reason'], name: string) => Promise<string>;
+
+export interface TrainerParts {
+  /** The model, the tasks and the codec, as methods see them too. */
+  ctx: RunContext;
+  method: Method;
+  optimizer: Optimizer;
+  config: Pick<ResolvedConfig, 'seed' | 'training' | 'checkpoint'>;
+  /** The peak learning rate: the method's own, else the training one. */
+  lrPeak: number;
+  hooks: { emit(body: EventBody): void; shouldStop(): boolean };
+  checkpoint: Checkpointer;
+}
+
+/** What a task trains on, fixed when its training starts. */
+export interface TaskPlan {
+  /** The task's examples and those the method mixes in (replay, MTL), encoded. */
+  encoded: EncodedExample[];
+  trainable: Map<string, tf.Variable>;
+  /** Optimizer steps over all epochs: the learning-rate schedule's horizon. */
+  totalSteps: number;
+}
+
+export class TaskTrainer {
+  constructor(private readonly run: TrainerParts) {}
+
+  /** The training set of task `task` as the method chooses it, and the variables it trains. */
+  plan(task: number): TaskPlan {
+    const { ctx, method, config } = this.run;
+    const examples = method.trainingSet?.(ctx) ?? ctx.tasks[task].train;
+    // Examples mixed in from other tasks (replay, MTL) keep their own task's prompt template.
+    const encoded = examples.map((ex) => ctx.codec.example(ex, ctx.tasks[ex.task ?? task].template));
+    const totalSteps = Math.ceil(encoded.length / config.training.batchSize) * config.training.epochs;
+    return { encoded, trainable: method.trainable(ctx), totalSteps };
+  }
+
+  /** Trains task `pos.task` from `pos` on, advancing `pos`; 'stopped' when a stop was requested. */
+  async train(pos: RunPosition, plan: TaskPlan): Promise<'done' | 'stopped'> {
+    const { ctx, config, hooks, checkpoint } = this.run;
+    const tr = config.training;
+    const task = ctx.tasks[pos.task];
+    const report = new StepReporter((body) => hooks.emit(body), task.name, plan.totalSteps, (step) => this.lr(step, plan));
+
+    for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
+      const batches = epochOrder(plan.encoded.length, tr.batchSize, new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)));
+      for (; pos.batch < batches.length; ) {
+        const batch = ctx.codec.batch(batches[pos.batch].map((i) => plan.encoded[i]));
+        report.add(this.step(batch, pos.taskStep + 1, plan), batch.tokens);
+        pos.batch++;
+        pos.taskStep++;
+        pos.globalStep++;
+        if (pos.taskStep % tr.stepEventInterval === 0 || pos.taskStep === plan.totalSteps) await report.flush(pos);
+        const every = config.checkpoint.every;
+        if (typeof every === 'number' && pos.globalStep % every === 0) {
+          await report.flush(pos);
+          await checkpoint('steps', `step-${pos.globalStep}`);
+        }
+        // Let IPC messages (a stop request) and signals in between steps.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (hooks.shouldStop()) {
+          await report.flush(pos);
+          return 'stopped';
+        }
+      }
+      if (config.checkpoint.every === 'epoch' && pos.epoch < tr.epochs - 1) {
+        await report.flush(pos);
+        await checkpoint('epoch', `epoch-${pos.task}-${pos.epoch + 1}`);
+      }
+    }
+    await report.flush(pos);
+    return 'done';
+  }
+
+  /** One optimizer step on `batch`, the task's `step`-th (1-based). */
+  private step(batch: Batch, step: number, plan: TaskPlan): StepResult {
+    const { ctx, method, optimizer, config } = this.run;
+    const tensors = ctx.tensorsOf(batch);
+    const result = trainStep(ctx.model, method, ctx, tensors, plan.trainable, optimizer, this.lr(step, plan), config.training.gradClip);
+    tf.dispose([tensors.inputIds, tensors.labels, tensors.mask]);
+    return result;
+  }
+
+  private lr(step: number, plan: TaskPlan): number {
+    const tr = this.run.config.training;
+    return learningRate(this.run.lrPeak, step, plan.totalSteps, tr.warmupSteps, tr.schedule);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The config after validation (config-validate.ts): every field with a `@default` is present, so these types
+ * make those fields required and the engine reads them without fallbacks. What stays optional has no default
+ * by design; test/unit/config.test.ts checks these lists against the schema.
+ */
+import type {
+  AdaptiveRankPolicy,
+  AdaptiveSvdConfig,
+  CheckpointPolicy,
+  EvalConfig,
+  ExperimentConfig,
+  FixedRankPolicy,
+  MethodConfig,
+  ScheduleRankPolicy,
+  TaskConfig,
+  TrainingConfig,
+} from './config';
+
+/** `T` with every field required except the `Optional` ones. */
+type Defaulted<T, Optional extends keyof T = never> = Required<Omit<T, Optional>> & Pick<T, Optional>;
+
+/** Method options without a default: the report label (the method name when absent) and the lr override. */
+export type MethodOptionalField = 'label' | 'lr';
+
+/** A fixed policy holds either k or the ratio (0.5 when neither was given). */
+export type ResolvedFixedRankPolicy = (FixedRankPolicy & { k: number; ratio?: undefined }) | (FixedRankPolicy & { ratio: number; k?: undefined });
+
+export type ResolvedRankPolicy = Required<AdaptiveRankPolicy> | ResolvedFixedRankPolicy | Required<ScheduleRankPolicy>;
+
+export type ResolvedAdaptiveSvdConfig = Omit<Defaulted<AdaptiveSvdConfig, MethodOptionalField>, 'rank'> & { rank: ResolvedRankPolicy };
+
+/** A method entry with its options filled in, for each method of the union. */
+type ResolvedEntry<M extends MethodConfig> = M extends AdaptiveSvdConfig ? ResolvedAdaptiveSvdConfig : Defaulted<M, MethodOptionalField>;
+
+export type ResolvedMethodConfig = ResolvedEntry<MethodConfig>;
+
+/** The resolved entry of the method `M` names (`ResolvedMethod<EwcConfig>`, or of an entry's literal type). */
+export type ResolvedMethod<M extends MethodConfig> = Extract<ResolvedMethodConfig, { method: M['method'] }>;
+
+export type ResolvedTask = Defaulted<TaskConfig, 'labels' | 'trainLimit' | 'testLimit'>;
+
+/** A config after validation: defaults filled in, paths absolute. */
+export type ResolvedConfig = Omit<Defaulted<ExperimentConfig, '$schema' | 'orders'>, 'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint'> & {
+  tasks: ResolvedTask[];
+  methods: ResolvedMethodConfig[];
+  training: Required<TrainingConfig>;
+  eval: Required<EvalConfig>;
+  checkpoint: Required<CheckpointPolicy>;
+};

@@ -1,0 +1,178 @@
+/**
+ * The one reading of a run's event log: everything the CLI, the extension, the dashboard and reports say about a
+ * run (its status, method, accuracy matrix, metrics, where training is now) is folded here, so that no two views
+ * can disagree about the same log.
+ *
+ * Two ways in:
+ *   - `foldRun(name, events)` for a whole log: drops the events a resume superseded, folds the rest and adds the
+ *     finishing touches (matrix rows without gaps, metrics computed from R when the log carries none).
+ *   - `emptySummary(name)` then `foldEvent(summary, event)` per event, for views that follow a live run (progress
+ *     lines, the status bar). `finishSummary` gives the finished view of such a summary at any point.
+ * No tfjs and no vscode here: the extension host and the dashboard's browser bundle use it too.
+ */
+import { EVENT_TYPES, type Metrics, type SculptEvent } from '../protocol/events';
+import { metricsAfter } from './metrics';
+import type { LogStatus } from './status';
+
+/** What the trainer is doing when it is not stepping (for progress text). */
+export type RunPhase = 'starting' | 'training' | 'evaluating' | 'ranks' | 'done';
+
+export interface RunSummary {
+  name: string;
+  /** The method's label from run-started; '?' before it. */
+  method: string;
+  /** Task names in the order of this run. */
+  tasks: string[];
+  /** The backend the trainer runs on (e.g. 'wasm'), null before run-started. */
+  backend: string | null;
+  /** What the log says: 'new' with no events, else the state its last session left (see ./status.ts). */
+  status: LogStatus;
+  /** Rows present so far, R[i][j] in percent (row i after task i). */
+  matrix: number[][];
+  /** Accuracy of the base model on each task, null when not measured. */
+  zeroShot: (number | null)[] | null;
+  /** The trainer's figures after the last finished task (run-finished, else task-finished). */
+  metrics: Metrics | null;
+  /** Wall time of the run, from run-finished. */
+  seconds: number | null;
+  /** The error of the last session, when it failed; a resumed session starts without one. */
+  error: string | null;
+
+  // Live progress: where training is, for progress lines and the status bar.
+  /** 0-based task being trained, -1 before the first. */
+  task: number;
+  /** Fraction of the current task's steps done, 0..1. */
+  taskProgress: number;
+  /** The loss of the last step. */
+  loss: number | null;
+  phase: RunPhase;
+}
+
+export function emptySummary(name: string): RunSummary {
+  return {
+    name,
+    method: '?',
+    tasks: [],
+    backend: null,
+    status: 'new',
+    matrix: [],
+    zeroShot: null,
+    metrics: null,
+    seconds: null,
+    error: null,
+    task: -1,
+    taskProgress: 0,
+    loss: null,
+    phase: 'starting',
+  };
+}
+
+/**
+ * Applies resume supersession: a `run-started` that resumes from a checkpoint replaces the events its
+ * interrupted predecessor wrote after that checkpoint (seq in [supersededFrom, its own seq)).
+ */
+export function effectiveEvents(events: readonly SculptEvent[]): SculptEvent[] {
+  let out: SculptEvent[] = [];
+  for (const e of events) {
+    if (e.type === 'run-started' && e.resumedFrom) {
+      const from = e.resumedFrom.supersededFrom;
+      out = out.filter((x) => x.seq < from);
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+/** Whether an event ends a trainer session (run-finished, stopped, error): only a resume writes after it. */
+export function isFinalEvent(e: SculptEvent): boolean {
+  return e.type === 'run-finished' || e.type === 'stopped' || e.type === 'error';
+}
+
+const KNOWN: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/**
+ * Folds one event into `s` (in place) and returns it, so that `events.reduce(foldEvent, emptySummary(n))` works.
+ * Events are taken as given: supersession needs the whole log (`effectiveEvents`, `foldRun`). Types this reader
+ * does not know (from a newer trainer) change nothing.
+ */
+export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
+  if (!KNOWN.has(e.type)) return s;
+  // A log with any event in it has started, even one whose run-started was lost.
+  if (s.status === 'new') s.status = 'running';
+  switch (e.type) {
+    case 'run-started':
+      // A new session (a start or a resume): what the previous one ended with is history.
+      s.method = typeof e.method === 'string' ? e.method : s.method;
+      if (Array.isArray(e.tasks)) s.tasks = [...e.tasks];
+      s.backend = e.backend?.name ?? s.backend;
+      s.status = 'running';
+      s.error = null;
+      s.phase = s.task >= 0 ? 'training' : 'starting';
+      break;
+    case 'task-started':
+      s.task = e.task;
+      s.taskProgress = 0;
+      s.phase = 'training';
+      break;
+    case 'step':
+      s.task = e.task;
+      s.taskProgress = e.progress;
+      s.loss = e.loss;
+      s.phase = 'training';
+      break;
+    case 'eval':
+      s.phase = 'evaluating';
+      // The base model's accuracy, measured before the first task; the first measurement of a task counts.
+      if (e.afterTask === -1) {
+        s.zeroShot ??= s.tasks.map(() => null);
+        if (e.task >= 0 && e.task < s.zeroShot.length && s.zeroShot[e.task] == null) s.zeroShot[e.task] = e.accuracy;
+      }
+      break;
+    case 'ranks':
+      s.phase = 'ranks';
+      break;
+    case 'task-finished':
+      s.matrix[e.task] = e.row;
+      s.metrics = e.metrics;
+      s.task = e.task;
+      s.taskProgress = 1;
+      s.phase = 'evaluating';
+      break;
+    case 'stopped':
+      s.status = 'stopped';
+      s.phase = 'done';
+      break;
+    case 'error':
+      s.status = 'failed';
+      s.error = e.message;
+      s.phase = 'done';
+      break;
+    case 'run-finished':
+      s.status = 'finished';
+      s.matrix = e.matrix.map((row) => [...row]);
+      // A trainer that did not measure the base model sends null: the eval events' row, if any, stands.
+      if (e.zeroShot) s.zeroShot = [...e.zeroShot];
+      s.metrics = e.metrics;
+      s.seconds = e.seconds;
+      s.task = Math.max(s.task, s.tasks.length - 1);
+      s.taskProgress = 1;
+      s.phase = 'done';
+      break;
+  }
+  return s;
+}
+
+/**
+ * The finished view of a summary, as a copy (the fold can go on): matrix rows without gaps, and metrics computed
+ * from R when no event carried them.
+ */
+export function finishSummary(s: RunSummary): RunSummary {
+  const matrix = s.matrix.filter((r) => r);
+  const metrics = s.metrics ?? (matrix.length ? metricsAfter(matrix, s.zeroShot) : null);
+  return { ...s, matrix, zeroShot: s.zeroShot && [...s.zeroShot], metrics };
+}
+
+/** The summary of a whole log (events in file order). */
+export function foldRun(name: string, events: readonly SculptEvent[]): RunSummary {
+  return finishSummary(effectiveEvents(events).reduce(foldEvent, emptySummary(name)));
+}

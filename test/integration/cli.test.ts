@@ -1,0 +1,28 @@
+/**
+ * The built CLI (dist/cli.js) as a user runs it: its version, its subcommands wired, and exit code 2 for a
+ * command it does not know. Needs `npm run build` first (npm test does it).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture, repoRoot } from '../helpers/paths';
+import { cli } from '../helpers/runs';
+
+test('--version prints the package version; an unknown command exits 2 naming it', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  const version = cli('--version');
+  assert.equal(version.status, 0, `${version.stderr} (run npm run build first)`);
+  assert.equal(version.stdout.trim(), pkg.version);
+  const bad = cli('frobnicate');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown command 'frobnicate'/);
+});
+
+test('the built CLI wires the inspect subcommand', () => {
+  const ok = cli('inspect', fixture('hf-reference', 'gpt2-tiny'));
+  assert.equal(ok.status, 0, `${ok.stderr} (run npm run build first)`);
+  assert.match(ok.stdout, /target matrices \(8\)/);
+  const bad = cli('inspect');
+  assert.equal(bad.status, 2);
+});
