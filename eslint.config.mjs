@@ -3,8 +3,14 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const ENGINE = { group: ['**/engine', '**/engine/**'], message: 'The engine (tfjs) stays out of here: run records are in src/runs/, task data readers in src/data/.' };
-const TFJS = { group: ['@tensorflow/*'], message: 'src/runs/ and src/data/ stay tfjs-free: the extension host and the dashboard load them.' };
+const ENGINE = {
+  group: ['**/engine', '**/engine/**'],
+  message: 'The engine (tfjs) stays out of here: run records are in src/runs/, task data readers in src/data/.',
+};
+const TFJS = {
+  group: ['@tensorflow/*'],
+  message: 'src/runs/ and src/data/ stay tfjs-free: the extension host and the dashboard load them.',
+};
 const VSCODE = { group: ['vscode'], message: 'The engine and the run records run outside VS Code too (trainer, CLI).' };
 
 export default tseslint.config(
@@ -13,7 +19,20 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { console: 'readonly', process: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', performance: 'readonly', __dirname: 'readonly', require: 'readonly', module: 'writable' },
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        __dirname: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+      },
     },
     rules: {
       'no-eval': 'error',

@@ -23,7 +23,9 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 const started = Date.now();
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-const run = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', config, '--out', out], { stdio: 'inherit' });
+const run = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', config, '--out', out], {
+  stdio: 'inherit',
+});
 if (run.status !== 0) {
   console.error(`sculpt demo: the run failed (exit ${run.status}); the run folders are in ${out}`);
   process.exit(run.status ?? 1);
@@ -34,7 +36,11 @@ const wall = (Date.now() - started) / 1000;
 const runs = readdirSync(out, { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(out, d.name, 'job.json')))
   .map((d) => join(out, d.name))
-  .sort((a, b) => JSON.parse(readFileSync(join(a, 'job.json'), 'utf8')).methodIndex - JSON.parse(readFileSync(join(b, 'job.json'), 'utf8')).methodIndex);
+  .sort(
+    (a, b) =>
+      JSON.parse(readFileSync(join(a, 'job.json'), 'utf8')).methodIndex -
+      JSON.parse(readFileSync(join(b, 'job.json'), 'utf8')).methodIndex,
+  );
 const cli = (...args) => spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
 writeFileSync(join(out, 'report.md'), cli('report', ...runs).stdout);
 cli('report', ...runs, '--html', '--out', join(out, 'report.html'));
@@ -49,24 +55,40 @@ for (const run of runSummaries) {
   if (summary.tasks.length === 0) {
     const labelCounts = run.tasks.map((name) => {
       const task = cfg.tasks.find((t) => t.name === name);
-      const entry = Object.values(manifest.suites).flatMap((s) => s.tasks).find((t) => t.id === task?.source?.builtin);
+      const entry = Object.values(manifest.suites)
+        .flatMap((s) => s.tasks)
+        .find((t) => t.id === task?.source?.builtin);
       return entry ? entry.labels.length : null;
     });
     summary.tasks = run.tasks.map((name, j) => ({ name, chance: labelCounts[j] ? 100 / labelCounts[j] : null }));
   }
   const m = run.metrics;
-  summary.methods[run.method] = { AA: m.AA, BWT: m.BWT, forgetting: m.forgetting, FWT: m.FWT, seconds: run.seconds, R: run.matrix, zeroShot: run.zeroShot };
+  summary.methods[run.method] = {
+    AA: m.AA,
+    BWT: m.BWT,
+    forgetting: m.forgetting,
+    FWT: m.FWT,
+    seconds: run.seconds,
+    R: run.matrix,
+    zeroShot: run.zeroShot,
+  };
 }
 const summaryPath = join(root, 'demo-summary.json');
 writeFileSync(summaryPath, JSON.stringify(summary, null, 2) + '\n');
 
 const f = (v) => (v == null ? '–' : v.toFixed(1));
-const rows = Object.entries(summary.methods).map(([m, s]) => `| ${m} | ${f(s.AA)} | ${f(s.BWT)} | ${f(s.forgetting)} | ${f(s.FWT)} | ${s.seconds.toFixed(0)} |`);
-console.log(`\n## Sculpt demo: ${cfg.name}\n\n| method | AA | BWT | forgetting | FWT | seconds |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
+const rows = Object.entries(summary.methods).map(
+  ([m, s]) => `| ${m} | ${f(s.AA)} | ${f(s.BWT)} | ${f(s.forgetting)} | ${f(s.FWT)} | ${s.seconds.toFixed(0)} |`,
+);
+console.log(
+  `\n## Sculpt demo: ${cfg.name}\n\n| method | AA | BWT | forgetting | FWT | seconds |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+);
 for (const [m, s] of Object.entries(summary.methods)) {
   console.log(`${m}: accuracy matrix (rows: after task; columns: ${summary.tasks.map((t) => t.name).join(', ')})`);
   console.log(`  zero-shot  ${s.zeroShot.map((v) => f(v).padStart(6)).join('')}`);
-  s.R.forEach((row, i) => console.log(`  ${summary.tasks[i].name.padEnd(10).slice(0, 10)} ${row.map((v) => f(v).padStart(6)).join('')}`));
+  s.R.forEach((row, i) =>
+    console.log(`  ${summary.tasks[i].name.padEnd(10).slice(0, 10)} ${row.map((v) => f(v).padStart(6)).join('')}`),
+  );
 }
 console.log(`\nchance: ${summary.tasks.map((t) => `${t.name} ${f(t.chance)}`).join(', ')}`);
 console.log(`wall time ${wall.toFixed(0)} s; runs in ${out}; report ${join(out, 'report.md')}; summary ${summaryPath}`);

@@ -7,8 +7,18 @@ import { createGenerator } from 'ts-json-schema-generator';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
 const SCHEMAS = [
-  { out: 'schemas/sculpt.schema.json', path: 'src/protocol/config.ts', type: 'ExperimentConfig', title: 'Sculpt experiment' },
-  { out: 'schemas/events.schema.json', path: 'src/protocol/events.ts', type: 'SculptEvent', title: 'Sculpt trainer event' },
+  {
+    out: 'schemas/sculpt.schema.json',
+    path: 'src/protocol/config.ts',
+    type: 'ExperimentConfig',
+    title: 'Sculpt experiment',
+  },
+  {
+    out: 'schemas/events.schema.json',
+    path: 'src/protocol/events.ts',
+    type: 'SculptEvent',
+    title: 'Sculpt trainer event',
+  },
 ];
 
 export function generateSchema({ path, type, title, out }) {
@@ -41,15 +51,25 @@ function configReference(schemaText) {
     if (p.type === 'array') return `${typeOf(p.items ?? {})}[]`;
     return p.type ?? 'any';
   };
-  const cell = (t) => String(t ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const cell = (t) =>
+    String(t ?? '')
+      .replace(/\|/g, '\\|')
+      .replace(/\n/g, ' ');
   // A default that depends on other fields comes from `else` of an `if: {required: [...]}` (see FixedRankPolicy).
   const defaultOf = (def, k) => {
     const p = def.properties[k];
     if (p.default !== undefined) return `\`${JSON.stringify(p.default)}\``;
     const d = def.else?.properties?.[k]?.default;
-    return d !== undefined && def.if?.required ? `\`${JSON.stringify(d)}\` without ${def.if.required.map((r) => `\`${r}\``).join(', ')}` : '';
+    return d !== undefined && def.if?.required
+      ? `\`${JSON.stringify(d)}\` without ${def.if.required.map((r) => `\`${r}\``).join(', ')}`
+      : '';
   };
-  const out = ['# Experiment config reference', '', 'Generated from `src/protocol/config.ts` by `npm run schema`; do not edit by hand. Files named `*.sculpt.json` get completion and validation from the same schema in VS Code; `sculpt validate` checks them on the command line.', ''];
+  const out = [
+    '# Experiment config reference',
+    '',
+    'Generated from `src/protocol/config.ts` by `npm run schema`; do not edit by hand. Files named `*.sculpt.json` get completion and validation from the same schema in VS Code; `sculpt validate` checks them on the command line.',
+    '',
+  ];
   for (const [name, def] of Object.entries(defs)) {
     out.push(`## ${name}`, '');
     if (def.description) out.push(def.description, '');
@@ -57,8 +77,13 @@ function configReference(schemaText) {
       out.push('| field | type | default | description |', '|---|---|---|---|');
       for (const [k, p] of Object.entries(def.properties)) {
         const req = def.required?.includes(k) ? ' (required)' : '';
-        const bounds = ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum', 'minItems', 'minLength'].filter((b) => p[b] !== undefined).map((b) => `${b} ${p[b]}`).join(', ');
-        out.push(`| \`${k}\`${req} | ${cell(typeOf(p))} | ${cell(defaultOf(def, k))} | ${cell(p.description)}${bounds ? ` (${bounds})` : ''} |`);
+        const bounds = ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum', 'minItems', 'minLength']
+          .filter((b) => p[b] !== undefined)
+          .map((b) => `${b} ${p[b]}`)
+          .join(', ');
+        out.push(
+          `| \`${k}\`${req} | ${cell(typeOf(p))} | ${cell(defaultOf(def, k))} | ${cell(p.description)}${bounds ? ` (${bounds})` : ''} |`,
+        );
       }
     } else {
       out.push(`One of: ${typeOf(def)}`);

@@ -66,7 +66,10 @@ async function main(): Promise<void> {
   const t5 = randomModel(t5Config, { seed: 1234, std: 0.05 });
   await saveCheckpoint(t5, t5Dir);
   tok.save(t5Dir);
-  writeFileSync(join(t5Dir, 'README.md'), `# tiny-t5\n\nA randomly initialised T5 encoder-decoder (2 + 2 layers, d_model 32) with the tiny-llama tokenizer, for tests of the\nencoder-decoder path. Made by \`node scripts/run-ts.mjs scripts/make-tiny-model.ts\` (seed 1234).\n`);
+  writeFileSync(
+    join(t5Dir, 'README.md'),
+    `# tiny-t5\n\nA randomly initialised T5 encoder-decoder (2 + 2 layers, d_model 32) with the tiny-llama tokenizer, for tests of the\nencoder-decoder path. Made by \`node scripts/run-ts.mjs scripts/make-tiny-model.ts\` (seed 1234).\n`,
+  );
   t5.dispose();
   const model = randomModel(config, { seed: 1234 });
   await saveCheckpoint(model, dir);
@@ -74,7 +77,7 @@ async function main(): Promise<void> {
   writeFileSync(
     join(dir, 'README.md'),
     `# tiny-llama\n\nA randomly initialised 2-layer LLaMA-architecture model (hidden size 32, ${tok.vocabSize}-word vocabulary) for tests and the\nfirst-run example. It knows nothing until fine-tuned. Made by \`node scripts/run-ts.mjs scripts/make-tiny-model.ts\` (seed 1234).\n`,
-);
+  );
   console.log(`wrote ${dir} (${tok.vocabSize} tokens)`);
   model.dispose();
 }

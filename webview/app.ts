@@ -56,17 +56,31 @@ export class DashboardApp implements CardHost {
       const bar = h('div', { class: 'tab-toolbar' });
       this.grids.set(t.id, grid);
       this.toolbars.set(t.id, bar);
-      this.tabsEl.append(h('vscode-tab-header', { attrs: { slot: 'header' }, data: { tab: t.id }, text: t.label }), h('vscode-tab-panel', { data: { panel: t.id } }, bar, grid));
+      this.tabsEl.append(
+        h('vscode-tab-header', { attrs: { slot: 'header' }, data: { tab: t.id }, text: t.label }),
+        h('vscode-tab-panel', { data: { panel: t.id } }, bar, grid),
+      );
     }
     this.tabsEl.selectedIndex = TABS.findIndex((t) => t.id === this.ui.tab);
     this.tabsEl.addEventListener('vsc-tabs-select', (ev) => {
       const i = (ev as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
       this.setUi({ tab: TABS[i]?.id ?? 'accuracy' });
     });
-    const exportAll = h('vscode-button', { attrs: { secondary: true }, text: 'Export JSON', title: 'Save every shown run (events and summary) as JSON', data: { action: 'export-json' }, on: { click: () => this.exportJson() } });
+    const exportAll = h('vscode-button', {
+      attrs: { secondary: true },
+      text: 'Export JSON',
+      title: 'Save every shown run (events and summary) as JSON',
+      data: { action: 'export-json' },
+      on: { click: () => this.exportJson() },
+    });
     clear(
       root,
-      h('header', { class: 'top' }, h('div', { class: 'top-titles' }, this.titleEl, this.factsEl), h('div', { class: 'top-actions' }, exportAll)),
+      h(
+        'header',
+        { class: 'top' },
+        h('div', { class: 'top-titles' }, this.titleEl, this.factsEl),
+        h('div', { class: 'top-actions' }, exportAll),
+      ),
       this.progressEl,
       this.summaryEl,
       this.noticesEl,
@@ -74,7 +88,10 @@ export class DashboardApp implements CardHost {
       this.toastEl,
     );
     // VS Code switches the body class on theme changes; the host's theme message may come later or not at all.
-    new MutationObserver(() => this.refreshTheme()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+    new MutationObserver(() => this.refreshTheme()).observe(document.body, {
+      attributes: true,
+      attributeFilter: ['class'],
+    });
   }
 
   receive(msg: HostMessage): void {
@@ -98,7 +115,14 @@ export class DashboardApp implements CardHost {
     this.setUi({ tables: this.isTable(id) ? this.ui.tables.filter((t) => t !== id) : [...this.ui.tables, id] });
   }
   exportFile(format: 'png' | 'csv' | 'json', fileBase: string, data: string, runKey?: string): void {
-    this.bridge.post({ type: 'export', requestId: this.nextRequest++, format, suggestedName: `${exportFileName(fileBase)}.${format}`, key: runKey, data });
+    this.bridge.post({
+      type: 'export',
+      requestId: this.nextRequest++,
+      format,
+      suggestedName: `${exportFileName(fileBase)}.${format}`,
+      key: runKey,
+      data,
+    });
   }
 
   colorIndex(run: RunState): number {
@@ -159,7 +183,20 @@ export class DashboardApp implements CardHost {
     clear(this.factsEl, runs.length === 1 ? runFacts(runs[0]) : null);
     clear(this.progressEl, ...runs.map(runProgress));
     const rows = runs.map(summaryRow);
-    const summarySig = [this.palVersion, this.ui.hidden, rows.map((r) => [r.key, r.name, r.method, r.status, r.metrics, r.tasksDone, r.tasksTotal, Math.round(r.seconds ?? -1)])];
+    const summarySig = [
+      this.palVersion,
+      this.ui.hidden,
+      rows.map((r) => [
+        r.key,
+        r.name,
+        r.method,
+        r.status,
+        r.metrics,
+        r.tasksDone,
+        r.tasksTotal,
+        Math.round(r.seconds ?? -1),
+      ]),
+    ];
     if (this.changed('summary', summarySig)) {
       clear(
         this.summaryEl,
@@ -167,13 +204,27 @@ export class DashboardApp implements CardHost {
           ? renderSummary(runs, {
               colorOf: (r) => seriesColor(this.pal, this.colorIndex(r)),
               isHidden: (k) => this.ui.hidden.includes(k),
-              setHidden: (k, hide) => this.setUi({ hidden: hide ? [...new Set([...this.ui.hidden, k])] : this.ui.hidden.filter((x) => x !== k) }),
+              setHidden: (k, hide) =>
+                this.setUi({
+                  hidden: hide ? [...new Set([...this.ui.hidden, k])] : this.ui.hidden.filter((x) => x !== k),
+                }),
               openFolder: (key) => this.bridge.post({ type: 'open-run-folder', key }),
             })
           : h('p', { class: 'card-empty', text: 'Waiting for runs\u2026' }),
       );
     }
-    const noticeSig = [this.state.protocolError, runs.map((r) => [r.key, r.warnings.length, r.error?.seq, r.stopped?.seq, r.log, r.exitCode, rows[runs.indexOf(r)].status])];
+    const noticeSig = [
+      this.state.protocolError,
+      runs.map((r) => [
+        r.key,
+        r.warnings.length,
+        r.error?.seq,
+        r.stopped?.seq,
+        r.log,
+        r.exitCode,
+        rows[runs.indexOf(r)].status,
+      ]),
+    ];
     if (this.changed('notices', noticeSig)) clear(this.noticesEl, renderNotices(this.state));
     if (this.state.notice) {
       this.toastEl.textContent = this.state.notice.text;
@@ -191,10 +242,17 @@ export class DashboardApp implements CardHost {
 
   private renderTab(tab: TabId): void {
     const runs = this.state.runs;
-    const ctx = { runs, ui: this.ui, colorIndex: (r: RunState) => this.colorIndex(r), setUi: (p: Partial<UiState>) => this.setUi(p), post: this.bridge.post };
+    const ctx = {
+      runs,
+      ui: this.ui,
+      colorIndex: (r: RunState) => this.colorIndex(r),
+      setUi: (p: Partial<UiState>) => this.setUi(p),
+      post: this.bridge.post,
+    };
     const toolbarSig = [tab, this.state.layout, this.ui, runs.map((r) => [r.key, r.ranks.map((x) => x.beforeTask)])];
     if (this.changed(`toolbar:${tab}`, toolbarSig)) clear(this.toolbars.get(tab)!, ...tabToolbar(tab, ctx));
-    if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, runs.map((r) => [r.key, r.version]), this.ui])) this.syncCards(this.grids.get(tab)!, tabSpecs(tab, ctx));
+    if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, runs.map((r) => [r.key, r.version]), this.ui]))
+      this.syncCards(this.grids.get(tab)!, tabSpecs(tab, ctx));
   }
 
   private syncCards(grid: HTMLElement, specs: ChartSpec[]): void {

@@ -30,7 +30,11 @@ export interface TaskPoint {
 /** OP_t after each finished task: the trainer's figure when it sent one, else computed from R. */
 export function averageAccuracyPerTask(run: RunState): TaskPoint[] {
   const R = completeRows(run);
-  return R.map((_, t) => ({ task: t, name: run.tasks[t] ?? `task ${t}`, value: run.taskMetrics[t]?.AA ?? averageAccuracy(R, t) }));
+  return R.map((_, t) => ({
+    task: t,
+    name: run.tasks[t] ?? `task ${t}`,
+    value: run.taskMetrics[t]?.AA ?? averageAccuracy(R, t),
+  }));
 }
 
 export interface ForgettingView {
@@ -107,7 +111,13 @@ export function summaryRow(run: RunState): SummaryRow {
 export type MetricKey = 'AA' | 'BWT' | 'forgetting' | 'FWT' | 'seconds';
 
 /** Which direction is better for each summary column. */
-export const BETTER: Record<MetricKey, 'max' | 'min'> = { AA: 'max', BWT: 'max', forgetting: 'min', FWT: 'max', seconds: 'min' };
+export const BETTER: Record<MetricKey, 'max' | 'min'> = {
+  AA: 'max',
+  BWT: 'max',
+  forgetting: 'min',
+  FWT: 'max',
+  seconds: 'min',
+};
 
 export function metricValue(row: SummaryRow, k: MetricKey): number | null {
   if (k === 'seconds') return row.secondsFinal ? row.seconds : null;
@@ -116,7 +126,9 @@ export function metricValue(row: SummaryRow, k: MetricKey): number | null {
 
 /** Keys of the rows holding the best value of a column (ties all marked; none with fewer than two values or all equal). */
 export function bestKeys(rows: SummaryRow[], k: MetricKey): Set<string> {
-  const vals = rows.map((r) => [r.key, metricValue(r, k)] as const).filter((x): x is readonly [string, number] => x[1] != null && Number.isFinite(x[1]));
+  const vals = rows
+    .map((r) => [r.key, metricValue(r, k)] as const)
+    .filter((x): x is readonly [string, number] => x[1] != null && Number.isFinite(x[1]));
   if (vals.length < 2) return new Set();
   const pick = BETTER[k] === 'max' ? Math.max : Math.min;
   const best = pick(...vals.map((v) => v[1]));
@@ -142,14 +154,19 @@ export interface RankHeatmap {
 }
 
 function groupOf(m: { layer: number; role: string }): { id: string; label: string; order: number } {
-  return m.layer >= 0 ? { id: `L${m.layer}`, label: `layer ${m.layer}`, order: m.layer } : { id: `x:${m.role}`, label: m.role, order: 1e6 };
+  return m.layer >= 0
+    ? { id: `L${m.layer}`, label: `layer ${m.layer}`, order: m.layer }
+    : { id: `x:${m.role}`, label: m.role, order: 1e6 };
 }
 
 export function rankHeatmap(run: RunState): RankHeatmap {
   const groups = new Map<string, { id: string; label: string; order: number }>();
   for (const r of run.ranks) for (const m of r.matrices) groups.set(groupOf(m).id, groupOf(m));
   const rows = [...groups.values()].sort((a, b) => a.order - b.order || a.label.localeCompare(b.label));
-  const cols = run.ranks.map((r) => ({ beforeTask: r.beforeTask, label: `before ${run.tasks[r.beforeTask] ?? `task ${r.beforeTask}`}` }));
+  const cols = run.ranks.map((r) => ({
+    beforeTask: r.beforeTask,
+    label: `before ${run.tasks[r.beforeTask] ?? `task ${r.beforeTask}`}`,
+  }));
   const cells = rows.map((g) =>
     run.ranks.map((r) => {
       const ms = r.matrices.filter((m) => groupOf(m).id === g.id);

@@ -14,7 +14,11 @@ export interface Props {
   on?: Record<string, (ev: Event) => void>;
 }
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props?: Props, ...children: Child[]): HTMLElementTagNameMap[K];
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props?: Props,
+  ...children: Child[]
+): HTMLElementTagNameMap[K];
 export function h(tag: string, props?: Props, ...children: Child[]): HTMLElement;
 export function h(tag: string, props: Props = {}, ...children: Child[]): HTMLElement {
   const el = document.createElement(tag);

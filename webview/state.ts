@@ -103,10 +103,20 @@ export interface RunState {
 }
 
 function emptyColumns(): StepColumns {
-  return { globalStep: new Column(), task: new Column(), loss: new Column(), lr: new Column(), tokensPerSecond: new Column(), time: new Column() };
+  return {
+    globalStep: new Column(),
+    task: new Column(),
+    loss: new Column(),
+    lr: new Column(),
+    tokensPerSecond: new Column(),
+    time: new Column(),
+  };
 }
 
-export function emptyRun(info: Pick<RunInfo, 'key' | 'name'> & Partial<RunInfo>, log: LogHealth = { truncatedTail: false, badLines: 0 }): RunState {
+export function emptyRun(
+  info: Pick<RunInfo, 'key' | 'name'> & Partial<RunInfo>,
+  log: LogHealth = { truncatedTail: false, badLines: 0 },
+): RunState {
   return {
     key: info.key,
     name: info.name,
@@ -148,7 +158,8 @@ function matrixRow(run: RunState, i: number): (number | null)[] {
 }
 
 function experimentName(config: unknown): string | null {
-  if (config && typeof config === 'object' && typeof (config as { name?: unknown }).name === 'string') return (config as { name: string }).name;
+  if (config && typeof config === 'object' && typeof (config as { name?: unknown }).name === 'string')
+    return (config as { name: string }).name;
   return null;
 }
 
@@ -176,7 +187,15 @@ function fold(run: RunState, e: SculptEvent): void {
     case 'task-started':
       run.spans = run.spans.filter((s) => s.task !== e.task);
       run.spans.push({ task: e.task, name: e.name, steps: e.steps, offset: null });
-      run.current = { task: e.task, name: e.name, step: 0, steps: e.steps, progress: 0, loss: null, tokensPerSecond: null };
+      run.current = {
+        task: e.task,
+        name: e.name,
+        step: 0,
+        steps: e.steps,
+        progress: 0,
+        loss: null,
+        tokensPerSecond: null,
+      };
       break;
     case 'step': {
       const s = run.steps;
@@ -190,7 +209,15 @@ function fold(run: RunState, e: SculptEvent): void {
       if (span && span.offset === null) span.offset = e.globalStep - e.step;
       const name = span?.name ?? run.tasks[e.task] ?? `task ${e.task}`;
       const steps = span?.steps ?? run.current?.steps ?? 0;
-      run.current = { task: e.task, name, step: e.step, steps, progress: e.progress, loss: e.loss, tokensPerSecond: e.tokensPerSecond };
+      run.current = {
+        task: e.task,
+        name,
+        step: e.step,
+        steps,
+        progress: e.progress,
+        loss: e.loss,
+        tokensPerSecond: e.tokensPerSecond,
+      };
       break;
     }
     case 'eval':
@@ -210,7 +237,8 @@ function fold(run: RunState, e: SculptEvent): void {
       matrixRow(run, e.task);
       run.taskMetrics[e.task] = e.metrics;
       run.taskSeconds[e.task] = e.seconds;
-      if (run.current && run.current.task === e.task) run.current = { ...run.current, progress: 1, step: run.current.steps };
+      if (run.current && run.current.task === e.task)
+        run.current = { ...run.current, progress: 1, step: run.current.steps };
       break;
     case 'checkpoint':
       run.checkpoints.push(e);
@@ -262,7 +290,11 @@ export function applyEvents(run: RunState, events: readonly unknown[]): number {
   return taken;
 }
 
-export function runFromEvents(info: Pick<RunInfo, 'key' | 'name'> & Partial<RunInfo>, events: readonly unknown[], log?: LogHealth): RunState {
+export function runFromEvents(
+  info: Pick<RunInfo, 'key' | 'name'> & Partial<RunInfo>,
+  events: readonly unknown[],
+  log?: LogHealth,
+): RunState {
   const run = emptyRun(info, log);
   applyEvents(run, events);
   return run;

@@ -36,9 +36,16 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
   const multi = ctx.runs.length > 1;
   switch (tab) {
     case 'accuracy':
-      return [...runs.map((r) => matrixSpec(r, multi ? `: ${r.name}` : '')), averageAccuracySpec(runs, ctx.colorIndex, multi), forgettingSpec(runs, ctx.colorIndex, multi)];
+      return [
+        ...runs.map((r) => matrixSpec(r, multi ? `: ${r.name}` : '')),
+        averageAccuracySpec(runs, ctx.colorIndex, multi),
+        forgettingSpec(runs, ctx.colorIndex, multi),
+      ];
     case 'training':
-      return [lossSpec(runs, ctx.colorIndex, { log: ctx.ui.logLoss, compare: multi }), throughputSpec(runs, ctx.colorIndex, multi)];
+      return [
+        lossSpec(runs, ctx.colorIndex, { log: ctx.ui.logLoss, compare: multi }),
+        throughputSpec(runs, ctx.colorIndex, multi),
+      ];
     case 'subspace': {
       const run = ranksRun(ctx);
       if (!run) return [];
@@ -47,9 +54,18 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
   }
 }
 
-function select(label: string, options: { value: string; label: string }[], value: string, onChange: (v: string) => void): HTMLElement {
-  const sel = h('vscode-single-select', { attrs: { 'aria-label': label }, on: { change: (ev) => onChange((ev.currentTarget as HTMLSelectElement).value) } });
-  for (const o of options) sel.append(h('vscode-option', { attrs: { value: o.value, selected: o.value === value }, text: o.label }));
+function select(
+  label: string,
+  options: { value: string; label: string }[],
+  value: string,
+  onChange: (v: string) => void,
+): HTMLElement {
+  const sel = h('vscode-single-select', {
+    attrs: { 'aria-label': label },
+    on: { change: (ev) => onChange((ev.currentTarget as HTMLSelectElement).value) },
+  });
+  for (const o of options)
+    sel.append(h('vscode-option', { attrs: { value: o.value, selected: o.value === value }, text: o.label }));
   return h('label', { class: 'field' }, h('span', { class: 'field-label', text: label }), sel);
 }
 
@@ -69,14 +85,24 @@ export function tabToolbar(tab: TabId, ctx: TabContext): HTMLElement[] {
     const out: HTMLElement[] = [];
     const withRanks = ctx.runs.filter((r) => r.ranks.length);
     if (ctx.runs.length > 1) {
-      out.push(select('Run', (withRanks.length ? withRanks : ctx.runs).map((r) => ({ value: r.key, label: r.name })), run.key, (v) => ctx.setUi({ ranksRun: v, boundary: null })));
+      out.push(
+        select(
+          'Run',
+          (withRanks.length ? withRanks : ctx.runs).map((r) => ({ value: r.key, label: r.name })),
+          run.key,
+          (v) => ctx.setUi({ ranksRun: v, boundary: null }),
+        ),
+      );
     }
     const current = ranksAt(run, ctx.ui.boundary);
     if (run.ranks.length) {
       out.push(
         select(
           'Boundary',
-          run.ranks.map((r) => ({ value: String(r.beforeTask), label: `before ${run.tasks[r.beforeTask] ?? `task ${r.beforeTask + 1}`}` })),
+          run.ranks.map((r) => ({
+            value: String(r.beforeTask),
+            label: `before ${run.tasks[r.beforeTask] ?? `task ${r.beforeTask + 1}`}`,
+          })),
           String(current?.beforeTask ?? ''),
           (v) => {
             const beforeTask = Number(v);

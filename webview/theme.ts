@@ -49,14 +49,16 @@ export function parseColor(css: string, fallback: Rgb = { r: 128, g: 128, b: 128
   probe.fillStyle = css.trim();
   const v = String(probe.fillStyle);
   if (v === '#000001' && css.trim() !== '#000001') return fallback;
-  if (v.startsWith('#')) return { r: parseInt(v.slice(1, 3), 16), g: parseInt(v.slice(3, 5), 16), b: parseInt(v.slice(5, 7), 16), a: 1 };
+  if (v.startsWith('#'))
+    return { r: parseInt(v.slice(1, 3), 16), g: parseInt(v.slice(3, 5), 16), b: parseInt(v.slice(5, 7), 16), a: 1 };
   const m = /rgba?\(([^)]+)\)/.exec(v);
   if (!m) return fallback;
   const [r, g, b, a = '1'] = m[1].split(',').map((s) => s.trim());
   return { r: +r, g: +g, b: +b, a: +a };
 }
 
-export const rgbCss = (c: Rgb, alpha = c.a): string => `rgba(${Math.round(c.r)}, ${Math.round(c.g)}, ${Math.round(c.b)}, ${alpha})`;
+export const rgbCss = (c: Rgb, alpha = c.a): string =>
+  `rgba(${Math.round(c.r)}, ${Math.round(c.g)}, ${Math.round(c.b)}, ${alpha})`;
 
 export function mix(a: Rgb, b: Rgb, t: number): Rgb {
   const u = Math.max(0, Math.min(1, t));

@@ -30,7 +30,16 @@ export function syntheticRun(totalSteps = 20000, T = 5, layers = 24): SculptEven
   let time = 1_700_000_000_000;
   const base = () => ({ v: 1, runId, seq: ++seq, time: (time += 37) });
   const tasks = Array.from({ length: T }, (_, i) => `task${i + 1}`);
-  out.push({ ...base(), type: 'run-started', config: { name: 'bench' }, method: 'adaptive-svd', tasks, order: 0, backend: { name: 'webgpu', device: 'bench', isGpu: true, fallbacks: [] }, model: { arch: 'llama', source: 'bench', parameters: 1.1e9, trainable: 1.1e9, layers, targets: layers * 7 } });
+  out.push({
+    ...base(),
+    type: 'run-started',
+    config: { name: 'bench' },
+    method: 'adaptive-svd',
+    tasks,
+    order: 0,
+    backend: { name: 'webgpu', device: 'bench', isGpu: true, fallbacks: [] },
+    model: { arch: 'llama', source: 'bench', parameters: 1.1e9, trainable: 1.1e9, layers, targets: layers * 7 },
+  });
   const R: number[][] = [];
   const perTask = Math.floor(totalSteps / T);
   let rnd = 12345;
@@ -41,21 +50,69 @@ export function syntheticRun(totalSteps = 20000, T = 5, layers = 24): SculptEven
       for (let l = 0; l < layers; l++) {
         for (const role of ['q', 'k', 'v', 'o', 'gate', 'up', 'down']) {
           const ratio = Math.min(1, 0.2 + 0.1 * t + 0.02 * l);
-          matrices.push({ name: `model.layers.${l}.${role}.weight`, layer: l, role, shape: [2048, 2048] as [number, number], k: Math.round(ratio * 2048), minDim: 2048, ratio, sigmaMax: 3, sigmaMin: 0.01, sigmaMean: 0.4, effectiveRank: 900, retainedEnergy: Math.min(1, ratio + 0.2) });
+          matrices.push({
+            name: `model.layers.${l}.${role}.weight`,
+            layer: l,
+            role,
+            shape: [2048, 2048] as [number, number],
+            k: Math.round(ratio * 2048),
+            minDim: 2048,
+            ratio,
+            sigmaMax: 3,
+            sigmaMin: 0.01,
+            sigmaMean: 0.4,
+            effectiveRank: 900,
+            retainedEnergy: Math.min(1, ratio + 0.2),
+          });
         }
       }
       out.push({ ...base(), type: 'ranks', beforeTask: t, policy: 'adaptive', matrices, seconds: 12.5 });
     }
     out.push({ ...base(), type: 'task-started', task: t, name: tasks[t], trainExamples: 5000, steps: perTask });
     for (let s = 1; s <= perTask; s++) {
-      out.push({ ...base(), type: 'step', task: t, step: s, globalStep: t * perTask + s, loss: 0.3 + 3 * Math.exp(-s / 300) + noise(), lr: 1e-4, tokensPerSecond: 4000 + 500 * noise(), progress: s / perTask });
+      out.push({
+        ...base(),
+        type: 'step',
+        task: t,
+        step: s,
+        globalStep: t * perTask + s,
+        loss: 0.3 + 3 * Math.exp(-s / 300) + noise(),
+        lr: 1e-4,
+        tokensPerSecond: 4000 + 500 * noise(),
+        progress: s / perTask,
+      });
     }
     const row = tasks.map((_, j) => (j <= t ? 90 - 5 * (t - j) : 20));
     R.push(row);
-    for (let j = 0; j < T; j++) out.push({ ...base(), type: 'eval', afterTask: t, task: j, name: tasks[j], mode: 'rank', accuracy: row[j], examples: 500 });
-    out.push({ ...base(), type: 'task-finished', task: t, name: tasks[t], row, metrics: { AA: 80, BWT: -5, forgetting: 5, FWT: 0 }, seconds: 100 });
+    for (let j = 0; j < T; j++)
+      out.push({
+        ...base(),
+        type: 'eval',
+        afterTask: t,
+        task: j,
+        name: tasks[j],
+        mode: 'rank',
+        accuracy: row[j],
+        examples: 500,
+      });
+    out.push({
+      ...base(),
+      type: 'task-finished',
+      task: t,
+      name: tasks[t],
+      row,
+      metrics: { AA: 80, BWT: -5, forgetting: 5, FWT: 0 },
+      seconds: 100,
+    });
   }
-  out.push({ ...base(), type: 'run-finished', matrix: R, zeroShot: tasks.map(() => 20), metrics: { AA: 80, BWT: -5, forgetting: 5, FWT: 0 }, seconds: 500 });
+  out.push({
+    ...base(),
+    type: 'run-finished',
+    matrix: R,
+    zeroShot: tasks.map(() => 20),
+    metrics: { AA: 80, BWT: -5, forgetting: 5, FWT: 0 },
+    seconds: 500,
+  });
   return out;
 }
 
@@ -75,7 +132,14 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
   // The first two events (run-started, task-started) open the live cases; the rest arrive afterwards.
   const head = events.slice(0, 2);
   const rest = events.slice(2);
-  const snapshot = (evs: SculptEvent[], live: boolean): RunSnapshot => ({ key: KEY, name: 'synthetic', live, events: evs, truncatedTail: false, badLines: 0 });
+  const snapshot = (evs: SculptEvent[], live: boolean): RunSnapshot => ({
+    key: KEY,
+    name: 'synthetic',
+    live,
+    events: evs,
+    truncatedTail: false,
+    badLines: 0,
+  });
 
   const reducer: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -109,9 +173,16 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
   try {
     const d = await openDashboard(browser, server.origin, { theme: 'dark', width: 1400, height: 1000 });
     // Show the Training tab (restored from the webview state), so the step charts are part of every redraw.
-    await d.page.evaluate(() => sessionStorage.setItem('sculpt-test-state', JSON.stringify({ protocol: 1, runKeys: [], ui: { tab: 'training' } })));
+    await d.page.evaluate(() =>
+      sessionStorage.setItem(
+        'sculpt-test-state',
+        JSON.stringify({ protocol: 1, runKeys: [], ui: { tab: 'training' } }),
+      ),
+    );
     await d.page.reload();
-    await d.page.waitForFunction(() => (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'));
+    await d.page.waitForFunction(() =>
+      (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'),
+    );
     /** Posts the messages in the page and returns seconds until a frame includes `total` events. */
     const timed = (messages: HostMessage[], total: number) =>
       d.page.evaluate(
@@ -119,7 +190,8 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
           const t0 = performance.now();
           for (const m of msgs) window.postMessage(m, '*');
           await new Promise<void>((resolve) => {
-            const check = () => (document.documentElement.dataset.sculptEvents === String(n) ? resolve() : requestAnimationFrame(check));
+            const check = () =>
+              document.documentElement.dataset.sculptEvents === String(n) ? resolve() : requestAnimationFrame(check);
             check();
           });
           return (performance.now() - t0) / 1000;
@@ -132,7 +204,9 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
     };
     for (let i = 0; i < reps; i++) {
       await reset();
-      replay.push(await timed([{ type: 'init', protocol: 1, theme: 'dark', runs: [snapshot(events, false)] }], events.length));
+      replay.push(
+        await timed([{ type: 'init', protocol: 1, theme: 'dark', runs: [snapshot(events, false)] }], events.length),
+      );
       await reset();
       await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [snapshot(head, true)] });
       await d.rendered(head.length);
@@ -141,7 +215,8 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
       await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [snapshot(head, true)] });
       await d.rendered(head.length);
       const batches: HostMessage[] = [];
-      for (let k = 0; k < rest.length; k += 100) batches.push({ type: 'events', key: KEY, events: rest.slice(k, k + 100) });
+      for (let k = 0; k < rest.length; k += 100)
+        batches.push({ type: 'events', key: KEY, events: rest.slice(k, k + 100) });
       stream.push(await timed(batches, events.length));
     }
     if (d.problems.length) throw new Error(`the page reported problems: ${d.problems.join('; ')}`);
@@ -167,6 +242,12 @@ export async function runDashboardBench(argv: readonly string[]): Promise<void> 
     `target: replay and append under 1 s (${stats(replay).median < 1 && stats(append).median < 1 ? 'met' : 'NOT met'})`,
     'charts get at most 2,000 points per series (min/max decimation); the Training tab is shown so loss and throughput redraw',
   ];
-  const benchRows: BenchRow[] = rows.map(([name, s]) => ({ name, ours: s.median, peer: null, unit: 's', speedup: null }));
+  const benchRows: BenchRow[] = rows.map(([name, s]) => ({
+    name,
+    ours: s.median,
+    peer: null,
+    unit: 's',
+    speedup: null,
+  }));
   printReport('dashboard', table, notes, benchRows, json);
 }

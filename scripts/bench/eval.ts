@@ -80,12 +80,30 @@ function runTwin(modelDir: string, job: object, reps: number): { out: TwinOut | 
     const jobFile = join(dir, 'job.json');
     writeFileSync(jobFile, JSON.stringify(job));
     const python = process.env.SCULPT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-    const r = spawnSync(python, [join(root, 'scripts/bench/eval_twin.py'), '--model', modelDir, '--job', jobFile, '--reps', String(reps), '--threads', '2'], {
-      encoding: 'utf8',
-      timeout: 30 * 60 * 1000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (r.status !== 0) return { out: null, note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch` };
+    const r = spawnSync(
+      python,
+      [
+        join(root, 'scripts/bench/eval_twin.py'),
+        '--model',
+        modelDir,
+        '--job',
+        jobFile,
+        '--reps',
+        String(reps),
+        '--threads',
+        '2',
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 30 * 60 * 1000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    if (r.status !== 0)
+      return {
+        out: null,
+        note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch`,
+      };
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as TwinOut;
     return { out, note: `PyTorch twin: ${out.torch}, ${out.threads} threads, BLAS ${out.blas}, fp32, inference_mode` };
   } finally {
@@ -116,11 +134,21 @@ export async function runEvalBench(argv: string[]): Promise<void> {
   const table: string[][] = [];
   const notes: string[] = [];
   if (!existsSync(join(modelDir, 'config.json'))) {
-    printReport('eval', markdownTable(['model/backend/mode', 'work', 'ours', 'PyTorch', 'ours thrpt', 'PyTorch thrpt', 'ratio'], []), [`${MODEL}: not installed, skipped`], rows, json);
+    printReport(
+      'eval',
+      markdownTable(['model/backend/mode', 'work', 'ours', 'PyTorch', 'ours thrpt', 'PyTorch thrpt', 'ratio'], []),
+      [`${MODEL}: not installed, skipped`],
+      rows,
+      json,
+    );
     return;
   }
   const { config, task } = evalTask(nExamples);
-  const settings = { maxSeqLen: config.training.maxSeqLen, batchSize: config.training.evalBatchSize, maxNewTokens: newTokens };
+  const settings = {
+    maxSeqLen: config.training.maxSeqLen,
+    batchSize: config.training.evalBatchSize,
+    maxNewTokens: newTokens,
+  };
   const tok = loadTokenizer(modelDir);
 
   // The token ids the runner scores (evaluate.ts rankInputs, what rankAccuracy scores), handed to the twin.
@@ -133,7 +161,12 @@ export async function runEvalBench(argv: string[]): Promise<void> {
       if (!job) {
         const codec = codecFor(model, tok, settings.maxSeqLen);
         const inputs = rankInputs(model, tok, task, settings.maxSeqLen);
-        const rank: RankJob = { ...inputs, batchSize: settings.batchSize, pairs: inputs.mode === 'next' ? inputs.prompts.length * task.labels.length : inputs.prompts.length, examples: task.test.length };
+        const rank: RankJob = {
+          ...inputs,
+          batchSize: settings.batchSize,
+          pairs: inputs.mode === 'next' ? inputs.prompts.length * task.labels.length : inputs.prompts.length,
+          examples: task.test.length,
+        };
         const genPrompts = task.test.slice(0, nPrompts).map((ex) => codec.prompt(ex, task.template, newTokens));
         job = { rank, generate: { prompts: genPrompts, newTokens } };
         peer = runTwin(modelDir, job, reps);
@@ -146,7 +179,9 @@ export async function runEvalBench(argv: string[]): Promise<void> {
               : `Σ log p(label tokens + EOS | prompt) per prompt x label (continuationLogProbs)`) +
             `, eval batch ${settings.batchSize}, prompts ${meanLen(rank.prompts)} tokens on average (maxSeqLen ${settings.maxSeqLen})`,
         );
-        notes.push(`generate: ${genPrompts.length} prompts (${meanLen(genPrompts)} tokens on average, left-padded, one batch) x ${newTokens} new tokens, greedy, key/value cache on both sides, EOS ignored`);
+        notes.push(
+          `generate: ${genPrompts.length} prompts (${meanLen(genPrompts)} tokens on average, left-padded, one batch) x ${newTokens} new tokens, greedy, key/value cache on both sides, EOS ignored`,
+        );
       }
       const rj = job.rank;
       const pj = job.generate;
@@ -155,32 +190,72 @@ export async function runEvalBench(argv: string[]): Promise<void> {
       // Agreement with the twin (untimed): scores of the same ids, and the greedy tokens.
       const p = peer?.out ?? null;
       if (p && backend === backends[0]) {
-        const ours = rj.mode === 'next' ? (await model.nextTokenLogProbs!(rj.prompts, rj.candidates, rj.batchSize)).flat() : await model.continuationLogProbs(rj.prompts, rj.continuations, rj.batchSize);
+        const ours =
+          rj.mode === 'next'
+            ? (await model.nextTokenLogProbs!(rj.prompts, rj.candidates, rj.batchSize)).flat()
+            : await model.continuationLogProbs(rj.prompts, rj.continuations, rj.batchSize);
         const theirs = (p.rank_scores as (number | number[])[]).flat();
         const diff = Math.max(...ours.map((x, i) => Math.abs(x - theirs[i])));
         const gOurs = genRun.result.flat();
         const gTheirs = p.gen_tokens.flat();
         const same = gOurs.filter((t, i) => t === gTheirs[i]).length;
-        notes.push(`agreement (${backend} vs PyTorch): rank log-prob max |diff| ${diff.toExponential(2)}; greedy tokens equal ${same}/${gTheirs.length}`);
+        notes.push(
+          `agreement (${backend} vs PyTorch): rank log-prob max |diff| ${diff.toExponential(2)}; greedy tokens equal ${same}/${gTheirs.length}`,
+        );
       }
       const rankS = stats(rankRun.times);
       const genS = stats(genRun.times);
       const peerRank: Stats | null = p ? stats(p.rank_s) : null;
       const peerGen: Stats | null = p ? stats(p.gen_s) : null;
       const genTokens = pj.prompts.length * pj.newTokens;
-      const add = (mode: string, work: string, ours: Stats, theirs: Stats | null, amount: number, unit: string, extra: (s: number) => string) => {
+      const add = (
+        mode: string,
+        work: string,
+        ours: Stats,
+        theirs: Stats | null,
+        amount: number,
+        unit: string,
+        extra: (s: number) => string,
+      ) => {
         const o = amount / ours.median;
         const t = theirs ? amount / theirs.median : null;
         const name = `${MODEL}/${backend}/${mode}`;
         rows.push({ name, ours: o, peer: t, unit, speedup: t ? o / t : null });
-        table.push([name, work, formatStats(ours, 's', 3), formatStats(theirs, 's', 3), `${o.toFixed(1)} ${unit}${extra(ours.median)}`, t ? `${t.toFixed(1)} ${unit}${extra(theirs!.median)}` : 'n/a', t ? (o / t).toFixed(3) : 'n/a']);
+        table.push([
+          name,
+          work,
+          formatStats(ours, 's', 3),
+          formatStats(theirs, 's', 3),
+          `${o.toFixed(1)} ${unit}${extra(ours.median)}`,
+          t ? `${t.toFixed(1)} ${unit}${extra(theirs!.median)}` : 'n/a',
+          t ? (o / t).toFixed(3) : 'n/a',
+        ]);
       };
-      add('rank', `${rj.examples} ex x ${task.labels.length} labels`, rankS, peerRank, rj.examples, 'examples/s', (s) => ` (${(rj.examples * task.labels.length / s).toFixed(0)} prompts·labels/s)`);
+      add(
+        'rank',
+        `${rj.examples} ex x ${task.labels.length} labels`,
+        rankS,
+        peerRank,
+        rj.examples,
+        'examples/s',
+        (s) => ` (${((rj.examples * task.labels.length) / s).toFixed(0)} prompts·labels/s)`,
+      );
       add('generate', `${pj.prompts.length} x ${pj.newTokens} tokens`, genS, peerGen, genTokens, 'tokens/s', () => '');
     } finally {
       model.dispose();
     }
   }
-  notes.push('speedup = ours / PyTorch throughput (>= 1: Sculpt faster); times are per full pass (median, min-max) after one warm-up pass');
-  printReport('eval', markdownTable(['model/backend/mode', 'work', 'ours', 'PyTorch', 'ours throughput', 'PyTorch throughput', 'ratio'], table), notes, rows, json);
+  notes.push(
+    'speedup = ours / PyTorch throughput (>= 1: Sculpt faster); times are per full pass (median, min-max) after one warm-up pass',
+  );
+  printReport(
+    'eval',
+    markdownTable(
+      ['model/backend/mode', 'work', 'ours', 'PyTorch', 'ours throughput', 'PyTorch throughput', 'ratio'],
+      table,
+    ),
+    notes,
+    rows,
+    json,
+  );
 }

@@ -79,9 +79,13 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  say(`## gpu-check\n\nbackend (${quick ? 'webgpu requested' : 'auto'}): ${info.name} on ${info.device}${info.fallbacks.length ? `; passed over: ${info.fallbacks.join('; ')}` : ''}`);
+  say(
+    `## gpu-check\n\nbackend (${quick ? 'webgpu requested' : 'auto'}): ${info.name} on ${info.device}${info.fallbacks.length ? `; passed over: ${info.fallbacks.join('; ')}` : ''}`,
+  );
   const lapack = lapackStatus();
-  say(`task-boundary SVD: ${lapack.available ? `LAPACK (${lapack.library})` : `TypeScript (LAPACK unavailable: ${lapack.reason})`}`);
+  say(
+    `task-boundary SVD: ${lapack.available ? `LAPACK (${lapack.library})` : `TypeScript (LAPACK unavailable: ${lapack.reason})`}`,
+  );
   if (info.name !== 'webgpu') {
     console.error('gpu-check: the webgpu backend was not selected; nothing to check');
     process.exitCode = 1;
@@ -97,11 +101,36 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
       const r = await withUnfused(kernels === 'fused' ? '' : 'all', () => fixtureParity(dir, 'webgpu', 'cpu'));
       parity.push(r);
       const ok = r.logits <= PARITY_LIMIT && r.loss <= PARITY_LIMIT && r.worstGrad.err <= PARITY_LIMIT;
-      parityRows.push([name, kernels, e(r.logits), e(r.loss), `${e(r.worstGrad.err)} (${r.worstGrad.name})`, `${r.gradCount}`, e(r.hfLogits), e(r.hfWorstGrad), ok ? 'pass' : 'FAIL']);
+      parityRows.push([
+        name,
+        kernels,
+        e(r.logits),
+        e(r.loss),
+        `${e(r.worstGrad.err)} (${r.worstGrad.name})`,
+        `${r.gradCount}`,
+        e(r.hfLogits),
+        e(r.hfWorstGrad),
+        ok ? 'pass' : 'FAIL',
+      ]);
     }
   }
   say('\n### (a) parity: webgpu vs cpu, fp32 (||a-b||/||b||, criterion <= 1e-3)\n');
-  say(markdownTable(['fixture', 'kernels', 'logits', 'loss', 'worst gradient (parameter)', 'gradients', 'logits vs HF', 'worst grad vs HF', ''], parityRows));
+  say(
+    markdownTable(
+      [
+        'fixture',
+        'kernels',
+        'logits',
+        'loss',
+        'worst gradient (parameter)',
+        'gradients',
+        'logits vs HF',
+        'worst grad vs HF',
+        '',
+      ],
+      parityRows,
+    ),
+  );
 
   // ------------------------------------------------------------------ (b) throughput, (c) overhead and SVD
   const rows: BenchRow[] = [];
@@ -120,15 +149,23 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
       notes.add(p.note);
       const ps = p.times ? stats(p.times) : null;
       peer[method] = ps ? ps.median : null;
-      const variants = method === 'seqft' && !argv.includes('--fused-only') ? (['fused', 'tfjs-ops'] as const) : (['fused'] as const);
+      const variants =
+        method === 'seqft' && !argv.includes('--fused-only') ? (['fused', 'tfjs-ops'] as const) : (['fused'] as const);
       for (const kernels of variants) {
         const profile = method === 'seqft' && argv.includes('--profile');
-        const run = await withUnfused(kernels === 'fused' ? '' : 'all', () => oursStepRun(spec, 'webgpu', method, reps, 2, profile));
+        const run = await withUnfused(kernels === 'fused' ? '' : 'all', () =>
+          oursStepRun(spec, 'webgpu', method, reps, 2, profile),
+        );
         if (run.kernels) {
           const total = run.kernels.reduce((a, k) => a + k.ms, 0);
           const count = run.kernels.reduce((a, k) => a + k.count, 0);
-          profiles.push(`${spec.name} ${method} ${kernels}: ${count} kernels, ${total.toFixed(1)} ms of device time in a step of ${(stats(run.times).median * 1000).toFixed(1)} ms; top: ` +
-            run.kernels.slice(0, 12).map((k) => `${k.name} ${k.ms.toFixed(1)} ms/${k.count}`).join(', '));
+          profiles.push(
+            `${spec.name} ${method} ${kernels}: ${count} kernels, ${total.toFixed(1)} ms of device time in a step of ${(stats(run.times).median * 1000).toFixed(1)} ms; top: ` +
+              run.kernels
+                .slice(0, 12)
+                .map((k) => `${k.name} ${k.ms.toFixed(1)} ms/${k.count}`)
+                .join(', '),
+          );
         }
         const s = stats(run.times);
         ours[`${method}/${kernels}`] = s.median;
@@ -137,18 +174,35 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
         const ptps = ps ? tokens / ps.median : null;
         const name = `${spec.name}/webgpu/${method}${kernels === 'fused' ? '' : '/tfjs-ops'}`;
         rows.push({ name, ours: tps, peer: ptps, unit: 'tokens/s', speedup: ptps ? tps / ptps : null });
-        table.push([name, `${spec.batch}x${spec.seq}`, formatStats(s, 's', 4), formatStats(ps, 's', 4), tps.toFixed(0), ptps ? ptps.toFixed(0) : 'n/a', ptps ? (tps / ptps).toFixed(3) : 'n/a']);
+        table.push([
+          name,
+          `${spec.batch}x${spec.seq}`,
+          formatStats(s, 's', 4),
+          formatStats(ps, 's', 4),
+          tps.toFixed(0),
+          ptps ? ptps.toFixed(0) : 'n/a',
+          ptps ? (tps / ptps).toFixed(3) : 'n/a',
+        ]);
         console.error(`# ${name}: ${formatStats(s, 's', 4)}`);
       }
     }
     const ratio = ours['adaptive-svd/fused'] / ours['seqft/fused'];
     const peerRatio = peer['adaptive-svd'] && peer.seqft ? peer['adaptive-svd'] / peer.seqft : null;
-    const gain = ours['seqft/tfjs-ops'] ? `; fused kernels speed the seqft step up ${(ours['seqft/tfjs-ops'] / ours['seqft/fused']).toFixed(2)}x over plain tfjs ops` : '';
-    notes.add(`${spec.name}: adaptive-svd step = ${ratio.toFixed(2)}x seqft (PyTorch twin ${peerRatio ? peerRatio.toFixed(2) : 'n/a'}x)${gain}`);
+    const gain = ours['seqft/tfjs-ops']
+      ? `; fused kernels speed the seqft step up ${(ours['seqft/tfjs-ops'] / ours['seqft/fused']).toFixed(2)}x over plain tfjs ops`
+      : '';
+    notes.add(
+      `${spec.name}: adaptive-svd step = ${ratio.toFixed(2)}x seqft (PyTorch twin ${peerRatio ? peerRatio.toFixed(2) : 'n/a'}x)${gain}`,
+    );
     tf.disposeVariables();
   }
   say('\n### (b) training throughput on the GPU (ratio = ours / PyTorch tokens/s)\n');
-  say(markdownTable(['model/backend/method', 'batch x seq', 'ours step', 'PyTorch step', 'ours tok/s', 'PyTorch tok/s', 'ratio'], table));
+  say(
+    markdownTable(
+      ['model/backend/method', 'batch x seq', 'ours step', 'PyTorch step', 'ours tok/s', 'PyTorch tok/s', 'ratio'],
+      table,
+    ),
+  );
   say('\n### (c) adaptive-svd overhead and task-boundary SVD\n');
   for (const n of notes) say(`- ${n}`);
   say('');
@@ -158,5 +212,6 @@ export async function runGpuCheck(argv: string[]): Promise<void> {
     for (const p of profiles) say(`- ${p}`);
   }
   if (json) console.log(JSON.stringify({ suite: 'gpu', device: info.device, parity, rows }));
-  if (parity.some((r) => r.logits > PARITY_LIMIT || r.loss > PARITY_LIMIT || r.worstGrad.err > PARITY_LIMIT)) process.exitCode = 1;
+  if (parity.some((r) => r.logits > PARITY_LIMIT || r.loss > PARITY_LIMIT || r.worstGrad.err > PARITY_LIMIT))
+    process.exitCode = 1;
 }

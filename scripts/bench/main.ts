@@ -29,7 +29,9 @@ async function main(): Promise<number> {
   const name = args.find((a) => !a.startsWith('--'));
   const names = Object.keys(suites);
   if (!name || !(name in suites)) {
-    console.error(`usage: npm run bench -- <suite> [--json]\nsuites: ${names.length ? names.join(', ') : '(none yet)'}`);
+    console.error(
+      `usage: npm run bench -- <suite> [--json]\nsuites: ${names.length ? names.join(', ') : '(none yet)'}`,
+    );
     return 2;
   }
   await suites[name]();

@@ -79,7 +79,9 @@ interface PeakRss {
 function peakRss(cmd: string, args: string[]): Promise<PeakRss> {
   const gnu = existsSync(GNU_TIME);
   const t0 = performance.now();
-  const child = gnu ? spawn(GNU_TIME, ['-v', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = gnu
+    ? spawn(GNU_TIME, ['-v', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -99,7 +101,12 @@ function peakRss(cmd: string, args: string[]): Promise<PeakRss> {
     child.on('close', (code) => {
       if (poll) clearInterval(poll);
       const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ bytes: gnu ? (m ? Number(m[1]) * 1024 : null) : polled, seconds: (performance.now() - t0) / 1000, code, stderr: stderr + stdout });
+      resolve({
+        bytes: gnu ? (m ? Number(m[1]) * 1024 : null) : polled,
+        seconds: (performance.now() - t0) / 1000,
+        code,
+        stderr: stderr + stdout,
+      });
     });
   });
 }
@@ -119,7 +126,11 @@ function countSteps(runDir: string): { finished: boolean; steps: number } {
 }
 
 /** Bytes of the method's state against the bytes of its target matrices. */
-async function basesRatio(model: CausalLM, ctx: RunContext, cfg: AdaptiveSvdConfig): Promise<{ ratio: number; stateBytes: number; targetBytes: number; tfDelta: number; ks: number[]; seconds: number }> {
+async function basesRatio(
+  model: CausalLM,
+  ctx: RunContext,
+  cfg: AdaptiveSvdConfig,
+): Promise<{ ratio: number; stateBytes: number; targetBytes: number; tfDelta: number; ks: number[]; seconds: number }> {
   const method = new AdaptiveSvd(resolveMethod(cfg), 'bench');
   try {
     method.setup(ctx);
@@ -166,10 +177,24 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
       const ours = await peakRss(node, [trainer, runDir]);
       const run = countSteps(runDir);
       if (ours.code !== 0 || !run.finished || ours.bytes === null) {
-        notes.push(`${method}: the trainer did not finish (exit ${ours.code}): ${ours.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+        notes.push(
+          `${method}: the trainer did not finish (exit ${ours.code}): ${ours.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+        );
         continue;
       }
-      const twinArgs = [join(root, 'scripts/bench/torch_twin.py'), '--config', modelCfg, '--batch', String(BATCH), '--seq', String(MAX_SEQ_LEN), '--steps', String(run.steps), '--threads', '2'];
+      const twinArgs = [
+        join(root, 'scripts/bench/torch_twin.py'),
+        '--config',
+        modelCfg,
+        '--batch',
+        String(BATCH),
+        '--seq',
+        String(MAX_SEQ_LEN),
+        '--steps',
+        String(run.steps),
+        '--threads',
+        '2',
+      ];
       if (method === 'adaptive-svd') twinArgs.push('--svd', '0.5');
       const peer = await peakRss(python, twinArgs);
       const peerBytes = peer.code === 0 ? peer.bytes : null;
@@ -178,7 +203,13 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
       const o = ours.bytes / MB;
       const p = peerBytes !== null ? peerBytes / MB : null;
       rows.push({ name, ours: o, peer: p, unit: 'MB', speedup: p !== null ? p / o : null });
-      table.push([name, `${run.steps} steps`, `${o.toFixed(1)} MB (${ours.seconds.toFixed(1)} s)`, p !== null ? `${p.toFixed(1)} MB (${peer.seconds.toFixed(1)} s)` : 'n/a', p !== null ? (p / o).toFixed(3) : 'n/a']);
+      table.push([
+        name,
+        `${run.steps} steps`,
+        `${o.toFixed(1)} MB (${ours.seconds.toFixed(1)} s)`,
+        p !== null ? `${p.toFixed(1)} MB (${peer.seconds.toFixed(1)} s)` : 'n/a',
+        p !== null ? (p / o).toFixed(3) : 'n/a',
+      ]);
     }
     notes.push(
       'peak-rss peer: torch_twin.py, the same model shape (random weights), batch and number of AdamW steps on random tokens at full maxSeqLen, no evaluation or checkpoints; ' +
@@ -191,8 +222,16 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
       const name = `${model}/${variant}/bases`;
       rows.push({ name, ours: r.ratio, peer: null, unit: 'ratio', speedup: null });
       const kInfo = `k ${Math.min(...r.ks)}-${Math.max(...r.ks)}`;
-      table.push([name, `${r.ks.length} targets, ${kInfo}`, `${r.ratio.toFixed(3)}x (${(r.stateBytes / MB).toFixed(1)} MB / ${(r.targetBytes / MB).toFixed(1)} MB)`, 'n/a', 'n/a']);
-      notes.push(`${name}: beforeTask ${r.seconds.toFixed(1)} s; tf.memory() grew ${(r.tfDelta / MB).toFixed(1)} MB over it`);
+      table.push([
+        name,
+        `${r.ks.length} targets, ${kInfo}`,
+        `${r.ratio.toFixed(3)}x (${(r.stateBytes / MB).toFixed(1)} MB / ${(r.targetBytes / MB).toFixed(1)} MB)`,
+        'n/a',
+        'n/a',
+      ]);
+      notes.push(
+        `${name}: beforeTask ${r.seconds.toFixed(1)} s; tf.memory() grew ${(r.tfDelta / MB).toFixed(1)} MB over it`,
+      );
     };
     {
       const modelDir = join(root, 'assets/models/sculpt-base');
@@ -202,7 +241,11 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
         ctx.task = 1; // the boundary before the second task: calibrated on the first task's data
         const base: AdaptiveSvdConfig = { method: 'adaptive-svd' };
         ratioRow('sculpt-base', 'adaptive-svd', await basesRatio(model, ctx, base));
-        ratioRow('sculpt-base', 'adaptive-svd-factored', await basesRatio(model, ctx, { ...base, parametrisation: 'factored' }));
+        ratioRow(
+          'sculpt-base',
+          'adaptive-svd-factored',
+          await basesRatio(model, ctx, { ...base, parametrisation: 'factored' }),
+        );
       } finally {
         model.dispose();
       }
@@ -211,10 +254,24 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
       const spec = MODELS.find((s) => s.name === 'gpt2-small-shape')!;
       const model = randomModel(spec.config(), { seed: 0 });
       try {
-        const ctx = new RunContext(model, { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 }, [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 64 } as never }, { emit: () => {} });
-        const fixed: AdaptiveSvdConfig = { method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } };
+        const ctx = new RunContext(
+          model,
+          { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 },
+          [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }],
+          { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 64 } as never },
+          { emit: () => {} },
+        );
+        const fixed: AdaptiveSvdConfig = {
+          method: 'adaptive-svd',
+          protectPretrained: true,
+          rank: { policy: 'fixed', ratio: 0.5 },
+        };
         ratioRow('gpt2-small-shape', 'adaptive-svd', await basesRatio(model, ctx, fixed));
-        ratioRow('gpt2-small-shape', 'adaptive-svd-factored', await basesRatio(model, ctx, { ...fixed, parametrisation: 'factored' }));
+        ratioRow(
+          'gpt2-small-shape',
+          'adaptive-svd-factored',
+          await basesRatio(model, ctx, { ...fixed, parametrisation: 'factored' }),
+        );
       } finally {
         model.dispose();
       }

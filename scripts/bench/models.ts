@@ -46,7 +46,13 @@ function parseOptions(args: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
     return n;
   };
-  return { json: args.includes('--json'), reps: int('--reps', 7), backends: value('--backends', 'cpu,wasm').split(','), batch: int('--batch', 4), seq: int('--seq', 32) };
+  return {
+    json: args.includes('--json'),
+    reps: int('--reps', 7),
+    backends: value('--backends', 'cpu,wasm').split(','),
+    batch: int('--batch', 4),
+    seq: int('--seq', 32),
+  };
 }
 
 /** Seconds per forward+backward step, one sample per repetition. */
@@ -97,10 +103,36 @@ export async function runModelsBench(args: string[]): Promise<void> {
       const perStep: Stats = stats(timeSteps(raw, o));
       const tokens = o.batch * o.seq;
       // tokens/s: the median step gives the median rate; the slowest step gives the minimum.
-      const rate: Stats = { median: tokens / perStep.median, min: tokens / perStep.max, max: tokens / perStep.min, count: perStep.count };
-      rows.push({ name: `${name}/${backend}/fwd-bwd`, ours: Math.round(rate.median), peer: null, unit: 'tokens/s', speedup: null });
-      table.push([name, backend, formatStats(rate, 'tokens/s', 0), formatStats({ ...perStep, median: perStep.median * 1000, min: perStep.min * 1000, max: perStep.max * 1000 }, 'ms', 1)]);
+      const rate: Stats = {
+        median: tokens / perStep.median,
+        min: tokens / perStep.max,
+        max: tokens / perStep.min,
+        count: perStep.count,
+      };
+      rows.push({
+        name: `${name}/${backend}/fwd-bwd`,
+        ours: Math.round(rate.median),
+        peer: null,
+        unit: 'tokens/s',
+        speedup: null,
+      });
+      table.push([
+        name,
+        backend,
+        formatStats(rate, 'tokens/s', 0),
+        formatStats(
+          { ...perStep, median: perStep.median * 1000, min: perStep.min * 1000, max: perStep.max * 1000 },
+          'ms',
+          1,
+        ),
+      ]);
     }
   }
-  printReport('models', markdownTable(['model', 'backend', 'fwd+bwd throughput', 'step time'], table), notes, rows, o.json);
+  printReport(
+    'models',
+    markdownTable(['model', 'backend', 'fwd+bwd throughput', 'step time'], table),
+    notes,
+    rows,
+    o.json,
+  );
 }

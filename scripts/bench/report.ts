@@ -45,7 +45,13 @@ export function speedup(ours: number, peer: number | null): number | null {
 }
 
 /** Prints the table and notes, then (with json) the machine-readable line last. */
-export function printReport(suite: string, table: string, notes: readonly string[], rows: readonly BenchRow[], json: boolean): void {
+export function printReport(
+  suite: string,
+  table: string,
+  notes: readonly string[],
+  rows: readonly BenchRow[],
+  json: boolean,
+): void {
   console.log(table);
   if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`);
   if (json) console.log(JSON.stringify({ suite, rows }));

@@ -97,8 +97,17 @@ interface Run {
 }
 
 /** Times one repetition into `into`; returns the decomposition of `probe` (one of mats) for a sanity check. */
-async function timeOurs(run: Run, mats: readonly DenseMatrix[], into: Timings, withTotal: boolean, probe: DenseMatrix): Promise<Svd> {
-  const options = (group: readonly DenseMatrix[]) => ({ path: run.path, vectorsPerMatrix: run.topHalf ? group.map((a) => Math.min(a.rows, a.cols) >> 1) : undefined });
+async function timeOurs(
+  run: Run,
+  mats: readonly DenseMatrix[],
+  into: Timings,
+  withTotal: boolean,
+  probe: DenseMatrix,
+): Promise<Svd> {
+  const options = (group: readonly DenseMatrix[]) => ({
+    path: run.path,
+    vectorsPerMatrix: run.topHalf ? group.map((a) => Math.min(a.rows, a.cols) >> 1) : undefined,
+  });
   let found: Svd | undefined;
   if (withTotal) {
     const t = performance.now();
@@ -121,14 +130,23 @@ async function timeOurs(run: Run, mats: readonly DenseMatrix[], into: Timings, w
 }
 
 function peerScript(): string {
-  const candidates = [join(__dirname, '..', 'scripts', 'bench', 'svd_peer.py'), join(process.cwd(), 'scripts', 'bench', 'svd_peer.py')];
+  const candidates = [
+    join(__dirname, '..', 'scripts', 'bench', 'svd_peer.py'),
+    join(process.cwd(), 'scripts', 'bench', 'svd_peer.py'),
+  ];
   return candidates.find((p) => existsSync(p)) ?? candidates[1];
 }
 
 function runPeer(args: readonly string[]): { ok: true; value: any } | { ok: false; reason: string } {
   if (PYTHON.startsWith('/') && !existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found` };
-  const device = process.argv.includes('--peer-device') ? ['--device', process.argv[process.argv.indexOf('--peer-device') + 1]] : [];
-  const r = spawnSync(PYTHON, [peerScript(), ...args, ...(args.includes('--probe') ? [] : device)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+  const device = process.argv.includes('--peer-device')
+    ? ['--device', process.argv[process.argv.indexOf('--peer-device') + 1]]
+    : [];
+  const r = spawnSync(PYTHON, [peerScript(), ...args, ...(args.includes('--probe') ? [] : device)], {
+    encoding: 'utf8',
+    env: process.env,
+    maxBuffer: 1 << 24,
+  });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-1)[0];
     return { ok: false, reason: why };
@@ -172,14 +190,20 @@ export async function runSvdBench(argv: readonly string[]): Promise<void> {
     .filter(([k]) => /^(OPENBLAS_|OMP_|MKL_)/.test(k))
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  notes.push(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${threads} cores; node ${process.version}; env (both sides): ${openblasEnv || '(no OPENBLAS_/OMP_/MKL_ variables)'}`);
+  notes.push(
+    `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${threads} cores; node ${process.version}; env (both sides): ${openblasEnv || '(no OPENBLAS_/OMP_/MKL_ variables)'}`,
+  );
   notes.push(
     lapack.available
       ? `Sculpt LAPACK path: LAPACKE_dgesdd for full SVDs, dgeqrf+dgebrd+dbdsdc+dormbr(+dormqr) for top-k (float64) from ${lapack.library} -> ${lapack.backend ?? 'unknown LAPACK'}; ${threads} matrices at a time, single-threaded BLAS each`
       : `Sculpt LAPACK path unavailable: ${lapack.reason}`,
   );
-  notes.push(`Sculpt TS path: pure TypeScript float64 (Householder QR/bidiagonalisation + implicit-shift QR), ${threads} worker threads`);
-  notes.push('"all S + top r/2 vectors" is what a task boundary needs (every singular value, the protected top-k vectors with k = r/2); the peer row beside it is still the full thin SVD, torch having no such mode');
+  notes.push(
+    `Sculpt TS path: pure TypeScript float64 (Householder QR/bidiagonalisation + implicit-shift QR), ${threads} worker threads`,
+  );
+  notes.push(
+    '"all S + top r/2 vectors" is what a task boundary needs (every singular value, the protected top-k vectors with k = r/2); the peer row beside it is still the full thin SVD, torch having no such mode',
+  );
 
   // The peer reads the very same float32 matrices.
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-svd-bench-'));
@@ -207,11 +231,18 @@ export async function runSvdBench(argv: readonly string[]): Promise<void> {
     const runs: Run[] = [];
     if (lapack.available) {
       runs.push({ key: 'lapack', path: 'lapack', topHalf: false, label: 'LAPACK f64, full thin SVD' });
-      runs.push({ key: 'lapack-top-half', path: 'lapack', topHalf: true, label: 'LAPACK f64, all S + top r/2 vectors' });
+      runs.push({
+        key: 'lapack-top-half',
+        path: 'lapack',
+        topHalf: true,
+        label: 'LAPACK f64, all S + top r/2 vectors',
+      });
       await svdBatch(mats.slice(0, 2), { path: 'lapack' }); // load and warm up
     }
     const tsRun: Run = { key: 'ts', path: 'ts', topHalf: false, label: 'TypeScript f64, full thin SVD' };
-    const ours = new Map<Run, Timings>([...runs, ...(opt.ts ? [tsRun] : [])].map((r) => [r, { total: [], shapes: {} }]));
+    const ours = new Map<Run, Timings>(
+      [...runs, ...(opt.ts ? [tsRun] : [])].map((r) => [r, { total: [], shapes: {} }]),
+    );
     const probe = mats[1]; // h.0.attn.c_proj, 768 x 768: cheap to check
     const check: string[] = [];
     for (let rep = 0; rep < opt.reps; rep++) {
@@ -245,22 +276,36 @@ export async function runSvdBench(argv: readonly string[]): Promise<void> {
         `TS path: ${opt.tsReps} repetition(s) (it is slow); its total is the sum of the four per-shape batches of ${opt.layers} matrices, each batch run on ${threads} worker threads`,
       );
     }
-    if (check.length) notes.push(`reconstruction ||W - U S Vᵀ||_F / ||W||_F of h.0.attn.c_proj from the timed runs: ${check.join(', ')}`);
+    if (check.length)
+      notes.push(
+        `reconstruction ||W - U S Vᵀ||_F / ||W||_F of h.0.attn.c_proj from the timed runs: ${check.join(', ')}`,
+      );
     if (peerReason !== null) notes.push(`peer not measured: ${peerReason}`);
 
     const rows: BenchRow[] = [];
     const cells: string[][] = [];
-    const peerStats = (xs: number[] | undefined): Stats | null => (peerReason === null && xs?.length ? stats(xs) : null);
+    const peerStats = (xs: number[] | undefined): Stats | null =>
+      peerReason === null && xs?.length ? stats(xs) : null;
     for (const [run, t] of ours) {
       const entries: [string, number[], number[] | undefined][] = [
         [`total, ${count} matrices`, t.total, peer.total],
-        ...[...groupByShape(mats).entries()].map(([key, g]): [string, number[], number[] | undefined] => [`${key} x${g.length}`, t.shapes[key], peer.shapes[key]]),
+        ...[...groupByShape(mats).entries()].map(([key, g]): [string, number[], number[] | undefined] => [
+          `${key} x${g.length}`,
+          t.shapes[key],
+          peer.shapes[key],
+        ]),
       ];
       for (const [what, xs, ps] of entries) {
         const o = stats(xs);
         const p = peerStats(ps);
         const s = speedup(o.median, p ? p.median : null);
-        rows.push({ name: `svd ${what} (${run.key})`, ours: round(o.median), peer: p ? round(p.median) : null, unit: 's', speedup: s === null ? null : round(s) });
+        rows.push({
+          name: `svd ${what} (${run.key})`,
+          ours: round(o.median),
+          peer: p ? round(p.median) : null,
+          unit: 's',
+          speedup: s === null ? null : round(s),
+        });
         cells.push([run.label, what, formatStats(o), formatStats(p), s === null ? 'n/a' : `${s.toFixed(2)}x`]);
       }
     }
@@ -268,10 +313,31 @@ export async function runSvdBench(argv: readonly string[]): Promise<void> {
     if (peer64 !== null && full) {
       const o = stats(full[1].total);
       const sp = speedup(o.median, peer64);
-      rows.push({ name: `svd total, ${count} matrices (lapack vs torch float64)`, ours: round(o.median), peer: round(peer64), unit: 's', speedup: sp === null ? null : round(sp) });
-      cells.push(['LAPACK f64, full thin SVD', `total, ${count} matrices, peer in float64`, formatStats(o), `${peer64.toFixed(2)} s (n=1, float64)`, sp === null ? 'n/a' : `${sp.toFixed(2)}x`]);
+      rows.push({
+        name: `svd total, ${count} matrices (lapack vs torch float64)`,
+        ours: round(o.median),
+        peer: round(peer64),
+        unit: 's',
+        speedup: sp === null ? null : round(sp),
+      });
+      cells.push([
+        'LAPACK f64, full thin SVD',
+        `total, ${count} matrices, peer in float64`,
+        formatStats(o),
+        `${peer64.toFixed(2)} s (n=1, float64)`,
+        sp === null ? 'n/a' : `${sp.toFixed(2)}x`,
+      ]);
     }
-    const table = markdownTable(['Sculpt path', 'matrices', 'Sculpt (median, min-max)', 'torch.linalg.svd float32 (median, min-max)', 'speedup (peer/ours)'], cells);
+    const table = markdownTable(
+      [
+        'Sculpt path',
+        'matrices',
+        'Sculpt (median, min-max)',
+        'torch.linalg.svd float32 (median, min-max)',
+        'speedup (peer/ours)',
+      ],
+      cells,
+    );
     printReport('svd', `## SVD of GPT-2-small's ${count} target matrices\n\n${table}`, notes, rows, opt.json);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -36,13 +36,34 @@ const root = process.env.SCULPT_REPO_ROOT ?? process.cwd();
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
 
 export const MODELS: ModelSpec[] = [
-  { name: 'tiny-llama', batch: 16, seq: 32, config: () => readJson(join(root, 'assets/models/tiny-llama/config.json')) },
-  { name: 'sculpt-base', batch: 16, seq: 64, config: () => readJson(join(root, 'assets/models/sculpt-base/config.json')), load: () => loadPretrained(join(root, 'assets/models/sculpt-base')) },
+  {
+    name: 'tiny-llama',
+    batch: 16,
+    seq: 32,
+    config: () => readJson(join(root, 'assets/models/tiny-llama/config.json')),
+  },
+  {
+    name: 'sculpt-base',
+    batch: 16,
+    seq: 64,
+    config: () => readJson(join(root, 'assets/models/sculpt-base/config.json')),
+    load: () => loadPretrained(join(root, 'assets/models/sculpt-base')),
+  },
   {
     name: 'gpt2-small-shape',
     batch: 1,
     seq: 64,
-    config: () => ({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new' }),
+    config: () => ({
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      vocab_size: 50257,
+      n_embd: 768,
+      n_layer: 12,
+      n_head: 12,
+      n_positions: 1024,
+      layer_norm_epsilon: 1e-5,
+      activation_function: 'gelu_new',
+    }),
   },
 ];
 
@@ -52,7 +73,13 @@ function arg(args: string[], name: string): string | undefined {
 }
 
 /** Step times of Sculpt's trainStep, seconds (after `warmup` untimed steps). */
-export async function oursStepTimes(spec: ModelSpec, backend: string, methodName: 'seqft' | 'adaptive-svd', reps: number, warmup = 1): Promise<number[]> {
+export async function oursStepTimes(
+  spec: ModelSpec,
+  backend: string,
+  methodName: 'seqft' | 'adaptive-svd',
+  reps: number,
+  warmup = 1,
+): Promise<number[]> {
   return (await oursStepRun(spec, backend, methodName, reps, warmup)).times;
 }
 
@@ -68,8 +95,20 @@ export async function oursStepRun(
   await selectBackend(backend as 'wasm');
   const model = spec.load ? spec.load() : randomModel(spec.config(), { seed: 0 });
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
-  const ctx = new RunContext(model, tok, [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: spec.seq } as never }, { emit: () => {} });
-  const method: Method = methodName === 'seqft' ? new SeqFt() : new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } }), 'bench');
+  const ctx = new RunContext(
+    model,
+    tok,
+    [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }],
+    { seed: 0, training: { evalBatchSize: 8, maxSeqLen: spec.seq } as never },
+    { emit: () => {} },
+  );
+  const method: Method =
+    methodName === 'seqft'
+      ? new SeqFt()
+      : new AdaptiveSvd(
+          resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 } }),
+          'bench',
+        );
   const b0 = performance.now();
   await method.setup(ctx);
   await method.beforeTask?.(ctx);
@@ -77,7 +116,11 @@ export async function oursStepRun(
   const trainable = method.trainable(ctx);
   const optimizer = new Optimizer({ name: 'adamw', weightDecay: 0 });
   const V = model.config.vocabSize;
-  const ids = tf.tensor2d(Int32Array.from({ length: spec.batch * spec.seq }, (_, i) => (i * 7919 + 13) % V), [spec.batch, spec.seq], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: spec.batch * spec.seq }, (_, i) => (i * 7919 + 13) % V),
+    [spec.batch, spec.seq],
+    'int32',
+  );
   const batch = { inputIds: ids, labels: ids, mask: tf.onesLike(ids) as tf.Tensor2D };
   const times: number[] = [];
   for (let r = 0; r < warmup + reps; r++) {
@@ -118,19 +161,46 @@ export interface KernelProfile {
   ms: number;
 }
 
-export function peerStepTimes(spec: ModelSpec, methodName: string, reps: number, device = 'cpu'): { times: number[] | null; note: string } {
+export function peerStepTimes(
+  spec: ModelSpec,
+  methodName: string,
+  reps: number,
+  device = 'cpu',
+): { times: number[] | null; note: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-bench-'));
   const cfg = join(dir, 'config.json');
   writeFileSync(cfg, JSON.stringify(spec.config()));
   const python = process.env.SCULPT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  const args = [join(root, 'scripts/bench/torch_twin.py'), '--config', cfg, '--batch', String(spec.batch), '--seq', String(spec.seq), '--steps', String(reps), '--device', device];
+  const args = [
+    join(root, 'scripts/bench/torch_twin.py'),
+    '--config',
+    cfg,
+    '--batch',
+    String(spec.batch),
+    '--seq',
+    String(spec.seq),
+    '--steps',
+    String(reps),
+    '--device',
+    device,
+  ];
   if (device === 'cpu') args.push('--threads', '2');
   else args.push('--warmup', '2');
   if (methodName === 'adaptive-svd') args.push('--svd', '0.5');
   const r = spawnSync(python, args, { encoding: 'utf8', timeout: 30 * 60 * 1000 });
-  if (r.status !== 0) return { times: null, note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch and libopenblas0-pthread` };
+  if (r.status !== 0)
+    return {
+      times: null,
+      note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch and libopenblas0-pthread`,
+    };
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { times: out.step_s, note: device === 'cpu' ? `PyTorch ${out.torch}, ${out.threads} threads, BLAS ${out.blas}` : `PyTorch ${out.torch} on ${out.blas} (fp32, TF32 off)` };
+  return {
+    times: out.step_s,
+    note:
+      device === 'cpu'
+        ? `PyTorch ${out.torch}, ${out.threads} threads, BLAS ${out.blas}`
+        : `PyTorch ${out.torch} on ${out.blas} (fp32, TF32 off)`,
+  };
 }
 
 export async function runTrainBench(argv: string[]): Promise<void> {
@@ -159,8 +229,22 @@ export async function runTrainBench(argv: string[]): Promise<void> {
         const oursTps = tokens / ours.median;
         const peerTps = peerS ? tokens / peerS.median : null;
         const name = `${spec.name}/${backend}/${methodName}`;
-        rows.push({ name, ours: oursTps, peer: peerTps, unit: 'tokens/s', speedup: peerTps ? oursTps / peerTps : null });
-        table.push([name, `${spec.batch}x${spec.seq}`, formatStats(ours, 's', 3), formatStats(peerS, 's', 3), oursTps.toFixed(0), peerTps ? peerTps.toFixed(0) : 'n/a', peerTps ? (oursTps / peerTps).toFixed(3) : 'n/a']);
+        rows.push({
+          name,
+          ours: oursTps,
+          peer: peerTps,
+          unit: 'tokens/s',
+          speedup: peerTps ? oursTps / peerTps : null,
+        });
+        table.push([
+          name,
+          `${spec.batch}x${spec.seq}`,
+          formatStats(ours, 's', 3),
+          formatStats(peerS, 's', 3),
+          oursTps.toFixed(0),
+          peerTps ? peerTps.toFixed(0) : 'n/a',
+          peerTps ? (oursTps / peerTps).toFixed(3) : 'n/a',
+        ]);
       }
     }
   }
@@ -168,8 +252,18 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     for (const spec of MODELS) {
       const seq = rows.find((r) => r.name === `${spec.name}/${backend}/seqft`);
       const svd = rows.find((r) => r.name === `${spec.name}/${backend}/adaptive-svd`);
-      if (seq && svd) notes.add(`${spec.name}/${backend}: adaptive-svd step = ${(seq.ours / svd.ours).toFixed(2)}x the seqft step`);
+      if (seq && svd)
+        notes.add(`${spec.name}/${backend}: adaptive-svd step = ${(seq.ours / svd.ours).toFixed(2)}x the seqft step`);
     }
   }
-  printReport('train', markdownTable(['model/backend/method', 'batch', 'ours step', 'PyTorch step', 'ours tok/s', 'PyTorch tok/s', 'ratio'], table), [...notes], rows, json);
+  printReport(
+    'train',
+    markdownTable(
+      ['model/backend/method', 'batch', 'ours step', 'PyTorch step', 'ours tok/s', 'PyTorch tok/s', 'ratio'],
+      table,
+    ),
+    [...notes],
+    rows,
+    json,
+  );
 }

@@ -29,13 +29,15 @@ const IS_NODE = `(typeof process === 'object' && process.versions != null && pro
 
 const WORKER_BLOB = `const blob = new Blob([response], { type: 'application/javascript' });
                 return URL.createObjectURL(blob);`;
-const MAIN_BLOB = 'factoryConfig.mainScriptUrlOrBlob = new Blob([`var WasmBackendModuleThreadedSimd = ` +\n                    wasmFactoryThreadedSimd.toString()], { type: \'text/javascript\' });';
+const MAIN_BLOB =
+  "factoryConfig.mainScriptUrlOrBlob = new Blob([`var WasmBackendModuleThreadedSimd = ` +\n                    wasmFactoryThreadedSimd.toString()], { type: 'text/javascript' });";
 
 // The C++ side caps its thread pool at emscripten_num_logical_cores() / 2 (it assumes two hyperthreads per
 // core), so a 2-vCPU machine would get one thread whatever is asked. Report twice the usable cores: the pool
 // size then follows setThreadsCount (itself capped by the engine at the cores this process may use).
 const CORES = 'function _emscripten_num_logical_cores(){if(ENVIRONMENT_IS_NODE)return require("os").cpus().length;';
-const CORES_NODE = 'function _emscripten_num_logical_cores(){if(ENVIRONMENT_IS_NODE)return 2*require("os").availableParallelism();';
+const CORES_NODE =
+  'function _emscripten_num_logical_cores(){if(ENVIRONMENT_IS_NODE)return 2*require("os").availableParallelism();';
 
 // A running pthread holds the Node process open (Emscripten ref()s its worker); XNNPACK's pool threads run for
 // the whole process, waiting for work, so nothing would ever exit. tfjs only uses them synchronously from the
@@ -46,11 +48,15 @@ const NO_REF = 'worker.runPthread=()=>{';
 export const wasmThreadsPlugin = {
   name: 'sculpt-wasm-threads',
   setup(build) {
-    build.onLoad({ filter: /tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm-threaded-simd\.js$/ }, async (args) => {
-      const src = await readFile(args.path, 'utf8');
-      if (!src.includes(CORES) || !src.includes(REF)) throw new Error(`${args.path}: the code this plugin rewrites has changed (tfjs-backend-wasm upgraded?)`);
-      return { contents: src.replace(CORES, CORES_NODE).replace(REF, NO_REF), loader: 'js' };
-    });
+    build.onLoad(
+      { filter: /tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm-threaded-simd\.js$/ },
+      async (args) => {
+        const src = await readFile(args.path, 'utf8');
+        if (!src.includes(CORES) || !src.includes(REF))
+          throw new Error(`${args.path}: the code this plugin rewrites has changed (tfjs-backend-wasm upgraded?)`);
+        return { contents: src.replace(CORES, CORES_NODE).replace(REF, NO_REF), loader: 'js' };
+      },
+    );
     build.onLoad({ filter: /tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/ }, async (args) => {
       let src = await readFile(args.path, 'utf8');
       if (!src.includes(WORKER_BLOB) || !src.includes(MAIN_BLOB)) {

@@ -35,7 +35,8 @@ function testInputs() {
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name === 'test.jsonl') for (const line of readFileSync(p, 'utf8').split('\n')) if (line.trim()) out.push(JSON.parse(line).input);
+      else if (name === 'test.jsonl')
+        for (const line of readFileSync(p, 'utf8').split('\n')) if (line.trim()) out.push(JSON.parse(line).input);
     }
   };
   walk(DATA_DIR);
@@ -119,8 +120,14 @@ export function buildCorpus({ testKeys } = {}) {
   // Documents are separated by a blank line, paragraphs by a newline.
   writeFileSync(join(OUT_DIR, 'pretrain.txt'), lines.join('\n\n') + '\n');
   const total = Object.values(stats).reduce((n, s) => n + s.words, 0);
-  writeFileSync(join(OUT_DIR, 'stats.json'), JSON.stringify({ words: total, excludedKeys: excluded.size, sources: stats }, null, 2) + '\n');
-  for (const [source, s] of Object.entries(stats)) console.log(`corpus ${source}: ${s.words} words; dropped ${s.droppedByKey} test units, ${s.droppedByText} overlapping ones of ${s.units}`);
+  writeFileSync(
+    join(OUT_DIR, 'stats.json'),
+    JSON.stringify({ words: total, excludedKeys: excluded.size, sources: stats }, null, 2) + '\n',
+  );
+  for (const [source, s] of Object.entries(stats))
+    console.log(
+      `corpus ${source}: ${s.words} words; dropped ${s.droppedByKey} test units, ${s.droppedByText} overlapping ones of ${s.units}`,
+    );
   console.log(`corpus: ${total} words in .cache/corpus/pretrain.txt`);
   return { words: total, stats };
 }

@@ -42,7 +42,10 @@ const APT_LISTS = join(CACHE, 'apt', 'lists');
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
   if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${(r.stderr || r.stdout || '').trim().slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${(r.stderr || r.stdout || '').trim().slice(-2000)}`,
+    );
   return r.stdout;
 }
 
@@ -74,16 +77,25 @@ function aptOptions() {
   // A private lists folder (and English long descriptions), so the system's apt state stays as it is.
   // No package cache files either: apt builds its cache in memory instead of overwriting the system's.
   return [
-    '-o', `Dir::State::Lists=${APT_LISTS}`,
-    '-o', 'Acquire::Languages=en',
-    '-o', 'APT::Sandbox::User=root',
-    '-o', 'Dir::Cache::pkgcache=',
-    '-o', 'Dir::Cache::srcpkgcache=',
+    '-o',
+    `Dir::State::Lists=${APT_LISTS}`,
+    '-o',
+    'Acquire::Languages=en',
+    '-o',
+    'APT::Sandbox::User=root',
+    '-o',
+    'Dir::Cache::pkgcache=',
+    '-o',
+    'Dir::Cache::srcpkgcache=',
   ];
 }
 
 function updateLists(refresh) {
-  const have = existsSync(APT_LISTS) && readdirSync(APT_LISTS).some((f) => f.endsWith('_main_i18n_Translation-en.lz4') || f.endsWith('_main_i18n_Translation-en'));
+  const have =
+    existsSync(APT_LISTS) &&
+    readdirSync(APT_LISTS).some(
+      (f) => f.endsWith('_main_i18n_Translation-en.lz4') || f.endsWith('_main_i18n_Translation-en'),
+    );
   if (have && !refresh) return;
   mkdirSync(join(APT_LISTS, 'partial'), { recursive: true });
   console.log('fetch: Debian package lists with English descriptions');

@@ -45,8 +45,11 @@ async function main(): Promise<void> {
   }
   const engineLoss = losses.reduce((a, v) => a + v, 0) / losses.length;
   const rel = Math.abs(engineLoss - log.heldout_loss) / log.heldout_loss;
-  console.log(`held-out loss: PyTorch ${log.heldout_loss.toFixed(5)}, engine ${engineLoss.toFixed(5)} (relative difference ${rel.toExponential(2)})`);
-  if (rel > 1e-3) throw new Error('the engine and the training framework disagree on the held-out loss; not installing');
+  console.log(
+    `held-out loss: PyTorch ${log.heldout_loss.toFixed(5)}, engine ${engineLoss.toFixed(5)} (relative difference ${rel.toExponential(2)})`,
+  );
+  if (rel > 1e-3)
+    throw new Error('the engine and the training framework disagree on the held-out loss; not installing');
   const dir = join(root, 'assets', 'models', name);
   mkdirSync(dir, { recursive: true });
   await saveCheckpoint(model, dir);

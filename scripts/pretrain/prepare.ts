@@ -28,16 +28,28 @@ const layers = Number(arg('layers', '4'));
 const vocabSize = Number(arg('vocab', '8192'));
 const context = Number(arg('context', '128'));
 
-for (const f of [corpusFile, gloveFile]) if (!existsSync(f)) throw new Error(`${f} not found (see the header of this script for how to make it)`);
+for (const f of [corpusFile, gloveFile])
+  if (!existsSync(f)) throw new Error(`${f} not found (see the header of this script for how to make it)`);
 mkdirSync(work, { recursive: true });
 
-const docs = readFileSync(corpusFile, 'utf8').split('\n').filter((l) => l.trim());
+const docs = readFileSync(corpusFile, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim());
 const heldIdx = (i: number) => i % 100 === 37;
 const trainDocs = docs.filter((_, i) => !heldIdx(i));
 const heldDocs = docs.filter((_, i) => heldIdx(i));
-const labels = readFileSync(join(root, 'assets/data/labels.txt'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l);
+const labels = readFileSync(join(root, 'assets/data/labels.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l);
 
-const tok = trainTokenizer(trainDocs, { kind: 'word', lowercase: true, vocabSize, minFrequency: 2, include: [...labels, 'answer', ':'] });
+const tok = trainTokenizer(trainDocs, {
+  kind: 'word',
+  lowercase: true,
+  vocabSize,
+  minFrequency: 2,
+  include: [...labels, 'answer', ':'],
+});
 tok.save(join(work, 'tokenizer'));
 const unk = tok.unkId;
 let unkCount = 0;
@@ -127,6 +139,14 @@ const config = {
   torch_dtype: 'float32',
 };
 writeFileSync(join(work, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-const summary = { documents: docs.length, trainTokens: trainIds.length, heldoutTokens: heldIds.length, vocab: V, unkRate: unkCount / total, gloveRows: found, labels: labels.length };
+const summary = {
+  documents: docs.length,
+  trainTokens: trainIds.length,
+  heldoutTokens: heldIds.length,
+  vocab: V,
+  unkRate: unkCount / total,
+  gloveRows: found,
+  labels: labels.length,
+};
 writeFileSync(join(work, 'prepare.json'), JSON.stringify(summary, null, 2) + '\n');
 console.log(summary);

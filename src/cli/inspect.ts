@@ -34,7 +34,12 @@ function parseInspectArgs(argv: string[]) {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { input: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string', default: 'cpu' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        input: { type: 'string' },
+        out: { type: 'string' },
+        backend: { type: 'string', default: 'cpu' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (e) {
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw usageError((e as Error).message);
@@ -50,15 +55,23 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       console.log(INSPECT_USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw usageError(positionals.length ? `expected one checkpoint folder, got ${positionals.length}: ${positionals.join(' ')}` : 'give a checkpoint folder');
+    if (positionals.length !== 1)
+      throw usageError(
+        positionals.length
+          ? `expected one checkpoint folder, got ${positionals.length}: ${positionals.join(' ')}`
+          : 'give a checkpoint folder',
+      );
     const dir = positionals[0];
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usageError(`checkpoint folder not found: ${dir}`);
-    if ((values.input === undefined) !== (values.out === undefined)) throw usageError('--input and --out go together: give both or neither');
-    if (!BACKEND_REQUESTS.includes(values.backend as BackendRequest)) throw usageError(`--backend '${values.backend}' is not one of ${BACKEND_REQUESTS.join(', ')}`);
+    if ((values.input === undefined) !== (values.out === undefined))
+      throw usageError('--input and --out go together: give both or neither');
+    if (!BACKEND_REQUESTS.includes(values.backend as BackendRequest))
+      throw usageError(`--backend '${values.backend}' is not one of ${BACKEND_REQUESTS.join(', ')}`);
     await selectBackend(values.backend as BackendRequest);
     model = loadPretrained(dir);
     console.log(describeModel(model, dir));
-    if (values.input !== undefined && values.out !== undefined) console.log(await runOnFile(model, values.input, values.out));
+    if (values.input !== undefined && values.out !== undefined)
+      console.log(await runOnFile(model, values.input, values.out));
     return 0;
   } catch (e) {
     const code = inputFailure(e, 'sculpt inspect');
@@ -92,14 +105,29 @@ export function describeModel(model: CausalLM, dir: string): string {
   for (const g of groups) {
     const n = counts.byGroup[g];
     const note = g === 'head' && model.inventory.tiedHead ? ' (tied: counted under embedding)' : '';
-    lines.push(`  ${g.padEnd(width)}  ${fmt(n).padStart(14)}  ${((100 * n) / counts.total).toFixed(1).padStart(5)}%${note}`);
+    lines.push(
+      `  ${g.padEnd(width)}  ${fmt(n).padStart(14)}  ${((100 * n) / counts.total).toFixed(1).padStart(5)}%${note}`,
+    );
   }
   // An encoder-decoder model numbers its blocks across both stacks; the table names the stack.
-  const layerOf = (layer: number): string => (!s2s ? String(layer) : layer < s2s.numEncoderLayers ? `enc ${layer}` : `dec ${layer - s2s.numEncoderLayers}`);
-  const rows = model.inventory.targets.map((t) => [layerOf(t.layer), t.role, t.name, `[${t.shape.join(', ')}]`, `${t.dIn} -> ${t.dOut}`, t.orientation]);
+  const layerOf = (layer: number): string =>
+    !s2s ? String(layer) : layer < s2s.numEncoderLayers ? `enc ${layer}` : `dec ${layer - s2s.numEncoderLayers}`;
+  const rows = model.inventory.targets.map((t) => [
+    layerOf(t.layer),
+    t.role,
+    t.name,
+    `[${t.shape.join(', ')}]`,
+    `${t.dIn} -> ${t.dOut}`,
+    t.orientation,
+  ]);
   const header = ['layer', 'role', 'name', 'stored', 'in -> out', 'orientation'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]): string => '  ' + r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    '  ' +
+    r
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   lines.push(`target matrices (${rows.length})`, line(header), ...rows.map(line));
   return lines.join('\n');
 }
@@ -108,10 +136,12 @@ export function describeModel(model: CausalLM, dir: string): string {
 function idsTensor(t: StTensor | undefined, name: string, file: string, vocab: number | null): tf.Tensor2D | null {
   if (!t) return null;
   if (t.shape.length !== 2) throw usageError(`${file}: '${name}' has shape [${t.shape}], expected [batch, tokens]`);
-  if (!['I32', 'I64', 'I16', 'I8', 'U8'].includes(t.dtype)) throw usageError(`${file}: '${name}' is ${t.dtype}, expected integer token ids`);
+  if (!['I32', 'I64', 'I16', 'I8', 'U8'].includes(t.dtype))
+    throw usageError(`${file}: '${name}' is ${t.dtype}, expected integer token ids`);
   const ids = Int32Array.from(t.data as ArrayLike<number | bigint>, (x) => Number(x));
   const bad = vocab === null ? -1 : ids.findIndex((x) => x < 0 || x >= vocab);
-  if (bad >= 0) throw usageError(`${file}: '${name}' holds ${ids[bad]} at index ${bad}, outside the vocabulary [0, ${vocab})`);
+  if (bad >= 0)
+    throw usageError(`${file}: '${name}' holds ${ids[bad]} at index ${bad}, outside the vocabulary [0, ${vocab})`);
   return tf.tensor2d(ids, t.shape as [number, number], 'int32');
 }
 
@@ -125,9 +155,12 @@ async function runOnFile(model: CausalLM, input: string, out: string): Promise<s
   const labels = idsTensor(tensors.get('input.labels'), 'input.labels', input, null);
   try {
     if (isSeq2Seq(model)) return await runSeq2Seq(model, ids, labels, tensors, input, out);
-    if (labels && labels.shape.join() !== ids.shape.join()) throw usageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
+    if (labels && labels.shape.join() !== ids.shape.join())
+      throw usageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
     const logits = model.logits(ids);
-    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
+    const result = new Map<string, StTensor>([
+      ['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }],
+    ]);
     logits.dispose();
     let lossText = '';
     if (labels) {
@@ -146,15 +179,30 @@ async function runOnFile(model: CausalLM, input: string, out: string): Promise<s
 }
 
 /** Encoder inputs with decoder targets (logits and loss) or decoder inputs (logits only). */
-async function runSeq2Seq(model: Seq2SeqLM, ids: tf.Tensor2D, labels: tf.Tensor2D | null, tensors: Map<string, StTensor>, input: string, out: string): Promise<string> {
-  const decoderIn = labels ? null : idsTensor(tensors.get('input.decoder_input_ids'), 'input.decoder_input_ids', input, model.config.vocabSize);
+async function runSeq2Seq(
+  model: Seq2SeqLM,
+  ids: tf.Tensor2D,
+  labels: tf.Tensor2D | null,
+  tensors: Map<string, StTensor>,
+  input: string,
+  out: string,
+): Promise<string> {
+  const decoderIn = labels
+    ? null
+    : idsTensor(tensors.get('input.decoder_input_ids'), 'input.decoder_input_ids', input, model.config.vocabSize);
   try {
     const targets = labels ?? decoderIn;
-    if (!targets) throw usageError(`${input}: an encoder-decoder model needs decoder targets 'input.labels' (or 'input.decoder_input_ids') besides 'input.input_ids'`);
+    if (!targets)
+      throw usageError(
+        `${input}: an encoder-decoder model needs decoder targets 'input.labels' (or 'input.decoder_input_ids') besides 'input.input_ids'`,
+      );
     const name = labels ? 'input.labels' : 'input.decoder_input_ids';
-    if (targets.shape[0] !== ids.shape[0]) throw usageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
+    if (targets.shape[0] !== ids.shape[0])
+      throw usageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
     const logits = labels ? model.labelLogits(ids, labels) : model.decoderLogits(ids, targets);
-    const result = new Map<string, StTensor>([['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }]]);
+    const result = new Map<string, StTensor>([
+      ['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }],
+    ]);
     logits.dispose();
     let lossText = '';
     if (labels) {

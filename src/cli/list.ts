@@ -3,7 +3,13 @@ import { builtinModels, builtinTasks } from '../runs/builtin';
 import { availableMethods } from '../engine/methods';
 
 export function listCommand(): number {
-  console.log(`models:  ${builtinModels().map((m) => `builtin:${m}`).join(', ') || '(none)'}`);
+  console.log(
+    `models:  ${
+      builtinModels()
+        .map((m) => `builtin:${m}`)
+        .join(', ') || '(none)'
+    }`,
+  );
   console.log(`tasks:   ${builtinTasks().join(', ')}`);
   console.log(`methods: ${availableMethods().join(', ')}`);
   return 0;

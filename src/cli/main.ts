@@ -82,8 +82,14 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
   if (cmd === 'inspect') return inspectCommand(rest);
   const p = parseArgs(rest);
   const jobs = str(p, '--jobs');
-  const runArgs = { backend: str(p, '--backend'), out: str(p, '--out'), json: p.flags.has('--json'), jobs: jobs ? Number(jobs) : undefined };
-  if (jobs !== undefined && !(Number.isInteger(runArgs.jobs) && runArgs.jobs! >= 1)) throw new UsageError(`--jobs must be a positive integer, got ${jobs}`);
+  const runArgs = {
+    backend: str(p, '--backend'),
+    out: str(p, '--out'),
+    json: p.flags.has('--json'),
+    jobs: jobs ? Number(jobs) : undefined,
+  };
+  if (jobs !== undefined && !(Number.isInteger(runArgs.jobs) && runArgs.jobs! >= 1))
+    throw new UsageError(`--jobs must be a positive integer, got ${jobs}`);
   switch (cmd) {
     case 'run':
       if (p.positional.length !== 1) throw new UsageError('give exactly one config file');
@@ -94,7 +100,12 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'validate':
       return validateCommand(p.positional);
     case 'report':
-      return reportCommand(p.positional, { csv: p.flags.has('--csv'), html: p.flags.has('--html'), json: p.flags.has('--json'), out: str(p, '--out') });
+      return reportCommand(p.positional, {
+        csv: p.flags.has('--csv'),
+        html: p.flags.has('--html'),
+        json: p.flags.has('--json'),
+        out: str(p, '--out'),
+      });
     case 'list':
       return listCommand();
     default:

@@ -39,10 +39,15 @@ export class Progress {
         this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${e.name} (${e.steps} steps)`);
         break;
       case 'step':
-        if (!this.tty && Date.now() - this.lastPlain > 10000) this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${(100 * e.progress).toFixed(0)}% loss ${e.loss.toFixed(4)}`);
+        if (!this.tty && Date.now() - this.lastPlain > 10000)
+          this.plain(
+            `${name}: task ${e.task + 1}/${taskCount(s)} ${(100 * e.progress).toFixed(0)}% loss ${e.loss.toFixed(4)}`,
+          );
         break;
       case 'task-finished':
-        this.plain(`${name}: after ${e.name}: [${e.row.map((v) => v.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}`);
+        this.plain(
+          `${name}: after ${e.name}: [${e.row.map((v) => v.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}`,
+        );
         break;
     }
     this.draw();
@@ -81,9 +86,14 @@ export class Progress {
       const task = Math.max(0, s.task);
       const overall = (task + s.taskProgress) / tasks;
       const filled = Math.round(overall * width);
-      const eta = l.started && overall > 0.01 && overall < 1 ? ` ETA ${formatSeconds(((Date.now() - l.started) / 1000) * (1 / overall - 1))}` : '';
+      const eta =
+        l.started && overall > 0.01 && overall < 1
+          ? ` ETA ${formatSeconds(((Date.now() - l.started) / 1000) * (1 / overall - 1))}`
+          : '';
       const loss = s.loss != null ? ` loss ${s.loss.toFixed(3)}` : '';
-      this.out.write(`${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${s.name.slice(0, 32)} task ${task + 1}/${tasks}${loss}${eta} ${statusText(s)}\n`);
+      this.out.write(
+        `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${s.name.slice(0, 32)} task ${task + 1}/${tasks}${loss}${eta} ${statusText(s)}\n`,
+      );
     }
     this.drawn = this.lines.length;
   }

@@ -9,7 +9,10 @@ import { readRunDir } from '../runs/run-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
 
-export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boolean; json?: boolean; out?: string }): number {
+export function reportCommand(
+  dirs: string[],
+  opts: { csv: boolean; html?: boolean; json?: boolean; out?: string },
+): number {
   if (dirs.length === 0) {
     console.error('sculpt report: give one or more run folders');
     return 2;
@@ -23,7 +26,13 @@ export function reportCommand(dirs: string[], opts: { csv: boolean; html?: boole
       return 2;
     }
   }
-  const text = opts.json ? JSON.stringify(runs, null, 2) + '\n' : opts.html ? htmlReport(runs) : opts.csv ? csvReport(runs) : markdownReport(runs);
+  const text = opts.json
+    ? JSON.stringify(runs, null, 2) + '\n'
+    : opts.html
+      ? htmlReport(runs)
+      : opts.csv
+        ? csvReport(runs)
+        : markdownReport(runs);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
   return 0;

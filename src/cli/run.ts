@@ -17,6 +17,8 @@ import { loadTasks, modelDir } from '../engine/experiment';
 import { LOG_FILE, createRunDir, readRunDir } from '../runs/run-dir';
 import type { RunStatus } from '../runs/status';
 import { Supervisor, nodeTrainerCommand, startRefusal } from '../supervisor';
+import { readLogEvents } from '../supervisor/run-files';
+import { foldRun } from '../runs/fold';
 import { Progress } from './progress';
 
 export interface RunArgs {
@@ -72,6 +74,7 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
 
 export async function resumeCommand(dirs: string[], args: RunArgs): Promise<number> {
   const folders = [...new Set(dirs.map((d) => path.resolve(d)))];
+  const pending: string[] = [];
   for (const d of folders) {
     try {
       readRunDir(d);
@@ -79,14 +82,21 @@ export async function resumeCommand(dirs: string[], args: RunArgs): Promise<numb
       console.error(`sculpt: ${(e as Error).message}`);
       return 2;
     }
-    // A finished run, or one a live trainer runs now: nothing is started, as for any other invalid input.
+    // A finished run has nothing left to do: resuming it is a no-op that succeeds, so a script can resume a
+    // whole set of folders whatever state each is in.
+    if (foldRun(path.basename(d), readLogEvents(d)).status === 'finished') {
+      console.error(`finished (already; nothing to resume): ${d}`);
+      continue;
+    }
+    // One a live trainer runs now is refused, as any other invalid input.
     const refusal = startRefusal(d);
     if (refusal) {
       console.error(`sculpt: ${refusal}`);
       return 2;
     }
+    pending.push(d);
   }
-  return runFolders(folders, args);
+  return pending.length ? runFolders(pending, args) : 0;
 }
 
 /**

@@ -7,7 +7,10 @@ export function validateCommand(files: string[]): number {
   let ok = true;
   for (const f of files) {
     const config = loadConfig(f);
-    if (config) console.log(`${f}: valid (${config.tasks.length} tasks, ${config.methods.length} method${config.methods.length === 1 ? '' : 's'})`);
+    if (config)
+      console.log(
+        `${f}: valid (${config.tasks.length} tasks, ${config.methods.length} method${config.methods.length === 1 ? '' : 's'})`,
+      );
     else ok = false;
   }
   return ok ? 0 : 2;

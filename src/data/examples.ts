@@ -30,14 +30,20 @@ function readText(file: string, what: string): string {
 }
 
 function toExample(obj: unknown, where: string, file: string, line?: number): Example {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${where}: expected an object with "input" and "output"`, file, line);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    throw new DataError(`${where}: expected an object with "input" and "output"`, file, line);
   const o = obj as Record<string, unknown>;
   for (const key of ['input', 'output'] as const) {
     if (typeof o[key] !== 'string') {
-      throw new DataError(`${where}: "${key}" must be a string, got ${o[key] === undefined ? 'nothing' : JSON.stringify(o[key]).slice(0, 40)}`, file, line);
+      throw new DataError(
+        `${where}: "${key}" must be a string, got ${o[key] === undefined ? 'nothing' : JSON.stringify(o[key]).slice(0, 40)}`,
+        file,
+        line,
+      );
     }
   }
-  if (o.instruction !== undefined && typeof o.instruction !== 'string') throw new DataError(`${where}: "instruction" must be a string`, file, line);
+  if (o.instruction !== undefined && typeof o.instruction !== 'string')
+    throw new DataError(`${where}: "instruction" must be a string`, file, line);
   const ex: Example = { input: o.input as string, output: o.output as string };
   if (typeof o.instruction === 'string') ex.instruction = o.instruction;
   return ex;
@@ -78,8 +84,13 @@ export function readOLoraFolder(folder: string): TaskSplit & { labels?: string[]
       throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
     }
     const d = doc as { Definition?: unknown; Instances?: unknown };
-    if (!Array.isArray(d.Instances)) throw new DataError(`${file}: expected an object with an "Instances" array (O-LoRA layout)`, file);
-    const definition = Array.isArray(d.Definition) ? String(d.Definition[0] ?? '') : typeof d.Definition === 'string' ? d.Definition : '';
+    if (!Array.isArray(d.Instances))
+      throw new DataError(`${file}: expected an object with an "Instances" array (O-LoRA layout)`, file);
+    const definition = Array.isArray(d.Definition)
+      ? String(d.Definition[0] ?? '')
+      : typeof d.Definition === 'string'
+        ? d.Definition
+        : '';
     return d.Instances.map((inst, i) => {
       const o = inst as Record<string, unknown>;
       const output = Array.isArray(o.label) ? o.label[0] : o.label;
@@ -111,8 +122,11 @@ export function readTraceFolder(folder: string): TaskSplit {
       if (e instanceof DataError) throw e;
       throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
     }
-    if (!Array.isArray(doc)) throw new DataError(`${file}: expected a JSON array of {"prompt", "answer"} objects (TRACE layout)`, file);
-    return doc.map((o: Record<string, unknown>, i) => toExample({ input: o?.prompt, output: o?.answer }, `${file}: [${i}]`, file));
+    if (!Array.isArray(doc))
+      throw new DataError(`${file}: expected a JSON array of {"prompt", "answer"} objects (TRACE layout)`, file);
+    return doc.map((o: Record<string, unknown>, i) =>
+      toExample({ input: o?.prompt, output: o?.answer }, `${file}: [${i}]`, file),
+    );
   };
   return { train: split('train'), test: split('test') };
 }

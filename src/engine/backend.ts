@@ -61,7 +61,8 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   if (!BACKEND_REQUESTS.includes(request)) {
     throw new BackendError(String(request), 'unknown backend name', `Use one of: ${BACKEND_REQUESTS.join(', ')}.`);
   }
-  const order: Exclude<BackendRequest, 'auto'>[] = request === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [request];
+  const order: Exclude<BackendRequest, 'auto'>[] =
+    request === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [request];
   if (order.includes('wasm')) wasmThreads(); // a bad SCULPT_WASM_THREADS is an error, not a reason to fall back
   const fallbacks: string[] = [];
   for (const name of order) {
@@ -69,7 +70,8 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
     if (attempt.ok) {
       return { name, requested: request, device: attempt.device ?? name, isGpu: attempt.isGpu ?? false, fallbacks };
     }
-    if (request !== 'auto') throw new BackendError(name, attempt.reason ?? 'initialisation failed', attempt.hint ?? HINTS[name]);
+    if (request !== 'auto')
+      throw new BackendError(name, attempt.reason ?? 'initialisation failed', attempt.hint ?? HINTS[name]);
     fallbacks.push(`${name}: ${attempt.reason}`);
   }
   throw new BackendError('auto', `no backend could be initialised (${fallbacks.join('; ')})`, HINTS.cpu);
@@ -178,7 +180,8 @@ let webgpuReady: Attempt | null = null;
 
 async function tryWebgpu(auto: boolean): Promise<Attempt> {
   if (webgpuReady) {
-    if (auto && !webgpuReady.isGpu) return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
+    if (auto && !webgpuReady.isGpu)
+      return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
     return activate('webgpu', webgpuReady.device!, webgpuReady.isGpu!);
   }
   const dawnPath = locateDawn();
@@ -193,13 +196,15 @@ async function tryWebgpu(auto: boolean): Promise<Attempt> {
   // `auto` wants speed: a software adapter computes correctly but slower than wasm, so only an explicit
   // `webgpu` request (tests of the WGSL kernels, debugging) runs on one.
   const software = isSoftwareAdapter(adapter);
-  if (software && auto) return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
+  if (software && auto)
+    return { ok: false, reason: 'Dawn found only a software adapter (a CPU Vulkan driver), slower than wasm' };
   const g = globalThis as unknown as { navigator?: Record<string, unknown> };
   if (!g.navigator) g.navigator = {};
   Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   await import('@tensorflow/tfjs-backend-webgpu');
   const info = adapter.info ?? {};
-  const device = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'WebGPU adapter';
+  const device =
+    [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'WebGPU adapter';
   const res = await activate('webgpu', `${device} (Dawn${software ? ', software' : ''})`, !software);
   if (res.ok) webgpuReady = res;
   return res;
@@ -233,7 +238,11 @@ export function wasmThreads(): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
     // Checked before any backend is tried: in `auto` a bad value would otherwise end in a silent fall back to cpu.
-    throw new BackendError('wasm', `SCULPT_WASM_THREADS is '${raw}'`, `Set it to an integer from 1 to ${MAX_WASM_THREADS} (the wasm pool has ${MAX_WASM_THREADS} workers), or unset it to use every core.`);
+    throw new BackendError(
+      'wasm',
+      `SCULPT_WASM_THREADS is '${raw}'`,
+      `Set it to an integer from 1 to ${MAX_WASM_THREADS} (the wasm pool has ${MAX_WASM_THREADS} workers), or unset it to use every core.`,
+    );
   }
   return n;
 }

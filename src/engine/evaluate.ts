@@ -28,13 +28,19 @@ export interface EvalSettings {
  * example instead of one per label (`next`). Otherwise each label's full answer (its tokens and EOS) is scored
  * after each prompt (`cont`: prompts and continuations pairwise, example-major).
  */
-export type RankInputs = { mode: 'next'; prompts: number[][]; candidates: number[] } | { mode: 'cont'; prompts: number[][]; continuations: number[][] };
+export type RankInputs =
+  | { mode: 'next'; prompts: number[][]; candidates: number[] }
+  | { mode: 'cont'; prompts: number[][]; continuations: number[][] };
 
 export function rankInputs(model: CausalLM, tok: TextTokenizer, task: EvalTask, maxSeqLen: number): RankInputs {
   const codec = codecFor(model, tok, maxSeqLen);
   const single = task.labels.map((l) => tok.encode(answerText(l)));
   if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
-    return { mode: 'next', prompts: task.test.map((ex) => codec.prompt(ex, task.template, 1)), candidates: single.map((ids) => ids[0]) };
+    return {
+      mode: 'next',
+      prompts: task.test.map((ex) => codec.prompt(ex, task.template, 1)),
+      candidates: single.map((ids) => ids[0]),
+    };
   }
   const labelIds = single.map((ids) => (tok.eosId != null ? [...ids, tok.eosId] : ids));
   const longest = Math.max(...labelIds.map((l) => l.length));
@@ -52,7 +58,12 @@ export function rankInputs(model: CausalLM, tok: TextTokenizer, task: EvalTask, 
 }
 
 /** Percent of test examples whose best-scoring label (rankInputs) is the expected output. */
-export async function rankAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
+export async function rankAccuracy(
+  model: CausalLM,
+  tok: TextTokenizer,
+  task: EvalTask,
+  s: EvalSettings,
+): Promise<number> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const inputs = rankInputs(model, tok, task, s.maxSeqLen);
   const L = task.labels.length;
@@ -74,7 +85,12 @@ function chunk(xs: number[], n: number): number[][] {
 }
 
 /** Percent of test examples whose greedy continuation equals the expected output. */
-export async function generateAccuracy(model: CausalLM, tok: TextTokenizer, task: EvalTask, s: EvalSettings): Promise<number> {
+export async function generateAccuracy(
+  model: CausalLM,
+  tok: TextTokenizer,
+  task: EvalTask,
+  s: EvalSettings,
+): Promise<number> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const codec = codecFor(model, tok, s.maxSeqLen);
   let correct = 0;

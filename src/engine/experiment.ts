@@ -25,7 +25,14 @@ export interface RunTask {
 export function taskOrder(config: ResolvedConfig, order: number): number[] {
   if (order === 0) return config.tasks.map((_, i) => i);
   const names = config.orders?.[order - 1];
-  if (!names) throw new ConfigError([{ path: 'orders', message: `has no order ${order} (orders are 1..${(config.orders?.length ?? 0) + 1})`, expected: 'an existing order' }]);
+  if (!names)
+    throw new ConfigError([
+      {
+        path: 'orders',
+        message: `has no order ${order} (orders are 1..${(config.orders?.length ?? 0) + 1})`,
+        expected: 'an existing order',
+      },
+    ]);
   return names.map((n) => config.tasks.findIndex((t) => t.name === n));
 }
 
@@ -51,14 +58,33 @@ export function loadTasks(config: ResolvedConfig, order: number): RunTask[] {
     const test = balancedSubset(split.test, t.testLimit, rng);
     const labels = labelSet(train, t.labels ?? split.labels);
     if (train.length === 0 || test.length === 0) {
-      throw new ConfigError([{ path: `${path}.source`, message: `task '${t.name}' has ${train.length} training and ${test.length} test examples; both must be non-empty`, expected: 'examples' }]);
+      throw new ConfigError([
+        {
+          path: `${path}.source`,
+          message: `task '${t.name}' has ${train.length} training and ${test.length} test examples; both must be non-empty`,
+          expected: 'examples',
+        },
+      ]);
     }
     if (labels.length < 2 && config.eval.modes.includes('rank')) {
-      throw new ConfigError([{ path: `${path}.labels`, message: `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`, expected: '>= 2 labels' }]);
+      throw new ConfigError([
+        {
+          path: `${path}.labels`,
+          message: `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`,
+          expected: '>= 2 labels',
+        },
+      ]);
     }
     const stray = test.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
     if (stray) {
-      throw new ConfigError([{ path: `${path}.labels`, message: `test output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`, expected: 'every test output in the label set', actual: stray.output }]);
+      throw new ConfigError([
+        {
+          path: `${path}.labels`,
+          message: `test output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
+          expected: 'every test output in the label set',
+          actual: stray.output,
+        },
+      ]);
     }
     return { index, configIndex: ci, name: t.name, train, test, labels, template: t.template };
   });
@@ -70,7 +96,9 @@ export function modelDir(config: ResolvedConfig): string {
     try {
       return builtinModelDir(config.model);
     } catch (e) {
-      throw new ConfigError([{ path: 'model', message: (e as Error).message, expected: 'a builtin model', actual: config.model }]);
+      throw new ConfigError([
+        { path: 'model', message: (e as Error).message, expected: 'a builtin model', actual: config.model },
+      ]);
     }
   }
   return config.model;

@@ -34,7 +34,9 @@ export class RunContext implements MethodContext {
   batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
     const t = this.tasks[task];
     // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
-    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`)).shuffle([...t.train]).slice(0, examples);
+    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`))
+      .shuffle([...t.train])
+      .slice(0, examples);
     const enc = pick.map((ex) => this.codec.example(ex, t.template));
     const out: Batch[] = [];
     for (let i = 0; i < enc.length; i += batchSize) out.push(this.codec.batch(enc.slice(i, i + batchSize)));

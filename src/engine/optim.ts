@@ -99,7 +99,12 @@ export class Optimizer {
     });
     if (!this.fused || !this.fused.matches(list)) {
       this.park();
-      this.fused = new FusedAdamW(list, { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay });
+      this.fused = new FusedAdamW(list, {
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: this.weightDecay,
+      });
       const parked = new Map<string, tf.Tensor>();
       for (const n of names) {
         const m = this.m.get(n);
@@ -187,7 +192,8 @@ export class Optimizer {
   }
 
   load(state: OptimizerState): void {
-    if (state.name !== this.name) throw new Error(`optimizer state is for '${state.name}', this run uses '${this.name}'`);
+    if (state.name !== this.name)
+      throw new Error(`optimizer state is for '${state.name}', this run uses '${this.name}'`);
     this.reset();
     this.t = state.step;
     for (const [key, value] of state.slots) {
@@ -209,12 +215,17 @@ export class Optimizer {
  * Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
  * Returns new tensors and the norm before clipping (a scalar tensor, so nothing is read back).
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar | null } {
+export function clipByGlobalNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { grads: Map<string, tf.Tensor>; norm: tf.Scalar | null } {
   // No clipping, no work: the same map and tensors come back (the norm is not computed).
   if (!(maxNorm > 0)) return { grads, norm: null };
   const names = [...grads.keys()];
   const gs = names.map((n) => grads.get(n)!);
-  const norm = useFused('clip') ? fusedGlobalNorm(gs) : (tf.tidy(() => (gs.length ? addMany(gs.map((g) => g.square().sum())) : tf.scalar(0)).sqrt()) as tf.Scalar);
+  const norm = useFused('clip')
+    ? fusedGlobalNorm(gs)
+    : (tf.tidy(() => (gs.length ? addMany(gs.map((g) => g.square().sum())) : tf.scalar(0)).sqrt()) as tf.Scalar);
   // tidy keeps tensors it finds in arrays and plain objects (not in Maps), so build the Map afterwards.
   const clipped = tf.tidy(() => {
     const scale = tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6)));

@@ -11,7 +11,18 @@
  * same way afterwards. A crash at any moment leaves the previous checkpoint intact and LATEST pointing at a
  * complete one.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { tf } from './tf';
 import { readSafetensors, writeSafetensors, type StTensor } from './io/safetensors';
@@ -58,7 +69,9 @@ export class CheckpointCorruptError extends Error {
     readonly path: string,
     reason: string,
   ) {
-    super(`checkpoint ${path} cannot be used: ${reason}. The run folder was left as it was; delete the checkpoint to resume from an earlier one or from the start.`);
+    super(
+      `checkpoint ${path} cannot be used: ${reason}. The run folder was left as it was; delete the checkpoint to resume from an earlier one or from the start.`,
+    );
     this.name = 'CheckpointCorruptError';
   }
 }
@@ -106,7 +119,12 @@ export function checkpointsDir(runDir: string): string {
 export async function saveCheckpoint(
   runDir: string,
   name: string,
-  parts: { model: Map<string, tf.Tensor>; optimizer: Map<string, tf.Tensor>; method: Map<string, tf.Tensor>; meta: CheckpointMeta },
+  parts: {
+    model: Map<string, tf.Tensor>;
+    optimizer: Map<string, tf.Tensor>;
+    method: Map<string, tf.Tensor>;
+    meta: CheckpointMeta;
+  },
   keep: number,
 ): Promise<string> {
   const [model, optimizer, method] = await Promise.all([toSt(parts.model), toSt(parts.optimizer), toSt(parts.method)]);
@@ -173,7 +191,13 @@ export function loadCheckpoint(path: string): CheckpointContents {
       throw new CheckpointCorruptError(path, `${file}: ${(e as Error).message}`);
     }
   };
-  return { meta, model: read('model.safetensors'), optimizer: read('optimizer.safetensors'), method: read('method.safetensors'), path };
+  return {
+    meta,
+    model: read('model.safetensors'),
+    optimizer: read('optimizer.safetensors'),
+    method: read('method.safetensors'),
+    path,
+  };
 }
 
 /** Tensors of a checkpoint part as tf tensors (caller disposes). */

@@ -23,7 +23,13 @@ import { generateAccuracy, rankAccuracy } from './evaluate';
 import { metricsAfter } from '../runs/metrics';
 import { loadTasks, modelDir, type RunTask } from './experiment';
 import { RunContext } from './method-context';
-import { saveCheckpoint, toTensors, type CheckpointContents, type CheckpointMeta, type RunPosition } from './run-checkpoint';
+import {
+  saveCheckpoint,
+  toTensors,
+  type CheckpointContents,
+  type CheckpointMeta,
+  type RunPosition,
+} from './run-checkpoint';
 import { TaskTrainer } from './task-trainer';
 
 // Where a diverged loss is detected; the trainer process tells it apart from other failures.
@@ -71,8 +77,23 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       tasks: tasks.map((t) => t.name),
       order: spec.order,
       backend: { name: backend.name, device: backend.device, isGpu: backend.isGpu, fallbacks: backend.fallbacks },
-      model: { arch: model.arch, source: config.model, parameters: counts.total, trainable: counts.total, layers: model.config.numLayers, targets: model.inventory.targets.length },
-      ...(resume ? { resumedFrom: { task: resume.meta.position.task, step: resume.meta.position.taskStep, supersededFrom: resume.meta.seq + 1 } } : {}),
+      model: {
+        arch: model.arch,
+        source: config.model,
+        parameters: counts.total,
+        trainable: counts.total,
+        layers: model.config.numLayers,
+        targets: model.inventory.targets.length,
+      },
+      ...(resume
+        ? {
+            resumedFrom: {
+              task: resume.meta.position.task,
+              step: resume.meta.position.taskStep,
+              supersededFrom: resume.meta.seq + 1,
+            },
+          }
+        : {}),
     });
     await method.setup(ctx);
 
@@ -87,14 +108,31 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       zeroShot = await evaluateAll(model, tok, tasks, config, -1, hooks);
     }
 
-    const checkpoint = async (reason: CheckpointMeta['reason'], name: string, at: RunPosition = pos): Promise<string> => {
+    const checkpoint = async (
+      reason: CheckpointMeta['reason'],
+      name: string,
+      at: RunPosition = pos,
+    ): Promise<string> => {
       const meta: CheckpointMeta = {
-        format: 1, position: { ...at }, matrix, zeroShot, seq: hooks.lastSeq(), elapsedMs: Date.now() - started,
-        optimizer: { name: optimizer.name, step: optimizer.step }, method: null, reason, time: Date.now(),
+        format: 1,
+        position: { ...at },
+        matrix,
+        zeroShot,
+        seq: hooks.lastSeq(),
+        elapsedMs: Date.now() - started,
+        optimizer: { name: optimizer.name, step: optimizer.step },
+        method: null,
+        reason,
+        time: Date.now(),
       };
       const ms = method.state();
       meta.method = ms.json;
-      const path = await saveCheckpoint(spec.runDir, name, { model: model.params, optimizer: optimizer.state().slots, method: ms.tensors, meta }, config.checkpoint.keep);
+      const path = await saveCheckpoint(
+        spec.runDir,
+        name,
+        { model: model.params, optimizer: optimizer.state().slots, method: ms.tensors, meta },
+        config.checkpoint.keep,
+      );
       hooks.emit({ type: 'checkpoint', path, task: at.task, step: at.taskStep, reason });
       return path;
     };
@@ -113,7 +151,14 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
         const plan = trainer.plan(pos.task);
         if (fresh) {
           const trainableParameters = [...plan.trainable.values()].reduce((n, v) => n + v.size, 0);
-          hooks.emit({ type: 'task-started', task: pos.task, name: task.name, trainExamples: plan.encoded.length, steps: plan.totalSteps, trainableParameters });
+          hooks.emit({
+            type: 'task-started',
+            task: pos.task,
+            name: task.name,
+            trainExamples: plan.encoded.length,
+            steps: plan.totalSteps,
+            trainableParameters,
+          });
         }
         if ((await trainer.train(pos, plan)) === 'stopped') {
           const path = await checkpoint('stop', `step-${pos.globalStep}`);
@@ -130,18 +175,32 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       if (overrides) tf.dispose([...overrides.values()]);
       matrix = [...matrix.slice(0, pos.task), row];
       const metrics = metricsAfter(matrix, zeroShot);
-      hooks.emit({ type: 'task-finished', task: pos.task, name: task.name, row, metrics, seconds: (Date.now() - taskStart) / 1000 });
+      hooks.emit({
+        type: 'task-finished',
+        task: pos.task,
+        name: task.name,
+        row,
+        metrics,
+        seconds: (Date.now() - taskStart) / 1000,
+      });
       const next = startOfTask(pos.task + 1, pos.globalStep);
       const last = pos.task === tasks.length - 1;
       const stop = !last && hooks.shouldStop();
       let path: string | undefined;
-      if (stop || (config.checkpoint.every !== 'never' && !last)) path = await checkpoint(stop ? 'stop' : 'task', `task-${next.task}`, next);
+      if (stop || (config.checkpoint.every !== 'never' && !last))
+        path = await checkpoint(stop ? 'stop' : 'task', `task-${next.task}`, next);
       if (stop) {
         hooks.emit({ type: 'stopped', task: next.task, step: 0, checkpoint: path });
         return 'stopped';
       }
     }
-    hooks.emit({ type: 'run-finished', matrix, zeroShot, metrics: metricsAfter(matrix, zeroShot), seconds: (Date.now() - started) / 1000 });
+    hooks.emit({
+      type: 'run-finished',
+      matrix,
+      zeroShot,
+      metrics: metricsAfter(matrix, zeroShot),
+      seconds: (Date.now() - started) / 1000,
+    });
     return 'finished';
   } finally {
     method.dispose();
@@ -151,17 +210,37 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
 }
 
 /** One accuracy per task, in order (evaluations read results asynchronously, so they run one after another). */
-async function evaluateAll(model: CausalLM, tok: TextTokenizer, tasks: RunTask[], config: ResolvedConfig, afterTask: number, hooks: RunHooks): Promise<number[]> {
+async function evaluateAll(
+  model: CausalLM,
+  tok: TextTokenizer,
+  tasks: RunTask[],
+  config: ResolvedConfig,
+  afterTask: number,
+  hooks: RunHooks,
+): Promise<number[]> {
   const out: number[] = [];
   for (const t of tasks) out.push(await evaluateTask(model, tok, t, config, afterTask, hooks));
   return out;
 }
 
-async function evaluateTask(model: CausalLM, tok: TextTokenizer, t: RunTask, config: ResolvedConfig, afterTask: number, hooks: RunHooks): Promise<number> {
-  const settings = { maxSeqLen: config.training.maxSeqLen, batchSize: config.training.evalBatchSize, maxNewTokens: config.eval.maxNewTokens };
+async function evaluateTask(
+  model: CausalLM,
+  tok: TextTokenizer,
+  t: RunTask,
+  config: ResolvedConfig,
+  afterTask: number,
+  hooks: RunHooks,
+): Promise<number> {
+  const settings = {
+    maxSeqLen: config.training.maxSeqLen,
+    batchSize: config.training.evalBatchSize,
+    maxNewTokens: config.eval.maxNewTokens,
+  };
   let first: number | undefined;
   for (const mode of config.eval.modes) {
-    const accuracy = await (mode === 'rank' ? rankAccuracy(model, tok, t, settings) : generateAccuracy(model, tok, t, settings));
+    const accuracy = await (mode === 'rank'
+      ? rankAccuracy(model, tok, t, settings)
+      : generateAccuracy(model, tok, t, settings));
     hooks.emit({ type: 'eval', afterTask, task: t.index, name: t.name, mode, accuracy, examples: t.test.length });
     first ??= accuracy;
   }
@@ -173,7 +252,13 @@ function startOfTask(task: number, globalStep: number): RunPosition {
   return { task, epoch: 0, batch: 0, taskStep: 0, globalStep, trained: false };
 }
 
-function restoreState(cp: CheckpointContents, model: CausalLM, optimizer: Optimizer, method: Method, ctx: MethodContext): void {
+function restoreState(
+  cp: CheckpointContents,
+  model: CausalLM,
+  optimizer: Optimizer,
+  method: Method,
+  ctx: MethodContext,
+): void {
   const weights = toTensors(cp.model);
   for (const [name, v] of model.params) {
     const t = weights.get(name);
@@ -181,7 +266,11 @@ function restoreState(cp: CheckpointContents, model: CausalLM, optimizer: Optimi
     v.assign(t);
   }
   tf.dispose([...weights.values()]);
-  optimizer.load({ name: cp.meta.optimizer.name as Optimizer['name'], step: cp.meta.optimizer.step, slots: toTensors(cp.optimizer) });
+  optimizer.load({
+    name: cp.meta.optimizer.name as Optimizer['name'],
+    step: cp.meta.optimizer.step,
+    slots: toTensors(cp.optimizer),
+  });
   const methodTensors = toTensors(cp.method);
   method.restore({ tensors: methodTensors, json: cp.meta.method }, ctx);
 }

@@ -53,7 +53,9 @@ export class StepReporter {
     const termNames = [...new Set(pending.flatMap((t) => Object.keys(t)))];
     let terms: Record<string, number> | undefined;
     if (termNames.length) {
-      const sums = await readTidy(() => tf.stack(termNames.map((n) => addMany(pending.map((t) => t[n] ?? tf.scalar(0))).div(pending.length))));
+      const sums = await readTidy(() =>
+        tf.stack(termNames.map((n) => addMany(pending.map((t) => t[n] ?? tf.scalar(0))).div(pending.length))),
+      );
       terms = Object.fromEntries(termNames.map((n, i) => [n, sums[i]]));
     }
     tf.dispose(pending.flatMap((t) => Object.values(t)));
@@ -64,9 +66,16 @@ export class StepReporter {
     });
     const seconds = (performance.now() - this.windowStart) / 1000;
     this.emit({
-      type: 'step', task: pos.task, step: pos.taskStep, globalStep: pos.globalStep, loss: values.reduce((a, b) => a + b, 0) / values.length,
-      lr: this.lrAt(pos.taskStep), tokensPerSecond: this.tokens / Math.max(seconds, 1e-9),
-      progress: pos.taskStep / this.totalSteps, memoryBytes: tf.memory().numBytes, ...(terms ? { terms } : {}),
+      type: 'step',
+      task: pos.task,
+      step: pos.taskStep,
+      globalStep: pos.globalStep,
+      loss: values.reduce((a, b) => a + b, 0) / values.length,
+      lr: this.lrAt(pos.taskStep),
+      tokensPerSecond: this.tokens / Math.max(seconds, 1e-9),
+      progress: pos.taskStep / this.totalSteps,
+      memoryBytes: tf.memory().numBytes,
+      ...(terms ? { terms } : {}),
     });
     this.tokens = 0;
     this.windowStart = performance.now();

@@ -57,11 +57,20 @@ export class TaskTrainer {
     const { ctx, config, hooks, checkpoint } = this.run;
     const tr = config.training;
     const task = ctx.tasks[pos.task];
-    const report = new StepReporter((body) => hooks.emit(body), task.name, plan.totalSteps, (step) => this.lr(step, plan));
+    const report = new StepReporter(
+      (body) => hooks.emit(body),
+      task.name,
+      plan.totalSteps,
+      (step) => this.lr(step, plan),
+    );
 
     for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
-      const batches = epochOrder(plan.encoded.length, tr.batchSize, new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)));
-      for (; pos.batch < batches.length; ) {
+      const batches = epochOrder(
+        plan.encoded.length,
+        tr.batchSize,
+        new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)),
+      );
+      for (; pos.batch < batches.length;) {
         const batch = ctx.codec.batch(batches[pos.batch].map((i) => plan.encoded[i]));
         report.add(this.step(batch, pos.taskStep + 1, plan), batch.tokens);
         pos.batch++;
@@ -93,7 +102,16 @@ export class TaskTrainer {
   private step(batch: Batch, step: number, plan: TaskPlan): StepResult {
     const { ctx, method, optimizer, config } = this.run;
     const tensors = ctx.tensorsOf(batch);
-    const result = trainStep(ctx.model, method, ctx, tensors, plan.trainable, optimizer, this.lr(step, plan), config.training.gradClip);
+    const result = trainStep(
+      ctx.model,
+      method,
+      ctx,
+      tensors,
+      plan.trainable,
+      optimizer,
+      this.lr(step, plan),
+      config.training.gradClip,
+    );
     tf.dispose([tensors.inputIds, tensors.labels, tensors.mask]);
     return result;
   }

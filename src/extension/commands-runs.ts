@@ -37,19 +37,28 @@ function defaultRuns(s: Sculpt): string[] {
 async function openDashboard(s: Sculpt, args: unknown[]): Promise<void> {
   let dirs = runDirsFromArgs(args);
   if (dirs.length === 0) dirs = defaultRuns(s);
-  if (dirs.length === 0) dirs = await pickRuns(s.runsTree.entries(), { title: 'Open the dashboard of which run?', many: false });
+  if (dirs.length === 0)
+    dirs = await pickRuns(s.runsTree.entries(), { title: 'Open the dashboard of which run?', many: false });
   for (const d of dirs) s.follow(d);
   if (dirs.length) s.dashboard.open(dirs);
 }
 
 async function openRun(s: Sculpt): Promise<void> {
-  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: true, openLabel: 'Open Run', title: 'Open a run folder (one with events.jsonl), or a folder of runs' });
+  const picked = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: true,
+    openLabel: 'Open Run',
+    title: 'Open a run folder (one with events.jsonl), or a folder of runs',
+  });
   if (!picked?.length) return;
   const dirs: string[] = [];
   for (const u of picked) {
     const found = listRunFolders([u.fsPath]).filter((d) => existsSync(eventsFile(d)));
     if (found.length === 0) {
-      void vscode.window.showErrorMessage(`Sculpt: ${u.fsPath} has no events.jsonl and no run folders inside: a run folder holds the events.jsonl its trainer wrote (runs/<experiment>-<method>-<time>/).`);
+      void vscode.window.showErrorMessage(
+        `Sculpt: ${u.fsPath} has no events.jsonl and no run folders inside: a run folder holds the events.jsonl its trainer wrote (runs/<experiment>-<method>-<time>/).`,
+      );
       continue;
     }
     dirs.push(...found);
@@ -65,14 +74,23 @@ async function compareRuns(s: Sculpt, args: unknown[]): Promise<void> {
   let dirs = runDirsFromArgs(args);
   if (dirs.length < 2 && defaultRuns(s).length >= 2) dirs = defaultRuns(s);
   if (dirs.length < 2) {
-    dirs = await pickRuns(s.runsTree.entries(), { title: 'Compare which runs? (pick two or more)', many: true, preselect: dirs });
+    dirs = await pickRuns(s.runsTree.entries(), {
+      title: 'Compare which runs? (pick two or more)',
+      many: true,
+      preselect: dirs,
+    });
   }
   if (dirs.length) s.dashboard.open(dirs);
 }
 
 async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
   let dirs = runDirsFromArgs(args);
-  if (dirs.length === 0) dirs = await pickRuns(s.runsTree.entries(), { title: 'Export a report of which runs?', many: true, preselect: defaultRuns(s) });
+  if (dirs.length === 0)
+    dirs = await pickRuns(s.runsTree.entries(), {
+      title: 'Export a report of which runs?',
+      many: true,
+      preselect: defaultRuns(s),
+    });
   if (dirs.length === 0) return;
   const format = await vscode.window.showQuickPick(
     [
@@ -82,9 +100,12 @@ async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
     { title: 'Report format' },
   );
   if (!format) return;
-  const base = dirs.length === 1 ? dirs[0] : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(dirs[0]));
+  const base =
+    dirs.length === 1 ? dirs[0] : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(dirs[0]));
   const target = await vscode.window.showSaveDialog({
-    defaultUri: vscode.Uri.file(path.join(base, dirs.length === 1 ? `report.${format.ext}` : `sculpt-report.${format.ext}`)),
+    defaultUri: vscode.Uri.file(
+      path.join(base, dirs.length === 1 ? `report.${format.ext}` : `sculpt-report.${format.ext}`),
+    ),
     filters: { [format.label]: [format.ext] },
   });
   if (!target) return;
@@ -93,19 +114,25 @@ async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
     return info ? [info.summary] : [];
   });
   writeFileSync(target.fsPath, format.ext === 'md' ? markdownReport(summaries) : csvReport(summaries));
-  const pick = await vscode.window.showInformationMessage(`Sculpt: report of ${summaries.length} run(s) saved to ${target.fsPath}.`, 'Open');
+  const pick = await vscode.window.showInformationMessage(
+    `Sculpt: report of ${summaries.length} run(s) saved to ${target.fsPath}.`,
+    'Open',
+  );
   if (pick) await vscode.window.showTextDocument(target);
 }
 
 async function showTrainerLog(s: Sculpt, args: unknown[]): Promise<void> {
   let dirs = runDirsFromArgs(args);
   if (dirs.length === 0) dirs = defaultRuns(s).slice(0, 1);
-  if (dirs.length === 0) dirs = await pickRuns(s.runsTree.entries(), { title: 'Show the trainer log of which run?', many: false });
+  if (dirs.length === 0)
+    dirs = await pickRuns(s.runsTree.entries(), { title: 'Show the trainer log of which run?', many: false });
   const dir = dirs[0];
   if (!dir) return;
   const file = path.join(dir, LOG_FILE);
   if (!existsSync(file)) {
-    void vscode.window.showInformationMessage(`Sculpt: ${dir} has no ${LOG_FILE}: no trainer was started for it on this machine yet.`);
+    void vscode.window.showInformationMessage(
+      `Sculpt: ${dir} has no ${LOG_FILE}: no trainer was started for it on this machine yet.`,
+    );
     return;
   }
   await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
@@ -127,11 +154,17 @@ async function deleteRun(s: Sculpt, args: unknown[]): Promise<void> {
     return r && (isLive(r.state) || r.state === 'queued');
   });
   if (live.length) {
-    void vscode.window.showWarningMessage(`Sculpt: ${live.map((d) => s.label(d)).join(', ')} is still running or queued; stop it before deleting.`);
+    void vscode.window.showWarningMessage(
+      `Sculpt: ${live.map((d) => s.label(d)).join(', ')} is still running or queued; stop it before deleting.`,
+    );
     return;
   }
   const what = dirs.length === 1 ? `the run folder ${dirs[0]}` : `${dirs.length} run folders`;
-  const ok = await vscode.window.showWarningMessage(`Delete ${what}? Its events, checkpoints and log are removed from disk.`, { modal: true }, 'Delete');
+  const ok = await vscode.window.showWarningMessage(
+    `Delete ${what}? Its events, checkpoints and log are removed from disk.`,
+    { modal: true },
+    'Delete',
+  );
   if (ok !== 'Delete') return;
   for (const d of dirs) {
     try {

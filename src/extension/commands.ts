@@ -36,7 +36,10 @@ async function runExperiment(s: Sculpt, arg: unknown): Promise<void> {
   await s.experimentsTree.ready;
   const file = await configFromArgs(arg, s.experimentsTree.configFiles());
   if (!file) {
-    const pick = await vscode.window.showInformationMessage('Sculpt: there is no *.sculpt.json experiment in this workspace yet.', 'New Experiment');
+    const pick = await vscode.window.showInformationMessage(
+      'Sculpt: there is no *.sculpt.json experiment in this workspace yet.',
+      'New Experiment',
+    );
     if (pick) await vscode.commands.executeCommand('sculpt.newExperiment');
     return;
   }
@@ -47,7 +50,10 @@ async function runExperiment(s: Sculpt, arg: unknown): Promise<void> {
     s.log.error(formatIssues(prepared.issues, file));
     const first = prepared.issues[0];
     const more = prepared.issues.length > 1 ? ` (and ${prepared.issues.length - 1} more, see the Problems panel)` : '';
-    const pick = await vscode.window.showErrorMessage(`Sculpt: cannot run ${vscode.workspace.asRelativePath(file)}: ${first.path || '(root)'}: ${first.message}${more}`, 'Open Config');
+    const pick = await vscode.window.showErrorMessage(
+      `Sculpt: cannot run ${vscode.workspace.asRelativePath(file)}: ${first.path || '(root)'}: ${first.message}${more}`,
+      'Open Config',
+    );
     if (pick) await vscode.window.showTextDocument(vscode.Uri.file(file));
     return;
   }
@@ -67,13 +73,22 @@ async function stopRun(s: Sculpt, args: unknown[]): Promise<void> {
   if (dirs.length === 0) {
     const active = [...s.manager.live(), ...s.manager.queued()].map((r) => r.dir);
     // Trainers started from a terminal or an earlier window can be stopped too.
-    const others = s.runsTree.entries().filter((e) => !active.includes(e.info.dir) && runStatus(e) === 'running').map((e) => e.info.dir);
+    const others = s.runsTree
+      .entries()
+      .filter((e) => !active.includes(e.info.dir) && runStatus(e) === 'running')
+      .map((e) => e.info.dir);
     const candidates = [...active, ...others];
     if (candidates.length === 0) {
       void vscode.window.showInformationMessage('Sculpt: no run is running or queued.');
       return;
     }
-    dirs = candidates.length === 1 ? candidates : await pickRuns(s.runsTree.entries().filter((e) => candidates.includes(e.info.dir)), { title: 'Stop which runs?', many: true });
+    dirs =
+      candidates.length === 1
+        ? candidates
+        : await pickRuns(
+            s.runsTree.entries().filter((e) => candidates.includes(e.info.dir)),
+            { title: 'Stop which runs?', many: true },
+          );
   }
   for (const dir of dirs) {
     const rec = s.manager.get(dir);
@@ -84,7 +99,9 @@ async function stopRun(s: Sculpt, args: unknown[]): Promise<void> {
       }
     }
     if (s.manager.get(dir)?.pid === undefined && s.manager.get(dir)?.state !== 'queued') {
-      void vscode.window.showInformationMessage(`Sculpt: ${s.label(dir)} runs outside VS Code (no trainer.pid): stop it where it was started (Ctrl-C in its terminal).`);
+      void vscode.window.showInformationMessage(
+        `Sculpt: ${s.label(dir)} runs outside VS Code (no trainer.pid): stop it where it was started (Ctrl-C in its terminal).`,
+      );
       continue;
     }
     s.manager.stop(dir);
@@ -95,7 +112,11 @@ async function resumeRun(s: Sculpt, args: unknown[]): Promise<void> {
   if (!(await requireTrust('Resuming'))) return;
   let dirs = runDirsFromArgs(args);
   if (dirs.length === 0) {
-    dirs = await pickRuns(s.runsTree.entries(), { title: 'Resume which runs? (from their last checkpoint)', many: true, only: RESUMABLE });
+    dirs = await pickRuns(s.runsTree.entries(), {
+      title: 'Resume which runs? (from their last checkpoint)',
+      many: true,
+      only: RESUMABLE,
+    });
     if (dirs.length === 0) {
       void vscode.window.showInformationMessage('Sculpt: no stopped, failed or interrupted run to resume.');
       return;

@@ -46,7 +46,9 @@ function variants(name: string): JsonSchema[] {
   const d = definition(name);
   if (!d) return [];
   const refs = d.anyOf ?? [d];
-  return refs.map((r) => (r.$ref ? definition(r.$ref.replace('#/definitions/', '')) : r)).filter((x): x is JsonSchema => !!x?.properties);
+  return refs
+    .map((r) => (r.$ref ? definition(r.$ref.replace('#/definitions/', '')) : r))
+    .filter((x): x is JsonSchema => !!x?.properties);
 }
 
 /** The variant of `name` whose discriminator property (e.g. `method`) has the given const value. */
@@ -75,7 +77,14 @@ function valueSnippet(p: JsonSchema): string {
   return '$1';
 }
 
-function propertyEntries(text: string, schema: JsonSchema, present: Set<string>, discriminator: string, node: JsonNode | undefined, offset: number): CompletionEntry[] {
+function propertyEntries(
+  text: string,
+  schema: JsonSchema,
+  present: Set<string>,
+  discriminator: string,
+  node: JsonNode | undefined,
+  offset: number,
+): CompletionEntry[] {
   // While a key is typed, getLocation reports it as a `property` node spanning the key's string.
   const inKey = node?.type === 'property' || node?.type === 'string';
   const start = inKey ? node!.offset : offset;
@@ -96,11 +105,24 @@ function propertyEntries(text: string, schema: JsonSchema, present: Set<string>,
     }));
 }
 
-function valueEntries(values: { value: string; kind: CompletionKind; detail?: string; sortText?: string }[], node: JsonNode | undefined, offset: number): CompletionEntry[] {
+function valueEntries(
+  values: { value: string; kind: CompletionKind; detail?: string; sortText?: string }[],
+  node: JsonNode | undefined,
+  offset: number,
+): CompletionEntry[] {
   const inString = node?.type === 'string';
   const start = inString ? node.offset : offset;
   const end = inString ? node.offset + node.length : offset;
-  return values.map((v) => ({ label: v.value, insertText: JSON.stringify(v.value), filterText: JSON.stringify(v.value), kind: v.kind, detail: v.detail, sortText: v.sortText, start, end }));
+  return values.map((v) => ({
+    label: v.value,
+    insertText: JSON.stringify(v.value),
+    filterText: JSON.stringify(v.value),
+    kind: v.kind,
+    detail: v.detail,
+    sortText: v.sortText,
+    start,
+    end,
+  }));
 }
 
 function relativeRef(p: string): string {
@@ -114,7 +136,8 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   const node = loc.previousNode;
   const root = parse(text, [], { allowTrailingComma: true }) as unknown;
   const is = (...pattern: (Seg | '*' | '#')[]) =>
-    path.length === pattern.length && pattern.every((p, i) => (p === '#' ? typeof path[i] === 'number' : p === '*' ? true : p === path[i]));
+    path.length === pattern.length &&
+    pattern.every((p, i) => (p === '#' ? typeof path[i] === 'number' : p === '*' ? true : p === path[i]));
 
   if (loc.isAtPropertyKey) {
     const parent = path.slice(0, -1);
@@ -133,28 +156,59 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   if (is('model')) {
     return valueEntries(
       [
-        ...src.builtinModels().map((m) => ({ value: `builtin:${m}`, kind: 'reference' as const, detail: 'builtin model', sortText: `0${m}` })),
-        ...src.checkpointFolders().map((d) => ({ value: relativeRef(d), kind: 'folder' as const, detail: 'Hugging Face checkpoint folder', sortText: `1${d}` })),
+        ...src
+          .builtinModels()
+          .map((m) => ({
+            value: `builtin:${m}`,
+            kind: 'reference' as const,
+            detail: 'builtin model',
+            sortText: `0${m}`,
+          })),
+        ...src
+          .checkpointFolders()
+          .map((d) => ({
+            value: relativeRef(d),
+            kind: 'folder' as const,
+            detail: 'Hugging Face checkpoint folder',
+            sortText: `1${d}`,
+          })),
       ],
       node,
       offset,
     );
   }
   if (is('tasks', '#', 'source', 'builtin')) {
-    return valueEntries(src.builtinTasks().map((t) => ({ value: t, kind: 'reference' as const, detail: 'builtin task' })), node, offset);
+    return valueEntries(
+      src.builtinTasks().map((t) => ({ value: t, kind: 'reference' as const, detail: 'builtin task' })),
+      node,
+      offset,
+    );
   }
   if (is('tasks', '#', 'source', 'train') || is('tasks', '#', 'source', 'test')) {
     const want = path[3] as string;
     return valueEntries(
-      src.dataFiles().map((f) => ({ value: relativeRef(f), kind: 'file' as const, detail: 'data file', sortText: `${f.toLowerCase().includes(want) ? 0 : 1}${f}` })),
+      src
+        .dataFiles()
+        .map((f) => ({
+          value: relativeRef(f),
+          kind: 'file' as const,
+          detail: 'data file',
+          sortText: `${f.toLowerCase().includes(want) ? 0 : 1}${f}`,
+        })),
       node,
       offset,
     );
   }
   if (is('orders', '#', '#')) {
     const tasks = valueAt(root, ['tasks']);
-    const names = Array.isArray(tasks) ? tasks.map((t) => (t as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string') : [];
-    return valueEntries(names.map((n) => ({ value: n, kind: 'value' as const, detail: 'task' })), node, offset);
+    const names = Array.isArray(tasks)
+      ? tasks.map((t) => (t as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string')
+      : [];
+    return valueEntries(
+      names.map((n) => ({ value: n, kind: 'value' as const, detail: 'task' })),
+      node,
+      offset,
+    );
   }
   return [];
 }

@@ -18,7 +18,11 @@ export function registerConfigDiagnostics(): vscode.Disposable {
     collection.set(
       doc.uri,
       problems.map((p) => {
-        const d = new vscode.Diagnostic(new vscode.Range(doc.positionAt(p.start), doc.positionAt(p.end)), p.message, vscode.DiagnosticSeverity.Error);
+        const d = new vscode.Diagnostic(
+          new vscode.Range(doc.positionAt(p.start), doc.positionAt(p.end)),
+          p.message,
+          vscode.DiagnosticSeverity.Error,
+        );
         d.source = 'sculpt';
         d.code = p.path || undefined;
         return d;

@@ -50,9 +50,11 @@ function fileIssues(raw: Record<string, unknown>, file: string, exists: (p: stri
   const check = (at: string, p: unknown, what: string, probe = (x: string) => x) => {
     if (typeof p !== 'string' || !p) return;
     const target = probe(abs(p));
-    if (!exists(target)) issues.push({ path: at, message: `${what} not found: ${target}`, expected: `an existing ${what}`, actual: p });
+    if (!exists(target))
+      issues.push({ path: at, message: `${what} not found: ${target}`, expected: `an existing ${what}`, actual: p });
   };
-  if (typeof raw.model === 'string' && !raw.model.startsWith('builtin:')) check('model', raw.model, 'checkpoint folder (config.json)', (d) => path.join(d, 'config.json'));
+  if (typeof raw.model === 'string' && !raw.model.startsWith('builtin:'))
+    check('model', raw.model, 'checkpoint folder (config.json)', (d) => path.join(d, 'config.json'));
   if (Array.isArray(raw.tasks)) {
     raw.tasks.forEach((t, i) => {
       const s = (t as { source?: Record<string, unknown> } | null)?.source;
@@ -79,9 +81,16 @@ export function configProblems(text: string, file: string, exists: (absPath: str
   const raw = parsed.value;
   if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const obj = raw as Record<string, unknown>;
-  const issues = schemaAccepts(obj) ? validateConfig(obj, { file, path, exists }).issues : fileIssues(obj, file, exists);
+  const issues = schemaAccepts(obj)
+    ? validateConfig(obj, { file, path, exists }).issues
+    : fileIssues(obj, file, exists);
   return issues.map((i) => {
     const node = nodeFor(root, parseJsonPath(i.path));
-    return { path: i.path, message: `${i.path || '(root)'}: ${i.message}`, start: node.offset, end: node.offset + node.length };
+    return {
+      path: i.path,
+      message: `${i.path || '(root)'}: ${i.message}`,
+      start: node.offset,
+      end: node.offset + node.length,
+    };
   });
 }

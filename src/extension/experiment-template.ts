@@ -56,11 +56,15 @@ export function fileTaskConfigs(files: string[]): TaskConfig[] {
   for (const f of files) {
     if (used.has(f)) continue;
     const base = path.posix.basename(f);
-    const partner = base.includes('train') ? path.posix.join(path.posix.dirname(f), base.replace('train', 'test')) : undefined;
+    const partner = base.includes('train')
+      ? path.posix.join(path.posix.dirname(f), base.replace('train', 'test'))
+      : undefined;
     const train = f;
     const test = partner && set.has(partner) ? partner : f;
     used.add(train).add(test);
-    const stem = base.replace(/\.(jsonl|json)$/i, '').replace(/[._-]?train[._-]?/i, '') || path.posix.basename(path.posix.dirname(f));
+    const stem =
+      base.replace(/\.(jsonl|json)$/i, '').replace(/[._-]?train[._-]?/i, '') ||
+      path.posix.basename(path.posix.dirname(f));
     let name = taskName(stem);
     for (let i = 2; names.has(name); i++) name = `${taskName(stem)}-${i}`;
     names.add(name);
@@ -79,7 +83,9 @@ export function experimentConfig(t: TemplateInput): ExperimentConfig {
     backend: 'auto',
     tasks: t.tasks,
     methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'adaptive', mrr: 0.1, trr: 0.8 } }],
-    training: t.tiny ? { epochs: 20, batchSize: 16, lr: 0.005, maxSeqLen: 16 } : { epochs: 3, batchSize: 16, lr: 0.0003 },
+    training: t.tiny
+      ? { epochs: 20, batchSize: 16, lr: 0.005, maxSeqLen: 16 }
+      : { epochs: 3, batchSize: 16, lr: 0.0003 },
     eval: { modes: ['rank'], zeroShot: true },
     output: 'runs',
   };

@@ -25,7 +25,12 @@ export function applySettings(raw: Record<string, unknown>, s: RunSettings): voi
   if (s.backend !== 'auto') raw.backend = s.backend;
   if (s.stepEventInterval !== undefined) {
     const training = (raw.training ?? {}) as Record<string, unknown>;
-    if (training && typeof training === 'object' && !Array.isArray(training) && training.stepEventInterval === undefined) {
+    if (
+      training &&
+      typeof training === 'object' &&
+      !Array.isArray(training) &&
+      training.stepEventInterval === undefined
+    ) {
       raw.training = { ...training, stepEventInterval: s.stepEventInterval };
     }
   }
@@ -35,7 +40,8 @@ export function applySettings(raw: Record<string, unknown>, s: RunSettings): voi
 /** Reads and validates a config file; on success creates one run folder per (order, method), in run order. */
 export function prepareRuns(file: string, settings: RunSettings, now = new Date()): Prepared {
   const abs = path.resolve(file);
-  if (!existsSync(abs)) return { ok: false, issues: [{ path: '', message: `the config file ${abs} does not exist`, expected: 'a file' }] };
+  if (!existsSync(abs))
+    return { ok: false, issues: [{ path: '', message: `the config file ${abs} does not exist`, expected: 'a file' }] };
   const parsed = parseConfigText(readFileSync(abs, 'utf8'));
   if (parsed.issues.length) return { ok: false, issues: parsed.issues };
   const raw = parsed.value;

@@ -7,7 +7,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { builtinModels, builtinTasks } from '../runs/builtin';
 import type { TaskConfig } from '../protocol/config';
-import { builtinBenchmark, builtinTaskConfigs, configFileName, experimentText, fileTaskConfigs } from './experiment-template';
+import {
+  builtinBenchmark,
+  builtinTaskConfigs,
+  configFileName,
+  experimentText,
+  fileTaskConfigs,
+} from './experiment-template';
 import { relativeTo } from './workspace-files';
 
 function safe(list: () => string[]): string[] {
@@ -26,10 +32,16 @@ async function pickModel(models: string[], configDir?: string): Promise<string |
   const pick = await vscode.window.showQuickPick(items, { title: 'Base model' });
   if (!pick) return undefined;
   if (pick.value) return pick.value;
-  const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Checkpoint' });
+  const folder = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    openLabel: 'Use Checkpoint',
+  });
   if (!folder?.[0]) return undefined;
   if (!existsSync(path.join(folder[0].fsPath, 'config.json'))) {
-    void vscode.window.showWarningMessage(`Sculpt: ${folder[0].fsPath} has no config.json; the config will show the problem until it does.`);
+    void vscode.window.showWarningMessage(
+      `Sculpt: ${folder[0].fsPath} has no config.json; the config will show the problem until it does.`,
+    );
   }
   return configDir ? `./${relativeTo(configDir, folder[0].fsPath)}` : folder[0].fsPath;
 }
@@ -43,7 +55,9 @@ async function targetFile(name: string): Promise<vscode.Uri | undefined> {
   });
   if (!target) return undefined;
   // The schema, completion and diagnostics apply to *.sculpt.json only.
-  return target.fsPath.endsWith('.sculpt.json') ? target : vscode.Uri.file(target.fsPath.replace(/(\.json)?$/, '.sculpt.json'));
+  return target.fsPath.endsWith('.sculpt.json')
+    ? target
+    : vscode.Uri.file(target.fsPath.replace(/(\.json)?$/, '.sculpt.json'));
 }
 
 export async function newExperiment(): Promise<vscode.Uri | undefined> {
@@ -51,13 +65,21 @@ export async function newExperiment(): Promise<vscode.Uri | undefined> {
   const tasks = safe(builtinTasks);
   const source = await vscode.window.showQuickPick(
     [
-      { label: 'Builtin benchmark', description: builtinBenchmark(tasks).join(', ') || 'no builtin tasks installed', id: 'builtin' as const },
+      {
+        label: 'Builtin benchmark',
+        description: builtinBenchmark(tasks).join(', ') || 'no builtin tasks installed',
+        id: 'builtin' as const,
+      },
       { label: 'My data', description: 'JSON Lines files with {"input", "output"} per line', id: 'files' as const },
     ],
     { title: 'New Sculpt experiment: tasks from' },
   );
   if (!source) return undefined;
-  const name = await vscode.window.showInputBox({ title: 'Experiment name', value: source.id === 'builtin' ? 'benchmark' : 'my-tasks', validateInput: (v) => (v.trim() ? undefined : 'Give the experiment a name.') });
+  const name = await vscode.window.showInputBox({
+    title: 'Experiment name',
+    value: source.id === 'builtin' ? 'benchmark' : 'my-tasks',
+    validateInput: (v) => (v.trim() ? undefined : 'Give the experiment a name.'),
+  });
   if (!name) return undefined;
   const target = await targetFile(name.trim());
   if (!target) return undefined;
@@ -75,7 +97,12 @@ export async function newExperiment(): Promise<vscode.Uri | undefined> {
     taskConfigs = builtinTaskConfigs(picked.map((p) => p.label));
     model = models.length === 1 ? `builtin:${models[0]}` : await pickModel(models);
   } else {
-    const files = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Use as Tasks', filters: { 'JSON Lines': ['jsonl', 'json'] }, title: 'Training files (a matching *test* file beside each is used for testing)' });
+    const files = await vscode.window.showOpenDialog({
+      canSelectMany: true,
+      openLabel: 'Use as Tasks',
+      filters: { 'JSON Lines': ['jsonl', 'json'] },
+      title: 'Training files (a matching *test* file beside each is used for testing)',
+    });
     if (!files?.length) return undefined;
     const siblings = files.map((f) => f.fsPath);
     for (const f of files) {

@@ -34,10 +34,15 @@ function isFile(p: string): boolean {
 }
 
 /** Looks a command up on PATH the way a shell would (with PATHEXT on Windows). */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): string | undefined {
+export function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): string | undefined {
   const pathVar = env.PATH ?? env.Path ?? '';
   const sep = platform === 'win32' ? ';' : ':';
-  const exts = platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').map((e) => e.toLowerCase())] : [''];
+  const exts =
+    platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').map((e) => e.toLowerCase())] : [''];
   for (const dir of pathVar.split(sep)) {
     if (!dir) continue;
     for (const ext of exts) {
@@ -66,9 +71,15 @@ export class RuntimeError extends Error {
 export function resolveRuntime(req: RuntimeRequest): TrainerRuntime {
   const setting = req.nodePath.trim() || 'node';
   const explicit = setting.includes('/') || setting.includes('\\');
-  const found = explicit ? (existsSync(setting) && isFile(setting) ? setting : undefined) : findOnPath(setting, req.env, req.platform);
+  const found = explicit
+    ? existsSync(setting) && isFile(setting)
+      ? setting
+      : undefined
+    : findOnPath(setting, req.env, req.platform);
   if (found) return { command: found, env: plainEnv(req.env), embedded: false };
-  const where = explicit ? `"sculpt.nodePath" points to ${setting}, which does not exist` : `'${setting}' was not found on PATH`;
+  const where = explicit
+    ? `"sculpt.nodePath" points to ${setting}, which does not exist`
+    : `'${setting}' was not found on PATH`;
   if (req.backend === 'wasm' || req.backend === 'cpu') {
     return { command: req.execPath, env: { ...plainEnv(req.env), ELECTRON_RUN_AS_NODE: '1' }, embedded: true };
   }

@@ -17,7 +17,8 @@ export function runDirsFromArgs(args: unknown[]): string[] {
     if (typeof a === 'string') out.push(a);
     else if (a instanceof vscode.Uri) out.push(a.fsPath);
     else if (Array.isArray(a)) a.forEach(add);
-    else if (a && typeof a === 'object' && typeof (a as TreeNode).runDir === 'string') out.push((a as TreeNode).runDir!);
+    else if (a && typeof a === 'object' && typeof (a as TreeNode).runDir === 'string')
+      out.push((a as TreeNode).runDir!);
   };
   args.forEach(add);
   return [...new Set(out)];
@@ -28,15 +29,33 @@ interface RunPick extends vscode.QuickPickItem {
 }
 
 /** Lets the user pick runs among `entries` (those with a status in `only`, when given). */
-export async function pickRuns(entries: RunEntry[], opts: { title: string; many: boolean; only?: ReadonlySet<RunStatus>; preselect?: string[] }): Promise<string[]> {
+export async function pickRuns(
+  entries: RunEntry[],
+  opts: { title: string; many: boolean; only?: ReadonlySet<RunStatus>; preselect?: string[] },
+): Promise<string[]> {
   const eligible = opts.only ? entries.filter((e) => opts.only!.has(runStatus(e))) : entries;
   if (eligible.length === 0) return [];
-  const items: RunPick[] = runNodes(eligible).map((n) => ({ label: n.label, description: n.description, detail: n.runDir, dir: n.runDir!, picked: opts.preselect?.includes(n.runDir!) }));
+  const items: RunPick[] = runNodes(eligible).map((n) => ({
+    label: n.label,
+    description: n.description,
+    detail: n.runDir,
+    dir: n.runDir!,
+    picked: opts.preselect?.includes(n.runDir!),
+  }));
   if (opts.many) {
-    const picked = await vscode.window.showQuickPick(items, { title: opts.title, canPickMany: true, matchOnDescription: true, matchOnDetail: true });
+    const picked = await vscode.window.showQuickPick(items, {
+      title: opts.title,
+      canPickMany: true,
+      matchOnDescription: true,
+      matchOnDetail: true,
+    });
     return picked?.map((p) => p.dir) ?? [];
   }
-  const picked = await vscode.window.showQuickPick(items, { title: opts.title, matchOnDescription: true, matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: opts.title,
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
   return picked ? [picked.dir] : [];
 }
 

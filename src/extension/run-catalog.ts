@@ -67,7 +67,8 @@ export class RunCatalog {
       if (!info) continue;
       const record = this.manager.get(dir);
       const pidAlive = !record && info.pid ? livePid(dir) !== undefined : undefined;
-      const quietFor = !record && !pidAlive && info.summary.status === 'running' ? Date.now() - info.logWritten : undefined;
+      const quietFor =
+        !record && !pidAlive && info.summary.status === 'running' ? Date.now() - info.logWritten : undefined;
       out.push({ info, record, pidAlive, quietFor });
     }
     return out;

@@ -100,7 +100,10 @@ export function readRunFolder(dir: string): RunFolderInfo {
   return {
     dir,
     id,
-    experiment: typeof config?.name === 'string' ? config.name : (started?.type === 'run-started' && (started.config as { name?: string })?.name) || id,
+    experiment:
+      typeof config?.name === 'string'
+        ? config.name
+        : (started?.type === 'run-started' && (started.config as { name?: string })?.name) || id,
     method: summary.method !== '?' ? summary.method : (configured?.label ?? configured?.method ?? '?'),
     order: typeof job?.order === 'number' ? job.order : started?.type === 'run-started' ? started.order : 0,
     summary,
@@ -124,7 +127,9 @@ export function listRunFolders(roots: string[]): string[] {
     }
     let entries: string[];
     try {
-      entries = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(root, d.name));
+      entries = readdirSync(root, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => join(root, d.name));
     } catch {
       continue;
     }

@@ -38,8 +38,16 @@ export class Sculpt implements vscode.Disposable {
     this.manager = new RunManager({
       trainerScript: context.asAbsolutePath(path.join('dist', 'trainer.js')),
       runtime: (dir) => {
-        const rt = resolveRuntime({ nodePath: readSettings(vscode.Uri.file(dir)).nodePath, backend: runBackend(dir), execPath: process.execPath, env: process.env });
-        if (rt.embedded) this.log.warn(`${path.basename(dir)}: Node.js not found; running the trainer in VS Code's runtime (wasm/cpu backends only).`);
+        const rt = resolveRuntime({
+          nodePath: readSettings(vscode.Uri.file(dir)).nodePath,
+          backend: runBackend(dir),
+          execPath: process.execPath,
+          env: process.env,
+        });
+        if (rt.embedded)
+          this.log.warn(
+            `${path.basename(dir)}: Node.js not found; running the trainer in VS Code's runtime (wasm/cpu backends only).`,
+          );
         return rt;
       },
       maxConcurrent: () => readSettings().maxConcurrentRuns,
@@ -48,10 +56,19 @@ export class Sculpt implements vscode.Disposable {
     this.experimentsTree = new ExperimentsTree();
     this.runsTree = new RunsTree(this.catalog, this.manager);
     this.ranksTree = new RanksTree(this.manager);
-    this.runsView = vscode.window.createTreeView('sculpt.runs', { treeDataProvider: this.runsTree, canSelectMany: true, showCollapseAll: false });
-    const ranksView = vscode.window.createTreeView('sculpt.ranks', { treeDataProvider: this.ranksTree, showCollapseAll: true });
+    this.runsView = vscode.window.createTreeView('sculpt.runs', {
+      treeDataProvider: this.runsTree,
+      canSelectMany: true,
+      showCollapseAll: false,
+    });
+    const ranksView = vscode.window.createTreeView('sculpt.ranks', {
+      treeDataProvider: this.ranksTree,
+      showCollapseAll: true,
+    });
     this.ranksTree.view = ranksView;
-    const experimentsView = vscode.window.createTreeView('sculpt.experiments', { treeDataProvider: this.experimentsTree });
+    const experimentsView = vscode.window.createTreeView('sculpt.experiments', {
+      treeDataProvider: this.experimentsTree,
+    });
     this.dashboard = registerDashboard(context, (m) => this.log.info(m));
     this.disposables.push(
       this.log,
@@ -75,12 +92,21 @@ export class Sculpt implements vscode.Disposable {
       // The dashboard shows a trainer that exited without a final event as interrupted.
       if (r.state === 'starting' || (r.attached && r.state === 'running')) this.dashboard.setLive(r.dir, true);
       else if (isSettled(r.state) && r.state !== 'cancelled') this.dashboard.setLive(r.dir, false, r.exitCode);
-      void vscode.commands.executeCommand('setContext', 'sculpt.hasLiveRuns', this.manager.live().length + this.manager.queued().length > 0);
-      void context.workspaceState.update(QUEUE_KEY, this.manager.queued().map((q) => q.dir));
+      void vscode.commands.executeCommand(
+        'setContext',
+        'sculpt.hasLiveRuns',
+        this.manager.live().length + this.manager.queued().length > 0,
+      );
+      void context.workspaceState.update(
+        QUEUE_KEY,
+        this.manager.queued().map((q) => q.dir),
+      );
     });
     this.disposables.push(
       { dispose: () => (events.dispose(), state.dispose()) },
-      this.dashboard.onDidSelectBoundary(({ runDir, beforeTask }) => this.ranksTree.reveal(runDir, beforeTask, this.label(runDir))),
+      this.dashboard.onDidSelectBoundary(({ runDir, beforeTask }) =>
+        this.ranksTree.reveal(runDir, beforeTask, this.label(runDir)),
+      ),
     );
   }
 
@@ -108,7 +134,10 @@ export class Sculpt implements vscode.Disposable {
   }
 
   async forgetOpened(dir: string): Promise<void> {
-    await this.context.workspaceState.update(OPENED_KEY, this.openedRuns().filter((d) => d !== dir));
+    await this.context.workspaceState.update(
+      OPENED_KEY,
+      this.openedRuns().filter((d) => d !== dir),
+    );
   }
 
   label(dir: string): string {
@@ -124,7 +153,9 @@ export class Sculpt implements vscode.Disposable {
       const rec = this.manager.attach(dir);
       if (rec) this.log.info(`${path.basename(dir)}: trainer pid ${rec.pid} still running; following its events.jsonl`);
     }
-    const waiting = this.context.workspaceState.get<string[]>(QUEUE_KEY, []).filter((d) => existsSync(d) && !this.catalog.info(d)?.hasEvents && !this.manager.get(d));
+    const waiting = this.context.workspaceState
+      .get<string[]>(QUEUE_KEY, [])
+      .filter((d) => existsSync(d) && !this.catalog.info(d)?.hasEvents && !this.manager.get(d));
     if (waiting.length === 0 || !vscode.workspace.isTrusted) return;
     this.log.info(`requeueing ${waiting.length} run(s) that were waiting before the reload`);
     for (const d of waiting) this.manager.start(d);

@@ -42,5 +42,9 @@ export function runsDirectoryFor(s: Settings, folder: vscode.WorkspaceFolder | u
 export function runSettingsFor(file: string): RunSettings {
   const uri = vscode.Uri.file(file);
   const s = readSettings(uri);
-  return { backend: s.backend, stepEventInterval: s.stepEventInterval, runsDirectory: runsDirectoryFor(s, vscode.workspace.getWorkspaceFolder(uri)) };
+  return {
+    backend: s.backend,
+    stepEventInterval: s.stepEventInterval,
+    runsDirectory: runsDirectoryFor(s, vscode.workspace.getWorkspaceFolder(uri)),
+  };
 }

@@ -87,7 +87,11 @@ export class RunStatusBar implements vscode.Disposable {
     const n = this.notices.get(r.dir);
     if (!n) return;
     const pct = Math.floor(overallFraction(r.progress) * 100);
-    n.report({ message: r.state === 'stopping' ? 'stopping: finishing the step and writing a checkpoint…' : progressText(r.progress), increment: Math.max(0, pct - n.shown) });
+    n.report({
+      message:
+        r.state === 'stopping' ? 'stopping: finishing the step and writing a checkpoint…' : progressText(r.progress),
+      increment: Math.max(0, pct - n.shown),
+    });
     n.shown = Math.max(n.shown, pct);
   }
 

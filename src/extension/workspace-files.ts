@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 
-const NOT_DATA = /(^|\/)(events\.jsonl|job\.json|config\.json|package(-lock)?\.json|tsconfig[^/]*\.json|tokenizer[^/]*\.json|[^/]*\.sculpt\.json|state\.json)$/;
+const NOT_DATA =
+  /(^|\/)(events\.jsonl|job\.json|config\.json|package(-lock)?\.json|tsconfig[^/]*\.json|tokenizer[^/]*\.json|[^/]*\.sculpt\.json|state\.json)$/;
 
 /** `abs` relative to `dir`, with `/` separators (what configs hold on every platform). */
 export function relativeTo(dir: string, abs: string): string {
@@ -20,7 +21,11 @@ export function dataFileCandidates(absPaths: string[], configDir: string): strin
 }
 
 /** Folders of the given config.json files that are checkpoints, not run folders (which hold a config.json too). */
-export function checkpointFolderCandidates(configJsons: string[], configDir: string, isRunFolder: (dir: string) => boolean): string[] {
+export function checkpointFolderCandidates(
+  configJsons: string[],
+  configDir: string,
+  isRunFolder: (dir: string) => boolean,
+): string[] {
   return configJsons
     .map((f) => path.dirname(f))
     .filter((d) => !isRunFolder(d))

@@ -23,14 +23,19 @@ type Defaulted<T, Optional extends keyof T = never> = Required<Omit<T, Optional>
 export type MethodOptionalField = 'label' | 'lr';
 
 /** A fixed policy holds either k or the ratio (0.5 when neither was given). */
-export type ResolvedFixedRankPolicy = (FixedRankPolicy & { k: number; ratio?: undefined }) | (FixedRankPolicy & { ratio: number; k?: undefined });
+export type ResolvedFixedRankPolicy =
+  (FixedRankPolicy & { k: number; ratio?: undefined }) | (FixedRankPolicy & { ratio: number; k?: undefined });
 
 export type ResolvedRankPolicy = Required<AdaptiveRankPolicy> | ResolvedFixedRankPolicy | Required<ScheduleRankPolicy>;
 
-export type ResolvedAdaptiveSvdConfig = Omit<Defaulted<AdaptiveSvdConfig, MethodOptionalField>, 'rank'> & { rank: ResolvedRankPolicy };
+export type ResolvedAdaptiveSvdConfig = Omit<Defaulted<AdaptiveSvdConfig, MethodOptionalField>, 'rank'> & {
+  rank: ResolvedRankPolicy;
+};
 
 /** A method entry with its options filled in, for each method of the union. */
-type ResolvedEntry<M extends MethodConfig> = M extends AdaptiveSvdConfig ? ResolvedAdaptiveSvdConfig : Defaulted<M, MethodOptionalField>;
+type ResolvedEntry<M extends MethodConfig> = M extends AdaptiveSvdConfig
+  ? ResolvedAdaptiveSvdConfig
+  : Defaulted<M, MethodOptionalField>;
 
 export type ResolvedMethodConfig = ResolvedEntry<MethodConfig>;
 
@@ -40,7 +45,10 @@ export type ResolvedMethod<M extends MethodConfig> = Extract<ResolvedMethodConfi
 export type ResolvedTask = Defaulted<TaskConfig, 'labels' | 'trainLimit' | 'testLimit'>;
 
 /** A config after validation: defaults filled in, paths absolute. */
-export type ResolvedConfig = Omit<Defaulted<ExperimentConfig, '$schema' | 'orders'>, 'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint'> & {
+export type ResolvedConfig = Omit<
+  Defaulted<ExperimentConfig, '$schema' | 'orders'>,
+  'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint'
+> & {
   tasks: ResolvedTask[];
   methods: ResolvedMethodConfig[];
   training: Required<TrainingConfig>;

@@ -45,14 +45,22 @@ export function parseConfigText(text: string): { value?: unknown; issues: Config
     const before = text.slice(0, e.offset);
     const line = before.split('\n').length;
     const column = e.offset - before.lastIndexOf('\n');
-    return { path: '', message: `is not valid JSON at line ${line}, column ${column}: ${printParseErrorCode(e.error)}`, expected: 'a JSON object' };
+    return {
+      path: '',
+      message: `is not valid JSON at line ${line}, column ${column}: ${printParseErrorCode(e.error)}`,
+      expected: 'a JSON object',
+    };
   });
   return { issues };
 }
 
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { issues: [{ path: '', message: `expected an object, got ${describeValue(raw)}`, expected: 'an object', actual: raw }] };
+    return {
+      issues: [
+        { path: '', message: `expected an object, got ${describeValue(raw)}`, expected: 'an object', actual: raw },
+      ],
+    };
   }
   const cfg = structuredClone(raw) as Record<string, unknown>;
   const issues = new SchemaChecker(CONFIG_SCHEMA).check(cfg);
@@ -88,30 +96,61 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
   const names = c.tasks.map((t) => t.name);
   c.tasks.forEach((t, i) => {
     const first = names.indexOf(t.name);
-    if (first !== i) issues.push({ path: `tasks[${i}].name`, message: `repeats the name of tasks[${first}] ('${t.name}')`, expected: 'a unique task name', actual: t.name });
+    if (first !== i)
+      issues.push({
+        path: `tasks[${i}].name`,
+        message: `repeats the name of tasks[${first}] ('${t.name}')`,
+        expected: 'a unique task name',
+        actual: t.name,
+      });
     if (t.labels && new Set(t.labels).size !== t.labels.length) {
-      issues.push({ path: `tasks[${i}].labels`, message: 'contains the same label twice', expected: 'distinct labels', actual: t.labels });
+      issues.push({
+        path: `tasks[${i}].labels`,
+        message: 'contains the same label twice',
+        expected: 'distinct labels',
+        actual: t.labels,
+      });
     }
   });
   (c.orders ?? []).forEach((order, i) => {
     const path = `orders[${i}]`;
     const unknown = order.filter((n) => !names.includes(n));
-    if (unknown.length) issues.push({ path, message: `names unknown task(s) ${unknown.join(', ')}; tasks are ${names.join(', ')}`, expected: 'task names', actual: order });
+    if (unknown.length)
+      issues.push({
+        path,
+        message: `names unknown task(s) ${unknown.join(', ')}; tasks are ${names.join(', ')}`,
+        expected: 'task names',
+        actual: order,
+      });
     else if (order.length !== names.length || new Set(order).size !== order.length) {
-      issues.push({ path, message: `must list every task exactly once (${names.length} tasks)`, expected: 'a permutation of the task names', actual: order });
+      issues.push({
+        path,
+        message: `must list every task exactly once (${names.length} tasks)`,
+        expected: 'a permutation of the task names',
+        actual: order,
+      });
     }
   });
   const labels = c.methods.map(methodLabel);
   c.methods.forEach((m, i) => {
     const first = labels.indexOf(labels[i]);
     if (first !== i) {
-      issues.push({ path: `methods[${i}]`, message: `has the same label '${labels[i]}' as methods[${first}]; give one a distinct "label"`, expected: 'unique labels' });
+      issues.push({
+        path: `methods[${i}]`,
+        message: `has the same label '${labels[i]}' as methods[${first}]; give one a distinct "label"`,
+        expected: 'unique labels',
+      });
     }
     issues.push(...methodIssues(m, `methods[${i}]`));
   });
   const every = c.checkpoint.every;
   if (typeof every === 'number' && !(Number.isInteger(every) && every >= 1)) {
-    issues.push({ path: 'checkpoint.every', message: `a step interval must be a positive integer, got ${every}`, expected: 'integer >= 1', actual: every });
+    issues.push({
+      path: 'checkpoint.every',
+      message: `a step interval must be a positive integer, got ${every}`,
+      expected: 'integer >= 1',
+      actual: every,
+    });
   }
   return issues;
 }
@@ -122,15 +161,31 @@ function methodIssues(m: ResolvedMethodConfig, path: string): ConfigIssue[] {
     const r = m.rank;
     const p = joinPath(path, 'rank');
     if (r.policy === 'adaptive' && r.mrr > r.trr) {
-      issues.push({ path: `${p}.mrr`, message: `must not exceed trr (${r.trr}), got ${r.mrr}`, expected: '<= trr', actual: r.mrr });
+      issues.push({
+        path: `${p}.mrr`,
+        message: `must not exceed trr (${r.trr}), got ${r.mrr}`,
+        expected: '<= trr',
+        actual: r.mrr,
+      });
     }
     if (r.policy === 'fixed') {
       // The resolved type holds one of the two; this is where a config that holds both is caught.
       const given: FixedRankPolicy = r;
-      if (given.k !== undefined && given.ratio !== undefined) issues.push({ path: `${p}.k`, message: 'give either k or ratio, not both', expected: 'k or ratio', actual: given.k });
+      if (given.k !== undefined && given.ratio !== undefined)
+        issues.push({
+          path: `${p}.k`,
+          message: 'give either k or ratio, not both',
+          expected: 'k or ratio',
+          actual: given.k,
+        });
     }
     if (r.policy === 'schedule' && r.start > r.max) {
-      issues.push({ path: `${p}.start`, message: `must not exceed max (${r.max})`, expected: '<= max', actual: r.start });
+      issues.push({
+        path: `${p}.start`,
+        message: `must not exceed max (${r.max})`,
+        expected: '<= max',
+        actual: r.start,
+      });
     }
   }
   return issues;
@@ -145,7 +200,8 @@ function resolvePaths(c: ResolvedConfig, opts: ValidateOptions, issues: ConfigIs
   const base = opts.file ? p.dirname(opts.file) : '.';
   const abs = (rel: string) => (p.isAbsolute(rel) ? rel : p.resolve(base, rel));
   const check = (path: string, file: string, what: string) => {
-    if (opts.exists && !opts.exists(file)) issues.push({ path, message: `${what} not found: ${file}`, expected: `an existing ${what}`, actual: file });
+    if (opts.exists && !opts.exists(file))
+      issues.push({ path, message: `${what} not found: ${file}`, expected: `an existing ${what}`, actual: file });
   };
   if (!c.model.startsWith('builtin:')) {
     c.model = abs(c.model);

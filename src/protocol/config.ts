@@ -153,14 +153,7 @@ export interface DatasetFolderSource {
 }
 
 export type MethodConfig =
-  | SeqFtConfig
-  | AdaptiveSvdConfig
-  | OLoraConfig
-  | EwcConfig
-  | ReplayConfig
-  | LwfConfig
-  | MtlConfig
-  | PerTaskConfig;
+  SeqFtConfig | AdaptiveSvdConfig | OLoraConfig | EwcConfig | ReplayConfig | LwfConfig | MtlConfig | PerTaskConfig;
 
 export type MethodName = MethodConfig['method'];
 

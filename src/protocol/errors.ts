@@ -79,7 +79,12 @@ export class ModelFileError extends InputError {
   }
 
   get where(): string {
-    const at = this.at.tensor !== undefined ? `, tensor ${JSON.stringify(this.at.tensor)}` : this.at.field !== undefined ? `, field '${this.at.field}'` : '';
+    const at =
+      this.at.tensor !== undefined
+        ? `, tensor ${JSON.stringify(this.at.tensor)}`
+        : this.at.field !== undefined
+          ? `, field '${this.at.field}'`
+          : '';
     return `${this.file}${at}`;
   }
 

@@ -199,7 +199,11 @@ export const EVENT_TYPES: readonly EventType[] = [
 ];
 
 /** An event before the writer stamps it. */
-export type EventBody = SculptEvent extends infer E ? (E extends SculptEvent ? Omit<E, keyof EventBase> : never) : never;
+export type EventBody = SculptEvent extends infer E
+  ? E extends SculptEvent
+    ? Omit<E, keyof EventBase>
+    : never
+  : never;
 
 export interface ParsedLog {
   events: SculptEvent[];
@@ -234,5 +238,10 @@ export function parseEventLog(text: string): ParsedLog {
 export function isEvent(obj: unknown): obj is SculptEvent {
   if (obj === null || typeof obj !== 'object') return false;
   const e = obj as Record<string, unknown>;
-  return typeof e.type === 'string' && (EVENT_TYPES as readonly string[]).includes(e.type) && typeof e.seq === 'number' && typeof e.runId === 'string';
+  return (
+    typeof e.type === 'string' &&
+    (EVENT_TYPES as readonly string[]).includes(e.type) &&
+    typeof e.seq === 'number' &&
+    typeof e.runId === 'string'
+  );
 }

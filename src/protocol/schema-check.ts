@@ -106,16 +106,28 @@ export class SchemaChecker {
     if (typeof value === 'number') this.checkNumber(value, s, fail);
     if (typeof value === 'string') {
       if (s.minLength !== undefined && value.length < s.minLength) {
-        fail(s.minLength === 1 ? 'must not be empty' : `must have at least ${s.minLength} characters`, `length >= ${s.minLength}`);
+        fail(
+          s.minLength === 1 ? 'must not be empty' : `must have at least ${s.minLength} characters`,
+          `length >= ${s.minLength}`,
+        );
       }
-      if (s.pattern && !new RegExp(s.pattern).test(value)) fail(`${describeValue(value)} does not match ${s.pattern}`, `a string matching ${s.pattern}`);
+      if (s.pattern && !new RegExp(s.pattern).test(value))
+        fail(`${describeValue(value)} does not match ${s.pattern}`, `a string matching ${s.pattern}`);
     }
     if (Array.isArray(value)) {
       if (s.minItems !== undefined && value.length < s.minItems) {
-        fail(`needs at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}, got ${value.length}`, `>= ${s.minItems} items`);
+        fail(
+          `needs at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}, got ${value.length}`,
+          `>= ${s.minItems} items`,
+        );
       }
-      if (s.items) value.forEach((item, i) => issues.push(...this.check(item, s.items as JsonSchema, joinPath(path, i))));
-    } else if (value !== null && typeof value === 'object' && (s.properties || s.required || s.additionalProperties !== undefined)) {
+      if (s.items)
+        value.forEach((item, i) => issues.push(...this.check(item, s.items as JsonSchema, joinPath(path, i))));
+    } else if (
+      value !== null &&
+      typeof value === 'object' &&
+      (s.properties || s.required || s.additionalProperties !== undefined)
+    ) {
       issues.push(...this.checkObject(value as Record<string, unknown>, s, path));
     }
     if (s.if && issues.length === 0) {
@@ -130,8 +142,10 @@ export class SchemaChecker {
     if (!Number.isFinite(v)) fail(`must be a finite number, got ${v}`, 'a finite number');
     if (s.minimum !== undefined && v < s.minimum) fail(`must be >= ${s.minimum}, got ${v}`, `>= ${s.minimum}`);
     if (s.maximum !== undefined && v > s.maximum) fail(`must be <= ${s.maximum}, got ${v}`, `<= ${s.maximum}`);
-    if (s.exclusiveMinimum !== undefined && v <= s.exclusiveMinimum) fail(`must be > ${s.exclusiveMinimum}, got ${v}`, `> ${s.exclusiveMinimum}`);
-    if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum) fail(`must be < ${s.exclusiveMaximum}, got ${v}`, `< ${s.exclusiveMaximum}`);
+    if (s.exclusiveMinimum !== undefined && v <= s.exclusiveMinimum)
+      fail(`must be > ${s.exclusiveMinimum}, got ${v}`, `> ${s.exclusiveMinimum}`);
+    if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum)
+      fail(`must be < ${s.exclusiveMaximum}, got ${v}`, `< ${s.exclusiveMaximum}`);
   }
 
   private checkObject(obj: Record<string, unknown>, s: JsonSchema, path: string): SchemaIssue[] {
@@ -140,7 +154,11 @@ export class SchemaChecker {
     for (const key of s.required ?? []) {
       if (!(key in obj)) {
         const want = this.resolve(props[key] ?? {});
-        issues.push({ path: joinPath(path, key), message: `is required (${want.description?.split('.')[0] ?? 'missing field'})`, expected: 'present' });
+        issues.push({
+          path: joinPath(path, key),
+          message: `is required (${want.description?.split('.')[0] ?? 'missing field'})`,
+          expected: 'present',
+        });
       }
     }
     for (const [key, v] of Object.entries(obj)) {
@@ -184,7 +202,8 @@ export class SchemaChecker {
       const idx = names.indexOf(tag as string);
       if (idx < 0) {
         const p = joinPath(path, disc);
-        if (tag === undefined) return [{ path: p, message: `is required: one of ${names.join(', ')}`, expected: names.join(' | ') }];
+        if (tag === undefined)
+          return [{ path: p, message: `is required: one of ${names.join(', ')}`, expected: names.join(' | ') }];
         const near = typeof tag === 'string' ? closest(tag, names) : undefined;
         return [
           {
@@ -203,7 +222,8 @@ export class SchemaChecker {
       const issues = this.check(trial, b, path);
       if (issues.length === 0) {
         // Commit the defaults the matching branch filled in.
-        if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object') Object.assign(value, trial);
+        if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object')
+          Object.assign(value, trial);
         return [];
       }
       if (!best || issues.length < best.length) best = issues;
@@ -220,7 +240,9 @@ export class SchemaChecker {
 function discriminator(branches: JsonSchema[]): string | undefined {
   if (branches.length < 2 || !branches.every((b) => b.properties)) return undefined;
   const first = branches[0].properties ?? {};
-  return Object.keys(first).find((k) => branches.every((b) => b.properties?.[k]?.const !== undefined && b.required?.includes(k)));
+  return Object.keys(first).find((k) =>
+    branches.every((b) => b.properties?.[k]?.const !== undefined && b.required?.includes(k)),
+  );
 }
 
 /** The known name closest to a typo (edit distance <= 2), for "did you mean" hints. */

@@ -132,7 +132,8 @@ export interface WebviewErrorMessage {
   message: string;
 }
 
-export type WebviewMessage = ReadyMessage | ExportMessage | OpenRunFolderMessage | SelectBoundaryMessage | WebviewErrorMessage;
+export type WebviewMessage =
+  ReadyMessage | ExportMessage | OpenRunFolderMessage | SelectBoundaryMessage | WebviewErrorMessage;
 
 /** What the webview stores with setState: enough for the serializer to reopen the same runs after a reload. */
 export interface DashboardPersistedState {

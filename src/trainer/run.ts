@@ -29,7 +29,11 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
   const resume: CheckpointContents | undefined = cpPath ? loadCheckpoint(cpPath) : undefined;
   const lastSeq = log.events.reduce((m, e) => Math.max(m, e.seq), 0);
   const writer = new EventWriter(join(runDir, EVENTS_FILE), basename(runDir), lastSeq, opts.echo);
-  const hooks = { emit: (b: Parameters<EventWriter['emit']>[0]) => void writer.emit(b), shouldStop: opts.shouldStop, lastSeq: () => writer.lastSeq };
+  const hooks = {
+    emit: (b: Parameters<EventWriter['emit']>[0]) => void writer.emit(b),
+    shouldStop: opts.shouldStop,
+    lastSeq: () => writer.lastSeq,
+  };
   try {
     const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
     return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, resume);
@@ -41,10 +45,19 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
 
 function errorEvent(e: unknown): Parameters<EventWriter['emit']>[0] {
   if (e instanceof DivergenceError) {
-    return { type: 'error', message: e.message, where: `task '${e.task}', step ${e.step}`, hint: 'Lower the learning rate (training.lr) or enable gradient clipping (training.gradClip); the matrix rows computed so far are kept in this log.' };
+    return {
+      type: 'error',
+      message: e.message,
+      where: `task '${e.task}', step ${e.step}`,
+      hint: 'Lower the learning rate (training.lr) or enable gradient clipping (training.gradClip); the matrix rows computed so far are kept in this log.',
+    };
   }
   if (e instanceof InputError) return { type: 'error', message: e.message, where: e.where, hint: e.hint };
   if (e instanceof BackendError) return { type: 'error', message: e.message, where: 'backend', hint: e.hint };
   const err = e as Error;
-  return { type: 'error', message: err?.message ?? String(e), where: err?.stack?.split('\n').slice(1, 4).join(' | ').trim() };
+  return {
+    type: 'error',
+    message: err?.message ?? String(e),
+    where: err?.stack?.split('\n').slice(1, 4).join(' | ').trim(),
+  };
 }

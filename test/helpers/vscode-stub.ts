@@ -165,7 +165,11 @@ function globToRegex(glob: string): RegExp {
     } else if (c === '*') re += '[^/]*';
     else if (c === '{') {
       const end = glob.indexOf('}', i);
-      re += `(?:${glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')).join('|')})`;
+      re += `(?:${glob
+        .slice(i + 1, end)
+        .split(',')
+        .map((s) => s.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*'))
+        .join('|')})`;
       i = end;
     } else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&');
   }
@@ -194,25 +198,58 @@ export const vscode = {
   CompletionItem,
   Diagnostic,
   window: {
-    createOutputChannel: () => ({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, appendLine() {}, show() {}, dispose() {} }),
+    createOutputChannel: () => ({
+      info() {},
+      warn() {},
+      error() {},
+      debug() {},
+      trace() {},
+      appendLine() {},
+      show() {},
+      dispose() {},
+    }),
     createTreeView(id: string, opts: { treeDataProvider: any }) {
       const selectionChanged = new EventEmitter<unknown>();
-      const view = { selection: [] as unknown[], description: undefined, message: undefined, onDidChangeSelection: selectionChanged.event, reveal: async () => {}, dispose() {}, select(nodes: unknown[]) {
-        view.selection = nodes;
-        selectionChanged.fire({ selection: nodes });
-      } };
+      const view = {
+        selection: [] as unknown[],
+        description: undefined,
+        message: undefined,
+        onDidChangeSelection: selectionChanged.event,
+        reveal: async () => {},
+        dispose() {},
+        select(nodes: unknown[]) {
+          view.selection = nodes;
+          selectionChanged.fire({ selection: nodes });
+        },
+      };
       ui.treeViews.set(id, { provider: opts.treeDataProvider, view });
       return view;
     },
     createStatusBarItem() {
-      const item = { text: '', tooltip: undefined, command: undefined, name: '', visible: false, show() { item.visible = true; }, hide() { item.visible = false; }, dispose() {} };
+      const item = {
+        text: '',
+        tooltip: undefined,
+        command: undefined,
+        name: '',
+        visible: false,
+        show() {
+          item.visible = true;
+        },
+        hide() {
+          item.visible = false;
+        },
+        dispose() {},
+      };
       ui.statusBar.push(item);
       return item;
     },
     withProgress(opts: { title?: string }, task: Fn) {
       const rec = { title: opts.title, reports: [] as unknown[] };
       ui.progress.push(rec);
-      return task({ report: (v: unknown) => rec.reports.push(v) }, { onCancellationRequested: noEvent, isCancellationRequested: false });
+      return task(
+        { report: (v: unknown) => rec.reports.push(v) },
+        { onCancellationRequested: noEvent, isCancellationRequested: false },
+      );
     },
     showInformationMessage: async (text: string) => void ui.messages.push({ level: 'info', text }),
     showWarningMessage: async (text: string) => void ui.messages.push({ level: 'warning', text }),
@@ -227,8 +264,24 @@ export const vscode = {
     onDidChangeActiveColorTheme: noEvent,
     createWebviewPanel(viewType: string, title: string) {
       const posted: unknown[] = [];
-      const webview = { html: '', options: {}, cspSource: 'vscode-resource:', posted, asWebviewUri: (u: Uri) => u, postMessage: async (m: unknown) => posted.push(m), onDidReceiveMessage: noEvent };
-      const panel = { viewType, title, webview, onDidDispose: noEvent, onDidChangeViewState: noEvent, reveal() {}, dispose() {} };
+      const webview = {
+        html: '',
+        options: {},
+        cspSource: 'vscode-resource:',
+        posted,
+        asWebviewUri: (u: Uri) => u,
+        postMessage: async (m: unknown) => posted.push(m),
+        onDidReceiveMessage: noEvent,
+      };
+      const panel = {
+        viewType,
+        title,
+        webview,
+        onDidDispose: noEvent,
+        onDidChangeViewState: noEvent,
+        reveal() {},
+        dispose() {},
+      };
       ui.panels.push(panel);
       return panel;
     },
@@ -241,8 +294,12 @@ export const vscode = {
     get workspaceFolders() {
       return ui.workspace ? [{ uri: Uri.file(ui.workspace), name: 'ws', index: 0 }] : [];
     },
-    getWorkspaceFolder: (u: Uri) => (ui.workspace && u.fsPath.startsWith(ui.workspace) ? vscode.workspace.workspaceFolders[0] : undefined),
-    getConfiguration: (section: string) => ({ get: (key: string, def?: unknown) => (`${section}.${key}` in ui.settings ? ui.settings[`${section}.${key}`] : def) }),
+    getWorkspaceFolder: (u: Uri) =>
+      ui.workspace && u.fsPath.startsWith(ui.workspace) ? vscode.workspace.workspaceFolders[0] : undefined,
+    getConfiguration: (section: string) => ({
+      get: (key: string, def?: unknown) =>
+        `${section}.${key}` in ui.settings ? ui.settings[`${section}.${key}`] : def,
+    }),
     async findFiles(glob: string, exclude?: string, max = Infinity) {
       const inc = globToRegex(glob);
       const exc = exclude ? globToRegex(exclude) : undefined;
@@ -252,7 +309,11 @@ export const vscode = {
         .slice(0, max)
         .map((r) => Uri.file(path.join(ui.workspace, r)));
     },
-    asRelativePath: (u: Uri | string) => path.relative(ui.workspace, typeof u === 'string' ? u : u.fsPath).split(path.sep).join('/'),
+    asRelativePath: (u: Uri | string) =>
+      path
+        .relative(ui.workspace, typeof u === 'string' ? u : u.fsPath)
+        .split(path.sep)
+        .join('/'),
     createFileSystemWatcher: () => ({ onDidCreate: noEvent, onDidChange: noEvent, onDidDelete: noEvent, dispose() {} }),
     onDidChangeConfiguration: noEvent,
     onDidOpenTextDocument: events.openDocument.event,

@@ -17,7 +17,9 @@ export const SWIFTSHADER_ICD = process.env.SCULPT_TEST_VK_ICD ?? '/usr/lib/chrom
 export async function useSoftwareWebGpu(): Promise<void> {
   if (tf.getBackend() === 'webgpu') return;
   if (!existsSync(SWIFTSHADER_ICD)) {
-    throw new Error(`SwiftShader's Vulkan driver is missing (${SWIFTSHADER_ICD}); run \`npm run provision\` (Debian chromium)`);
+    throw new Error(
+      `SwiftShader's Vulkan driver is missing (${SWIFTSHADER_ICD}); run \`npm run provision\` (Debian chromium)`,
+    );
   }
   process.env.VK_DRIVER_FILES = SWIFTSHADER_ICD;
   process.env.XDG_RUNTIME_DIR ??= tmpdir();

@@ -24,7 +24,10 @@ const METHODS: MethodConfig[] = [
 ];
 
 function config(methods: MethodConfig[], name = 'pm'): string {
-  return writeExperiment(work, tinyExperiment({ name, methods, checkpoint: { every: 'never' }, output: join(work, 'runs') }));
+  return writeExperiment(
+    work,
+    tinyExperiment({ name, methods, checkpoint: { every: 'never' }, output: join(work, 'runs') }),
+  );
 }
 
 /** Run folder of each method of the one `sculpt run` below, by method index. */
@@ -45,66 +48,94 @@ test('every peer method runs end to end: schema-valid events, a full matrix, met
     assertEventLog(evs, what);
     assert.ok(!evs.some((e) => e.type === 'error'), `${what}: no error`);
     assert.deepEqual(
-      evs.filter((e) => ['run-started', 'task-started', 'task-finished', 'run-finished'].includes(e.type)).map((e) => e.type),
+      evs
+        .filter((e) => ['run-started', 'task-started', 'task-finished', 'run-finished'].includes(e.type))
+        .map((e) => e.type),
       ['run-started', 'task-started', 'task-finished', 'task-started', 'task-finished', 'run-finished'],
       what,
     );
     const fin = finished(runOf.get(i)!);
     assert.equal(fin.matrix.length, 2, what);
-    fin.matrix.forEach((row) => assert.ok(row.length === 2 && row.every((a) => a >= 0 && a <= 100), `${what}: row ${row}`));
+    fin.matrix.forEach((row) =>
+      assert.ok(row.length === 2 && row.every((a) => a >= 0 && a <= 100), `${what}: row ${row}`),
+    );
     assert.equal(fin.metrics.AA, (fin.matrix[1][0] + fin.matrix[1][1]) / 2, what);
     // Every announced step happened, with a finite loss and progress in (0, 1].
     for (const ts of evs.filter((e) => e.type === 'task-started')) {
       if (ts.type !== 'task-started') continue;
       const stepEvents = evs.filter((e) => e.type === 'step' && e.task === ts.task);
       assert.equal(stepEvents.length, ts.steps, `${what}: steps of task ${ts.task}`);
-      for (const s of stepEvents) assert.ok(s.type === 'step' && Number.isFinite(s.loss) && s.progress > 0 && s.progress <= 1, `${what}: step ${JSON.stringify(s)}`);
+      for (const s of stepEvents)
+        assert.ok(
+          s.type === 'step' && Number.isFinite(s.loss) && s.progress > 0 && s.progress <= 1,
+          `${what}: step ${JSON.stringify(s)}`,
+        );
     }
     const started = evs.filter((e) => e.type === 'task-started').map((e) => (e.type === 'task-started' ? e : null)!);
     if (m.method === 'mtl') {
-      assert.deepEqual(started.map((s) => [s.trainExamples, s.steps]), [[192, 24], [0, 0]], 'MTL trains once on both tasks');
+      assert.deepEqual(
+        started.map((s) => [s.trainExamples, s.steps]),
+        [
+          [192, 24],
+          [0, 0],
+        ],
+        'MTL trains once on both tasks',
+      );
       assert.deepEqual(fin.matrix[1], fin.matrix[0], 'MTL: nothing changes after the joint training');
     }
-    if (m.method === 'replay') assert.deepEqual(started.map((s) => s.trainExamples), [96, 96 + 32], 'replay adds mixRatio/(1 - mixRatio) of buffer examples');
+    if (m.method === 'replay')
+      assert.deepEqual(
+        started.map((s) => s.trainExamples),
+        [96, 96 + 32],
+        'replay adds mixRatio/(1 - mixRatio) of buffer examples',
+      );
   });
 });
 
-describe('stop in the middle of training, then resume: the same matrix and metrics as the uninterrupted run', { concurrency: 2 }, () => {
-  METHODS.forEach((m, i) => {
-    test(`${JSON.stringify(m)}`, async () => {
-      const whole = runOf.get(i);
-      assert.ok(whole, 'the end-to-end run above made a folder for this method');
-      const reference = finished(whole);
-      const dir = `${whole}-stopped`;
-      cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
-      cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
-      // Stop where the method's state matters: 4 steps into the second task (MTL trains only in the first).
-      const stopTask = m.method === 'mtl' ? 0 : 1;
-      let asked = false;
-      const code = await trainer(dir, (e, child) => {
-        if (e.type === 'step' && e.task === stopTask && e.step >= 4 && !asked && child.connected) {
-          asked = true;
-          child.send({ type: 'stop' });
-        }
+describe(
+  'stop in the middle of training, then resume: the same matrix and metrics as the uninterrupted run',
+  { concurrency: 2 },
+  () => {
+    METHODS.forEach((m, i) => {
+      test(`${JSON.stringify(m)}`, async () => {
+        const whole = runOf.get(i);
+        assert.ok(whole, 'the end-to-end run above made a folder for this method');
+        const reference = finished(whole);
+        const dir = `${whole}-stopped`;
+        cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
+        cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
+        // Stop where the method's state matters: 4 steps into the second task (MTL trains only in the first).
+        const stopTask = m.method === 'mtl' ? 0 : 1;
+        let asked = false;
+        const code = await trainer(dir, (e, child) => {
+          if (e.type === 'step' && e.task === stopTask && e.step >= 4 && !asked && child.connected) {
+            asked = true;
+            child.send({ type: 'stop' });
+          }
+        });
+        assert.equal(code, 0);
+        const stopped = events(dir).find((e) => e.type === 'stopped');
+        assert.ok(
+          stopped && stopped.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint),
+          'stopped with a checkpoint',
+        );
+        assert.equal(stopped.task, stopTask);
+        const r = await cliAsync('resume', dir);
+        assert.equal(r.status, 0, r.stderr);
+        const resumed = finished(dir);
+        assert.deepEqual(resumed.matrix, reference.matrix);
+        assert.deepEqual(resumed.metrics, reference.metrics);
+        // Stronger than the (coarse) accuracies: every step's loss, before and after the stop, is the same.
+        const losses = (d: string) =>
+          new Map(events(d).flatMap((e) => (e.type === 'step' ? [[`${e.task}/${e.step}`, e.loss] as const] : [])));
+        const want = losses(whole);
+        const got = losses(dir);
+        assert.equal(got.size, want.size);
+        for (const [k, v] of want) assert.equal(got.get(k), v, `loss at task/step ${k}`);
       });
-      assert.equal(code, 0);
-      const stopped = events(dir).find((e) => e.type === 'stopped');
-      assert.ok(stopped && stopped.type === 'stopped' && stopped.checkpoint && existsSync(stopped.checkpoint), 'stopped with a checkpoint');
-      assert.equal(stopped.task, stopTask);
-      const r = await cliAsync('resume', dir);
-      assert.equal(r.status, 0, r.stderr);
-      const resumed = finished(dir);
-      assert.deepEqual(resumed.matrix, reference.matrix);
-      assert.deepEqual(resumed.metrics, reference.metrics);
-      // Stronger than the (coarse) accuracies: every step's loss, before and after the stop, is the same.
-      const losses = (d: string) => new Map(events(d).flatMap((e) => (e.type === 'step' ? [[`${e.task}/${e.step}`, e.loss] as const] : [])));
-      const want = losses(whole);
-      const got = losses(dir);
-      assert.equal(got.size, want.size);
-      for (const [k, v] of want) assert.equal(got.get(k), v, `loss at task/step ${k}`);
     });
-  });
-});
+  },
+);
 
 test('a bad method option stops the run with its JSON path', () => {
   const r = cli('run', config([{ method: 'o-lora', modules: ['q', 'q'] }], 'bad'));

@@ -15,7 +15,10 @@ test('a tiny T5 on two tiny tasks: events, a 2 x 2 matrix, metrics and rank stat
     tinyExperiment({
       name: 't5',
       model: 'builtin:tiny-t5',
-      methods: [{ method: 'adaptive-svd', rank: { policy: 'adaptive', importance: 'block', normalisation: 'minmax' } }, { method: 'lwf' }],
+      methods: [
+        { method: 'adaptive-svd', rank: { policy: 'adaptive', importance: 'block', normalisation: 'minmax' } },
+        { method: 'lwf' },
+      ],
       training: tinyTraining({ lr: 0.005 }),
       output: join(work, 'runs'),
     }),
@@ -38,7 +41,10 @@ test('a tiny T5 on two tiny tasks: events, a 2 x 2 matrix, metrics and rank stat
       const ranks = events.find((e) => e.type === 'ranks');
       assert.ok(ranks && ranks.type === 'ranks');
       const names = ranks.matrices.map((m) => m.name);
-      assert.ok(names.some((n) => n.startsWith('encoder.block.')) && names.some((n) => n.startsWith('decoder.block.')), 'encoder and decoder matrices are constrained');
+      assert.ok(
+        names.some((n) => n.startsWith('encoder.block.')) && names.some((n) => n.startsWith('decoder.block.')),
+        'encoder and decoder matrices are constrained',
+      );
       assert.ok(!names.some((n) => n.includes('EncDecAttention')), 'cross-attention is left free by default');
       ranks.matrices.forEach((m) => assert.ok(m.k >= 1 && m.k <= m.minDim && Number.isFinite(m.importance!)));
     }

@@ -25,7 +25,13 @@ const LLAMA = fixture('hf-reference', 'llama-tiny');
 
 function context(model: CausalLM, events: EventBody[] = []): RunContext {
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
-  return new RunContext(model, tok, [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never }, { emit: (e) => void events.push(e) });
+  return new RunContext(
+    model,
+    tok,
+    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }],
+    { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never },
+    { emit: (e) => void events.push(e) },
+  );
 }
 
 function ids(file: string): tf.Tensor2D {
@@ -41,9 +47,23 @@ interface Run {
 }
 
 /** Three steps of constrained fine-tuning on the fixture batch, only the targets trainable. */
-async function runFixture(cfg: Partial<AdaptiveSvdConfig>, opt: 'sgd' | 'adamw', lr: number, inputFile: string): Promise<Run> {
+async function runFixture(
+  cfg: Partial<AdaptiveSvdConfig>,
+  opt: 'sgd' | 'adamw',
+  lr: number,
+  inputFile: string,
+): Promise<Run> {
   const model = loadPretrained(LLAMA);
-  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', nonTargets: 'frozen', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.5 }, ...cfg }), 'methods[0]');
+  const method = new AdaptiveSvd(
+    resolveMethod({
+      method: 'adaptive-svd',
+      nonTargets: 'frozen',
+      protectPretrained: true,
+      rank: { policy: 'fixed', ratio: 0.5 },
+      ...cfg,
+    }),
+    'methods[0]',
+  );
   const ctx = context(model);
   await method.setup(ctx);
   await method.beforeTask(ctx);
@@ -72,7 +92,9 @@ function compare(run: Run, dir: string): void {
   const ref = readSafetensors(fixture('hf-reference', ...dir.split('/'), 'result.safetensors')).tensors;
   const json = JSON.parse(readFileSync(fixture('hf-reference', ...dir.split('/'), 'result.json'), 'utf8'));
   const refLosses: number[] = json.losses_before_each_step_and_final;
-  run.losses.forEach((l, i) => assert.ok(Math.abs(l - refLosses[i]) / Math.abs(refLosses[i]) <= 1e-5, `${dir}: loss ${i} ${l} vs ${refLosses[i]}`));
+  run.losses.forEach((l, i) =>
+    assert.ok(Math.abs(l - refLosses[i]) / Math.abs(refLosses[i]) <= 1e-5, `${dir}: loss ${i} ${l} vs ${refLosses[i]}`),
+  );
   assert.equal(run.final.size, 14);
   for (const [name, w] of run.final) {
     const want = ref.get(`final.${name}`);
@@ -87,18 +109,32 @@ function compare(run: Run, dir: string): void {
 for (const backend of ['cpu', 'wasm'] as const) {
   test(`dense two-sided projection matches the PyTorch reference with SGD (${backend})`, async () => {
     await selectBackend(backend);
-    compare(await runFixture({}, 'sgd', 0.05, fixture('hf-reference', 'projection', 'sgd', 'result.safetensors')), 'projection/sgd');
+    compare(
+      await runFixture({}, 'sgd', 0.05, fixture('hf-reference', 'projection', 'sgd', 'result.safetensors')),
+      'projection/sgd',
+    );
   });
 
   test(`dense two-sided projection with post-step re-projection matches the PyTorch reference with AdamW (${backend})`, async () => {
     await selectBackend(backend);
-    compare(await runFixture({}, 'adamw', 0.01, fixture('hf-reference', 'projection', 'adamw', 'result.safetensors')), 'projection/adamw');
+    compare(
+      await runFixture({}, 'adamw', 0.01, fixture('hf-reference', 'projection', 'adamw', 'result.safetensors')),
+      'projection/adamw',
+    );
   });
 }
 
 test('the factored parametrisation reproduces PEFT OSF merged weights', async () => {
   await selectBackend('cpu');
-  compare(await runFixture({ parametrisation: 'factored' }, 'adamw', 0.01, fixture('hf-reference', 'peft-osf', 'result.safetensors')), 'peft-osf');
+  compare(
+    await runFixture(
+      { parametrisation: 'factored' },
+      'adamw',
+      0.01,
+      fixture('hf-reference', 'peft-osf', 'result.safetensors'),
+    ),
+    'peft-osf',
+  );
 });
 
 test('importance, ratio and k of every matrix match the reference formula', async () => {
@@ -109,15 +145,30 @@ test('importance, ratio and k of every matrix match the reference formula', asyn
   const input = ids(fixture('hf-reference', 'adaptive-rank', 'batch.safetensors'));
   const batch = { inputIds: input, labels: input, mask: tf.onesLike(input) as tf.Tensor2D };
   const imp = await importances(model, targets, [batch], 'matrix');
-  const decision = chooseRanks({ policy: 'adaptive', mrr: ref.mrr, trr: ref.trr, importance: 'matrix', normalisation: 'mean' }, targets, 0, imp, 'methods[0].rank');
+  const decision = chooseRanks(
+    { policy: 'adaptive', mrr: ref.mrr, trr: ref.trr, importance: 'matrix', normalisation: 'mean' },
+    targets,
+    0,
+    imp,
+    'methods[0].rank',
+  );
   targets.forEach((t, i) => {
     const r = ref.modules[t.name.replace(/\.weight$/, '')];
     assert.ok(r, `reference has ${t.name}`);
-    assert.ok(Math.abs(imp[i] - r.importance) <= 1e-5 * Math.max(1, Math.abs(r.importance)) + 2e-6, `${t.name}: importance ${imp[i]} vs ${r.importance}`);
-    assert.ok(Math.abs(decision.choices[i].ratio - r.ratio) <= 2e-3 * Math.max(1, Math.abs(r.ratio)), `${t.name}: ratio ${decision.choices[i].ratio} vs ${r.ratio}`);
+    assert.ok(
+      Math.abs(imp[i] - r.importance) <= 1e-5 * Math.max(1, Math.abs(r.importance)) + 2e-6,
+      `${t.name}: importance ${imp[i]} vs ${r.importance}`,
+    );
+    assert.ok(
+      Math.abs(decision.choices[i].ratio - r.ratio) <= 2e-3 * Math.max(1, Math.abs(r.ratio)),
+      `${t.name}: ratio ${decision.choices[i].ratio} vs ${r.ratio}`,
+    );
     assert.equal(decision.choices[i].k, r.k, `${t.name}: k`);
   });
-  assert.ok(decision.warnings.some((w) => /hit a clamp/.test(w)), 'the random model clamps most matrices, and says so');
+  assert.ok(
+    decision.warnings.some((w) => /hit a clamp/.test(w)),
+    'the random model clamps most matrices, and says so',
+  );
   tf.dispose([input, batch.mask]);
   model.dispose();
 });
@@ -126,7 +177,10 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
   await selectBackend('cpu');
   const model = loadPretrained(LLAMA);
   const events: EventBody[] = [];
-  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.3 } }), 'methods[0]');
+  const method = new AdaptiveSvd(
+    resolveMethod({ method: 'adaptive-svd', protectPretrained: true, rank: { policy: 'fixed', ratio: 0.3 } }),
+    'methods[0]',
+  );
   const ctx = context(model, events);
   await method.setup(ctx);
   await method.beforeTask(ctx);
@@ -134,7 +188,14 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
   const trainable = method.trainable(ctx);
   assert.equal(trainable.size, model.params.size, 'non-targets stay trainable by default');
   const optimizer = new Optimizer({ name: 'adamw', weightDecay: 0.01 });
-  const input = tf.tensor2d([[1, 5, 9, 13, 200, 3, 7, 99], [4, 4, 8, 120, 33, 2, 1, 0]], [2, 8], 'int32');
+  const input = tf.tensor2d(
+    [
+      [1, 5, 9, 13, 200, 3, 7, 99],
+      [4, 4, 8, 120, 33, 2, 1, 0],
+    ],
+    [2, 8],
+    'int32',
+  );
   const batch = { inputIds: input, labels: input, mask: tf.onesLike(input) as tf.Tensor2D };
   for (let s = 0; s < 5; s++) trainStep(model, method, ctx, batch, trainable, optimizer, 0.02, 1).loss.dispose();
   const sub = method.state().tensors;
@@ -143,7 +204,11 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
       const d = model.params.get(t.name)!.sub(start.get(t.name)!) as tf.Tensor2D;
       const Uh = sub.get(`Uh/${t.name}`)! as tf.Tensor2D;
       const Vh = sub.get(`Vh/${t.name}`)! as tf.Tensor2D;
-      return [d.norm().dataSync()[0], tf.matMul(Uh, d, true, false).norm().dataSync()[0], tf.matMul(d, Vh).norm().dataSync()[0]];
+      return [
+        d.norm().dataSync()[0],
+        tf.matMul(Uh, d, true, false).norm().dataSync()[0],
+        tf.matMul(d, Vh).norm().dataSync()[0],
+      ];
     });
     assert.ok(dW > 0, `${t.name} changed`);
     assert.ok(a <= 1e-5 * dW && b <= 1e-5 * dW, `${t.name}: |Uhᵀ ΔW| = ${a}, |ΔW Vh| = ${b}, |ΔW| = ${dW}`);
@@ -163,12 +228,18 @@ test('in dense mode every weight change stays orthogonal to the protected subspa
 test('a fixed k larger than a matrix fails at setup with the option path', async () => {
   await selectBackend('cpu');
   const model = loadPretrained(LLAMA);
-  const method = new AdaptiveSvd(resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed', k: 40 } }), 'methods[2]');
-  assert.throws(() => method.setup(context(model)), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.equal(e.issues[0].path, 'methods[2].rank.k');
-    assert.match(e.message, /k = 40 exceeds min\(d_out, d_in\) = 32 of model\.layers\.0\.self_attn\.k_proj\.weight/);
-    return true;
-  });
+  const method = new AdaptiveSvd(
+    resolveMethod({ method: 'adaptive-svd', rank: { policy: 'fixed', k: 40 } }),
+    'methods[2]',
+  );
+  assert.throws(
+    () => method.setup(context(model)),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.issues[0].path, 'methods[2].rank.k');
+      assert.match(e.message, /k = 40 exceeds min\(d_out, d_in\) = 32 of model\.layers\.0\.self_attn\.k_proj\.weight/);
+      return true;
+    },
+  );
   model.dispose();
 });

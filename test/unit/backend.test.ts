@@ -41,12 +41,19 @@ test('SCULPT_DAWN_NODE pointing nowhere is reported with the path', async () => 
 test('auto picks a working backend and says why faster ones were passed over', async () => {
   const info = await selectBackend('auto');
   assert.equal(tf.getBackend(), info.name);
-  if (info.name !== 'tensorflow') assert.ok(info.fallbacks.some((f) => f.startsWith('tensorflow:')), info.fallbacks.join('\n'));
+  if (info.name !== 'tensorflow')
+    assert.ok(
+      info.fallbacks.some((f) => f.startsWith('tensorflow:')),
+      info.fallbacks.join('\n'),
+    );
   if (info.name === 'wasm' || info.name === 'cpu') assert.ok(info.fallbacks.some((f) => f.startsWith('webgpu:')));
 });
 
 test('an unknown backend name is rejected with the valid choices', async () => {
-  await assert.rejects(selectBackend('metal' as never), /backend 'metal' is not available: unknown backend name. Use one of: auto, webgpu/);
+  await assert.rejects(
+    selectBackend('metal' as never),
+    /backend 'metal' is not available: unknown backend name. Use one of: auto, webgpu/,
+  );
 });
 
 test('the gradient of gather (embedding lookup) works on wasm and equals cpu', async () => {
@@ -71,12 +78,16 @@ test('the gradient of gather (embedding lookup) works on wasm and equals cpu', a
   const wasm = await run('wasm');
   // Hand check: row 3 collects three upstream rows, row 4 none, row 6 one.
   const expectRow = (r: number) =>
-    Array.from({ length: width }, (_, c) => ids.reduce((acc, id, k) => acc + (id === r ? upstream[k * width + c] : 0), 0));
+    Array.from({ length: width }, (_, c) =>
+      ids.reduce((acc, id, k) => acc + (id === r ? upstream[k * width + c] : 0), 0),
+    );
   for (const r of [0, 3, 4, 6]) {
     const got = wasm.slice(r * width, (r + 1) * width);
     expectRow(r).forEach((v, c) => assert.ok(Math.abs(got[c] - v) <= 1e-6, `row ${r} col ${c}: ${got[c]} vs ${v}`));
   }
-  cpu.forEach((v, i) => assert.ok(Math.abs(wasm[i] - v) <= 1e-6 * Math.max(1, Math.abs(v)), `element ${i}: wasm ${wasm[i]} cpu ${v}`));
+  cpu.forEach((v, i) =>
+    assert.ok(Math.abs(wasm[i] - v) <= 1e-6 * Math.max(1, Math.abs(v)), `element ${i}: wasm ${wasm[i]} cpu ${v}`),
+  );
 });
 
 test('a bad SCULPT_WASM_THREADS is an error naming the variable, in auto mode too (no silent fall back to cpu)', async () => {
@@ -96,4 +107,3 @@ test('a bad SCULPT_WASM_THREADS is an error naming the variable, in auto mode to
     }
   }
 });
-

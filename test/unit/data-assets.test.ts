@@ -27,7 +27,9 @@ interface Manifest {
 }
 
 const manifest = JSON.parse(readFileSync(join(dataDir, 'manifest.json'), 'utf8')) as Manifest;
-const allTasks = (): TaskEntry[] => [...new Map(Object.values(manifest.suites).flatMap((s) => s.tasks.map((t) => [t.id, t] as const))).values()];
+const allTasks = (): TaskEntry[] => [
+  ...new Map(Object.values(manifest.suites).flatMap((s) => s.tasks.map((t) => [t.id, t] as const))).values(),
+];
 
 const cache = new Map<string, { train: Example[]; test: Example[] }>();
 const load = (id: string) => {
@@ -59,13 +61,21 @@ test('data assets: every file matches SHA256SUMS and every file is listed', () =
     const [, sum, rel] = m;
     const file = join(dataDir, rel);
     assert.ok(existsSync(file), `SHA256SUMS:${i + 1}: ${rel} does not exist`);
-    assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), sum, `${rel}: checksum differs from SHA256SUMS (rebuild with node scripts/data/build.mjs)`);
+    assert.equal(
+      createHash('sha256').update(readFileSync(file)).digest('hex'),
+      sum,
+      `${rel}: checksum differs from SHA256SUMS (rebuild with node scripts/data/build.mjs)`,
+    );
     listed.add(rel);
   }
   const present = filesUnder(dataDir)
     .map((f) => relative(dataDir, f).split('\\').join('/'))
     .filter((f) => f !== 'SHA256SUMS');
-  assert.deepEqual(present.filter((f) => !listed.has(f)), [], 'files missing from SHA256SUMS');
+  assert.deepEqual(
+    present.filter((f) => !listed.has(f)),
+    [],
+    'files missing from SHA256SUMS',
+  );
   assert.ok(listed.has('manifest.json') && listed.has('labels.txt'));
 });
 
@@ -81,7 +91,10 @@ test('data assets: every task id of the manifest resolves as a builtin task with
     const { train, test: testSplit } = load(t.id);
     assert.equal(train.length, t.train, `${t.id}: train size`);
     assert.equal(testSplit.length, t.test, `${t.id}: test size`);
-    assert.ok(t.train >= 600 && t.train <= 1000 && t.test >= 300 && t.test <= 500, `${t.id}: sizes ${t.train}/${t.test}`);
+    assert.ok(
+      t.train >= 600 && t.train <= 1000 && t.test >= 300 && t.test <= 500,
+      `${t.id}: sizes ${t.train}/${t.test}`,
+    );
     assert.ok(t.source && t.licence, `${t.id}: source and licence are stated`);
   }
 });
@@ -93,7 +106,10 @@ test('data assets: classes are balanced and match the manifest labels', () => {
       for (const ex of rows) counts.set(ex.output, (counts.get(ex.output) ?? 0) + 1);
       assert.deepEqual([...counts.keys()].sort(), [...t.labels].sort(), `${t.id} ${split}: labels`);
       const n = [...counts.values()];
-      assert.ok(Math.max(...n) / Math.min(...n) <= 1.05, `${t.id} ${split}: class counts ${JSON.stringify(Object.fromEntries(counts))}`);
+      assert.ok(
+        Math.max(...n) / Math.min(...n) <= 1.05,
+        `${t.id} ${split}: class counts ${JSON.stringify(Object.fromEntries(counts))}`,
+      );
     }
   }
 });
@@ -117,7 +133,10 @@ test('data assets: inputs are non-empty, at most the stated length, unique, and 
         assert.ok(key.length > 0, `${where}: input has no letters or digits`);
         // One key, one place: within a split, across the splits, and across tasks.
         const here = `${t.id}/${split}`;
-        assert.ok(!owner.has(key), `${where}: input also in ${owner.get(key)}: ${JSON.stringify(ex.input.slice(0, 80))}`);
+        assert.ok(
+          !owner.has(key),
+          `${where}: input also in ${owner.get(key)}: ${JSON.stringify(ex.input.slice(0, 80))}`,
+        );
         owner.set(key, here);
       });
     }
@@ -156,7 +175,8 @@ test('data assets: each suite has three task orders, each a permutation of its t
   for (const [suite, s] of Object.entries(manifest.suites)) {
     const ids = s.tasks.map((t) => t.id).sort();
     assert.deepEqual(Object.keys(s.orders).sort(), ['1', '2', '3'], `${suite}: orders`);
-    for (const [n, order] of Object.entries(s.orders)) assert.deepEqual([...order].sort(), ids, `${suite} order ${n} is a permutation of its tasks`);
+    for (const [n, order] of Object.entries(s.orders))
+      assert.deepEqual([...order].sort(), ids, `${suite} order ${n} is a permutation of its tasks`);
     assert.notDeepEqual(s.orders['1'], s.orders['2'], `${suite}: orders 1 and 2 differ`);
     assert.notDeepEqual(s.orders['1'], s.orders['3'], `${suite}: orders 1 and 3 differ`);
   }

@@ -4,7 +4,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError, labelSet, readJsonl, readOLoraFolder, readTraceFolder } from '../../src/data/examples';
-import { IGNORE_INDEX, balancedSubset, encodeExample, epochOrder, makeBatch, type TextTokenizer } from '../../src/engine/data/batches';
+import {
+  IGNORE_INDEX,
+  balancedSubset,
+  encodeExample,
+  epochOrder,
+  makeBatch,
+  type TextTokenizer,
+} from '../../src/engine/data/batches';
 import { Rng } from '../../src/data/rng';
 import { fixture } from '../helpers/paths';
 
@@ -17,14 +24,22 @@ const file = (name: string, text: string) => {
 
 /** Whitespace tokenizer over a growing vocabulary: enough to check positions. */
 function wordTokenizer(): TextTokenizer & { vocab: Map<string, number> } {
-  const vocab = new Map<string, number>([['<pad>', 0], ['<bos>', 1], ['<eos>', 2]]);
+  const vocab = new Map<string, number>([
+    ['<pad>', 0],
+    ['<bos>', 1],
+    ['<eos>', 2],
+  ]);
   const id = (w: string) => {
     if (!vocab.has(w)) vocab.set(w, vocab.size);
     return vocab.get(w)!;
   };
   return {
     vocab,
-    encode: (t) => t.split(/\s+/).filter((w) => w).map(id),
+    encode: (t) =>
+      t
+        .split(/\s+/)
+        .filter((w) => w)
+        .map(id),
     decode: (ids) => ids.map((i) => [...vocab.keys()][i]).join(' '),
     bosId: 1,
     eosId: 2,
@@ -33,13 +48,21 @@ function wordTokenizer(): TextTokenizer & { vocab: Map<string, number> } {
 }
 
 test('JSONL: both shapes load; bad lines name the file and line', () => {
-  const ok = readJsonl(file('ok.jsonl', '{"input": "a b", "output": "x"}\n\n{"instruction": "Say:", "input": "c", "output": "y"}\n'));
-  assert.deepEqual(ok, [{ input: 'a b', output: 'x' }, { instruction: 'Say:', input: 'c', output: 'y' }]);
-  assert.throws(() => readJsonl(file('bad.jsonl', '{"input": "a", "output": "x"}\n{"input": 3, "output": "y"}\n')), (e: unknown) => {
-    assert.ok(e instanceof DataError);
-    assert.match(e.message, /bad\.jsonl:2: "input" must be a string, got 3/);
-    return true;
-  });
+  const ok = readJsonl(
+    file('ok.jsonl', '{"input": "a b", "output": "x"}\n\n{"instruction": "Say:", "input": "c", "output": "y"}\n'),
+  );
+  assert.deepEqual(ok, [
+    { input: 'a b', output: 'x' },
+    { instruction: 'Say:', input: 'c', output: 'y' },
+  ]);
+  assert.throws(
+    () => readJsonl(file('bad.jsonl', '{"input": "a", "output": "x"}\n{"input": 3, "output": "y"}\n')),
+    (e: unknown) => {
+      assert.ok(e instanceof DataError);
+      assert.match(e.message, /bad\.jsonl:2: "input" must be a string, got 3/);
+      return true;
+    },
+  );
   assert.throws(() => readJsonl(file('broken.jsonl', '{"input": "a", "outp')), /broken\.jsonl:1: not valid JSON/);
   assert.throws(() => readJsonl(file('empty.jsonl', '\n\n')), /empty\.jsonl: no examples/);
   assert.throws(() => readJsonl(join(tmp, 'missing.jsonl')), /data file not found: .*missing\.jsonl/);
@@ -52,14 +75,20 @@ test('O-LoRA folder: definition becomes the instruction, labels.json the label s
   assert.equal(t.train[1].output, 'Sports');
   assert.match(t.train[0].instruction!, /^What is the topic/);
   assert.deepEqual(t.labels, ['World', 'Sports', 'Business', 'Sci/Tech']);
-  assert.throws(() => readOLoraFolder(fixture('data', 'trace', 'C-STANCE')), /expected an object with an "Instances" array/);
+  assert.throws(
+    () => readOLoraFolder(fixture('data', 'trace', 'C-STANCE')),
+    /expected an object with an "Instances" array/,
+  );
 });
 
 test('TRACE folder: prompt/answer pairs', () => {
   const t = readTraceFolder(fixture('data', 'trace', 'C-STANCE'));
   assert.equal(t.train.length, 2);
   assert.equal(t.train[1].output, 'B');
-  assert.throws(() => readTraceFolder(fixture('data', 'olora', 'agnews')), /expected a JSON array of \{"prompt", "answer"\}/);
+  assert.throws(
+    () => readTraceFolder(fixture('data', 'olora', 'agnews')),
+    /expected a JSON array of \{"prompt", "answer"\}/,
+  );
 });
 
 test('batches: answer tokens labelled, prompt and padding ignored, prompt truncated from the left', () => {
@@ -74,7 +103,11 @@ test('batches: answer tokens labelled, prompt and padding ignored, prompt trunca
   const row = (arr: Int32Array, r: number) => Array.from(arr.slice(r * batch.T, (r + 1) * batch.T));
   assert.deepEqual(row(batch.labels, 0), [...a.prompt.map(() => IGNORE_INDEX), ...a.answer]);
   const padN = batch.T - b.prompt.length - b.answer.length;
-  assert.deepEqual(row(batch.labels, 1), [...b.prompt.map(() => IGNORE_INDEX), ...b.answer, ...Array(padN).fill(IGNORE_INDEX)]);
+  assert.deepEqual(row(batch.labels, 1), [
+    ...b.prompt.map(() => IGNORE_INDEX),
+    ...b.answer,
+    ...Array(padN).fill(IGNORE_INDEX),
+  ]);
   assert.deepEqual(row(batch.mask, 1), [...Array(batch.T - padN).fill(1), ...Array(padN).fill(0)]);
   assert.equal(batch.labelled, 4);
   const short = encodeExample(tok, '{input} Answer:', { input: 'a b c d e f g h', output: 'yes' }, 6);
@@ -85,7 +118,10 @@ test('batches: answer tokens labelled, prompt and padding ignored, prompt trunca
 test('epoch order and balanced subsets are fixed by the seed and keep every class', () => {
   assert.deepEqual(epochOrder(10, 4, new Rng(7)), epochOrder(10, 4, new Rng(7)));
   assert.notDeepEqual(epochOrder(10, 4, new Rng(7)), epochOrder(10, 4, new Rng(8)));
-  assert.deepEqual(epochOrder(10, 4, new Rng(1)).map((b) => b.length), [4, 4, 2]);
+  assert.deepEqual(
+    epochOrder(10, 4, new Rng(1)).map((b) => b.length),
+    [4, 4, 2],
+  );
   const ex = [...Array(30)].map((_, i) => ({ input: `x${i}`, output: i < 24 ? 'a' : i < 28 ? 'b' : 'c' }));
   const sub = balancedSubset(ex, 9, new Rng(3));
   assert.equal(sub.length, 9);

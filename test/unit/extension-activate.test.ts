@@ -16,7 +16,11 @@ import { fixture, repoRoot } from '../helpers/paths';
 const ws = mkdtempSync(path.join(tmpdir(), 'sculpt-ext-'));
 writeFileSync(path.join(ws, 'exp.sculpt.json'), JSON.stringify(tinyExperiment({ name: 'exp' }), null, 2));
 mkdirSync(path.join(ws, 'more'));
-const badText = JSON.stringify(tinyExperiment({ name: 'bad', tasks: [{ name: 'a', source: { train: 'data/a.jsonl', test: 'data/a.jsonl' } }] }), null, 2);
+const badText = JSON.stringify(
+  tinyExperiment({ name: 'bad', tasks: [{ name: 'a', source: { train: 'data/a.jsonl', test: 'data/a.jsonl' } }] }),
+  null,
+  2,
+);
 writeFileSync(path.join(ws, 'more', 'bad.sculpt.json'), badText);
 cpSync(fixture('extension', 'runs'), path.join(ws, 'runs'), { recursive: true });
 activateExtension(ws);
@@ -29,11 +33,23 @@ test('activation registers every contributed command and the three views', () =>
   assert.equal(ui.completion.length, 1);
 });
 
-test('the Runs and Experiments views list the workspace\'s runs and configs', async () => {
-  const experiments = await until('experiments', () => rows('sculpt.experiments').length === 2 && rows('sculpt.experiments'));
-  assert.deepEqual(experiments.map((n) => [n.label, n.description]), [['exp', undefined], ['bad', 'more']]);
+test("the Runs and Experiments views list the workspace's runs and configs", async () => {
+  const experiments = await until(
+    'experiments',
+    () => rows('sculpt.experiments').length === 2 && rows('sculpt.experiments'),
+  );
+  assert.deepEqual(
+    experiments.map((n) => [n.label, n.description]),
+    [
+      ['exp', undefined],
+      ['bad', 'more'],
+    ],
+  );
   const runs = rows('sculpt.runs');
-  assert.deepEqual(runs.map((n) => n.label), ['long · seqft', 'tiny · adaptive-svd', 'tiny · seqft']);
+  assert.deepEqual(
+    runs.map((n) => n.label),
+    ['long · seqft', 'tiny · adaptive-svd', 'tiny · seqft'],
+  );
   const item = tree('sculpt.runs').provider.getTreeItem(runs[1]);
   assert.equal(item.iconPath.id, 'pass');
   assert.equal(item.contextValue, 'sculptRun.finished');
@@ -43,11 +59,16 @@ test('selecting a run shows its subspace ranks; the toggle switches to ratios fi
   const svd = rows('sculpt.runs')[1];
   tree('sculpt.runs').view.select([svd]);
   const ranks = await until('ranks', () => rows('sculpt.ranks').length > 0 && rows('sculpt.ranks'));
-  assert.deepEqual(ranks.map((n) => n.label), ['Before task 2 (topic)', 'Before task 3 (size)']);
+  assert.deepEqual(
+    ranks.map((n) => n.label),
+    ['Before task 2 (topic)', 'Before task 3 (size)'],
+  );
   assert.equal(tree('sculpt.ranks').view.description, 'tiny · adaptive-svd');
   await run('sculpt.ranks.showRatios');
   assert.equal(ui.context.get('sculpt.ranksShowRatios'), true);
-  await until('ratios', () => /^q: \d+(\.\d)?% \(\d+\/\d+\)$/.test(rows('sculpt.ranks')[0].children![0].children![0].label));
+  await until('ratios', () =>
+    /^q: \d+(\.\d)?% \(\d+\/\d+\)$/.test(rows('sculpt.ranks')[0].children![0].children![0].label),
+  );
   await run('sculpt.ranks.showRanks');
 });
 
@@ -55,7 +76,10 @@ test('diagnostics: a missing data file is an error at its exact range', () => {
   const file = path.join(ws, 'more', 'bad.sculpt.json');
   events.openDocument.fire(textDocument(file, badText));
   const diags = ui.diagnostics.get(file)!;
-  assert.deepEqual(diags.map((d) => d.code), ['tasks[0].source.train', 'tasks[0].source.test']);
+  assert.deepEqual(
+    diags.map((d) => d.code),
+    ['tasks[0].source.train', 'tasks[0].source.test'],
+  );
   const line = badText.split('\n')[diags[0].range.start.line];
   assert.equal(line.slice(diags[0].range.start.character, diags[0].range.end.character), '"data/a.jsonl"');
   assert.equal(diags[0].source, 'sculpt');
@@ -84,7 +108,10 @@ test('an untrusted workspace refuses to run or resume, and says why', async () =
 
 test('an invalid config is not run: the error names the path', async () => {
   await run('sculpt.runExperiment', Uri.file(path.join(ws, 'more', 'bad.sculpt.json')));
-  assert.match(ui.messages.at(-1)!.text, /cannot run more\/bad\.sculpt\.json: tasks\[0\]\.source\.train: data file not found/);
+  assert.match(
+    ui.messages.at(-1)!.text,
+    /cannot run more\/bad\.sculpt\.json: tasks\[0\]\.source\.train: data file not found/,
+  );
 });
 
 test('Stop Run with nothing running says so', async () => {

@@ -12,10 +12,16 @@ import { SchemaChecker } from '../../src/protocol/schema-check';
 import { builtinModels, builtinTasks } from '../../src/runs/builtin';
 import { configCompletions, methodOptionNames, type CompletionSources } from '../../src/extension/completion-items';
 import { configProblems, parseJsonPath } from '../../src/extension/config-problems';
-import { builtinBenchmark, builtinTaskConfigs, experimentText, fileTaskConfigs } from '../../src/extension/experiment-template';
+import {
+  builtinBenchmark,
+  builtinTaskConfigs,
+  experimentText,
+  fileTaskConfigs,
+} from '../../src/extension/experiment-template';
 import { checkpointFolderCandidates, dataFileCandidates } from '../../src/extension/workspace-files';
 import { isRunFolder } from '../../src/extension/run-folder';
 import { repoRoot } from '../helpers/paths';
+import { tinyExperiment, tinyTask } from '../helpers/experiment';
 
 const schemaIssues = (v: unknown) => new SchemaChecker(CONFIG_SCHEMA).check(structuredClone(v));
 
@@ -30,7 +36,8 @@ test('the generated schema accepts every example config', () => {
   }
 });
 
-const good = () => ({ name: 'x', model: 'builtin:tiny-llama', tasks: [{ name: 'a', source: { builtin: 'tiny/sentiment' } }], methods: [{ method: 'seqft' }] });
+const good = () =>
+  tinyExperiment({ name: 'x', backend: undefined, training: undefined, tasks: [tinyTask('sentiment', 'a')] });
 
 test('the generated schema rejects broken configs, naming the path', () => {
   const broken: [string, (c: any) => void, string][] = [
@@ -41,7 +48,11 @@ test('the generated schema rejects broken configs, naming the path', () => {
     ['a task name with a space', (c) => (c.tasks[0].name = 'a b'), 'tasks[0].name'],
     ['an unknown field', (c) => (c.epochs = 3), ''],
     ['a source of no known kind', (c) => (c.tasks[0].source = { url: 'http://x' }), 'tasks[0].source'],
-    ['a ratio above 1', (c) => (c.methods = [{ method: 'adaptive-svd', rank: { policy: 'adaptive', trr: 1.5 } }]), 'methods[0]'],
+    [
+      'a ratio above 1',
+      (c) => (c.methods = [{ method: 'adaptive-svd', rank: { policy: 'adaptive', trr: 1.5 } }]),
+      'methods[0]',
+    ],
     ['a fractional batch size', (c) => (c.training = { batchSize: 2.5 }), 'training.batchSize'],
     ['an unknown backend', (c) => (c.backend = 'cuda'), 'backend'],
   ];
@@ -51,7 +62,10 @@ test('the generated schema rejects broken configs, naming the path', () => {
     breakIt(c);
     const issues = schemaIssues(c);
     assert.ok(issues.length > 0, `${what} was accepted`);
-    assert.ok(issues.some((i) => i.path.startsWith(at)), `${what}: ${JSON.stringify(issues)}`);
+    assert.ok(
+      issues.some((i) => i.path.startsWith(at)),
+      `${what}: ${JSON.stringify(issues)}`,
+    );
   }
 });
 
@@ -77,13 +91,21 @@ function workspace(): string {
 }
 
 function sources(ws: string, configDir = ws): CompletionSources {
-  const all = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(path.join(d, e.name)) : [path.join(d, e.name)]));
+  const all = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? all(path.join(d, e.name)) : [path.join(d, e.name)],
+    );
   const files = all(ws);
   return {
     builtinModels,
     builtinTasks,
     dataFiles: () => dataFileCandidates(files, configDir),
-    checkpointFolders: () => checkpointFolderCandidates(files.filter((f) => path.basename(f) === 'config.json'), configDir, isRunFolder),
+    checkpointFolders: () =>
+      checkpointFolderCandidates(
+        files.filter((f) => path.basename(f) === 'config.json'),
+        configDir,
+        isRunFolder,
+      ),
   };
 }
 
@@ -106,7 +128,10 @@ test('completion: builtin models and checkpoint folders for model, replacing the
   const src = sources(workspace());
   assert.ok(builtinModels().includes('tiny-llama'));
   const inString = complete('{"model": "bu|"}', src);
-  assert.deepEqual(inString.map((e) => e.label), [...builtinModels().map((m) => `builtin:${m}`), './ckpt/gpt2']);
+  assert.deepEqual(
+    inString.map((e) => e.label),
+    [...builtinModels().map((m) => `builtin:${m}`), './ckpt/gpt2'],
+  );
   assert.deepEqual([inString[0].start, inString[0].end], [10, 14], 'the whole string token, quotes included');
   const first = `"builtin:${builtinModels()[0]}"`;
   assert.equal(inString[0].insertText, first);
@@ -121,30 +146,54 @@ test('completion: builtin task ids, data files for train/test, task names in ord
   for (const id of ['tiny/sentiment', 'tiny/topic', 'tiny/size']) assert.ok(tasks.includes(id), id);
   assert.deepEqual(tasks, builtinTasks());
   const train = complete('{"tasks": [{"name": "a", "source": {"train": "|", "test": ""}}]}', src);
-  assert.deepEqual(train.map((e) => e.label), ['./data/a.test.jsonl', './data/a.train.jsonl', './data/labels.json']);
-  assert.equal(train.sort((x, y) => x.sortText!.localeCompare(y.sortText!))[0].label, './data/a.train.jsonl', 'train files first for train');
+  assert.deepEqual(
+    train.map((e) => e.label),
+    ['./data/a.test.jsonl', './data/a.train.jsonl', './data/labels.json'],
+  );
+  assert.equal(
+    train.sort((x, y) => x.sortText!.localeCompare(y.sortText!))[0].label,
+    './data/a.train.jsonl',
+    'train files first for train',
+  );
   const test2 = complete('{"tasks": [{"name": "a", "source": {"train": "", "test": "|"}}]}', src);
   assert.equal(test2.sort((x, y) => x.sortText!.localeCompare(y.sortText!))[0].label, './data/a.test.jsonl');
   const orders = complete('{"tasks": [{"name": "a"}, {"name": "b"}], "orders": [["b", "|"]]}', src);
-  assert.deepEqual(orders.map((e) => e.label), ['a', 'b']);
+  assert.deepEqual(
+    orders.map((e) => e.label),
+    ['a', 'b'],
+  );
   assert.deepEqual(complete('{"name": "|"}', src), [], 'the schema handles the rest');
 });
 
 test('completion: the options of the chosen method and rank policy only', () => {
   const src = sources(workspace());
   const svd = complete('{"methods": [{"method": "adaptive-svd", "rank": {"policy": "fixed"}, |}]}', src);
-  assert.deepEqual(svd.map((e) => e.label).sort(), methodOptionNames('adaptive-svd').filter((k) => k !== 'rank').sort());
+  assert.deepEqual(
+    svd.map((e) => e.label).sort(),
+    methodOptionNames('adaptive-svd')
+      .filter((k) => k !== 'rank')
+      .sort(),
+  );
   assert.ok(svd.every((e) => e.kind === 'property'));
   const projection = svd.find((e) => e.label === 'projection')!;
   assert.equal(projection.insertText, '"projection": ${1:"two-sided"}');
   assert.ok(projection.snippet);
   assert.match(projection.documentation ?? '', /two-sided/);
-  assert.deepEqual(complete('{"methods": [{"method": "seqft", "|"}]}', src).map((e) => e.label), ['label', 'lr']);
+  assert.deepEqual(
+    complete('{"methods": [{"method": "seqft", "|"}]}', src).map((e) => e.label),
+    ['label', 'lr'],
+  );
   const typed = complete('{"methods": [{"method": "ewc", "la|": 1}]}', src).find((e) => e.label === 'lambda')!;
   assert.equal(typed.insertText, '"lambda"', 'only the key when a value follows');
-  const policy = complete('{"methods": [{"method": "adaptive-svd", "rank": {"policy": "adaptive", |}}]}', src).map((e) => e.label);
+  const policy = complete('{"methods": [{"method": "adaptive-svd", "rank": {"policy": "adaptive", |}}]}', src).map(
+    (e) => e.label,
+  );
   assert.deepEqual(policy, ['mrr', 'trr', 'importance', 'normalisation']);
-  assert.deepEqual(complete('{"methods": [{"label": "x", |}]}', src), [], 'no method chosen yet: the schema offers them all');
+  assert.deepEqual(
+    complete('{"methods": [{"label": "x", |}]}', src),
+    [],
+    'no method chosen yet: the schema offers them all',
+  );
 });
 
 function rangeText(text: string, p: { start: number; end: number }) {
@@ -167,11 +216,21 @@ test('diagnostics: semantic problems with the exact range of the offending value
 }`;
   const problems = configProblems(text, file, existsSync);
   const byPath = new Map(problems.map((p) => [p.path, p]));
-  assert.deepEqual([...byPath.keys()].sort(), ['methods[0].rank.mrr', 'orders[0]', 'tasks[0].source.test', 'tasks[1].labels', 'tasks[1].name'].sort());
+  assert.deepEqual(
+    [...byPath.keys()].sort(),
+    ['methods[0].rank.mrr', 'orders[0]', 'tasks[0].source.test', 'tasks[1].labels', 'tasks[1].name'].sort(),
+  );
   assert.equal(rangeText(text, byPath.get('tasks[1].name')!), '"a"');
-  assert.equal(text.slice(0, byPath.get('tasks[1].name')!.start).split('\n').length, 7, 'the repeated name, not the first one');
+  assert.equal(
+    text.slice(0, byPath.get('tasks[1].name')!.start).split('\n').length,
+    7,
+    'the repeated name, not the first one',
+  );
   assert.equal(rangeText(text, byPath.get('tasks[0].source.test')!), '"data/missing.jsonl"');
-  assert.match(byPath.get('tasks[0].source.test')!.message, /^tasks\[0\]\.source\.test: data file not found: .*data[\\/]missing\.jsonl$/);
+  assert.match(
+    byPath.get('tasks[0].source.test')!.message,
+    /^tasks\[0\]\.source\.test: data file not found: .*data[\\/]missing\.jsonl$/,
+  );
   assert.equal(rangeText(text, byPath.get('tasks[1].labels')!), '["yes", "yes"]');
   assert.equal(rangeText(text, byPath.get('orders[0]')!), '["a"]');
   assert.equal(rangeText(text, byPath.get('methods[0].rank.mrr')!), '0.9');
@@ -180,9 +239,16 @@ test('diagnostics: semantic problems with the exact range of the offending value
 test('diagnostics: missing files are reported while the schema still fails; syntax errors are left to the JSON support', () => {
   const ws = workspace();
   const file = path.join(ws, 'exp.sculpt.json');
-  const text = '{"name": "x", "oops": 1, "model": "./nope", "tasks": [{"name": "a", "source": {"train": "gone.jsonl", "test": "data/a.test.jsonl"}}], "methods": [{"method": "seqft"}]}';
+  const text =
+    '{"name": "x", "oops": 1, "model": "./nope", "tasks": [{"name": "a", "source": {"train": "gone.jsonl", "test": "data/a.test.jsonl"}}], "methods": [{"method": "seqft"}]}';
   const problems = configProblems(text, file, existsSync);
-  assert.deepEqual(problems.map((p) => [p.path, rangeText(text, p)]), [['model', '"./nope"'], ['tasks[0].source.train', '"gone.jsonl"']]);
+  assert.deepEqual(
+    problems.map((p) => [p.path, rangeText(text, p)]),
+    [
+      ['model', '"./nope"'],
+      ['tasks[0].source.train', '"gone.jsonl"'],
+    ],
+  );
   assert.deepEqual(configProblems('{"name": ', file, existsSync), []);
   assert.deepEqual(configProblems(JSON.stringify(good()), file, existsSync), []);
 });
@@ -198,7 +264,12 @@ test('New Experiment: the builtin benchmark and file tasks make a config that va
   assert.deepEqual(builtinBenchmark(['cl5/x', 'cl5/y', 'tiny/a']), ['cl5/x', 'cl5/y']);
   const ws = workspace();
   const file = path.join(ws, 'exp.sculpt.json');
-  const builtin = experimentText({ name: 'bench', model: 'builtin:tiny-llama', tasks: builtinTaskConfigs(builtinBenchmark(builtinTasks())), tiny: true });
+  const builtin = experimentText({
+    name: 'bench',
+    model: 'builtin:tiny-llama',
+    tasks: builtinTaskConfigs(builtinBenchmark(builtinTasks())),
+    tiny: true,
+  });
   const r1 = validateConfig(JSON.parse(builtin), { file, path, exists: existsSync });
   assert.deepEqual(r1.issues, []);
   const tasks = fileTaskConfigs(['data/a.train.jsonl', 'data/a.test.jsonl', 'data/labels.json']);

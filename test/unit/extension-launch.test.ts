@@ -37,13 +37,25 @@ const readConfig = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'conf
 
 test('prepareRuns: one folder per (order, method) with the settings written into its config', () => {
   const file = configFile();
-  const r = prepareRuns(file, { backend: 'cpu', stepEventInterval: 3, runsDirectory: '' }, new Date(2025, 0, 2, 3, 4, 5));
+  const r = prepareRuns(
+    file,
+    { backend: 'cpu', stepEventInterval: 3, runsDirectory: '' },
+    new Date(2025, 0, 2, 3, 4, 5),
+  );
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.deepEqual(r.dirs.map((d) => path.basename(d)), ['exp-seqft-20250102-030405', 'exp-adaptive-svd-20250102-030405', 'exp-seqft-o2-20250102-030405', 'exp-adaptive-svd-o2-20250102-030405']);
+  assert.deepEqual(
+    r.dirs.map((d) => path.basename(d)),
+    [
+      'exp-seqft-20250102-030405',
+      'exp-adaptive-svd-20250102-030405',
+      'exp-seqft-o2-20250102-030405',
+      'exp-adaptive-svd-o2-20250102-030405',
+    ],
+  );
   assert.equal(path.dirname(r.dirs[0]), path.join(path.dirname(file), 'runs'), "the config's output, relative to it");
   const c = readConfig(r.dirs[0]);
-  assert.equal(c.backend, 'cpu', 'the backend setting replaces the config\'s');
+  assert.equal(c.backend, 'cpu', "the backend setting replaces the config's");
   assert.equal(c.training.stepEventInterval, 3);
   assert.equal(runBackend(r.dirs[0]), 'cpu');
   assert.deepEqual(JSON.parse(readFileSync(path.join(r.dirs[3], 'job.json'), 'utf8')), { methodIndex: 1, order: 1 });
@@ -68,7 +80,10 @@ test('prepareRuns: an invalid config creates nothing and returns the issues with
   if (r.ok) return;
   assert.ok(r.issues.some((i) => i.path === 'tasks[0].source.train' && /data file not found/.test(i.message)));
   assert.ok(!existsSync(path.join(path.dirname(file), 'runs')));
-  const missing = prepareRuns(path.join(path.dirname(file), 'nope.sculpt.json'), { backend: 'auto', runsDirectory: '' });
+  const missing = prepareRuns(path.join(path.dirname(file), 'nope.sculpt.json'), {
+    backend: 'auto',
+    runsDirectory: '',
+  });
   assert.equal(missing.ok, false);
 });
 
@@ -83,7 +98,7 @@ test('resume: the backend setting is written into the run folder, auto leaves it
   assert.equal(runBackend(r.dirs[0]), 'webgpu');
 });
 
-test('runtime: a real Node.js from PATH or a path; VS Code\'s runtime only for wasm/cpu', () => {
+test("runtime: a real Node.js from PATH or a path; VS Code's runtime only for wasm/cpu", () => {
   const bin = path.dirname(process.execPath);
   const env = { PATH: bin, ELECTRON_RUN_AS_NODE: '1', HOME: '/h' };
   const name = path.basename(process.execPath);
@@ -92,13 +107,25 @@ test('runtime: a real Node.js from PATH or a path; VS Code\'s runtime only for w
   assert.equal(found.command, process.execPath);
   assert.equal(found.embedded, false);
   assert.equal(found.env.ELECTRON_RUN_AS_NODE, undefined, 'a real Node must not inherit the Electron flag');
-  assert.equal(resolveRuntime({ nodePath: process.execPath, backend: 'auto', execPath: '/vscode/code', env: {} }).command, process.execPath);
+  assert.equal(
+    resolveRuntime({ nodePath: process.execPath, backend: 'auto', execPath: '/vscode/code', env: {} }).command,
+    process.execPath,
+  );
 
   const none = { PATH: '/nonexistent' };
   const fallback = resolveRuntime({ nodePath: 'node', backend: 'wasm', execPath: '/vscode/code', env: none });
-  assert.deepEqual([fallback.command, fallback.embedded, fallback.env.ELECTRON_RUN_AS_NODE], ['/vscode/code', true, '1']);
-  assert.throws(() => resolveRuntime({ nodePath: 'node', backend: 'auto', execPath: '/vscode/code', env: none }), (e: Error) => e instanceof RuntimeError && /'node' was not found on PATH.*sculpt\.nodePath/.test(e.message));
-  assert.throws(() => resolveRuntime({ nodePath: '/opt/node/bin/node', backend: 'webgpu', execPath: '/vscode/code', env: none }), /points to \/opt\/node\/bin\/node, which does not exist/);
+  assert.deepEqual(
+    [fallback.command, fallback.embedded, fallback.env.ELECTRON_RUN_AS_NODE],
+    ['/vscode/code', true, '1'],
+  );
+  assert.throws(
+    () => resolveRuntime({ nodePath: 'node', backend: 'auto', execPath: '/vscode/code', env: none }),
+    (e: Error) => e instanceof RuntimeError && /'node' was not found on PATH.*sculpt\.nodePath/.test(e.message),
+  );
+  assert.throws(
+    () => resolveRuntime({ nodePath: '/opt/node/bin/node', backend: 'webgpu', execPath: '/vscode/code', env: none }),
+    /points to \/opt\/node\/bin\/node, which does not exist/,
+  );
 });
 
 test('status bar text: task, progress within the task, loss', () => {
@@ -113,7 +140,10 @@ test('status bar text: task, progress within the task, loss', () => {
   assert.match(texts[0], /^task 2\/3 · 50% · loss \d+\.\d\d$/);
   assert.equal(p.phase, 'done');
   assert.equal(overallFraction(p), 1);
-  const q = advance(advance(initialProgress(), { type: 'run-started', tasks: ['a', 'b', 'c', 'd', 'e'] } as SculptEvent), { type: 'step', task: 1, progress: 0.43, loss: 0.614 } as SculptEvent);
+  const q = advance(
+    advance(initialProgress(), { type: 'run-started', tasks: ['a', 'b', 'c', 'd', 'e'] } as SculptEvent),
+    { type: 'step', task: 1, progress: 0.43, loss: 0.614 } as SculptEvent,
+  );
   assert.equal(progressText(q), 'task 2/5 · 43% · loss 0.61');
 });
 
@@ -124,9 +154,16 @@ test('event tail: complete lines only, in order, across partial writes', () => {
   assert.deepEqual(tail.read(), [], 'no file yet');
   const e = (seq: number) => JSON.stringify({ v: 1, runId: 'r', seq, time: 0, type: 'warning', message: 'm' });
   writeFileSync(file, `${e(1)}\n${e(2).slice(0, 10)}`);
-  assert.deepEqual(tail.read().map((x) => x.seq), [1]);
+  assert.deepEqual(
+    tail.read().map((x) => x.seq),
+    [1],
+  );
   appendFileSync(file, `${e(2).slice(10)}\n{"v":1,"type":"someday","seq":3,"runId":"r"}\n${e(4)}\n`);
-  assert.deepEqual(tail.read().map((x) => x.seq), [2, 4], 'unknown types are skipped');
+  assert.deepEqual(
+    tail.read().map((x) => x.seq),
+    [2, 4],
+    'unknown types are skipped',
+  );
   assert.deepEqual(EventTail.fromEnd(file).read(), []);
 });
 
@@ -137,5 +174,6 @@ test('the extension bundle stays free of tfjs', () => {
   // The schema's description of the backend setting mentions tfjs-node by name; no tfjs code may be bundled.
   assert.doesNotMatch(text, /@tensorflow\/|tfjs-core|tfjs-backend|registerKernel|ENV\.registerFlag/);
   const mentions = text.split('\n').filter((l) => l.includes('tfjs'));
-  for (const l of mentions) assert.match(l, /^\s*description: /, `tfjs outside the schema's descriptions: ${l.slice(0, 120)}`);
+  for (const l of mentions)
+    assert.match(l, /^\s*description: /, `tfjs outside the schema's descriptions: ${l.slice(0, 120)}`);
 });

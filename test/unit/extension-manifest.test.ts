@@ -22,8 +22,21 @@ test('contributed and registered commands are the same set', () => {
   const registered = new Set([...sources.matchAll(/(?:registerCommand|reg)\('(sculpt\.[\w.]+)'/g)].map((m) => m[1]));
   assert.deepEqual([...registered].sort(), [...contributed].sort());
   for (const x of c.commands) assert.equal(x.category, 'Sculpt', x.command);
-  for (const title of ['New Experiment', 'Run Experiment', 'Stop Run', 'Resume Run', 'Open Dashboard', 'Open Run...', 'Compare Runs', 'Export Report', 'Show Trainer Log']) {
-    assert.ok(c.commands.some((x: { title: string }) => x.title === title), title);
+  for (const title of [
+    'New Experiment',
+    'Run Experiment',
+    'Stop Run',
+    'Resume Run',
+    'Open Dashboard',
+    'Open Run...',
+    'Compare Runs',
+    'Export Report',
+    'Show Trainer Log',
+  ]) {
+    assert.ok(
+      c.commands.some((x: { title: string }) => x.title === title),
+      title,
+    );
   }
 });
 
@@ -33,7 +46,11 @@ test('menus name contributed commands; views and their container exist, with the
     for (const i of items) assert.ok(ids.has(i.command), `${menu}: ${i.command}`);
   }
   const views = c.views.sculpt.map((v: { id: string; name: string }) => [v.id, v.name]);
-  assert.deepEqual(views, [['sculpt.runs', 'Runs'], ['sculpt.ranks', 'Subspace Ranks'], ['sculpt.experiments', 'Experiments']]);
+  assert.deepEqual(views, [
+    ['sculpt.runs', 'Runs'],
+    ['sculpt.ranks', 'Subspace Ranks'],
+    ['sculpt.experiments', 'Experiments'],
+  ]);
   for (const [id] of views) assert.match(sources, new RegExp(`createTreeView\\('${id.replace('.', '\\.')}'`));
   const container = c.viewsContainers.activitybar[0];
   assert.equal(container.id, 'sculpt');
@@ -56,7 +73,13 @@ test('running and resuming need a trusted workspace', () => {
 
 test('settings', () => {
   const props = c.configuration.properties;
-  assert.deepEqual(Object.keys(props).sort(), ['sculpt.backend', 'sculpt.maxConcurrentRuns', 'sculpt.nodePath', 'sculpt.runsDirectory', 'sculpt.stepEventInterval']);
+  assert.deepEqual(Object.keys(props).sort(), [
+    'sculpt.backend',
+    'sculpt.maxConcurrentRuns',
+    'sculpt.nodePath',
+    'sculpt.runsDirectory',
+    'sculpt.stepEventInterval',
+  ]);
   assert.deepEqual(props['sculpt.backend'].enum, ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
   assert.equal(props['sculpt.nodePath'].default, 'node');
   assert.equal(props['sculpt.maxConcurrentRuns'].default, 1);

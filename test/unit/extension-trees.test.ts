@@ -22,7 +22,12 @@ const SVD = join(RUNS, 'tiny-adaptive-svd-20261127-031550');
 const SEQFT = join(RUNS, 'tiny-seqft-20261127-031550');
 const LONG = join(RUNS, 'long-seqft-20261127-031557');
 const iso = (ms: number) => new Date(ms).toISOString();
-const unusedManager = () => new RunManager({ trainerScript: '', runtime: () => ({ command: 'false', env: {}, embedded: false }), maxConcurrent: () => 1 });
+const unusedManager = () =>
+  new RunManager({
+    trainerScript: '',
+    runtime: () => ({ command: 'false', env: {}, embedded: false }),
+    maxConcurrent: () => 1,
+  });
 
 test('run folders are read from their event log, config and job', () => {
   const info = readRunFolder(SVD);
@@ -46,8 +51,14 @@ test('Runs: one row per folder, newest first, with status, AA/BWT when finished 
   assert.equal(svd.description, `finished · AA 61.1 · BWT 0.0 · ${iso(readEvents(SVD)[0].time)}`);
   assert.equal(seqft.description, `finished · AA 44.4 · BWT -25.0 · ${iso(readEvents(SEQFT)[0].time)}`);
   assert.equal(long.description, `stopped · ${iso(readEvents(LONG)[0].time)}`);
-  assert.deepEqual(nodes.map((n) => n.contextValue), ['sculptRun.resumable', 'sculptRun.finished', 'sculptRun.finished']);
-  assert.deepEqual(nodes.map((n) => n.icon), ['debug-pause', 'pass', 'pass']);
+  assert.deepEqual(
+    nodes.map((n) => n.contextValue),
+    ['sculptRun.resumable', 'sculptRun.finished', 'sculptRun.finished'],
+  );
+  assert.deepEqual(
+    nodes.map((n) => n.icon),
+    ['debug-pause', 'pass', 'pass'],
+  );
   assert.equal(svd.runDir, SVD);
   assert.equal(
     svd.tooltip,
@@ -69,7 +80,14 @@ test('Runs: a live run shows its progress; a log without an end and no trainer i
     state: 'running',
     attached: false,
     embedded: false,
-    progress: { ...initialProgress(), tasks: ['a', 'b', 'c', 'd', 'e'], task: 1, taskProgress: 0.437, loss: 0.6123, phase: 'training' },
+    progress: {
+      ...initialProgress(),
+      tasks: ['a', 'b', 'c', 'd', 'e'],
+      task: 1,
+      taskProgress: 0.437,
+      loss: 0.6123,
+      phase: 'training',
+    },
   };
   const [live] = runNodes([{ info, record }], iso);
   assert.equal(live.description, `running · task 2/5 · 43% · loss 0.61 · ${iso(info.started)}`);
@@ -92,7 +110,12 @@ test('Runs: a live run shows its progress; a log without an end and no trainer i
   assert.equal(row.contextValue, 'sculptRun.resumable');
   assert.match(row.tooltip ?? '', /Resume continues from the last checkpoint/);
 
-  const crashed: RunRecord = { ...record, dir, state: 'crashed', problem: 'The trainer exited (code 3) without finishing.' };
+  const crashed: RunRecord = {
+    ...record,
+    dir,
+    state: 'crashed',
+    problem: 'The trainer exited (code 3) without finishing.',
+  };
   const [c] = runNodes([{ info: readRunFolder(dir), record: crashed }], iso);
   assert.match(c.description ?? '', /^crashed · /);
   assert.match(c.tooltip ?? '', /Problem: The trainer exited \(code 3\) without finishing\./);
@@ -100,17 +123,47 @@ test('Runs: a live run shows its progress; a log without an end and no trainer i
 
 test('Subspace Ranks: boundary -> layer -> matrix, "k/min_dim (ratio%)" with the statistics in tooltips', () => {
   const events = readEvents(SVD);
-  assert.deepEqual(rankBoundaries(events).map((b) => [b.beforeTask, b.taskName]), [[1, 'topic'], [2, 'size']]);
+  assert.deepEqual(
+    rankBoundaries(events).map((b) => [b.beforeTask, b.taskName]),
+    [
+      [1, 'topic'],
+      [2, 'size'],
+    ],
+  );
   const nodes = rankNodes('tiny-svd', events, 'ranks');
-  assert.deepEqual(nodes.map((n) => n.label), ['Before task 2 (topic)', 'Before task 3 (size)']);
-  assert.deepEqual(nodes.map((n) => n.expanded), [false, true], 'the latest boundary is open');
+  assert.deepEqual(
+    nodes.map((n) => n.label),
+    ['Before task 2 (topic)', 'Before task 3 (size)'],
+  );
+  assert.deepEqual(
+    nodes.map((n) => n.expanded),
+    [false, true],
+    'the latest boundary is open',
+  );
   const [first] = nodes;
   assert.match(first.description ?? '', /^adaptive · \d+\/384 \(\d+(\.\d)?%\)$/);
-  assert.match(first.tooltip ?? '', /^Subspace protected before training task 2 \(topic\)\npolicy adaptive · computed in 0\.12 s\n14 matrices · /);
-  assert.deepEqual(first.children?.map((l) => l.label), ['Layer 0', 'Layer 1']);
+  assert.match(
+    first.tooltip ?? '',
+    /^Subspace protected before training task 2 \(topic\)\npolicy adaptive · computed in 0\.12 s\n14 matrices · /,
+  );
+  assert.deepEqual(
+    first.children?.map((l) => l.label),
+    ['Layer 0', 'Layer 1'],
+  );
   const layer0 = first.children![0];
   assert.equal(layer0.description, '74/192 (38.5%)');
-  assert.deepEqual(layer0.children?.map((m) => m.label), ['q: 3/32 (9.4%)', 'k: 3/16 (18.8%)', 'v: 4/16 (25%)', 'o: 18/32 (56.3%)', 'gate: 16/32 (50%)', 'up: 15/32 (46.9%)', 'down: 15/32 (46.9%)']);
+  assert.deepEqual(
+    layer0.children?.map((m) => m.label),
+    [
+      'q: 3/32 (9.4%)',
+      'k: 3/16 (18.8%)',
+      'v: 4/16 (25%)',
+      'o: 18/32 (56.3%)',
+      'gate: 16/32 (50%)',
+      'up: 15/32 (46.9%)',
+      'down: 15/32 (46.9%)',
+    ],
+  );
   const q = layer0.children![0];
   assert.equal(q.description, 'importance -0.272');
   const tip = q.tooltip!.split('\n');
@@ -122,7 +175,8 @@ test('Subspace Ranks: boundary -> layer -> matrix, "k/min_dim (ratio%)" with the
   assert.match(tip[5], /^retained energy \d+(\.\d)?%$/);
   // Ids are unique across the whole view.
   const ids = new Set<string>();
-  const walk = (ns: typeof nodes) => ns.forEach((n) => (assert.ok(!ids.has(n.id), n.id), ids.add(n.id), walk(n.children ?? [])));
+  const walk = (ns: typeof nodes) =>
+    ns.forEach((n) => (assert.ok(!ids.has(n.id), n.id), ids.add(n.id), walk(n.children ?? [])));
   walk(nodes);
 
   const ratios = rankNodes('tiny-svd', events, 'ratios');
@@ -153,8 +207,17 @@ test('Experiments: one row per config, with its shape in the tooltip; a broken f
     { file, relative: 'examples/tiny.sculpt.json', text },
     { file: '/w/broken.sculpt.json', relative: 'broken.sculpt.json', text: '[1, 2' },
   ]);
-  assert.deepEqual(nodes.map((n) => [n.label, n.description, n.icon]), [['broken', undefined, 'warning'], ['tiny', 'examples', 'beaker']]);
+  assert.deepEqual(
+    nodes.map((n) => [n.label, n.description, n.icon]),
+    [
+      ['broken', undefined, 'warning'],
+      ['tiny', 'examples', 'beaker'],
+    ],
+  );
   assert.equal(nodes[1].tooltip?.split('\n')[0], 'tiny (examples/tiny.sculpt.json)');
-  assert.match(nodes[1].tooltip ?? '', /Model: builtin:tiny-llama\nTasks: sentiment → topic\nMethods: seqft\nRuns: 1 \(1 method × 1 order\)/);
+  assert.match(
+    nodes[1].tooltip ?? '',
+    /Model: builtin:tiny-llama\nTasks: sentiment → topic\nMethods: seqft\nRuns: 1 \(1 method × 1 order\)/,
+  );
   assert.equal(nodes[1].contextValue, 'sculptExperiment');
 });

@@ -13,7 +13,8 @@ test('package.json is a VS Code extension that the offline test VS Code (1.100.3
   const m = /^\^?(\d+)\.(\d+)\.(\d+)$/.exec(pkg.engines.vscode);
   assert.ok(m, `engines.vscode must be a plain version, got ${pkg.engines.vscode}`);
   assert.ok(Number(m[1]) === 1 && Number(m[2]) <= 100, `engines.vscode ${pkg.engines.vscode} is newer than 1.100`);
-  for (const s of ['build', 'watch', 'typecheck', 'lint', 'test', 'demo', 'bench', 'package']) assert.ok(pkg.scripts[s], `script ${s}`);
+  for (const s of ['build', 'watch', 'typecheck', 'lint', 'test', 'demo', 'bench', 'package'])
+    assert.ok(pkg.scripts[s], `script ${s}`);
 });
 
 test('tfjs-node packages are optional peers, never required', () => {
@@ -25,7 +26,8 @@ test('tfjs-node packages are optional peers, never required', () => {
 
 test('dependency versions are pinned exactly', () => {
   for (const group of ['dependencies', 'optionalDependencies', 'devDependencies']) {
-    for (const [name, v] of Object.entries<string>(pkg[group] ?? {})) assert.match(v, /^\d+\.\d+\.\d+$/, `${group}.${name} = ${v}`);
+    for (const [name, v] of Object.entries<string>(pkg[group] ?? {}))
+      assert.match(v, /^\d+\.\d+\.\d+$/, `${group}.${name} = ${v}`);
   }
 });
 

@@ -24,7 +24,11 @@ import { fixture } from '../helpers/paths';
 import { editedFixture, tempDir } from './models-util';
 
 /** `fn` throws an error of `cls` (and so an InputError) that `check` accepts. */
-function throwsInput<E extends InputError>(fn: () => unknown, cls: abstract new (...a: never[]) => E, check: (e: E) => void): void {
+function throwsInput<E extends InputError>(
+  fn: () => unknown,
+  cls: abstract new (...a: never[]) => E,
+  check: (e: E) => void,
+): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof cls, `not the expected class: ${String(e)}`);
     assert.ok(e instanceof InputError);
@@ -34,64 +38,113 @@ function throwsInput<E extends InputError>(fn: () => unknown, cls: abstract new 
   });
 }
 
-const withConfig = (name: string, edit: (c: Record<string, unknown>) => void): string => editedFixture(name, () => {}, edit);
+const withConfig = (name: string, edit: (c: Record<string, unknown>) => void): string =>
+  editedFixture(name, () => {}, edit);
 
 test('a bad config.json field names the file read and the field, for every architecture', async () => {
   await selectBackend('cpu');
   const cases: [string, (c: Record<string, unknown>) => void, string, RegExp][] = [
     ['gpt2-tiny', (c) => (c.n_head = 3), 'n_embd', /n_embd \(64\) must be a multiple of n_head \(3\)/],
-    ['gpt2-tiny', (c) => (c.add_cross_attention = true), 'add_cross_attention', /only the decoder-only GPT-2 is supported/],
-    ['gpt2-tiny', (c) => (c.vocab_size = 'many'), 'vocab_size', /'vocab_size' must be a positive integer, found "many"/],
-    ['llama-tiny', (c) => (c.num_key_value_heads = 3), 'num_key_value_heads', /the attention heads \(4\) must be a multiple of the key\/value heads \(3\)/],
+    [
+      'gpt2-tiny',
+      (c) => (c.add_cross_attention = true),
+      'add_cross_attention',
+      /only the decoder-only GPT-2 is supported/,
+    ],
+    [
+      'gpt2-tiny',
+      (c) => (c.vocab_size = 'many'),
+      'vocab_size',
+      /'vocab_size' must be a positive integer, found "many"/,
+    ],
+    [
+      'llama-tiny',
+      (c) => (c.num_key_value_heads = 3),
+      'num_key_value_heads',
+      /the attention heads \(4\) must be a multiple of the key\/value heads \(3\)/,
+    ],
     ['llama-tiny', (c) => (c.head_dim = 15), 'head_dim', /head_dim \(15\) must be even for rotary embeddings/],
-    ['t5-tiny', (c) => (c.feed_forward_proj = 'fancy-relu'), 'feed_forward_proj', /'feed_forward_proj' 'fancy-relu' is not valid/],
+    [
+      't5-tiny',
+      (c) => (c.feed_forward_proj = 'fancy-relu'),
+      'feed_forward_proj',
+      /'feed_forward_proj' 'fancy-relu' is not valid/,
+    ],
   ];
   for (const [name, edit, field, message] of cases) {
     const dir = withConfig(name, edit);
-    throwsInput(() => loadPretrained(dir), ModelFileError, (e) => {
-      assert.equal(e.file, join(dir, 'config.json'), name);
-      assert.equal(e.at.field, field, name);
-      assert.ok(e.message.startsWith(`${join(dir, 'config.json')}: `), e.message);
-      assert.match(e.message, message);
-      assert.equal(e.where, `${join(dir, 'config.json')}, field '${field}'`);
-    });
+    throwsInput(
+      () => loadPretrained(dir),
+      ModelFileError,
+      (e) => {
+        assert.equal(e.file, join(dir, 'config.json'), name);
+        assert.equal(e.at.field, field, name);
+        assert.ok(e.message.startsWith(`${join(dir, 'config.json')}: `), e.message);
+        assert.match(e.message, message);
+        assert.equal(e.where, `${join(dir, 'config.json')}, field '${field}'`);
+      },
+    );
   }
-  throwsInput(() => loadPretrained(withConfig('gpt2-tiny', (c) => (c.model_type = 'bert'))), UnsupportedModelError, (e) => assert.equal(e.at.field, 'model_type'));
+  throwsInput(
+    () => loadPretrained(withConfig('gpt2-tiny', (c) => (c.model_type = 'bert'))),
+    UnsupportedModelError,
+    (e) => assert.equal(e.at.field, 'model_type'),
+  );
 });
 
 test('checkpoint folders, safetensors and tokenizer files: the error names the file (and the tensor)', async () => {
   await selectBackend('cpu');
   const empty = tempDir('input-errors-empty');
-  throwsInput(() => loadPretrained(empty), ModelFileError, (e) => {
-    assert.equal(e.file, empty);
-    assert.match(e.message, /no config\.json/);
-  });
+  throwsInput(
+    () => loadPretrained(empty),
+    ModelFileError,
+    (e) => {
+      assert.equal(e.file, empty);
+      assert.match(e.message, /no config\.json/);
+    },
+  );
   const garbage = withConfig('gpt2-tiny', () => {});
   writeFileSync(join(garbage, 'model.safetensors'), 'not a safetensors file');
-  throwsInput(() => loadPretrained(garbage), SafetensorsError, (e) => assert.equal(e.file, join(garbage, 'model.safetensors')));
+  throwsInput(
+    () => loadPretrained(garbage),
+    SafetensorsError,
+    (e) => assert.equal(e.file, join(garbage, 'model.safetensors')),
+  );
   const reader = SafetensorsReader.open(fixture('hf-reference', 'gpt2-tiny', 'model.safetensors'));
   try {
-    throwsInput(() => reader.read('no.such.weight'), SafetensorsError, (e) => {
-      assert.equal(e.at.tensor, 'no.such.weight');
-      assert.match(e.where, /model\.safetensors, tensor "no\.such\.weight"/);
-    });
+    throwsInput(
+      () => reader.read('no.such.weight'),
+      SafetensorsError,
+      (e) => {
+        assert.equal(e.at.tensor, 'no.such.weight');
+        assert.match(e.where, /model\.safetensors, tensor "no\.such\.weight"/);
+      },
+    );
   } finally {
     reader.close();
   }
-  throwsInput(() => loadTokenizer(empty), TokenizerError, (e) => {
-    assert.equal(e.file, empty);
-    assert.match(e.message, /tokenizer\.json not found/);
-  });
+  throwsInput(
+    () => loadTokenizer(empty),
+    TokenizerError,
+    (e) => {
+      assert.equal(e.file, empty);
+      assert.match(e.message, /tokenizer\.json not found/);
+    },
+  );
 });
 
 test('a data file error names the file and the line', () => {
   const file = join(tempDir('input-errors-data'), 'bad.jsonl');
   writeFileSync(file, '{"input": "a", "output": "x"}\n{"input": 3, "output": "y"}\n');
-  throwsInput(() => readJsonl(file), DataError, (e) => {
-    assert.equal(e.file, file);
-    assert.equal(e.line, 2);
-    assert.equal(e.where, `${file}:2`);
-  });
+  throwsInput(
+    () => readJsonl(file),
+    DataError,
+    (e) => {
+      assert.equal(e.file, file);
+      assert.equal(e.line, 2);
+      assert.equal(e.where, `${file}:2`);
+    },
+  );
 });
 
 test('the CLI turns every input error into exit code 2, and nothing else', () => {
@@ -99,10 +152,25 @@ test('the CLI turns every input error into exit code 2, and nothing else', () =>
   const { error } = console;
   console.error = (...a: unknown[]) => printed.push(a.join(' '));
   try {
-    assert.equal(inputFailure(new ConfigError([{ path: 'seed', message: 'must be >= 0, got -1', expected: '>= 0' }], '/x.sculpt.json'), 'sculpt run'), 2);
-    assert.equal(inputFailure(new ModelFileError('/m/config.json', "'n_head' must be a positive integer", { field: 'n_head' }), 'sculpt inspect'), 2);
+    assert.equal(
+      inputFailure(
+        new ConfigError([{ path: 'seed', message: 'must be >= 0, got -1', expected: '>= 0' }], '/x.sculpt.json'),
+        'sculpt run',
+      ),
+      2,
+    );
+    assert.equal(
+      inputFailure(
+        new ModelFileError('/m/config.json', "'n_head' must be a positive integer", { field: 'n_head' }),
+        'sculpt inspect',
+      ),
+      2,
+    );
     assert.equal(inputFailure(new DataError('/d.jsonl:3: not valid JSON', '/d.jsonl', 3), 'sculpt run'), 2);
-    assert.equal(inputFailure(new UsageError('give a checkpoint folder', 'usage: sculpt inspect <dir>'), 'sculpt inspect'), 2);
+    assert.equal(
+      inputFailure(new UsageError('give a checkpoint folder', 'usage: sculpt inspect <dir>'), 'sculpt inspect'),
+      2,
+    );
     assert.equal(inputFailure(new Error('a bug'), 'sculpt run'), undefined);
   } finally {
     console.error = error;

@@ -15,7 +15,10 @@ const inspect = (...args: string[]) => runCommand(inspectCommand, args);
 test('the summary names the architecture, counts parameters by group and lists the target matrices', async () => {
   const r = await inspect(fixture('hf-reference', 'llama-tiny'));
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /architecture {2}llama \(model_type llama, LlamaForCausalLM\): 2 layers, hidden 64, 4 heads \/ 2 kv heads of 16/);
+  assert.match(
+    r.out,
+    /architecture {2}llama \(model_type llama, LlamaForCausalLM\): 2 layers, hidden 64, 4 heads \/ 2 kv heads of 16/,
+  );
   // 2 x 512 x 64 (embedding + head) + 2 layers x (64·64·2 + 32·64·2 + 3·128·64 + 2·64) + 64
   assert.match(r.out, /parameters {4}139,584\n/);
   assert.match(r.out, /target matrices \(14\)/);
@@ -47,15 +50,26 @@ test('bad arguments and files exit 2 with a message naming them', async () => {
     [[gpt2, '--frobnicate'], /Unknown option '--frobnicate'/],
     [[gpt2, '--input', 'x.safetensors'], /--input and --out go together/],
     [[gpt2, '--backend', 'quantum'], /--backend 'quantum' is not one of/],
-    [[gpt2, '--input', join(dir, 'missing.safetensors'), '--out', join(dir, 'o.safetensors')], /--input file not found: .*missing\.safetensors/],
+    [
+      [gpt2, '--input', join(dir, 'missing.safetensors'), '--out', join(dir, 'o.safetensors')],
+      /--input file not found: .*missing\.safetensors/,
+    ],
     [[dir], /no config\.json/],
   ];
   const noIds = join(dir, 'no-ids.safetensors');
   writeSafetensors(noIds, { other: { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
-  cases.push([[gpt2, '--input', noIds, '--out', join(dir, 'o.safetensors')], /no-ids\.safetensors: no 'input\.input_ids' tensor \(it holds: other\)/]);
+  cases.push([
+    [gpt2, '--input', noIds, '--out', join(dir, 'o.safetensors')],
+    /no-ids\.safetensors: no 'input\.input_ids' tensor \(it holds: other\)/,
+  ]);
   const outOfVocab = join(dir, 'oov.safetensors');
-  writeSafetensors(outOfVocab, { 'input.input_ids': { dtype: 'I64', shape: [1, 2], data: BigInt64Array.from([1n, 9999n]) } });
-  cases.push([[gpt2, '--input', outOfVocab, '--out', join(dir, 'o.safetensors')], /'input\.input_ids' holds 9999 at index 1, outside the vocabulary \[0, 512\)/]);
+  writeSafetensors(outOfVocab, {
+    'input.input_ids': { dtype: 'I64', shape: [1, 2], data: BigInt64Array.from([1n, 9999n]) },
+  });
+  cases.push([
+    [gpt2, '--input', outOfVocab, '--out', join(dir, 'o.safetensors')],
+    /'input\.input_ids' holds 9999 at index 1, outside the vocabulary \[0, 512\)/,
+  ]);
   const garbage = join(dir, 'garbage.safetensors');
   writeFileSync(garbage, 'not a safetensors file');
   cases.push([[gpt2, '--input', garbage, '--out', join(dir, 'o.safetensors')], /garbage\.safetensors/]);

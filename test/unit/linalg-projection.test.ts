@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/data/rng';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
-import { projectGradient, projectPaper, projectTwoSided, protectedSubspace, protectedSubspaces } from '../../src/engine/linalg';
+import {
+  projectGradient,
+  projectPaper,
+  projectTwoSided,
+  protectedSubspace,
+  protectedSubspaces,
+} from '../../src/engine/linalg';
 
 function gaussian(rng: Rng, n: number): Float32Array {
   const x = new Float32Array(n);
@@ -18,7 +24,8 @@ function dense(t: tf.Tensor2D): Float64Array {
 
 function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Float64Array {
   const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let l = 0; l < k; l++) for (let j = 0; j < n; j++) c[i * n + j] += a[i * k + l] * b[l * n + j];
+  for (let i = 0; i < m; i++)
+    for (let l = 0; l < k; l++) for (let j = 0; j < n; j++) c[i * n + j] += a[i * k + l] * b[l * n + j];
   return c;
 }
 
@@ -73,7 +80,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
       if (k === Math.min(m, n)) assert.ok(norm(P.dataSync()) <= 1e-5 * gn, `${m}x${n} k=${k}: P should vanish`);
       const left = tf.matMul(sub.Uh, P, true, false);
       const right = tf.matMul(P, sub.Vh);
-      assert.ok(norm(left.dataSync()) <= 1e-5 * pn, `${m}x${n} k=${k}: ||Uhᵀ P|| = ${norm(left.dataSync())}, ||P|| = ${pn}`);
+      assert.ok(
+        norm(left.dataSync()) <= 1e-5 * pn,
+        `${m}x${n} k=${k}: ||Uhᵀ P|| = ${norm(left.dataSync())}, ||P|| = ${pn}`,
+      );
       assert.ok(norm(right.dataSync()) <= 1e-5 * pn, `${m}x${n} k=${k}: ||P Vh|| = ${norm(right.dataSync())}`);
       const PP = projectTwoSided(P, sub.Uh, sub.Vh);
       assert.ok(maxRelDiff(PP.dataSync(), P.dataSync(), G.dataSync()) <= 1e-5, `${m}x${n} k=${k}: not idempotent`);
@@ -130,7 +140,10 @@ test('protected subspaces in a batch match one at a time; bad inputs are named',
   assert.throws(() => protectedSubspace(weights[0], 21), /30 x 20 matrix: expected 0 <= k <= 20, got 21/);
   const G = tf.zeros([30, 21]) as tf.Tensor2D;
   assert.throws(() => projectGradient(G, subs[0]), /gradient \[30, 21\] needs Uh \[30, k\] and Vh \[21, k\]/);
-  assert.throws(() => projectGradient(tf.zeros([30, 20]) as tf.Tensor2D, subs[0], 'oblique' as never), /unknown projection mode 'oblique'/);
+  assert.throws(
+    () => projectGradient(tf.zeros([30, 20]) as tf.Tensor2D, subs[0], 'oblique' as never),
+    /unknown projection mode 'oblique'/,
+  );
   await assert.rejects(protectedSubspaces(weights, [1]), /2 weights but 1 ranks/);
   tf.dispose([...weights, G, ...subs.flatMap((s) => [s.Uh, s.Vh])]);
 });

@@ -1,13 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/data/rng';
-import { lapackStatus, resetLapackProbe, resolveSvdPath, svd, svdBatch, type DenseMatrix, type Svd, type SvdPath } from '../../src/engine/linalg';
+import {
+  lapackStatus,
+  resetLapackProbe,
+  resolveSvdPath,
+  svd,
+  svdBatch,
+  type DenseMatrix,
+  type Svd,
+  type SvdPath,
+} from '../../src/engine/linalg';
 
 // ------------------------------------------------------------------------------------------------ helpers
 
 function gaussian(rng: Rng, rows: number, cols: number): Float64Array {
   const x = new Float64Array(rows * cols);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  for (let i = 0; i < x.length; i++)
+    x[i] = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
   return x;
 }
 
@@ -36,7 +46,8 @@ function withSingularValues(rng: Rng, m: number, n: number, s: readonly number[]
   const q1 = orthonormalColumns(rng, m, r);
   const q2 = orthonormalColumns(rng, n, r);
   const w = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let l = 0; l < r; l++) w[i * n + j] += q1[i * r + l] * s[l] * q2[j * r + l];
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) for (let l = 0; l < r; l++) w[i * n + j] += q1[i * r + l] * s[l] * q2[j * r + l];
   return w;
 }
 
@@ -151,7 +162,9 @@ for (const path of paths) {
       const left = gaussian(rng, m, rank);
       const right = gaussian(rng, rank, n);
       const w = new Float64Array(m * n);
-      for (let i = 0; i < m; i++) for (let l = 0; l < rank; l++) for (let j = 0; j < n; j++) w[i * n + j] += left[i * rank + l] * right[l * n + j];
+      for (let i = 0; i < m; i++)
+        for (let l = 0; l < rank; l++)
+          for (let j = 0; j < n; j++) w[i * n + j] += left[i * rank + l] * right[l * n + j];
       const a = { rows: m, cols: n, data: w };
       const r = svd(a, { path });
       assertValidSvd(a, r, `${m}x${n} rank ${rank}`);
@@ -209,7 +222,10 @@ for (const path of paths) {
         let dv = 0;
         for (let i = 0; i < m; i++) du += top.U[i * k + l] * full.U[i * full.k + l];
         for (let j = 0; j < n; j++) dv += top.V[j * k + l] * full.V[j * full.k + l];
-        assert.ok(Math.abs(Math.abs(du) - 1) < 1e-10 && Math.abs(du - dv) < 1e-10, `${m}x${n} k=${k}: vector ${l} differs (${du}, ${dv})`);
+        assert.ok(
+          Math.abs(Math.abs(du) - 1) < 1e-10 && Math.abs(du - dv) < 1e-10,
+          `${m}x${n} k=${k}: vector ${l} differs (${du}, ${dv})`,
+        );
       }
     }
   });
@@ -225,28 +241,36 @@ for (const path of paths) {
 // With LAPACK present both paths are compared; without it, the portable path is what runs and an explicit
 // LAPACK request must say why it cannot be met (CI installs liblapacke, so there both paths are compared).
 const comparePaths = paths.length === 2;
-test(comparePaths ? 'both paths agree on singular values and vectors of a generic matrix' : 'without LAPACK an explicit request names the reason', () => {
-  if (!comparePaths) {
-    assert.throws(() => svd({ rows: 2, cols: 2, data: new Float64Array([1, 0, 0, 1]) }, { path: 'lapack' }), /LAPACK/i);
-    return;
-  }
-  const rng = new Rng(23);
-  for (const [m, n] of [
-    [90, 70],
-    [70, 90],
-    [256, 64],
-  ]) {
-    const a = { rows: m, cols: n, data: gaussian(rng, m, n) };
-    const x = svd(a, { path: 'ts' });
-    const y = svd(a, { path: 'lapack' });
-    for (let i = 0; i < x.S.length; i++) assert.ok(Math.abs(x.S[i] - y.S[i]) <= 1e-12 * x.S[0], `${m}x${n}: S[${i}]`);
-    for (let l = 0; l < 5; l++) {
-      let dot = 0;
-      for (let i = 0; i < m; i++) dot += x.U[i * x.k + l] * y.U[i * y.k + l];
-      assert.ok(Math.abs(Math.abs(dot) - 1) < 1e-9, `${m}x${n}: U column ${l}`);
+test(
+  comparePaths
+    ? 'both paths agree on singular values and vectors of a generic matrix'
+    : 'without LAPACK an explicit request names the reason',
+  () => {
+    if (!comparePaths) {
+      assert.throws(
+        () => svd({ rows: 2, cols: 2, data: new Float64Array([1, 0, 0, 1]) }, { path: 'lapack' }),
+        /LAPACK/i,
+      );
+      return;
     }
-  }
-});
+    const rng = new Rng(23);
+    for (const [m, n] of [
+      [90, 70],
+      [70, 90],
+      [256, 64],
+    ]) {
+      const a = { rows: m, cols: n, data: gaussian(rng, m, n) };
+      const x = svd(a, { path: 'ts' });
+      const y = svd(a, { path: 'lapack' });
+      for (let i = 0; i < x.S.length; i++) assert.ok(Math.abs(x.S[i] - y.S[i]) <= 1e-12 * x.S[0], `${m}x${n}: S[${i}]`);
+      for (let l = 0; l < 5; l++) {
+        let dot = 0;
+        for (let i = 0; i < m; i++) dot += x.U[i * x.k + l] * y.U[i * y.k + l];
+        assert.ok(Math.abs(Math.abs(dot) - 1) < 1e-9, `${m}x${n}: U column ${l}`);
+      }
+    }
+  },
+);
 
 test('batch: worker threads give the in-thread results, in input order, with per-matrix k', async () => {
   const rng = new Rng(29);
@@ -272,18 +296,34 @@ test('batch: worker threads give the in-thread results, in input order, with per
     for (let i = 0; i < mats.length; i++) {
       assert.equal(viaLapack[i].path, 'lapack');
       assertValidSvd(mats[i], viaLapack[i], `lapack batch ${mats[i].name}`);
-      for (let l = 0; l < viaLapack[i].S.length; l++) assert.ok(Math.abs(viaLapack[i].S[l] - serial[i].S[l]) < 1e-12 * serial[i].S[0]);
+      for (let l = 0; l < viaLapack[i].S.length; l++)
+        assert.ok(Math.abs(viaLapack[i].S[l] - serial[i].S[l]) < 1e-12 * serial[i].S[0]);
     }
   }
 });
 
 test('errors name the matrix, its shape and what was expected', async () => {
-  assert.throws(() => svd({ rows: 3, cols: 4, data: new Float64Array(11), name: 'h.0.mlp.c_fc.weight' }), /"h\.0\.mlp\.c_fc\.weight" \(3 x 4\): expected 12 elements/);
-  assert.throws(() => svd({ rows: 0, cols: 4, data: new Float64Array(0) }), /0 x 4 matrix: expected positive integer dimensions/);
-  assert.throws(() => svd({ rows: 2, cols: 2, data: new Float64Array(4) }, { vectors: 3 }), /expected 0 <= vectors <= 2, got 3/);
+  assert.throws(
+    () => svd({ rows: 3, cols: 4, data: new Float64Array(11), name: 'h.0.mlp.c_fc.weight' }),
+    /"h\.0\.mlp\.c_fc\.weight" \(3 x 4\): expected 12 elements/,
+  );
+  assert.throws(
+    () => svd({ rows: 0, cols: 4, data: new Float64Array(0) }),
+    /0 x 4 matrix: expected positive integer dimensions/,
+  );
+  assert.throws(
+    () => svd({ rows: 2, cols: 2, data: new Float64Array(4) }, { vectors: 3 }),
+    /expected 0 <= vectors <= 2, got 3/,
+  );
   for (const path of paths) {
-    assert.throws(() => svd({ rows: 2, cols: 3, data: Float64Array.of(1, NaN, 0, 1, 0, 0), name: 'g' }, { path }), /"g" \(2 x 3\).*NaN or infinite/);
-    assert.throws(() => svd({ rows: 3, cols: 2, data: Float64Array.of(1, 0, Infinity, 1, 0, 0) }, { path }), /NaN or infinite/);
+    assert.throws(
+      () => svd({ rows: 2, cols: 3, data: Float64Array.of(1, NaN, 0, 1, 0, 0), name: 'g' }, { path }),
+      /"g" \(2 x 3\).*NaN or infinite/,
+    );
+    assert.throws(
+      () => svd({ rows: 3, cols: 2, data: Float64Array.of(1, 0, Infinity, 1, 0, 0) }, { path }),
+      /NaN or infinite/,
+    );
   }
   await assert.rejects(
     svdBatch([{ rows: 2, cols: 2, data: new Float64Array(4) }], { vectorsPerMatrix: [1, 1] }),
@@ -302,7 +342,10 @@ test('SCULPT_LAPACK=0 forces the TypeScript path, and demanding LAPACK then fail
     assert.match(status.reason ?? '', /SCULPT_LAPACK=0/);
     const r = svd({ rows: 3, cols: 2, data: Float64Array.of(1, 2, 3, 4, 5, 6) });
     assert.equal(r.path, 'ts');
-    assert.throws(() => svd({ rows: 2, cols: 2, data: new Float64Array(4), name: 'w' }, { path: 'lapack' }), /LAPACK path was requested but disabled by SCULPT_LAPACK=0/);
+    assert.throws(
+      () => svd({ rows: 2, cols: 2, data: new Float64Array(4), name: 'w' }, { path: 'lapack' }),
+      /LAPACK path was requested but disabled by SCULPT_LAPACK=0/,
+    );
     process.env.SCULPT_LAPACK = '/nonexistent/liblapacke.so';
     resetLapackProbe();
     assert.equal(lapackStatus().available, false);

@@ -17,7 +17,10 @@ test('MTL trains on the union of all tasks at the first task and on nothing afte
   m.setup();
   t.ctx.task = 0;
   // Every example is tagged with its task, so the runner prompts it with that task's template.
-  assert.deepEqual(m.trainingSet(t.ctx), [0, 1, 2].flatMap((j) => t.tasks[j].train.map((ex) => ({ ...ex, task: j }))));
+  assert.deepEqual(
+    m.trainingSet(t.ctx),
+    [0, 1, 2].flatMap((j) => t.tasks[j].train.map((ex) => ({ ...ex, task: j }))),
+  );
   assert.equal(m.trainable(t.ctx), t.model.params);
   for (const i of [1, 2]) {
     t.ctx.task = i;
@@ -26,7 +29,7 @@ test('MTL trains on the union of all tasks at the first task and on nothing afte
   t.model.dispose();
 });
 
-test("per-task fine-tuning: R[t][t] and the weights after task t equal a fresh fine-tune on task t alone", async () => {
+test('per-task fine-tuning: R[t][t] and the weights after task t equal a fresh fine-tune on task t alone', async () => {
   await cpu();
   const t = tiny();
   const m = new PerTask();

@@ -14,9 +14,16 @@ import { cpu, maxAbsDiff, Optimizer, task, tiny } from './methods-util';
 /** -log p(answer | prompt) of a one-example batch, straight from the logits. */
 function negLogLikelihood(model: CausalLM, b: BatchTensors): tf.Scalar {
   const T = b.inputIds.shape[1];
-  const logp = tf.logSoftmax(model.logits(b.inputIds, b.mask).squeeze([0]).slice([0, 0], [T - 1, -1]));
+  const logp = tf.logSoftmax(
+    model
+      .logits(b.inputIds, b.mask)
+      .squeeze([0])
+      .slice([0, 0], [T - 1, -1]),
+  );
   const labels = Array.from(b.labels.dataSync()).slice(1);
-  const picked = labels.map((y, t) => (y === -100 ? null : logp.slice([t, y], [1, 1]).reshape([]))).filter((x): x is tf.Tensor => x !== null);
+  const picked = labels
+    .map((y, t) => (y === -100 ? null : logp.slice([t, y], [1, 1]).reshape([])))
+    .filter((x): x is tf.Tensor => x !== null);
   return tf.addN(picked).neg() as tf.Scalar;
 }
 
@@ -24,7 +31,10 @@ function referenceFisher(model: CausalLM, batches: BatchTensors[]): Map<string, 
   const names = [...model.params.keys()];
   const acc = new Map(names.map((n) => [n, new Float64Array(model.params.get(n)!.size)]));
   for (const b of batches) {
-    const { value, grads } = tf.variableGrads(() => negLogLikelihood(model, b), names.map((n) => model.params.get(n)!));
+    const { value, grads } = tf.variableGrads(
+      () => negLogLikelihood(model, b),
+      names.map((n) => model.params.get(n)!),
+    );
     names.forEach((n) => {
       const g = grads[model.params.get(n)!.name].dataSync();
       const a = acc.get(n)!;
@@ -50,7 +60,10 @@ test('the Fisher is the mean of squared per-example gradients of log p(answer | 
     const w = want0.get(n)!;
     const scale = Math.max(...w.map(Math.abs));
     assert.ok(scale > 0, `${n} has a non-zero Fisher`);
-    assert.ok(maxAbsDiff(f, w) <= 1e-4 * scale, `${n}: Fisher differs from the reference by ${maxAbsDiff(f, w)} (max ${scale})`);
+    assert.ok(
+      maxAbsDiff(f, w) <= 1e-4 * scale,
+      `${n}: Fisher differs from the reference by ${maxAbsDiff(f, w)} (max ${scale})`,
+    );
   }
   // θ* is the weights at the end of the task.
   for (const [n, v] of t.model.params) assert.equal(maxAbsDiff(m.penalty.anchor.get(n)!.dataSync(), v.dataSync()), 0);
@@ -83,7 +96,12 @@ test('the penalty is zero at θ* and its gradient is λ F (θ - θ*)', async () 
   const { value, grads } = tf.variableGrads(() => m.extraLoss()!.total, vars);
   assert.ok(value.dataSync()[0] > 0);
   for (const [n, v] of t.model.params) {
-    const want = tf.tidy(() => m.penalty.fisher.get(n)!.mul(v.sub(m.penalty.anchor.get(n)!)).mul(250));
+    const want = tf.tidy(() =>
+      m.penalty.fisher
+        .get(n)!
+        .mul(v.sub(m.penalty.anchor.get(n)!))
+        .mul(250),
+    );
     const w = want.dataSync();
     const scale = Math.max(...w.map(Math.abs), 1e-12);
     assert.ok(maxAbsDiff(grads[v.name].dataSync(), w) <= 1e-5 * scale, n);

@@ -18,8 +18,20 @@ function softmax(z: number[], T: number): number[] {
 
 test('the distillation loss is T² · mean over answer positions of KL(p_old ‖ p_new), by hand', async () => {
   await cpu();
-  const zOld = [[[1, 2, 0.5, -1], [0, 0, 3, 1], [2, -2, 0, 0.3]]];
-  const zNew = [[[0.2, 1, 1.5, -0.5], [1, -1, 2, 0], [0, 0, 0, 0]]];
+  const zOld = [
+    [
+      [1, 2, 0.5, -1],
+      [0, 0, 3, 1],
+      [2, -2, 0, 0.3],
+    ],
+  ];
+  const zNew = [
+    [
+      [0.2, 1, 1.5, -0.5],
+      [1, -1, 2, 0],
+      [0, 0, 0, 0],
+    ],
+  ];
   const labels = tf.tensor2d([[-100, 3, 1]], [1, 3], 'int32');
   const mask = answerPositions(labels);
   assert.deepEqual(Array.from(mask.dataSync()), [1, 1, 0], 'positions 0 and 1 predict the answer tokens 1 and 2');

@@ -17,12 +17,14 @@ import { rankAccuracy } from '../../src/engine/evaluate';
 import { tinyTask } from '../../src/runs/builtin/tiny-tasks';
 import { cpu, maxAbsDiff, Optimizer, steps, task, tiny, weights } from './methods-util';
 
-const cfg = (extra: Partial<OLoraConfig> = {}): ResolvedMethod<OLoraConfig> => resolveMethod<OLoraConfig>({ method: 'o-lora', lr: 0.01, ...extra });
+const cfg = (extra: Partial<OLoraConfig> = {}): ResolvedMethod<OLoraConfig> =>
+  resolveMethod<OLoraConfig>({ method: 'o-lora', lr: 0.01, ...extra });
 
 /** Row-major [m, k] x [k, n] in float64. */
 function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) out[i * n + j] += a[i * k + p] * b[p * n + j];
+  for (let i = 0; i < m; i++)
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) out[i * n + j] += a[i * k + p] * b[p * n + j];
   return out;
 }
 
@@ -47,7 +49,10 @@ test('the orthogonality term is λ1 Σ |A_i A_tᵀ| over earlier tasks and adapt
   const As: number[][][] = [[], [], []];
   for (let task = 0; task < 3; task++) {
     slots.forEach((s, i) => {
-      const a = Array.from({ length: 2 * s.dIn }, (_, j) => Math.sin(1 + task * 7 + i * 3 + j * 0.37) * (j % 3 === 0 ? -1 : 1));
+      const a = Array.from(
+        { length: 2 * s.dIn },
+        (_, j) => Math.sin(1 + task * 7 + i * 3 + j * 0.37) * (j % 3 === 0 ? -1 : 1),
+      );
       As[task].push(a);
       tensors.set(pairKey(task, s, 'A'), tf.tensor2d(a, [2, s.dIn]));
       tensors.set(pairKey(task, s, 'B'), tf.zeros([s.dOut, 2]));
@@ -80,21 +85,36 @@ test('a later task trains only its own pair: base weights and earlier pairs stay
   const base = weights(t.model);
   await task(t, m, opt, 0, 4);
   const first = new Map([...m.state().tensors].map(([k, v]) => [k, values(v).slice()]));
-  assert.ok([...first].some(([k, v]) => k.endsWith('.B') && v.some((x) => x !== 0)), 'task 0 trained its B');
+  assert.ok(
+    [...first].some(([k, v]) => k.endsWith('.B') && v.some((x) => x !== 0)),
+    'task 0 trained its B',
+  );
   const losses = await task(t, m, opt, 1, 4);
   assert.ok(losses.every(Number.isFinite));
   const after = m.state().tensors;
   for (const [k, v] of first) assert.equal(maxAbsDiff(values(after.get(k)!), v), 0, `${k} unchanged by task 1`);
-  assert.ok([...after].some(([k, v]) => k.startsWith('olora.1.') && k.endsWith('.B') && values(v).some((x) => x !== 0)), 'task 1 trained its own B');
+  assert.ok(
+    [...after].some(([k, v]) => k.startsWith('olora.1.') && k.endsWith('.B') && values(v).some((x) => x !== 0)),
+    'task 1 trained its own B',
+  );
   for (const [n, w] of weights(t.model)) assert.equal(maxAbsDiff(w, base.get(n)!), 0, `${n} is frozen`);
-  assert.deepEqual([...m.trainable().keys()].every((k) => k.startsWith('olora.1.')), true);
+  assert.deepEqual(
+    [...m.trainable().keys()].every((k) => k.startsWith('olora.1.')),
+    true,
+  );
   // merged() = W + scale Σ_i B_i A_i, checked by hand on one projection.
   const s = m.adapterSlots[0];
   const merged = m.merged();
   const W = t.model.params.get(s.weight)!.dataSync();
   const hand = Float64Array.from(W);
   for (const i of [0, 1]) {
-    const BA = matmul(values(after.get(pairKey(i, s, 'B'))!), values(after.get(pairKey(i, s, 'A'))!), s.dOut, m.r, s.dIn);
+    const BA = matmul(
+      values(after.get(pairKey(i, s, 'B'))!),
+      values(after.get(pairKey(i, s, 'A'))!),
+      s.dOut,
+      m.r,
+      s.dIn,
+    );
     BA.forEach((v, j) => (hand[j] += m.scale * v));
   }
   assert.ok(maxAbsDiff(values(merged.get(s.weight)!), hand) < 1e-5);
@@ -137,7 +157,13 @@ test('with λ1 = 0 and one task the loss is plain LoRA, W + (alpha/r) B A in a d
 
 function bareContext(model: CausalLM): RunContext {
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
-  return new RunContext(model, tok, [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }], { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never }, { emit: () => {} });
+  return new RunContext(
+    model,
+    tok,
+    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }],
+    { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never },
+    { emit: () => {} },
+  );
 }
 
 test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block stays the base weight", async () => {
@@ -149,7 +175,12 @@ test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block s
   m.beforeTask(ctx);
   assert.deepEqual(
     m.adapterSlots.map((s) => s.key),
-    ['transformer.h.0.attn.c_attn.q', 'transformer.h.0.attn.c_attn.v', 'transformer.h.1.attn.c_attn.q', 'transformer.h.1.attn.c_attn.v'],
+    [
+      'transformer.h.0.attn.c_attn.q',
+      'transformer.h.0.attn.c_attn.v',
+      'transformer.h.1.attn.c_attn.q',
+      'transformer.h.1.attn.c_attn.v',
+    ],
   );
   // Give every B a value (B starts at zero) so that the update is visible.
   for (const [k, v] of m.trainable()) if (k.endsWith('.B')) v.assign(tf.randomNormal(v.shape, 0, 0.1, 'float32', 3));
@@ -160,7 +191,10 @@ test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block s
   const eff = values(over.get(name)!);
   const tr = m.trainable();
   const hand = Float64Array.from(W);
-  for (const [block, role] of [[0, 'q'], [2, 'v']] as const) {
+  for (const [block, role] of [
+    [0, 'q'],
+    [2, 'v'],
+  ] as const) {
     const A = values(tr.get(`olora.0.transformer.h.0.attn.c_attn.${role}.A`)!);
     const B = values(tr.get(`olora.0.transformer.h.0.attn.c_attn.${role}.B`)!);
     // Conv1D computes y = x W, so the block's update is (B A)ᵀ = Aᵀ Bᵀ, [d_in, d].
@@ -175,7 +209,9 @@ test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block s
   const A = tr.get('olora.0.transformer.h.0.attn.c_attn.q.A')! as tf.Tensor2D;
   const B = tr.get('olora.0.transformer.h.0.attn.c_attn.q.B')! as tf.Tensor2D;
   const yEff = tf.matMul(x, over.get(name)! as tf.Tensor2D).slice([0, 0], [5, d]);
-  const yLora = tf.matMul(x, (model.params.get(name)! as tf.Tensor as tf.Tensor2D).slice([0, 0], [d, d])).add(tf.matMul(tf.matMul(x, A, false, true), B, false, true).mul(3));
+  const yLora = tf
+    .matMul(x, (model.params.get(name)! as tf.Tensor as tf.Tensor2D).slice([0, 0], [d, d]))
+    .add(tf.matMul(tf.matMul(x, A, false, true), B, false, true).mul(3));
   assert.ok(maxAbsDiff(values(yEff), values(yLora)) < 1e-4);
   tf.dispose([x, yEff, yLora, ...over.values()]);
   // 'o' is the attention output projection c_proj.
@@ -206,8 +242,16 @@ test('bad options fail at setup with the option path', async () => {
   fails({ modules: ['q', 'v', 'q'] }, 'methods[3].modules', /names 'q' twice/);
   fails({ r: 20 }, 'methods[3].r', /rank 20 exceeds min\(d_out, d_in\) = 16 of model\.layers\.0\.self_attn\.v_proj/);
   // A model without a separate output projection (an inventory stand-in).
-  const noO = { arch: 'llama', inventory: { ...t.model.inventory, targets: t.model.inventory.targets.filter((x) => x.role !== 'o') } } as unknown as CausalLM;
-  fails({ modules: ['q', 'o'] }, 'methods[3].modules', /'o' is not an attention projection of this llama model \(it has q, k, v\)/, noO);
+  const noO = {
+    arch: 'llama',
+    inventory: { ...t.model.inventory, targets: t.model.inventory.targets.filter((x) => x.role !== 'o') },
+  } as unknown as CausalLM;
+  fails(
+    { modules: ['q', 'o'] },
+    'methods[3].modules',
+    /'o' is not an attention projection of this llama model \(it has q, k, v\)/,
+    noO,
+  );
   t.model.dispose();
 });
 

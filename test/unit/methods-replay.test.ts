@@ -15,7 +15,16 @@ const IDS = ['tiny/sentiment', 'tiny/topic', 'tiny/size'];
 
 /** A replay method that has finished tasks 0..n-1 of `t` (no training needed: the buffer is data only). */
 function finished(t: Tiny, n: number, cfg: { bufferRatio?: number; mixRatio?: number } = {}, seed?: number): Replay {
-  const ctx = seed === undefined ? t.ctx : new RunContext(t.model, t.tok, t.tasks, { seed, training: { evalBatchSize: 8, maxSeqLen: 16 } as never }, { emit: () => {} });
+  const ctx =
+    seed === undefined
+      ? t.ctx
+      : new RunContext(
+          t.model,
+          t.tok,
+          t.tasks,
+          { seed, training: { evalBatchSize: 8, maxSeqLen: 16 } as never },
+          { emit: () => {} },
+        );
   const m = new Replay(resolveMethod({ method: 'replay', ...cfg }));
   m.setup(ctx);
   for (let i = 0; i < n; i++) {
@@ -26,24 +35,37 @@ function finished(t: Tiny, n: number, cfg: { bufferRatio?: number; mixRatio?: nu
   return m;
 }
 
-const count = (xs: Example[], key: (e: Example) => string) => xs.reduce((m, e) => m.set(key(e), (m.get(key(e)) ?? 0) + 1), new Map<string, number>());
+const count = (xs: Example[], key: (e: Example) => string) =>
+  xs.reduce((m, e) => m.set(key(e), (m.get(key(e)) ?? 0) + 1), new Map<string, number>());
 
 test('the buffer keeps bufferRatio of each finished task, balanced over its labels, the same for the same seed', async () => {
   await cpu();
   const t = tiny(IDS, 32);
   const m = finished(t, 3, { bufferRatio: 0.25 });
   const buf = m.buffer();
-  assert.deepEqual(buf.map((b) => b.length), [8, 8, 8]);
+  assert.deepEqual(
+    buf.map((b) => b.length),
+    [8, 8, 8],
+  );
   buf.forEach((b, j) => {
     const byLabel = [...count(b, (e) => e.output).values()];
     assert.equal(byLabel.length, t.tasks[j].labels.length, `every label of task ${j} is kept`);
     assert.ok(Math.max(...byLabel) - Math.min(...byLabel) <= 1, `task ${j} labels ${byLabel}`);
-    for (const e of b) assert.ok(t.tasks[j].train.some((x) => x.input === e.input && x.output === e.output), 'kept examples come from the task');
+    for (const e of b)
+      assert.ok(
+        t.tasks[j].train.some((x) => x.input === e.input && x.output === e.output),
+        'kept examples come from the task',
+      );
   });
   assert.deepEqual(finished(t, 3, { bufferRatio: 0.25 }).buffer(), buf, 'same seed, same buffer');
   assert.notDeepEqual(finished(t, 3, { bufferRatio: 0.25 }, 99).buffer(), buf, 'another seed, another buffer');
   // At least one example per task, however small the ratio.
-  assert.deepEqual(finished(t, 2, { bufferRatio: 0.001 }).buffer().map((b) => b.length), [1, 1]);
+  assert.deepEqual(
+    finished(t, 2, { bufferRatio: 0.001 })
+      .buffer()
+      .map((b) => b.length),
+    [1, 1],
+  );
   t.model.dispose();
 });
 
@@ -84,11 +106,15 @@ test('batches hold about mixRatio buffer examples', async () => {
   const isBuffer = set.map((_, i) => i >= t.tasks[1].train.length);
   const shares: number[] = [];
   for (let epoch = 0; epoch < 4; epoch++) {
-    for (const idx of epochOrder(set.length, 16, new Rng(epoch + 1))) if (idx.length === 16) shares.push(idx.filter((i) => isBuffer[i]).length / 16);
+    for (const idx of epochOrder(set.length, 16, new Rng(epoch + 1)))
+      if (idx.length === 16) shares.push(idx.filter((i) => isBuffer[i]).length / 16);
   }
   const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
   assert.ok(Math.abs(mean - 0.3) < 0.03, `mean buffer share ${mean}`);
-  assert.ok(shares.every((s) => s > 0 && s < 0.75), `per-batch shares ${shares}`);
+  assert.ok(
+    shares.every((s) => s > 0 && s < 0.75),
+    `per-batch shares ${shares}`,
+  );
   t.model.dispose();
 });
 
@@ -98,7 +124,15 @@ test('the buffer survives state() and restore() through JSON', async () => {
   const m = finished(t, 2);
   const json = JSON.parse(JSON.stringify(m.state().json));
   const r = new Replay(resolveMethod({ method: 'replay' }));
-  r.setup(new RunContext(t.model, t.tok, t.tasks, { seed: 7, training: { evalBatchSize: 8, maxSeqLen: 16 } as never }, { emit: () => {} }));
+  r.setup(
+    new RunContext(
+      t.model,
+      t.tok,
+      t.tasks,
+      { seed: 7, training: { evalBatchSize: 8, maxSeqLen: 16 } as never },
+      { emit: () => {} },
+    ),
+  );
   r.restore({ tensors: new Map(), json });
   assert.deepEqual(r.buffer(), m.buffer());
   assert.deepEqual(r.trainingSet(t.ctx), m.trainingSet(t.ctx));

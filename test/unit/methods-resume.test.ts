@@ -14,7 +14,18 @@ import { Lwf } from '../../src/engine/methods/lwf';
 import { Mtl } from '../../src/engine/methods/mtl';
 import { PerTask } from '../../src/engine/methods/per-task';
 import { resolveMethod } from '../../src/protocol/config-validate';
-import { checkpoint, cpu, maxAbsDiff, Optimizer, restoreInto, steps, task, tiny, weights, type Tiny } from './methods-util';
+import {
+  checkpoint,
+  cpu,
+  maxAbsDiff,
+  Optimizer,
+  restoreInto,
+  steps,
+  task,
+  tiny,
+  weights,
+  type Tiny,
+} from './methods-util';
 
 interface Case {
   name: string;
@@ -24,7 +35,11 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'o-lora', make: () => new OLora(resolveMethod({ method: 'o-lora', lr: 0.01, r: 4, lambda2: 0.01 }), 'methods[0]'), stopTask: 1 },
+  {
+    name: 'o-lora',
+    make: () => new OLora(resolveMethod({ method: 'o-lora', lr: 0.01, r: 4, lambda2: 0.01 }), 'methods[0]'),
+    stopTask: 1,
+  },
   { name: 'ewc', make: () => new Ewc(resolveMethod({ method: 'ewc', fisherSamples: 6, gamma: 0.9 })), stopTask: 1 },
   { name: 'replay', make: () => new Replay(resolveMethod({ method: 'replay', bufferRatio: 0.2 })), stopTask: 1 },
   { name: 'lwf', make: () => new Lwf(resolveMethod({ method: 'lwf' })), stopTask: 1 },
@@ -33,7 +48,10 @@ const CASES: Case[] = [
 ];
 
 /** What a run ends with: the weights (merged for O-LoRA) and the method's state, as plain values. */
-function observe(t: Tiny, m: Method): { weights: Map<string, Float32Array>; state: Map<string, Float32Array>; json: string } {
+function observe(
+  t: Tiny,
+  m: Method,
+): { weights: Map<string, Float32Array>; state: Map<string, Float32Array>; json: string } {
   const w = weights(t.model);
   if (m instanceof OLora) {
     const merged = m.merged();
@@ -41,7 +59,11 @@ function observe(t: Tiny, m: Method): { weights: Map<string, Float32Array>; stat
     tf.dispose([...merged.values()]);
   }
   const s = m.state();
-  return { weights: w, state: new Map([...s.tensors].map(([k, v]) => [k, v.dataSync() as Float32Array])), json: JSON.stringify(s.json) };
+  return {
+    weights: w,
+    state: new Map([...s.tensors].map(([k, v]) => [k, v.dataSync() as Float32Array])),
+    json: JSON.stringify(s.json),
+  };
 }
 
 for (const c of CASES) {
@@ -57,7 +79,10 @@ for (const c of CASES) {
     await m.beforeTask?.(t.ctx);
     const counts: number[] = [];
     steps(t, m, opt, c.stopTask, 0, 4, () => counts.push(tf.memory().numTensors));
-    assert.ok(counts.every((n) => n === counts[0]), `tensor count per step ${counts}`);
+    assert.ok(
+      counts.every((n) => n === counts[0]),
+      `tensor count per step ${counts}`,
+    );
     const cp = checkpoint(t.model, opt, m);
     steps(t, m, opt, c.stopTask, 4, 7);
     await m.afterTask?.(t.ctx);

@@ -6,7 +6,13 @@ import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
 import { builtinModelDir } from '../../src/runs/builtin';
 import { tinyTask } from '../../src/runs/builtin/tiny-tasks';
-import { DEFAULT_TEMPLATE, encodeExample, epochOrder, makeBatch, type TextTokenizer } from '../../src/engine/data/batches';
+import {
+  DEFAULT_TEMPLATE,
+  encodeExample,
+  epochOrder,
+  makeBatch,
+  type TextTokenizer,
+} from '../../src/engine/data/batches';
 import { Rng, hashString } from '../../src/data/rng';
 import { labelSet } from '../../src/data/examples';
 import type { RunTask } from '../../src/engine/experiment';
@@ -41,10 +47,24 @@ export function tiny(ids: string[] = ['tiny/sentiment', 'tiny/topic'], trainLimi
   const tasks: RunTask[] = ids.map((id, index) => {
     const split = tinyTask(id)!;
     const train = split.train.slice(0, trainLimit);
-    return { index, configIndex: index, name: id.replace('tiny/', ''), train, test: split.test.slice(0, 8), labels: labelSet(train), template: DEFAULT_TEMPLATE };
+    return {
+      index,
+      configIndex: index,
+      name: id.replace('tiny/', ''),
+      train,
+      test: split.test.slice(0, 8),
+      labels: labelSet(train),
+      template: DEFAULT_TEMPLATE,
+    };
   });
   const events: EventBody[] = [];
-  const ctx = new RunContext(model, tok, tasks, { seed: SEED, training: { evalBatchSize: 8, maxSeqLen: 16 } as never }, { emit: (e) => void events.push(e) });
+  const ctx = new RunContext(
+    model,
+    tok,
+    tasks,
+    { seed: SEED, training: { evalBatchSize: 8, maxSeqLen: 16 } as never },
+    { emit: (e) => void events.push(e) },
+  );
   return { model, tok, tasks, ctx, events };
 }
 
@@ -53,11 +73,25 @@ function batchesOf(t: Tiny, method: Method, task: number, epoch: number) {
   t.ctx.task = task;
   const set = method.trainingSet?.(t.ctx) ?? t.tasks[task].train;
   const enc = set.map((ex) => encodeExample(t.tok, t.tasks[task].template, ex, 16));
-  return epochOrder(enc.length, BATCH, new Rng(SEED ^ hashString(`${t.tasks[task].name}/${task}/${epoch}`))).map((idx) => makeBatch(idx.map((i) => enc[i]), t.tok.padId));
+  return epochOrder(enc.length, BATCH, new Rng(SEED ^ hashString(`${t.tasks[task].name}/${task}/${epoch}`))).map(
+    (idx) =>
+      makeBatch(
+        idx.map((i) => enc[i]),
+        t.tok.padId,
+      ),
+  );
 }
 
 /** Steps [from, to) of task `task` (one epoch's batches, repeated if needed); returns the losses. */
-export function steps(t: Tiny, method: Method, optimizer: Optimizer, task: number, from: number, to: number, onStep?: (s: number) => void): number[] {
+export function steps(
+  t: Tiny,
+  method: Method,
+  optimizer: Optimizer,
+  task: number,
+  from: number,
+  to: number,
+  onStep?: (s: number) => void,
+): number[] {
   const batches = batchesOf(t, method, task, 0);
   const trainable = method.trainable(t.ctx);
   const losses: number[] = [];

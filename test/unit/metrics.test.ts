@@ -24,11 +24,15 @@ test('AA, BWT, forgetting and FWT equal the hand computation', () => {
 
 test('forgetting uses the best earlier accuracy, not the one right after training', () => {
   // task0 improves after task1 (backward transfer) and then drops.
-  const m = metricsAfter([
-    [60, 0],
-    [75, 80],
-    [50, 80],
-  ].map((r) => [...r, 0]), null, 2);
+  const m = metricsAfter(
+    [
+      [60, 0],
+      [75, 80],
+      [50, 80],
+    ].map((r) => [...r, 0]),
+    null,
+    2,
+  );
   assert.equal(m.forgetting, (75 - 50 + (80 - 80)) / 2);
   assert.equal(m.BWT, (50 - 60 + (80 - 80)) / 2);
   assert.equal(m.FWT, null, 'FWT needs the zero-shot row');

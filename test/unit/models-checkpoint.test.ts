@@ -12,7 +12,6 @@ import { SUPPORTED_MODEL_TYPES } from '../../src/engine/models/registry';
 import { fixture } from '../helpers/paths';
 import { editedFixture, rejectsLoad, relErr, tempDir } from './models-util';
 
-
 const logitsOf = (dir: string): Float32Array => {
   const m = loadPretrained(dir);
   const out = tf.tidy(() => m.logits(tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')).dataSync() as Float32Array);
@@ -22,12 +21,20 @@ const logitsOf = (dir: string): Float32Array => {
 
 test('a removed tensor is reported as missing, with its expected shape', async () => {
   await selectBackend('cpu');
-  rejectsLoad(editedFixture('gpt2-tiny', (t) => t.delete('transformer.h.1.ln_2.bias')), /missing \(1\)/, /transformer\.h\.1\.ln_2\.bias \(expected \[64\]\)/);
+  rejectsLoad(
+    editedFixture('gpt2-tiny', (t) => t.delete('transformer.h.1.ln_2.bias')),
+    /missing \(1\)/,
+    /transformer\.h\.1\.ln_2\.bias \(expected \[64\]\)/,
+  );
 });
 
 test('an extra tensor is reported as unexpected', () => {
   const extra: StTensor = { dtype: 'F32', shape: [2], data: new Float32Array(2) };
-  rejectsLoad(editedFixture('llama-tiny', (t) => t.set('model.layers.0.self_attn.rogue', extra)), /unexpected \(1\)/, /model\.layers\.0\.self_attn\.rogue F32 \[2\]/);
+  rejectsLoad(
+    editedFixture('llama-tiny', (t) => t.set('model.layers.0.self_attn.rogue', extra)),
+    /unexpected \(1\)/,
+    /model\.layers\.0\.self_attn\.rogue F32 \[2\]/,
+  );
 });
 
 test('a wrong shape names the tensor with expected and found shapes', () => {
@@ -46,13 +53,21 @@ test('several problems come in one message', () => {
 });
 
 test('an unsupported model_type is named and the supported ones are listed', () => {
-  const dir = editedFixture('gpt2-tiny', () => {}, (c) => (c.model_type = 'bert'));
+  const dir = editedFixture(
+    'gpt2-tiny',
+    () => {},
+    (c) => (c.model_type = 'bert'),
+  );
   rejectsLoad(dir, /model_type 'bert' is not supported/, new RegExp(SUPPORTED_MODEL_TYPES.join(', ')));
   assert.deepEqual(SUPPORTED_MODEL_TYPES, ['gpt2', 'llama', 'mistral', 'qwen2', 't5', 'mt5']);
 });
 
 test('a bad config field is named with its path', () => {
-  const dir = editedFixture('llama-tiny', () => {}, (c) => (c.num_key_value_heads = 3));
+  const dir = editedFixture(
+    'llama-tiny',
+    () => {},
+    (c) => (c.num_key_value_heads = 3),
+  );
   rejectsLoad(dir, /config\.json: the attention heads \(4\) must be a multiple of the key\/value heads \(3\)/);
 });
 
@@ -85,7 +100,10 @@ test('a sharded checkpoint (model.safetensors.index.json) loads like the single 
   });
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   assert.equal(relErr(logitsOf(dir), logitsOf(src)), 0);
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, 'model.norm.weight': 'model-00003-of-00002.safetensors' } }));
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ weight_map: { ...weightMap, 'model.norm.weight': 'model-00003-of-00002.safetensors' } }),
+  );
   rejectsLoad(dir, /shard 'model-00003-of-00002\.safetensors' is missing/);
 });
 

@@ -22,7 +22,11 @@ const RAW: Record<string, Record<string, unknown>> = {
     eos_token_id: 49,
   },
 };
-const PROMPTS = [[5, 8, 13, 21], [1, 2], [7, 30, 11, 4, 4, 9, 40]];
+const PROMPTS = [
+  [5, 8, 13, 21],
+  [1, 2],
+  [7, 30, 11, 4, 4, 9, 40],
+];
 
 const MODELS = new Map<string, CausalLM>();
 before(async () => {
@@ -48,11 +52,18 @@ function paddedBatchMatchesAlone(model: CausalLM): void {
   PROMPTS.forEach((p, b) => {
     const alone = tf.tidy(() => model.logits(tf.tensor2d([p], [1, p.length], 'int32')).arraySync()[0]);
     assert.ok(relErr(batch[b].slice(0, p.length).flat(), alone.flat()) < 1e-5, `example ${b}`);
-    const loss = tf.tidy(() => model.loss(tf.tensor2d([p], [1, p.length], 'int32'), tf.tensor2d([p], [1, p.length], 'int32')).dataSync()[0]);
+    const loss = tf.tidy(
+      () =>
+        model.loss(tf.tensor2d([p], [1, p.length], 'int32'), tf.tensor2d([p], [1, p.length], 'int32')).dataSync()[0],
+    );
     nllSum += loss * (p.length - 1);
     count += p.length - 1;
   });
-  const labels = tf.tensor2d(PROMPTS.map((p) => [...p, ...new Array<number>(T - p.length).fill(-100)]), [PROMPTS.length, T], 'int32');
+  const labels = tf.tensor2d(
+    PROMPTS.map((p) => [...p, ...new Array<number>(T - p.length).fill(-100)]),
+    [PROMPTS.length, T],
+    'int32',
+  );
   const batchLoss = tf.tidy(() => model.loss(ids, labels, mask).dataSync()[0]);
   assert.ok(Math.abs(batchLoss - nllSum / count) < 1e-5 * batchLoss, `batch loss ${batchLoss} vs ${nllSum / count}`);
   assert.equal(batch[0][0].length, V);
@@ -75,7 +86,8 @@ for (const arch of Object.keys(RAW)) {
     const cached = await model.generate(PROMPTS, 8, { eosTokenIds: [] });
     const full = await model.generate(PROMPTS, 8, { eosTokenIds: [], useCache: false });
     assert.deepEqual(cached, full);
-    for (const [b, p] of PROMPTS.entries()) assert.deepEqual((await model.generate([p], 8, { eosTokenIds: [] }))[0], cached[b]);
+    for (const [b, p] of PROMPTS.entries())
+      assert.deepEqual((await model.generate([p], 8, { eosTokenIds: [] }))[0], cached[b]);
     assert.ok(cached.every((o) => o.length === 8));
     assert.equal(tf.memory().numTensors, before, 'generation leaves no tensors behind');
     // A row stops after its EOS; the others continue.
@@ -91,7 +103,9 @@ for (const arch of Object.keys(RAW)) {
     const got = await model.continuationLogProbs(PROMPTS, conts, 2);
     PROMPTS.forEach((p, b) => {
       const seq = [...p, ...conts[b]];
-      const logp = tf.tidy(() => tf.logSoftmax(model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'))).arraySync()[0]);
+      const logp = tf.tidy(
+        () => tf.logSoftmax(model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'))).arraySync()[0],
+      );
       const want = conts[b].reduce((s, tok, j) => s + logp[p.length + j - 1][tok], 0);
       assert.ok(Math.abs(got[b] - want) < 1e-4 * Math.abs(want), `example ${b}: ${got[b]} vs ${want}`);
     });
@@ -135,7 +149,11 @@ test('withWeights: the forward uses the replacement, and gradients reach what it
   const assigned = tf.tidy(() => model.logits(ids).dataSync());
   W.assign(original);
   assert.ok(relErr(replaced, assigned) < 1e-6);
-  const viaDelta = tf.tidy(() => tf.variableGrads(() => model.withWeights(new Map([[name, W.add(delta)]]), () => model.loss(ids, ids)), [delta]).grads[delta.name].dataSync());
+  const viaDelta = tf.tidy(() =>
+    tf
+      .variableGrads(() => model.withWeights(new Map([[name, W.add(delta)]]), () => model.loss(ids, ids)), [delta])
+      .grads[delta.name].dataSync(),
+  );
   const direct = tf.tidy(() => tf.variableGrads(() => model.loss(ids, ids), [W]).grads[W.name].dataSync());
   assert.ok(relErr(viaDelta, direct) < 1e-6);
   assert.throws(() => model.withWeights(new Map([[name, tf.zeros([2, 2])]]), () => 0), /has shape \[2,2\]/);

@@ -13,16 +13,46 @@ import { relErr } from './models-util';
 for (const backend of ['cpu', 'wasm'] as const) {
   test(`answer-only loss and gradients equal the dense definition (${backend})`, async () => {
     await selectBackend(backend);
-    const model = randomModel({ model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 50, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: true }, { seed: 3 });
+    const model = randomModel(
+      {
+        model_type: 'llama',
+        architectures: ['LlamaForCausalLM'],
+        vocab_size: 50,
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 32,
+        rms_norm_eps: 1e-6,
+        rope_theta: 10000,
+        tie_word_embeddings: true,
+      },
+      { seed: 3 },
+    );
     const B = 3;
     const T = 7;
-    const ids = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i * 13 + 5) % 50), [B, T], 'int32');
+    const ids = tf.tensor2d(
+      Array.from({ length: B * T }, (_, i) => (i * 13 + 5) % 50),
+      [B, T],
+      'int32',
+    );
     // Labels on a few positions per row (an answer), padding in the last row.
     const lab = Array.from({ length: B * T }, () => -100);
-    const labelled: [number, number, number][] = [[0, 5, 7], [0, 6, 2], [1, 3, 11], [2, 2, 40], [2, 3, 2]];
+    const labelled: [number, number, number][] = [
+      [0, 5, 7],
+      [0, 6, 2],
+      [1, 3, 11],
+      [2, 2, 40],
+      [2, 3, 2],
+    ];
     for (const [b, t, y] of labelled) lab[b * T + t] = y;
     const labels = tf.tensor2d(lab, [B, T], 'int32');
-    const mask = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (Math.floor(i / T) === 2 && i % T > 4 ? 0 : 1)), [B, T], 'int32');
+    const mask = tf.tensor2d(
+      Array.from({ length: B * T }, (_, i) => (Math.floor(i / T) === 2 && i % T > 4 ? 0 : 1)),
+      [B, T],
+      'int32',
+    );
     const vars = [...model.params.values()];
     const fast = tf.variableGrads(() => model.loss(ids, labels, mask), vars);
     const dense = tf.variableGrads(() => {
@@ -37,7 +67,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const err = relErr(fast.grads[v.name].dataSync(), dense.grads[v.name].dataSync());
       assert.ok(err <= 1e-4, `${v.name}: gradient relative error ${err}`);
     }
-    tf.dispose([ids, labels, mask, fast.value, dense.value, ...Object.values(fast.grads), ...Object.values(dense.grads)]);
+    tf.dispose([
+      ids,
+      labels,
+      mask,
+      fast.value,
+      dense.value,
+      ...Object.values(fast.grads),
+      ...Object.values(dense.grads),
+    ]);
     model.dispose();
   });
 }

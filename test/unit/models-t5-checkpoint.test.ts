@@ -16,7 +16,8 @@ import { editedFixture, rejectsLoad, relErr, tempDir } from './models-util';
 
 const SRC = fixture('hf-reference', 't5-tiny');
 
-const edited = (edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string => editedFixture('t5-tiny', edit, config);
+const edited = (edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string =>
+  editedFixture('t5-tiny', edit, config);
 const rejects = rejectsLoad;
 
 function load(dir: string): Seq2SeqLM {
@@ -25,7 +26,12 @@ function load(dir: string): Seq2SeqLM {
   return m;
 }
 
-const bytes = (t: StTensor): Buffer => Buffer.from((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength);
+const bytes = (t: StTensor): Buffer =>
+  Buffer.from(
+    (t.data as Float32Array).buffer,
+    (t.data as Float32Array).byteOffset,
+    (t.data as Float32Array).byteLength,
+  );
 
 test('t5 load/save round trip: the same tensors bit for bit, shared stored once, config unchanged', async () => {
   await selectBackend('cpu');
@@ -40,17 +46,26 @@ test('t5 load/save round trip: the same tensors bit for bit, shared stored once,
     assert.deepEqual(after.get(k)!.shape, t.shape, k);
     assert.ok(bytes(after.get(k)!).equals(bytes(t)), `${k} differs after the round trip`);
   }
-  assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), JSON.parse(readFileSync(join(SRC, 'config.json'), 'utf8')));
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')),
+    JSON.parse(readFileSync(join(SRC, 'config.json'), 'utf8')),
+  );
 });
 
 test('t5: tied copies of shared (embed_tokens, lm_head) in a file are accepted and ignored', () => {
   const dir = edited((t) => {
-    for (const k of ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight', 'lm_head.weight']) t.set(k, t.get('shared.weight')!);
+    for (const k of ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight', 'lm_head.weight'])
+      t.set(k, t.get('shared.weight')!);
   });
   const ids = [[4, 9, 1]];
   const labels = [[7, 1]];
   const logits = (m: Seq2SeqLM): Float32Array =>
-    tf.tidy(() => m.labelLogits(tf.tensor2d(ids, [1, 3], 'int32'), tf.tensor2d(labels, [1, 2], 'int32')).dataSync() as Float32Array);
+    tf.tidy(
+      () =>
+        m
+          .labelLogits(tf.tensor2d(ids, [1, 3], 'int32'), tf.tensor2d(labels, [1, 2], 'int32'))
+          .dataSync() as Float32Array,
+    );
   const a = load(dir);
   const b = load(SRC);
   assert.equal(relErr(logits(a), logits(b)), 0);
@@ -65,17 +80,47 @@ test('t5: a removed, an extra and a mis-shaped tensor are each named', () => {
     /decoder\.block\.1\.layer\.1\.EncDecAttention\.k\.weight \(expected \[64, 64\]\)/,
   );
   rejects(
-    edited((t) => t.set('encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight', t.get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight')!)),
+    edited((t) =>
+      t.set(
+        'encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight',
+        t.get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight')!,
+      ),
+    ),
     /unexpected \(1\)/,
     /encoder\.block\.1\.layer\.0\.SelfAttention\.relative_attention_bias\.weight F32 \[32, 4\]/,
   );
   rejects(
-    edited((t) => t.set('decoder.block.0.layer.2.DenseReluDense.wi.weight', { dtype: 'F32', shape: [64, 128], data: new Float32Array(64 * 128) })),
+    edited((t) =>
+      t.set('decoder.block.0.layer.2.DenseReluDense.wi.weight', {
+        dtype: 'F32',
+        shape: [64, 128],
+        data: new Float32Array(64 * 128),
+      }),
+    ),
     /decoder\.block\.0\.layer\.2\.DenseReluDense\.wi\.weight: expected \[128, 64\], found \[64, 128\]/,
   );
-  rejects(edited(() => {}, (c) => (c.tie_word_embeddings = false)), /lm_head\.weight \(expected \[512, 64\]\)/);
-  rejects(edited(() => {}, (c) => (c.feed_forward_proj = 'gated-gelu')), /DenseReluDense\.wi_0\.weight/, /DenseReluDense\.wi\.weight/);
-  rejects(edited(() => {}, (c) => (c.feed_forward_proj = 'fancy-relu')), /'feed_forward_proj' 'fancy-relu' is not valid/);
+  rejects(
+    edited(
+      () => {},
+      (c) => (c.tie_word_embeddings = false),
+    ),
+    /lm_head\.weight \(expected \[512, 64\]\)/,
+  );
+  rejects(
+    edited(
+      () => {},
+      (c) => (c.feed_forward_proj = 'gated-gelu'),
+    ),
+    /DenseReluDense\.wi_0\.weight/,
+    /DenseReluDense\.wi\.weight/,
+  );
+  rejects(
+    edited(
+      () => {},
+      (c) => (c.feed_forward_proj = 'fancy-relu'),
+    ),
+    /'feed_forward_proj' 'fancy-relu' is not valid/,
+  );
 });
 
 test('t5 inventory: self-attention and feed-forward are targets, cross-attention a group of its own', () => {
@@ -88,7 +133,11 @@ test('t5 inventory: self-attention and feed-forward are targets, cross-attention
     byGroup('cross-attention'),
     [0, 1].flatMap((i) => ['q', 'k', 'v', 'o'].map((r) => `decoder.block.${i}.layer.1.EncDecAttention.${r}.weight`)),
   );
-  assert.deepEqual([...new Set(inv.targets.map((t) => t.layer))], [0, 1, 2, 3], 'decoder blocks follow the encoder blocks');
+  assert.deepEqual(
+    [...new Set(inv.targets.map((t) => t.layer))],
+    [0, 1, 2, 3],
+    'decoder blocks follow the encoder blocks',
+  );
   const group = (name: string): string => inv.params.find((p) => p.name === name)!.group;
   assert.equal(group('shared.weight'), 'embedding');
   assert.equal(group('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'), 'position');
@@ -106,7 +155,10 @@ for (const backend of ['cpu', 'wasm']) {
     const out = join(tempDir('t5-inspect'), 'x.safetensors');
     const r = await inspect(SRC, '--input', ref, '--out', out, '--backend', backend);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /architecture {2}t5 \(model_type t5, T5ForConditionalGeneration\): encoder 2 \+ decoder 2 layers, hidden 64, 4 heads of 16/);
+    assert.match(
+      r.out,
+      /architecture {2}t5 \(model_type t5, T5ForConditionalGeneration\): encoder 2 \+ decoder 2 layers, hidden 64, 4 heads of 16/,
+    );
     assert.match(r.out, /cross-attention +32,768/);
     assert.match(r.out, /dec 1 +o +decoder\.block\.1\.layer\.1\.EncDecAttention\.o\.weight +\[64, 64\]/);
     assert.match(r.out, /wrote logits \[2, 6, 512\] and loss 6\.48\d+ to /);

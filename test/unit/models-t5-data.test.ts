@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { loadTokenizer } from '../../src/engine/io/tokenizer';
-import { encodeSeq2SeqExample, encodeSeq2SeqPrompt, isSeq2SeqBatch, labelShape, makeSeq2SeqBatch } from '../../src/engine/data/seq2seq';
+import {
+  encodeSeq2SeqExample,
+  encodeSeq2SeqPrompt,
+  isSeq2SeqBatch,
+  labelShape,
+  makeSeq2SeqBatch,
+} from '../../src/engine/data/seq2seq';
 import { answerText, makeBatch } from '../../src/engine/data/batches';
 import { namedGrads } from '../../src/engine/models/grads';
 import { randomModel } from '../../src/engine/models/registry';
@@ -19,9 +25,15 @@ const EXAMPLES = [
 ];
 
 test('seq2seq examples: prompt + EOS for the encoder (cut from the left), answer + EOS for the decoder', () => {
-  assert.deepEqual(encodeSeq2SeqExample(tok, TEMPLATE, EXAMPLES[0], 16), { prompt: [15, 16, 4, 5, 8, 1], answer: [13, 1] });
+  assert.deepEqual(encodeSeq2SeqExample(tok, TEMPLATE, EXAMPLES[0], 16), {
+    prompt: [15, 16, 4, 5, 8, 1],
+    answer: [13, 1],
+  });
   assert.deepEqual(encodeSeq2SeqPrompt(tok, TEMPLATE, EXAMPLES[0], 3), [5, 8, 1]);
-  assert.throws(() => encodeSeq2SeqExample(tok, TEMPLATE, EXAMPLES[0], 16, 1), /the answer "positive" takes 2 tokens \(EOS included\), more than maxTargetLen 1/);
+  assert.throws(
+    () => encodeSeq2SeqExample(tok, TEMPLATE, EXAMPLES[0], 16, 1),
+    /the answer "positive" takes 2 tokens \(EOS included\), more than maxTargetLen 1/,
+  );
   assert.throws(() => encodeSeq2SeqPrompt(tok, TEMPLATE, EXAMPLES[0], 1), /leaves no room for the prompt/);
 });
 
@@ -39,16 +51,38 @@ test('seq2seq batches: prompts and answers padded separately, labels -100 after 
   assert.deepEqual(labelShape(b), [2, 2]);
   assert.equal(b.labelled, 4);
   assert.equal(b.tokens, 16);
-  const short = makeSeq2SeqBatch([{ prompt: [4, 1], answer: [13, 5, 1] }, { prompt: [5, 8, 11, 1], answer: [14, 1] }], 0);
+  const short = makeSeq2SeqBatch(
+    [
+      { prompt: [4, 1], answer: [13, 5, 1] },
+      { prompt: [5, 8, 11, 1], answer: [14, 1] },
+    ],
+    0,
+  );
   assert.deepEqual([...short.inputIds], [4, 1, 0, 0, 5, 8, 11, 1]);
   assert.deepEqual([...short.mask], [1, 1, 0, 0, 1, 1, 1, 1]);
   assert.deepEqual([...short.labels], [13, 5, 1, 14, 1, -100]);
-  assert.deepEqual(labelShape(makeBatch([{ prompt: [1, 2], answer: [3] }], 0)), [1, 3], 'a decoder-only batch keeps [B, T]');
+  assert.deepEqual(
+    labelShape(makeBatch([{ prompt: [1, 2], answer: [3] }], 0)),
+    [1, 3],
+    'a decoder-only batch keeps [B, T]',
+  );
 });
 
 test('a tiny T5 learns from seq2seq batches through its loss and then ranks the labels', async () => {
   await selectBackend('cpu');
-  const model = randomModel({ model_type: 't5', vocab_size: tok.vocabSize, d_model: 16, d_kv: 4, d_ff: 24, num_layers: 1, num_heads: 4, eos_token_id: 1 }, { seed: 3, std: 0.3 });
+  const model = randomModel(
+    {
+      model_type: 't5',
+      vocab_size: tok.vocabSize,
+      d_model: 16,
+      d_kv: 4,
+      d_ff: 24,
+      num_layers: 1,
+      num_heads: 4,
+      eos_token_id: 1,
+    },
+    { seed: 3, std: 0.3 },
+  );
   const b = makeSeq2SeqBatch(
     EXAMPLES.map((e) => encodeSeq2SeqExample(tok, TEMPLATE, e, 16)),
     tok.padId,
@@ -73,9 +107,16 @@ test('a tiny T5 learns from seq2seq batches through its loss and then ranks the 
   assert.ok(losses[39] < losses[0] / 4, `loss ${losses[0]} -> ${losses[39]}`);
   const labelIds = ['positive', 'negative'].map((l) => [...tok.encode(answerText(l)), tok.eosId!]);
   const prompts = EXAMPLES.map((e) => encodeSeq2SeqPrompt(tok, TEMPLATE, e, 16));
-  const scores = await model.continuationLogProbs([prompts[0], prompts[0], prompts[1], prompts[1]], [...labelIds, ...labelIds]);
+  const scores = await model.continuationLogProbs(
+    [prompts[0], prompts[0], prompts[1], prompts[1]],
+    [...labelIds, ...labelIds],
+  );
   assert.ok(scores[0] > scores[1] && scores[3] > scores[2], `scores ${scores}`);
-  assert.deepEqual(await model.generate(prompts, 4), labelIds, 'greedy decoding reproduces each answer and stops at EOS');
+  assert.deepEqual(
+    await model.generate(prompts, 4),
+    labelIds,
+    'greedy decoding reproduces each answer and stops at EOS',
+  );
   tf.dispose([ids, mask, labels]);
   model.dispose();
 });

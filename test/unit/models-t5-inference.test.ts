@@ -10,13 +10,38 @@ import { randomModel } from '../../src/engine/models/registry';
 import { isSeq2Seq, type CaptureHooks, type Seq2SeqLM } from '../../src/engine/models/types';
 import { relErr } from './models-util';
 
-const BASE = { model_type: 't5', vocab_size: 48, d_model: 32, d_kv: 8, d_ff: 40, num_layers: 2, num_decoder_layers: 3, num_heads: 4, eos_token_id: 1, pad_token_id: 0 };
+const BASE = {
+  model_type: 't5',
+  vocab_size: 48,
+  d_model: 32,
+  d_kv: 8,
+  d_ff: 40,
+  num_layers: 2,
+  num_decoder_layers: 3,
+  num_heads: 4,
+  eos_token_id: 1,
+  pad_token_id: 0,
+};
 const RAW: Record<string, Record<string, unknown>> = {
   relu: { ...BASE, feed_forward_proj: 'relu' },
-  gated: { ...BASE, feed_forward_proj: 'gated-gelu', tie_word_embeddings: false, relative_attention_num_buckets: 8, relative_attention_max_distance: 6 },
+  gated: {
+    ...BASE,
+    feed_forward_proj: 'gated-gelu',
+    tie_word_embeddings: false,
+    relative_attention_num_buckets: 8,
+    relative_attention_max_distance: 6,
+  },
 };
-const PROMPTS = [[5, 8, 13, 21, 1], [2, 1], [7, 30, 11, 4, 4, 9, 40, 1]];
-const TARGETS = [[9, 3, 1], [4, 1], [6, 6, 22, 17, 1]];
+const PROMPTS = [
+  [5, 8, 13, 21, 1],
+  [2, 1],
+  [7, 30, 11, 4, 4, 9, 40, 1],
+];
+const TARGETS = [
+  [9, 3, 1],
+  [4, 1],
+  [6, 6, 22, 17, 1],
+];
 
 const MODELS = new Map<string, Seq2SeqLM>();
 before(async () => {
@@ -32,11 +57,19 @@ before(async () => {
 
 const t2 = (rows: number[][], fill: number): tf.Tensor2D => {
   const L = Math.max(...rows.map((r) => r.length));
-  return tf.tensor2d(rows.map((r) => [...r, ...new Array<number>(L - r.length).fill(fill)]), [rows.length, L], 'int32');
+  return tf.tensor2d(
+    rows.map((r) => [...r, ...new Array<number>(L - r.length).fill(fill)]),
+    [rows.length, L],
+    'int32',
+  );
 };
 const maskOf = (rows: number[][]): tf.Tensor2D => {
   const L = Math.max(...rows.map((r) => r.length));
-  return tf.tensor2d(rows.map((r) => r.map(() => 1).concat(new Array<number>(L - r.length).fill(0))), [rows.length, L], 'int32');
+  return tf.tensor2d(
+    rows.map((r) => r.map(() => 1).concat(new Array<number>(L - r.length).fill(0))),
+    [rows.length, L],
+    'int32',
+  );
 };
 
 for (const kind of Object.keys(RAW)) {
@@ -65,9 +98,13 @@ for (const kind of Object.keys(RAW)) {
     const cached = await m().generate(PROMPTS, 6, { eosTokenIds: [] });
     const plain = await m().generate(PROMPTS, 6, { eosTokenIds: [], useCache: false });
     assert.deepEqual(cached, plain);
-    for (const [i, p] of PROMPTS.entries()) assert.deepEqual((await m().generate([p], 6, { eosTokenIds: [] }))[0], cached[i], `prompt ${i}`);
+    for (const [i, p] of PROMPTS.entries())
+      assert.deepEqual((await m().generate([p], 6, { eosTokenIds: [] }))[0], cached[i], `prompt ${i}`);
     assert.ok(cached.every((r) => r.length === 6));
-    assert.ok(new Set(cached.flat()).size > 3, `the outputs vary (${JSON.stringify(cached)}), so the comparison means something`);
+    assert.ok(
+      new Set(cached.flat()).size > 3,
+      `the outputs vary (${JSON.stringify(cached)}), so the comparison means something`,
+    );
     const stop = cached[0][2];
     const stopped = (await m().generate([PROMPTS[0]], 6, { eosTokenIds: [stop] }))[0];
     assert.deepEqual(stopped, cached[0].slice(0, cached[0].indexOf(stop) + 1), 'a row stops after its EOS');
@@ -89,18 +126,26 @@ for (const kind of Object.keys(RAW)) {
             return conts[b].reduce((s, tok, j) => s + logp[j][tok], 0);
           }),
     );
-    got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) < 1e-4 * Math.max(1, Math.abs(want[i])), `example ${i}: ${g} vs ${want[i]}`));
+    got.forEach((g, i) =>
+      assert.ok(Math.abs(g - want[i]) < 1e-4 * Math.max(1, Math.abs(want[i])), `example ${i}: ${g} vs ${want[i]}`),
+    );
     assert.equal(got[3], 0, 'an empty continuation scores 0');
     const candidates = [1, 7, 22];
     const next = await m().nextTokenLogProbs!(PROMPTS, candidates, 2);
     for (const [b, p] of PROMPTS.entries()) {
       for (const [j, c] of candidates.entries()) {
         const single = (await m().continuationLogProbs([p], [[c]]))[0];
-        assert.ok(Math.abs(next[b][j] - single) < 1e-4 * Math.max(1, Math.abs(single)), `prompt ${b}, candidate ${c}: ${next[b][j]} vs ${single}`);
+        assert.ok(
+          Math.abs(next[b][j] - single) < 1e-4 * Math.max(1, Math.abs(single)),
+          `prompt ${b}, candidate ${c}: ${next[b][j]} vs ${single}`,
+        );
       }
     }
     await assert.rejects(m().continuationLogProbs([[]], [[1]]), /prompt 0 is empty/);
-    await assert.rejects(m().continuationLogProbs([[1]], [[99]]), /continuation 0 holds token id 99, outside the vocabulary \[0, 48\)/);
+    await assert.rejects(
+      m().continuationLogProbs([[1]], [[99]]),
+      /continuation 0 holds token id 99, outside the vocabulary \[0, 48\)/,
+    );
   });
 
   test(`t5 ${kind}: withWeights replaces a matrix inside the gradient tape`, async () => {
@@ -109,7 +154,10 @@ for (const kind of Object.keys(RAW)) {
     const W = m().params.get(name)!;
     const scale = tf.variable(tf.scalar(2));
     const [ids, labels] = [t2(PROMPTS, 0), t2(TARGETS, -100)];
-    const { value, grads } = tf.variableGrads(() => m().withWeights(new Map([[name, W.mul(scale)]]), () => m().loss(ids, labels)), [scale]);
+    const { value, grads } = tf.variableGrads(
+      () => m().withWeights(new Map([[name, W.mul(scale)]]), () => m().loss(ids, labels)),
+      [scale],
+    );
     const doubled = tf.tidy(() => {
       const saved = W.clone();
       W.assign(W.mul(2));
@@ -151,12 +199,31 @@ for (const kind of Object.keys(RAW)) {
 
 test('t5: the decoder input shift, and hidden/logits point to the seq2seq methods', () => {
   const m = MODELS.get('relu')!;
-  const shifted = tf.tidy(() => m.shiftRight(tf.tensor2d([[5, 6, -100], [7, -100, -100]], [2, 3], 'int32')).arraySync());
-  assert.deepEqual(shifted, [[0, 5, 6], [0, 7, 0]]);
+  const shifted = tf.tidy(() =>
+    m
+      .shiftRight(
+        tf.tensor2d(
+          [
+            [5, 6, -100],
+            [7, -100, -100],
+          ],
+          [2, 3],
+          'int32',
+        ),
+      )
+      .arraySync(),
+  );
+  assert.deepEqual(shifted, [
+    [0, 5, 6],
+    [0, 7, 0],
+  ]);
   const ids = tf.tensor2d([[1, 2]], [1, 2], 'int32');
   assert.throws(() => m.logits(ids), /labelLogits/);
   assert.throws(() => m.hidden(ids), /encode\(\)/);
-  assert.deepEqual(tf.tidy(() => m.encode(ids).shape), [1, 2, 32]);
+  assert.deepEqual(
+    tf.tidy(() => m.encode(ids).shape),
+    [1, 2, 32],
+  );
   ids.dispose();
 });
 
@@ -166,7 +233,8 @@ test('t5: a tied head with d^-0.5 output scaling equals an untied head holding t
   const untied = randomModel({ ...RAW.relu, tie_word_embeddings: false, scale_decoder_outputs: false }, { seed: 1 });
   for (const [n, v] of tied.params) untied.params.get(n)!.assign(v);
   untied.params.get('lm_head.weight')!.assign(tf.tidy(() => tied.params.get('shared.weight')!.mul(32 ** -0.5)));
-  const run = (x: Seq2SeqLM): Float32Array => tf.tidy(() => x.labelLogits(t2(PROMPTS, 0), t2(TARGETS, -100), maskOf(PROMPTS)).dataSync() as Float32Array);
+  const run = (x: Seq2SeqLM): Float32Array =>
+    tf.tidy(() => x.labelLogits(t2(PROMPTS, 0), t2(TARGETS, -100), maskOf(PROMPTS)).dataSync() as Float32Array);
   assert.ok(isSeq2Seq(untied));
   assert.ok(relErr(run(untied), run(tied)) < 1e-6);
   const { grads } = namedGrads(untied, () => untied.loss(t2(PROMPTS, 0), t2(TARGETS, -100)));

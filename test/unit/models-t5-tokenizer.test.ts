@@ -33,7 +33,8 @@ test('Unigram (T5 layout): decoding joins pieces at ▁ and drops the leading sp
   assert.equal(tok.decode([4, 5, 8, 10, 4, 11, 12]), 'the cat sat on the mat.');
   assert.equal(tok.decode([4, 5, 1], { skipSpecialTokens: true }), 'the cat');
   assert.equal(tok.decode([4, 5, 1]), 'the cat</s>');
-  for (const s of ['the cat sat on the mat.', 'sentiment: negative', 'cats review']) assert.equal(tok.decode(tok.encode(s)), s);
+  for (const s of ['the cat sat on the mat.', 'sentiment: negative', 'cats review'])
+    assert.equal(tok.decode(tok.encode(s)), s);
 });
 
 test('Unigram: the single Metaspace pre-tokenizer of newer T5 files segments the same, and save keeps the file', () => {

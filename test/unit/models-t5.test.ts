@@ -44,7 +44,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
         if (err > worst.err) worst = { name: key.slice(5), err };
       }
       for (const g of grads.values()) g.dispose();
-      console.log(`# t5-tiny/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`);
+      console.log(
+        `# t5-tiny/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`,
+      );
       assert.ok(eLogits <= 1e-4, `logits rel err ${eLogits}`);
       assert.ok(eLoss <= 1e-5, `loss rel err ${eLoss}`);
       assert.ok(worst.err <= 1e-4, `gradient of ${worst.name}: rel err ${worst.err}`);

@@ -23,7 +23,11 @@ export function tempDir(prefix: string): string {
 }
 
 /** A copy of fixture folder `name` whose tensors (and optionally config) went through `edit`. */
-export function editedFixture(name: string, edit: (t: Map<string, StTensor>) => void, config?: (c: Record<string, unknown>) => void): string {
+export function editedFixture(
+  name: string,
+  edit: (t: Map<string, StTensor>) => void,
+  config?: (c: Record<string, unknown>) => void,
+): string {
   const src = fixture('hf-reference', name);
   const dir = tempDir(name);
   const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));

@@ -29,7 +29,10 @@ const llamaRaw = (over: Record<string, unknown> = {}): Record<string, unknown> =
   ...over,
 });
 
-const IDS = [[3, 17, 42, 5, 9, 61, 0, 33], [12, 7, 7, 50, 2, 19, 44, 1]];
+const IDS = [
+  [3, 17, 42, 5, 9, 61, 0, 33],
+  [12, 7, 7, 50, 2, 19, 44, 1],
+];
 
 function logitsOf(m: CausalLM): Float32Array {
   return tf.tidy(() => m.logits(tf.tensor2d(IDS, [2, 8], 'int32')).dataSync() as Float32Array);
@@ -39,7 +42,8 @@ function logitsOf(m: CausalLM): Float32Array {
 function randomizeBiases(m: CausalLM, seed: number): void {
   const before = logitsOf(m);
   tf.tidy(() => {
-    for (const [n, v] of m.params) if (n.endsWith('.bias')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', seed++));
+    for (const [n, v] of m.params)
+      if (n.endsWith('.bias')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', seed++));
   });
   assert.ok(relErr(logitsOf(m), before) > 1e-3, 'the biases take part in the forward');
 }
@@ -56,7 +60,10 @@ async function roundTrip(m: CausalLM): Promise<CausalLM> {
   assert.deepEqual([...back.params.keys()].sort(), [...m.params.keys()].sort());
   for (const [n, v] of m.params) {
     const a = Buffer.from((v.dataSync() as Float32Array).buffer);
-    assert.ok(a.equals(Buffer.from((back.params.get(n)!.dataSync() as Float32Array).buffer)), `${n} changed in the round trip`);
+    assert.ok(
+      a.equals(Buffer.from((back.params.get(n)!.dataSync() as Float32Array).buffer)),
+      `${n} changed in the round trip`,
+    );
   }
   const r = SafetensorsReader.open(join(dir, 'model.safetensors'));
   assert.deepEqual(r.metadata, { format: 'pt' });
@@ -68,7 +75,10 @@ async function roundTrip(m: CausalLM): Promise<CausalLM> {
 
 test('qwen2: q/k/v carry biases, o does not; equals llama with attention_bias and a zero o bias', async () => {
   await selectBackend('cpu');
-  const qwen = randomModel(llamaRaw({ model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], tie_word_embeddings: true }), { seed: 1, std: 0.2 });
+  const qwen = randomModel(
+    llamaRaw({ model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], tie_word_embeddings: true }),
+    { seed: 1, std: 0.2 },
+  );
   const names = [...qwen.params.keys()];
   for (const r of ['q', 'k', 'v']) assert.ok(names.includes(`model.layers.1.self_attn.${r}_proj.bias`));
   assert.ok(!names.includes('model.layers.0.self_attn.o_proj.bias'));
@@ -86,7 +96,10 @@ test('qwen2: q/k/v carry biases, o does not; equals llama with attention_bias an
 
 test('mistral: the llama forward with the same weights; head_dim given explicitly', async () => {
   const raw = llamaRaw({ head_dim: 12 });
-  const mistral = randomModel({ ...raw, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 4096 }, { seed: 3, std: 0.2 });
+  const mistral = randomModel(
+    { ...raw, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 4096 },
+    { seed: 3, std: 0.2 },
+  );
   assert.deepEqual(mistral.params.get('model.layers.0.self_attn.q_proj.weight')!.shape, [48, 32]);
   assert.deepEqual(mistral.params.get('model.layers.0.self_attn.o_proj.weight')!.shape, [32, 48]);
   assert.equal(mistral.config.slidingWindow, 4096);
@@ -145,24 +158,49 @@ test('rotary frequencies: rope_theta at top level or in rope_parameters; linear 
   const base = Array.from({ length: d / 2 }, (_, j) => 1 / Math.pow(500000, (2 * j) / d));
   const close = (a: ArrayLike<number>, b: number[]): boolean => b.every((x, i) => Math.abs(a[i] - x) <= 1e-6 * x);
   assert.ok(close(ropeInvFreq({ rope_theta: 500000 }, d), base));
-  assert.ok(close(ropeInvFreq({ rope_theta: 1, rope_parameters: { rope_theta: 500000, rope_type: 'default' } }, d), base));
-  assert.ok(close(ropeInvFreq({ rope_theta: 500000, rope_scaling: { type: 'linear', factor: 4 } }, d), base.map((x) => x / 4)));
+  assert.ok(
+    close(ropeInvFreq({ rope_theta: 1, rope_parameters: { rope_theta: 500000, rope_type: 'default' } }, d), base),
+  );
+  assert.ok(
+    close(
+      ropeInvFreq({ rope_theta: 500000, rope_scaling: { type: 'linear', factor: 4 } }, d),
+      base.map((x) => x / 4),
+    ),
+  );
   // llama3: wavelengths below old/high_freq_factor keep their frequency, above old/low_freq_factor are divided
   // by factor, and the band between is interpolated.
   const old = 64;
-  const l3 = ropeInvFreq({ rope_parameters: { rope_theta: 500000, rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: old } }, d);
+  const l3 = ropeInvFreq(
+    {
+      rope_parameters: {
+        rope_theta: 500000,
+        rope_type: 'llama3',
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: old,
+      },
+    },
+    d,
+  );
   base.forEach((x, j) => {
     const wavelen = (2 * Math.PI) / x;
     if (wavelen < old / 4) assert.ok(Math.abs(l3[j] - x) <= 1e-6 * x, `high frequency ${j} kept`);
     else if (wavelen > old) assert.ok(Math.abs(l3[j] - x / 8) <= 1e-6 * x, `low frequency ${j} divided`);
     else assert.ok(l3[j] < x && l3[j] > x / 8, `frequency ${j} interpolated`);
   });
-  assert.throws(() => ropeInvFreq({ rope_parameters: { rope_type: 'yarn' } }, d), /rope type 'yarn' is not supported; supported: default, linear, llama3/);
+  assert.throws(
+    () => ropeInvFreq({ rope_parameters: { rope_type: 'yarn' } }, d),
+    /rope type 'yarn' is not supported; supported: default, linear, llama3/,
+  );
 });
 
 test('a sequence longer than the sliding window is refused rather than silently attended in full', () => {
   const m = randomModel(llamaRaw({ model_type: 'mistral', sliding_window: 4 }), { seed: 12 });
   assert.throws(() => m.logits(tf.tensor2d([[1, 2, 3, 4, 5]], [1, 5], 'int32')), /exceeds the sliding window \(4\)/);
-  assert.equal(tf.tidy(() => m.logits(tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')).shape[1]), 4);
+  assert.equal(
+    tf.tidy(() => m.logits(tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')).shape[1]),
+    4,
+  );
   m.dispose();
 });

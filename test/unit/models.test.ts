@@ -33,7 +33,9 @@ for (const backend of BACKENDS) {
         const err = relErr(g, ref.get(key)!.data as Float32Array);
         if (err > worst.err) worst = { name: key.slice(5), err };
       }
-      console.log(`# ${name}/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`);
+      console.log(
+        `# ${name}/${backend}: logits ${eLogits.toExponential(2)}, loss ${eLoss.toExponential(2)}, worst grad ${worst.err.toExponential(2)} (${worst.name})`,
+      );
       assert.ok(eLogits <= 1e-4, `logits rel err ${eLogits}`);
       assert.ok(eLoss <= 1e-5, `loss rel err ${eLoss}`);
       assert.ok(worst.err <= 1e-4, `gradient of ${worst.name}: rel err ${worst.err}`);
@@ -44,9 +46,30 @@ for (const backend of BACKENDS) {
 test('memory: the tensor count is flat across SGD training steps', async () => {
   await selectBackend('cpu');
   const model = loadPretrained(fixture('hf-reference', 'llama-tiny'));
-  const ids = tf.tensor2d([[1, 5, 9, 3, 7, 2, 0, 0], [4, 4, 8, 1, 6, 3, 2, 9]], [2, 8], 'int32');
-  const labels = tf.tensor2d([[1, 5, 9, 3, 7, 2, -100, -100], [4, 4, 8, 1, 6, 3, 2, 9]], [2, 8], 'int32');
-  const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], [2, 8], 'int32');
+  const ids = tf.tensor2d(
+    [
+      [1, 5, 9, 3, 7, 2, 0, 0],
+      [4, 4, 8, 1, 6, 3, 2, 9],
+    ],
+    [2, 8],
+    'int32',
+  );
+  const labels = tf.tensor2d(
+    [
+      [1, 5, 9, 3, 7, 2, -100, -100],
+      [4, 4, 8, 1, 6, 3, 2, 9],
+    ],
+    [2, 8],
+    'int32',
+  );
+  const mask = tf.tensor2d(
+    [
+      [1, 1, 1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+    [2, 8],
+    'int32',
+  );
   const step = (): number =>
     tf.tidy(() => {
       const { value, grads } = namedGrads(model, () => model.loss(ids, labels, mask));

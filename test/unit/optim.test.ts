@@ -35,7 +35,12 @@ test('AdamW follows torch.optim.AdamW step for step (decoupled decay, bias corre
   }
   const got = Array.from(await w.data());
   init.forEach((p0, i) => {
-    const want = torchAdamW(p0, gradSeq.map((g) => g[i]), 0.01, 0.1);
+    const want = torchAdamW(
+      p0,
+      gradSeq.map((g) => g[i]),
+      0.01,
+      0.1,
+    );
     assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)), `param ${i}: ${got[i]} vs ${want}`);
   });
   assert.equal(opt.step, 3);

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsError, decodeSafetensors, encodeSafetensors, readSafetensors, type StTensor } from '../../src/engine/io/safetensors';
+import {
+  SafetensorsError,
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type StTensor,
+} from '../../src/engine/io/safetensors';
 import { fixture } from '../helpers/paths';
 
 const CASES = 4000;
@@ -26,8 +32,16 @@ const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[int(rng, items.length)];
 
 const ARRAY_FOR: Record<string, unknown> = {
-  F64: Float64Array, F32: Float32Array, F16: Float32Array, BF16: Float32Array, I64: BigInt64Array,
-  I32: Int32Array, I16: Int16Array, I8: Int8Array, U8: Uint8Array, BOOL: Uint8Array,
+  F64: Float64Array,
+  F32: Float32Array,
+  F16: Float32Array,
+  BF16: Float32Array,
+  I64: BigInt64Array,
+  I32: Int32Array,
+  I16: Int16Array,
+  I8: Int8Array,
+  U8: Uint8Array,
+  BOOL: Uint8Array,
 };
 
 function handBuilt(): Uint8Array[] {
@@ -53,7 +67,11 @@ function handBuilt(): Uint8Array[] {
 }
 
 function bases(): Uint8Array[] {
-  const files = ['adaptive-rank/batch.safetensors', 'projection/sgd/result.safetensors', 'llama-tiny/reference.safetensors'];
+  const files = [
+    'adaptive-rank/batch.safetensors',
+    'projection/sgd/result.safetensors',
+    'llama-tiny/reference.safetensors',
+  ];
   return [...handBuilt(), ...files.map((f) => new Uint8Array(readFileSync(fixture('hf-reference', ...f.split('/')))))];
 }
 
@@ -101,14 +119,54 @@ function editJson(rng: Rng, header: Record<string, any>): void {
     return;
   }
   switch (int(rng, 8)) {
-    case 0: e.data_offsets = Array.isArray(e.data_offsets) ? e.data_offsets.map((v: unknown) => (rng() < 0.5 ? nudge(rng, v) : v)) : [0, 4]; break;
-    case 1: e.data_offsets = Array.isArray(e.data_offsets) ? [...e.data_offsets].reverse() : null; break;
-    case 2: e.dtype = pick(rng, ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL', 'U32', 'F8_E5M2', '', 'constructor', 7, null]); break;
-    case 3: e.shape = Array.isArray(e.shape) && e.shape.length > 0 ? e.shape.map((v: unknown) => (rng() < 0.5 ? nudge(rng, v) : v)) : [nudge(rng, 1)]; break;
-    case 4: e.shape = rng() < 0.5 ? [...(Array.isArray(e.shape) ? e.shape : []), pick(rng, [0, 1, 2, 1e9])] : pick(rng, ODD_VALUES); break;
-    case 5: delete e[pick(rng, ['dtype', 'shape', 'data_offsets'])]; break;
-    case 6: header[`${name}.copy`] = { ...e }; break; // overlaps the original
-    default: header[pick(rng, ['__proto__', 'constructor', '0', ''])] = e; delete header[name]; break;
+    case 0:
+      e.data_offsets = Array.isArray(e.data_offsets)
+        ? e.data_offsets.map((v: unknown) => (rng() < 0.5 ? nudge(rng, v) : v))
+        : [0, 4];
+      break;
+    case 1:
+      e.data_offsets = Array.isArray(e.data_offsets) ? [...e.data_offsets].reverse() : null;
+      break;
+    case 2:
+      e.dtype = pick(rng, [
+        'F64',
+        'F32',
+        'F16',
+        'BF16',
+        'I64',
+        'I32',
+        'I16',
+        'I8',
+        'U8',
+        'BOOL',
+        'U32',
+        'F8_E5M2',
+        '',
+        'constructor',
+        7,
+        null,
+      ]);
+      break;
+    case 3:
+      e.shape =
+        Array.isArray(e.shape) && e.shape.length > 0
+          ? e.shape.map((v: unknown) => (rng() < 0.5 ? nudge(rng, v) : v))
+          : [nudge(rng, 1)];
+      break;
+    case 4:
+      e.shape =
+        rng() < 0.5 ? [...(Array.isArray(e.shape) ? e.shape : []), pick(rng, [0, 1, 2, 1e9])] : pick(rng, ODD_VALUES);
+      break;
+    case 5:
+      delete e[pick(rng, ['dtype', 'shape', 'data_offsets'])];
+      break;
+    case 6:
+      header[`${name}.copy`] = { ...e };
+      break; // overlaps the original
+    default:
+      header[pick(rng, ['__proto__', 'constructor', '0', ''])] = e;
+      delete header[name];
+      break;
   }
 }
 
@@ -116,13 +174,24 @@ function mutateOnce(rng: Rng, bytes: Uint8Array): Uint8Array {
   const n = headerLength(bytes);
   const headerEnd = Math.min(8 + n, bytes.length);
   switch (int(rng, 7)) {
-    case 0: return flipBits(rng, bytes, 0, headerEnd);
-    case 1: return flipBits(rng, bytes, headerEnd, bytes.length);
-    case 2: return bytes.slice(0, int(rng, bytes.length + 1));
+    case 0:
+      return flipBits(rng, bytes, 0, headerEnd);
+    case 1:
+      return flipBits(rng, bytes, headerEnd, bytes.length);
+    case 2:
+      return bytes.slice(0, int(rng, bytes.length + 1));
     case 3: {
       const out = bytes.slice();
       if (out.length < 8) return out;
-      const len = pick(rng, [0n, 1n, 2n ** 64n - 1n, 2n ** 53n, BigInt(out.length), BigInt(Math.max(0, n + int(rng, 17) - 8)), BigInt(int(rng, 2 ** 31))]);
+      const len = pick(rng, [
+        0n,
+        1n,
+        2n ** 64n - 1n,
+        2n ** 53n,
+        BigInt(out.length),
+        BigInt(Math.max(0, n + int(rng, 17) - 8)),
+        BigInt(int(rng, 2 ** 31)),
+      ]);
       new DataView(out.buffer).setBigUint64(0, len, true);
       return out;
     }
@@ -139,7 +208,12 @@ function mutateOnce(rng: Rng, bytes: Uint8Array): Uint8Array {
     case 5: {
       const text = Buffer.from(bytes.subarray(8, headerEnd)).toString();
       const at = int(rng, text.length + 1);
-      return withHeader(bytes, text.slice(0, at) + pick(rng, ['', '"', ',', '}', '{', '[', '-1', '\u00ff', ' ']) + text.slice(at + int(rng, 3)));
+      return withHeader(
+        bytes,
+        text.slice(0, at) +
+          pick(rng, ['', '"', ',', '}', '{', '[', '-1', '\u00ff', ' ']) +
+          text.slice(at + int(rng, 3)),
+      );
     }
     default: {
       const garbage = new Uint8Array(1 + int(rng, 64)).map(() => int(rng, 256));
@@ -153,7 +227,11 @@ function elementCount(shape: number[]): number {
 }
 
 /** A read either fails cleanly or yields consistent tensors that can be written and read back. */
-function checkOutcome(read: () => { tensors: Map<string, StTensor>; metadata?: Record<string, string> }, label: string, where: string): boolean {
+function checkOutcome(
+  read: () => { tensors: Map<string, StTensor>; metadata?: Record<string, string> },
+  label: string,
+  where: string,
+): boolean {
   let result: ReturnType<typeof read>;
   try {
     result = read();

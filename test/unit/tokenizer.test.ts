@@ -34,17 +34,39 @@ function gpt2Json(): object {
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
     version: '1.0',
-    added_tokens: [{ id: eot, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: [
+      {
+        id: eot,
+        content: '<|endoftext|>',
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: true,
+        special: true,
+      },
+    ],
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: byteLevel,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: GPT2_MERGES },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: GPT2_MERGES,
+    },
   };
 }
 
 test('byte-level BPE (GPT-2 layout): merges, byte fallback through the alphabet, exact round trips', () => {
-  const tok = loadTokenizer(writeTokenizer(gpt2Json(), { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>' }));
+  const tok = loadTokenizer(
+    writeTokenizer(gpt2Json(), { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>' }),
+  );
   const t: TextTokenizer = tok;
   const id = (s: string): number => tok.tokenToId(s)!;
   assert.deepEqual(t.encode('Hello world'), [id('Hello'), id('Ġworld')]);
@@ -55,7 +77,8 @@ test('byte-level BPE (GPT-2 layout): merges, byte fallback through the alphabet,
   assert.deepEqual(tok.encode('é'), [id('Ã'), id('©')], 'UTF-8 bytes of é (C3 A9) as byte characters');
   assert.deepEqual(tok.encode('Hello<|endoftext|>'), [id('Hello'), 265]);
   assert.deepEqual(tok.encode('Hello', { specialTokens: true }), [id('Hello')], 'GPT-2 adds no BOS');
-  for (const s of ['Hello world', '  two  spaces\nand a newline\t', 'ünïcödé 🙂 ok', "it's 2024, fine!"]) assert.equal(tok.decode(tok.encode(s)), s);
+  for (const s of ['Hello world', '  two  spaces\nand a newline\t', 'ünïcödé 🙂 ok', "it's 2024, fine!"])
+    assert.equal(tok.decode(tok.encode(s)), s);
   assert.equal(tok.decode([id('Hello'), 265]), 'Hello<|endoftext|>');
   assert.equal(tok.decode([id('Hello'), 265], { skipSpecialTokens: true }), 'Hello');
 });
@@ -66,23 +89,57 @@ function llama2Json(): object {
   const merges = ['▁ H', 'l l', 'e ll', '▁H ell', '▁Hell o', '▁ w', 'o r', '▁w or', 'l d', '▁wor ld'];
   for (const c of ['▁', 'H', 'e', 'l', 'o', 'w', 'r', 'd']) vocab[c] = Object.keys(vocab).length;
   for (const m of merges) vocab[m.replace(' ', '')] = Object.keys(vocab).length;
-  const special = (id: number, content: string): object => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const special = (id: number, content: string): object => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return {
     version: '1.0',
     added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '▁' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: '<s>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '<s>', type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
       special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
     },
     decoder: {
       type: 'Sequence',
-      decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
     },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
+      merges,
+    },
   };
 }
 
@@ -98,10 +155,16 @@ test('SentencePiece-style BPE (LLaMA-2 layout): ▁ prefix, byte fallback, BOS/E
   const withEos = loadTokenizer(writeTokenizer(llama2Json(), { ...config, add_eos_token: true }));
   assert.deepEqual(withEos.encode('Hello', { specialTokens: true }), [1, id('▁Hello'), 2]);
   // Without add_bos_token in the config the post-processor (a template adding <s>) decides, as in HF.
-  assert.deepEqual(loadTokenizer(writeTokenizer(llama2Json())).encode('Hello', { specialTokens: true }), [1, id('▁Hello')]);
+  assert.deepEqual(loadTokenizer(writeTokenizer(llama2Json())).encode('Hello', { specialTokens: true }), [
+    1,
+    id('▁Hello'),
+  ]);
 });
 
-const CORPUS = Array.from({ length: 200 }, (_, i) => `the cat number ${i % 17} sat on the mat, and the dog ${['ran', 'slept', 'barked'][i % 3]} near the house.`);
+const CORPUS = Array.from(
+  { length: 200 },
+  (_, i) => `the cat number ${i % 17} sat on the mat, and the dog ${['ran', 'slept', 'barked'][i % 3]} near the house.`,
+);
 
 test('trained byte-level BPE: deterministic, saved as tokenizer.json, loads back and round-trips any text', () => {
   const a = trainTokenizer(CORPUS, { vocabSize: 320 });
@@ -111,7 +174,10 @@ test('trained byte-level BPE: deterministic, saved as tokenizer.json, loads back
   const dir = tempDir('trained');
   a.save(dir);
   const loaded = loadTokenizer(dir);
-  assert.ok(loaded.tokenToId('Ġthe') !== undefined && loaded.tokenToId('Ġmat') !== undefined, 'frequent words became single tokens');
+  assert.ok(
+    loaded.tokenToId('Ġthe') !== undefined && loaded.tokenToId('Ġmat') !== undefined,
+    'frequent words became single tokens',
+  );
   assert.deepEqual(loaded.encode('the cat sat'), a.encode('the cat sat'));
   assert.ok(loaded.encode(' the dog barked near the house').length <= 6);
   for (const s of ['the cat sat', 'Zürich 🙂 unseen\ttext  here', '']) assert.equal(loaded.decode(loaded.encode(s)), s);
@@ -121,17 +187,28 @@ test('trained byte-level BPE: deterministic, saved as tokenizer.json, loads back
 });
 
 test('trained word-level tokenizer: the most frequent words, unknown words as <unk>, HF WordLevel file', () => {
-  const tok = trainTokenizer(['The constructor said: toString, toString, the the', ...CORPUS], { vocabSize: 30, kind: 'word', lowercase: true });
+  const tok = trainTokenizer(['The constructor said: toString, toString, the the', ...CORPUS], {
+    vocabSize: 30,
+    kind: 'word',
+    lowercase: true,
+  });
   assert.equal((tok.json.model as { type: string }).type, 'WordLevel');
   assert.equal(tok.vocabSize, 30);
   const dir = tempDir('word');
   tok.save(dir);
   const loaded = loadTokenizer(dir);
   const ids = loaded.encode('The cat SAT on the zebra.');
-  assert.deepEqual(ids, ['the', 'cat', 'sat', 'on', 'the', '<unk>', '.'].map((w) => loaded.tokenToId(w)!));
+  assert.deepEqual(
+    ids,
+    ['the', 'cat', 'sat', 'on', 'the', '<unk>', '.'].map((w) => loaded.tokenToId(w)!),
+  );
   assert.equal(ids[5], 3);
   assert.equal(loaded.decode(loaded.encode('the cat sat on the mat')), 'the cat sat on the mat');
-  assert.ok(trainTokenizer(['constructor toString constructor toString'], { vocabSize: 10, kind: 'word' }).tokenToId('constructor') !== undefined);
+  assert.ok(
+    trainTokenizer(['constructor toString constructor toString'], { vocabSize: 10, kind: 'word' }).tokenToId(
+      'constructor',
+    ) !== undefined,
+  );
 });
 
 test('loading errors name the file', () => {
@@ -139,7 +216,13 @@ test('loading errors name the file', () => {
   assert.throws(() => loadTokenizer(empty), /tokenizer\.json not found/);
   const bad = tempDir('bad');
   writeFileSync(join(bad, 'tokenizer.json'), '{ nope');
-  assert.throws(() => loadTokenizer(bad), (e: Error) => e.message.includes(join(bad, 'tokenizer.json')) && /not valid JSON/.test(e.message));
-  assert.throws(() => loadTokenizer(writeTokenizer(gpt2Json(), { bos_token: '<s>' })), /bos_token '<s>' is not in the vocabulary/);
+  assert.throws(
+    () => loadTokenizer(bad),
+    (e: Error) => e.message.includes(join(bad, 'tokenizer.json')) && /not valid JSON/.test(e.message),
+  );
+  assert.throws(
+    () => loadTokenizer(writeTokenizer(gpt2Json(), { bos_token: '<s>' })),
+    /bos_token '<s>' is not in the vocabulary/,
+  );
   assert.throws(() => new Tokenizer({ model: { type: 'Mystery' } }), /cannot build the tokenizer/);
 });

@@ -13,7 +13,11 @@ import { relErr } from './models-util';
 
 async function lossAndGrads(): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   const model = loadPretrained(fixture('hf-reference', 'llama-tiny'));
-  const ids = tf.tensor2d(Int32Array.from({ length: 2 * 24 }, (_, i) => (i * 37 + 5) % 512), [2, 24], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: 2 * 24 }, (_, i) => (i * 37 + 5) % 512),
+    [2, 24],
+    'int32',
+  );
   const { value, grads } = namedGrads(model, () => model.loss(ids, ids));
   const out = { loss: (await value.data())[0], grads: new Map<string, Float32Array>() };
   for (const [n, g] of grads) out.grads.set(n, (await g.data()) as Float32Array);
@@ -34,5 +38,6 @@ test('wasm with 2 threads: the threaded build starts and matches the cpu backend
   assert.equal(statSync(dir).mode & 0o777, 0o700);
   const got = await lossAndGrads();
   assert.ok(Math.abs(got.loss - want.loss) / want.loss < 1e-5, `loss ${got.loss} vs ${want.loss}`);
-  for (const [n, g] of want.grads) assert.ok(relErr(got.grads.get(n)!, g) < 1e-5, `${n}: ${relErr(got.grads.get(n)!, g)}`);
+  for (const [n, g] of want.grads)
+    assert.ok(relErr(got.grads.get(n)!, g) < 1e-5, `${n}: ${relErr(got.grads.get(n)!, g)}`);
 });

@@ -5,7 +5,16 @@
  * folder it writes (user data, extensions, its own logs and config) lives under one temporary root.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths';
 
@@ -16,7 +25,9 @@ const ENTRY = join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'out', 'node'
 /** The provisioning script writes this file last, so its presence means a complete install. */
 export function requireCodeServer(): string {
   if (!existsSync(join(CODE_SERVER_DIR, `.complete-${CODE_SERVER_VERSION}`)) || !existsSync(ENTRY)) {
-    throw new Error(`code-server ${CODE_SERVER_VERSION} is not installed in ${CODE_SERVER_DIR}: run scripts/provision/code-server.sh (npm packages and Debian's apt only)`);
+    throw new Error(
+      `code-server ${CODE_SERVER_VERSION} is not installed in ${CODE_SERVER_DIR}: run scripts/provision/code-server.sh (npm packages and Debian's apt only)`,
+    );
   }
   return ENTRY;
 }
@@ -30,7 +41,19 @@ function newest(path: string): number {
 }
 
 /** What goes into the package: the sources of the bundles and the files .vscodeignore lets through. */
-const PACKAGE_INPUTS = ['src', 'webview', 'media', 'schemas', 'assets', 'package.json', '.vscodeignore', 'esbuild.mjs', 'scripts/build', 'README.md', 'LICENSE'];
+const PACKAGE_INPUTS = [
+  'src',
+  'webview',
+  'media',
+  'schemas',
+  'assets',
+  'package.json',
+  '.vscodeignore',
+  'esbuild.mjs',
+  'scripts/build',
+  'README.md',
+  'LICENSE',
+];
 
 /**
  * dist/sculpt.vsix, made with `npm run package` (what a user installs) when it is missing or older than any of
@@ -43,7 +66,8 @@ export function ensureVsix(log: (line: string) => void): string {
   if (stale === undefined) return vsix;
   log(`packaging dist/sculpt.vsix (${built ? `${stale} changed` : 'missing'})`);
   const r = spawnSync('npm', ['run', 'package', '--silent'], { cwd: repoRoot, encoding: 'utf8', timeout: 180_000 });
-  if (r.status !== 0 || !existsSync(vsix)) throw new Error(`npm run package failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0 || !existsSync(vsix))
+    throw new Error(`npm run package failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
   return vsix;
 }
 
@@ -70,7 +94,8 @@ export function serverHome(root: string, settings: Record<string, unknown>): Ser
  */
 function serverEnv(home: ServerHome): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VSCODE_') && k !== 'ELECTRON_RUN_AS_NODE') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('VSCODE_') && k !== 'ELECTRON_RUN_AS_NODE') env[k] = v;
   return {
     ...env,
     EXTENSIONS_GALLERY: '{}',
@@ -79,7 +104,14 @@ function serverEnv(home: ServerHome): NodeJS.ProcessEnv {
   };
 }
 
-const commonArgs = (home: ServerHome) => ['--config', join(home.root, 'config.yaml'), '--user-data-dir', home.userData, '--extensions-dir', home.extensions];
+const commonArgs = (home: ServerHome) => [
+  '--config',
+  join(home.root, 'config.yaml'),
+  '--user-data-dir',
+  home.userData,
+  '--extensions-dir',
+  home.extensions,
+];
 
 /** `code-server --install-extension`: what a user does with a downloaded .vsix. */
 export function installExtension(home: ServerHome, vsix: string): void {
@@ -89,7 +121,8 @@ export function installExtension(home: ServerHome, vsix: string): void {
     timeout: 120_000,
   });
   const out = `${r.stdout}\n${r.stderr}`;
-  if (r.status !== 0 || !/successfully installed/.test(out)) throw new Error(`installing ${vsix} failed (${r.status ?? r.signal}):\n${out}`);
+  if (r.status !== 0 || !/successfully installed/.test(out))
+    throw new Error(`installing ${vsix} failed (${r.status ?? r.signal}):\n${out}`);
 }
 
 export interface RunningServer {
@@ -124,7 +157,17 @@ export async function startCodeServer(home: ServerHome, logFile: string, timeout
     child = spawn(
       process.execPath,
       // Without --disable-workspace-trust the folder opens in Restricted Mode and the extension cannot run trainers.
-      [entry, ...commonArgs(home), '--auth', 'none', '--bind-addr', '127.0.0.1:0', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust'],
+      [
+        entry,
+        ...commonArgs(home),
+        '--auth',
+        'none',
+        '--bind-addr',
+        '127.0.0.1:0',
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+      ],
       { env: serverEnv(home), stdio: ['ignore', fd, fd], detached: true },
     );
   } finally {
@@ -146,7 +189,9 @@ export async function startCodeServer(home: ServerHome, logFile: string, timeout
     if (m) return { url: m[1], pid, logFile, stop };
     if (exited || Date.now() > deadline) {
       await stop();
-      throw new Error(`code-server ${exited ? 'exited' : 'did not listen in time'}; its log:\n${readFileSync(logFile, 'utf8')}`);
+      throw new Error(
+        `code-server ${exited ? 'exited' : 'did not listen in time'}; its log:\n${readFileSync(logFile, 'utf8')}`,
+      );
     }
     await sleep(100);
   }

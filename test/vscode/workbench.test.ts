@@ -12,14 +12,39 @@
 //   that edits stay unsaved until reverted, as on the desktop.
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { parseEventLog, type RanksEvent, type RunFinishedEvent, type RunStartedEvent, type SculptEvent, type StoppedEvent } from '../../src/protocol/events';
+import {
+  parseEventLog,
+  type RanksEvent,
+  type RunFinishedEvent,
+  type RunStartedEvent,
+  type SculptEvent,
+  type StoppedEvent,
+} from '../../src/protocol/events';
 import { launchBrowser } from '../webview/harness';
 import { repoRoot } from '../helpers/paths';
-import { ensureVsix, installExtension, killTrainers, requireCodeServer, serverHome, signalGroup, startCodeServer, type RunningServer } from './code-server';
+import {
+  ensureVsix,
+  installExtension,
+  killTrainers,
+  requireCodeServer,
+  serverHome,
+  signalGroup,
+  startCodeServer,
+  type RunningServer,
+} from './code-server';
 import { poll, Workbench } from './workbench';
 
 const OUT = join(repoRoot, 'test-output', 'vscode');
@@ -52,26 +77,42 @@ const log = (line: string) => console.log(`# vscode: ${line}`);
 /** The workspace: the tiny example as demo.sculpt.json, and a longer single-method copy to stop and resume. */
 function makeWorkspace(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const example = JSON.parse(readFileSync(join(repoRoot, 'examples', 'tiny.sculpt.json'), 'utf8')) as Record<string, unknown>;
+  const example = JSON.parse(readFileSync(join(repoRoot, 'examples', 'tiny.sculpt.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   // The example's $schema points into the repository; without it the schema comes from the extension's
   // jsonValidation contribution, as it does for a user's own configs.
   delete example.$schema;
   const demo = { ...example, output: 'runs' };
   const training = example.training as Record<string, unknown>;
-  const long = { ...demo, name: 'long', methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }], training: { ...training, epochs: 100 } };
+  const long = {
+    ...demo,
+    name: 'long',
+    methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
+    training: { ...training, epochs: 100 },
+  };
   writeFileSync(join(dir, 'demo.sculpt.json'), JSON.stringify(demo, null, 2) + '\n');
   writeFileSync(join(dir, 'long.sculpt.json'), JSON.stringify(long, null, 2) + '\n');
 }
 
 const runsDir = () => join(workspace, 'runs');
-const runDirs = (prefix: string) => (existsSync(runsDir()) ? readdirSync(runsDir()).filter((d) => d.startsWith(prefix)).map((d) => join(runsDir(), d)) : []);
+const runDirs = (prefix: string) =>
+  existsSync(runsDir())
+    ? readdirSync(runsDir())
+        .filter((d) => d.startsWith(prefix))
+        .map((d) => join(runsDir(), d))
+    : [];
 
 function events(dir: string): SculptEvent[] {
   const file = join(dir, 'events.jsonl');
   return existsSync(file) ? parseEventLog(readFileSync(file, 'utf8')).events : [];
 }
 
-function last<T extends SculptEvent['type']>(evs: SculptEvent[], type: T): Extract<SculptEvent, { type: T }> | undefined {
+function last<T extends SculptEvent['type']>(
+  evs: SculptEvent[],
+  type: T,
+): Extract<SculptEvent, { type: T }> | undefined {
   return evs.filter((e): e is Extract<SculptEvent, { type: T }> => e.type === type).at(-1);
 }
 
@@ -79,7 +120,8 @@ function last<T extends SculptEvent['type']>(evs: SculptEvent[], type: T): Extra
 function collect(dir: string, name: string, prefix: string): void {
   if (!existsSync(dir)) return;
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name === name) copyFileSync(join(entry.parentPath, entry.name), join(OUT, `${prefix}-${entry.name}`));
+    if (entry.isFile() && entry.name === name)
+      copyFileSync(join(entry.parentPath, entry.name), join(OUT, `${prefix}-${entry.name}`));
   }
 }
 
@@ -97,7 +139,9 @@ before(async () => {
   server = await startCodeServer(home, join(OUT, 'code-server.log'));
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
-  log(`code-server ${server.url} (pid ${server.pid}) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (packaging and install included); workspace ${workspace}`);
+  log(
+    `code-server ${server.url} (pid ${server.pid}) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (packaging and install included); workspace ${workspace}`,
+  );
 });
 
 // Even when a step failed: no browser, server or trainer is left behind.
@@ -109,7 +153,9 @@ after(async () => {
     collect(join(root, 'user-data', 'logs'), 'Sculpt.log', 'extension');
     // code-server's extension host is a "remote" one, hence the log's name.
     collect(join(root, 'user-data', 'logs'), 'remoteexthost.log', 'code-server');
-    for (const dir of runDirs('')) if (existsSync(join(dir, 'trainer.log'))) copyFileSync(join(dir, 'trainer.log'), join(OUT, `trainer-${basename(dir)}.log`));
+    for (const dir of runDirs(''))
+      if (existsSync(join(dir, 'trainer.log')))
+        copyFileSync(join(dir, 'trainer.log'), join(OUT, `trainer-${basename(dir)}.log`));
     if (failed) log(`kept ${root} for inspection`);
     else rmSync(root, { recursive: true, force: true });
   }
@@ -139,7 +185,9 @@ async function step(t: TestContext, name: string, fn: () => Promise<void>): Prom
       log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } catch (e) {
       failed = name;
-      const shot = await screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => '(no screenshot)');
+      const shot = await screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(
+        () => '(no screenshot)',
+      );
       throw new Error(`step "${name}" failed (screenshot ${shot}): ${(e as Error).message}`, { cause: e });
     }
   });
@@ -152,13 +200,16 @@ interface ReadTable {
 /** Switches a dashboard card to its table view and reads the full-precision values (data-value) of its cells. */
 async function readCardTable(frame: FrameLocator, cardId: string): Promise<ReadTable> {
   const card = frame.locator(`section[data-card="${cardId}"]`);
-  if (!(await card.evaluate((el) => el.classList.contains('show-table')))) await card.locator('vscode-button[data-action="toggle-table"]').click();
+  if (!(await card.evaluate((el) => el.classList.contains('show-table'))))
+    await card.locator('vscode-button[data-action="toggle-table"]').click();
   const table = card.locator('table');
   await table.waitFor();
   return table.evaluate((t) => ({
     rows: [...t.querySelectorAll('tbody tr')].map((tr) => ({
       header: tr.querySelector('th')?.textContent ?? '',
-      values: [...tr.querySelectorAll('td')].map((td) => ((td as HTMLElement).dataset.value === undefined ? null : Number((td as HTMLElement).dataset.value))),
+      values: [...tr.querySelectorAll('td')].map((td) =>
+        (td as HTMLElement).dataset.value === undefined ? null : Number((td as HTMLElement).dataset.value),
+      ),
     })),
   }));
 }
@@ -166,197 +217,265 @@ async function readCardTable(frame: FrameLocator, cardId: string): Promise<ReadT
 /** Waits until the visible dashboard shows the run with this status. */
 async function dashboardStatus(dir: string, status: string): Promise<void> {
   const pill = wb.webview().locator(`table[data-table="summary"] tr[data-run="${dir}"] .status`);
-  await poll(`the dashboard to show ${basename(dir)} as ${status}`, 30_000, async () => ((await pill.textContent({ timeout: 1000 }).catch(() => ''))?.trim() === status ? true : undefined));
+  await poll(`the dashboard to show ${basename(dir)} as ${status}`, 30_000, async () =>
+    (await pill.textContent({ timeout: 1000 }).catch(() => ''))?.trim() === status ? true : undefined,
+  );
 }
 
 const fixed1 = (v: number | null) => (v == null ? '–' : v.toFixed(1));
 
-test('Sculpt in VS Code (code-server): edit, run, dashboard, views, stop and resume', { timeout: 8 * 60_000 }, async (t) => {
-  let demoText = '';
-  const finished: { dir: string; method: string; fin: RunFinishedEvent; evs: SculptEvent[] }[] = [];
+test(
+  'Sculpt in VS Code (code-server): edit, run, dashboard, views, stop and resume',
+  { timeout: 8 * 60_000 },
+  async (t) => {
+    let demoText = '';
+    const finished: { dir: string; method: string; fin: RunFinishedEvent; evs: SculptEvent[] }[] = [];
 
-  await step(t, 'open the workspace', async () => {
-    demoText = readFileSync(join(workspace, 'demo.sculpt.json'), 'utf8');
-    wb = await Workbench.open(page!, server!.url, workspace);
-    await screenshot('workbench');
-  });
-
-  /** Replaces the text of a line of the active editor (Go to Line, select the line's text, type). */
-  const replaceLine = async (line: number, text: string) => {
-    await page!.keyboard.press('Control+G');
-    await page!.keyboard.type(String(line));
-    await page!.keyboard.press('Enter');
-    await page!.keyboard.press('End');
-    await page!.keyboard.press('Shift+Home');
-    await page!.keyboard.type(text);
-  };
-
-  /**
-   * Waits until the Problems panel shows what `ok` wants and no syntax error (diagnostics of a half-typed
-   * edit lag behind the typing); a timeout says what it showed last.
-   */
-  const problemsUntil = async (what: string, ok: (rows: string[]) => boolean) => {
-    let rows: string[] = [];
-    await poll(what, 20_000, async () => {
-      rows = await wb.problems();
-      // VS Code's JSON support reports syntax as errors and schema violations as warnings.
-      return ok(rows) && !rows.some((l) => /^Error: .* generated by json$/.test(l)) ? true : undefined;
-    }).catch((e: Error) => {
-      throw new Error(`${e.message}; the Problems panel shows ${JSON.stringify(rows)}`);
+    await step(t, 'open the workspace', async () => {
+      demoText = readFileSync(join(workspace, 'demo.sculpt.json'), 'utf8');
+      wb = await Workbench.open(page!, server!.url, workspace);
+      await screenshot('workbench');
     });
-  };
 
-  await step(t, 'config editing: schema completion and problems', async () => {
-    await wb.openFile('demo.sculpt.json');
-    // A new key at the top of the root object: the schema (from the extension's jsonValidation) offers the
-    // properties the file does not have yet.
-    await page!.keyboard.press('Control+Home');
-    await page!.keyboard.press('End');
-    await page!.keyboard.press('Enter');
-    await page!.keyboard.type('"check');
-    await page!.keyboard.press('Control+Space');
-    const items = await wb.suggestions();
-    assert.ok(
-      items.some((l) => l.startsWith('checkpoint')),
-      `completion offers "checkpoint": ${JSON.stringify(items)}`,
-    );
-    await screenshot('completion');
-    await page!.keyboard.press('Escape');
-    await page!.keyboard.press('Control+Shift+K');
-    // A task name used twice: beyond what a schema can say, so the extension's own diagnostics report it.
-    const lineOf = (s: string) => demoText.split('\n').findIndex((l) => l.includes(s)) + 1;
-    const topicLine = lineOf('"name": "topic"');
-    await replaceLine(topicLine, '"name": "sentiment",');
-    await problemsUntil('the repeated task name', (r) => r.some((l) => /tasks\[1\]\.name: repeats the name of tasks\[0\]/.test(l) && l.includes(`line ${topicLine} `) && /sculpt/.test(l)));
-    await screenshot('problems-sculpt');
-    // A seed that is not an integer: the schema's verdict (jsonValidation), through VS Code's JSON support.
-    const seedLine = lineOf('"seed"');
-    await replaceLine(seedLine, '"seed": "x",');
-    await problemsUntil('the seed type problem', (r) => r.some((l) => /Incorrect type\. Expected "integer"/.test(l) && l.includes(`line ${seedLine} `)));
-    await screenshot('problems-schema');
-    // Back to the file as saved: the problems go away and nothing reached the disk.
-    await wb.command('File: Revert File');
-    await problemsUntil('no problem after the revert', (r) => r.length === 0);
-    assert.equal(readFileSync(join(workspace, 'demo.sculpt.json'), 'utf8'), demoText);
-  });
+    /** Replaces the text of a line of the active editor (Go to Line, select the line's text, type). */
+    const replaceLine = async (line: number, text: string) => {
+      await page!.keyboard.press('Control+G');
+      await page!.keyboard.type(String(line));
+      await page!.keyboard.press('Enter');
+      await page!.keyboard.press('End');
+      await page!.keyboard.press('Shift+Home');
+      await page!.keyboard.type(text);
+    };
 
-  await step(t, 'Sculpt: Run Experiment from the command palette', async () => {
-    await wb.command('Sculpt: Run Experiment');
-    // One run per method, run one at a time (sculpt.maxConcurrentRuns is 1): both must finish.
-    const done = await poll('both runs of demo.sculpt.json to finish', 180_000, () => {
-      const dirs = runDirs('tiny-');
-      const fins = dirs.map((dir) => ({ dir, evs: events(dir) })).map((r) => ({ ...r, fin: last(r.evs, 'run-finished') }));
-      return fins.length === 2 && fins.every((f) => f.fin) ? fins : undefined;
+    /**
+     * Waits until the Problems panel shows what `ok` wants and no syntax error (diagnostics of a half-typed
+     * edit lag behind the typing); a timeout says what it showed last.
+     */
+    const problemsUntil = async (what: string, ok: (rows: string[]) => boolean) => {
+      let rows: string[] = [];
+      await poll(what, 20_000, async () => {
+        rows = await wb.problems();
+        // VS Code's JSON support reports syntax as errors and schema violations as warnings.
+        return ok(rows) && !rows.some((l) => /^Error: .* generated by json$/.test(l)) ? true : undefined;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}; the Problems panel shows ${JSON.stringify(rows)}`);
+      });
+    };
+
+    await step(t, 'config editing: schema completion and problems', async () => {
+      await wb.openFile('demo.sculpt.json');
+      // A new key at the top of the root object: the schema (from the extension's jsonValidation) offers the
+      // properties the file does not have yet.
+      await page!.keyboard.press('Control+Home');
+      await page!.keyboard.press('End');
+      await page!.keyboard.press('Enter');
+      await page!.keyboard.type('"check');
+      await page!.keyboard.press('Control+Space');
+      const items = await wb.suggestions();
+      assert.ok(
+        items.some((l) => l.startsWith('checkpoint')),
+        `completion offers "checkpoint": ${JSON.stringify(items)}`,
+      );
+      await screenshot('completion');
+      await page!.keyboard.press('Escape');
+      await page!.keyboard.press('Control+Shift+K');
+      // A task name used twice: beyond what a schema can say, so the extension's own diagnostics report it.
+      const lineOf = (s: string) => demoText.split('\n').findIndex((l) => l.includes(s)) + 1;
+      const topicLine = lineOf('"name": "topic"');
+      await replaceLine(topicLine, '"name": "sentiment",');
+      await problemsUntil('the repeated task name', (r) =>
+        r.some(
+          (l) =>
+            /tasks\[1\]\.name: repeats the name of tasks\[0\]/.test(l) &&
+            l.includes(`line ${topicLine} `) &&
+            /sculpt/.test(l),
+        ),
+      );
+      await screenshot('problems-sculpt');
+      // A seed that is not an integer: the schema's verdict (jsonValidation), through VS Code's JSON support.
+      const seedLine = lineOf('"seed"');
+      await replaceLine(seedLine, '"seed": "x",');
+      await problemsUntil('the seed type problem', (r) =>
+        r.some((l) => /Incorrect type\. Expected "integer"/.test(l) && l.includes(`line ${seedLine} `)),
+      );
+      await screenshot('problems-schema');
+      // Back to the file as saved: the problems go away and nothing reached the disk.
+      await wb.command('File: Revert File');
+      await problemsUntil('no problem after the revert', (r) => r.length === 0);
+      assert.equal(readFileSync(join(workspace, 'demo.sculpt.json'), 'utf8'), demoText);
     });
-    for (const d of done) {
-      const started = d.evs.find((e): e is RunStartedEvent => e.type === 'run-started')!;
-      finished.push({ dir: d.dir, method: started.method, fin: d.fin!, evs: d.evs });
-    }
-    assert.deepEqual(finished.map((f) => f.method).sort(), ['adaptive-svd', 'seqft']);
-  });
 
-  await step(t, 'the dashboard beside the config shows the numbers of events.jsonl', async () => {
-    const groups = await wb.editorGroups();
-    assert.equal(groups.length, 2, `two editor groups: ${JSON.stringify(groups)}`);
-    assert.ok(groups[0].some((l) => l.startsWith('demo.sculpt.json')), `the config in the first group: ${JSON.stringify(groups)}`);
-    assert.ok(groups[1].some((l) => l.startsWith('Sculpt: 2 runs')), `the dashboard beside it: ${JSON.stringify(groups)}`);
-    const frame = wb.webview();
-    // Every event of both logs is in the drawn picture (live events and the log read at load, deduplicated).
-    const total = finished.reduce((s, f) => s + f.evs.length, 0);
-    await frame.locator(`html[data-sculpt-events="${total}"]`).waitFor({ timeout: 30_000 });
-    const notices = await frame.locator('.notice-error').allTextContents();
-    assert.deepEqual(notices, [], 'no error notice (a run still queued when the panel loaded is not an error)');
-    await wb.command('View: Hide Panel');
-    await wb.command('Notifications: Clear All Notifications');
-    const svd = finished.find((f) => f.method === 'adaptive-svd')!;
-    await frame.locator(`section[data-card="matrix:${svd.dir}"]`).scrollIntoViewIfNeeded();
-    await screenshot('dashboard-heatmap');
-    for (const f of finished) {
-      const table = await readCardTable(frame, `matrix:${f.dir}`);
-      const matrix = table.rows.filter((r) => r.header !== 'zero-shot').map((r) => r.values);
-      assert.deepEqual(matrix, f.fin.matrix, `${f.method}: the accuracy matrix equals run-finished's`);
-      assert.deepEqual(table.rows.find((r) => r.header === 'zero-shot')?.values, f.fin.zeroShot, `${f.method}: zero-shot row`);
-      const row = frame.locator(`table[data-table="summary"] tr[data-run="${f.dir}"]`);
-      for (const metric of ['AA', 'BWT', 'forgetting', 'FWT'] as const) {
-        const v = await row.locator(`td[data-metric="${metric}"]`).getAttribute('data-value');
-        assert.equal(v == null ? null : Number(v), f.fin.metrics[metric], `${f.method}: ${metric}`);
+    await step(t, 'Sculpt: Run Experiment from the command palette', async () => {
+      await wb.command('Sculpt: Run Experiment');
+      // One run per method, run one at a time (sculpt.maxConcurrentRuns is 1): both must finish.
+      const done = await poll('both runs of demo.sculpt.json to finish', 180_000, () => {
+        const dirs = runDirs('tiny-');
+        const fins = dirs
+          .map((dir) => ({ dir, evs: events(dir) }))
+          .map((r) => ({ ...r, fin: last(r.evs, 'run-finished') }));
+        return fins.length === 2 && fins.every((f) => f.fin) ? fins : undefined;
+      });
+      for (const d of done) {
+        const started = d.evs.find((e): e is RunStartedEvent => e.type === 'run-started')!;
+        finished.push({ dir: d.dir, method: started.method, fin: d.fin!, evs: d.evs });
       }
-      assert.equal((await row.locator('.status').textContent())?.trim(), 'finished');
-    }
-    await frame.locator(`section[data-card="matrix:${svd.dir}"]`).scrollIntoViewIfNeeded();
-    await screenshot('dashboard-table');
-    // Back to the charts, as a user would leave it.
-    for (const f of finished) await frame.locator(`section[data-card="matrix:${f.dir}"] vscode-button[data-action="toggle-table"]`).click();
-    await frame.locator('section.show-table').first().waitFor({ state: 'detached' });
-  });
-
-  await step(t, 'the Runs and Subspace Ranks views', async () => {
-    await wb.showSculpt();
-    for (const f of finished) {
-      const m = f.fin.metrics;
-      const expected = `finished · AA ${fixed1(m.AA)} · BWT ${fixed1(m.BWT)}`;
-      await wb.treeRow('Runs', `tiny · ${f.method} as ${expected}`, (r) => r.label === `tiny · ${f.method}` && r.description.startsWith(expected));
-    }
-    // The ranks of the adaptive-SVD run, as its last `ranks` event has them: per layer Σk / Σmin_dim.
-    const svd = finished.find((f) => f.method === 'adaptive-svd')!;
-    const ranks = last(svd.evs, 'ranks') as RanksEvent;
-    const tasks = (svd.evs.find((e) => e.type === 'run-started') as RunStartedEvent).tasks;
-    assert.match(await wb.viewHeader('Subspace Ranks'), /tiny · adaptive-svd/);
-    const sum = (ms: RanksEvent['matrices'], f: (m: RanksEvent['matrices'][number]) => number) => ms.reduce((s, m) => s + f(m), 0);
-    await wb.treeRow('Subspace Ranks', 'the task boundary', (r) => r.label === `Before task ${ranks.beforeTask + 1} (${tasks[ranks.beforeTask]})` && r.description.startsWith(`${ranks.policy} · ${sum(ranks.matrices, (m) => m.k)}/${sum(ranks.matrices, (m) => m.minDim)}`));
-    const layers = [...new Set(ranks.matrices.map((m) => m.layer))].filter((l) => l >= 0);
-    assert.ok(layers.length >= 2, 'the tiny model has layers');
-    for (const layer of layers) {
-      const ms = ranks.matrices.filter((m) => m.layer === layer);
-      await wb.treeRow('Subspace Ranks', `Layer ${layer}`, (r) => r.label === `Layer ${layer}` && r.description.startsWith(`${sum(ms, (m) => m.k)}/${sum(ms, (m) => m.minDim)} (`));
-    }
-    await wb.clickTreeRow('Subspace Ranks', 'Layer 0');
-    for (const m of ranks.matrices.filter((x) => x.layer === 0)) {
-      await wb.treeRow('Subspace Ranks', `${m.name}`, (r) => r.label.startsWith(`${m.role || m.name}: ${m.k}/${m.minDim} (`));
-    }
-    await wb.command('Notifications: Clear All Notifications');
-    const experiments = (await wb.treeRows('Experiments')).map((r) => r.label).sort();
-    assert.deepEqual(experiments, ['demo', 'long']);
-    await screenshot('views');
-  });
-
-  let longDir = '';
-  await step(t, 'Sculpt: Stop Run on a longer run leaves a checkpoint', async () => {
-    // In the first editor group, so that its dashboard opens beside it like the first one.
-    await page!.keyboard.press('Control+1');
-    await wb.openFile('long.sculpt.json');
-    await wb.command('Sculpt: Run Experiment');
-    longDir = await poll('the long run to report training steps', 90_000, () => {
-      const dir = runDirs('long-')[0];
-      return dir && events(dir).filter((e) => e.type === 'step').length >= 3 ? dir : undefined;
+      assert.deepEqual(finished.map((f) => f.method).sort(), ['adaptive-svd', 'seqft']);
     });
-    await wb.command('Sculpt: Stop Run');
-    const stopped = await poll('the stopped event', 60_000, () => last(events(longDir), 'stopped') as StoppedEvent | undefined);
-    assert.equal(last(events(longDir), 'run-finished'), undefined, 'stopped before the end');
-    assert.ok(stopped.checkpoint && existsSync(stopped.checkpoint), `the checkpoint exists: ${stopped.checkpoint}`);
-    assert.ok(existsSync(join(longDir, 'checkpoints', 'LATEST')), 'checkpoints/LATEST names it');
-    await wb.treeRow('Runs', 'the long run as stopped', (r) => r.label === 'long · adaptive-svd' && r.description.startsWith('stopped'), 30_000);
-    await dashboardStatus(longDir, 'stopped');
-    const groups = await wb.editorGroups();
-    assert.ok(groups.length === 2 && groups[1].some((l) => l.startsWith(`Sculpt: ${basename(longDir)}`)), `its dashboard beside the config: ${JSON.stringify(groups)}`);
-    await screenshot('stopped');
-  });
 
-  await step(t, 'Sculpt: Resume Run finishes it', async () => {
-    const before = events(longDir).length;
-    await wb.command('Sculpt: Resume Run');
-    const rows = await wb.quickPickRows();
-    const row = rows.filter({ hasText: 'long · adaptive-svd' }).first();
-    await row.click();
-    assert.equal(await row.getAttribute('aria-checked'), 'true');
-    await page!.keyboard.press('Enter');
-    const fin = await poll('run-finished after the resume', 240_000, () => last(events(longDir).slice(before), 'run-finished'));
-    const resumed = events(longDir)
-      .slice(before)
-      .find((e): e is RunStartedEvent => e.type === 'run-started');
-    assert.ok(resumed?.resumedFrom, 'the trainer started again from the checkpoint');
-    await wb.treeRow('Runs', 'the long run as finished', (r) => r.label === 'long · adaptive-svd' && r.description.startsWith(`finished · AA ${fixed1(fin.metrics.AA)}`), 30_000);
-    await dashboardStatus(longDir, 'finished');
-    await screenshot('resumed');
-  });
-});
+    await step(t, 'the dashboard beside the config shows the numbers of events.jsonl', async () => {
+      const groups = await wb.editorGroups();
+      assert.equal(groups.length, 2, `two editor groups: ${JSON.stringify(groups)}`);
+      assert.ok(
+        groups[0].some((l) => l.startsWith('demo.sculpt.json')),
+        `the config in the first group: ${JSON.stringify(groups)}`,
+      );
+      assert.ok(
+        groups[1].some((l) => l.startsWith('Sculpt: 2 runs')),
+        `the dashboard beside it: ${JSON.stringify(groups)}`,
+      );
+      const frame = wb.webview();
+      // Every event of both logs is in the drawn picture (live events and the log read at load, deduplicated).
+      const total = finished.reduce((s, f) => s + f.evs.length, 0);
+      await frame.locator(`html[data-sculpt-events="${total}"]`).waitFor({ timeout: 30_000 });
+      const notices = await frame.locator('.notice-error').allTextContents();
+      assert.deepEqual(notices, [], 'no error notice (a run still queued when the panel loaded is not an error)');
+      await wb.command('View: Hide Panel');
+      await wb.command('Notifications: Clear All Notifications');
+      const svd = finished.find((f) => f.method === 'adaptive-svd')!;
+      await frame.locator(`section[data-card="matrix:${svd.dir}"]`).scrollIntoViewIfNeeded();
+      await screenshot('dashboard-heatmap');
+      for (const f of finished) {
+        const table = await readCardTable(frame, `matrix:${f.dir}`);
+        const matrix = table.rows.filter((r) => r.header !== 'zero-shot').map((r) => r.values);
+        assert.deepEqual(matrix, f.fin.matrix, `${f.method}: the accuracy matrix equals run-finished's`);
+        assert.deepEqual(
+          table.rows.find((r) => r.header === 'zero-shot')?.values,
+          f.fin.zeroShot,
+          `${f.method}: zero-shot row`,
+        );
+        const row = frame.locator(`table[data-table="summary"] tr[data-run="${f.dir}"]`);
+        for (const metric of ['AA', 'BWT', 'forgetting', 'FWT'] as const) {
+          const v = await row.locator(`td[data-metric="${metric}"]`).getAttribute('data-value');
+          assert.equal(v == null ? null : Number(v), f.fin.metrics[metric], `${f.method}: ${metric}`);
+        }
+        assert.equal((await row.locator('.status').textContent())?.trim(), 'finished');
+      }
+      await frame.locator(`section[data-card="matrix:${svd.dir}"]`).scrollIntoViewIfNeeded();
+      await screenshot('dashboard-table');
+      // Back to the charts, as a user would leave it.
+      for (const f of finished)
+        await frame.locator(`section[data-card="matrix:${f.dir}"] vscode-button[data-action="toggle-table"]`).click();
+      await frame.locator('section.show-table').first().waitFor({ state: 'detached' });
+    });
+
+    await step(t, 'the Runs and Subspace Ranks views', async () => {
+      await wb.showSculpt();
+      for (const f of finished) {
+        const m = f.fin.metrics;
+        const expected = `finished · AA ${fixed1(m.AA)} · BWT ${fixed1(m.BWT)}`;
+        await wb.treeRow(
+          'Runs',
+          `tiny · ${f.method} as ${expected}`,
+          (r) => r.label === `tiny · ${f.method}` && r.description.startsWith(expected),
+        );
+      }
+      // The ranks of the adaptive-SVD run, as its last `ranks` event has them: per layer Σk / Σmin_dim.
+      const svd = finished.find((f) => f.method === 'adaptive-svd')!;
+      const ranks = last(svd.evs, 'ranks') as RanksEvent;
+      const tasks = (svd.evs.find((e) => e.type === 'run-started') as RunStartedEvent).tasks;
+      assert.match(await wb.viewHeader('Subspace Ranks'), /tiny · adaptive-svd/);
+      const sum = (ms: RanksEvent['matrices'], f: (m: RanksEvent['matrices'][number]) => number) =>
+        ms.reduce((s, m) => s + f(m), 0);
+      await wb.treeRow(
+        'Subspace Ranks',
+        'the task boundary',
+        (r) =>
+          r.label === `Before task ${ranks.beforeTask + 1} (${tasks[ranks.beforeTask]})` &&
+          r.description.startsWith(
+            `${ranks.policy} · ${sum(ranks.matrices, (m) => m.k)}/${sum(ranks.matrices, (m) => m.minDim)}`,
+          ),
+      );
+      const layers = [...new Set(ranks.matrices.map((m) => m.layer))].filter((l) => l >= 0);
+      assert.ok(layers.length >= 2, 'the tiny model has layers');
+      for (const layer of layers) {
+        const ms = ranks.matrices.filter((m) => m.layer === layer);
+        await wb.treeRow(
+          'Subspace Ranks',
+          `Layer ${layer}`,
+          (r) =>
+            r.label === `Layer ${layer}` &&
+            r.description.startsWith(`${sum(ms, (m) => m.k)}/${sum(ms, (m) => m.minDim)} (`),
+        );
+      }
+      await wb.clickTreeRow('Subspace Ranks', 'Layer 0');
+      for (const m of ranks.matrices.filter((x) => x.layer === 0)) {
+        await wb.treeRow('Subspace Ranks', `${m.name}`, (r) =>
+          r.label.startsWith(`${m.role || m.name}: ${m.k}/${m.minDim} (`),
+        );
+      }
+      await wb.command('Notifications: Clear All Notifications');
+      const experiments = (await wb.treeRows('Experiments')).map((r) => r.label).sort();
+      assert.deepEqual(experiments, ['demo', 'long']);
+      await screenshot('views');
+    });
+
+    let longDir = '';
+    await step(t, 'Sculpt: Stop Run on a longer run leaves a checkpoint', async () => {
+      // In the first editor group, so that its dashboard opens beside it like the first one.
+      await page!.keyboard.press('Control+1');
+      await wb.openFile('long.sculpt.json');
+      await wb.command('Sculpt: Run Experiment');
+      longDir = await poll('the long run to report training steps', 90_000, () => {
+        const dir = runDirs('long-')[0];
+        return dir && events(dir).filter((e) => e.type === 'step').length >= 3 ? dir : undefined;
+      });
+      await wb.command('Sculpt: Stop Run');
+      const stopped = await poll(
+        'the stopped event',
+        60_000,
+        () => last(events(longDir), 'stopped') as StoppedEvent | undefined,
+      );
+      assert.equal(last(events(longDir), 'run-finished'), undefined, 'stopped before the end');
+      assert.ok(stopped.checkpoint && existsSync(stopped.checkpoint), `the checkpoint exists: ${stopped.checkpoint}`);
+      assert.ok(existsSync(join(longDir, 'checkpoints', 'LATEST')), 'checkpoints/LATEST names it');
+      await wb.treeRow(
+        'Runs',
+        'the long run as stopped',
+        (r) => r.label === 'long · adaptive-svd' && r.description.startsWith('stopped'),
+        30_000,
+      );
+      await dashboardStatus(longDir, 'stopped');
+      const groups = await wb.editorGroups();
+      assert.ok(
+        groups.length === 2 && groups[1].some((l) => l.startsWith(`Sculpt: ${basename(longDir)}`)),
+        `its dashboard beside the config: ${JSON.stringify(groups)}`,
+      );
+      await screenshot('stopped');
+    });
+
+    await step(t, 'Sculpt: Resume Run finishes it', async () => {
+      const before = events(longDir).length;
+      await wb.command('Sculpt: Resume Run');
+      const rows = await wb.quickPickRows();
+      const row = rows.filter({ hasText: 'long · adaptive-svd' }).first();
+      await row.click();
+      assert.equal(await row.getAttribute('aria-checked'), 'true');
+      await page!.keyboard.press('Enter');
+      const fin = await poll('run-finished after the resume', 240_000, () =>
+        last(events(longDir).slice(before), 'run-finished'),
+      );
+      const resumed = events(longDir)
+        .slice(before)
+        .find((e): e is RunStartedEvent => e.type === 'run-started');
+      assert.ok(resumed?.resumedFrom, 'the trainer started again from the checkpoint');
+      await wb.treeRow(
+        'Runs',
+        'the long run as finished',
+        (r) => r.label === 'long · adaptive-svd' && r.description.startsWith(`finished · AA ${fixed1(fin.metrics.AA)}`),
+        30_000,
+      );
+      await dashboardStatus(longDir, 'finished');
+      await screenshot('resumed');
+    });
+  },
+);

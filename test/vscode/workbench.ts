@@ -18,7 +18,12 @@ export interface TreeRow {
   expanded: boolean | undefined;
 }
 
-export async function poll<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, everyMs = 250): Promise<T> {
+export async function poll<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => T | undefined | Promise<T | undefined>,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -72,7 +77,10 @@ export class Workbench {
       return label.startsWith(title) ? true : undefined;
     });
     await this.page.keyboard.press('Enter');
-    await this.page.locator(QUICK_INPUT).waitFor({ state: 'hidden' }).catch(() => undefined);
+    await this.page
+      .locator(QUICK_INPUT)
+      .waitFor({ state: 'hidden' })
+      .catch(() => undefined);
   }
 
   /** Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor tab to be the active one. */
@@ -80,7 +88,9 @@ export class Workbench {
     await this.openQuickInput('Control+P');
     await this.page.locator(QUICK_INPUT_BOX).fill(name);
     const first = this.page.locator(QUICK_INPUT_ROWS).first();
-    await poll(`${name} in Quick Open`, 10_000, async () => (((await first.getAttribute('aria-label').catch(() => null)) ?? '').includes(name) ? true : undefined));
+    await poll(`${name} in Quick Open`, 10_000, async () =>
+      ((await first.getAttribute('aria-label').catch(() => null)) ?? '').includes(name) ? true : undefined,
+    );
     await this.page.keyboard.press('Enter');
     await this.page.locator(`.tab.active[aria-label^="${name}"]`).first().waitFor({ timeout: 10_000 });
     await this.page.locator('.editor-instance .monaco-editor.focused').first().waitFor({ timeout: 10_000 });
@@ -104,19 +114,27 @@ export class Workbench {
     const panel = this.page.locator('.markers-panel');
     if (!(await panel.isVisible())) await this.page.keyboard.press('Control+Shift+M');
     await panel.waitFor({ timeout: 10_000 });
-    return this.page.locator('.markers-panel .monaco-list-row').evaluateAll((rs) => rs.map((r) => r.getAttribute('aria-label') ?? ''));
+    return this.page
+      .locator('.markers-panel .monaco-list-row')
+      .evaluateAll((rs) => rs.map((r) => r.getAttribute('aria-label') ?? ''));
   }
 
   /** Shows the Sculpt view container (Runs, Subspace Ranks, Experiments). */
   async showSculpt(): Promise<void> {
     const item = this.activityBarItem('Sculpt');
-    if ((await item.getAttribute('aria-expanded')) !== 'true' && !(await item.evaluate((el) => el.classList.contains('checked')))) await item.click();
+    if (
+      (await item.getAttribute('aria-expanded')) !== 'true' &&
+      !(await item.evaluate((el) => el.classList.contains('checked')))
+    )
+      await item.click();
     await this.viewPane('Runs').waitFor({ timeout: 10_000 });
   }
 
   /** A view's pane in the side bar, by the view's name (its header reads "<name> Section" or "<name> - <description> Section"). */
   viewPane(name: string): Locator {
-    return this.page.locator('.sidebar .pane').filter({ has: this.page.locator(`.pane-header[aria-label^="${name} "]`) });
+    return this.page
+      .locator('.sidebar .pane')
+      .filter({ has: this.page.locator(`.pane-header[aria-label^="${name} "]`) });
   }
 
   async viewHeader(name: string): Promise<string> {
@@ -153,7 +171,11 @@ export class Workbench {
 
   /** Labels of the tabs of each editor group, left to right. */
   async editorGroups(): Promise<string[][]> {
-    return this.page.locator('.editor-group-container').evaluateAll((gs) => gs.map((g) => [...g.querySelectorAll('.tab')].map((t) => t.getAttribute('aria-label') ?? '')));
+    return this.page
+      .locator('.editor-group-container')
+      .evaluateAll((gs) =>
+        gs.map((g) => [...g.querySelectorAll('.tab')].map((t) => t.getAttribute('aria-label') ?? '')),
+      );
   }
 
   /**

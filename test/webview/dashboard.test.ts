@@ -31,7 +31,14 @@ const keyOf = (name: string) => `/home/researcher/sculpt/runs/${name}`;
 
 function snapshot(name: string, opts: { live?: boolean; events?: SculptEvent[] } = {}): RunSnapshot {
   const log = parseEventLog(readFileSync(fixture('events', `${name}.jsonl`), 'utf8'));
-  return { key: keyOf(name), name, live: opts.live ?? false, events: opts.events ?? log.events, truncatedTail: log.truncatedTail, badLines: log.badLines.length };
+  return {
+    key: keyOf(name),
+    name,
+    live: opts.live ?? false,
+    events: opts.events ?? log.events,
+    truncatedTail: log.truncatedTail,
+    badLines: log.badLines.length,
+  };
 }
 
 const finishedOf = (s: RunSnapshot) => s.events.find((e): e is RunFinishedEvent => e.type === 'run-finished')!;
@@ -55,20 +62,26 @@ interface ReadTable {
 /** Switches a card to its table view and reads it. */
 async function readCardTable(page: Page, cardId: string): Promise<ReadTable> {
   const card = page.locator(`section[data-card="${cardId}"]`);
-  if (!(await card.evaluate((el) => el.classList.contains('show-table')))) await card.locator('vscode-button[data-action="toggle-table"]').click();
+  if (!(await card.evaluate((el) => el.classList.contains('show-table'))))
+    await card.locator('vscode-button[data-action="toggle-table"]').click();
   const table = card.locator('table');
   await table.waitFor();
   return table.evaluate((t) => ({
     columns: [...t.querySelectorAll('thead th')].map((th) => th.textContent ?? ''),
     rows: [...t.querySelectorAll('tbody tr')].map((tr) => ({
       header: tr.querySelector('th')?.textContent ?? '',
-      cells: [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', value: td.dataset.value === undefined ? null : Number(td.dataset.value) })),
+      cells: [...tr.querySelectorAll('td')].map((td) => ({
+        text: td.textContent ?? '',
+        value: td.dataset.value === undefined ? null : Number(td.dataset.value),
+      })),
     })),
   }));
 }
 
 async function summaryValue(page: Page, key: string, metric: string): Promise<number | null> {
-  const v = await page.locator(`table[data-table="summary"] tr[data-run="${key}"] td[data-metric="${metric}"]`).getAttribute('data-value');
+  const v = await page
+    .locator(`table[data-table="summary"] tr[data-run="${key}"] td[data-metric="${metric}"]`)
+    .getAttribute('data-value');
   return v == null ? null : Number(v);
 }
 
@@ -87,7 +100,8 @@ async function showTab(page: Page, tab: string): Promise<void> {
   await page.locator(`vscode-tab-panel[data-panel="${tab}"] section.card`).first().waitFor();
 }
 
-const matrixRows = (t: ReadTable) => t.rows.filter((r) => r.header !== 'zero-shot').map((r) => r.cells.map((c) => c.value));
+const matrixRows = (t: ReadTable) =>
+  t.rows.filter((r) => r.header !== 'zero-shot').map((r) => r.cells.map((c) => c.value));
 
 test('a finished run: heatmap cells equal the matrix, the summary equals the run-finished metrics; screenshots', async () => {
   const run = snapshot('adaptive-svd-finished');
@@ -128,7 +142,12 @@ test('a live run in increments ends exactly where a replay of its log does', asy
   const full = snapshot('adaptive-svd-finished');
   const fin = finishedOf(full);
   const d = await open();
-  await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [{ ...full, live: true, events: full.events.slice(0, 5) }] });
+  await d.post({
+    type: 'init',
+    protocol: 1,
+    theme: 'dark',
+    runs: [{ ...full, live: true, events: full.events.slice(0, 5) }],
+  });
   await d.rendered(5);
   let sent = 5;
   const midTopic = full.events.findIndex((e) => e.type === 'step' && e.task === 1 && e.step === 60);
@@ -167,7 +186,8 @@ test('a theme change repaints the charts with the new theme\u2019s colours (ligh
   const d = await open('dark');
   await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [run] });
   await d.rendered(run.events.length);
-  const image = () => d.page.locator(`section[data-card="matrix:${run.key}"] canvas`).evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  const image = () =>
+    d.page.locator(`section[data-card="matrix:${run.key}"] canvas`).evaluate((c: HTMLCanvasElement) => c.toDataURL());
   const renders = () => d.page.evaluate(() => Number(document.documentElement.dataset.sculptRenders));
   const seen = new Set([await image()]);
   for (const theme of ['light', 'high-contrast'] as const) {
@@ -191,9 +211,14 @@ test('a crashed run with a truncated log shows what it has and says so', async (
   await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [run] });
   await d.rendered(run.events.length);
   assert.equal(await d.page.locator('.status').first().textContent(), 'crashed');
-  assert.match((await d.page.locator('.notice-error').first().textContent()) ?? '', /ended without a final event.*partial line/);
+  assert.match(
+    (await d.page.locator('.notice-error').first().textContent()) ?? '',
+    /ended without a final event.*partial line/,
+  );
   const t = matrixRows(await readCardTable(d.page, `matrix:${run.key}`));
-  const rows = run.events.filter((e) => e.type === 'task-finished').map((e) => (e.type === 'task-finished' ? e.row : []));
+  const rows = run.events
+    .filter((e) => e.type === 'task-finished')
+    .map((e) => (e.type === 'task-finished' ? e.row : []));
   assert.deepEqual(t, [...rows, [null, null, null]]);
   await showTab(d.page, 'training');
   assert.ok((await paintedPixels(d.page, 'loss')) > 1000);
@@ -208,10 +233,14 @@ test('two runs compared: overlaid charts, one colour per run, the best value of 
     const d = await open(theme);
     await d.post({ type: 'init', protocol: 1, theme, runs: [a, s] });
     await d.rendered(a.events.length + s.events.length);
-    const best = await d.page.locator('table[data-table="summary"] td[data-best="true"]').evaluateAll((tds) => tds.map((td) => `${td.closest('tr')!.dataset.run}:${(td as HTMLElement).dataset.metric}`));
+    const best = await d.page
+      .locator('table[data-table="summary"] td[data-best="true"]')
+      .evaluateAll((tds) => tds.map((td) => `${td.closest('tr')!.dataset.run}:${(td as HTMLElement).dataset.metric}`));
     assert.deepEqual(best.sort(), [`${a.key}:AA`, `${a.key}:BWT`, `${a.key}:forgetting`, `${s.key}:seconds`].sort());
     assert.equal(await summaryValue(d.page, s.key, 'AA'), finishedOf(s).metrics.AA);
-    const swatches = await d.page.locator('table[data-table="summary"] .swatch').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+    const swatches = await d.page
+      .locator('table[data-table="summary"] .swatch')
+      .evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
     assert.equal(new Set(swatches).size, 2, 'one colour per run');
     await d.page.screenshot({ path: join(SHOTS, `compare-accuracy-${theme}.png`), fullPage: true });
     if (theme === 'dark') {
@@ -222,7 +251,13 @@ test('two runs compared: overlaid charts, one colour per run, the best value of 
       assert.deepEqual(aa.columns.slice(1), [a.name, s.name]);
       assert.deepEqual(
         aa.rows.map((r) => r.cells.map((c) => c.value)),
-        [0, 1, 2].map((t) => [a, s].map((x) => (x.events.find((e) => e.type === 'task-finished' && e.task === t) as { metrics: { AA: number } }).metrics.AA)),
+        [0, 1, 2].map((t) =>
+          [a, s].map(
+            (x) =>
+              (x.events.find((e) => e.type === 'task-finished' && e.task === t) as { metrics: { AA: number } }).metrics
+                .AA,
+          ),
+        ),
       );
       // Hiding a run removes it from the overlays.
       await d.page.locator(`table[data-table="summary"] tr[data-run="${s.key}"] vscode-checkbox`).click();
@@ -247,7 +282,11 @@ test('exports and host requests are posted: CSV, PNG, JSON, open folder, boundar
     el.value = '1';
     el.dispatchEvent(new Event('change'));
   });
-  await d.page.waitForFunction(() => (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'select-boundary'));
+  await d.page.waitForFunction(() =>
+    (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some(
+      (m) => m.type === 'select-boundary',
+    ),
+  );
   const posted = await d.posted();
   const exports = posted.filter((m) => m.type === 'export');
   assert.deepEqual(
@@ -259,7 +298,10 @@ test('exports and host requests are posted: CSV, PNG, JSON, open folder, boundar
     ],
   );
   const [csv, png, json] = exports.map((m) => (m.type === 'export' ? m.data : ''));
-  assert.match(csv, /^after \\ on,sentiment,topic,size\nzero-shot,50,33.333333333333336,50\nsentiment,100,33.333333333333336,50\n/);
+  assert.match(
+    csv,
+    /^after \\ on,sentiment,topic,size\nzero-shot,50,33.333333333333336,50\nsentiment,100,33.333333333333336,50\n/,
+  );
   assert.match(png, /^data:image\/png;base64,/);
   assert.ok(Buffer.from(png.split(',')[1], 'base64').length > 5000, 'a real image');
   const doc = JSON.parse(json) as { runs: { events: unknown[]; summary: { metrics: unknown } }[] };
@@ -267,7 +309,10 @@ test('exports and host requests are posted: CSV, PNG, JSON, open folder, boundar
   assert.deepEqual(doc.runs[0].summary.metrics, finishedOf(run).metrics);
   assert.ok(posted.some((m) => m.type === 'open-run-folder' && m.key === run.key));
   assert.ok(posted.some((m) => m.type === 'select-boundary' && m.key === run.key && m.beforeTask === 1));
-  assert.match((await d.page.locator(`section[data-card="ranks-bars:${run.key}"] .card-title`).textContent()) ?? '', /before topic/);
+  assert.match(
+    (await d.page.locator(`section[data-card="ranks-bars:${run.key}"] .card-title`).textContent()) ?? '',
+    /before topic/,
+  );
   await d.post({ type: 'export-result', requestId: 1, outcome: 'saved', path: '/tmp/x.csv' });
   await d.page.waitForFunction(() => document.querySelector('.toast')?.textContent === 'Saved /tmp/x.csv');
   await assertClean(d);
@@ -281,9 +326,22 @@ test('task names, run names and messages from configs and logs are shown as text
     if (e.type === 'task-started' && e.task === 0) return { ...e, name: evil };
     return e;
   });
-  events.splice(10, 0, { v: 1, runId: run.events[0].runId, seq: 10.5, time: 0, type: 'warning', message: `<b>${evil}</b>`, code: '<i>x</i>' });
+  events.splice(10, 0, {
+    v: 1,
+    runId: run.events[0].runId,
+    seq: 10.5,
+    time: 0,
+    type: 'warning',
+    message: `<b>${evil}</b>`,
+    code: '<i>x</i>',
+  });
   const d = await open();
-  await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [{ ...run, name: `<script>alert(1)</script>${evil}`, events }] });
+  await d.post({
+    type: 'init',
+    protocol: 1,
+    theme: 'dark',
+    runs: [{ ...run, name: `<script>alert(1)</script>${evil}`, events }],
+  });
   await d.rendered(events.length);
   await showTab(d.page, 'training');
   await readCardTable(d.page, `loss`);
@@ -305,10 +363,15 @@ test('the UI state survives a reload: the webview says ready again and restores 
   const state = await d.page.evaluate(() => JSON.parse(sessionStorage.getItem('sculpt-test-state') ?? 'null'));
   assert.deepEqual(state.runKeys, [run.key]);
   await d.page.reload();
-  await d.page.waitForFunction(() => (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'));
+  await d.page.waitForFunction(() =>
+    (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'),
+  );
   await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [run] });
   await d.rendered(run.events.length);
-  assert.equal(await d.page.locator('vscode-tabs').evaluate((t: HTMLElement & { selectedIndex: number }) => t.selectedIndex), 1);
+  assert.equal(
+    await d.page.locator('vscode-tabs').evaluate((t: HTMLElement & { selectedIndex: number }) => t.selectedIndex),
+    1,
+  );
   await d.page.locator('section[data-card="loss"] table').waitFor();
   assert.equal(await d.page.locator('.status').first().textContent(), 'stopped');
   await assertClean(d);
@@ -329,6 +392,9 @@ test('the page runs under the panel\u2019s CSP, and the policy is enforced', asy
   });
   assert.equal(ran, undefined, 'inline script blocked');
   const v = (await d.cspViolations()) as { directive: string }[];
-  assert.ok(v.some((x) => x.directive.startsWith('script-src')), 'the violation is reported (so the zero counts elsewhere mean something)');
+  assert.ok(
+    v.some((x) => x.directive.startsWith('script-src')),
+    'the violation is reported (so the zero counts elsewhere mean something)',
+  );
   await d.page.close();
 });

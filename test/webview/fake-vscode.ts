@@ -101,7 +101,10 @@ export const vscodeFake = {
       fake.panels.push(p);
       return p;
     },
-    registerWebviewPanelSerializer: (viewType: string, s: { deserializeWebviewPanel(p: FakePanel, state: unknown): Promise<void> }) => {
+    registerWebviewPanelSerializer: (
+      viewType: string,
+      s: { deserializeWebviewPanel(p: FakePanel, state: unknown): Promise<void> },
+    ) => {
       fake.serializers.set(viewType, s);
       return { dispose: () => fake.serializers.delete(viewType) };
     },

@@ -13,7 +13,14 @@ import type { HostMessage, ThemeKind, WebviewMessage } from '../../src/protocol/
 import { repoRoot } from '../helpers/paths';
 
 export const CHROMIUM = process.env.SCULPT_CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--headless'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--headless',
+];
 
 /**
  * Stands in for VS Code's webview API: records posted messages, keeps state in sessionStorage so it survives a
@@ -59,7 +66,8 @@ export async function startServer(): Promise<Harness> {
     '/media/dashboard.css': [join(repoRoot, 'media', 'dashboard.css'), 'text/css'],
     '/test/themes.css': [join(repoRoot, 'test', 'webview', 'page', 'themes.css'), 'text/css'],
   };
-  if (!existsSync(files['/dist/webview.js'][0])) throw new Error('dist/webview.js is missing: run `npm run build` first');
+  if (!existsSync(files['/dist/webview.js'][0]))
+    throw new Error('dist/webview.js is missing: run `npm run build` first');
   let origin = '';
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin);
@@ -98,7 +106,9 @@ export async function startServer(): Promise<Harness> {
 /** Launches Debian's Chromium; a missing browser is an error that says how to install it (never a skip). */
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/provision/chromium.sh (installs Debian's chromium package)`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: run scripts/provision/chromium.sh (installs Debian's chromium package)`,
+    );
   }
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 }
@@ -115,16 +125,26 @@ export interface DashboardPage {
   setTheme(theme: ThemeKind): Promise<void>;
 }
 
-export async function openDashboard(browser: Browser, origin: string, opts: { theme?: ThemeKind; width?: number; height?: number } = {}): Promise<DashboardPage> {
-  const page = await browser.newPage({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 }, deviceScaleFactor: 1 });
+export async function openDashboard(
+  browser: Browser,
+  origin: string,
+  opts: { theme?: ThemeKind; width?: number; height?: number } = {},
+): Promise<DashboardPage> {
+  const page = await browser.newPage({
+    viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 },
+    deviceScaleFactor: 1,
+  });
   const problems: string[] = [];
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning' || /Content Security Policy/i.test(m.text())) problems.push(`console ${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' || m.type() === 'warning' || /Content Security Policy/i.test(m.text()))
+      problems.push(`console ${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   await page.goto(`${origin}/?theme=${opts.theme ?? 'dark'}`);
-  await page.waitForFunction(() => (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'));
+  await page.waitForFunction(() =>
+    (window as unknown as { __sculptPosted: { type: string }[] }).__sculptPosted.some((m) => m.type === 'ready'),
+  );
   return wrapPage(page, problems);
 }
 
@@ -135,9 +155,12 @@ export function wrapPage(page: Page, problems: string[]): DashboardPage {
     post: async (msg) => {
       await page.evaluate((m) => window.postMessage(m, '*'), msg as unknown as Record<string, unknown>);
     },
-    posted: () => page.evaluate(() => (window as unknown as { __sculptPosted: WebviewMessage[] }).__sculptPosted.slice()),
+    posted: () =>
+      page.evaluate(() => (window as unknown as { __sculptPosted: WebviewMessage[] }).__sculptPosted.slice()),
     rendered: async (events) => {
-      await page.waitForFunction((n) => document.documentElement.dataset.sculptEvents === String(n), events, { timeout: 15000 });
+      await page.waitForFunction((n) => document.documentElement.dataset.sculptEvents === String(n), events, {
+        timeout: 15000,
+      });
     },
     cspViolations: () => page.evaluate(() => (window as unknown as { __sculptCsp: unknown[] }).__sculptCsp.slice()),
     setTheme: async (theme) => {

@@ -46,7 +46,10 @@ test('open: a panel beside the editor, scripts only from dist, a fresh nonce per
   const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(p.webview.html)?.[1] ?? '';
   const nonce = /'nonce-([A-Za-z0-9]+)'/.exec(csp)?.[1] ?? '';
   assert.ok(nonce.length >= 16);
-  assert.equal(csp, `default-src 'none'; script-src 'nonce-${nonce}'; style-src https://fake.vscode-cdn.net 'nonce-${nonce}'; img-src https://fake.vscode-cdn.net data:; font-src https://fake.vscode-cdn.net`);
+  assert.equal(
+    csp,
+    `default-src 'none'; script-src 'nonce-${nonce}'; style-src https://fake.vscode-cdn.net 'nonce-${nonce}'; img-src https://fake.vscode-cdn.net data:; font-src https://fake.vscode-cdn.net`,
+  );
   assert.deepEqual(
     [...p.webview.html.matchAll(/<script ([^>]*)>/g)].map((x) => x[1]),
     [`nonce="${nonce}" src="https://fake.vscode-cdn.net/ext/dist/webview.js"`],
@@ -136,14 +139,36 @@ test('exports go through the save dialog; folder and boundary requests only for 
   const p = fake.panels.at(-1)!;
   p.fromWebview({ type: 'ready', protocol: 1 });
   fake.saveAnswer = Uri.file(join(root, 'out.csv'));
-  p.fromWebview({ type: 'export', requestId: 7, format: 'csv', suggestedName: '../../evil/x.csv', key: dir, data: 'a,b\n1,2\n' });
+  p.fromWebview({
+    type: 'export',
+    requestId: 7,
+    format: 'csv',
+    suggestedName: '../../evil/x.csv',
+    key: dir,
+    data: 'a,b\n1,2\n',
+  });
   await tick(20);
   assert.equal(readFileSync(join(root, 'out.csv'), 'utf8'), 'a,b\n1,2\n');
-  assert.equal((fake.saveDialogs.at(-1) as { defaultUri: Uri }).defaultUri.fsPath, join(dir, 'x.csv'), 'the suggested name loses any folder');
-  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 7, outcome: 'saved', path: join(root, 'out.csv') });
+  assert.equal(
+    (fake.saveDialogs.at(-1) as { defaultUri: Uri }).defaultUri.fsPath,
+    join(dir, 'x.csv'),
+    'the suggested name loses any folder',
+  );
+  assert.deepEqual(sent(p).at(-1), {
+    type: 'export-result',
+    requestId: 7,
+    outcome: 'saved',
+    path: join(root, 'out.csv'),
+  });
   fake.saveAnswer = Uri.file(join(root, 'chart.png'));
   const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
-  p.fromWebview({ type: 'export', requestId: 8, format: 'png', suggestedName: 'c.png', data: `data:image/png;base64,${png.toString('base64')}` });
+  p.fromWebview({
+    type: 'export',
+    requestId: 8,
+    format: 'png',
+    suggestedName: 'c.png',
+    data: `data:image/png;base64,${png.toString('base64')}`,
+  });
   await tick(20);
   assert.deepEqual(readFileSync(join(root, 'chart.png')), png);
   p.fromWebview({ type: 'export', requestId: 9, format: 'png', suggestedName: 'c.png', data: 'javascript:alert(1)' });
@@ -199,7 +224,12 @@ test('run snapshots: missing logs are reported, recent live events are merged by
   assert.match(missing.readError ?? '', /nope\/events\.jsonl does not exist/);
   const dir = runDir('merge', 'adaptive-svd-stopped');
   const evs = eventsOf('adaptive-svd-stopped');
-  const extra: SculptEvent = { ...evs[evs.length - 1], seq: evs[evs.length - 1].seq + 1, type: 'warning', message: 'late' } as SculptEvent;
+  const extra: SculptEvent = {
+    ...evs[evs.length - 1],
+    seq: evs[evs.length - 1].seq + 1,
+    type: 'warning',
+    message: 'late',
+  } as SculptEvent;
   const snap = readRunSnapshot(dir, true, [evs[3], extra]);
   assert.deepEqual(
     snap.events.slice(-2).map((e) => e.seq),

@@ -5,8 +5,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { effectiveEvents, foldRun } from '../../src/runs/fold';
-import { applyEvents, emptyDashboard, emptyRun, reduceHost, runFromEvents, runStatus, type RunState } from '../../webview/state';
-import { averageAccuracyPerTask, bestKeys, completeRows, forgettingPerTask, rankHeatmap, summaryRow } from '../../webview/derive';
+import {
+  applyEvents,
+  emptyDashboard,
+  emptyRun,
+  reduceHost,
+  runFromEvents,
+  runStatus,
+  type RunState,
+} from '../../webview/state';
+import {
+  averageAccuracyPerTask,
+  bestKeys,
+  completeRows,
+  forgettingPerTask,
+  rankHeatmap,
+  summaryRow,
+} from '../../webview/derive';
 import { decimateMinMax } from '../../webview/series';
 import { fixture } from '../helpers/paths';
 
@@ -27,7 +42,7 @@ function project(run: RunState): unknown {
 function chunks<T>(xs: T[], seed: number): T[][] {
   const out: T[][] = [];
   let s = seed;
-  for (let i = 0; i < xs.length; ) {
+  for (let i = 0; i < xs.length;) {
     s = (s * 1103515245 + 12345) % 2147483648;
     const n = 1 + (s % 17);
     out.push(xs.slice(i, i + n));
@@ -36,7 +51,13 @@ function chunks<T>(xs: T[], seed: number): T[][] {
   return out;
 }
 
-const FIXTURES = ['adaptive-svd-finished', 'seqft-finished', 'adaptive-svd-stopped', 'adaptive-svd-resumed', 'adaptive-svd-crashed'];
+const FIXTURES = [
+  'adaptive-svd-finished',
+  'seqft-finished',
+  'adaptive-svd-stopped',
+  'adaptive-svd-resumed',
+  'adaptive-svd-crashed',
+];
 
 for (const name of FIXTURES) {
   test(`${name}: live increments give the same state as a replay of the log`, () => {
@@ -110,7 +131,8 @@ test('unknown event types, malformed objects and repeated events are ignored', (
   const noisy: unknown[] = [];
   for (const e of log.events) {
     noisy.push(e);
-    if (e.seq % 10 === 0) noisy.push({ v: 1, runId: e.runId, seq: e.seq + 0.5, time: e.time, type: 'gpu-temperature', celsius: 71 });
+    if (e.seq % 10 === 0)
+      noisy.push({ v: 1, runId: e.runId, seq: e.seq + 0.5, time: e.time, type: 'gpu-temperature', celsius: 71 });
     if (e.seq % 25 === 0) noisy.push(null, 'text', { type: 'step' }, e);
   }
   const run = runFromEvents(info('s'), noisy);
@@ -135,7 +157,9 @@ test('a truncated log renders what it has: rows so far, status crashed, no final
 
 test('a resumed run drops the events its checkpoint superseded, live or replayed', () => {
   const log = load('adaptive-svd-resumed');
-  const resumed = log.events.find((e): e is Extract<SculptEvent, { type: 'run-started' }> => e.type === 'run-started' && !!e.resumedFrom);
+  const resumed = log.events.find(
+    (e): e is Extract<SculptEvent, { type: 'run-started' }> => e.type === 'run-started' && !!e.resumedFrom,
+  );
   assert.ok(resumed?.resumedFrom);
   const run = runFromEvents(info('r'), log.events);
   const effective = effectiveEvents(log.events);
@@ -173,13 +197,24 @@ test('host messages: init, appended events, run set changes and liveness', () =>
   const a = load('adaptive-svd-finished').events;
   const b = load('seqft-finished').events;
   const st = emptyDashboard();
-  reduceHost(st, { type: 'init', protocol: 1, theme: 'light', runs: [{ ...info('a'), live: true, events: a.slice(0, 50), truncatedTail: false, badLines: 0 }] });
+  reduceHost(st, {
+    type: 'init',
+    protocol: 1,
+    theme: 'light',
+    runs: [{ ...info('a'), live: true, events: a.slice(0, 50), truncatedTail: false, badLines: 0 }],
+  });
   assert.equal(st.theme, 'light');
   assert.equal(st.runs[0].events.length, 50);
   reduceHost(st, { type: 'events', key: '/runs/a', events: a.slice(40) });
   assert.deepEqual(project(st.runs[0]), project(runFromEvents({ ...info('a'), live: true }, a)));
   const kept = st.runs[0];
-  reduceHost(st, { type: 'runs', runs: [{ ...info('a'), live: false }, { ...info('b'), live: false, events: b }] });
+  reduceHost(st, {
+    type: 'runs',
+    runs: [
+      { ...info('a'), live: false },
+      { ...info('b'), live: false, events: b },
+    ],
+  });
   assert.equal(st.runs[0], kept, 'a listed run without events keeps its state');
   assert.equal(st.runs[1].events.length, b.length);
   reduceHost(st, { type: 'live', key: '/runs/b', live: false, exitCode: 3 });
@@ -207,13 +242,19 @@ test('best values in the comparison: higher AA/BWT/FWT, lower forgetting and tim
 test('min/max decimation keeps every extreme and at most ~2,000 points', () => {
   const n = 20000;
   const xs = Float64Array.from({ length: n }, (_, i) => i);
-  const ys = Float64Array.from({ length: n }, (_, i) => Math.sin(i / 50) + (i === 12345 ? 40 : 0) - (i === 777 ? 40 : 0));
+  const ys = Float64Array.from(
+    { length: n },
+    (_, i) => Math.sin(i / 50) + (i === 12345 ? 40 : 0) - (i === 777 ? 40 : 0),
+  );
   ys[5000] = NaN;
   const pts = decimateMinMax(xs, ys, 2000);
   assert.ok(pts.length <= 2000, `${pts.length} points`);
   assert.ok(pts.some((p) => p.x === 12345 && p.y > 39));
   assert.ok(pts.some((p) => p.x === 777 && p.y < -39));
-  assert.ok(pts.some((p) => p.x === 5000 && Number.isNaN(p.y)), 'a NaN loss stays a visible gap');
+  assert.ok(
+    pts.some((p) => p.x === 5000 && Number.isNaN(p.y)),
+    'a NaN loss stays a visible gap',
+  );
   assert.ok(pts.every((p, i) => i === 0 || p.x > pts[i - 1].x));
   assert.equal(pts[0].x, 0);
   assert.equal(pts[pts.length - 1].x, n - 1);

@@ -17,7 +17,13 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
   for (let i = 0; i < T; i++) {
     for (let j = 0; j < T; j++) {
       const v = run.matrix[i]?.[j] ?? null;
-      cells.push({ x: j, y: i, v, text: v == null ? '' : fmt(v), state: v == null ? 'missing' : j > i ? 'unseen' : 'value' });
+      cells.push({
+        x: j,
+        y: i,
+        v,
+        text: v == null ? '' : fmt(v),
+        state: v == null ? 'missing' : j > i ? 'unseen' : 'value',
+      });
     }
   }
   const hasZero = run.zeroShot.some((v) => v != null);
@@ -26,14 +32,25 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
     corner: 'after \\ on',
     columns: tasks,
     rows: [
-      ...(hasZero ? [{ header: 'zero-shot', cells: tasks.map((_, j) => ({ text: fmt(run.zeroShot[j]), value: run.zeroShot[j] ?? null })) }] : []),
+      ...(hasZero
+        ? [
+            {
+              header: 'zero-shot',
+              cells: tasks.map((_, j) => ({ text: fmt(run.zeroShot[j]), value: run.zeroShot[j] ?? null })),
+            },
+          ]
+        : []),
       ...tasks.map((name, i) => ({
         header: name,
         cells: tasks.map((_, j) => {
           const v = run.matrix[i]?.[j] ?? null;
           return v == null
             ? { text: fmt(null), value: null, kind: 'missing' as const, title: 'not measured yet' }
-            : { text: fmt(v), value: v, ...(j > i ? { kind: 'unseen' as const, title: 'task not trained yet at this row' } : {}) };
+            : {
+                text: fmt(v),
+                value: v,
+                ...(j > i ? { kind: 'unseen' as const, title: 'task not trained yet at this row' } : {}),
+              };
         }),
       })),
     ],
@@ -42,7 +59,9 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
   return {
     id: `matrix:${run.key}`,
     title: `Accuracy matrix${titleSuffix}`,
-    subtitle: hasZero ? `R[i][j], %. Zero-shot: ${tasks.map((_, j) => fmt(run.zeroShot[j])).join(' · ')}` : 'R[i][j], %',
+    subtitle: hasZero
+      ? `R[i][j], %. Zero-shot: ${tasks.map((_, j) => fmt(run.zeroShot[j])).join(' · ')}`
+      : 'R[i][j], %',
     empty: T === 0 ? 'Waiting for the run to start.' : null,
     height: Math.min(460, 120 + 56 * Math.max(T, 2)),
     fileBase: `${run.name}-accuracy-matrix`,
@@ -59,7 +78,8 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
         yTitle: 'after training',
         hitRadius: 24,
         title: (c) => `after ${tasks[c.y]}, on ${tasks[c.x]}`,
-        label: (c) => (c.v == null ? 'not measured yet' : `${fmt(c.v, 2)} %${c.state === 'unseen' ? ' (not trained yet)' : ''}`),
+        label: (c) =>
+          c.v == null ? 'not measured yet' : `${fmt(c.v, 2)} %${c.state === 'unseen' ? ' (not trained yet)' : ''}`,
         high: p.heatHigh,
         diagonal: p.contrastBorder ?? p.foreground,
         scale: { low: '0', high: '100 %', text: 'accuracy' },
@@ -76,7 +96,11 @@ function sharedTasks(runs: RunState[]): string[] {
 }
 
 /** `compare`: several runs are open (even if only one is shown), so columns and legends name runs. */
-export function averageAccuracySpec(runs: RunState[], colorOf: (r: RunState) => number, compare = runs.length > 1): ChartSpec {
+export function averageAccuracySpec(
+  runs: RunState[],
+  colorOf: (r: RunState) => number,
+  compare = runs.length > 1,
+): ChartSpec {
   const tasks = sharedTasks(runs);
   const per = runs.map((r) => averageAccuracyPerTask(r));
   const single = !compare && runs.length === 1;
@@ -120,19 +144,39 @@ export function averageAccuracySpec(runs: RunState[], colorOf: (r: RunState) => 
             borderWidth: 2,
           })),
           ...(single
-            ? [{ label: 'R[t][t]', data: diag, borderColor: p.muted, backgroundColor: p.muted, borderDash: [5, 4], pointRadius: 3, borderWidth: 1.5 }]
+            ? [
+                {
+                  label: 'R[t][t]',
+                  data: diag,
+                  borderColor: p.muted,
+                  backgroundColor: p.muted,
+                  borderDash: [5, 4],
+                  pointRadius: 3,
+                  borderWidth: 1.5,
+                },
+              ]
             : []),
         ],
       },
       options: {
-        scales: { y: { suggestedMin: 0, suggestedMax: 100, title: { display: true, text: '%' } }, x: { title: { display: true, text: 'after training' } } },
-        plugins: { legend: { display: true, position: 'bottom' }, tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} %` } } },
+        scales: {
+          y: { suggestedMin: 0, suggestedMax: 100, title: { display: true, text: '%' } },
+          x: { title: { display: true, text: 'after training' } },
+        },
+        plugins: {
+          legend: { display: true, position: 'bottom' },
+          tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} %` } },
+        },
       },
     }),
   };
 }
 
-export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => number, compare = runs.length > 1): ChartSpec {
+export function forgettingSpec(
+  runs: RunState[],
+  colorOf: (r: RunState) => number,
+  compare = runs.length > 1,
+): ChartSpec {
   const views = runs.map((r) => forgettingPerTask(r));
   const T = Math.max(0, ...views.map((v) => v.perTask.length));
   const tasks = sharedTasks(runs).slice(0, T);
@@ -142,12 +186,17 @@ export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => numbe
     corner: 'task',
     columns: runs.map((r) => r.name),
     rows: [
-      ...tasks.map((name, j) => ({ header: name, cells: views.map((v) => ({ text: fmt(v.perTask[j]?.value), value: v.perTask[j]?.value ?? null })) })),
+      ...tasks.map((name, j) => ({
+        header: name,
+        cells: views.map((v) => ({ text: fmt(v.perTask[j]?.value), value: v.perTask[j]?.value ?? null })),
+      })),
       { header: 'mean forgetting', cells: views.map((v) => ({ text: fmt(v.forgetting), value: v.forgetting })) },
       { header: 'BWT', cells: views.map((v) => ({ text: fmtSigned(v.bwt), value: v.bwt })) },
     ],
   });
-  const bwtText = single ? fmtSigned(views[0]?.bwt) : runs.map((r, k) => `${r.name} ${fmtSigned(views[k].bwt)}`).join(' · ');
+  const bwtText = single
+    ? fmtSigned(views[0]?.bwt)
+    : runs.map((r, k) => `${r.name} ${fmtSigned(views[k].bwt)}`).join(' · ');
   return {
     id: 'forgetting',
     title: 'Forgetting per task',
@@ -156,7 +205,10 @@ export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => numbe
         ? 'best earlier accuracy minus the latest, per task'
         : `after ${runs[0].tasks[views[0].after] ?? `task ${views[0].after + 1}`}; negative BWT = forgetting`
       : `BWT: ${bwtText}`,
-    figure: single && views[0].bwt != null ? { label: 'BWT', value: bwtText, title: 'Backward transfer: mean of R[t][j] - R[j][j] over earlier tasks' } : undefined,
+    figure:
+      single && views[0].bwt != null
+        ? { label: 'BWT', value: bwtText, title: 'Backward transfer: mean of R[t][j] - R[j][j] over earlier tasks' }
+        : undefined,
     empty: T === 0 ? 'Appears when a second task finishes.' : null,
     height: 260,
     fileBase: single ? `${runs[0].name}-forgetting` : 'compare-forgetting',
@@ -166,7 +218,9 @@ export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => numbe
     csv: () =>
       toCsv([
         ['run', 'task', 'forgetting', 'BWT', 'mean_forgetting'],
-        ...runs.flatMap((r, k) => views[k].perTask.map((pt) => [r.name, pt.name, pt.value, views[k].bwt, views[k].forgetting])),
+        ...runs.flatMap((r, k) =>
+          views[k].perTask.map((pt) => [r.name, pt.name, pt.value, views[k].bwt, views[k].forgetting]),
+        ),
       ]),
     config: (p: Palette): ChartConfiguration => ({
       type: 'bar',
@@ -182,8 +236,14 @@ export function forgettingSpec(runs: RunState[], colorOf: (r: RunState) => numbe
         })),
       },
       options: {
-        scales: { y: { beginAtZero: true, title: { display: true, text: 'percentage points' } }, x: { title: { display: true, text: 'task' } } },
-        plugins: { legend: { display: !single, position: 'bottom' }, tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} pp` } } },
+        scales: {
+          y: { beginAtZero: true, title: { display: true, text: 'percentage points' } },
+          x: { title: { display: true, text: 'task' } },
+        },
+        plugins: {
+          legend: { display: !single, position: 'bottom' },
+          tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} pp` } },
+        },
       },
     }),
   };

@@ -26,7 +26,11 @@ export interface HeatmapChart {
 export function heatmapConfig(p: Palette, h: HeatmapChart): ChartConfiguration {
   return {
     type: 'scatter',
-    data: { datasets: [{ data: h.cells as unknown as { x: number; y: number }[], pointRadius: 0, pointHitRadius: h.hitRadius }] },
+    data: {
+      datasets: [
+        { data: h.cells as unknown as { x: number; y: number }[], pointRadius: 0, pointHitRadius: h.hitRadius },
+      ],
+    },
     options: {
       layout: { padding: { top: 4, right: 4, left: 4, bottom: SCALE_SPACE } },
       scales: { x: { ...gridAxis(h.cols, h.xTitle), position: 'top' }, y: gridAxis(h.rows, h.yTitle, true) },

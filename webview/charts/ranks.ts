@@ -19,7 +19,17 @@ export function ranksHeatmapSpec(run: RunState): ChartSpec {
   const cols = h.cols.map((c) => c.label);
   const rows = h.rows.map((r) => r.label);
   const cells: HeatCell[] = [];
-  h.cells.forEach((row, y) => row.forEach((v, x) => cells.push({ x, y, v: v == null ? null : v * 100, text: v == null ? '' : pct(v), state: v == null ? 'missing' : 'value' })));
+  h.cells.forEach((row, y) =>
+    row.forEach((v, x) =>
+      cells.push({
+        x,
+        y,
+        v: v == null ? null : v * 100,
+        text: v == null ? '' : pct(v),
+        state: v == null ? 'missing' : 'value',
+      }),
+    ),
+  );
   const table = (): TableData => ({
     caption: 'Mean retained ratio k / min(m, n) of each layer\u2019s constrained matrices, per task boundary',
     corner: 'layer',
@@ -30,7 +40,9 @@ export function ranksHeatmapSpec(run: RunState): ChartSpec {
     id: `ranks-heatmap:${run.key}`,
     title: 'Retained subspace by layer',
     subtitle: 'mean k / min(m, n) per layer at each task boundary',
-    empty: run.ranks.length ? null : 'No ranks reported: this method does not constrain subspaces, or the first boundary is not reached yet.',
+    empty: run.ranks.length
+      ? null
+      : 'No ranks reported: this method does not constrain subspaces, or the first boundary is not reached yet.',
     height: Math.min(560, 140 + 30 * Math.max(rows.length, 2)),
     fileBase: `${run.name}-ranks-by-layer`,
     runKey: run.key,
@@ -88,20 +100,65 @@ export function ranksBarsSpec(run: RunState, r: RanksEvent | null): ChartSpec {
     table,
     csv: () =>
       toCsv([
-        ['matrix', 'layer', 'role', 'rows', 'cols', 'k', 'min_dim', 'ratio', 'retained_energy', 'effective_rank', 'importance', 'sigma_max', 'sigma_min', 'sigma_mean'],
-        ...ms.map((m) => [m.name, m.layer, m.role, m.shape[0], m.shape[1], m.k, m.minDim, m.ratio, m.retainedEnergy, m.effectiveRank, m.importance ?? null, m.sigmaMax, m.sigmaMin, m.sigmaMean]),
+        [
+          'matrix',
+          'layer',
+          'role',
+          'rows',
+          'cols',
+          'k',
+          'min_dim',
+          'ratio',
+          'retained_energy',
+          'effective_rank',
+          'importance',
+          'sigma_max',
+          'sigma_min',
+          'sigma_mean',
+        ],
+        ...ms.map((m) => [
+          m.name,
+          m.layer,
+          m.role,
+          m.shape[0],
+          m.shape[1],
+          m.k,
+          m.minDim,
+          m.ratio,
+          m.retainedEnergy,
+          m.effectiveRank,
+          m.importance ?? null,
+          m.sigmaMax,
+          m.sigmaMin,
+          m.sigmaMean,
+        ]),
       ]),
     config: (p: Palette): ChartConfiguration => ({
       type: 'bar',
       data: {
         labels,
         datasets: [
-          { label: 'k / min(m, n)', data: ms.map((m) => m.ratio * 100), backgroundColor: rgbCss(p.rankHigh, 1), borderColor: p.contrastBorder ?? undefined, borderWidth: p.contrastBorder ? 1 : 0 },
-          { label: 'retained energy', data: ms.map((m) => m.retainedEnergy * 100), backgroundColor: seriesColor(p, 0), borderColor: p.contrastBorder ?? undefined, borderWidth: p.contrastBorder ? 1 : 0 },
+          {
+            label: 'k / min(m, n)',
+            data: ms.map((m) => m.ratio * 100),
+            backgroundColor: rgbCss(p.rankHigh, 1),
+            borderColor: p.contrastBorder ?? undefined,
+            borderWidth: p.contrastBorder ? 1 : 0,
+          },
+          {
+            label: 'retained energy',
+            data: ms.map((m) => m.retainedEnergy * 100),
+            backgroundColor: seriesColor(p, 0),
+            borderColor: p.contrastBorder ?? undefined,
+            borderWidth: p.contrastBorder ? 1 : 0,
+          },
         ],
       },
       options: {
-        scales: { y: { min: 0, max: 100, title: { display: true, text: '%' } }, x: { ticks: { autoSkip: true, maxRotation: 60 } } },
+        scales: {
+          y: { min: 0, max: 100, title: { display: true, text: '%' } },
+          x: { ticks: { autoSkip: true, maxRotation: 60 } },
+        },
         plugins: {
           legend: { display: true, position: 'bottom' },
           tooltip: {
@@ -109,7 +166,9 @@ export function ranksBarsSpec(run: RunState, r: RanksEvent | null): ChartSpec {
               title: (items) => ms[items[0]?.dataIndex ?? 0]?.name ?? '',
               afterTitle: (items) => {
                 const m = ms[items[0]?.dataIndex ?? 0];
-                return m ? `${m.shape[0]}\u00d7${m.shape[1]}, k = ${m.k} of ${m.minDim}, effective rank ${fmt(m.effectiveRank)}` : '';
+                return m
+                  ? `${m.shape[0]}\u00d7${m.shape[1]}, k = ${m.k} of ${m.minDim}, effective rank ${fmt(m.effectiveRank)}`
+                  : '';
               },
               label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 1)} %`,
             },

@@ -20,7 +20,21 @@ import type { Palette } from '../theme';
 import { heatmapPlugin } from './heatmap';
 import { boundariesPlugin } from './boundaries';
 
-Chart.register(LineController, LineElement, PointElement, ScatterController, BarController, BarElement, LinearScale, LogarithmicScale, CategoryScale, Tooltip, Legend, heatmapPlugin, boundariesPlugin);
+Chart.register(
+  LineController,
+  LineElement,
+  PointElement,
+  ScatterController,
+  BarController,
+  BarElement,
+  LinearScale,
+  LogarithmicScale,
+  CategoryScale,
+  Tooltip,
+  Legend,
+  heatmapPlugin,
+  boundariesPlugin,
+);
 
 export { Chart };
 

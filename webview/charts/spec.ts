@@ -53,7 +53,10 @@ export interface ChartSpec {
 }
 
 export function tableCsv(t: TableData): string {
-  return toCsv([[t.corner, ...t.columns], ...t.rows.map((r) => [r.header, ...r.cells.map((c) => (c.value !== undefined ? c.value : c.text))])]);
+  return toCsv([
+    [t.corner, ...t.columns],
+    ...t.rows.map((r) => [r.header, ...r.cells.map((c) => (c.value !== undefined ? c.value : c.text))]),
+  ]);
 }
 
 /** Axis options for a heatmap grid: integer ticks at cell centres, labelled from a list. */

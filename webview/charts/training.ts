@@ -37,7 +37,17 @@ function taskStats(runs: RunState[], column: 'loss' | 'tokensPerSecond'): TaskSt
       const task = s.task.get(i);
       let st = byTask.get(task);
       if (!st) {
-        st = { run, task, name: run.tasks[task] ?? `task ${task + 1}`, count: 0, first: v, last: v, min: v, mean: 0, max: v };
+        st = {
+          run,
+          task,
+          name: run.tasks[task] ?? `task ${task + 1}`,
+          count: 0,
+          first: v,
+          last: v,
+          min: v,
+          mean: 0,
+          max: v,
+        };
         byTask.set(task, st);
       }
       st.count++;
@@ -61,11 +71,21 @@ function series(run: RunState, column: 'loss' | 'tokensPerSecond'): Point[] {
 }
 
 function stepsCsv(runs: RunState[]): string {
-  const rows: (string | number | null)[][] = [['run', 'task', 'global_step', 'loss', 'lr', 'tokens_per_second', 'time_ms']];
+  const rows: (string | number | null)[][] = [
+    ['run', 'task', 'global_step', 'loss', 'lr', 'tokens_per_second', 'time_ms'],
+  ];
   for (const r of runs) {
     const s = r.steps;
     for (let i = 0; i < s.globalStep.length; i++) {
-      rows.push([r.name, r.tasks[s.task.get(i)] ?? s.task.get(i), s.globalStep.get(i), s.loss.get(i), s.lr.get(i), s.tokensPerSecond.get(i), s.time.get(i)]);
+      rows.push([
+        r.name,
+        r.tasks[s.task.get(i)] ?? s.task.get(i),
+        s.globalStep.get(i),
+        s.loss.get(i),
+        s.lr.get(i),
+        s.tokensPerSecond.get(i),
+        s.time.get(i),
+      ]);
     }
   }
   return toCsv(rows);
@@ -73,7 +93,14 @@ function stepsCsv(runs: RunState[]): string {
 
 const rowHeader = (st: TaskStats, multi: boolean) => (multi ? `${st.run.name} / ${st.name}` : st.name);
 
-function stepLineConfig(runs: RunState[], colorOf: (r: RunState) => number, column: 'loss' | 'tokensPerSecond', yTitle: string, log: boolean, legend: boolean) {
+function stepLineConfig(
+  runs: RunState[],
+  colorOf: (r: RunState) => number,
+  column: 'loss' | 'tokensPerSecond',
+  yTitle: string,
+  log: boolean,
+  legend: boolean,
+) {
   return (p: Palette): ChartConfiguration => ({
     type: 'line',
     data: {
@@ -98,7 +125,12 @@ function stepLineConfig(runs: RunState[], colorOf: (r: RunState) => number, colu
       },
       plugins: {
         legend: { display: legend, position: 'bottom' },
-        tooltip: { callbacks: { title: (items) => `step ${items[0]?.parsed.x ?? ''}`, label: (i) => `${i.dataset.label}: ${column === 'loss' ? fmt(i.parsed.y, 4) : fmtCount(i.parsed.y)}` } },
+        tooltip: {
+          callbacks: {
+            title: (items) => `step ${items[0]?.parsed.x ?? ''}`,
+            label: (i) => `${i.dataset.label}: ${column === 'loss' ? fmt(i.parsed.y, 4) : fmtCount(i.parsed.y)}`,
+          },
+        },
         sculptBoundaries: { marks: boundaryMarks(runs[0]), color: p.unseen, textColor: p.muted },
       },
     },
@@ -106,7 +138,11 @@ function stepLineConfig(runs: RunState[], colorOf: (r: RunState) => number, colu
 }
 
 /** `compare`: several runs are open (even if only one is shown), so legends and tables name runs. */
-export function lossSpec(runs: RunState[], colorOf: (r: RunState) => number, opts: { log: boolean; compare?: boolean }): ChartSpec {
+export function lossSpec(
+  runs: RunState[],
+  colorOf: (r: RunState) => number,
+  opts: { log: boolean; compare?: boolean },
+): ChartSpec {
   const multi = opts.compare ?? runs.length > 1;
   const n = runs.reduce((s, r) => s + r.steps.globalStep.length, 0);
   const positive = runs.every((r) => r.steps.loss.view().every((v) => !(v <= 0)));
@@ -115,24 +151,23 @@ export function lossSpec(runs: RunState[], colorOf: (r: RunState) => number, opt
     caption: 'Training loss per task',
     corner: multi ? 'run / task' : 'task',
     columns: ['steps reported', 'first', 'last', 'min', 'mean'],
-    rows: taskStats(runs, 'loss').map(
-      (st): TableRow => ({
-        header: rowHeader(st, multi),
-        cells: [
-          { text: String(st.count), value: st.count },
-          { text: fmt(st.first, 4), value: st.first },
-          { text: fmt(st.last, 4), value: st.last },
-          { text: fmt(st.min, 4), value: st.min },
-          { text: fmt(st.mean, 4), value: st.mean },
-        ],
-      }),
-    ),
+    rows: taskStats(runs, 'loss').map((st): TableRow => ({
+      header: rowHeader(st, multi),
+      cells: [
+        { text: String(st.count), value: st.count },
+        { text: fmt(st.first, 4), value: st.first },
+        { text: fmt(st.last, 4), value: st.last },
+        { text: fmt(st.min, 4), value: st.min },
+        { text: fmt(st.mean, 4), value: st.mean },
+      ],
+    })),
     note: 'The CSV export holds every reported step.',
   });
   return {
     id: 'loss',
     title: 'Training loss',
-    subtitle: n > MAX_POINTS ? `${fmtCount(n)} steps reported, drawn as min/max per bucket` : `${fmtCount(n)} steps reported`,
+    subtitle:
+      n > MAX_POINTS ? `${fmtCount(n)} steps reported, drawn as min/max per bucket` : `${fmtCount(n)} steps reported`,
     figure: latest != null ? { label: 'latest', value: fmt(latest, 4) } : undefined,
     empty: n === 0 ? 'Appears with the first training steps.' : null,
     height: 320,
@@ -141,11 +176,22 @@ export function lossSpec(runs: RunState[], colorOf: (r: RunState) => number, opt
     describe: 'Line chart of training loss per global step, with task boundaries',
     table,
     csv: () => stepsCsv(runs),
-    config: stepLineConfig(runs, colorOf, 'loss', opts.log && positive ? 'loss (log)' : 'loss', opts.log && positive, multi),
+    config: stepLineConfig(
+      runs,
+      colorOf,
+      'loss',
+      opts.log && positive ? 'loss (log)' : 'loss',
+      opts.log && positive,
+      multi,
+    ),
   };
 }
 
-export function throughputSpec(runs: RunState[], colorOf: (r: RunState) => number, compare = runs.length > 1): ChartSpec {
+export function throughputSpec(
+  runs: RunState[],
+  colorOf: (r: RunState) => number,
+  compare = runs.length > 1,
+): ChartSpec {
   const multi = compare;
   const n = runs.reduce((s, r) => s + r.steps.globalStep.length, 0);
   const latest = !multi ? runs[0]?.current?.tokensPerSecond : null;
@@ -153,16 +199,14 @@ export function throughputSpec(runs: RunState[], colorOf: (r: RunState) => numbe
     caption: 'Throughput per task (tokens per second)',
     corner: multi ? 'run / task' : 'task',
     columns: ['mean tokens/s', 'max tokens/s', 'task time'],
-    rows: taskStats(runs, 'tokensPerSecond').map(
-      (st): TableRow => ({
-        header: rowHeader(st, multi),
-        cells: [
-          { text: fmtCount(st.mean), value: st.mean },
-          { text: fmtCount(st.max), value: st.max },
-          { text: fmtSeconds(st.run.taskSeconds[st.task]), value: st.run.taskSeconds[st.task] ?? null },
-        ],
-      }),
-    ),
+    rows: taskStats(runs, 'tokensPerSecond').map((st): TableRow => ({
+      header: rowHeader(st, multi),
+      cells: [
+        { text: fmtCount(st.mean), value: st.mean },
+        { text: fmtCount(st.max), value: st.max },
+        { text: fmtSeconds(st.run.taskSeconds[st.task]), value: st.run.taskSeconds[st.task] ?? null },
+      ],
+    })),
   });
   return {
     id: 'throughput',

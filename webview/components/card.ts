@@ -42,9 +42,25 @@ export class ChartCard {
     this.titleEl = h('h3', { class: 'card-title' });
     this.subEl = h('p', { class: 'card-sub' });
     this.figureEl = h('div', { class: 'card-figure' });
-    this.toggleBtn = h('vscode-button', { attrs: { secondary: true }, data: { action: 'toggle-table' }, on: { click: () => this.host.toggleTable(this.id) } });
-    this.pngBtn = h('vscode-button', { attrs: { secondary: true }, text: 'PNG', title: 'Save the chart as a PNG image', data: { action: 'png' }, on: { click: () => this.exportPng() } });
-    const csvBtn = h('vscode-button', { attrs: { secondary: true }, text: 'CSV', title: 'Save the data as CSV', data: { action: 'csv' }, on: { click: () => this.exportCsv() } });
+    this.toggleBtn = h('vscode-button', {
+      attrs: { secondary: true },
+      data: { action: 'toggle-table' },
+      on: { click: () => this.host.toggleTable(this.id) },
+    });
+    this.pngBtn = h('vscode-button', {
+      attrs: { secondary: true },
+      text: 'PNG',
+      title: 'Save the chart as a PNG image',
+      data: { action: 'png' },
+      on: { click: () => this.exportPng() },
+    });
+    const csvBtn = h('vscode-button', {
+      attrs: { secondary: true },
+      text: 'CSV',
+      title: 'Save the data as CSV',
+      data: { action: 'csv' },
+      on: { click: () => this.exportCsv() },
+    });
     this.canvas = h('canvas', { attrs: { role: 'img' } });
     this.chartBox = h('div', { class: 'chart-box' }, this.canvas);
     this.tableBox = h('div', { class: 'table-box' });
@@ -52,7 +68,13 @@ export class ChartCard {
     this.el = h(
       'section',
       { class: 'card', data: { card: id } },
-      h('header', { class: 'card-head' }, h('div', { class: 'card-titles' }, this.titleEl, this.subEl), this.figureEl, h('div', { class: 'card-actions' }, this.toggleBtn, this.pngBtn, csvBtn)),
+      h(
+        'header',
+        { class: 'card-head' },
+        h('div', { class: 'card-titles' }, this.titleEl, this.subEl),
+        this.figureEl,
+        h('div', { class: 'card-actions' }, this.toggleBtn, this.pngBtn, csvBtn),
+      ),
       this.emptyEl,
       this.chartBox,
       this.tableBox,
@@ -65,7 +87,11 @@ export class ChartCard {
     this.subEl.textContent = spec.subtitle ?? '';
     this.subEl.hidden = !spec.subtitle;
     if (spec.figure) {
-      clear(this.figureEl, h('span', { class: 'figure-label', text: spec.figure.label }), h('span', { class: 'figure-value', text: spec.figure.value }));
+      clear(
+        this.figureEl,
+        h('span', { class: 'figure-label', text: spec.figure.label }),
+        h('span', { class: 'figure-value', text: spec.figure.value }),
+      );
       this.figureEl.title = spec.figure.title ?? '';
       this.figureEl.hidden = false;
     } else {
@@ -99,7 +125,11 @@ export class ChartCard {
   private draw(spec: ChartSpec): void {
     const palette = this.host.palette();
     const cfg = spec.config(palette);
-    if (this.chart && this.chartPalette === this.host.paletteVersion() && (this.chart.config as { type?: string }).type === cfg.type) {
+    if (
+      this.chart &&
+      this.chartPalette === this.host.paletteVersion() &&
+      (this.chart.config as { type?: string }).type === cfg.type
+    ) {
       this.chart.data = cfg.data;
       this.chart.options = cfg.options ?? {};
       this.chart.update('none');

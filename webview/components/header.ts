@@ -31,14 +31,32 @@ export function runProgress(run: RunState): HTMLElement | null {
   return h(
     'div',
     { class: 'progress', data: { run: run.key } },
-    h('span', { class: 'progress-text', text: `${run.name}: task ${c.task + 1}/${T} ${c.name} \u00b7 step ${fmtCount(c.step)}/${fmtCount(c.steps)}${c.loss != null ? ` \u00b7 loss ${fmt(c.loss, 4)}` : ''}` }),
-    h('div', { class: 'progress-track', attrs: { role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(c.progress * 100), 'aria-label': `${run.name} task progress` } }, bar),
+    h('span', {
+      class: 'progress-text',
+      text: `${run.name}: task ${c.task + 1}/${T} ${c.name} \u00b7 step ${fmtCount(c.step)}/${fmtCount(c.steps)}${c.loss != null ? ` \u00b7 loss ${fmt(c.loss, 4)}` : ''}`,
+    }),
+    h(
+      'div',
+      {
+        class: 'progress-track',
+        attrs: {
+          role: 'progressbar',
+          'aria-valuemin': 0,
+          'aria-valuemax': 100,
+          'aria-valuenow': Math.round(c.progress * 100),
+          'aria-label': `${run.name} task progress`,
+        },
+      },
+      bar,
+    ),
   );
 }
 
 function checkpointWhere(run: RunState, c: { task: number; step: number; reason: string }): string {
   const name = run.tasks[c.task] ?? `task ${c.task + 1}`;
-  return c.reason === 'task' && c.step === 0 ? `before task ${c.task + 1} (${name})` : `task ${c.task + 1} (${name}), step ${c.step}`;
+  return c.reason === 'task' && c.step === 0
+    ? `before task ${c.task + 1} (${name})`
+    : `task ${c.task + 1} (${name}), step ${c.step}`;
 }
 
 interface Notice {
@@ -51,7 +69,12 @@ function runNotices(run: RunState, multi: boolean): Notice[] {
   const who = multi ? `${run.name}: ` : '';
   const out: Notice[] = [];
   if (run.log.readError) out.push({ kind: 'error', title: `${who}cannot read the run`, lines: [run.log.readError] });
-  if (run.error) out.push({ kind: 'error', title: `${who}${run.error.message}`, lines: [run.error.where ? `where: ${run.error.where}` : '', run.error.hint ?? ''].filter(Boolean) });
+  if (run.error)
+    out.push({
+      kind: 'error',
+      title: `${who}${run.error.message}`,
+      lines: [run.error.where ? `where: ${run.error.where}` : '', run.error.hint ?? ''].filter(Boolean),
+    });
   const status = runStatus(run);
   if (status === 'crashed') {
     const lines = [];
@@ -68,7 +91,12 @@ function runNotices(run: RunState, multi: boolean): Notice[] {
       lines: run.stopped.checkpoint ? [`Checkpoint: ${run.stopped.checkpoint}. Resume continues from there.`] : [],
     });
   }
-  if (run.log.badLines) out.push({ kind: 'warning', title: `${who}${run.log.badLines} unreadable line(s) in events.jsonl were skipped`, lines: [] });
+  if (run.log.badLines)
+    out.push({
+      kind: 'warning',
+      title: `${who}${run.log.badLines} unreadable line(s) in events.jsonl were skipped`,
+      lines: [],
+    });
   // Repeated warnings (one per boundary, say) are grouped by code so the list stays short.
   const groups = new Map<string, { count: number; message: string }>();
   for (const w of run.warnings) {
@@ -80,7 +108,9 @@ function runNotices(run: RunState, multi: boolean): Notice[] {
     out.push({
       kind: 'warning',
       title: `${who}${run.warnings.length} warning${run.warnings.length === 1 ? '' : 's'}`,
-      lines: [...groups.entries()].map(([code, g]) => `${g.count > 1 ? `${g.count}\u00d7 ` : ''}${code !== g.message ? `[${code}] ` : ''}${g.message}`),
+      lines: [...groups.entries()].map(
+        ([code, g]) => `${g.count > 1 ? `${g.count}\u00d7 ` : ''}${code !== g.message ? `[${code}] ` : ''}${g.message}`,
+      ),
     });
   }
   return out;
@@ -99,7 +129,12 @@ export function renderNotices(state: DashboardState): HTMLElement {
       if (n.kind === 'warning' && body) {
         return h('details', { class: `notice notice-${n.kind}` }, h('summary', { text: n.title }), body);
       }
-      return h('div', { class: `notice notice-${n.kind}`, attrs: { role: n.kind === 'error' ? 'alert' : 'status' } }, h('strong', { text: n.title }), body);
+      return h(
+        'div',
+        { class: `notice notice-${n.kind}`, attrs: { role: n.kind === 'error' ? 'alert' : 'status' } },
+        h('strong', { text: n.title }),
+        body,
+      );
     }),
   );
 }

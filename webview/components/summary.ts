@@ -35,29 +35,58 @@ const STATUS_TEXT: Record<RunStatus, string> = {
 };
 
 const STATUS_HINT: Partial<Record<RunStatus, string>> = {
-  crashed: 'The trainer ended without a final event (the log ends mid-line or the process failed); resume continues from the last checkpoint.',
+  crashed:
+    'The trainer ended without a final event (the log ends mid-line or the process failed); resume continues from the last checkpoint.',
   interrupted: 'No final event yet: the run is running elsewhere or was interrupted.',
 };
 
 const COLUMNS: { key: MetricKey; label: string; title: string; format: (v: number | null) => string }[] = [
   { key: 'AA', label: 'AA', title: 'Average accuracy over all tasks after the last task (%)', format: (v) => fmt(v) },
-  { key: 'BWT', label: 'BWT', title: 'Backward transfer (percentage points; negative = forgetting)', format: (v) => fmtSigned(v) },
-  { key: 'forgetting', label: 'Forgetting', title: 'Mean forgetting, Chaudhry et al. (percentage points; lower is better)', format: (v) => fmt(v) },
-  { key: 'FWT', label: 'FWT', title: 'Forward transfer against the zero-shot accuracy (percentage points)', format: (v) => fmtSigned(v) },
+  {
+    key: 'BWT',
+    label: 'BWT',
+    title: 'Backward transfer (percentage points; negative = forgetting)',
+    format: (v) => fmtSigned(v),
+  },
+  {
+    key: 'forgetting',
+    label: 'Forgetting',
+    title: 'Mean forgetting, Chaudhry et al. (percentage points; lower is better)',
+    format: (v) => fmt(v),
+  },
+  {
+    key: 'FWT',
+    label: 'FWT',
+    title: 'Forward transfer against the zero-shot accuracy (percentage points)',
+    format: (v) => fmtSigned(v),
+  },
   { key: 'seconds', label: 'Time', title: 'Wall time of the run', format: (v) => fmtSeconds(v) },
 ];
 
 export function statusPill(status: RunStatus): HTMLElement {
-  return h('span', { class: `status status-${status}`, text: STATUS_TEXT[status], title: STATUS_HINT[status], data: { status } });
+  return h('span', {
+    class: `status status-${status}`,
+    text: STATUS_TEXT[status],
+    title: STATUS_HINT[status],
+    data: { status },
+  });
 }
 
-function metricCell(row: SummaryRow, key: MetricKey, best: Set<string>, format: (v: number | null) => string): HTMLElement {
+function metricCell(
+  row: SummaryRow,
+  key: MetricKey,
+  best: Set<string>,
+  format: (v: number | null) => string,
+): HTMLElement {
   const raw = key === 'seconds' ? row.seconds : (row.metrics?.[key] ?? null);
   const isBest = best.has(row.key);
   const text = key === 'seconds' && raw != null && !row.secondsFinal ? `${format(raw)} so far` : format(raw);
   return h(
     'td',
-    { class: `num${isBest ? ' best' : ''}`, data: { metric: key, value: raw == null ? undefined : String(raw), best: isBest ? 'true' : undefined } },
+    {
+      class: `num${isBest ? ' best' : ''}`,
+      data: { metric: key, value: raw == null ? undefined : String(raw), best: isBest ? 'true' : undefined },
+    },
     isBest ? h('span', { class: 'best-mark', text: '\u2605', attrs: { 'aria-hidden': 'true' } }) : null,
     text,
     isBest ? h('span', { class: 'sr-only', text: ' (best)' }) : null,
@@ -71,7 +100,13 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
   const head = h(
     'tr',
     {},
-    compare ? h('th', { attrs: { scope: 'col' }, class: 'col-show' }, h('span', { class: 'sr-only', text: 'shown in charts' })) : null,
+    compare
+      ? h(
+          'th',
+          { attrs: { scope: 'col' }, class: 'col-show' },
+          h('span', { class: 'sr-only', text: 'shown in charts' }),
+        )
+      : null,
     h('th', { attrs: { scope: 'col' }, text: 'Run' }),
     h('th', { attrs: { scope: 'col' }, text: 'Method' }),
     h('th', { attrs: { scope: 'col' }, text: 'Status' }),
@@ -97,18 +132,35 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
       'tr',
       { data: { run: run.key } },
       show,
-      h('th', { attrs: { scope: 'row' }, class: 'run-name' }, h('div', {}, swatch, h('span', { text: run.name, title: run.key }))),
+      h(
+        'th',
+        { attrs: { scope: 'row' }, class: 'run-name' },
+        h('div', {}, swatch, h('span', { text: run.name, title: run.key })),
+      ),
       h('td', { text: row.method }),
       h(
         'td',
         {},
         statusPill(row.status),
         row.status !== 'finished' && row.tasksTotal
-          ? h('span', { class: 'status-note', text: `${row.tasksDone}/${row.tasksTotal} tasks`, title: 'Metrics are after the last finished task' })
+          ? h('span', {
+              class: 'status-note',
+              text: `${row.tasksDone}/${row.tasksTotal} tasks`,
+              title: 'Metrics are after the last finished task',
+            })
           : null,
       ),
       ...COLUMNS.map((c) => metricCell(row, c.key, best.get(c.key)!, c.format)),
-      h('td', { class: 'row-actions' }, h('vscode-button', { attrs: { secondary: true }, text: 'Folder', title: `Open ${run.key}`, on: { click: () => host.openFolder(run.key) } })),
+      h(
+        'td',
+        { class: 'row-actions' },
+        h('vscode-button', {
+          attrs: { secondary: true },
+          text: 'Folder',
+          title: `Open ${run.key}`,
+          on: { click: () => host.openFolder(run.key) },
+        }),
+      ),
     );
   });
   return h(
@@ -117,7 +169,10 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
     h(
       'table',
       { class: 'data-table summary-table', data: { table: 'summary' } },
-      h('caption', { class: 'sr-only', text: compare ? 'Runs compared, with the best value of each column marked' : 'Run summary' }),
+      h('caption', {
+        class: 'sr-only',
+        text: compare ? 'Runs compared, with the best value of each column marked' : 'Run summary',
+      }),
       h('thead', {}, head),
       h('tbody', {}, ...body),
     ),

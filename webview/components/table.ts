@@ -3,7 +3,12 @@ import type { TableData } from '../charts/spec';
 import { h } from '../dom';
 
 export function renderTable(t: TableData, id?: string): HTMLElement {
-  const head = h('tr', {}, h('th', { attrs: { scope: 'col' }, text: t.corner }), ...t.columns.map((c) => h('th', { attrs: { scope: 'col' }, text: c })));
+  const head = h(
+    'tr',
+    {},
+    h('th', { attrs: { scope: 'col' }, text: t.corner }),
+    ...t.columns.map((c) => h('th', { attrs: { scope: 'col' }, text: c })),
+  );
   const body = t.rows.map((r, i) =>
     h(
       'tr',
@@ -13,7 +18,9 @@ export function renderTable(t: TableData, id?: string): HTMLElement {
         h('td', {
           text: c.text,
           title: c.title,
-          class: `${c.value !== undefined && c.value !== null ? 'num' : ''}${c.kind ? ` cell-${c.kind}` : ''}`.trim() || undefined,
+          class:
+            `${c.value !== undefined && c.value !== null ? 'num' : ''}${c.kind ? ` cell-${c.kind}` : ''}`.trim() ||
+            undefined,
           data: { value: c.value == null ? undefined : String(c.value) },
         }),
       ),
@@ -22,7 +29,13 @@ export function renderTable(t: TableData, id?: string): HTMLElement {
   return h(
     'div',
     { class: 'table-scroll', attrs: { tabindex: 0, role: 'region', 'aria-label': t.caption } },
-    h('table', { class: 'data-table', data: { table: id } }, h('caption', { text: t.caption }), h('thead', {}, head), h('tbody', {}, ...body)),
+    h(
+      'table',
+      { class: 'data-table', data: { table: id } },
+      h('caption', { text: t.caption }),
+      h('thead', {}, head),
+      h('tbody', {}, ...body),
+    ),
     t.note ? h('p', { class: 'table-note', text: t.note }) : null,
   );
 }

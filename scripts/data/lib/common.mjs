@@ -34,7 +34,26 @@ export function sortedKeys(obj) {
   return Object.keys(obj).sort(byString);
 }
 
-const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '(c)', reg: '(r)', mdash: ' - ', ndash: ' - ', hellip: '...', rsquo: "'", lsquo: "'", rdquo: '"', ldquo: '"', bull: '*', middot: '*', trade: '(tm)' };
+const ENTITIES = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: ' ',
+  copy: '(c)',
+  reg: '(r)',
+  mdash: ' - ',
+  ndash: ' - ',
+  hellip: '...',
+  rsquo: "'",
+  lsquo: "'",
+  rdquo: '"',
+  ldquo: '"',
+  bull: '*',
+  middot: '*',
+  trade: '(tm)',
+};
 
 /** Decodes HTML character references (named ones of the list above, and numeric ones). */
 export function decodeEntities(s) {
@@ -53,17 +72,19 @@ export function decodeEntities(s) {
  * "ago - never", not "ago—never"), control characters and runs of whitespace collapsed.
  */
 export function cleanText(s) {
-  return s
-    .normalize('NFC')
-    .replace(/[\u2018\u2019\u201a\u2032]/g, "'")
-    .replace(/[\u201c\u201d\u201e\u2033]/g, '"')
-    .replace(/\s*[\u2013\u2014\u2015]\s*/g, ' - ')
-    .replace(/\u2026/g, '...')
-    .replace(/[\u00a0\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
-    // eslint-disable-next-line no-control-regex -- removing control characters is the point
-    .replace(/[\u0000-\u001f\u007f-\u009f\ufeff\ufffd]/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
+  return (
+    s
+      .normalize('NFC')
+      .replace(/[\u2018\u2019\u201a\u2032]/g, "'")
+      .replace(/[\u201c\u201d\u201e\u2033]/g, '"')
+      .replace(/\s*[\u2013\u2014\u2015]\s*/g, ' - ')
+      .replace(/\u2026/g, '...')
+      .replace(/[\u00a0\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
+      // eslint-disable-next-line no-control-regex -- removing control characters is the point
+      .replace(/[\u0000-\u001f\u007f-\u009f\ufeff\ufffd]/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+  );
 }
 
 export const words = (s) => s.split(/\s+/).filter(Boolean);
@@ -83,7 +104,50 @@ export function normKey(s) {
     .trim();
 }
 
-const ABBREV = new Set(['mr', 'mrs', 'ms', 'dr', 'st', 'jr', 'sr', 'prof', 'gen', 'gov', 'sen', 'rep', 'col', 'capt', 'lt', 'sgt', 'mt', 'ft', 'co', 'inc', 'ltd', 'no', 'vs', 'etc', 'e.g', 'i.e', 'u.s', 'u.n', 'a.m', 'p.m', 'rev', 'hon', 'messrs', 'jan', 'feb', 'mar', 'apr', 'aug', 'sept', 'oct', 'nov', 'dec']);
+const ABBREV = new Set([
+  'mr',
+  'mrs',
+  'ms',
+  'dr',
+  'st',
+  'jr',
+  'sr',
+  'prof',
+  'gen',
+  'gov',
+  'sen',
+  'rep',
+  'col',
+  'capt',
+  'lt',
+  'sgt',
+  'mt',
+  'ft',
+  'co',
+  'inc',
+  'ltd',
+  'no',
+  'vs',
+  'etc',
+  'e.g',
+  'i.e',
+  'u.s',
+  'u.n',
+  'a.m',
+  'p.m',
+  'rev',
+  'hon',
+  'messrs',
+  'jan',
+  'feb',
+  'mar',
+  'apr',
+  'aug',
+  'sept',
+  'oct',
+  'nov',
+  'dec',
+]);
 
 /**
  * Sentences of running English text: a break after . ! or ? (and closing quotes or brackets) when the next
@@ -128,7 +192,17 @@ export function chunks(items, n, minTail = n) {
  * testPerGroup / trainPerGroup cap how many items one group gives a split, so that a split spans many documents.
  */
 export function buildTask(spec, used) {
-  const { id, instruction, classes, trainPerClass, testPerClass, maxWords, minWords = 3, testPerGroup = Infinity, trainPerGroup = Infinity } = spec;
+  const {
+    id,
+    instruction,
+    classes,
+    trainPerClass,
+    testPerClass,
+    maxWords,
+    minWords = 3,
+    testPerGroup = Infinity,
+    trainPerGroup = Infinity,
+  } = spec;
   const prepared = new Map();
   const labelsOf = new Map();
   for (const { label, items } of classes) {
@@ -179,7 +253,8 @@ export function buildTask(spec, used) {
     stats[label] = { available: pool.length, groups: groups.size, train: tr.length, test: te.length };
   }
   const mix = rng(`${id}/order`);
-  const row = (it) => (instruction ? { instruction, input: it.text, output: it.label } : { input: it.text, output: it.label });
+  const row = (it) =>
+    instruction ? { instruction, input: it.text, output: it.label } : { input: it.text, output: it.label };
   const trainRows = shuffle(train, mix);
   const testRows = shuffle(test, mix);
   return {

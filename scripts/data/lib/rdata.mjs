@@ -8,9 +8,20 @@ import { readFileSync } from 'node:fs';
 import { inflateSync, gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 
-const NILVALUE = 254, REFSXP = 255, GLOBALENV = 253, EMPTYENV = 242, BASEENV = 241, BASENAMESPACE = 250;
-const MISSINGARG = 251, UNBOUNDVALUE = 252, PACKAGESXP = 248, NAMESPACESXP = 249, PERSISTSXP = 247;
-const ALTREP = 238, ATTRLISTSXP = 239, ATTRLANGSXP = 240;
+const NILVALUE = 254,
+  REFSXP = 255,
+  GLOBALENV = 253,
+  EMPTYENV = 242,
+  BASEENV = 241,
+  BASENAMESPACE = 250;
+const MISSINGARG = 251,
+  UNBOUNDVALUE = 252,
+  PACKAGESXP = 248,
+  NAMESPACESXP = 249,
+  PERSISTSXP = 247;
+const ALTREP = 238,
+  ATTRLISTSXP = 239,
+  ATTRLANGSXP = 240;
 
 /** An R value as plain JS: vectors are arrays (with `.attributes`), NA strings are null. */
 class Reader {
@@ -32,7 +43,8 @@ class Reader {
   }
   header() {
     const magic = this.buf.toString('latin1', 0, 2);
-    if (magic !== 'X\n') throw new Error(`${this.where}: not an XDR R serialization (starts with ${JSON.stringify(magic)})`);
+    if (magic !== 'X\n')
+      throw new Error(`${this.where}: not an XDR R serialization (starts with ${JSON.stringify(magic)})`);
     this.pos = 2;
     const version = this.int();
     this.int();
@@ -181,7 +193,9 @@ class Reader {
         return v;
       }
       default:
-        throw new Error(`${this.where}: unsupported R object type ${type} at byte ${this.pos - 4} (attr ${hasAttr}, tag ${hasTag})`);
+        throw new Error(
+          `${this.where}: unsupported R object type ${type} at byte ${this.pos - 4} (attr ${hasAttr}, tag ${hasTag})`,
+        );
     }
   }
 }

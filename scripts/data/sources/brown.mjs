@@ -91,7 +91,8 @@ export function genreClasses() {
     }
     const items = [];
     for (const [file, sents] of byFile) {
-      for (const c of chunks(sents, 3)) items.push({ text: c.map((s) => s.text).join(' '), group: file, key: c.map((s) => s.key) });
+      for (const c of chunks(sents, 3))
+        items.push({ text: c.map((s) => s.text).join(' '), group: file, key: c.map((s) => s.key) });
     }
     return { label, items };
   });

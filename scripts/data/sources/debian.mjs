@@ -12,7 +12,9 @@ import { byString } from '../lib/common.mjs';
 
 function readList(suffix) {
   const dir = aptListsDir();
-  const name = readdirSync(dir).find((f) => /_dists_bookworm_main_/.test(f) && (f.endsWith(`${suffix}.lz4`) || f.endsWith(suffix)));
+  const name = readdirSync(dir).find(
+    (f) => /_dists_bookworm_main_/.test(f) && (f.endsWith(`${suffix}.lz4`) || f.endsWith(suffix)),
+  );
   if (!name) throw new Error(`${dir}: no bookworm main ${suffix} list (run node scripts/data/fetch.mjs)`);
   const file = join(dir, name);
   if (!name.endsWith('.lz4')) return readFileSync(file, 'utf8');
@@ -57,14 +59,16 @@ function flatten(desc) {
   return { short: short.trim(), long: body.replace(/\s+/g, ' ').trim() };
 }
 
-const BORING = /\b(transitional (dummy )?package|dummy transitional|debug symbols|this is an empty package|metapackage)\b/i;
+const BORING =
+  /\b(transitional (dummy )?package|dummy transitional|debug symbols|this is an empty package|metapackage)\b/i;
 
 let cache;
 /** [{pkg, source, section, short, long}], one per (source, section), sorted by source. */
 export function loadDebian() {
   if (cache) return cache;
   const descByMd5 = new Map();
-  for (const st of stanzas(readList('_i18n_Translation-en'))) if (st['Description-md5'] && st['Description-en']) descByMd5.set(st['Description-md5'], st['Description-en']);
+  for (const st of stanzas(readList('_i18n_Translation-en')))
+    if (st['Description-md5'] && st['Description-en']) descByMd5.set(st['Description-md5'], st['Description-en']);
   const best = new Map();
   for (const st of stanzas(readList('_binary-amd64_Packages'))) {
     const pkg = st.Package;
@@ -98,7 +102,8 @@ const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Description text with the package's names and the task's label words taken out. */
 export function maskedText(d, maskWords) {
   let t = `${d.short}. ${d.long}`;
-  for (const name of new Set([d.pkg, d.source])) t = t.replace(new RegExp(`(?<![\\w-])${escapeRe(name)}(?![\\w-])`, 'gi'), 'this package');
+  for (const name of new Set([d.pkg, d.source]))
+    t = t.replace(new RegExp(`(?<![\\w-])${escapeRe(name)}(?![\\w-])`, 'gi'), 'this package');
   t = t.replace(new RegExp(`\\b(${maskWords.map(escapeRe).join('|')})\\b`, 'gi'), ' ');
   return t.replace(/\s+([.,;:!?])/g, '$1').replace(/\s+/g, ' ');
 }
@@ -117,7 +122,10 @@ export function sectionClasses(sections, mask) {
   }));
 }
 
-export const SOFTWARE = { labels: { games: 'games', sound: 'sound', graphics: 'graphics', math: 'math', text: 'text' }, mask: ['games', 'game', 'sound', 'sounds', 'graphics', 'graphic', 'math', 'maths', 'text', 'texts'] };
+export const SOFTWARE = {
+  labels: { games: 'games', sound: 'sound', graphics: 'graphics', math: 'math', text: 'text' },
+  mask: ['games', 'game', 'sound', 'sounds', 'graphics', 'graphic', 'math', 'maths', 'text', 'texts'],
+};
 export const SOFTWARE2 = {
   labels: { network: 'net', admin: 'admin', web: 'web', science: 'science', fonts: 'fonts' },
   mask: ['network', 'networks', 'net', 'admin', 'admins', 'web', 'science', 'sciences', 'fonts', 'font'],

@@ -15,7 +15,10 @@ const plain = (s) => decodeEntities(s.replace(/<[^>]*>/g, ' '));
 export function loadReviews() {
   const dir = join(debDir('modeldata'), 'usr/lib/R/site-library/modeldata/data');
   const objs = readLazyLoadDb(dir, ['training_data', 'testing_data']);
-  const rows = [...dataFrameRows(objs.training_data, 'training_data'), ...dataFrameRows(objs.testing_data, 'testing_data')];
+  const rows = [
+    ...dataFrameRows(objs.training_data, 'training_data'),
+    ...dataFrameRows(objs.testing_data, 'testing_data'),
+  ];
   if (rows.length !== 5000) throw new Error(`${dir}: expected 5,000 fine-food reviews, got ${rows.length}`);
   return rows;
 }
@@ -23,6 +26,9 @@ export function loadReviews() {
 /** Each review is a document of sentences, so that the corpus can drop a single sentence that a test input repeats. */
 export function* corpusUnits() {
   for (const [i, r] of loadReviews().entries()) {
-    yield { source: 'finefood', paragraphs: [splitSentences(plain(r.review)).map((text, j) => ({ text, key: `food:${i}:${j}` }))] };
+    yield {
+      source: 'finefood',
+      paragraphs: [splitSentences(plain(r.review)).map((text, j) => ({ text, key: `food:${i}:${j}` }))],
+    };
   }
 }

@@ -7,7 +7,13 @@ import { debDir } from '../fetch.mjs';
 
 const DIR = () => join(debDir('fortunes'), 'usr/share/games/fortunes');
 
-export const FORTUNE_FILES = { computers: 'computers', politics: 'politics', people: 'people', work: 'work', poems: 'songs-poems' };
+export const FORTUNE_FILES = {
+  computers: 'computers',
+  politics: 'politics',
+  people: 'people',
+  work: 'work',
+  poems: 'songs-poems',
+};
 
 /** Entries of one fortune file, whitespace collapsed. */
 export function readFortunes(file) {
@@ -29,10 +35,46 @@ export function fortuneClasses() {
 }
 
 /** The prose files of the package (not ascii-art, nor the project-internal debian, perl, knghtbrd, tao, ... ones). */
-export const CORPUS_FILES = ['art', 'computers', 'cookie', 'definitions', 'drugs', 'education', 'ethnic', 'food', 'goedel', 'humorists', 'kids', 'law', 'linux', 'linuxcookie', 'love', 'magic', 'medicine', 'men-women', 'miscellaneous', 'news', 'people', 'pets', 'platitudes', 'politics', 'pratchett', 'science', 'songs-poems', 'sports', 'startrek', 'wisdom', 'work', 'zippy'];
+export const CORPUS_FILES = [
+  'art',
+  'computers',
+  'cookie',
+  'definitions',
+  'drugs',
+  'education',
+  'ethnic',
+  'food',
+  'goedel',
+  'humorists',
+  'kids',
+  'law',
+  'linux',
+  'linuxcookie',
+  'love',
+  'magic',
+  'medicine',
+  'men-women',
+  'miscellaneous',
+  'news',
+  'people',
+  'pets',
+  'platitudes',
+  'politics',
+  'pratchett',
+  'science',
+  'songs-poems',
+  'sports',
+  'startrek',
+  'wisdom',
+  'work',
+  'zippy',
+];
 
 export function* corpusUnits() {
   for (const file of CORPUS_FILES) {
-    yield { source: 'fortunes', paragraphs: readFortunes(file).map((text, i) => [{ text, key: `fortune:${file}:${i}` }]) };
+    yield {
+      source: 'fortunes',
+      paragraphs: readFortunes(file).map((text, i) => [{ text, key: `fortune:${file}:${i}` }]),
+    };
   }
 }

@@ -10,11 +10,64 @@ import { debDir } from '../fetch.mjs';
 
 const BOOKS = {
   law: ['Genesis', 'Exodus', 'Leviticus', 'Numbers', 'Deuteronomy'],
-  history: ['Joshua', 'Judges', 'Ruth', '1 Samuel', '2 Samuel', '1 Kings', '2 Kings', '1 Chronicles', '2 Chronicles', 'Ezra', 'Nehemiah', 'Esther'],
+  history: [
+    'Joshua',
+    'Judges',
+    'Ruth',
+    '1 Samuel',
+    '2 Samuel',
+    '1 Kings',
+    '2 Kings',
+    '1 Chronicles',
+    '2 Chronicles',
+    'Ezra',
+    'Nehemiah',
+    'Esther',
+  ],
   poetry: ['Job', 'Psalms', 'Proverbs', 'Ecclesiastes', 'Song of Solomon'],
-  prophets: ['Isaiah', 'Jeremiah', 'Lamentations', 'Ezekiel', 'Daniel', 'Hosea', 'Joel', 'Amos', 'Obadiah', 'Jonah', 'Micah', 'Nahum', 'Habakkuk', 'Zephaniah', 'Haggai', 'Zechariah', 'Malachi'],
+  prophets: [
+    'Isaiah',
+    'Jeremiah',
+    'Lamentations',
+    'Ezekiel',
+    'Daniel',
+    'Hosea',
+    'Joel',
+    'Amos',
+    'Obadiah',
+    'Jonah',
+    'Micah',
+    'Nahum',
+    'Habakkuk',
+    'Zephaniah',
+    'Haggai',
+    'Zechariah',
+    'Malachi',
+  ],
   gospels: ['Matthew', 'Mark', 'Luke', 'John'],
-  epistles: ['Romans', '1 Corinthians', '2 Corinthians', 'Galatians', 'Ephesians', 'Philippians', 'Colossians', '1 Thessalonians', '2 Thessalonians', '1 Timothy', '2 Timothy', 'Titus', 'Philemon', 'Hebrews', 'James', '1 Peter', '2 Peter', '1 John', '2 John', '3 John', 'Jude'],
+  epistles: [
+    'Romans',
+    '1 Corinthians',
+    '2 Corinthians',
+    'Galatians',
+    'Ephesians',
+    'Philippians',
+    'Colossians',
+    '1 Thessalonians',
+    '2 Thessalonians',
+    '1 Timothy',
+    '2 Timothy',
+    'Titus',
+    'Philemon',
+    'Hebrews',
+    'James',
+    '1 Peter',
+    '2 Peter',
+    '1 John',
+    '2 John',
+    '3 John',
+    'Jude',
+  ],
 };
 
 let cache;
@@ -25,7 +78,8 @@ export function loadVerses() {
   const data = join(debDir('kjvText'), 'usr/lib');
   // -l with a huge width: one verse per line, no wrapping.
   const r = spawnSync(reader, ['-l100000', '-p', data, 'Gen1:1-Rev22:21'], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.error || r.status !== 0) throw new Error(`cannot run the KJV reader ${reader}: ${r.error?.message ?? r.stderr}`);
+  if (r.error || r.status !== 0)
+    throw new Error(`cannot run the KJV reader ${reader}: ${r.error?.message ?? r.stderr}`);
   cache = [];
   let book = null;
   let chapter = 0;
@@ -49,7 +103,9 @@ export function scriptureClasses() {
   const verses = loadVerses();
   return Object.entries(BOOKS).map(([label, books]) => ({
     label,
-    items: verses.filter((v) => books.includes(v.book)).map((v) => ({ text: v.text, group: `kjv:${v.book} ${v.chapter}`, key: keyOf(v) })),
+    items: verses
+      .filter((v) => books.includes(v.book))
+      .map((v) => ({ text: v.text, group: `kjv:${v.book} ${v.chapter}`, key: keyOf(v) })),
   }));
 }
 

@@ -9,7 +9,14 @@ import { debDir, npmDir } from '../fetch.mjs';
 import { readLazyLoadDb } from '../lib/rdata.mjs';
 import { splitSentences } from '../lib/common.mjs';
 
-export const AUSTEN_NOVELS = ['sensesensibility', 'prideprejudice', 'mansfieldpark', 'emma', 'northangerabbey', 'persuasion'];
+export const AUSTEN_NOVELS = [
+  'sensesensibility',
+  'prideprejudice',
+  'mansfieldpark',
+  'emma',
+  'northangerabbey',
+  'persuasion',
+];
 
 const HEADING = /^(chapter|volume|book|end of|finis\b|the end\b)|^[IVXLC]+\.?$|^\(?\d{4}\)?$|^(by\s+)?jane austen/i;
 
@@ -61,14 +68,24 @@ export function loadMoby() {
   const dir = join(npmDir('moby'), 'data');
   const files = [...Array.from({ length: 135 }, (_, i) => `chapter_${i + 1}.txt`), 'epilogue.txt'];
   mobyCache = files.map((f, i) => {
-    const blocks = readFileSync(join(dir, f), 'utf8').split(/\n\s*\n/).slice(1);
-    return { work: 'mobydick', chapter: i + 1, paragraphs: blocks.map((b) => splitSentences(b.replace(/\s+/g, ' ').trim())).filter((p) => p.length) };
+    const blocks = readFileSync(join(dir, f), 'utf8')
+      .split(/\n\s*\n/)
+      .slice(1);
+    return {
+      work: 'mobydick',
+      chapter: i + 1,
+      paragraphs: blocks.map((b) => splitSentences(b.replace(/\s+/g, ' ').trim())).filter((p) => p.length),
+    };
   });
   return mobyCache;
 }
 
 function sentencesOf(chapters) {
-  return chapters.flatMap((c) => c.paragraphs.flatMap((p, pi) => p.map((text, si) => ({ text, group: `${c.work}:${c.chapter}`, key: `${c.work}:${c.chapter}:${pi}:${si}` }))));
+  return chapters.flatMap((c) =>
+    c.paragraphs.flatMap((p, pi) =>
+      p.map((text, si) => ({ text, group: `${c.work}:${c.chapter}`, key: `${c.work}:${c.chapter}:${pi}:${si}` })),
+    ),
+  );
 }
 
 export const austenSentences = () => sentencesOf(loadAusten());
@@ -76,6 +93,11 @@ export const melvilleSentences = () => sentencesOf(loadMoby());
 
 export function* corpusUnits() {
   for (const c of [...loadAusten(), ...loadMoby()]) {
-    yield { source: c.work === 'mobydick' ? 'melville' : 'austen', paragraphs: c.paragraphs.map((p, pi) => p.map((text, si) => ({ text, key: `${c.work}:${c.chapter}:${pi}:${si}` }))) };
+    yield {
+      source: c.work === 'mobydick' ? 'melville' : 'austen',
+      paragraphs: c.paragraphs.map((p, pi) =>
+        p.map((text, si) => ({ text, key: `${c.work}:${c.chapter}:${pi}:${si}` })),
+      ),
+    };
   }
 }

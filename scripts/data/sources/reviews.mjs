@@ -20,7 +20,9 @@ function loadSentences(site) {
   try {
     rows = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: cannot read the ${site} sentences (${e.message}); fetch again with node scripts/data/build.mjs --refresh`);
+    throw new Error(
+      `${file}: cannot read the ${site} sentences (${e.message}); fetch again with node scripts/data/build.mjs --refresh`,
+    );
   }
   if (!Array.isArray(rows)) throw new Error(`${file}: expected an array of {text, class} records`);
   const labelled = rows.filter((r) => r.class === 0 || r.class === 1);

@@ -19,7 +19,13 @@ export function loadSotu() {
   if (files.length < 230) throw new Error(`${dir}: expected about 233 addresses, found ${files.length}`);
   cache = files.map((f) => {
     const j = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-    return { id: f.replace(/\.json$/, ''), year: j.year, name: j.name, party: j.party, sentences: splitSentences(j.text.replace(/\s+/g, ' ').trim()) };
+    return {
+      id: f.replace(/\.json$/, ''),
+      year: j.year,
+      name: j.name,
+      party: j.party,
+      sentences: splitSentences(j.text.replace(/\s+/g, ' ').trim()),
+    };
   });
   return cache;
 }
@@ -35,7 +41,12 @@ function passages(a) {
 export const ERAS = { founding: [0, 1829], nineteenth: [1830, 1899], twentieth: [1900, 1989], modern: [1990, 9999] };
 
 export function eraClasses() {
-  return Object.entries(ERAS).map(([label, [lo, hi]]) => ({ label, items: loadSotu().filter((a) => a.year >= lo && a.year <= hi).flatMap(passages) }));
+  return Object.entries(ERAS).map(([label, [lo, hi]]) => ({
+    label,
+    items: loadSotu()
+      .filter((a) => a.year >= lo && a.year <= hi)
+      .flatMap(passages),
+  }));
 }
 
 const PARTY_WORDS = /\b(democrat|democrats|democratic|republican|republicans|gop)\b/gi;

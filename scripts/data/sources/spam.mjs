@@ -35,7 +35,13 @@ const bufToText = (buf, charset) => (/^utf-?8$/.test(charset) ? buf.toString('ut
 /** RFC 2047 encoded words in a header. */
 function decodeHeader(s) {
   return s.replace(/=\?([^?]+)\?([bq])\?([^?]*)\?=/gi, (_, cs, enc, data) => {
-    const buf = enc.toLowerCase() === 'b' ? Buffer.from(data, 'base64') : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    const buf =
+      enc.toLowerCase() === 'b'
+        ? Buffer.from(data, 'base64')
+        : Buffer.from(
+            data.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          );
     return bufToText(buf, cs.toLowerCase());
   });
 }
@@ -44,7 +50,10 @@ function decodeBody(body, encoding, charset) {
   const enc = (encoding || '').toLowerCase();
   if (enc.includes('base64')) return bufToText(Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), charset);
   if (enc.includes('quoted-printable')) {
-    const bytes = Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    const bytes = Buffer.from(
+      body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    );
     return bufToText(bytes, charset);
   }
   return body;
@@ -66,9 +75,15 @@ function readableText(headers, body, depth = 0) {
   if (ct.startsWith('multipart/') && depth < 5) {
     const b = /boundary\s*=\s*"?([^";\s]+)"?/i.exec(headers['content-type'] || '');
     if (!b) return '';
-    const parts = body.split(`--${b[1]}`).slice(1).filter((p) => !p.startsWith('--'));
+    const parts = body
+      .split(`--${b[1]}`)
+      .slice(1)
+      .filter((p) => !p.startsWith('--'));
     const parsed = parts.map((p) => splitMessage(p.replace(/^\r?\n/, '')));
-    const pick = parsed.find((p) => (p.headers['content-type'] || 'text/plain').toLowerCase().startsWith('text/plain')) || parsed.find((p) => (p.headers['content-type'] || '').toLowerCase().startsWith('text/html')) || parsed.find((p) => (p.headers['content-type'] || '').toLowerCase().startsWith('multipart/'));
+    const pick =
+      parsed.find((p) => (p.headers['content-type'] || 'text/plain').toLowerCase().startsWith('text/plain')) ||
+      parsed.find((p) => (p.headers['content-type'] || '').toLowerCase().startsWith('text/html')) ||
+      parsed.find((p) => (p.headers['content-type'] || '').toLowerCase().startsWith('multipart/'));
     return pick ? readableText(pick.headers, pick.body, depth + 1) : '';
   }
   if (!ct.startsWith('text/')) return '';
@@ -77,10 +92,12 @@ function readableText(headers, body, depth = 0) {
 }
 
 // Mailing-list footers and banners: artefacts of how the ham was collected, not of what ham is.
-const LIST_FOOTER = /(listinfo|list maintainer|\(un\)subscription|mailing list|sponsored by:|yahoo! groups|^_{5,}\s*$)/i;
+const LIST_FOOTER =
+  /(listinfo|list maintainer|\(un\)subscription|mailing list|sponsored by:|yahoo! groups|^_{5,}\s*$)/i;
 
 // Header lines inside a body: forwarded mails and broken header blocks.
-const HEADER_LINE = /^\s*(content-[\w-]+|mime-version|x-[\w-]+|sender|errors-to|precedence|list-[\w-]+|return-path|received|message-id|reply-to|delivered-to|from|to|cc|date|subject)\s*:/i;
+const HEADER_LINE =
+  /^\s*(content-[\w-]+|mime-version|x-[\w-]+|sender|errors-to|precedence|list-[\w-]+|return-path|received|message-id|reply-to|delivered-to|from|to|cc|date|subject)\s*:/i;
 
 function cleanBody(text) {
   const lines = text.split(/\r?\n/).filter((l) => !HEADER_LINE.test(l) && !/charset\s*=/i.test(l));
@@ -112,10 +129,19 @@ function readable(text) {
   return tokens.length >= 5 && wordish / tokens.length >= 0.5;
 }
 
-const cleanSubject = (s) => decodeHeader(s).replace(/\[[^\]]{1,40}\]/g, ' ').replace(/\s+/g, ' ').trim();
+const cleanSubject = (s) =>
+  decodeHeader(s)
+    .replace(/\[[^\]]{1,40}\]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** The thread a subject belongs to: "Re:", "Fwd:" and tags removed, lower-cased. */
-const threadOf = (subject) => subject.toLowerCase().replace(/^((re|fw|fwd|aw)\s*(\[\d+\])?\s*:\s*)+/g, '').replace(/\s+/g, ' ').trim();
+const threadOf = (subject) =>
+  subject
+    .toLowerCase()
+    .replace(/^((re|fw|fwd|aw)\s*(\[\d+\])?\s*:\s*)+/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 let cache;
 /** [{id, group, label, subject, body}] for every mail. */
@@ -125,12 +151,21 @@ export function loadMails() {
   cache = [];
   for (const group of Object.keys(GROUPS)) {
     const dir = join(root, group);
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort(byString)) {
+    for (const f of readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort(byString)) {
       const j = JSON.parse(readFileSync(join(dir, f), 'utf8'));
       const { headers, body } = splitMessage(j.text);
       const subject = cleanSubject(headers.subject || '');
       const text = cleanBody(readableText(headers, body));
-      cache.push({ id: `${group}/${j.id}`, group, label: GROUPS[group], subject, body: text, checksum: j.checksum?.value });
+      cache.push({
+        id: `${group}/${j.id}`,
+        group,
+        label: GROUPS[group],
+        subject,
+        body: text,
+        checksum: j.checksum?.value,
+      });
     }
   }
   return cache;

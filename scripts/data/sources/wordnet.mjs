@@ -39,7 +39,8 @@ export function loadWordnet() {
       for (let i = 0; i < wCnt; i++) lemmas.push(f[4 + 2 * i]);
       let p = 4 + 2 * wCnt;
       const pCnt = parseInt(f[p++], 10);
-      if (!Number.isFinite(wCnt) || !Number.isFinite(pCnt)) throw new Error(`${path}:${ln + 1}: cannot parse synset line`);
+      if (!Number.isFinite(wCnt) || !Number.isFinite(pCnt))
+        throw new Error(`${path}:${ln + 1}: cannot parse synset line`);
       const hypernyms = [];
       for (let i = 0; i < pCnt; i++, p += 4) {
         const tpos = f[p + 2] === 's' ? 'a' : f[p + 2];
@@ -62,7 +63,10 @@ export function loadIndex() {
       if (!line || line.startsWith('  ')) continue;
       const f = line.trim().split(' ');
       const n = parseInt(f[2], 10);
-      indexCache.set(`${pos}:${f[0]}`, f.slice(f.length - n).map((o) => `${pos}:${o}`));
+      indexCache.set(
+        `${pos}:${f[0]}`,
+        f.slice(f.length - n).map((o) => `${pos}:${o}`),
+      );
     }
   }
   return indexCache;
@@ -78,7 +82,11 @@ let freqCache;
 export function brownFrequency() {
   if (freqCache) return freqCache;
   freqCache = new Map();
-  for (const f of loadBrown()) for (const p of f.paragraphs) for (const s of p) for (const w of s.toLowerCase().match(/[a-z]+(?:-[a-z]+)*/g) ?? []) freqCache.set(w, (freqCache.get(w) ?? 0) + 1);
+  for (const f of loadBrown())
+    for (const p of f.paragraphs)
+      for (const s of p)
+        for (const w of s.toLowerCase().match(/[a-z]+(?:-[a-z]+)*/g) ?? [])
+          freqCache.set(w, (freqCache.get(w) ?? 0) + 1);
   return freqCache;
 }
 
@@ -133,7 +141,9 @@ function ancestorLemmas(word) {
 function synonymsOf(word) {
   const wn = loadWordnet();
   const out = new Set();
-  for (const pos of Object.keys(POS_FILES)) for (const id of loadIndex().get(`${pos}:${word}`) ?? []) for (const l of wn.get(id).lemmas) out.add(lemmaText(l).toLowerCase());
+  for (const pos of Object.keys(POS_FILES))
+    for (const id of loadIndex().get(`${pos}:${word}`) ?? [])
+      for (const l of wn.get(id).lemmas) out.add(lemmaText(l).toLowerCase());
   return out;
 }
 
@@ -200,7 +210,9 @@ export function synonymClasses() {
   const positives = [];
   const rand = rng('synonym/positives');
   for (const s of [...wn.values()].sort((x, y) => byString(x.id, y.id))) {
-    const ls = [...new Set(s.lemmas.map((l) => l.replace(/\(\w+\)$/, '')))].filter((w) => common(w) && amongFirstSenses(w, s.pos, s.id, 2));
+    const ls = [...new Set(s.lemmas.map((l) => l.replace(/\(\w+\)$/, '')))].filter(
+      (w) => common(w) && amongFirstSenses(w, s.pos, s.id, 2),
+    );
     const pairs = [];
     for (const a of ls) {
       for (const b of ls) {
@@ -216,7 +228,14 @@ export function synonymClasses() {
   const unique = positives.filter((p) => !seen.has(p.a) && seen.add(p.a)).map((p) => ({ ...p, group: `word:${p.a}` }));
   const negatives = [];
   // Negatives keep the part of speech of their positive, so that it gives nothing away.
-  for (const pos of Object.keys(POS_FILES)) negatives.push(...negativesFor(unique.filter((p) => p.pos === pos), synonymsOf, `synonym/negatives/${pos}`));
+  for (const pos of Object.keys(POS_FILES))
+    negatives.push(
+      ...negativesFor(
+        unique.filter((p) => p.pos === pos),
+        synonymsOf,
+        `synonym/negatives/${pos}`,
+      ),
+    );
   return [
     { label: 'same', items: unique.map((p) => ({ text: pairText(p.a, p.b), group: p.group })) },
     { label: 'different', items: negatives.map((p) => ({ text: pairText(p.a, p.b), group: p.group })) },

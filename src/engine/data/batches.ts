@@ -37,14 +37,22 @@ export interface EncodedExample {
  * Tokenizes one example. Prompt and answer are encoded separately (so the answer's tokens are the same in
  * training and in rank evaluation); the prompt is truncated from the left to fit `maxSeqLen`.
  */
-export function encodeExample(tok: TextTokenizer, template: string, ex: Example, maxSeqLen: number, withEos = true): EncodedExample {
+export function encodeExample(
+  tok: TextTokenizer,
+  template: string,
+  ex: Example,
+  maxSeqLen: number,
+  withEos = true,
+): EncodedExample {
   const answer = tok.encode(answerText(ex.output));
   if (withEos && tok.eosId != null) answer.push(tok.eosId);
   let prompt = tok.encode(formatPrompt(template, ex));
   const bos = tok.bosId != null ? [tok.bosId] : [];
   const room = maxSeqLen - answer.length - bos.length;
   if (room < 1) {
-    throw new Error(`the answer "${ex.output.slice(0, 40)}" takes ${answer.length} tokens, which leaves no room for the prompt within maxSeqLen ${maxSeqLen}`);
+    throw new Error(
+      `the answer "${ex.output.slice(0, 40)}" takes ${answer.length} tokens, which leaves no room for the prompt within maxSeqLen ${maxSeqLen}`,
+    );
   }
   if (prompt.length > room) prompt = prompt.slice(prompt.length - room);
   return { prompt: [...bos, ...prompt], answer };

@@ -27,7 +27,8 @@ export function codecFor(model: CausalLM, tok: TextTokenizer, maxSeqLen: number)
   }
   return {
     example: (ex, template) => encodeExample(tok, template, ex, maxSeqLen),
-    prompt: (ex, template, room) => encodeExample(tok, template, { ...ex, output: '' }, maxSeqLen - room + 1, false).prompt,
+    prompt: (ex, template, room) =>
+      encodeExample(tok, template, { ...ex, output: '' }, maxSeqLen - room + 1, false).prompt,
     batch: (items) => makeBatch(items, tok.padId),
   };
 }

@@ -29,7 +29,8 @@ export function labelShape(b: Batch): [number, number] {
  */
 export function encodeSeq2SeqPrompt(tok: TextTokenizer, template: string, ex: Example, maxSourceLen: number): number[] {
   const eos = tok.eosId != null ? [tok.eosId] : [];
-  if (maxSourceLen <= eos.length) throw new Error(`maxSourceLen ${maxSourceLen} leaves no room for the prompt (EOS takes ${eos.length})`);
+  if (maxSourceLen <= eos.length)
+    throw new Error(`maxSourceLen ${maxSourceLen} leaves no room for the prompt (EOS takes ${eos.length})`);
   const ids = tok.encode(formatPrompt(template, ex));
   const room = maxSourceLen - eos.length;
   return [...(ids.length > room ? ids.slice(ids.length - room) : ids), ...eos];
@@ -40,14 +41,25 @@ export function encodeSeq2SeqAnswer(tok: TextTokenizer, output: string, maxTarge
   const answer = tok.encode(answerText(output));
   if (tok.eosId != null) answer.push(tok.eosId);
   if (answer.length > maxTargetLen) {
-    throw new Error(`the answer "${output.slice(0, 40)}" takes ${answer.length} tokens (EOS included), more than maxTargetLen ${maxTargetLen}`);
+    throw new Error(
+      `the answer "${output.slice(0, 40)}" takes ${answer.length} tokens (EOS included), more than maxTargetLen ${maxTargetLen}`,
+    );
   }
   return answer;
 }
 
 /** One example: `prompt` for the encoder, `answer` for the decoder (the same fields as a decoder-only example). */
-export function encodeSeq2SeqExample(tok: TextTokenizer, template: string, ex: Example, maxSourceLen: number, maxTargetLen = maxSourceLen): EncodedExample {
-  return { prompt: encodeSeq2SeqPrompt(tok, template, ex, maxSourceLen), answer: encodeSeq2SeqAnswer(tok, ex.output, maxTargetLen) };
+export function encodeSeq2SeqExample(
+  tok: TextTokenizer,
+  template: string,
+  ex: Example,
+  maxSourceLen: number,
+  maxTargetLen = maxSourceLen,
+): EncodedExample {
+  return {
+    prompt: encodeSeq2SeqPrompt(tok, template, ex, maxSourceLen),
+    answer: encodeSeq2SeqAnswer(tok, ex.output, maxTargetLen),
+  };
 }
 
 export function makeSeq2SeqBatch(items: EncodedExample[], padId: number): Seq2SeqBatch {

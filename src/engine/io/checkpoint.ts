@@ -17,14 +17,16 @@ const LIST_LIMIT = 20;
 
 export function readConfig(dir: string): Record<string, unknown> {
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new ModelFileError(dir, 'no config.json; a checkpoint folder needs config.json and model.safetensors');
+  if (!existsSync(path))
+    throw new ModelFileError(dir, 'no config.json; a checkpoint folder needs config.json and model.safetensors');
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new ModelFileError(path, `not valid JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelFileError(path, 'expected a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ModelFileError(path, 'expected a JSON object');
   return raw as Record<string, unknown>;
 }
 
@@ -35,7 +37,9 @@ function weightFiles(dir: string): string[] {
   const indexPath = join(dir, 'model.safetensors.index.json');
   if (!existsSync(indexPath)) {
     const other = readdirSync(dir).filter((f) => /\.(bin|pt|pth|ckpt|h5|msgpack|gguf)$/.test(f));
-    const hint = other.length ? ` It holds ${other.join(', ')}: convert those to safetensors (e.g. save_pretrained(..., safe_serialization=True)).` : '';
+    const hint = other.length
+      ? ` It holds ${other.join(', ')}: convert those to safetensors (e.g. save_pretrained(..., safe_serialization=True)).`
+      : '';
     throw new ModelFileError(dir, `neither model.safetensors nor model.safetensors.index.json was found.${hint}`);
   }
   let index: { weight_map?: Record<string, string> };
@@ -48,7 +52,8 @@ function weightFiles(dir: string): string[] {
   if (shards.size === 0) throw new ModelFileError(indexPath, "'weight_map' lists no shards", { field: 'weight_map' });
   return [...shards].map((shard) => {
     const path = join(dir, shard);
-    if (basename(shard) !== shard || !existsSync(path)) throw new ModelFileError(indexPath, `shard '${shard}' is missing from ${dir}`, { field: 'weight_map' });
+    if (basename(shard) !== shard || !existsSync(path))
+      throw new ModelFileError(indexPath, `shard '${shard}' is missing from ${dir}`, { field: 'weight_map' });
     return path;
   });
 }
@@ -93,14 +98,17 @@ export function loadPretrained(dir: string): CausalLM {
         const name = expected.has(key) ? key : expected.has(arch.basePrefix + key) ? arch.basePrefix + key : null;
         const info = reader.info(key);
         if (name === null) {
-          if (!arch.ignores(key, cfg) && !arch.ignores(arch.basePrefix + key, cfg)) unexpected.push(`${key} ${info.dtype} ${shapeStr(info.shape)} (${basename(file)})`);
+          if (!arch.ignores(key, cfg) && !arch.ignores(arch.basePrefix + key, cfg))
+            unexpected.push(`${key} ${info.dtype} ${shapeStr(info.shape)} (${basename(file)})`);
           continue;
         }
         const want = expected.get(name)!;
         seen.add(name);
-        if (shapeStr(want) !== shapeStr(info.shape)) wrong.push(`${key}: expected ${shapeStr(want)}, found ${shapeStr(info.shape)}`);
+        if (shapeStr(want) !== shapeStr(info.shape))
+          wrong.push(`${key}: expected ${shapeStr(want)}, found ${shapeStr(info.shape)}`);
         else if (!FLOAT_DTYPES.has(info.dtype)) wrong.push(`${key}: dtype ${info.dtype}, expected F32, F16 or BF16`);
-        else if (sources.has(name)) wrong.push(`${key}: stored twice (${basename(sources.get(name)!.file)} and ${basename(file)})`);
+        else if (sources.has(name))
+          wrong.push(`${key}: stored twice (${basename(sources.get(name)!.file)} and ${basename(file)})`);
         else sources.set(name, { file, key });
       }
     }

@@ -76,14 +76,20 @@ export type Fail = (detail: string, tensor?: string) => SafetensorsError;
 
 export function readHeader(src: HeaderSource): Header {
   const fail: Fail = (detail, tensor) => new SafetensorsError(src.label, detail, tensor);
-  if (src.size < 8) throw fail(`is ${src.size} bytes long, shorter than the 8-byte header length; it is not a safetensors file or was truncated`);
+  if (src.size < 8)
+    throw fail(
+      `is ${src.size} bytes long, shorter than the 8-byte header length; it is not a safetensors file or was truncated`,
+    );
   const prefix = new Uint8Array(8);
   src.readInto(prefix, 0);
   const declared = new DataView(prefix.buffer).getBigUint64(0, true);
   if (declared > BigInt(src.size - 8)) {
-    throw fail(`header length ${declared} runs past the end of the file (${src.size - 8} bytes follow the length); the file is truncated or not a safetensors file`);
+    throw fail(
+      `header length ${declared} runs past the end of the file (${src.size - 8} bytes follow the length); the file is truncated or not a safetensors file`,
+    );
   }
-  if (declared > BigInt(MAX_HEADER_BYTES)) throw fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit; the file is corrupt`);
+  if (declared > BigInt(MAX_HEADER_BYTES))
+    throw fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit; the file is corrupt`);
   const headerBytes = new Uint8Array(Number(declared));
   src.readInto(headerBytes, 8);
   const dataStart = 8 + headerBytes.length;
@@ -104,7 +110,8 @@ function parseHeaderJson(bytes: Uint8Array, fail: Fail): Record<string, unknown>
   } catch (e) {
     throw fail(`header is not valid JSON (${e instanceof Error ? e.message : String(e)}); the file is corrupt`);
   }
-  if (!isObject(json)) throw fail(`header must be a JSON object mapping tensor names to entries, got ${describe(json)}`);
+  if (!isObject(json))
+    throw fail(`header must be a JSON object mapping tensor names to entries, got ${describe(json)}`);
   return json;
 }
 
@@ -122,7 +129,8 @@ function parseEntries(json: Record<string, unknown>, dataLength: number, fail: F
 }
 
 function parseEntry(name: string, value: unknown, dataLength: number, fail: Fail): StEntryInfo {
-  if (!isObject(value)) throw fail(`header entry must be an object with dtype, shape and data_offsets, got ${describe(value)}`, name);
+  if (!isObject(value))
+    throw fail(`header entry must be an object with dtype, shape and data_offsets, got ${describe(value)}`, name);
   for (const key of ['dtype', 'shape', 'data_offsets']) {
     if (!Object.hasOwn(value, key)) throw fail(`header entry is missing "${key}"`, name);
   }
@@ -136,10 +144,16 @@ function parseEntry(name: string, value: unknown, dataLength: number, fail: Fail
   if (begin > end) throw fail(`data_offsets [${begin}, ${end}] are reversed (begin after end)`, name);
   const needed = byteSize(dtype, shape, (d) => fail(d, name));
   if (end - begin !== needed) {
-    throw fail(`data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} with shape [${shape.join(', ')}] needs ${needed}`, name);
+    throw fail(
+      `data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} with shape [${shape.join(', ')}] needs ${needed}`,
+      name,
+    );
   }
   if (end > dataLength) {
-    throw fail(`data_offsets [${begin}, ${end}] run past the end of the data buffer (${dataLength} bytes); the file is truncated or corrupt`, name);
+    throw fail(
+      `data_offsets [${begin}, ${end}] run past the end of the data buffer (${dataLength} bytes); the file is truncated or corrupt`,
+      name,
+    );
   }
   return { name, dtype, shape, byteOffsets: [begin, end] };
 }
@@ -151,7 +165,8 @@ export function parseDtype(value: unknown, fail: (detail: string) => Safetensors
 }
 
 export function parseShape(value: unknown, fail: (detail: string) => SafetensorsError): number[] {
-  if (!Array.isArray(value) || !value.every(isCount)) throw fail(`shape must be an array of non-negative integers, got ${describe(value)}`);
+  if (!Array.isArray(value) || !value.every(isCount))
+    throw fail(`shape must be an array of non-negative integers, got ${describe(value)}`);
   return [...(value as number[])];
 }
 
@@ -161,7 +176,8 @@ export function byteSize(dtype: SafetensorsDtype, shape: number[], fail: (detail
   let size = DTYPES.get(dtype)!.bytes;
   for (const dim of shape) {
     size *= dim;
-    if (size > Number.MAX_SAFE_INTEGER) throw fail(`shape [${shape.join(', ')}] is too large to address; the header is corrupt`);
+    if (size > Number.MAX_SAFE_INTEGER)
+      throw fail(`shape [${shape.join(', ')}] is too large to address; the header is corrupt`);
   }
   return size;
 }
@@ -172,7 +188,10 @@ function checkNoOverlap(sorted: StEntryInfo[], fail: Fail): void {
     const [begin, end] = entry.byteOffsets;
     if (begin === end) continue; // an empty tensor occupies no bytes
     if (previous && begin < previous.byteOffsets[1]) {
-      throw fail(`data_offsets [${begin}, ${end}] overlap those of tensor ${JSON.stringify(previous.name)} [${previous.byteOffsets.join(', ')}]`, entry.name);
+      throw fail(
+        `data_offsets [${begin}, ${end}] overlap those of tensor ${JSON.stringify(previous.name)} [${previous.byteOffsets.join(', ')}]`,
+        entry.name,
+      );
     }
     previous = entry;
   }
@@ -186,7 +205,8 @@ function parseMetadata(value: unknown, fail: Fail): Record<string, string> | und
 
 export function validMetadata(entries: [string, unknown][], fail: Fail): Record<string, string> {
   for (const [key, v] of entries) {
-    if (typeof v !== 'string') throw fail(`__metadata__ value for ${JSON.stringify(key)} must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string')
+      throw fail(`__metadata__ value for ${JSON.stringify(key)} must be a string, got ${describe(v)}`);
   }
   // fromEntries defines own properties, so a key such as "__proto__" stays an ordinary key.
   return Object.fromEntries(entries) as Record<string, string>;
@@ -201,6 +221,6 @@ function isCount(value: unknown): value is number {
 }
 
 export function describe(value: unknown): string {
-  const text = value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
+  const text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -69,13 +69,18 @@ class FileSource implements ByteSource {
 
   readInto(dst: Uint8Array, position: number, tensor?: string): void {
     const fd = this.fd;
-    if (fd === undefined) throw new SafetensorsError(this.label, 'the reader is closed; open the file again to read it', tensor);
-    for (let done = 0; done < dst.length; ) {
+    if (fd === undefined)
+      throw new SafetensorsError(this.label, 'the reader is closed; open the file again to read it', tensor);
+    for (let done = 0; done < dst.length;) {
       const want = Math.min(dst.length - done, IO_CHUNK_BYTES);
       const at = position + done;
       const got = ioCall(this.label, `read at byte ${at}`, () => fs.readSync(fd, dst, done, want, at), tensor);
       if (got === 0) {
-        throw new SafetensorsError(this.label, `the file ends at byte ${at}, before byte ${position + dst.length} that its header promised; it was truncated or replaced while open`, tensor);
+        throw new SafetensorsError(
+          this.label,
+          `the file ends at byte ${at}, before byte ${position + dst.length} that its header promised; it was truncated or replaced while open`,
+          tensor,
+        );
       }
       done += got;
     }
@@ -93,7 +98,10 @@ class MemorySource implements ByteSource {
   readonly size: number;
   private bytes: Uint8Array | undefined;
 
-  constructor(bytes: Uint8Array, readonly label: string) {
+  constructor(
+    bytes: Uint8Array,
+    readonly label: string,
+  ) {
     this.bytes = bytes;
     this.size = bytes.length;
   }
@@ -113,7 +121,9 @@ function ioCall<T>(file: string, doing: string, call: () => T, tensor?: string):
     return call();
   } catch (e) {
     if (e instanceof SafetensorsError) throw e;
-    throw new SafetensorsError(file, `could not ${doing}: ${e instanceof Error ? e.message : String(e)}`, tensor, { cause: e });
+    throw new SafetensorsError(file, `could not ${doing}: ${e instanceof Error ? e.message : String(e)}`, tensor, {
+      cause: e,
+    });
   }
 }
 
@@ -154,9 +164,16 @@ export class SafetensorsReader {
   info(name: string): StEntryInfo {
     const entry = this.entries.get(name);
     if (!entry) {
-      const some = this.names().slice(0, 5).map((n) => JSON.stringify(n)).join(', ');
+      const some = this.names()
+        .slice(0, 5)
+        .map((n) => JSON.stringify(n))
+        .join(', ');
       const more = this.entries.size > 5 ? ', ...' : '';
-      throw new SafetensorsError(this.source.label, `no such tensor; the file holds ${this.entries.size} tensors (${some}${more})`, name);
+      throw new SafetensorsError(
+        this.source.label,
+        `no such tensor; the file holds ${this.entries.size} tensors (${some}${more})`,
+        name,
+      );
     }
     return { ...entry, shape: [...entry.shape], byteOffsets: [...entry.byteOffsets] };
   }
@@ -187,7 +204,9 @@ function allocate(spec: DtypeSpec, count: number, file: string, tensor: string):
   try {
     return new spec.array(count);
   } catch (e) {
-    throw new SafetensorsError(file, `cannot allocate ${count} elements for this tensor in this process`, tensor, { cause: e });
+    throw new SafetensorsError(file, `cannot allocate ${count} elements for this tensor in this process`, tensor, {
+      cause: e,
+    });
   }
 }
 
@@ -245,7 +264,10 @@ interface Layout {
 
 function planLayout(file: string, tensors: StTensorSet, metadata: Record<string, string> | undefined): Layout {
   const fail: Fail = (detail, tensor) => new SafetensorsError(file, `cannot write: ${detail}`, tensor);
-  const list = (tensors instanceof Map ? [...tensors] : Object.entries(tensors)).map(([name, tensor]) => ({ name, tensor }));
+  const list = (tensors instanceof Map ? [...tensors] : Object.entries(tensors)).map(([name, tensor]) => ({
+    name,
+    tensor,
+  }));
   for (const { name, tensor } of list) checkTensor(name, tensor, fail);
   // Widest elements first, as the reference writer does, so every tensor is aligned to its element
   // size in the file (the data buffer starts 8-aligned); the sort is stable, so order is otherwise kept.
@@ -280,10 +302,13 @@ function checkTensor(name: string, tensor: StTensor, fail: Fail): void {
   const spec = DTYPES.get(dtype)!;
   const { data } = tensor;
   if (!ArrayBuffer.isView(data) || !(data instanceof spec.array)) {
-    throw failHere(`${dtype} data must be a ${spec.array.name}, got ${ArrayBuffer.isView(data) ? data.constructor.name : describe(data)}`);
+    throw failHere(
+      `${dtype} data must be a ${spec.array.name}, got ${ArrayBuffer.isView(data) ? data.constructor.name : describe(data)}`,
+    );
   }
   const count = byteSize(dtype, shape, failHere) / spec.bytes;
-  if (data.length !== count) throw failHere(`data holds ${data.length} elements, but shape [${shape.join(', ')}] needs ${count}`);
+  if (data.length !== count)
+    throw failHere(`data holds ${data.length} elements, but shape [${shape.join(', ')}] needs ${count}`);
 }
 
 /** Hands the file's bytes to `sink` in order, converting half types in bounded chunks. */
@@ -330,7 +355,12 @@ export function encodeSafetensors(tensors: StTensorSet, metadata?: Record<string
   try {
     out = new Uint8Array(layout.totalBytes);
   } catch (e) {
-    throw new SafetensorsError(MEMORY_LABEL, `cannot allocate ${layout.totalBytes} bytes; write to a file instead`, undefined, { cause: e });
+    throw new SafetensorsError(
+      MEMORY_LABEL,
+      `cannot allocate ${layout.totalBytes} bytes; write to a file instead`,
+      undefined,
+      { cause: e },
+    );
   }
   let position = 0;
   emit(layout, (bytes) => {
@@ -360,13 +390,16 @@ export function writeSafetensors(path: string, tensors: StTensorSet, metadata?: 
     if (fd !== undefined) closeQuietly(fd);
     fs.rmSync(temp, { force: true });
     const reason = e instanceof Error ? e.message : String(e);
-    throw new SafetensorsError(path, `could not write (${reason}); the file was left as it was`, undefined, { cause: e, hint: 'Check that the folder exists and is writable and that the disk has room.' });
+    throw new SafetensorsError(path, `could not write (${reason}); the file was left as it was`, undefined, {
+      cause: e,
+      hint: 'Check that the folder exists and is writable and that the disk has room.',
+    });
   }
   syncFolder(dirname(path));
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
 }
 
 function closeQuietly(fd: number): void {

@@ -40,7 +40,16 @@ function tokenName(v: unknown): string | null {
 function runtimeJson(json: Json): Json {
   const model = json.model as Json | undefined;
   if (model?.type !== 'WordLevel') return json;
-  return { ...json, model: { type: 'WordPiece', vocab: model.vocab, unk_token: model.unk_token, continuing_subword_prefix: ' ', max_input_chars_per_word: 200 } };
+  return {
+    ...json,
+    model: {
+      type: 'WordPiece',
+      vocab: model.vocab,
+      unk_token: model.unk_token,
+      continuing_subword_prefix: ' ',
+      max_input_chars_per_word: 200,
+    },
+  };
 }
 
 export class Tokenizer {
@@ -76,7 +85,10 @@ export class Tokenizer {
       const name = tokenName(config[field]);
       if (name !== null) {
         const found = vocab.get(name);
-        if (found === undefined) throw new TokenizerError(source, `tokenizer_config.json ${field} '${name}' is not in the vocabulary`, { field });
+        if (found === undefined)
+          throw new TokenizerError(source, `tokenizer_config.json ${field} '${name}' is not in the vocabulary`, {
+            field,
+          });
         return found;
       }
       const fromModel = modelConfig[`${field}_id`];
@@ -106,7 +118,10 @@ export class Tokenizer {
 
   decode(ids: number[], opts: { skipSpecialTokens?: boolean } = {}): string {
     if (ids.length === 0) return '';
-    return this.hf.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: this.cleanUp });
+    return this.hf.decode(ids, {
+      skip_special_tokens: opts.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: this.cleanUp,
+    });
   }
 
   tokenToId(token: string): number | undefined {
@@ -120,7 +135,10 @@ export class Tokenizer {
   /** Writes tokenizer.json and tokenizer_config.json (each to a temporary name, then renamed). */
   save(dir: string): void {
     mkdirSync(dir, { recursive: true });
-    for (const [file, value] of [['tokenizer.json', this.json], ['tokenizer_config.json', this.config]] as const) {
+    for (const [file, value] of [
+      ['tokenizer.json', this.json],
+      ['tokenizer_config.json', this.config],
+    ] as const) {
       const temp = join(dir, `.${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
       writeFileSync(temp, JSON.stringify(value, null, 2) + '\n');
       renameSync(temp, join(dir, file));
@@ -130,7 +148,11 @@ export class Tokenizer {
 
 function readJson(path: string, required: boolean): Json | null {
   if (!existsSync(path)) {
-    if (required) throw new TokenizerError(dirname(path), `${basename(path)} not found; a tokenizer folder needs tokenizer.json (the HF "fast" tokenizer file)`);
+    if (required)
+      throw new TokenizerError(
+        dirname(path),
+        `${basename(path)} not found; a tokenizer folder needs tokenizer.json (the HF "fast" tokenizer file)`,
+      );
     return null;
   }
   try {
@@ -146,7 +168,12 @@ function readJson(path: string, required: boolean): Json | null {
 export function loadTokenizer(dir: string): Tokenizer {
   const path = join(dir, 'tokenizer.json');
   const json = readJson(path, true)!;
-  return new Tokenizer(json, readJson(join(dir, 'tokenizer_config.json'), false) ?? {}, readJson(join(dir, 'config.json'), false) ?? {}, path);
+  return new Tokenizer(
+    json,
+    readJson(join(dir, 'tokenizer_config.json'), false) ?? {},
+    readJson(join(dir, 'config.json'), false) ?? {},
+    path,
+  );
 }
 
 // ------------------------------------------------------------------------------------------------ training
@@ -184,11 +211,23 @@ function byteAlphabet(): string[] {
 }
 
 function skeleton(kind: 'bpe' | 'word', lowercase: boolean): Json {
-  const specials = SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const specials = SPECIALS.map((content, id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const template = {
     type: 'TemplateProcessing',
     single: [{ SpecialToken: { id: '<bos>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-    pair: [{ SpecialToken: { id: '<bos>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+    pair: [
+      { SpecialToken: { id: '<bos>', type_id: 0 } },
+      { Sequence: { id: 'A', type_id: 0 } },
+      { Sequence: { id: 'B', type_id: 1 } },
+    ],
     special_tokens: { '<bos>': { id: '<bos>', ids: [1], tokens: ['<bos>'] } },
   };
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
@@ -203,7 +242,18 @@ function skeleton(kind: 'bpe' | 'word', lowercase: boolean): Json {
     decoder: kind === 'bpe' ? byteLevel : null,
     model:
       kind === 'bpe'
-        ? { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: {}, merges: [] }
+        ? {
+            type: 'BPE',
+            dropout: null,
+            unk_token: null,
+            continuing_subword_prefix: null,
+            end_of_word_suffix: null,
+            fuse_unk: false,
+            byte_fallback: false,
+            ignore_merges: false,
+            vocab: {},
+            merges: [],
+          }
         : { type: 'WordLevel', vocab: {}, unk_token: '<unk>' },
   };
 }
@@ -219,7 +269,8 @@ function countWords(texts: Iterable<string>, json: Json): Map<string, number> {
   return counts;
 }
 
-const byCountThenName = (a: [string, number], b: [string, number]): number => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const byCountThenName = (a: [string, number], b: [string, number]): number =>
+  b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /**
  * Trains a tokenizer on `texts`. Deterministic: the same texts and options give the same file (ties are
@@ -244,13 +295,22 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
     const alphabet = byteAlphabet();
     if (opts.vocabSize < SPECIALS.length + alphabet.length) {
       // A bad option of the caller, not a bad file.
-      throw new RangeError(`trainTokenizer: a byte-level BPE needs vocabSize >= ${SPECIALS.length + alphabet.length} (4 special tokens + 256 bytes), got ${opts.vocabSize}`);
+      throw new RangeError(
+        `trainTokenizer: a byte-level BPE needs vocabSize >= ${SPECIALS.length + alphabet.length} (4 special tokens + 256 bytes), got ${opts.vocabSize}`,
+      );
     }
     for (const ch of alphabet) vocab.set(ch, vocab.size);
     model.merges = learnMerges(counts, minFreq, vocab, opts.vocabSize);
   }
   model.vocab = Object.fromEntries(vocab);
-  const config = { tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<bos>', eos_token: '<eos>', pad_token: '<pad>', unk_token: '<unk>', clean_up_tokenization_spaces: false };
+  const config = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: '<bos>',
+    eos_token: '<eos>',
+    pad_token: '<pad>',
+    unk_token: '<unk>',
+    clean_up_tokenization_spaces: false,
+  };
   return new Tokenizer(json, config);
 }
 
@@ -258,7 +318,12 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
  * Classic BPE: repeatedly merge the most frequent adjacent pair (ties: smaller pair first) until the
  * vocabulary is full; only the words holding the merged pair are revisited.
  */
-function learnMerges(counts: Map<string, number>, minFreq: number, vocab: Map<string, number>, vocabSize: number): string[] {
+function learnMerges(
+  counts: Map<string, number>,
+  minFreq: number,
+  vocab: Map<string, number>,
+  vocabSize: number,
+): string[] {
   const words = [...counts].sort(byCountThenName);
   const syms = words.map(([w]) => Array.from(w));
   const freq = words.map(([, c]) => c);
@@ -280,7 +345,8 @@ function learnMerges(counts: Map<string, number>, minFreq: number, vocab: Map<st
   while (vocab.size < vocabSize) {
     let best: string | null = null;
     let bestCount = 0;
-    for (const [key, c] of pairCount) if (c > bestCount || (c === bestCount && best !== null && key < best)) [best, bestCount] = [key, c];
+    for (const [key, c] of pairCount)
+      if (c > bestCount || (c === bestCount && best !== null && key < best)) [best, bestCount] = [key, c];
     if (best === null || bestCount < minFreq) break;
     const [a, b] = best.split(SEP);
     merges.push(best);

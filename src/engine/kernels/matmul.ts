@@ -37,8 +37,15 @@ function sameBatch(a: tf.Tensor, b: tf.Tensor): boolean {
 }
 
 /** op(a) op(b) (+ bias), op = transpose when asked. */
-export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false, bias?: tf.Tensor): tf.Tensor {
-  if (bias && a.rank === 2 && b.rank === 2 && bias.rank === 1 && useFused('bias')) return biasedProduct(a as tf.Tensor2D, b as tf.Tensor2D, transposeA, transposeB, bias as tf.Tensor1D);
+export function matMul(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA = false,
+  transposeB = false,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  if (bias && a.rank === 2 && b.rank === 2 && bias.rank === 1 && useFused('bias'))
+    return biasedProduct(a as tf.Tensor2D, b as tf.Tensor2D, transposeA, transposeB, bias as tf.Tensor1D);
   if (tf.getBackend() !== 'wasm' || !sameBatch(a, b)) {
     if (bias) return tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA, transposeB, bias });
     return tf.matMul(a, b, transposeA, transposeB);
@@ -51,7 +58,13 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
  * op(a) op(b) + bias on webgpu: tfjs's fused product forward; backward, the bias gradient is a column-sum
  * kernel (tfjs would transpose dy and reduce it) and the operand gradients are tfjs's own formulas.
  */
-function biasedProduct(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean, bias: tf.Tensor1D): tf.Tensor2D {
+function biasedProduct(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias: tf.Tensor1D,
+): tf.Tensor2D {
   const f = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, c: tf.Tensor1D, save: tf.GradSaveFunc) => {
     save([x, w]);
     return {

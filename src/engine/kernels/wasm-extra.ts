@@ -31,7 +31,12 @@ export function registerWasmKernels(): void {
   });
 }
 
-function unsortedSegmentSum(b: WasmBackendLike, x: tf.TensorInfo, segmentIds: tf.TensorInfo, numSegments: number): tf.TensorInfo {
+function unsortedSegmentSum(
+  b: WasmBackendLike,
+  x: tf.TensorInfo,
+  segmentIds: tf.TensorInfo,
+  numSegments: number,
+): tf.TensorInfo {
   // tfjs only calls this with segmentIds of x's leading dimension (gather's gradient flattens to 1-D ids).
   const rows = segmentIds.shape.reduce((a, d) => a * d, 1);
   const width = rows === 0 ? 0 : x.shape.slice(segmentIds.shape.length).reduce((a, d) => a * d, 1);

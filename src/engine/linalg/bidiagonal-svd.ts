@@ -17,7 +17,9 @@ export function bidiagonalSvd(d: Float64Array, e: Float64Array, n: number, ut: F
   let p = n;
   while (p > 0) {
     if (++iterations > maxIterations) {
-      throw new Error(`bidiagonal SVD (${n} x ${n}): no convergence after ${maxIterations} QR steps (non-finite input?)`);
+      throw new Error(
+        `bidiagonal SVD (${n} x ${n}): no convergence after ${maxIterations} QR steps (non-finite input?)`,
+      );
     }
     // k: largest index below p-1 whose superdiagonal entry is negligible (-1 if none).
     let k = p - 2;
@@ -90,7 +92,15 @@ export function bidiagonalSvd(d: Float64Array, e: Float64Array, n: number, ut: F
 }
 
 /** One implicit QR sweep on the unreduced block k..p-1, shifted by the eigenvalue of the trailing 2 x 2 of BᵀB nearer its corner. */
-export function qrStep(d: Float64Array, e: Float64Array, n: number, k: number, p: number, ut: Float64Array, vt: Float64Array): void {
+export function qrStep(
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  k: number,
+  p: number,
+  ut: Float64Array,
+  vt: Float64Array,
+): void {
   const scale = Math.max(Math.abs(d[p - 1]), Math.abs(d[p - 2]), Math.abs(e[p - 2]), Math.abs(d[k]), Math.abs(e[k]));
   const sp = d[p - 1] / scale;
   const spm1 = d[p - 2] / scale;

@@ -263,7 +263,13 @@ export function applyReflectorsToRows(
 }
 
 /** Copies the reflectors left by householderQr/bidiagonalise (columns) into one contiguous buffer. */
-export function packColumnReflectors(a: Float64Array, p: number, n: number, count: number, offs: Int32Array): Float64Array {
+export function packColumnReflectors(
+  a: Float64Array,
+  p: number,
+  n: number,
+  count: number,
+  offs: Int32Array,
+): Float64Array {
   let total = 0;
   for (let j = 0; j < count; j++) total += p - j;
   const out = new Float64Array(total);

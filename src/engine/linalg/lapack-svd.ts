@@ -59,7 +59,9 @@ export async function lapackSvdAsync(a: DenseMatrix, k: number): Promise<KernelS
 
 function callAsync(fn: NativeFn, args: unknown[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    fn.async(...args, (err: unknown, info: number) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(info)));
+    fn.async(...args, (err: unknown, info: number) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(info),
+    );
   });
 }
 
@@ -153,7 +155,10 @@ function* planSvd(lapack: LapackBinding, mem: NativeMemory, a: DenseMatrix, k: n
     // Right: V_B(:, :k)ᵀ P_Bᵀ, kept as k x q.
     const [pw, wv] = mem.doubles(k * q);
     for (let j = 0; j < q; j++) for (let l = 0; l < k; l++) wv[l + j * k] = vtb[l + j * q];
-    check(yield ['dormbr', lapack.dormbr, [COL_MAJOR, ch('P'), ch('R'), ch('T'), k, q, rows, pb, rows, ptp, pw, k]], 'dormbr(P)');
+    check(
+      yield ['dormbr', lapack.dormbr, [COL_MAJOR, ch('P'), ch('R'), ch('T'), k, q, rows, pb, rows, ptp, pw, k]],
+      'dormbr(P)',
+    );
     [S, shortVecs, ldShort] = [dv, wv, k];
   }
 

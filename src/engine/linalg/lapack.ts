@@ -4,7 +4,13 @@
  * TypeScript kernel. SCULPT_LAPACK=/path/to/liblapacke.so picks a specific library.
  */
 import { readFileSync } from 'node:fs';
-const CANDIDATES = ['liblapacke.so.3', 'liblapacke.so', 'liblapacke.dylib', '/opt/homebrew/opt/lapack/lib/liblapacke.dylib', 'liblapacke.dll'];
+const CANDIDATES = [
+  'liblapacke.so.3',
+  'liblapacke.so',
+  'liblapacke.dylib',
+  '/opt/homebrew/opt/lapack/lib/liblapacke.dylib',
+  'liblapacke.dll',
+];
 
 export interface LapackStatus {
   readonly available: boolean;
@@ -41,13 +47,17 @@ export interface LapackBinding extends LapackRoutines {
 }
 
 const SIGNATURES: Record<keyof LapackRoutines, string> = {
-  dgesdd: 'int LAPACKE_dgesdd(int layout, char jobz, int m, int n, double *a, int lda, double *s, double *u, int ldu, double *vt, int ldvt)',
+  dgesdd:
+    'int LAPACKE_dgesdd(int layout, char jobz, int m, int n, double *a, int lda, double *s, double *u, int ldu, double *vt, int ldvt)',
   dgeqrf: 'int LAPACKE_dgeqrf(int layout, int m, int n, double *a, int lda, double *tau)',
-  dormqr: 'int LAPACKE_dormqr(int layout, char side, char trans, int m, int n, int k, double *a, int lda, double *tau, double *c, int ldc)',
-  dgebrd: 'int LAPACKE_dgebrd(int layout, int m, int n, double *a, int lda, double *d, double *e, double *tauq, double *taup)',
+  dormqr:
+    'int LAPACKE_dormqr(int layout, char side, char trans, int m, int n, int k, double *a, int lda, double *tau, double *c, int ldc)',
+  dgebrd:
+    'int LAPACKE_dgebrd(int layout, int m, int n, double *a, int lda, double *d, double *e, double *tauq, double *taup)',
   dbdsdc:
     'int LAPACKE_dbdsdc(int layout, char uplo, char compq, int n, double *d, double *e, double *u, int ldu, double *vt, int ldvt, double *q, int *iq)',
-  dormbr: 'int LAPACKE_dormbr(int layout, char vect, char side, char trans, int m, int n, int k, double *a, int lda, double *tau, double *c, int ldc)',
+  dormbr:
+    'int LAPACKE_dormbr(int layout, char vect, char side, char trans, int m, int n, int k, double *a, int lda, double *tau, double *c, int ldc)',
 };
 
 let cached: LapackBinding | null | undefined;
@@ -123,7 +133,12 @@ export function requireLapack(what: string): LapackBinding {
 function mappedLapack(): string | undefined {
   try {
     const maps = readFileSync('/proc/self/maps', 'utf8');
-    const libs = new Set(maps.split('\n').map((l) => l.split(/\s+/)[5] ?? '').filter((p) => /lib(open)?blas|liblapack\.|libmkl|libflame/.test(p)));
+    const libs = new Set(
+      maps
+        .split('\n')
+        .map((l) => l.split(/\s+/)[5] ?? '')
+        .filter((p) => /lib(open)?blas|liblapack\.|libmkl|libflame/.test(p)),
+    );
     return libs.size ? [...libs].sort().join(', ') : undefined;
   } catch {
     return undefined;

@@ -27,7 +27,11 @@ export type ProjectionMode = 'two-sided' | 'paper';
 export type WeightInput = tf.Tensor2D | DenseMatrix;
 
 /** Decomposes W and keeps its top-k singular subspace. The caller disposes Uh and Vh. */
-export function protectedSubspace(W: WeightInput, k: number, options: Omit<SvdOptions, 'vectors'> = {}): ProtectedSubspace {
+export function protectedSubspace(
+  W: WeightInput,
+  k: number,
+  options: Omit<SvdOptions, 'vectors'> = {},
+): ProtectedSubspace {
   const a = toDense(W);
   return toSubspace(a, svd(a, { ...options, vectors: checkRank(a, k) }));
 }
@@ -38,15 +42,22 @@ export async function protectedSubspaces(
   ks: readonly number[],
   options: Omit<SvdOptions, 'vectors'> & { threads?: number } = {},
 ): Promise<ProtectedSubspace[]> {
-  if (ks.length !== weights.length) throw new RangeError(`protectedSubspaces: ${weights.length} weights but ${ks.length} ranks`);
+  if (ks.length !== weights.length)
+    throw new RangeError(`protectedSubspaces: ${weights.length} weights but ${ks.length} ranks`);
   // Read tensors asynchronously: on a GPU backend dataSync() would stall once per weight.
-  const mats = await Promise.all(weights.map(async (w) => (w instanceof tf.Tensor ? toDense(w, (await w.data()) as Float32Array) : w)));
+  const mats = await Promise.all(
+    weights.map(async (w) => (w instanceof tf.Tensor ? toDense(w, (await w.data()) as Float32Array) : w)),
+  );
   const results = await svdBatch(mats, { ...options, vectorsPerMatrix: mats.map((a, i) => checkRank(a, ks[i])) });
   return results.map((r, i) => toSubspace(mats[i], r));
 }
 
 /** Projects G (m x n) away from the protected subspace; returns a new tensor, G is left as it is. */
-export function projectGradient(G: tf.Tensor2D, sub: Pick<ProtectedSubspace, 'Uh' | 'Vh'>, mode: ProjectionMode = 'two-sided'): tf.Tensor2D {
+export function projectGradient(
+  G: tf.Tensor2D,
+  sub: Pick<ProtectedSubspace, 'Uh' | 'Vh'>,
+  mode: ProjectionMode = 'two-sided',
+): tf.Tensor2D {
   if (mode === 'two-sided') return projectTwoSided(G, sub.Uh, sub.Vh);
   if (mode === 'paper') return projectPaper(G, sub.Uh, sub.Vh);
   throw new RangeError(`unknown projection mode '${String(mode)}' (expected 'two-sided' or 'paper')`);
@@ -75,7 +86,8 @@ export function projectPaper(G: tf.Tensor2D, Uh: tf.Tensor2D, Vh: tf.Tensor2D): 
 
 function toDense(W: WeightInput, values?: Float32Array): DenseMatrix {
   if (W instanceof tf.Tensor) {
-    if (W.rank !== 2) throw new RangeError(`protected subspace: expected a 2-D weight, got shape [${W.shape.join(', ')}]`);
+    if (W.rank !== 2)
+      throw new RangeError(`protected subspace: expected a 2-D weight, got shape [${W.shape.join(', ')}]`);
     // The synchronous read serves `protectedSubspace` only (tests, tools); the run path goes through
     // `protectedSubspaces`, which reads asynchronously and passes `values` (webgpu has no synchronous readback in Node).
     return { rows: W.shape[0], cols: W.shape[1], data: values ?? (W.dataSync() as Float32Array) };
@@ -86,12 +98,17 @@ function toDense(W: WeightInput, values?: Float32Array): DenseMatrix {
 function checkRank(a: DenseMatrix, k: number): number {
   const r = Math.min(a.rows, a.cols);
   if (!Number.isInteger(k) || k < 0 || k > r) {
-    throw new RangeError(`protected subspace of ${describeMatrix(a.rows, a.cols, a.name)}: expected 0 <= k <= ${r}, got ${k}`);
+    throw new RangeError(
+      `protected subspace of ${describeMatrix(a.rows, a.cols, a.name)}: expected 0 <= k <= ${r}, got ${k}`,
+    );
   }
   return k;
 }
 
-function toSubspace(a: DenseMatrix, r: { U: Float64Array; V: Float64Array; S: Float64Array; k: number; path: SvdPath }): ProtectedSubspace {
+function toSubspace(
+  a: DenseMatrix,
+  r: { U: Float64Array; V: Float64Array; S: Float64Array; k: number; path: SvdPath },
+): ProtectedSubspace {
   return {
     Uh: tf.tensor2d(Float32Array.from(r.U), [a.rows, r.k]),
     Vh: tf.tensor2d(Float32Array.from(r.V), [a.cols, r.k]),

@@ -4,7 +4,13 @@
  * bidiagonalisation, implicit-shift QR on the bidiagonal, then back-transformation of only the singular
  * vectors that were asked for. Worker-safe (see householder.ts): it uses nothing but its kernel siblings.
  */
-import { applyReflectorsToRows, bidiagonalise, householderQr, packColumnReflectors, packRowReflectors } from './householder';
+import {
+  applyReflectorsToRows,
+  bidiagonalise,
+  householderQr,
+  packColumnReflectors,
+  packRowReflectors,
+} from './householder';
 import { bidiagonalSvd } from './bidiagonal-svd';
 
 /** Result of svdKernel: U (m x k), V (n x k) row-major, S (min(m, n)) descending. */
@@ -20,7 +26,13 @@ export interface KernelSvd {
  * because U and V are products of reflectors and rotations applied to identity columns. `label` names the
  * matrix in errors.
  */
-export function svdKernel(data: Float32Array | Float64Array, m: number, n: number, k: number, label?: string): KernelSvd {
+export function svdKernel(
+  data: Float32Array | Float64Array,
+  m: number,
+  n: number,
+  k: number,
+  label?: string,
+): KernelSvd {
   // Work on the tall orientation: A is p0 x q with p0 >= q; for a wide input A = Wᵀ.
   const tall = m >= n;
   const p0 = tall ? m : n;
@@ -46,7 +58,8 @@ export function svdKernel(data: Float32Array | Float64Array, m: number, n: numbe
       }
     }
   }
-  if (!Number.isFinite(maxAbs)) throw new RangeError(`SVD input ${label ?? `${m} x ${n} matrix`}: contains NaN or infinite entries`);
+  if (!Number.isFinite(maxAbs))
+    throw new RangeError(`SVD input ${label ?? `${m} x ${n} matrix`}: contains NaN or infinite entries`);
   // Scale by an exact power of two so that max |a| is in [0.5, 1): squares neither overflow nor lose the bulk.
   const exponent = maxAbs > 0 ? -Math.ceil(Math.log2(maxAbs) + 1e-12) : 0;
   scaleByPowerOfTwo(a, exponent);

@@ -8,7 +8,16 @@ import { lapackStatus } from './lapack';
 import { lapackSvd, lapackSvdAsync } from './lapack-svd';
 import { runKernelJobs } from './pool';
 import { svdKernel, type KernelSvd } from './svd-kernel';
-import { checkMatrix, describeMatrix, vectorCount, type DenseMatrix, type Svd, type SvdBatchOptions, type SvdOptions, type SvdPath } from './types';
+import {
+  checkMatrix,
+  describeMatrix,
+  vectorCount,
+  type DenseMatrix,
+  type Svd,
+  type SvdBatchOptions,
+  type SvdOptions,
+  type SvdPath,
+} from './types';
 
 /** The path `options.path` resolves to now; throws if 'lapack' is demanded but unavailable. */
 export function resolveSvdPath(path: SvdOptions['path'] = 'auto', what = 'SVD'): SvdPath {
@@ -18,7 +27,8 @@ export function resolveSvdPath(path: SvdOptions['path'] = 'auto', what = 'SVD'):
     if (!status.available) throw new Error(`${what}: the LAPACK path was requested but ${status.reason}`);
     return 'lapack';
   }
-  if (path !== 'auto') throw new RangeError(`${what}: unknown SVD path '${String(path)}' (expected auto, lapack or ts)`);
+  if (path !== 'auto')
+    throw new RangeError(`${what}: unknown SVD path '${String(path)}' (expected auto, lapack or ts)`);
   return status.available ? 'lapack' : 'ts';
 }
 
@@ -27,7 +37,8 @@ export function svd(a: DenseMatrix, options: SvdOptions = {}): Svd {
   checkMatrix(a);
   const k = vectorCount(a, options.vectors);
   const path = resolveSvdPath(options.path, `SVD of ${describeMatrix(a.rows, a.cols, a.name)}`);
-  const r = path === 'lapack' ? lapackSvd(a, k) : svdKernel(a.data, a.rows, a.cols, k, describeMatrix(a.rows, a.cols, a.name));
+  const r =
+    path === 'lapack' ? lapackSvd(a, k) : svdKernel(a.data, a.rows, a.cols, k, describeMatrix(a.rows, a.cols, a.name));
   return wrap(a, k, path, r);
 }
 
@@ -42,7 +53,9 @@ export async function svdBatch(matrices: readonly DenseMatrix[], options: SvdBat
     return vectorCount(a, options.vectorsPerMatrix?.[i] ?? options.vectors);
   });
   if (options.vectorsPerMatrix && options.vectorsPerMatrix.length !== matrices.length) {
-    throw new RangeError(`SVD batch: vectorsPerMatrix has ${options.vectorsPerMatrix.length} entries for ${matrices.length} matrices`);
+    throw new RangeError(
+      `SVD batch: vectorsPerMatrix has ${options.vectorsPerMatrix.length} entries for ${matrices.length} matrices`,
+    );
   }
   const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
   const path = resolveSvdPath(options.path, `SVD batch of ${matrices.length} matrices`);
@@ -52,7 +65,13 @@ export async function svdBatch(matrices: readonly DenseMatrix[], options: SvdBat
     results = await inParallel(order, threads, (i) => lapackSvdAsync(matrices[i], ks[i]));
   } else if (threads > 1 && matrices.length > 1) {
     results = await runKernelJobs(
-      matrices.map((a, i) => ({ data: a.data, m: a.rows, n: a.cols, k: ks[i], label: describeMatrix(a.rows, a.cols, a.name) })),
+      matrices.map((a, i) => ({
+        data: a.data,
+        m: a.rows,
+        n: a.cols,
+        k: ks[i],
+        label: describeMatrix(a.rows, a.cols, a.name),
+      })),
       threads,
     );
   } else {

@@ -27,7 +27,12 @@ interface Factors {
   V: tf.Variable;
 }
 
-const FREEZE_GROUPS: Record<string, ParamGroup[]> = { norms: ['norm'], head: ['head'], embeddings: ['embedding', 'position'], biases: ['bias'] };
+const FREEZE_GROUPS: Record<string, ParamGroup[]> = {
+  norms: ['norm'],
+  head: ['head'],
+  embeddings: ['embedding', 'position'],
+  biases: ['bias'],
+};
 
 export class AdaptiveSvd implements Method {
   readonly name = 'adaptive-svd';
@@ -50,15 +55,39 @@ export class AdaptiveSvd implements Method {
     const wanted = new Set(this.cfg.targets);
     this.targets = inv.targets
       .filter((t) => wanted.has(t.group))
-      .map((t) => ({ name: t.name, layer: t.layer, role: t.role, shape: t.shape, dIn: t.dIn, dOut: t.dOut, orientation: t.orientation }));
+      .map((t) => ({
+        name: t.name,
+        layer: t.layer,
+        role: t.role,
+        shape: t.shape,
+        dIn: t.dIn,
+        dOut: t.dOut,
+        orientation: t.orientation,
+      }));
     // The head and the embeddings are [vocab, d] matrices: y = h Eᵀ for the head, so they read as nn.Linear.
     for (const p of inv.params) {
-      const asTarget = (p.group === 'head' && wanted.has('head')) || (p.group === 'embedding' && wanted.has('embeddings'));
+      const asTarget =
+        (p.group === 'head' && wanted.has('head')) || (p.group === 'embedding' && wanted.has('embeddings'));
       if (asTarget && p.shape.length === 2) {
-        this.targets.push({ name: p.name, layer: -1, role: p.group, shape: [p.shape[0], p.shape[1]], dIn: p.shape[1], dOut: p.shape[0], orientation: 'out_in' });
+        this.targets.push({
+          name: p.name,
+          layer: -1,
+          role: p.group,
+          shape: [p.shape[0], p.shape[1]],
+          dIn: p.shape[1],
+          dOut: p.shape[0],
+          orientation: 'out_in',
+        });
       }
     }
-    if (this.targets.length === 0) throw new ConfigError([{ path: `${this.path}.targets`, message: 'selects no weight matrix of this model', expected: 'attention, mlp, head or embeddings' }]);
+    if (this.targets.length === 0)
+      throw new ConfigError([
+        {
+          path: `${this.path}.targets`,
+          message: 'selects no weight matrix of this model',
+          expected: 'attention, mlp, head or embeddings',
+        },
+      ]);
     // Check a fixed k against every matrix now, before any training.
     if (this.policy.policy === 'fixed') this.decideRanks(ctx, null);
   }
@@ -69,7 +98,11 @@ export class AdaptiveSvd implements Method {
     const nt = this.cfg.nonTargets;
     const frozen = new Set<string>();
     if (nt === 'frozen') inv.params.forEach((p) => !targetNames.has(p.name) && frozen.add(p.name));
-    else if (nt !== 'trainable') namesInGroups(inv, nt.freeze.flatMap((g) => FREEZE_GROUPS[g])).forEach((n) => frozen.add(n));
+    else if (nt !== 'trainable')
+      namesInGroups(
+        inv,
+        nt.freeze.flatMap((g) => FREEZE_GROUPS[g]),
+      ).forEach((n) => frozen.add(n));
     const out = new Map<string, tf.Variable>();
     for (const [name, v] of ctx.model.params) {
       if (frozen.has(name)) continue;
@@ -112,10 +145,27 @@ export class AdaptiveSvd implements Method {
       const k = this.ks[i];
       const s = full[i];
       if (factored) this.factors.set(t.name, this.factorise(s, k));
-      const sub = factored ? { Uh: s.Uh.slice([0, 0], [-1, k]) as tf.Tensor2D, Vh: s.Vh.slice([0, 0], [-1, k]) as tf.Tensor2D, S: s.S, path: s.path } : s;
+      const sub = factored
+        ? {
+            Uh: s.Uh.slice([0, 0], [-1, k]) as tf.Tensor2D,
+            Vh: s.Vh.slice([0, 0], [-1, k]) as tf.Tensor2D,
+            S: s.S,
+            path: s.path,
+          }
+        : s;
       if (factored) tf.dispose([s.Uh, s.Vh]);
       this.sub.set(t.name, sub);
-      stats.push({ name: t.name, layer: t.layer, role: t.role, shape: t.shape, k, minDim: minDim(t), ratio: k / minDim(t), ...(importance ? { importance: importance[i] } : {}), ...sigmaStats(s.S, k) });
+      stats.push({
+        name: t.name,
+        layer: t.layer,
+        role: t.role,
+        shape: t.shape,
+        k,
+        minDim: minDim(t),
+        ratio: k / minDim(t),
+        ...(importance ? { importance: importance[i] } : {}),
+        ...sigmaStats(s.S, k),
+      });
     });
     this.boundaries++;
     ctx.reportRanks(this.policy.policy, stats, (performance.now() - started) / 1000);
@@ -161,8 +211,16 @@ export class AdaptiveSvd implements Method {
       const sub = this.sub.get(base);
       if (!sub) out.set(name, g);
       else if (hash < 0) out.set(name, projectGradient(g as tf.Tensor2D, sub, mode));
-      else if (name.endsWith('#U_low')) out.set(name, tf.tidy(() => g.sub(matMul(sub.Uh, matMul(sub.Uh, g as tf.Tensor2D, true, false)))));
-      else if (name.endsWith('#V_low')) out.set(name, tf.tidy(() => g.sub(matMul(sub.Vh, matMul(sub.Vh, g as tf.Tensor2D, true, false)))));
+      else if (name.endsWith('#U_low'))
+        out.set(
+          name,
+          tf.tidy(() => g.sub(matMul(sub.Uh, matMul(sub.Uh, g as tf.Tensor2D, true, false)))),
+        );
+      else if (name.endsWith('#V_low'))
+        out.set(
+          name,
+          tf.tidy(() => g.sub(matMul(sub.Vh, matMul(sub.Vh, g as tf.Tensor2D, true, false)))),
+        );
       else out.set(name, g);
     }
     return out;
@@ -203,7 +261,15 @@ export class AdaptiveSvd implements Method {
       tensors.set(`S_low/${name}`, f.S);
       tensors.set(`V_low/${name}`, f.V);
     }
-    return { tensors, json: { boundaries: this.boundaries, ks: this.ks, constrained: [...this.sub.keys()], factored: [...this.factors.keys()] } };
+    return {
+      tensors,
+      json: {
+        boundaries: this.boundaries,
+        ks: this.ks,
+        constrained: [...this.sub.keys()],
+        factored: [...this.factors.keys()],
+      },
+    };
   }
 
   restore(state: MethodState): void {
@@ -216,7 +282,13 @@ export class AdaptiveSvd implements Method {
       if (!t) throw new Error(`adaptive-svd checkpoint lacks tensor '${key}'`);
       return t;
     };
-    for (const name of j.constrained) this.sub.set(name, { Uh: take(`Uh/${name}`) as tf.Tensor2D, Vh: take(`Vh/${name}`) as tf.Tensor2D, S: new Float64Array(0), path: 'ts' });
+    for (const name of j.constrained)
+      this.sub.set(name, {
+        Uh: take(`Uh/${name}`) as tf.Tensor2D,
+        Vh: take(`Vh/${name}`) as tf.Tensor2D,
+        S: new Float64Array(0),
+        path: 'ts',
+      });
     const variable = (key: string) => {
       const t = take(key);
       const v = tf.variable(t, true);
@@ -224,7 +296,12 @@ export class AdaptiveSvd implements Method {
       return v;
     };
     for (const name of j.factored) {
-      this.factors.set(name, { high: take(`high/${name}`) as tf.Tensor2D, U: variable(`U_low/${name}`), S: variable(`S_low/${name}`), V: variable(`V_low/${name}`) });
+      this.factors.set(name, {
+        high: take(`high/${name}`) as tf.Tensor2D,
+        U: variable(`U_low/${name}`),
+        S: variable(`S_low/${name}`),
+        V: variable(`V_low/${name}`),
+      });
     }
   }
 

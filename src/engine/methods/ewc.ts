@@ -49,7 +49,9 @@ export class Ewc implements Method {
   extraLoss(): ExtraLoss | null {
     if (this.fisher.size === 0 || this.lambda === 0 || !this.model) return null;
     const params = this.model.params;
-    const parts = [...this.fisher].map(([name, F]) => F.mul(params.get(name)!.sub(this.anchor.get(name)!).square()).sum());
+    const parts = [...this.fisher].map(([name, F]) =>
+      F.mul(params.get(name)!.sub(this.anchor.get(name)!).square()).sum(),
+    );
     const ewc = addMany(parts).mul(this.lambda / 2) as tf.Scalar;
     return { total: ewc, terms: { ewc } };
   }
@@ -112,18 +114,28 @@ export class Ewc implements Method {
  * Diagonal empirical Fisher over the given batches, each batch one example: the mean of the squared
  * gradients of log p(answer | prompt). Returns a new tensor per parameter (the caller disposes).
  */
-export function diagonalFisher(model: CausalLM, batches: readonly Batch[], upload: (b: Batch) => BatchTensors): Map<string, tf.Tensor> {
+export function diagonalFisher(
+  model: CausalLM,
+  batches: readonly Batch[],
+  upload: (b: Batch) => BatchTensors,
+): Map<string, tf.Tensor> {
   const sums = new Map<string, tf.Tensor>();
   let n = 0;
   for (const b of batches) {
     if (b.B !== 1) throw new Error(`diagonalFisher needs one example per batch (per-example gradients), got ${b.B}`);
     const t = upload(b);
     // The loss is the mean over the answer tokens; times their count it is -log p(answer | prompt).
-    const { value, grads } = namedGrads(model, () => model.loss(t.inputIds, t.labels, t.mask).mul(b.labelled) as tf.Scalar);
+    const { value, grads } = namedGrads(
+      model,
+      () => model.loss(t.inputIds, t.labels, t.mask).mul(b.labelled) as tf.Scalar,
+    );
     for (const [name, g] of grads) {
       if (!g) continue;
       const old = sums.get(name);
-      sums.set(name, tf.tidy(() => (old ? old.add(g.square()) : g.square())));
+      sums.set(
+        name,
+        tf.tidy(() => (old ? old.add(g.square()) : g.square())),
+      );
       old?.dispose();
       g.dispose();
     }
@@ -133,7 +145,10 @@ export function diagonalFisher(model: CausalLM, batches: readonly Batch[], uploa
   if (n === 0) throw new Error('diagonalFisher: no examples to estimate the Fisher from');
   const out = new Map<string, tf.Tensor>();
   for (const [name, s] of sums) {
-    out.set(name, tf.tidy(() => s.div(n)));
+    out.set(
+      name,
+      tf.tidy(() => s.div(n)),
+    );
     s.dispose();
   }
   // A parameter the loss does not reach (none in these models) gets a zero Fisher: no penalty.

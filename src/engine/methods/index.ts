@@ -31,7 +31,14 @@ const FACTORIES: Factories = {
 export function createMethod(cfg: ResolvedMethodConfig, path: string): Method {
   const factory = FACTORIES[cfg.method];
   if (!factory) {
-    throw new ConfigError([{ path: `${path}.method`, message: `method '${cfg.method}' is not available in this build`, expected: Object.keys(FACTORIES).join(' | '), actual: cfg.method }]);
+    throw new ConfigError([
+      {
+        path: `${path}.method`,
+        message: `method '${cfg.method}' is not available in this build`,
+        expected: Object.keys(FACTORIES).join(' | '),
+        actual: cfg.method,
+      },
+    ]);
   }
   // The map is keyed by the method name, so the entry's type matches its factory's.
   return (factory as (cfg: ResolvedMethodConfig, path: string) => Method)(cfg, path);

@@ -44,7 +44,9 @@ export class Lwf implements Method {
 
   extraLoss(batch: BatchTensors, ctx: MethodContext): ExtraLoss | null {
     if (this.teacher.size === 0 || this.alpha === 0) return null;
-    const distillation = distillationTerm(ctx.model, this.teacher, batch, this.temperature).mul(this.alpha) as tf.Scalar;
+    const distillation = distillationTerm(ctx.model, this.teacher, batch, this.temperature).mul(
+      this.alpha,
+    ) as tf.Scalar;
     return { total: distillation, terms: { distillation } };
   }
 
@@ -78,14 +80,24 @@ export class Lwf implements Method {
 }
 
 /** T² · mean KL(p_old ‖ p_new) over the answer positions of the batch (without α). */
-export function distillationTerm(model: CausalLM, teacher: Map<string, tf.Tensor>, batch: BatchTensors, temperature: number): tf.Scalar {
+export function distillationTerm(
+  model: CausalLM,
+  teacher: Map<string, tf.Tensor>,
+  batch: BatchTensors,
+  temperature: number,
+): tf.Scalar {
   return tf.tidy(() => {
     // An encoder-decoder model's logits are per decoder position, each predicting labels[p] itself.
-    const logits = (): tf.Tensor3D => (isSeq2Seq(model) ? model.labelLogits(batch.inputIds, batch.labels, batch.mask) : model.logits(batch.inputIds, batch.mask));
+    const logits = (): tf.Tensor3D =>
+      isSeq2Seq(model)
+        ? model.labelLogits(batch.inputIds, batch.labels, batch.mask)
+        : model.logits(batch.inputIds, batch.mask);
     const zNew = logits();
     // The teacher's tensors are constants, so nothing of this forward reaches the gradients.
     const zOld = model.withWeights(teacher, logits);
-    const positions = isSeq2Seq(model) ? (batch.labels.notEqual(tf.scalar(IGNORE_INDEX, 'int32')).toFloat() as tf.Tensor2D) : answerPositions(batch.labels);
+    const positions = isSeq2Seq(model)
+      ? (batch.labels.notEqual(tf.scalar(IGNORE_INDEX, 'int32')).toFloat() as tf.Tensor2D)
+      : answerPositions(batch.labels);
     return distillationLoss(zOld, zNew, positions, temperature);
   });
 }
@@ -94,7 +106,10 @@ export function distillationTerm(model: CausalLM, teacher: Map<string, tf.Tensor
 export function answerPositions(labels: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, T] = labels.shape;
-    const next = labels.slice([0, 1], [B, T - 1]).notEqual(tf.scalar(IGNORE_INDEX, 'int32')).toFloat();
+    const next = labels
+      .slice([0, 1], [B, T - 1])
+      .notEqual(tf.scalar(IGNORE_INDEX, 'int32'))
+      .toFloat();
     return tf.concat([next, tf.zeros([B, 1])], 1) as tf.Tensor2D;
   });
 }
@@ -103,11 +118,20 @@ export function answerPositions(labels: tf.Tensor2D): tf.Tensor2D {
  * T² · Σ_p m_p KL(softmax(z_old,p / T) ‖ softmax(z_new,p / T)) / Σ_p m_p for logits [B, T, V] and a [B, T]
  * position mask; 0 when the mask is empty.
  */
-export function distillationLoss(zOld: tf.Tensor3D, zNew: tf.Tensor3D, mask: tf.Tensor2D, temperature: number): tf.Scalar {
+export function distillationLoss(
+  zOld: tf.Tensor3D,
+  zNew: tf.Tensor3D,
+  mask: tf.Tensor2D,
+  temperature: number,
+): tf.Scalar {
   return tf.tidy(() => {
     const logOld = tf.logSoftmax(zOld.div(temperature));
     const logNew = tf.logSoftmax(zNew.div(temperature));
     const kl = logOld.exp().mul(logOld.sub(logNew)).sum(-1);
-    return kl.mul(mask).sum().div(mask.sum().maximum(1)).mul(temperature * temperature) as tf.Scalar;
+    return kl
+      .mul(mask)
+      .sum()
+      .div(mask.sum().maximum(1))
+      .mul(temperature * temperature) as tf.Scalar;
   });
 }

@@ -86,21 +86,36 @@ export class OLora implements Method {
     this.slots = resolveSlots(ctx.model, this.cfg.modules, `${this.path}.modules`);
     const tooBig = this.slots.find((s) => this.r > Math.min(s.dIn, s.dOut));
     if (tooBig) {
-      throw new ConfigError([{ path: `${this.path}.r`, message: `rank ${this.r} exceeds min(d_out, d_in) = ${Math.min(tooBig.dIn, tooBig.dOut)} of ${tooBig.key}`, expected: `an integer <= ${Math.min(tooBig.dIn, tooBig.dOut)}`, actual: this.r }]);
+      throw new ConfigError([
+        {
+          path: `${this.path}.r`,
+          message: `rank ${this.r} exceeds min(d_out, d_in) = ${Math.min(tooBig.dIn, tooBig.dOut)} of ${tooBig.key}`,
+          expected: `an integer <= ${Math.min(tooBig.dIn, tooBig.dOut)}`,
+          actual: this.r,
+        },
+      ]);
     }
     const dIn = Math.min(...this.slots.map((s) => s.dIn));
     if (ctx.tasks.length * this.r > dIn) {
-      ctx.warn(`o-lora: ${ctx.tasks.length} tasks x rank ${this.r} exceed the input width ${dIn}, so later adapters cannot be orthogonal to all earlier ones; the orthogonality loss cannot reach zero`, 'o-lora-capacity');
+      ctx.warn(
+        `o-lora: ${ctx.tasks.length} tasks x rank ${this.r} exceed the input width ${dIn}, so later adapters cannot be orthogonal to all earlier ones; the orthogonality loss cannot reach zero`,
+        'o-lora-capacity',
+      );
     }
     if (this.cfg.lr === undefined) {
-      ctx.warn(`o-lora trains with training.lr; the O-LoRA paper uses 1e-3 for its adapters: set ${this.path}.lr`, 'o-lora-lr');
+      ctx.warn(
+        `o-lora trains with training.lr; the O-LoRA paper uses 1e-3 for its adapters: set ${this.path}.lr`,
+        'o-lora-lr',
+      );
     }
     this.seed = methodSeed(ctx.rng, 'o-lora');
   }
 
   beforeTask(ctx: MethodContext): void {
     if (this.adapters.length !== ctx.task) {
-      throw new Error(`o-lora: asked to start task ${ctx.task} with adapters for ${this.adapters.length} tasks; the checkpoint and the run disagree`);
+      throw new Error(
+        `o-lora: asked to start task ${ctx.task} with adapters for ${this.adapters.length} tasks; the checkpoint and the run disagree`,
+      );
     }
     this.adapters.push(this.slots.map((s) => this.newPair(s, ctx.task)));
     this.rebuildFrozen();
@@ -137,11 +152,21 @@ export class OLora implements Method {
     const after = s.width - s.offset - s.dOut;
     if (s.orientation === 'out_in') {
       const d = matMul(p.B as tf.Tensor2D, p.A as tf.Tensor2D).mul(this.scale) as tf.Tensor2D;
-      return before || after ? tf.pad(d, [[before, after], [0, 0]]) : d;
+      return before || after
+        ? tf.pad(d, [
+            [before, after],
+            [0, 0],
+          ])
+        : d;
     }
     // Conv1D stores [in, out] and computes y = x W, so its update is (B A)ᵀ = Aᵀ Bᵀ.
     const d = matMul(p.A as tf.Tensor2D, p.B as tf.Tensor2D, true, true).mul(this.scale) as tf.Tensor2D;
-    return before || after ? tf.pad(d, [[0, 0], [before, after]]) : d;
+    return before || after
+      ? tf.pad(d, [
+          [0, 0],
+          [before, after],
+        ])
+      : d;
   }
 
   /** Recomputes the frozen sum and stacked A's from every task's pairs but the last. */
@@ -163,7 +188,13 @@ export class OLora implements Method {
       return acc;
     });
     for (const [w, t] of Object.entries(sums)) this.frozenDelta.set(w, t);
-    this.frozenA = this.slots.map((_, i) => tf.concat(frozen.map((pairs) => pairs[i].A), 0) as tf.Tensor2D);
+    this.frozenA = this.slots.map(
+      (_, i) =>
+        tf.concat(
+          frozen.map((pairs) => pairs[i].A),
+          0,
+        ) as tf.Tensor2D,
+    );
   }
 
   /** W + Σ_i scale B_i A_i for every adapted weight (inside the tape: gradients reach the current pair). */
@@ -221,7 +252,9 @@ export class OLora implements Method {
     const j = state.json as { tasks: number; r: number; slots: string[] };
     const mine = this.slots.map((s) => s.key);
     if (j.r !== this.r || j.slots.join('\n') !== mine.join('\n')) {
-      throw new Error(`o-lora checkpoint has rank ${j.r} adapters on ${j.slots.length} projections, the config asks for rank ${this.r} on ${mine.length}; resume with the config the run started with`);
+      throw new Error(
+        `o-lora checkpoint has rank ${j.r} adapters on ${j.slots.length} projections, the config asks for rank ${this.r} on ${mine.length}; resume with the config the run started with`,
+      );
     }
     const variable = (key: string) => {
       const t = stateTensor(state, key, 'o-lora');
@@ -229,7 +262,8 @@ export class OLora implements Method {
       t.dispose();
       return v;
     };
-    for (let t = 0; t < j.tasks; t++) this.adapters.push(this.slots.map((s) => ({ A: variable(pairKey(t, s, 'A')), B: variable(pairKey(t, s, 'B')) })));
+    for (let t = 0; t < j.tasks; t++)
+      this.adapters.push(this.slots.map((s) => ({ A: variable(pairKey(t, s, 'A')), B: variable(pairKey(t, s, 'B')) })));
     if (this.adapters.length > 0) this.rebuildFrozen();
   }
 
@@ -271,15 +305,36 @@ export function pairKey(task: number, s: AdapterSlot, part: 'A' | 'B'): string {
  */
 export function resolveSlots(model: CausalLM, modules: readonly Module[], path: string): AdapterSlot[] {
   const targets = model.inventory.targets;
-  const available = [...new Set(targets.flatMap((t) => (t.role === 'qkv' ? ['q', 'k', 'v'] : ['q', 'k', 'v', 'o'].includes(t.role) ? [t.role] : [])))];
+  const available = [
+    ...new Set(
+      targets.flatMap((t) =>
+        t.role === 'qkv' ? ['q', 'k', 'v'] : ['q', 'k', 'v', 'o'].includes(t.role) ? [t.role] : [],
+      ),
+    ),
+  ];
   const fail = (message: string, actual?: unknown): never => {
-    throw new ConfigError([{ path, message, expected: `a non-empty list of distinct projections of this model: ${available.join(', ')}`, ...(actual !== undefined ? { actual } : {}) }]);
+    throw new ConfigError([
+      {
+        path,
+        message,
+        expected: `a non-empty list of distinct projections of this model: ${available.join(', ')}`,
+        ...(actual !== undefined ? { actual } : {}),
+      },
+    ]);
   };
   if (modules.length === 0) fail('is empty: O-LoRA needs at least one attention projection to adapt', []);
   const dup = modules.find((m, i) => modules.indexOf(m) !== i);
   if (dup) fail(`names '${dup}' twice`, dup);
   const slots: AdapterSlot[] = [];
-  const whole = (t: TargetMatrix): AdapterSlot => ({ key: t.module, weight: t.name, orientation: t.orientation, dIn: t.dIn, dOut: t.dOut, offset: 0, width: t.dOut });
+  const whole = (t: TargetMatrix): AdapterSlot => ({
+    key: t.module,
+    weight: t.name,
+    orientation: t.orientation,
+    dIn: t.dIn,
+    dOut: t.dOut,
+    offset: 0,
+    width: t.dOut,
+  });
   for (const m of modules) {
     const own = targets.filter((t) => t.role === m);
     if (own.length) {
@@ -288,11 +343,24 @@ export function resolveSlots(model: CausalLM, modules: readonly Module[], path: 
     }
     const block = FUSED_BLOCK[m];
     const fused = block === undefined ? [] : targets.filter((t) => t.role === 'qkv');
-    if (fused.length === 0) fail(`'${m}' is not an attention projection of this ${model.arch} model (it has ${available.join(', ') || 'none'})`, m);
+    if (fused.length === 0)
+      fail(
+        `'${m}' is not an attention projection of this ${model.arch} model (it has ${available.join(', ') || 'none'})`,
+        m,
+      );
     for (const t of fused) {
-      if (t.dOut % 3 !== 0) fail(`the fused projection ${t.name} has ${t.dOut} outputs, not three equal q/k/v blocks`, m);
+      if (t.dOut % 3 !== 0)
+        fail(`the fused projection ${t.name} has ${t.dOut} outputs, not three equal q/k/v blocks`, m);
       const d = t.dOut / 3;
-      slots.push({ key: `${t.module}.${m}`, weight: t.name, orientation: t.orientation, dIn: t.dIn, dOut: d, offset: block! * d, width: t.dOut });
+      slots.push({
+        key: `${t.module}.${m}`,
+        weight: t.name,
+        orientation: t.orientation,
+        dIn: t.dIn,
+        dOut: d,
+        offset: block! * d,
+        width: t.dOut,
+      });
     }
   }
   // One order for every run, whatever order the config lists modules in: layer by layer as the inventory.

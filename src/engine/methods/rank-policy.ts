@@ -51,7 +51,12 @@ const clampK = (ratio: number, d: number): number => Math.min(d, Math.max(1, Mat
  * matrix (block) saw. Rows are counted where they are seen, since an encoder-decoder model's encoder and
  * decoder matrices see different tokens (encoder inputs, decoder target positions).
  */
-export async function importances(model: CausalLM, targets: ConstrainedMatrix[], batches: BatchTensors[], mode: 'matrix' | 'block'): Promise<number[]> {
+export async function importances(
+  model: CausalLM,
+  targets: ConstrainedMatrix[],
+  batches: BatchTensors[],
+  mode: 'matrix' | 'block',
+): Promise<number[]> {
   const byName = new Map(targets.map((t, i) => [t.name, i]));
   const slots = mode === 'matrix' ? targets.length : model.config.numLayers;
   const sums: tf.Scalar[][] = Array.from({ length: slots }, () => []);
@@ -94,7 +99,9 @@ export async function importances(model: CausalLM, targets: ConstrainedMatrix[],
     });
   }
   // One asynchronous read for all sums: webgpu has no synchronous readback in Node.
-  const stacked = slots ? tf.tidy(() => tf.stack(sums.map((list) => (list.length ? addMany(list) : tf.scalar(0))))) : null;
+  const stacked = slots
+    ? tf.tidy(() => tf.stack(sums.map((list) => (list.length ? addMany(list) : tf.scalar(0)))))
+    : null;
   const values = stacked ? await stacked.data() : new Float32Array(0);
   tf.dispose([...(stacked ? [stacked] : []), ...sums.flat()]);
   const totals = sums.map((_, i) => values[i] / Math.max(rows[i], 1));
@@ -108,7 +115,13 @@ export async function importances(model: CausalLM, targets: ConstrainedMatrix[],
  * k for every target. `boundary` counts the task boundaries so far (0 before the first constrained task);
  * `importance` is needed only by the adaptive policy. Option errors name `path` (the policy's JSON path).
  */
-export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatrix[], boundary: number, importance: number[] | null, path: string): RankDecision {
+export function chooseRanks(
+  policy: ResolvedRankPolicy,
+  targets: ConstrainedMatrix[],
+  boundary: number,
+  importance: number[] | null,
+  path: string,
+): RankDecision {
   const warnings: string[] = [];
   switch (policy.policy) {
     case 'fixed': {
@@ -116,12 +129,22 @@ export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatr
         const k = policy.k;
         const tooBig = targets.find((t) => k > minDim(t));
         if (tooBig) {
-          throw new ConfigError([{ path: `${path}.k`, message: `k = ${k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}`, expected: 'k <= min(d_out, d_in) of every target', actual: k }]);
+          throw new ConfigError([
+            {
+              path: `${path}.k`,
+              message: `k = ${k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}`,
+              expected: 'k <= min(d_out, d_in) of every target',
+              actual: k,
+            },
+          ]);
         }
         return { choices: targets.map((t) => ({ k, ratio: k / minDim(t) })), warnings };
       }
       const ratio = policy.ratio;
-      return { choices: targets.map((t) => ({ k: Math.min(minDim(t), Math.max(1, Math.floor(ratio * minDim(t)))), ratio })), warnings };
+      return {
+        choices: targets.map((t) => ({ k: Math.min(minDim(t), Math.max(1, Math.floor(ratio * minDim(t)))), ratio })),
+        warnings,
+      };
     }
     case 'schedule': {
       const ratio = Math.min(policy.max, policy.start + policy.step * boundary);
@@ -134,9 +157,13 @@ export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatr
       const lo = Math.min(...importance);
       const hi = Math.max(...importance);
       const paper = policy.normalisation === 'mean';
-      const normalised = paper ? importance.map((v) => v / mean) : importance.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 1));
+      const normalised = paper
+        ? importance.map((v) => v / mean)
+        : importance.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 1));
       if (paper && !(mean > 0)) {
-        warnings.push(`mean importance is ${mean.toExponential(3)} (<= 0): the paper's I / mean(I) normalisation inverts or explodes the ranks; consider "normalisation": "minmax" or "importance": "block"`);
+        warnings.push(
+          `mean importance is ${mean.toExponential(3)} (<= 0): the paper's I / mean(I) normalisation inverts or explodes the ranks; consider "normalisation": "minmax" or "importance": "block"`,
+        );
       }
       const choices = targets.map((t, i) => {
         const ratio = mrr + normalised[i] * (trr - mrr);
@@ -144,7 +171,9 @@ export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatr
       });
       const clamped = choices.filter((c, i) => c.k === 1 || c.k === minDim(targets[i])).length;
       if (clamped > targets.length / 2) {
-        warnings.push(`${clamped} of ${targets.length} matrices hit a clamp (k = 1 or k = min_dim): their ranks carry little information about importance`);
+        warnings.push(
+          `${clamped} of ${targets.length} matrices hit a clamp (k = 1 or k = min_dim): their ranks carry little information about importance`,
+        );
       }
       return { choices, warnings };
     }
@@ -152,7 +181,10 @@ export function chooseRanks(policy: ResolvedRankPolicy, targets: ConstrainedMatr
 }
 
 /** σ statistics of a matrix for the `ranks` event. */
-export function sigmaStats(S: Float64Array, k: number): { sigmaMax: number; sigmaMin: number; sigmaMean: number; effectiveRank: number; retainedEnergy: number } {
+export function sigmaStats(
+  S: Float64Array,
+  k: number,
+): { sigmaMax: number; sigmaMin: number; sigmaMean: number; effectiveRank: number; retainedEnergy: number } {
   let sum = 0;
   let energy = 0;
   let kept = 0;

@@ -47,7 +47,10 @@ export class Replay implements Method {
 
   /** The buffer examples mixed into task `task`'s training set of `n` own examples. */
   draw(task: number, n: number): Example[] {
-    const sources = this.buffers.slice(0, task).map((b, j) => ({ b, j })).filter((s) => s.b.length > 0);
+    const sources = this.buffers
+      .slice(0, task)
+      .map((b, j) => ({ b, j }))
+      .filter((s) => s.b.length > 0);
     if (sources.length === 0 || this.mixRatio <= 0) return [];
     const total = Math.round((n * this.mixRatio) / (1 - this.mixRatio));
     const rng = new Rng(this.seed ^ hashString(`mix/${task}`));

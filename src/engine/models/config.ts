@@ -52,7 +52,9 @@ export function tokenIds(raw: RawConfig, field: string): number[] {
   const v = raw[field];
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
-  for (const id of list) if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(field, 'a token id, a list of them, or null', v);
+  for (const id of list)
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      fail(field, 'a token id, a list of them, or null', v);
   return list as number[];
 }
 
@@ -63,6 +65,9 @@ export function tokenId(raw: RawConfig, field: string): number | null {
 /** Every head must have the same width and every key/value head must serve the same number of query heads. */
 export function checkHeads(numHeads: number, numKvHeads: number): void {
   if (numHeads % numKvHeads !== 0) {
-    throw fieldError('num_key_value_heads', `the attention heads (${numHeads}) must be a multiple of the key/value heads (${numKvHeads})`);
+    throw fieldError(
+      'num_key_value_heads',
+      `the attention heads (${numHeads}) must be a multiple of the key/value heads (${numKvHeads})`,
+    );
   }
 }

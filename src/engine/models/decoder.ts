@@ -86,13 +86,19 @@ export abstract class DecoderLM implements CausalLM {
     const total = past + T;
     const cfg = this.config;
     if (total > cfg.maxPositions) {
-      throw new Error(`${this.arch} model: sequence of ${total} tokens exceeds the ${cfg.maxPositions} positions in config.json; shorten the input`);
+      throw new Error(
+        `${this.arch} model: sequence of ${total} tokens exceeds the ${cfg.maxPositions} positions in config.json; shorten the input`,
+      );
     }
     if (cfg.slidingWindow !== null && total > cfg.slidingWindow) {
-      throw new Error(`${this.arch} model: sequence of ${total} tokens exceeds the sliding window (${cfg.slidingWindow}), which this engine does not implement; shorten the input`);
+      throw new Error(
+        `${this.arch} model: sequence of ${total} tokens exceeds the sliding window (${cfg.slidingWindow}), which this engine does not implement; shorten the input`,
+      );
     }
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== total)) {
-      throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`);
+      throw new Error(
+        `attention mask has shape [${mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`,
+      );
     }
     // Capture rows are read from the mask before anything uses it: on webgpu a tensor built from JS values keeps
     // them on the CPU only until its first use, and Node has no synchronous readback from the GPU.
@@ -114,7 +120,8 @@ export abstract class DecoderLM implements CausalLM {
     let h = this.embed(ids, ctx);
     for (let i = 0; i < cfg.numLayers; i++) {
       const out = this.block(i, h, ctx);
-      if (ctx.capture?.block) ctx.capture.block(i, ctx.rows ? tf.gather(h, ctx.rows) : h, ctx.rows ? tf.gather(out, ctx.rows) : out);
+      if (ctx.capture?.block)
+        ctx.capture.block(i, ctx.rows ? tf.gather(h, ctx.rows) : h, ctx.rows ? tf.gather(out, ctx.rows) : out);
       h = out;
     }
     return this.finalNorm(h);
@@ -127,17 +134,26 @@ export abstract class DecoderLM implements CausalLM {
 
   hidden(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
     const [B, T] = inputIds.shape;
-    return tf.tidy(() => this.forwardHidden(inputIds, attentionMask ?? null, { capture }).reshape([B, T, this.config.hiddenSize]));
+    return tf.tidy(() =>
+      this.forwardHidden(inputIds, attentionMask ?? null, { capture }).reshape([B, T, this.config.hiddenSize]),
+    );
   }
 
   logits(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
     const [B, T] = inputIds.shape;
-    return tf.tidy(() => this.headLogits(this.forwardHidden(inputIds, attentionMask ?? null, { capture })).reshape([B, T, this.config.vocabSize]));
+    return tf.tidy(() =>
+      this.headLogits(this.forwardHidden(inputIds, attentionMask ?? null, { capture })).reshape([
+        B,
+        T,
+        this.config.vocabSize,
+      ]),
+    );
   }
 
   loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar {
     const [B, T] = inputIds.shape;
-    if (labels.shape[0] !== B || labels.shape[1] !== T) throw new Error(`labels have shape [${labels.shape}], expected [${B}, ${T}] like input_ids`);
+    if (labels.shape[0] !== B || labels.shape[1] !== T)
+      throw new Error(`labels have shape [${labels.shape}], expected [${B}, ${T}] like input_ids`);
     // Instruction-style batches label only the answer (a few tokens of each row); the head and the softmax
     // then run on those positions alone, which is most of a step's cost saved. The positions are read from
     // the labels: free where tensors live in main memory, and on webgpu while the labels still hold their
@@ -158,7 +174,10 @@ export abstract class DecoderLM implements CausalLM {
       const M = B * (T - 1);
       // The last position predicts nothing, so the head runs on T-1 positions only.
       const h = hidden.slice([0, 0, 0], [B, T - 1, d]).reshape([M, d]);
-      const targets = labels.slice([0, 1], [B, T - 1]).reshape([M]).toInt() as tf.Tensor1D;
+      const targets = labels
+        .slice([0, 1], [B, T - 1])
+        .reshape([M])
+        .toInt() as tf.Tensor1D;
       const logits = this.headLogits(h as tf.Tensor2D);
       // One fused pass each way on webgpu instead of materialising log-probabilities [M, V] and their gradient.
       if (useFused('xent')) return fusedCrossEntropy(logits, targets);
@@ -217,10 +236,15 @@ export abstract class DecoderLM implements CausalLM {
     const invFreq = this.ropeInvFreq();
     if (!invFreq) return null;
     const need = past + T;
-    if (!this.rope || this.rope.n < need) this.buildRope(invFreq, Math.min(this.config.maxPositions, Math.max(need, 2 * (this.rope?.n ?? 64))));
+    if (!this.rope || this.rope.n < need)
+      this.buildRope(invFreq, Math.min(this.config.maxPositions, Math.max(need, 2 * (this.rope?.n ?? 64))));
     const { cos, sin } = this.rope!;
     const hd = 2 * invFreq.length;
-    if (!positions) return { cos: cos.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]), sin: sin.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]) };
+    if (!positions)
+      return {
+        cos: cos.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]),
+        sin: sin.slice([past, 0], [T, hd]).reshape([1, T, 1, hd]),
+      };
     const flat = positions.reshape([B * T]);
     return { cos: tf.gather(cos, flat).reshape([B, T, 1, hd]), sin: tf.gather(sin, flat).reshape([B, T, 1, hd]) };
   }

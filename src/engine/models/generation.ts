@@ -13,7 +13,12 @@ import type { GenerateOptions } from './types';
  * so padding does not shift positions. With the cache each step feeds one token per row; without it the
  * whole sequence is recomputed (quadratic, kept as the reference the cache is tested against).
  */
-export async function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): Promise<number[][]> {
+export async function greedyGenerate(
+  m: DecoderLM,
+  prompts: number[][],
+  maxNewTokens: number,
+  opts: GenerateOptions,
+): Promise<number[][]> {
   if (prompts.length === 0 || maxNewTokens <= 0) return prompts.map(() => []);
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`generate: prompt ${i} is empty; start it with a BOS token`);
@@ -22,22 +27,32 @@ export async function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTo
   const B = prompts.length;
   const L = Math.max(...prompts.map((p) => p.length));
   if (L + maxNewTokens - 1 > m.config.maxPositions) {
-    throw new Error(`generate: the longest prompt (${L}) plus ${maxNewTokens} new tokens exceeds the model's ${m.config.maxPositions} positions`);
+    throw new Error(
+      `generate: the longest prompt (${L}) plus ${maxNewTokens} new tokens exceeds the model's ${m.config.maxPositions} positions`,
+    );
   }
   const eos = new Set(opts.eosTokenIds ?? m.config.eosTokenIds);
   const rows = prompts.map((p) => [...new Array<number>(L - p.length).fill(0), ...p]);
   const mask = prompts.map((p) => [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
   const out: number[][] = prompts.map(() => []);
   const done = new Array<boolean>(B).fill(false);
-  const cache: LayerCache[] | null = opts.useCache === false ? null : Array.from({ length: m.config.numLayers }, () => ({ k: null, v: null }));
+  const cache: LayerCache[] | null =
+    opts.useCache === false ? null : Array.from({ length: m.config.numLayers }, () => ({ k: null, v: null }));
   try {
     for (let step = 0; step < maxNewTokens; step++) {
       const feed = cache && step > 0 ? rows.map((r) => r.slice(-1)) : rows;
       const old = cache?.map((c) => [c.k, c.v]).flat() ?? [];
       const next = tf.tidy(() => {
         const T = feed[0].length;
-        const h = m.forwardHidden(tf.tensor2d(feed, [B, T], 'int32'), tf.tensor2d(mask, [B, mask[0].length], 'float32'), { cache });
-        const last = h.reshape([B, T, m.config.hiddenSize]).slice([0, T - 1, 0], [B, 1, m.config.hiddenSize]).reshape([B, m.config.hiddenSize]);
+        const h = m.forwardHidden(
+          tf.tensor2d(feed, [B, T], 'int32'),
+          tf.tensor2d(mask, [B, mask[0].length], 'float32'),
+          { cache },
+        );
+        const last = h
+          .reshape([B, T, m.config.hiddenSize])
+          .slice([0, T - 1, 0], [B, 1, m.config.hiddenSize])
+          .reshape([B, m.config.hiddenSize]);
         return m.headLogits(last as tf.Tensor2D).argMax(1);
       });
       for (const t of old) t?.dispose();
@@ -66,9 +81,16 @@ export async function greedyGenerate(m: DecoderLM, prompts: number[][], maxNewTo
  * Σ_j log p(cont_j | prompt, cont_<j) per example. Sequences are right-padded; the head and the softmax run
  * only on the rows that predict a continuation token, not on the prompt.
  */
-export async function continuationLogProbs(m: DecoderLM, prompts: number[][], continuations: number[][], batchSize: number): Promise<number[]> {
+export async function continuationLogProbs(
+  m: DecoderLM,
+  prompts: number[][],
+  continuations: number[][],
+  batchSize: number,
+): Promise<number[]> {
   if (prompts.length !== continuations.length) {
-    throw new Error(`continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`);
+    throw new Error(
+      `continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`,
+    );
   }
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`continuationLogProbs: prompt ${i} is empty; start it with a BOS token`);
@@ -100,7 +122,12 @@ export async function continuationLogProbs(m: DecoderLM, prompts: number[][], co
  * candidate), with the head evaluated at each prompt's last position only. Rank classification over
  * single-token labels needs nothing more.
  */
-export async function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candidates: number[], batchSize: number): Promise<number[][]> {
+export async function nextTokenLogProbs(
+  m: DecoderLM,
+  prompts: number[][],
+  candidates: number[],
+  batchSize: number,
+): Promise<number[][]> {
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`nextTokenLogProbs: prompt ${i} is empty; start it with a BOS token`);
   });
@@ -114,7 +141,13 @@ export async function nextTokenLogProbs(m: DecoderLM, prompts: number[][], candi
     const vals = await readTidy(() => {
       const { ids, mask } = padRight(P, 0);
       const h = m.forwardHidden(ids, mask);
-      const last = tf.gather(h, tf.tensor1d(P.map((p, b) => b * T + p.length - 1), 'int32'));
+      const last = tf.gather(
+        h,
+        tf.tensor1d(
+          P.map((p, b) => b * T + p.length - 1),
+          'int32',
+        ),
+      );
       return tf.gather(tf.logSoftmax(m.headLogits(last)), tf.tensor1d(candidates, 'int32'), 1);
     });
     for (let b = 0; b < B; b++) out.push(Array.from(vals.slice(b * candidates.length, (b + 1) * candidates.length)));

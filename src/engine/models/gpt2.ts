@@ -3,7 +3,17 @@
  * to the token embedding. Conv1D weights are stored [in, out] and applied as x W + b.
  */
 import { tf } from '../tf';
-import { boolField, checkHeads, fieldError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
+import {
+  boolField,
+  checkHeads,
+  fieldError,
+  intField,
+  numField,
+  RawConfig,
+  strField,
+  tokenId,
+  tokenIds,
+} from './config';
 import { DecoderLM, ForwardContext } from './decoder';
 import { Inventory, InventoryBuilder } from './inventory';
 import { activation, attention, conv1d, embedding, layerNorm } from './layers';
@@ -14,7 +24,8 @@ function gpt2Config(raw: RawConfig): ModelConfig {
   const heads = intField(raw, 'n_head');
   checkHeads(heads, heads);
   if (d % heads !== 0) throw fieldError('n_embd', `n_embd (${d}) must be a multiple of n_head (${heads})`);
-  if (boolField(raw, 'add_cross_attention', false)) throw fieldError('add_cross_attention', 'add_cross_attention is set; only the decoder-only GPT-2 is supported');
+  if (boolField(raw, 'add_cross_attention', false))
+    throw fieldError('add_cross_attention', 'add_cross_attention is set; only the decoder-only GPT-2 is supported');
   return {
     modelType: 'gpt2',
     vocabSize: intField(raw, 'vocab_size'),
@@ -71,7 +82,10 @@ class GPT2 extends DecoderLM {
     const tok = embedding(this.w('transformer.wte.weight'), ids.reshape([B * T]));
     const wpe = this.w('transformer.wpe.weight');
     if (ctx.positions) return tok.add(embedding(wpe, ctx.positions.reshape([B * T])));
-    return tok.reshape([B, T, d]).add(wpe.slice([past, 0], [T, d])).reshape([B * T, d]);
+    return tok
+      .reshape([B, T, d])
+      .add(wpe.slice([past, 0], [T, d]))
+      .reshape([B * T, d]);
   }
 
   protected block(i: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {

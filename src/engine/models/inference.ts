@@ -17,7 +17,8 @@ export function padRight(seqs: number[][], fill: number, min = 1): { ids: tf.Ten
 export function checkIds(vocab: number, seqs: number[][], what: string): void {
   seqs.forEach((s, i) => {
     for (const id of s) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`${what} ${i} holds token id ${id}, outside the vocabulary [0, ${vocab})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab)
+        throw new Error(`${what} ${i} holds token id ${id}, outside the vocabulary [0, ${vocab})`);
     }
   });
 }

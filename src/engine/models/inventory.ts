@@ -7,7 +7,16 @@
  * norm biases are in 'norm'. 'cross-attention' holds an encoder-decoder model's decoder-to-encoder projections:
  * targets too, but in a group of their own so that methods constrain them only when asked. */
 export type ParamGroup = 'attention' | 'mlp' | 'cross-attention' | 'embedding' | 'position' | 'norm' | 'head' | 'bias';
-export const PARAM_GROUPS: readonly ParamGroup[] = ['attention', 'mlp', 'cross-attention', 'embedding', 'position', 'norm', 'head', 'bias'];
+export const PARAM_GROUPS: readonly ParamGroup[] = [
+  'attention',
+  'mlp',
+  'cross-attention',
+  'embedding',
+  'position',
+  'norm',
+  'head',
+  'bias',
+];
 
 /** The groups whose weights are target matrices. */
 export type TargetGroup = 'attention' | 'mlp' | 'cross-attention';
@@ -62,12 +71,32 @@ export class InventoryBuilder {
   }
 
   /** A projection `module` with its weight (and bias, if `bias`). */
-  target(module: string, role: TargetRole, group: TargetGroup, layer: number, dIn: number, dOut: number, orientation: Orientation, bias: boolean): this {
+  target(
+    module: string,
+    role: TargetRole,
+    group: TargetGroup,
+    layer: number,
+    dIn: number,
+    dOut: number,
+    orientation: Orientation,
+    bias: boolean,
+  ): this {
     const shape: [number, number] = orientation === 'out_in' ? [dOut, dIn] : [dIn, dOut];
     const name = `${module}.weight`;
     this.add(name, shape, group, layer);
     if (bias) this.add(`${module}.bias`, [dOut], 'bias', layer);
-    this.targets.push({ name, module, role, group, layer, shape, dIn, dOut, orientation, bias: bias ? `${module}.bias` : null });
+    this.targets.push({
+      name,
+      module,
+      role,
+      group,
+      layer,
+      shape,
+      dIn,
+      dOut,
+      orientation,
+      bias: bias ? `${module}.bias` : null,
+    });
     return this;
   }
 

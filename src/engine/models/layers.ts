@@ -49,11 +49,18 @@ ACTIVATIONS.swish = ACTIVATIONS.silu;
 export const SUPPORTED_ACTIVATIONS = Object.keys(ACTIVATIONS);
 
 /** Activations with a fused webgpu kernel (kernels/webgpu/activation.ts), by the names that select them. */
-const FUSED_ACTIVATIONS: Record<string, FusedActivation> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu_fast: 'gelu_new', silu: 'silu', swish: 'silu' };
+const FUSED_ACTIVATIONS: Record<string, FusedActivation> = {
+  gelu_new: 'gelu_new',
+  gelu_pytorch_tanh: 'gelu_new',
+  gelu_fast: 'gelu_new',
+  silu: 'silu',
+  swish: 'silu',
+};
 
 export function activation(name: string, where: string): (x: tf.Tensor2D) => tf.Tensor2D {
   const f = ACTIVATIONS[name];
-  if (!f) throw new Error(`${where}: activation '${name}' is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+  if (!f)
+    throw new Error(`${where}: activation '${name}' is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
   const fused = FUSED_ACTIVATIONS[name];
   return fused ? (x) => (useFused('activation') ? fusedActivation(fused, x) : f(x)) : f;
 }
@@ -75,7 +82,10 @@ export function embedding(w: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
     save([rows]);
     return {
       value: tf.gather(table, rows),
-      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [tf.scatterND(saved.reshape([-1, 1]), dy, shape), tf.zeros(saved.shape)],
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [
+        tf.scatterND(saved.reshape([-1, 1]), dy, shape),
+        tf.zeros(saved.shape),
+      ],
     };
   });
   return lookup(w, ids) as tf.Tensor2D;
@@ -88,7 +98,9 @@ export function embedding(w: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
 /** HF's cross-entropy: mean of -logp[i, y_i] over the rows whose target is not -100 (0 when there is none). */
 export function meanNll(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const valid = targets.notEqual(tf.scalar(-100, 'int32'));
-  const nll = pickColumns(logp, tf.where(valid, targets, tf.zerosLike(targets))).neg().mul(valid.toFloat());
+  const nll = pickColumns(logp, tf.where(valid, targets, tf.zerosLike(targets)))
+    .neg()
+    .mul(valid.toFloat());
   return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
 }
 
@@ -99,7 +111,10 @@ export function pickColumns(x: tf.Tensor2D, cols: tf.Tensor1D): tf.Tensor1D {
     save([idx]);
     return {
       value: pickForward(values as tf.Tensor2D, idx as tf.Tensor1D),
-      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [oneHotF32(saved as tf.Tensor1D, V).mul(dy.reshape([-1, 1])), tf.zeros(saved.shape)],
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [
+        oneHotF32(saved as tf.Tensor1D, V).mul(dy.reshape([-1, 1])),
+        tf.zeros(saved.shape),
+      ],
     };
   });
   return pick(x, cols) as tf.Tensor1D;
@@ -162,7 +177,14 @@ export interface AttentionContext {
  * queries are folded into the row axis ([B,KV,G·T,hd]) so keys and values are never repeated per head.
  * Returns [B·T, H·hd] in the head-major layout the output projection expects.
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: AttentionContext, layer: number, scale: number): tf.Tensor2D {
+export function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  ctx: AttentionContext,
+  layer: number,
+  scale: number,
+): tf.Tensor2D {
   const { B, T } = ctx;
   const [, , H, hd] = q.shape;
   const KV = k.shape[2];
@@ -177,7 +199,10 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ctx: A
   const c = ctx.cache?.[layer];
   if (c) ({ k: kt, v: vt } = extendCache(c, kt, vt));
   const Tk = kt.shape[2];
-  const qg = q.mul(scale).transpose([0, 2, 1, 3]).reshape([B, KV, (H / KV) * T, hd]);
+  const qg = q
+    .mul(scale)
+    .transpose([0, 2, 1, 3])
+    .reshape([B, KV, (H / KV) * T, hd]);
   let scores = matMul(qg, kt, false, true).reshape([B, H, T, Tk]);
   if (ctx.bias) scores = scores.add(ctx.bias);
   const probs = tf.softmax(scores).reshape([B, KV, (H / KV) * T, Tk]);

@@ -4,7 +4,17 @@
  * stored [out, in]. The three differ only in which projections carry a bias and in config defaults.
  */
 import { tf } from '../tf';
-import { boolField, checkHeads, fieldError, intField, numField, RawConfig, strField, tokenId, tokenIds } from './config';
+import {
+  boolField,
+  checkHeads,
+  fieldError,
+  intField,
+  numField,
+  RawConfig,
+  strField,
+  tokenId,
+  tokenIds,
+} from './config';
 import { DecoderLM, ForwardContext } from './decoder';
 import { Inventory, InventoryBuilder } from './inventory';
 import { activation, applyRope, attention, embedding, linear, rmsNorm } from './layers';
@@ -30,7 +40,11 @@ function llamaConfig(raw: RawConfig): ModelConfig {
   const heads = intField(raw, 'num_attention_heads');
   const kv = intField(raw, 'num_key_value_heads', heads);
   checkHeads(heads, kv);
-  if (raw.head_dim == null && d % heads !== 0) throw fieldError('hidden_size', `hidden_size (${d}) must be a multiple of num_attention_heads (${heads}) when head_dim is not given`);
+  if (raw.head_dim == null && d % heads !== 0)
+    throw fieldError(
+      'hidden_size',
+      `hidden_size (${d}) must be a multiple of num_attention_heads (${heads}) when head_dim is not given`,
+    );
   const headDim = intField(raw, 'head_dim', d / heads);
   if (headDim % 2 !== 0) throw fieldError('head_dim', `head_dim (${headDim}) must be even for rotary embeddings`);
   const type = strField(raw, 'model_type', 'llama');
@@ -49,7 +63,15 @@ function llamaConfig(raw: RawConfig): ModelConfig {
     activation: strField(raw, 'hidden_act', 'silu'),
     tiedHead: boolField(raw, 'tie_word_embeddings', false),
     // MistralConfig's own default is 4096 when the field is absent; an explicit null turns the window off.
-    slidingWindow: !useWindow ? null : raw.sliding_window === undefined ? (type === 'mistral' ? 4096 : null) : raw.sliding_window === null ? null : intField(raw, 'sliding_window'),
+    slidingWindow: !useWindow
+      ? null
+      : raw.sliding_window === undefined
+        ? type === 'mistral'
+          ? 4096
+          : null
+        : raw.sliding_window === null
+          ? null
+          : intField(raw, 'sliding_window'),
     bosTokenId: tokenId(raw, 'bos_token_id'),
     eosTokenIds: tokenIds(raw, 'eos_token_id'),
     padTokenId: tokenId(raw, 'pad_token_id'),
@@ -81,7 +103,8 @@ function llamaInventory(cfg: ModelConfig, raw: RawConfig): Inventory {
 /** RoPE parameters live in `rope_parameters` (transformers 5) or in `rope_theta` + `rope_scaling` (older). */
 function ropeParameters(raw: RawConfig): RawConfig {
   const params = (raw.rope_parameters ?? raw.rope_scaling ?? {}) as RawConfig;
-  if (typeof params !== 'object' || Array.isArray(params)) throw fieldError('rope_parameters', `'rope_parameters' must be an object`);
+  if (typeof params !== 'object' || Array.isArray(params))
+    throw fieldError('rope_parameters', `'rope_parameters' must be an object`);
   return { rope_theta: raw.rope_theta, ...params };
 }
 

@@ -32,7 +32,8 @@ export class ParamStore {
     for (const [name, t] of overrides) {
       const v = this.variables.get(name);
       if (!v) throw new Error(`withWeights: '${name}' is not a parameter of this ${this.arch} model`);
-      if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`withWeights: '${name}' has shape [${t.shape}], the parameter [${v.shape}]`);
+      if (t.shape.join(',') !== v.shape.join(','))
+        throw new Error(`withWeights: '${name}' has shape [${t.shape}], the parameter [${v.shape}]`);
     }
     const saved = this.overrides;
     this.overrides = new Map([...(saved ?? []), ...overrides]);

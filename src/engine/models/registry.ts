@@ -33,11 +33,18 @@ export function architectureFor(raw: RawConfig, where = 'config.json'): Architec
     if (!arch) throw new UnsupportedModelError(where, `model_type '${type}' is not supported; ${supported}`);
   } else {
     arch = ARCHITECTURES.find((a) => classes.some((c) => a.classes.includes(c)));
-    if (!arch) throw new UnsupportedModelError(where, `no model_type, and architectures ${JSON.stringify(classes)} names no supported class; ${supported}`);
+    if (!arch)
+      throw new UnsupportedModelError(
+        where,
+        `no model_type, and architectures ${JSON.stringify(classes)} names no supported class; ${supported}`,
+      );
   }
   const foreign = classes.filter((c) => !arch.classes.includes(c));
   if (classes.length > 0 && foreign.length === classes.length) {
-    throw new UnsupportedModelError(where, `architectures ${JSON.stringify(classes)} is not a causal language model this engine implements; supported classes: ${arch.classes.join(', ')}`);
+    throw new UnsupportedModelError(
+      where,
+      `architectures ${JSON.stringify(classes)} is not a causal language model this engine implements; supported classes: ${arch.classes.join(', ')}`,
+    );
   }
   return arch;
 }

@@ -12,7 +12,12 @@ import { MASKED } from '../kernels/masked';
  * exact small distances, the rest cover distances up to `maxDistance` logarithmically. The logarithm is taken
  * in float32 as torch takes it, so bucket edges fall where the reference puts them.
  */
-export function relativePositionBucket(relative: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
+export function relativePositionBucket(
+  relative: number,
+  bidirectional: boolean,
+  numBuckets: number,
+  maxDistance: number,
+): number {
   const f = Math.fround;
   let buckets = numBuckets;
   let offset = 0;
@@ -41,7 +46,8 @@ export interface BucketSpec {
 function bucketTable(T: number, Tk: number, past: number, spec: BucketSpec): Int32Array {
   const out = new Int32Array(T * Tk);
   for (let i = 0; i < T; i++) {
-    for (let j = 0; j < Tk; j++) out[i * Tk + j] = relativePositionBucket(j - (past + i), spec.bidirectional, spec.numBuckets, spec.maxDistance);
+    for (let j = 0; j < Tk; j++)
+      out[i * Tk + j] = relativePositionBucket(j - (past + i), spec.bidirectional, spec.numBuckets, spec.maxDistance);
   }
   return out;
 }

@@ -24,7 +24,9 @@ export interface T5Options {
 const isMt5 = (raw: RawConfig): boolean => raw.model_type === 'mt5';
 
 /** Defaults of HF T5Config and MT5Config (which differ in sizes, activation and tying only). */
-function defaults(raw: RawConfig): Record<'vocab_size' | 'd_model' | 'd_kv' | 'd_ff' | 'num_layers' | 'num_heads', number> {
+function defaults(
+  raw: RawConfig,
+): Record<'vocab_size' | 'd_model' | 'd_kv' | 'd_ff' | 'num_layers' | 'num_heads', number> {
   return isMt5(raw)
     ? { vocab_size: 250112, d_model: 512, d_kv: 64, d_ff: 1024, num_layers: 8, num_heads: 6 }
     : { vocab_size: 32128, d_model: 512, d_kv: 64, d_ff: 2048, num_layers: 6, num_heads: 8 };
@@ -35,11 +37,17 @@ function feedForward(raw: RawConfig): { gated: boolean; act: string } {
   const proj = strField(raw, 'feed_forward_proj', isMt5(raw) ? 'gated-gelu' : 'relu');
   const parts = proj.split('-');
   if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'gated')) {
-    throw fieldError('feed_forward_proj', `'feed_forward_proj' '${proj}' is not valid; use 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'`);
+    throw fieldError(
+      'feed_forward_proj',
+      `'feed_forward_proj' '${proj}' is not valid; use 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'`,
+    );
   }
   const act = proj === 'gated-gelu' ? 'gelu_new' : parts[parts.length - 1];
   if (!SUPPORTED_ACTIVATIONS.includes(act)) {
-    throw fieldError('feed_forward_proj', `'feed_forward_proj' '${proj}' uses activation '${act}', which is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+    throw fieldError(
+      'feed_forward_proj',
+      `'feed_forward_proj' '${proj}' uses activation '${act}', which is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`,
+    );
   }
   return { gated: parts.length === 2, act };
 }
@@ -102,13 +110,15 @@ export function t5Inventory(cfg: ModelConfig, raw: RawConfig): Inventory {
     for (let i = 0; i < count; i++) {
       const layer = first + i;
       const p = `${name}.block.${i}.layer`;
-      for (const r of ['q', 'k', 'v'] as const) b.target(`${p}.0.SelfAttention.${r}`, r, 'attention', layer, d, inner, 'out_in', false);
+      for (const r of ['q', 'k', 'v'] as const)
+        b.target(`${p}.0.SelfAttention.${r}`, r, 'attention', layer, d, inner, 'out_in', false);
       b.target(`${p}.0.SelfAttention.o`, 'o', 'attention', layer, inner, d, 'out_in', false);
       if (i === 0) b.add(`${p}.0.SelfAttention.relative_attention_bias.weight`, [o.numBuckets, H], 'position', layer);
       b.add(`${p}.0.layer_norm.weight`, [d], 'norm', layer);
       let ffLayer = 1;
       if (name === 'decoder') {
-        for (const r of ['q', 'k', 'v'] as const) b.target(`${p}.1.EncDecAttention.${r}`, r, 'cross-attention', layer, d, inner, 'out_in', false);
+        for (const r of ['q', 'k', 'v'] as const)
+          b.target(`${p}.1.EncDecAttention.${r}`, r, 'cross-attention', layer, d, inner, 'out_in', false);
         b.target(`${p}.1.EncDecAttention.o`, 'o', 'cross-attention', layer, inner, d, 'out_in', false);
         b.add(`${p}.1.layer_norm.weight`, [d], 'norm', layer);
         ffLayer = 2;
@@ -134,5 +144,9 @@ export function t5Inventory(cfg: ModelConfig, raw: RawConfig): Inventory {
 
 /** Both stacks' embed_tokens are the shared table, saved by HF as copies (or not at all); so is a tied head. */
 export function t5Ignores(key: string, cfg: ModelConfig): boolean {
-  return key === 'encoder.embed_tokens.weight' || key === 'decoder.embed_tokens.weight' || (cfg.tiedHead && key === 'lm_head.weight');
+  return (
+    key === 'encoder.embed_tokens.weight' ||
+    key === 'decoder.embed_tokens.weight' ||
+    (cfg.tiedHead && key === 'lm_head.weight')
+  );
 }

@@ -37,7 +37,12 @@ function releaseEncoded(enc: Encoded): void {
  * feeds one token per row; without it the whole decoded prefix is recomputed (quadratic in the output length,
  * kept as the reference the cache is tested against). The encoder runs once either way.
  */
-export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: number, opts: GenerateOptions): Promise<number[][]> {
+export async function t5Generate(
+  m: T5,
+  prompts: number[][],
+  maxNewTokens: number,
+  opts: GenerateOptions,
+): Promise<number[][]> {
   if (prompts.length === 0 || maxNewTokens <= 0) return prompts.map(() => []);
   checkPrompts(m, prompts, 'generate');
   const B = prompts.length;
@@ -47,7 +52,9 @@ export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: numbe
   const rows = prompts.map(() => [m.decoderStartTokenId]);
   const done = new Array<boolean>(B).fill(false);
   const cache: T5LayerCache[] | null =
-    opts.useCache === false ? null : Array.from({ length: m.numDecoderLayers }, () => ({ self: { k: null, v: null }, cross: { k: null, v: null } }));
+    opts.useCache === false
+      ? null
+      : Array.from({ length: m.numDecoderLayers }, () => ({ self: { k: null, v: null }, cross: { k: null, v: null } }));
   const enc = encodeKept(m, prompts);
   try {
     for (let step = 0; step < maxNewTokens; step++) {
@@ -56,7 +63,10 @@ export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: numbe
       const next = tf.tidy(() => {
         const T = feed[0].length;
         const h = m.decodeRows(enc, tf.tensor2d(feed, [B, T], 'int32'), { cache });
-        const last = h.reshape([B, T, d]).slice([0, T - 1, 0], [B, 1, d]).reshape([B, d]) as tf.Tensor2D;
+        const last = h
+          .reshape([B, T, d])
+          .slice([0, T - 1, 0], [B, 1, d])
+          .reshape([B, d]) as tf.Tensor2D;
         return m.headLogits(last).argMax(1);
       });
       for (const t of old) t?.dispose();
@@ -83,9 +93,16 @@ export async function t5Generate(m: T5, prompts: number[][], maxNewTokens: numbe
  * start token then the continuation (right-padded; causal attention keeps padding out of earlier positions),
  * and the head runs only on the rows that predict a continuation token.
  */
-export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continuations: number[][], batchSize: number): Promise<number[]> {
+export async function t5ContinuationLogProbs(
+  m: T5,
+  prompts: number[][],
+  continuations: number[][],
+  batchSize: number,
+): Promise<number[]> {
   if (prompts.length !== continuations.length) {
-    throw new Error(`continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`);
+    throw new Error(
+      `continuationLogProbs: ${prompts.length} prompts but ${continuations.length} continuations; pass one continuation per prompt`,
+    );
   }
   checkPrompts(m, prompts, 'continuationLogProbs');
   checkIds(m.config.vocabSize, continuations, 'continuationLogProbs: continuation');
@@ -116,7 +133,12 @@ export async function t5ContinuationLogProbs(m: T5, prompts: number[][], continu
 }
 
 /** log p(candidate | prompt) as the first decoded token, for every prompt and candidate: one decoder step each. */
-export async function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates: number[], batchSize: number): Promise<number[][]> {
+export async function t5NextTokenLogProbs(
+  m: T5,
+  prompts: number[][],
+  candidates: number[],
+  batchSize: number,
+): Promise<number[][]> {
   checkPrompts(m, prompts, 'nextTokenLogProbs');
   checkIds(m.config.vocabSize, [candidates], 'nextTokenLogProbs: candidates');
   const step = Math.max(1, batchSize);
@@ -125,7 +147,11 @@ export async function t5NextTokenLogProbs(m: T5, prompts: number[][], candidates
     const P = prompts.slice(start, start + step);
     const vals = await readTidy(() => {
       const enc = padRight(P, m.config.padTokenId ?? 0);
-      const first = tf.tensor2d(P.map(() => [m.decoderStartTokenId]), [P.length, 1], 'int32');
+      const first = tf.tensor2d(
+        P.map(() => [m.decoderStartTokenId]),
+        [P.length, 1],
+        'int32',
+      );
       const h = m.decodeRows(m.encodeRows(enc.ids, enc.mask), first);
       return tf.gather(tf.logSoftmax(m.headLogits(h)), tf.tensor1d(candidates, 'int32'), 1);
     });

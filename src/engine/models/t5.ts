@@ -10,10 +10,26 @@ import { matMul } from '../kernels/matmul';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
 import { activation, embedding, extendCache, linear, meanNll, rmsNorm, type LayerCache } from './layers';
-import { addBiases, attend, type BucketSpec, causalBias, maskedRows, paddingBias, positionBias, splitHeads } from './t5-attention';
+import {
+  addBiases,
+  attend,
+  type BucketSpec,
+  causalBias,
+  maskedRows,
+  paddingBias,
+  positionBias,
+  splitHeads,
+} from './t5-attention';
 import { t5Config, t5Ignores, t5Inventory, t5Options, type T5Options } from './t5-config';
 import { t5ContinuationLogProbs, t5Generate, t5NextTokenLogProbs } from './t5-generation';
-import type { Architecture, CaptureHooks, GenerateOptions, ModelConfig, Seq2SeqForwardOptions, Seq2SeqLM } from './types';
+import type {
+  Architecture,
+  CaptureHooks,
+  GenerateOptions,
+  ModelConfig,
+  Seq2SeqForwardOptions,
+  Seq2SeqLM,
+} from './types';
 import { ParamStore } from './params';
 
 /** Keys/values a decoder layer keeps while generating ([B, H, positions, d_kv]): its own grow, the encoder's are fixed. */
@@ -92,7 +108,11 @@ export class T5 implements Seq2SeqLM {
 
   private captureBlock(cap: Capture, layer: number, input: tf.Tensor2D, output: tf.Tensor2D): void {
     if (!cap.hooks?.block) return;
-    cap.hooks.block(layer, cap.rows ? tf.gather(input, cap.rows) : input, cap.rows ? tf.gather(output, cap.rows) : output);
+    cap.hooks.block(
+      layer,
+      cap.rows ? tf.gather(input, cap.rows) : input,
+      cap.rows ? tf.gather(output, cap.rows) : output,
+    );
   }
 
   private norm(h: tf.Tensor2D, name: string): tf.Tensor2D {
@@ -100,7 +120,15 @@ export class T5 implements Seq2SeqLM {
   }
 
   /** T5LayerSelfAttention's attention (without norm and residual); grows `cache` when given. */
-  private selfAttention(p: string, x: tf.Tensor2D, B: number, T: number, bias: tf.Tensor | null, cap: Capture, cache: T5LayerCache | null): tf.Tensor2D {
+  private selfAttention(
+    p: string,
+    x: tf.Tensor2D,
+    B: number,
+    T: number,
+    bias: tf.Tensor | null,
+    cap: Capture,
+    cache: T5LayerCache | null,
+  ): tf.Tensor2D {
     const H = this.config.numHeads;
     for (const r of ['q', 'k', 'v']) this.capture(cap, `${p}.${r}.weight`, x);
     const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), B, T, H);
@@ -113,7 +141,14 @@ export class T5 implements Seq2SeqLM {
   }
 
   /** T5LayerCrossAttention's attention: decoder queries over the encoder output (keys/values cached once). */
-  private crossAttention(p: string, x: tf.Tensor2D, enc: Encoded, T: number, cap: Capture, cache: T5LayerCache | null): tf.Tensor2D {
+  private crossAttention(
+    p: string,
+    x: tf.Tensor2D,
+    enc: Encoded,
+    T: number,
+    cap: Capture,
+    cache: T5LayerCache | null,
+  ): tf.Tensor2D {
     const H = this.config.numHeads;
     this.capture(cap, `${p}.q.weight`, x);
     const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), enc.B, T, H);
@@ -154,7 +189,8 @@ export class T5 implements Seq2SeqLM {
   /** The encoder stack over ids [B, S]. Engine-internal (generation builds on it); callers use `encode`. */
   encodeRows(ids: tf.Tensor2D, mask: tf.Tensor2D | null, hooks: CaptureHooks | null = null): Encoded {
     const [B, S] = ids.shape;
-    if (mask && (mask.shape[0] !== B || mask.shape[1] !== S)) throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${S}] like input_ids`);
+    if (mask && (mask.shape[0] !== B || mask.shape[1] !== S))
+      throw new Error(`attention mask has shape [${mask.shape}], expected [${B}, ${S}] like input_ids`);
     // Capture rows first: on webgpu the mask's values stay on the CPU only until its first use (no synchronous readback in Node).
     const cap: Capture = { hooks, rows: hooks && mask ? maskedRows(mask) : null };
     const pad = mask ? paddingBias(mask) : null;
@@ -162,7 +198,9 @@ export class T5 implements Seq2SeqLM {
     let h = embedding(this.w('shared.weight'), ids.reshape([B * S]));
     for (let i = 0; i < this.numEncoderLayers; i++) {
       const p = `encoder.block.${i}.layer`;
-      let out: tf.Tensor2D = h.add(this.selfAttention(`${p}.0.SelfAttention`, this.norm(h, `${p}.0.layer_norm.weight`), B, S, bias, cap, null));
+      let out: tf.Tensor2D = h.add(
+        this.selfAttention(`${p}.0.SelfAttention`, this.norm(h, `${p}.0.layer_norm.weight`), B, S, bias, cap, null),
+      );
       out = out.add(this.feedForward(`${p}.1.DenseReluDense`, this.norm(out, `${p}.1.layer_norm.weight`), cap));
       this.captureBlock(cap, i, h, out);
       h = out;
@@ -178,7 +216,9 @@ export class T5 implements Seq2SeqLM {
     const past = cache?.[0]?.self.k?.shape[2] ?? 0;
     const total = past + T;
     if (o.mask && (o.mask.shape[0] !== B || o.mask.shape[1] !== total)) {
-      throw new Error(`decoder attention mask has shape [${o.mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`);
+      throw new Error(
+        `decoder attention mask has shape [${o.mask.shape}], expected [${B}, ${total}] (batch, cached + new tokens)`,
+      );
     }
     const rel = positionBias(this.w(`decoder.block.0.${REL_BIAS}`), T, total, past, this.buckets(false));
     const bias = addBiases(rel, T > 1 ? causalBias(T, past) : null, o.mask ? paddingBias(o.mask) : null);
@@ -187,8 +227,12 @@ export class T5 implements Seq2SeqLM {
     for (let i = 0; i < this.numDecoderLayers; i++) {
       const p = `decoder.block.${i}.layer`;
       const c = cache?.[i] ?? null;
-      let out: tf.Tensor2D = h.add(this.selfAttention(`${p}.0.SelfAttention`, this.norm(h, `${p}.0.layer_norm.weight`), B, T, bias, cap, c));
-      out = out.add(this.crossAttention(`${p}.1.EncDecAttention`, this.norm(out, `${p}.1.layer_norm.weight`), enc, T, cap, c));
+      let out: tf.Tensor2D = h.add(
+        this.selfAttention(`${p}.0.SelfAttention`, this.norm(h, `${p}.0.layer_norm.weight`), B, T, bias, cap, c),
+      );
+      out = out.add(
+        this.crossAttention(`${p}.1.EncDecAttention`, this.norm(out, `${p}.1.layer_norm.weight`), enc, T, cap, c),
+      );
       out = out.add(this.feedForward(`${p}.2.DenseReluDense`, this.norm(out, `${p}.2.layer_norm.weight`), cap));
       this.captureBlock(cap, this.numEncoderLayers + i, h, out);
       h = out;
@@ -204,15 +248,21 @@ export class T5 implements Seq2SeqLM {
 
   encode(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
     const [B, S] = inputIds.shape;
-    return tf.tidy(() => this.encodeRows(inputIds, attentionMask ?? null, capture ?? null).h.reshape([B, S, this.config.hiddenSize]));
+    return tf.tidy(() =>
+      this.encodeRows(inputIds, attentionMask ?? null, capture ?? null).h.reshape([B, S, this.config.hiddenSize]),
+    );
   }
 
   hidden(): tf.Tensor3D {
-    throw new Error('t5 model: hidden() is for decoder-only models; an encoder-decoder model has encode() for the encoder and labelLogits()/decoderLogits() for the decoder');
+    throw new Error(
+      't5 model: hidden() is for decoder-only models; an encoder-decoder model has encode() for the encoder and labelLogits()/decoderLogits() for the decoder',
+    );
   }
 
   logits(): tf.Tensor3D {
-    throw new Error('t5 model: logits() needs decoder inputs for an encoder-decoder model; call labelLogits(inputIds, labels) or decoderLogits(inputIds, decoderInputIds)');
+    throw new Error(
+      't5 model: logits() needs decoder inputs for an encoder-decoder model; call labelLogits(inputIds, labels) or decoderLogits(inputIds, decoderInputIds)',
+    );
   }
 
   decoderLogits(inputIds: tf.Tensor2D, decoderInputIds: tf.Tensor2D, opts: Seq2SeqForwardOptions = {}): tf.Tensor3D {
@@ -221,12 +271,21 @@ export class T5 implements Seq2SeqLM {
       const capture = opts.capture ?? null;
       const enc = this.encodeRows(inputIds, opts.attentionMask ?? null, capture);
       const dm = opts.decoderAttentionMask ?? null;
-      const h = this.decodeRows(enc, decoderInputIds, { mask: dm, capture, rows: capture && dm ? maskedRows(dm) : null });
+      const h = this.decodeRows(enc, decoderInputIds, {
+        mask: dm,
+        capture,
+        rows: capture && dm ? maskedRows(dm) : null,
+      });
       return this.headLogits(h).reshape([B, T, this.config.vocabSize]);
     });
   }
 
-  labelLogits(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D {
+  labelLogits(
+    inputIds: tf.Tensor2D,
+    labels: tf.Tensor2D,
+    attentionMask?: tf.Tensor2D,
+    capture?: CaptureHooks,
+  ): tf.Tensor3D {
     const [B, T] = labels.shape;
     return tf.tidy(() => {
       const enc = this.encodeRows(inputIds, attentionMask ?? null, capture ?? null);
@@ -243,13 +302,18 @@ export class T5 implements Seq2SeqLM {
       if (T === 0) return labels.toInt();
       const start = tf.fill([B, 1], this.decoderStartTokenId, 'int32');
       const shifted = tf.concat([start, labels.toInt().slice([0, 0], [B, T - 1])], 1);
-      return tf.where(shifted.equal(tf.scalar(IGNORE, 'int32')), tf.fill([B, T], this.opts.padTokenId, 'int32'), shifted) as tf.Tensor2D;
+      return tf.where(
+        shifted.equal(tf.scalar(IGNORE, 'int32')),
+        tf.fill([B, T], this.opts.padTokenId, 'int32'),
+        shifted,
+      ) as tf.Tensor2D;
     });
   }
 
   loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar {
     const [B, T] = labels.shape;
-    if (B !== inputIds.shape[0]) throw new Error(`labels have ${B} rows, input_ids ${inputIds.shape[0]}; give one target sequence per input`);
+    if (B !== inputIds.shape[0])
+      throw new Error(`labels have ${B} rows, input_ids ${inputIds.shape[0]}; give one target sequence per input`);
     return tf.tidy(() => {
       if (T === 0) return tf.scalar(0);
       const enc = this.encodeRows(inputIds, attentionMask ?? null);

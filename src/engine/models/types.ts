@@ -129,7 +129,12 @@ export interface Seq2SeqLM extends CausalLM {
   /** Logits [B, T, vocab] of the decoder fed `decoderInputIds` over the encoded inputs (teacher forcing). */
   decoderLogits(inputIds: tf.Tensor2D, decoderInputIds: tf.Tensor2D, opts?: Seq2SeqForwardOptions): tf.Tensor3D;
   /** Logits [B, T', vocab] for decoder targets `labels`, as HF returns them with the loss. */
-  labelLogits(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D, capture?: CaptureHooks): tf.Tensor3D;
+  labelLogits(
+    inputIds: tf.Tensor2D,
+    labels: tf.Tensor2D,
+    attentionMask?: tf.Tensor2D,
+    capture?: CaptureHooks,
+  ): tf.Tensor3D;
   /** Decoder inputs for `labels`: shifted right, the start token first, -100 replaced by the pad id (int32). */
   shiftRight(labels: tf.Tensor2D): tf.Tensor2D;
 }

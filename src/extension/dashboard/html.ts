@@ -22,7 +22,9 @@ export interface DashboardPageOptions {
 }
 
 export function makeNonce(): string {
-  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+  return randomBytes(18)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '');
 }
 
 export function dashboardCsp(cspSource: string, nonce: string): string {
@@ -35,12 +37,17 @@ export function dashboardCsp(cspSource: string, nonce: string): string {
   ].join('; ');
 }
 
-const escapeAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeAttr = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function dashboardHtml(o: DashboardPageOptions): string {
   const nonce = o.nonce ?? makeNonce();
-  const css = [...(o.preludeStyles ?? []), o.styleUri].map((u) => `  <link rel="stylesheet" nonce="${nonce}" href="${escapeAttr(u)}">`).join('\n');
-  const js = [...(o.preludeScripts ?? []), o.scriptUri].map((u) => `  <script nonce="${nonce}" src="${escapeAttr(u)}"></script>`).join('\n');
+  const css = [...(o.preludeStyles ?? []), o.styleUri]
+    .map((u) => `  <link rel="stylesheet" nonce="${nonce}" href="${escapeAttr(u)}">`)
+    .join('\n');
+  const js = [...(o.preludeScripts ?? []), o.scriptUri]
+    .map((u) => `  <script nonce="${nonce}" src="${escapeAttr(u)}"></script>`)
+    .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -56,7 +56,12 @@ export class DashboardManager implements vscode.Disposable {
       existing.reveal(opts.viewColumn);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, panelTitle(keys), { viewColumn: column, preserveFocus: true }, webviewOptions(this.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      DASHBOARD_VIEW_TYPE,
+      panelTitle(keys),
+      { viewColumn: column, preserveFocus: true },
+      webviewOptions(this.extensionUri),
+    );
     this.adopt(panel, keys);
   }
 

@@ -8,7 +8,14 @@ import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
-import { isWebviewMessage, WEBVIEW_PROTOCOL, type ExportMessage, type HostMessage, type ThemeKind, type WebviewMessage } from '../../protocol/webview';
+import {
+  isWebviewMessage,
+  WEBVIEW_PROTOCOL,
+  type ExportMessage,
+  type HostMessage,
+  type ThemeKind,
+  type WebviewMessage,
+} from '../../protocol/webview';
 import { dashboardHtml } from './html';
 import { isFinalEvent } from '../../runs/fold';
 import { readRunSnapshot, runKey } from './run-files';
@@ -131,7 +138,12 @@ export class DashboardPanel {
   private sendInit(): void {
     this.pending.clear();
     const runs = this.keys.map((k) => readRunSnapshot(k, this.hooks.isLive(k), this.hooks.recent(k)));
-    this.post({ type: 'init', protocol: WEBVIEW_PROTOCOL, runs, theme: themeKind(vscode.window.activeColorTheme.kind) });
+    this.post({
+      type: 'init',
+      protocol: WEBVIEW_PROTOCOL,
+      runs,
+      theme: themeKind(vscode.window.activeColorTheme.kind),
+    });
   }
 
   private async receive(raw: unknown): Promise<void> {
@@ -142,7 +154,8 @@ export class DashboardPanel {
     const m: WebviewMessage = raw;
     switch (m.type) {
       case 'ready':
-        if (m.protocol !== WEBVIEW_PROTOCOL) this.hooks.log?.(`dashboard: webview protocol ${m.protocol}, host ${WEBVIEW_PROTOCOL}`);
+        if (m.protocol !== WEBVIEW_PROTOCOL)
+          this.hooks.log?.(`dashboard: webview protocol ${m.protocol}, host ${WEBVIEW_PROTOCOL}`);
         this.ready = true;
         this.sendInit();
         break;
@@ -171,7 +184,11 @@ export class DashboardPanel {
     };
     const name = basename(m.suggestedName) || `sculpt.${m.format}`;
     try {
-      const uri = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.file(join(folder, name)) : undefined, filters: filters[m.format], saveLabel: 'Export' });
+      const uri = await vscode.window.showSaveDialog({
+        defaultUri: folder ? vscode.Uri.file(join(folder, name)) : undefined,
+        filters: filters[m.format],
+        saveLabel: 'Export',
+      });
       if (!uri) {
         this.post({ type: 'export-result', requestId: m.requestId, outcome: 'cancelled' });
         return;
@@ -179,7 +196,12 @@ export class DashboardPanel {
       const bytes = m.format === 'png' ? pngBytes(m.data) : Buffer.from(m.data, 'utf8');
       if (uri.scheme === 'file') await writeFile(uri.fsPath, bytes);
       else await vscode.workspace.fs.writeFile(uri, bytes);
-      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'saved', path: uri.scheme === 'file' ? uri.fsPath : uri.toString() });
+      this.post({
+        type: 'export-result',
+        requestId: m.requestId,
+        outcome: 'saved',
+        path: uri.scheme === 'file' ? uri.fsPath : uri.toString(),
+      });
     } catch (e) {
       this.hooks.log?.(`dashboard export failed: ${(e as Error).message}`);
       this.post({ type: 'export-result', requestId: m.requestId, outcome: 'failed', error: (e as Error).message });

@@ -28,7 +28,10 @@ export function readRunSnapshot(dir: string, live: boolean, recent: readonly Scu
     // waits in the queue (its folder is prepared, with job.json, before a trainer is free to start it).
     const notStarted = err.code === 'ENOENT' && (live || recent.length > 0 || existsSync(join(key, 'job.json')));
     if (!notStarted) {
-      snap.readError = err.code === 'ENOENT' ? `${join(key, EVENTS_FILE)} does not exist` : `${join(key, EVENTS_FILE)}: ${err.message}`;
+      snap.readError =
+        err.code === 'ENOENT'
+          ? `${join(key, EVENTS_FILE)} does not exist`
+          : `${join(key, EVENTS_FILE)}: ${err.message}`;
     }
   }
   const last = snap.events.length ? snap.events[snap.events.length - 1].seq : -Infinity;

@@ -23,11 +23,20 @@ export function experimentNode(f: ExperimentFile): TreeNode {
   const folder = f.relative.slice(0, f.relative.length - base.length).replace(/[\\/]$/, '');
   const label = base.endsWith(CONFIG_SUFFIX) ? base.slice(0, -CONFIG_SUFFIX.length) : base;
   const v = parse(f.text, [], { allowTrailingComma: true }) as Record<string, unknown> | undefined;
-  const node: TreeNode = { id: `experiment:${f.file}`, label, description: folder || undefined, icon: 'beaker', contextValue: 'sculptExperiment', file: f.file };
+  const node: TreeNode = {
+    id: `experiment:${f.file}`,
+    label,
+    description: folder || undefined,
+    icon: 'beaker',
+    contextValue: 'sculptExperiment',
+    file: f.file,
+  };
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
     return { ...node, icon: 'warning', tooltip: `${f.relative}\nNot a JSON object yet: open it to see the problems.` };
   }
-  const tasks = asList(v.tasks).map((t) => (t && typeof t === 'object' ? String((t as { name?: unknown }).name ?? '?') : '?'));
+  const tasks = asList(v.tasks).map((t) =>
+    t && typeof t === 'object' ? String((t as { name?: unknown }).name ?? '?') : '?',
+  );
   const methods = asList(v.methods).map((m) => {
     const o = (m && typeof m === 'object' ? m : {}) as { method?: unknown; label?: unknown };
     return String(o.label ?? o.method ?? '?');

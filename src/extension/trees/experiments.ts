@@ -38,7 +38,9 @@ export class ExperimentsTree extends NodeTreeProvider {
     const uris = await vscode.workspace.findFiles(CONFIG_GLOB, EXCLUDE_GLOB, 500);
     this.files = uris.flatMap((u) => {
       try {
-        return [{ file: u.fsPath, relative: vscode.workspace.asRelativePath(u, true), text: readFileSync(u.fsPath, 'utf8') }];
+        return [
+          { file: u.fsPath, relative: vscode.workspace.asRelativePath(u, true), text: readFileSync(u.fsPath, 'utf8') },
+        ];
       } catch {
         return [];
       }

@@ -20,7 +20,8 @@ export function rankBoundaries(events: SculptEvent[]): Boundary[] {
   let tasks: string[] = [];
   for (const e of effectiveEvents(events)) {
     if (e.type === 'run-started') tasks = e.tasks;
-    else if (e.type === 'ranks') byTask.set(e.beforeTask, { beforeTask: e.beforeTask, taskName: tasks[e.beforeTask], event: e });
+    else if (e.type === 'ranks')
+      byTask.set(e.beforeTask, { beforeTask: e.beforeTask, taskName: tasks[e.beforeTask], event: e });
   }
   return [...byTask.values()].sort((a, b) => a.beforeTask - b.beforeTask);
 }
@@ -30,7 +31,8 @@ export function pct(ratio: number): string {
   return `${Number.isInteger(Math.round(v * 10) / 10) ? Math.round(v) : v.toFixed(1)}%`;
 }
 
-const sig = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(3)).toString());
+const sig = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(3)).toString();
 
 function rankText(k: number, minDim: number, mode: RankMode): string {
   const ratio = minDim > 0 ? k / minDim : 0;
@@ -47,7 +49,12 @@ interface Totals {
 function totals(ms: MatrixRank[]): Totals {
   const sum = (f: (m: MatrixRank) => number) => ms.reduce((s, m) => s + f(m), 0);
   const n = Math.max(1, ms.length);
-  return { k: sum((m) => m.k), minDim: sum((m) => m.minDim), meanRatio: sum((m) => m.ratio) / n, meanEnergy: sum((m) => m.retainedEnergy) / n };
+  return {
+    k: sum((m) => m.k),
+    minDim: sum((m) => m.minDim),
+    meanRatio: sum((m) => m.ratio) / n,
+    meanEnergy: sum((m) => m.retainedEnergy) / n,
+  };
 }
 
 function totalsText(t: Totals, count: number): string {
@@ -102,7 +109,11 @@ export function boundaryNode(runId: string, b: Boundary, mode: RankMode): TreeNo
     id,
     label: `Before ${task}`,
     description: `${b.event.policy} · ${rankText(t.k, t.minDim, mode)}`,
-    tooltip: [`Subspace protected before training ${task}`, `policy ${b.event.policy} · computed in ${b.event.seconds.toFixed(2)} s`, totalsText(t, b.event.matrices.length)].join('\n'),
+    tooltip: [
+      `Subspace protected before training ${task}`,
+      `policy ${b.event.policy} · computed in ${b.event.seconds.toFixed(2)} s`,
+      totalsText(t, b.event.matrices.length),
+    ].join('\n'),
     icon: 'milestone',
     contextValue: 'sculptRankBoundary',
     children,

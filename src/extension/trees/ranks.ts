@@ -70,7 +70,9 @@ export class RanksTree extends NodeTreeProvider {
       return [];
     }
     const nodes = rankNodes(this.dir, this.events(this.dir), this.mode);
-    this.setMessage(nodes.length ? undefined : 'This run has no rank reports yet: adaptive SVD reports them at each task boundary.');
+    this.setMessage(
+      nodes.length ? undefined : 'This run has no rank reports yet: adaptive SVD reports them at each task boundary.',
+    );
     return nodes;
   }
 

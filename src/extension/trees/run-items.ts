@@ -25,7 +25,8 @@ export interface RunEntry {
 /** A log without an end and no known trainer counts as running elsewhere while it was written this recently. */
 export const EXTERNAL_QUIET_MS = 5 * 60_000;
 
-const isExternal = (e: RunEntry) => !e.record && !e.pidAlive && e.quietFor !== undefined && e.quietFor < EXTERNAL_QUIET_MS;
+const isExternal = (e: RunEntry) =>
+  !e.record && !e.pidAlive && e.quietFor !== undefined && e.quietFor < EXTERNAL_QUIET_MS;
 
 /**
  * What the row shows: the manager's state while it holds the run, else how the log ended, else the manager's
@@ -106,17 +107,25 @@ function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => 
   const s = info.summary;
   const lines = [`${runLabel(info)}: ${status}`, `Folder: ${info.dir}`];
   if (s.tasks.length) lines.push(`Tasks: ${s.tasks.join(' → ')}`);
-  if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? ' (in VS Code\'s runtime)' : ''}`);
+  if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? " (in VS Code's runtime)" : ''}`);
   if (s.metrics) {
     const m = s.metrics;
-    lines.push(`${status === 'finished' ? 'Final' : 'So far'}: AA ${num(m.AA)} · BWT ${num(m.BWT)} · forgetting ${num(m.forgetting)} · FWT ${num(m.FWT)}`);
+    lines.push(
+      `${status === 'finished' ? 'Final' : 'So far'}: AA ${num(m.AA)} · BWT ${num(m.BWT)} · forgetting ${num(m.forgetting)} · FWT ${num(m.FWT)}`,
+    );
   }
   lines.push(`Started: ${formatTime(info.started)}${s.seconds != null ? ` · took ${s.seconds.toFixed(1)} s` : ''}`);
   if (record?.attached) lines.push('Started by an earlier window; followed through its events.jsonl.');
-  if (status === 'running' && isExternal(e)) lines.push(`Run by a trainer outside VS Code (the log was written ${Math.round((e.quietFor ?? 0) / 1000)} s ago); stop it where it was started.`);
+  if (status === 'running' && isExternal(e))
+    lines.push(
+      `Run by a trainer outside VS Code (the log was written ${Math.round((e.quietFor ?? 0) / 1000)} s ago); stop it where it was started.`,
+    );
   const problem = record?.problem ?? s.error;
   if (problem && status !== 'finished' && status !== 'stopped') lines.push(`Problem: ${problem}`);
-  if (status === 'interrupted') lines.push('The log ends without run-finished or stopped and no trainer runs it: Resume continues from the last checkpoint.');
+  if (status === 'interrupted')
+    lines.push(
+      'The log ends without run-finished or stopped and no trainer runs it: Resume continues from the last checkpoint.',
+    );
   return lines.join('\n');
 }
 

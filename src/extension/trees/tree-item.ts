@@ -5,13 +5,18 @@ import * as vscode from 'vscode';
 import type { TreeNode } from './node';
 
 export function toTreeItem(n: TreeNode, clickCommand?: vscode.Command): vscode.TreeItem {
-  const state = n.children ? (n.expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed) : vscode.TreeItemCollapsibleState.None;
+  const state = n.children
+    ? n.expanded
+      ? vscode.TreeItemCollapsibleState.Expanded
+      : vscode.TreeItemCollapsibleState.Collapsed
+    : vscode.TreeItemCollapsibleState.None;
   const item = new vscode.TreeItem(n.label, state);
   item.id = n.id;
   item.description = n.description;
   item.tooltip = n.tooltip;
   item.contextValue = n.contextValue;
-  if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, n.iconColor ? new vscode.ThemeColor(n.iconColor) : undefined);
+  if (n.icon)
+    item.iconPath = new vscode.ThemeIcon(n.icon, n.iconColor ? new vscode.ThemeColor(n.iconColor) : undefined);
   if (n.file) item.resourceUri = vscode.Uri.file(n.file);
   if (clickCommand) item.command = clickCommand;
   return item;

@@ -14,10 +14,17 @@ const SHAPES: Record<string, number[]> = { 'a.weight': [7, 5], 'b.bias': [13], '
 
 /** Runs `steps` AdamW steps on the active backend; returns params and moments as arrays. */
 async function run(steps: number, names = Object.keys(SHAPES)): Promise<Map<string, number[]>> {
-  const vars = new Map(Object.entries(SHAPES).map(([n, s], i) => [n, tf.variable(tf.tensor(seededValues(size(s), i + 1), s), true, `${n}.${tf.getBackend()}.${Math.random()}`)]));
+  const vars = new Map(
+    Object.entries(SHAPES).map(([n, s], i) => [
+      n,
+      tf.variable(tf.tensor(seededValues(size(s), i + 1), s), true, `${n}.${tf.getBackend()}.${Math.random()}`),
+    ]),
+  );
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0.1 });
   for (let step = 0; step < steps; step++) {
-    const grads = new Map(names.map((n, i) => [n, tf.tensor(seededValues(size(SHAPES[n]), 100 * step + i + 7), SHAPES[n])]));
+    const grads = new Map(
+      names.map((n, i) => [n, tf.tensor(seededValues(size(SHAPES[n]), 100 * step + i + 7), SHAPES[n])]),
+    );
     opt.apply(grads, vars, 0.01 * (step + 1));
     tf.dispose([...grads.values()]);
   }

@@ -29,11 +29,20 @@ function maskBias(B: number, T: number, keyValid: tf.Tensor2D | null): tf.Tensor
 }
 
 /** `attention()`'s matmul + softmax composition in the [B, heads, T, hd] layout of fusedAttention. */
-function reference(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, keyValid: tf.Tensor2D | null, scale: number): tf.Tensor4D {
+function reference(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  keyValid: tf.Tensor2D | null,
+  scale: number,
+): tf.Tensor4D {
   const [B, H, T, hd] = q.shape;
   const KV = k.shape[1];
   const qg = q.mul(scale).reshape([B, KV, (H / KV) * T, hd]);
-  const scores = tf.matMul(qg, k, false, true).reshape([B, H, T, T]).add(maskBias(B, T, keyValid));
+  const scores = tf
+    .matMul(qg, k, false, true)
+    .reshape([B, H, T, T])
+    .add(maskBias(B, T, keyValid));
   const probs = tf.softmax(scores).reshape([B, KV, (H / KV) * T, T]);
   return tf.matMul(probs, v).reshape([B, H, T, hd]);
 }
@@ -67,19 +76,51 @@ function inputs(c: Case, seed: number) {
   return { q, k, v, dy, valid };
 }
 
-type Attn = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, keyValid: tf.Tensor2D | null, scale: number) => tf.Tensor4D;
+type Attn = (
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  keyValid: tf.Tensor2D | null,
+  scale: number,
+) => tf.Tensor4D;
 
 /** Output and d/dq, d/dk, d/dv of sum(attn(q, k, v) ∘ dy). */
 function outputAndGrads(attn: Attn, x: ReturnType<typeof inputs>, scale: number): tf.Tensor[] {
   const out = attn(x.q, x.k, x.v, x.valid, scale);
-  const grads = tf.grads((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => attn(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, x.valid, scale).mul(x.dy).sum())([x.q, x.k, x.v]);
+  const grads = tf.grads((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
+    attn(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, x.valid, scale)
+      .mul(x.dy)
+      .sum(),
+  )([x.q, x.k, x.v]);
   return [out, ...grads];
 }
 
 const CASES: Case[] = [
   { name: 'MHA, no padding, T=40', B: 2, H: 4, KV: 4, T: 40, hd: 8, pad: null },
-  { name: 'MHA, padding, T=21', B: 2, H: 4, KV: 4, T: 21, hd: 16, pad: [[3, 0], [0, 5]] },
-  { name: 'GQA (G=2), padding, T=37', B: 2, H: 4, KV: 2, T: 37, hd: 32, pad: [[0, 4], [6, 2]] },
+  {
+    name: 'MHA, padding, T=21',
+    B: 2,
+    H: 4,
+    KV: 4,
+    T: 21,
+    hd: 16,
+    pad: [
+      [3, 0],
+      [0, 5],
+    ],
+  },
+  {
+    name: 'GQA (G=2), padding, T=37',
+    B: 2,
+    H: 4,
+    KV: 2,
+    T: 37,
+    hd: 32,
+    pad: [
+      [0, 4],
+      [6, 2],
+    ],
+  },
   { name: 'MQA (G=4), no padding, T=19', B: 2, H: 4, KV: 1, T: 19, hd: 24, pad: null },
   { name: 'GQA (G=2), padding, hd=128, T=20', B: 1, H: 2, KV: 1, T: 20, hd: 128, pad: [[2, 1]] },
 ];
@@ -102,7 +143,18 @@ for (const [n, c] of CASES.entries()) {
 }
 
 test('the reference composition is what attention() computes (cpu)', async () => {
-  const c: Case = { name: '', B: 2, H: 4, KV: 2, T: 13, hd: 8, pad: [[2, 0], [0, 3]] };
+  const c: Case = {
+    name: '',
+    B: 2,
+    H: 4,
+    KV: 2,
+    T: 13,
+    hd: 8,
+    pad: [
+      [2, 0],
+      [0, 3],
+    ],
+  };
   const x = inputs(c, 7);
   const scale = 0.3;
   const [ref, prod] = await onCpu(() => {
@@ -123,15 +175,29 @@ interface ProgramRunner {
 
 test('tiny LLaMA: loss and gradients on webgpu (fused attention) match cpu', async () => {
   await useSoftwareWebGpu();
-  const raw = JSON.parse(readFileSync(join(process.env.SCULPT_REPO_ROOT ?? process.cwd(), 'assets/models/tiny-llama/config.json'), 'utf8'));
+  const raw = JSON.parse(
+    readFileSync(join(process.env.SCULPT_REPO_ROOT ?? process.cwd(), 'assets/models/tiny-llama/config.json'), 'utf8'),
+  );
   const model = randomModel(raw, { seed: 5, std: 0.2 });
   const vocab = raw.vocab_size as number;
   const B = 2;
   const T = 19;
-  const ids = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % vocab), [B, T], 'int32');
-  const labels = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i % T < 4 && i >= T ? -100 : (i * 5 + 1) % vocab)), [B, T], 'int32');
+  const ids = tf.tensor2d(
+    Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % vocab),
+    [B, T],
+    'int32',
+  );
+  const labels = tf.tensor2d(
+    Array.from({ length: B * T }, (_, i) => (i % T < 4 && i >= T ? -100 : (i * 5 + 1) % vocab)),
+    [B, T],
+    'int32',
+  );
   // Left padding in the second row: its first rows attend to masked keys only.
-  const mask = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i >= T && i % T < 4 ? 0 : 1)), [B, T], 'int32');
+  const mask = tf.tensor2d(
+    Array.from({ length: B * T }, (_, i) => (i >= T && i % T < 4 ? 0 : 1)),
+    [B, T],
+    'int32',
+  );
   const vars = [...model.params.values()];
   const lossAndGrads = () => {
     const { value, grads } = tf.variableGrads(() => model.loss(ids, labels, mask), vars);
@@ -154,7 +220,10 @@ test('tiny LLaMA: loss and gradients on webgpu (fused attention) match cpu', asy
     backend.runWebGPUProgram = original;
   }
   for (const stage of ['out', 'stats', 'rowdot', 'dq', 'dk', 'dv']) {
-    assert.ok([...keys].some((k) => k.startsWith(`sculpt_attn_${stage}_`)), `fused kernel '${stage}' did not run`);
+    assert.ok(
+      [...keys].some((k) => k.startsWith(`sculpt_attn_${stage}_`)),
+      `fused kernel '${stage}' did not run`,
+    );
   }
   const loss = (await got[0].data())[0];
   assert.ok(Math.abs(loss - want[0][0]) <= MODEL_TOL * Math.abs(want[0][0]), `loss ${loss} vs ${want[0][0]}`);

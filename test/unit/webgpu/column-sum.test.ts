@@ -36,7 +36,11 @@ for (const [tA, tB] of [
     const aShape: [number, number] = tA ? [k, m] : [m, k];
     const bShape: [number, number] = tB ? [n, k] : [k, n];
     const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => matMul(a, b, tA, tB, c);
-    const inputs = () => [tf.tensor2d(seededValues(m * k, 1), aShape), tf.tensor2d(seededValues(k * n, 2), bShape), tf.tensor1d(seededValues(n, 3))];
+    const inputs = () => [
+      tf.tensor2d(seededValues(m * k, 1), aShape),
+      tf.tensor2d(seededValues(k * n, 2), bShape),
+      tf.tensor1d(seededValues(n, 3)),
+    ];
     const dy = () => tf.tensor2d(seededValues(m * n, 4), [m, n]);
     const run = () => {
       const [a, b, c] = inputs();
@@ -46,6 +50,8 @@ for (const [tA, tB] of [
     const { value: outs, keys } = await programsRun(() => tf.tidy(run));
     assert.ok(keys.includes('sculpt_column_sum'), `the bias gradient went through columnSum: ${keys.join(' ')}`);
     const got = await Promise.all(outs.map(async (t) => Array.from(await t.data())));
-    ['value', 'da', 'db', 'dbias'].forEach((what, i) => assert.ok(relError(got[i], ref[i]) <= 1e-5, `${what}: rel error ${relError(got[i], ref[i])}`));
+    ['value', 'da', 'db', 'dbias'].forEach((what, i) =>
+      assert.ok(relError(got[i], ref[i]) <= 1e-5, `${what}: rel error ${relError(got[i], ref[i])}`),
+    );
   });
 }

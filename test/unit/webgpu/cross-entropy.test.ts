@@ -25,7 +25,13 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'all rows labelled, vocab below the workgroup', rows: 23, vocab: 97, scale: 3, target: (i) => (i * 31) % 97 },
-  { name: 'ignored rows, vocab 601 with large logits', rows: 41, vocab: 601, scale: 40, target: (i) => (i % 3 === 1 ? -100 : (i * 97 + 5) % 601) },
+  {
+    name: 'ignored rows, vocab 601 with large logits',
+    rows: 41,
+    vocab: 601,
+    scale: 40,
+    target: (i) => (i % 3 === 1 ? -100 : (i * 97 + 5) % 601),
+  },
   { name: 'targets at both ends of the vocabulary', rows: 10, vocab: 258, scale: 5, target: (i) => (i % 2 ? 0 : 257) },
   { name: 'every target ignored', rows: 12, vocab: 130, scale: 2, target: () => -100 },
   { name: 'GPT-2 vocabulary', rows: 3, vocab: 50257, scale: 8, target: (i) => [50256, -100, 17][i] },
@@ -49,7 +55,10 @@ for (const c of CASES) {
     const got = await download(outs);
     if (tv.every((t) => t === -100)) {
       assert.equal(got[0][0], 0, 'loss is 0 without labelled rows');
-      assert.ok(got[1].every((v) => v === 0), 'no gradient without labelled rows');
+      assert.ok(
+        got[1].every((v) => v === 0),
+        'no gradient without labelled rows',
+      );
     }
     const lossErr = Math.abs(got[0][0] - want[0][0]) / Math.max(Math.abs(want[0][0]), 1e-6);
     assert.ok(lossErr <= TOL, `loss ${got[0][0]} vs ${want[0][0]} (relative ${lossErr.toExponential(2)})`);

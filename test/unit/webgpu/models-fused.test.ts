@@ -14,8 +14,29 @@ const TOL = 1e-3;
 const VOCAB = 300;
 
 const MODELS: Record<string, RawConfig> = {
-  gpt2: { model_type: 'gpt2', vocab_size: VOCAB, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 64, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new' },
-  llama: { model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: VOCAB, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 10000 },
+  gpt2: {
+    model_type: 'gpt2',
+    vocab_size: VOCAB,
+    n_embd: 32,
+    n_layer: 2,
+    n_head: 4,
+    n_positions: 64,
+    layer_norm_epsilon: 1e-5,
+    activation_function: 'gelu_new',
+  },
+  llama: {
+    model_type: 'llama',
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: VOCAB,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 64,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+  },
 };
 
 const B = 2;
@@ -51,7 +72,10 @@ for (const [arch, raw] of Object.entries(MODELS)) {
     const compiled = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
     const norm = arch === 'gpt2' ? 'sculpt_norm_dx_layer' : 'sculpt_norm_dx_rms';
     for (const key of [norm, 'sculpt_cross_entropy_fwd', 'sculpt_cross_entropy_bwd']) {
-      assert.ok(compiled.some((k) => k.startsWith(key)), `${key} did not run`);
+      assert.ok(
+        compiled.some((k) => k.startsWith(key)),
+        `${key} did not run`,
+      );
     }
     const lossErr = Math.abs(got.loss - want.loss) / Math.abs(want.loss);
     assert.ok(lossErr <= TOL, `loss ${got.loss} vs ${want.loss}`);
@@ -70,7 +94,10 @@ test('on webgpu the head and the loss run on the labelled positions only, when t
   const labelled = LABELS.filter((y, i) => i % T > 0 && y !== -100).length; // positions t whose t+1 is labelled
   const info = await tf.profile(() => model.loss(ids, labels));
   const shapes = info.kernels.map((k) => JSON.stringify(k.outputShapes[0]));
-  assert.ok(shapes.includes(JSON.stringify([labelled, VOCAB])), `a [${labelled}, ${VOCAB}] head output: ${[...new Set(shapes)].join(' ')}`);
+  assert.ok(
+    shapes.includes(JSON.stringify([labelled, VOCAB])),
+    `a [${labelled}, ${VOCAB}] head output: ${[...new Set(shapes)].join(' ')}`,
+  );
   assert.ok(!shapes.includes(JSON.stringify([B * (T - 1), VOCAB])), 'no dense head over every position');
   tf.dispose([ids, labels]);
   model.dispose();

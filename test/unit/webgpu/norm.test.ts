@@ -34,7 +34,10 @@ function check(what: string, got: ArrayLike<number>, want: ArrayLike<number>): v
 test('layers.ts routes layerNorm and rmsNorm to the fused kernels on webgpu', async () => {
   await useSoftwareWebGpu();
   const compiled = () => Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
-  assert.deepEqual(compiled().filter((k) => k.startsWith('sculpt_norm_')), []);
+  assert.deepEqual(
+    compiled().filter((k) => k.startsWith('sculpt_norm_')),
+    [],
+  );
   const x = tf.tensor2d(seededValues(6 * 8, 8), [6, 8]);
   const w = tf.ones([8]);
   const b = tf.zeros([8]);
@@ -43,8 +46,16 @@ test('layers.ts routes layerNorm and rmsNorm to the fused kernels on webgpu', as
     rmsNorm(x, w, 1e-6);
   });
   tf.dispose([x, w, b]);
-  for (const key of ['sculpt_norm_stats_layer', 'sculpt_norm_apply_layer', 'sculpt_norm_stats_rms', 'sculpt_norm_apply_rms']) {
-    assert.ok(compiled().some((k) => k.startsWith(key)), `${key} was not compiled`);
+  for (const key of [
+    'sculpt_norm_stats_layer',
+    'sculpt_norm_apply_layer',
+    'sculpt_norm_stats_rms',
+    'sculpt_norm_apply_rms',
+  ]) {
+    assert.ok(
+      compiled().some((k) => k.startsWith(key)),
+      `${key} was not compiled`,
+    );
   }
 });
 
@@ -92,4 +103,3 @@ for (const { rows, cols } of CASES) {
     ['y', 'dx', 'dw'].forEach((name, i) => check(name, got[i], want[i]));
   });
 }
-

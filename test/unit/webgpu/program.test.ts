@@ -23,7 +23,11 @@ test('runKernel dispatches our WGSL with program-defined uniforms and a folded w
       }`,
     },
     [x],
-    [{ type: 'int32', data: [n] }, { type: 'float32', data: [2] }, { type: 'float32', data: [0.5] }],
+    [
+      { type: 'int32', data: [n] },
+      { type: 'float32', data: [2] },
+      { type: 'float32', data: [0.5] },
+    ],
   );
   const out = await y.data();
   assert.equal(out.length, n);
@@ -63,9 +67,15 @@ test('SCULPT_WEBGPU_UNFUSED switches named kernels off, all of them with `all`, 
     process.env.SCULPT_WEBGPU_UNFUSED = 'all';
     assert.ok(FUSED_KERNELS.every((k) => !useFused(k)));
     process.env.SCULPT_WEBGPU_UNFUSED = 'norm,atention';
-    assert.throws(() => useFused('norm'), /SCULPT_WEBGPU_UNFUSED: unknown kernel 'atention'; expected 'all' or names from attention, norm/);
+    assert.throws(
+      () => useFused('norm'),
+      /SCULPT_WEBGPU_UNFUSED: unknown kernel 'atention'; expected 'all' or names from attention, norm/,
+    );
   } finally {
     delete process.env.SCULPT_WEBGPU_UNFUSED;
   }
-  assert.ok(FUSED_KERNELS.every((k) => useFused(k)), 'all on by default');
+  assert.ok(
+    FUSED_KERNELS.every((k) => useFused(k)),
+    'all on by default',
+  );
 });

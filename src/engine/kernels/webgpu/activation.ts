@@ -52,7 +52,9 @@ export function fusedActivation(name: FusedActivation, x: tf.Tensor2D): tf.Tenso
     save([input]);
     return {
       value: elementwise(`act_${name}_fwd`, ['X'], [input], FORWARD[name]),
-      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [elementwise(`act_${name}_bwd`, ['X', 'dy'], [saved, dy], BACKWARD[name])],
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [
+        elementwise(`act_${name}_bwd`, ['X', 'dy'], [saved, dy], BACKWARD[name]),
+      ],
     };
   });
   return f(x) as tf.Tensor2D;

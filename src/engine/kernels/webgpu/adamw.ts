@@ -92,18 +92,32 @@ export class FusedAdamW {
     // New buffers are zero-filled by WebGPU: the moments start at 0 as torch's do.
     this.M = b.device.createBuffer({ size: bytes, usage: storage, label: 'adamw.M' });
     this.V = b.device.createBuffer({ size: bytes, usage: storage, label: 'adamw.V' });
-    this.hyperBuf = b.device.createBuffer({ size: HYPER_BYTES, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'adamw.hyper' });
+    this.hyperBuf = b.device.createBuffer({
+      size: HYPER_BYTES,
+      usage: USAGE.UNIFORM | USAGE.COPY_DST,
+      label: 'adamw.hyper',
+    });
     const module = b.device.createShaderModule({ code: SHADER, label: 'sculpt.adamw' });
-    this.pipeline = b.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: 'sculpt.adamw' });
+    this.pipeline = b.device.createComputePipeline({
+      layout: 'auto',
+      compute: { module, entryPoint: 'main' },
+      label: 'sculpt.adamw',
+    });
     this.bindGroup = b.device.createBindGroup({
       layout: this.pipeline.getBindGroupLayout(0),
-      entries: [this.P, this.G, this.M, this.V, this.hyperBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [this.P, this.G, this.M, this.V, this.hyperBuf].map((buffer, binding) => ({
+        binding,
+        resource: { buffer },
+      })),
     });
   }
 
   /** Whether this layout serves exactly these variables, in this order. */
   matches(vars: { name: string; shape: number[] }[]): boolean {
-    return vars.length === this.slots.length && vars.every((v, i) => v.name === this.slots[i].name && sameShape(v.shape, this.slots[i].shape));
+    return (
+      vars.length === this.slots.length &&
+      vars.every((v, i) => v.name === this.slots[i].name && sameShape(v.shape, this.slots[i].shape))
+    );
   }
 
   /** One AdamW step (t counts from 1). `grads` and `vars` are indexed like the layout's names. */
@@ -112,7 +126,16 @@ export class FusedAdamW {
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     const hyper = new ArrayBuffer(HYPER_BYTES);
     const bc1 = 1 - Math.pow(beta1, t);
-    new Float32Array(hyper, 0, 8).set([beta1, beta2, 1 - beta1, 1 - beta2, eps, 1 - lr * weightDecay, lr / bc1, 1 - Math.pow(beta2, t)]);
+    new Float32Array(hyper, 0, 8).set([
+      beta1,
+      beta2,
+      1 - beta1,
+      1 - beta2,
+      eps,
+      1 - lr * weightDecay,
+      lr / bc1,
+      1 - Math.pow(beta2, t),
+    ]);
     new Uint32Array(hyper, 32, 1)[0] = this.total;
     // queue.writeBuffer lands before the next submit, which is the one below that carries this step's commands.
     b.queue.writeBuffer(this.hyperBuf, 0, new Uint8Array(hyper));
@@ -174,7 +197,8 @@ export class FusedAdamW {
       ] as const) {
         const t = slots.get(`${slot}/${s.name}`);
         if (!t) continue;
-        if (!sameShape(t.shape, s.shape)) throw new Error(`optimizer state '${slot}/${s.name}' has shape [${t.shape}], the variable [${s.shape}]`);
+        if (!sameShape(t.shape, s.shape))
+          throw new Error(`optimizer state '${slot}/${s.name}' has shape [${t.shape}], the variable [${s.shape}]`);
         enc.copyBufferToBuffer(bufferOf(b, t), 0, buf, s.offset * 4, s.size * 4);
         used.push(t);
       }

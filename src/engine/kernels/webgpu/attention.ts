@@ -226,7 +226,11 @@ fn main() {
 `;
   return {
     key: `attn_${mode}_${hd}_${bc}`,
-    variableNames: dq ? ['Q', 'K', 'V', 'KEYS', 'DO', 'STATS', 'DD'] : useV ? ['Q', 'K', 'V', 'KEYS'] : ['Q', 'K', 'KEYS'],
+    variableNames: dq
+      ? ['Q', 'K', 'V', 'KEYS', 'DO', 'STATS', 'DD']
+      : useV
+        ? ['Q', 'K', 'V', 'KEYS']
+        : ['Q', 'K', 'KEYS'],
     outputShape: mode === 'stats' ? [B, H, T, 2] : [B, H, T, hd],
     workgroupSize: [WG, 1, 1],
     workgroups: B * H * nQT,
@@ -398,7 +402,11 @@ function keysInput(valid: tf.Tensor2D): tf.Tensor2D {
 
 /** Dispatches `program` with the inputs its variableNames ask for. */
 function run(program: KernelProgram, named: Record<string, tf.Tensor>, uniforms: Uniform[]): tf.Tensor {
-  return runKernel(program, program.variableNames.map((n) => named[n]), uniforms);
+  return runKernel(
+    program,
+    program.variableNames.map((n) => named[n]),
+    uniforms,
+  );
 }
 
 /**
@@ -406,7 +414,13 @@ function run(program: KernelProgram, named: Record<string, tf.Tensor>, uniforms:
  * reads kv head ⌊h/G⌋). `keyValid` [B,T] is 1 for a token, 0 for padding, or null (no padding).
  * Returns [B,H,T,hd]; differentiable in q, k, v (keyValid gets a zero gradient). Needs the webgpu backend.
  */
-export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, keyValid: tf.Tensor2D | null, scale: number): tf.Tensor4D {
+export function fusedAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  keyValid: tf.Tensor2D | null,
+  scale: number,
+): tf.Tensor4D {
   const [B, H, T, hd] = q.shape;
   const KV = k.shape[1];
   if (H % KV !== 0) throw new Error(`fusedAttention: ${H} query heads are not a multiple of ${KV} kv heads`);

@@ -116,7 +116,8 @@ function labelledCount(targets: tf.Tensor): tf.Scalar {
 export function fusedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   if (logits.rank !== 2) throw new Error(`fusedCrossEntropy: logits must be [rows, vocab], got [${logits.shape}]`);
   const [rows, cols] = logits.shape;
-  if (targets.rank !== 1 || targets.shape[0] !== rows) throw new Error(`fusedCrossEntropy: targets of shape [${targets.shape}] for ${rows} rows`);
+  if (targets.rank !== 1 || targets.shape[0] !== rows)
+    throw new Error(`fusedCrossEntropy: targets of shape [${targets.shape}] for ${rows} rows`);
   if (rows === 0) return tf.scalar(0);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, y, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];

@@ -77,11 +77,19 @@ export function fusedGlobalNorm(tensors: readonly tf.Tensor[]): tf.Scalar {
     device = b.device;
     flat = null;
     const make = (code: string, label: string) =>
-      b.device.createComputePipeline({ layout: 'auto', compute: { module: b.device.createShaderModule({ code, label }), entryPoint: 'main' }, label });
+      b.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module: b.device.createShaderModule({ code, label }), entryPoint: 'main' },
+        label,
+      });
     pipelines = {
       pass1: make(PASS1, 'sculpt.global_norm.1'),
       pass2: make(PASS2, 'sculpt.global_norm.2'),
-      partials: b.device.createBuffer({ size: PARTIALS * 4, usage: USAGE.STORAGE, label: 'sculpt.global_norm.partials' }),
+      partials: b.device.createBuffer({
+        size: PARTIALS * 4,
+        usage: USAGE.STORAGE,
+        label: 'sculpt.global_norm.partials',
+      }),
       count: b.device.createBuffer({ size: 16, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'sculpt.global_norm.n' }),
     };
   }
@@ -89,7 +97,14 @@ export function fusedGlobalNorm(tensors: readonly tf.Tensor[]): tf.Scalar {
   const total = tensors.reduce((a, t) => a + t.size, 0);
   if (!flat || flat.elements < total) {
     flat?.buffer.destroy();
-    flat = { buffer: b.device.createBuffer({ size: Math.max(total, 1) * 4, usage: USAGE.STORAGE | USAGE.COPY_DST, label: 'sculpt.global_norm.flat' }), elements: total };
+    flat = {
+      buffer: b.device.createBuffer({
+        size: Math.max(total, 1) * 4,
+        usage: USAGE.STORAGE | USAGE.COPY_DST,
+        label: 'sculpt.global_norm.flat',
+      }),
+      elements: total,
+    };
   }
   const out = b.makeTensorInfo([], 'float32');
   b.uploadToGPU(out.dataId);

@@ -64,7 +64,6 @@ export function bufferOf(b: WebGpuBackendInternals, t: { dataId: object }): unkn
   return res;
 }
 
-
 /**
  * Whether t's values can be read synchronously: always off webgpu; on webgpu only while the tensor still holds
  * the host copy it was created from (tfjs-webgpu drops it at the first upload, and has no synchronous readback

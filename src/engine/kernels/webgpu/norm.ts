@@ -63,10 +63,14 @@ function statsProgram(kind: Kind, rows: number): KernelProgram {
     code: `${BLOCK_SUM}
 fn main() {${ROW_LOOP}
     var mean = 0.0;
-    ${centered ? `
+    ${
+      centered
+        ? `
     var s = 0.0;
     if (live) { for (var j = tid; j < d; j += ${ROW_THREADS}) { s += X[base + j]; } }
-    mean = blockSum(vec2<f32>(s, 0.0)).x / f32(d);` : ''}
+    mean = blockSum(vec2<f32>(s, 0.0)).x / f32(d);`
+        : ''
+    }
     var q = 0.0;
     if (live) {
       for (var j = tid; j < d; j += ${ROW_THREADS}) {
@@ -211,7 +215,11 @@ function rowStats(kind: Kind, x: tf.Tensor2D, eps: number): tf.Tensor {
 
 function backward(kind: Kind, x: tf.Tensor2D, w: tf.Tensor, stats: tf.Tensor, dy: tf.Tensor, eps: number): tf.Tensor[] {
   const [rows, cols] = x.shape;
-  const dx = runKernel(inputGradProgram(kind, rows, cols), [x, stats, w.reshape([cols]), dy], rowUniforms(rows, cols, eps));
+  const dx = runKernel(
+    inputGradProgram(kind, rows, cols),
+    [x, stats, w.reshape([cols]), dy],
+    rowUniforms(rows, cols, eps),
+  );
   const { program, uniforms } = paramGradProgram(kind, rows, cols);
   const sums = runKernel(program, [x, stats, dy], uniforms).sum(0);
   if (kind === 'rms') return [dx, sums.reshape(w.shape)];
@@ -226,10 +234,15 @@ export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tens
     const [xs, ws, save] = args as [tf.Tensor2D, tf.Tensor, tf.GradSaveFunc];
     const stats = rowStats('rms', xs, eps);
     save([xs, ws, stats]);
-    const y = runKernel(normalizeProgram('rms', rows, cols), [xs, stats, ws.reshape([cols])], rowUniforms(rows, cols, eps));
+    const y = runKernel(
+      normalizeProgram('rms', rows, cols),
+      [xs, stats, ws.reshape([cols])],
+      rowUniforms(rows, cols, eps),
+    );
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward('rms', saved[0] as tf.Tensor2D, saved[1], saved[2], dy, eps),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        backward('rms', saved[0] as tf.Tensor2D, saved[1], saved[2], dy, eps),
     };
   });
   return f(x, w) as tf.Tensor2D;
@@ -242,7 +255,11 @@ export function fusedLayerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: 
     const [xs, ws, bs, save] = args as [tf.Tensor2D, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const stats = rowStats('layer', xs, eps);
     save([xs, ws, stats]);
-    const y = runKernel(normalizeProgram('layer', rows, cols), [xs, stats, ws.reshape([cols]), bs.reshape([cols])], rowUniforms(rows, cols, eps));
+    const y = runKernel(
+      normalizeProgram('layer', rows, cols),
+      [xs, stats, ws.reshape([cols]), bs.reshape([cols])],
+      rowUniforms(rows, cols, eps),
+    );
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -37,7 +37,8 @@ export interface KernelProgram {
 }
 
 /** The linear index of this workgroup, valid however the backend folded the dispatch. */
-export const WORKGROUP_INDEX = 'i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x)';
+export const WORKGROUP_INDEX =
+  'i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x)';
 
 interface TensorInfoLike {
   dataId: object;
@@ -66,7 +67,9 @@ function isWebGpu(): boolean {
 export function runKernel(program: KernelProgram, inputs: tf.Tensor[], uniforms: Uniform[] = []): tf.Tensor {
   if (!isWebGpu()) throw new Error(`kernel '${program.key}' needs the webgpu backend (active: ${tf.getBackend()})`);
   if (inputs.length !== program.variableNames.length) {
-    throw new Error(`kernel '${program.key}': ${inputs.length} inputs for variables ${program.variableNames.join(', ')}`);
+    throw new Error(
+      `kernel '${program.key}': ${inputs.length} inputs for variables ${program.variableNames.join(', ')}`,
+    );
   }
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const spec = {

@@ -14,10 +14,15 @@ let parsed: { raw: string; off: Set<string> } | null = null;
 function switchedOff(): Set<string> {
   const raw = process.env.SCULPT_WEBGPU_UNFUSED ?? '';
   if (parsed?.raw === raw) return parsed.off;
-  const names = raw.split(',').map((s) => s.trim()).filter((s) => s);
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s);
   const unknown = names.filter((n) => n !== 'all' && !(FUSED_KERNELS as readonly string[]).includes(n));
   if (unknown.length) {
-    throw new Error(`SCULPT_WEBGPU_UNFUSED: unknown kernel ${unknown.map((n) => `'${n}'`).join(', ')}; expected 'all' or names from ${FUSED_KERNELS.join(', ')}`);
+    throw new Error(
+      `SCULPT_WEBGPU_UNFUSED: unknown kernel ${unknown.map((n) => `'${n}'`).join(', ')}; expected 'all' or names from ${FUSED_KERNELS.join(', ')}`,
+    );
   }
   parsed = { raw, off: new Set(names.includes('all') ? FUSED_KERNELS : names) };
   return parsed.off;
