@@ -156,22 +156,18 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   if (is('model')) {
     return valueEntries(
       [
-        ...src
-          .builtinModels()
-          .map((m) => ({
-            value: `builtin:${m}`,
-            kind: 'reference' as const,
-            detail: 'builtin model',
-            sortText: `0${m}`,
-          })),
-        ...src
-          .checkpointFolders()
-          .map((d) => ({
-            value: relativeRef(d),
-            kind: 'folder' as const,
-            detail: 'Hugging Face checkpoint folder',
-            sortText: `1${d}`,
-          })),
+        ...src.builtinModels().map((m) => ({
+          value: `builtin:${m}`,
+          kind: 'reference' as const,
+          detail: 'builtin model',
+          sortText: `0${m}`,
+        })),
+        ...src.checkpointFolders().map((d) => ({
+          value: relativeRef(d),
+          kind: 'folder' as const,
+          detail: 'Hugging Face checkpoint folder',
+          sortText: `1${d}`,
+        })),
       ],
       node,
       offset,
@@ -187,14 +183,12 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   if (is('tasks', '#', 'source', 'train') || is('tasks', '#', 'source', 'test')) {
     const want = path[3] as string;
     return valueEntries(
-      src
-        .dataFiles()
-        .map((f) => ({
-          value: relativeRef(f),
-          kind: 'file' as const,
-          detail: 'data file',
-          sortText: `${f.toLowerCase().includes(want) ? 0 : 1}${f}`,
-        })),
+      src.dataFiles().map((f) => ({
+        value: relativeRef(f),
+        kind: 'file' as const,
+        detail: 'data file',
+        sortText: `${f.toLowerCase().includes(want) ? 0 : 1}${f}`,
+      })),
       node,
       offset,
     );
