@@ -157,25 +157,29 @@ async function runOnFile(model: CausalLM, input: string, out: string): Promise<s
     if (isSeq2Seq(model)) return await runSeq2Seq(model, ids, labels, tensors, input, out);
     if (labels && labels.shape.join() !== ids.shape.join())
       throw usageError(`${input}: 'input.labels' is [${labels.shape}] but 'input.input_ids' is [${ids.shape}]`);
-    const logits = model.logits(ids);
-    const result = new Map<string, StTensor>([
-      ['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }],
-    ]);
-    logits.dispose();
-    let lossText = '';
-    if (labels) {
-      const loss = model.loss(ids, labels);
-      const value = (await loss.data()) as Float32Array;
-      loss.dispose();
-      result.set('loss', { dtype: 'F32', shape: [1], data: Float32Array.from(value) });
-      lossText = ` and loss ${value[0].toFixed(6)}`;
-    }
-    writeSafetensors(out, result, { format: 'pt' });
-    return `wrote logits [${result.get('logits')!.shape.join(', ')}]${lossText} to ${out}`;
+    return await writeOutputs(model.logits(ids), labels ? () => model.loss(ids, labels) : null, out);
   } finally {
     ids.dispose();
     labels?.dispose();
   }
+}
+
+/** Writes `logits` (and the loss, when there are labels) to `out` in PyTorch's safetensors layout; disposes both. */
+async function writeOutputs(logits: tf.Tensor, lossOf: (() => tf.Tensor) | null, out: string): Promise<string> {
+  const result = new Map<string, StTensor>([
+    ['logits', { dtype: 'F32', shape: logits.shape, data: Float32Array.from(await logits.data()) }],
+  ]);
+  logits.dispose();
+  let lossText = '';
+  if (lossOf) {
+    const loss = lossOf();
+    const value = Float32Array.from(await loss.data());
+    loss.dispose();
+    result.set('loss', { dtype: 'F32', shape: [1], data: value });
+    lossText = ` and loss ${value[0].toFixed(6)}`;
+  }
+  writeSafetensors(out, result, { format: 'pt' });
+  return `wrote logits [${logits.shape.join(', ')}]${lossText} to ${out}`;
 }
 
 /** Encoder inputs with decoder targets (logits and loss) or decoder inputs (logits only). */
@@ -200,20 +204,7 @@ async function runSeq2Seq(
     if (targets.shape[0] !== ids.shape[0])
       throw usageError(`${input}: '${name}' has ${targets.shape[0]} rows but 'input.input_ids' has ${ids.shape[0]}`);
     const logits = labels ? model.labelLogits(ids, labels) : model.decoderLogits(ids, targets);
-    const result = new Map<string, StTensor>([
-      ['logits', { dtype: 'F32', shape: logits.shape, data: (await logits.data()) as Float32Array }],
-    ]);
-    logits.dispose();
-    let lossText = '';
-    if (labels) {
-      const loss = model.loss(ids, labels);
-      const value = Float32Array.from(await loss.data());
-      loss.dispose();
-      result.set('loss', { dtype: 'F32', shape: [1], data: value });
-      lossText = ` and loss ${value[0].toFixed(6)}`;
-    }
-    writeSafetensors(out, result, { format: 'pt' });
-    return `wrote logits [${result.get('logits')!.shape.join(', ')}]${lossText} to ${out}`;
+    return await writeOutputs(logits, labels ? () => model.loss(ids, labels) : null, out);
   } finally {
     decoderIn?.dispose();
   }
