@@ -18,7 +18,7 @@ commands:
   resume <runDir...> [--json]
                    continue stopped or interrupted runs from their last checkpoint
   validate <config...>
-                   check experiment configs (schema, semantics, data files)
+                   check experiment configs (schema, semantics, data files, model files)
   report <runDir...> [--csv | --html | --json] [--out <file>]
                    accuracy matrices and AA / BWT / forgetting / FWT of runs, side by side
   list             builtin models, builtin tasks and methods

@@ -20,7 +20,16 @@ export function reportCommand(
   const runs = [];
   for (const d of dirs) {
     try {
-      runs.push(foldRun(basename(resolve(d)), readRunDir(d).log.events));
+      const { log } = readRunDir(d);
+      // Lines that are not events of the schema are left out of the report, and said to be.
+      const skipped = [...log.badLines, ...log.invalid].sort((x, y) => x - y);
+      if (skipped.length) {
+        const lines = skipped.slice(0, 10).join(', ') + (skipped.length > 10 ? ', ...' : '');
+        console.error(
+          `sculpt report: ${d}: skipped ${skipped.length} line(s) of events.jsonl that are not valid events (lines ${lines})`,
+        );
+      }
+      runs.push(foldRun(basename(resolve(d)), log.events));
     } catch (e) {
       console.error(`sculpt report: ${(e as Error).message}`);
       return 2;

@@ -3,7 +3,7 @@
  * and a trainer process; up to `--jobs` (default: the number of cores) run at once, since the wasm backend
  * uses one core per process. Progress goes to stderr (a bar and ETA on a TTY), `--json` prints the events.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
@@ -14,12 +14,15 @@ import {
   type ResolvedConfig,
 } from '../protocol/config-validate';
 import { loadTasks, modelDir } from '../engine/experiment';
+import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../data/read-bounded';
+import { outputDirProblem } from '../runs/output-dir';
 import { LOG_FILE, createRunDir, readRunDir } from '../runs/run-dir';
 import type { RunStatus } from '../runs/status';
 import { Supervisor, nodeTrainerCommand, startRefusal } from '../supervisor';
 import { readLogEvents } from '../supervisor/run-files';
 import { foldRun } from '../runs/fold';
 import { Progress } from './progress';
+import { checkModel } from './model-check';
 
 export interface RunArgs {
   backend?: string;
@@ -31,11 +34,16 @@ export interface RunArgs {
 /** Reads and validates a config file; prints the issues and returns null when it is invalid. */
 export function loadConfig(file: string, overrides: { backend?: string; out?: string } = {}): ResolvedConfig | null {
   const abs = path.resolve(file);
-  if (!existsSync(abs)) {
-    console.error(`sculpt: config file not found: ${abs}`);
+  let text: string;
+  try {
+    // A regular UTF-8 file of at most SCULPT_MAX_CONFIG_BYTES: not a FIFO, a device or a folder.
+    text = readBoundedText(abs, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+  } catch (e) {
+    if (!(e instanceof FileReadError)) throw e;
+    console.error(`sculpt: ${e.message}`);
     return null;
   }
-  const parsed = parseConfigText(readFileSync(abs, 'utf8'));
+  const parsed = parseConfigText(text);
   if (parsed.issues.length) {
     console.error(formatIssues(parsed.issues, abs));
     return null;
@@ -48,6 +56,13 @@ export function loadConfig(file: string, overrides: { backend?: string; out?: st
     console.error(formatIssues(issues, abs));
     return null;
   }
+  // Where run folders go is checked before anything is written, and said.
+  const problem = outputDirProblem(config.output);
+  if (problem) {
+    console.error(formatIssues([{ path: 'output', message: problem, expected: 'a writable folder' }], abs));
+    return null;
+  }
+  console.error(`sculpt: run folders go in ${config.output}`);
   return config;
 }
 
@@ -58,16 +73,27 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
   // Read the data and find the model before creating anything: a bad task is an input error, not a failed run.
   try {
     modelDir(config);
-    for (let order = 0; order < orders; order++) loadTasks(config, order);
+    // Data warnings (train/test overlap) are the same for every order: say them once.
+    const warn = (message: string) => console.error(`sculpt: warning: ${message}`);
+    for (let order = 0; order < orders; order++) loadTasks(config, order, order === 0 ? warn : undefined);
   } catch (e) {
     console.error(
       e instanceof ConfigError ? formatIssues(e.issues, path.resolve(file)) : `sculpt: ${(e as Error).message}`,
     );
     return 2;
   }
+  // The model folder too: config.json and every weight file's header, so a corrupt file is named now.
+  if (!checkModel(config, file)) return 2;
   const dirs: string[] = [];
-  for (let order = 0; order < orders; order++) {
-    for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }));
+  try {
+    for (let order = 0; order < orders; order++) {
+      for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }));
+    }
+  } catch (e) {
+    // All of the experiment's folders or none: a half-made set would run as an experiment it is not.
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    console.error(`sculpt: ${(e as Error).message}`);
+    return 1;
   }
   return runFolders(dirs, args);
 }

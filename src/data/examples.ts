@@ -5,9 +5,11 @@
  * No tfjs here (src/data/ is plain TypeScript): the engine trains on these, and the builtin catalog
  * (src/runs/builtin/), which the extension lists, reads them too.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../protocol/errors';
+import { MAX_JSON_DEPTH, excessiveNesting } from '../protocol/json-limits';
+import { DATA_LIMIT_ENV, FileReadError, dataByteLimit, readBoundedText } from './read-bounded';
 
 export { DataError };
 
@@ -24,9 +26,32 @@ export interface TaskSplit {
   test: Example[];
 }
 
+/**
+ * A data file's text: a regular file (not a FIFO, device or folder), at most SCULPT_MAX_DATA_BYTES (see
+ * read-bounded.ts), valid UTF-8; anything else is a DataError naming the file (and the line).
+ */
 function readText(file: string, what: string): string {
-  if (!existsSync(file)) throw new DataError(`${what} not found: ${file}`, file);
-  return readFileSync(file, 'utf8');
+  try {
+    return readBoundedText(file, { what, maxBytes: dataByteLimit(), limitEnv: DATA_LIMIT_ENV });
+  } catch (e) {
+    if (e instanceof FileReadError) throw new DataError(e.message, file, e.line, { cause: e });
+    throw e;
+  }
+}
+
+/** JSON.parse, refusing nesting deeper than MAX_JSON_DEPTH first (no example needs it). */
+function parseJson(text: string, where: string, file: string, line?: number): unknown {
+  if (excessiveNesting(text) >= 0)
+    throw new DataError(
+      `${where}: JSON nested deeper than ${MAX_JSON_DEPTH} levels; an example is one flat object`,
+      file,
+      line,
+    );
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DataError(`${where}: not valid JSON (${(e as Error).message})`, file, line);
+  }
 }
 
 function toExample(obj: unknown, where: string, file: string, line?: number): Example {
@@ -42,6 +67,13 @@ function toExample(obj: unknown, where: string, file: string, line?: number): Ex
       );
     }
   }
+  if (!(o.output as string).trim()) {
+    throw new DataError(
+      `${where}: "output" is empty; every example needs an output (it is the label or the expected answer)`,
+      file,
+      line,
+    );
+  }
   if (o.instruction !== undefined && typeof o.instruction !== 'string')
     throw new DataError(`${where}: "instruction" must be a string`, file, line);
   const ex: Example = { input: o.input as string, output: o.output as string };
@@ -56,12 +88,7 @@ export function readJsonl(file: string): Example[] {
     .split('\n')
     .forEach((line, i) => {
       if (!line.trim()) return;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (e) {
-        throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, file, i + 1);
-      }
+      const obj = parseJson(line, `${file}:${i + 1}`, file, i + 1);
       out.push(toExample(obj, `${file}:${i + 1}`, file, i + 1));
     });
   if (out.length === 0) throw new DataError(`${file}: no examples (expected one JSON object per line)`, file);
@@ -76,13 +103,7 @@ export function readJsonl(file: string): Example[] {
 export function readOLoraFolder(folder: string): TaskSplit & { labels?: string[] } {
   const split = (name: string): Example[] => {
     const file = join(folder, `${name}.json`);
-    let doc: unknown;
-    try {
-      doc = JSON.parse(readText(file, `O-LoRA ${name} file`));
-    } catch (e) {
-      if (e instanceof DataError) throw e;
-      throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
-    }
+    const doc = parseJson(readText(file, `O-LoRA ${name} file`), file, file);
     const d = doc as { Definition?: unknown; Instances?: unknown };
     if (!Array.isArray(d.Instances))
       throw new DataError(`${file}: expected an object with an "Instances" array (O-LoRA layout)`, file);
@@ -104,7 +125,9 @@ export function readOLoraFolder(folder: string): TaskSplit & { labels?: string[]
   const train = split('train');
   const test = split('test');
   const labelsFile = join(folder, 'labels.json');
-  const labels = existsSync(labelsFile) ? (JSON.parse(readFileSync(labelsFile, 'utf8')) as string[]) : undefined;
+  const labels = existsSync(labelsFile)
+    ? (parseJson(readText(labelsFile, 'labels file'), labelsFile, labelsFile) as string[])
+    : undefined;
   if (labels !== undefined && (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string'))) {
     throw new DataError(`${labelsFile}: expected a JSON array of label strings`, labelsFile);
   }
@@ -115,13 +138,7 @@ export function readOLoraFolder(folder: string): TaskSplit & { labels?: string[]
 export function readTraceFolder(folder: string): TaskSplit {
   const split = (name: string): Example[] => {
     const file = join(folder, `${name}.json`);
-    let doc: unknown;
-    try {
-      doc = JSON.parse(readText(file, `TRACE ${name} file`));
-    } catch (e) {
-      if (e instanceof DataError) throw e;
-      throw new DataError(`${file}: not valid JSON (${(e as Error).message})`, file);
-    }
+    const doc = parseJson(readText(file, `TRACE ${name} file`), file, file);
     if (!Array.isArray(doc))
       throw new DataError(`${file}: expected a JSON array of {"prompt", "answer"} objects (TRACE layout)`, file);
     return doc.map((o: Record<string, unknown>, i) =>

@@ -47,7 +47,42 @@ function loadSplit(t: ResolvedTask, path: string): { train: Example[]; test: Exa
   }
 }
 
-export function loadTasks(config: ResolvedConfig, order: number): RunTask[] {
+/** A warning about a task's data: the run goes on, the `warning` event (or `sculpt validate`) says it. */
+export type DataWarn = (message: string, code: string) => void;
+
+/** The text an example is recognised by: instruction and input, not the output. */
+const exampleKey = (e: Example) => `${e.instruction ?? ''}\u0000${e.input}`;
+
+/**
+ * Test examples whose input (with its instruction) is also a training input: their accuracy measures what
+ * was memorised, not what was learned. Reported, not removed: the data is the user's.
+ */
+function overlapWarning(t: ResolvedTask, train: Example[], test: Example[], warn: DataWarn): void {
+  const s = t.source;
+  if ('train' in s && s.train === s.test) {
+    warn(
+      `task '${t.name}': train and test are the same file (${s.train}); every test example is a training example, so its accuracy measures memorisation. Give the task a separate test file.`,
+      'data-overlap',
+    );
+    return;
+  }
+  const seen = new Set(train.map(exampleKey));
+  const shared = test.filter((e) => seen.has(exampleKey(e))).length;
+  if (shared === 0) return;
+  const all = shared === test.length && test.length === train.length;
+  warn(
+    all
+      ? `task '${t.name}': the train and test data hold the same ${test.length} examples, so test accuracy measures memorisation. Give the task a separate test set.`
+      : `task '${t.name}': ${shared} of ${test.length} test examples have an input that is also in the training data; their accuracy measures memorisation. Remove them from one of the two sets.`,
+    'data-overlap',
+  );
+}
+
+/**
+ * The tasks of one order, loaded and checked. Problems with the data that do not stop a run (train/test
+ * overlap) go to `warn`.
+ */
+export function loadTasks(config: ResolvedConfig, order: number, warn?: DataWarn): RunTask[] {
   return taskOrder(config, order).map((ci, index) => {
     const t = config.tasks[ci];
     const path = `tasks[${ci}]`;
@@ -86,6 +121,7 @@ export function loadTasks(config: ResolvedConfig, order: number): RunTask[] {
         },
       ]);
     }
+    if (warn) overlapWarning(t, train, test, warn);
     return { index, configIndex: ci, name: t.name, train, test, labels, template: t.template };
   });
 }

@@ -24,13 +24,16 @@ import { metricsAfter } from '../runs/metrics';
 import { loadTasks, modelDir, type RunTask } from './experiment';
 import { RunContext } from './method-context';
 import {
+  chooseCheckpoint,
   saveCheckpoint,
   toTensors,
   type CheckpointContents,
   type CheckpointMeta,
+  type ResumeSource,
   type RunPosition,
 } from './run-checkpoint';
 import { TaskTrainer } from './task-trainer';
+import { assertFiniteWeights } from './finite-tensors';
 
 // Where a diverged loss is detected; the trainer process tells it apart from other failures.
 export { DivergenceError } from './step-reporter';
@@ -53,22 +56,38 @@ export interface RunHooks {
 
 export type RunOutcome = 'finished' | 'stopped' | 'failed';
 
-export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: CheckpointContents): Promise<RunOutcome> {
+export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: ResumeSource): Promise<RunOutcome> {
   const { config } = spec;
-  const started = Date.now() - (resume?.meta.elapsedMs ?? 0);
   const backend = await selectBackend(config.backend);
-  const tasks = loadTasks(config, spec.order);
+  const dataWarnings: { message: string; code: string }[] = [];
+  const tasks = loadTasks(config, spec.order, (message, code) => dataWarnings.push({ message, code }));
   const dir = modelDir(config);
   const model = loadPretrained(dir);
+  const training = config.training;
+  // The newest checkpoint that passes every check against this run and this model; nothing is written before.
+  let chosen: ReturnType<typeof chooseCheckpoint> | undefined;
+  try {
+    if (from?.candidates.length) {
+      const expect = { tasks: tasks.length, epochs: training.epochs, optimizer: training.optimizer };
+      chosen = chooseCheckpoint(from.candidates, expect, new Map([...model.params].map(([n, v]) => [n, v.shape])));
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  const resume = chosen?.contents;
+  const started = Date.now() - (resume?.meta.elapsedMs ?? 0);
   const tok = loadTokenizer(dir);
   const methodCfg = config.methods[spec.methodIndex];
   const method = createMethod(methodCfg, `methods[${spec.methodIndex}]`);
-  const training = config.training;
   const lrPeak = methodCfg.lr ?? training.lr;
   const optimizer = new Optimizer({ name: training.optimizer, weightDecay: training.weightDecay });
   const ctx = new RunContext(model, tok, tasks, config, hooks);
 
   try {
+    // A NaN in the pretrained weights is a corrupt file, not a learning-rate problem (a resumed run's
+    // checkpoint is checked when it is chosen).
+    if (!resume) await assertFiniteWeights(dir, model.params);
     const counts = paramCounts(model.inventory);
     hooks.emit({
       type: 'run-started',
@@ -93,8 +112,25 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
               supersededFrom: resume.meta.seq + 1,
             },
           }
-        : {}),
+        : from?.restartOf !== undefined
+          ? { resumedFrom: { task: 0, step: 0, supersededFrom: from.restartOf } }
+          : {}),
     });
+    for (const r of chosen?.rejected ?? []) {
+      hooks.emit({
+        type: 'warning',
+        code: 'checkpoint-skipped',
+        message: `checkpoint ${r.path} was skipped, resuming from an older one: ${r.reason}`,
+      });
+    }
+    if (resume && !resume.verified) {
+      hooks.emit({
+        type: 'warning',
+        code: 'checkpoint-unverified',
+        message: `checkpoint ${resume.path} has no manifest (written by an earlier version): its files were checked for shapes and finite values but not against checksums`,
+      });
+    }
+    for (const w of dataWarnings) hooks.emit({ type: 'warning', message: w.message, code: w.code });
     await method.setup(ctx);
 
     let pos = startOfTask(0, 0);
@@ -136,7 +172,8 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, resume?: Che
       hooks.emit({ type: 'checkpoint', path, task: at.task, step: at.taskStep, reason });
       return path;
     };
-    const trainer = new TaskTrainer({ ctx, method, optimizer, config, lrPeak, hooks, checkpoint });
+    const lrField = methodCfg.lr === undefined ? 'training.lr' : `methods[${spec.methodIndex}].lr`;
+    const trainer = new TaskTrainer({ ctx, method, optimizer, config, lrPeak, lrField, hooks, checkpoint });
 
     for (; pos.task < tasks.length; pos = startOfTask(pos.task + 1, pos.globalStep)) {
       const task = tasks[pos.task];

@@ -2,21 +2,35 @@
  * Step events of one task. Losses stay tensors until a flush reads a window of them back at once: webgpu has no
  * synchronous readback in Node, and elsewhere a read per step would stall the device. An event carries the
  * window's mean loss, the method's extra loss terms averaged over the same steps, throughput and progress.
+ * Every step's loss read back goes through the task's divergence checks (divergence.ts) before its event.
  */
 import { addMany, readTidy, tf } from './tf';
 import type { EventBody } from '../protocol/events';
 import type { RunPosition } from './run-checkpoint';
 import type { StepResult } from './train-step';
+import { describeDivergence, LossWatch, type Divergence } from './divergence';
 
+/** The training of a task diverged (divergence.ts): `step` is the step at fault, `hint` the likely cause. */
 export class DivergenceError extends Error {
+  readonly step: number;
+  readonly value: number;
+
   constructor(
     readonly task: string,
-    readonly step: number,
-    readonly value: number,
+    readonly found: Divergence,
+    readonly hint: string,
   ) {
-    super(`training diverged: the loss became ${value} at step ${step} of task '${task}'`);
+    super(describeDivergence(found, task));
     this.name = 'DivergenceError';
+    this.step = found.step;
+    this.value = found.value;
   }
+}
+
+/** How the reporter checks losses: the task's watch, and the likely cause of a divergence it finds. */
+export interface DivergenceCheck {
+  watch: LossWatch;
+  hint(found: Divergence): string;
 }
 
 export class StepReporter {
@@ -32,6 +46,7 @@ export class StepReporter {
     private readonly totalSteps: number,
     /** The learning rate of a step of this task (1-based). */
     private readonly lrAt: (step: number) => number,
+    private readonly check: DivergenceCheck,
   ) {}
 
   /** Holds a step's loss and terms (now the reporter's to dispose) until the next flush. */
@@ -62,7 +77,8 @@ export class StepReporter {
     this.terms = [];
     const firstStep = pos.taskStep - values.length + 1;
     values.forEach((v, i) => {
-      if (!Number.isFinite(v)) throw new DivergenceError(this.taskName, firstStep + i, v);
+      const found = this.check.watch.push(firstStep + i, v);
+      if (found) throw new DivergenceError(this.taskName, found, this.check.hint(found));
     });
     const seconds = (performance.now() - this.windowStart) / 1000;
     this.emit({

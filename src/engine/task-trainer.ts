@@ -1,7 +1,8 @@
 /**
  * The training of one task: epochs of seeded batch orders, one optimizer step per batch (train-step.ts), step
  * events every `stepEventInterval` steps, checkpoints by steps or epochs, and a stop request honoured between
- * steps. The run position advances in place, so a checkpoint taken anywhere resumes at the next batch.
+ * steps. The run position advances in place, so a checkpoint taken anywhere resumes at the next batch. Each step's
+ * loss goes through the divergence checks (divergence.ts) when its window is read back.
  */
 import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
@@ -12,7 +13,8 @@ import type { Method } from './methods/method';
 import type { RunContext } from './method-context';
 import { learningRate, type Optimizer } from './optim';
 import type { CheckpointMeta, RunPosition } from './run-checkpoint';
-import { StepReporter } from './step-reporter';
+import { StepReporter, type DivergenceCheck } from './step-reporter';
+import { formatLoss, LossWatch, type Divergence } from './divergence';
 import { trainStep, type StepResult } from './train-step';
 
 /** Writes a checkpoint of the run as it stands (the runner knows what goes in one); resolves to its path. */
@@ -26,6 +28,8 @@ export interface TrainerParts {
   config: Pick<ResolvedConfig, 'seed' | 'training' | 'checkpoint'>;
   /** The peak learning rate: the method's own, else the training one. */
   lrPeak: number;
+  /** The config field `lrPeak` comes from (`training.lr`, `methods[1].lr`), for the hint of a divergence. */
+  lrField: string;
   hooks: { emit(body: EventBody): void; shouldStop(): boolean };
   checkpoint: Checkpointer;
 }
@@ -40,6 +44,9 @@ export interface TaskPlan {
 }
 
 export class TaskTrainer {
+  /** The run's divergence checks, from task to task (divergence.ts). */
+  private watch: LossWatch | null = null;
+
   constructor(private readonly run: TrainerParts) {}
 
   /** The training set of task `task` as the method chooses it, and the variables it trains. */
@@ -62,6 +69,7 @@ export class TaskTrainer {
       task.name,
       plan.totalSteps,
       (step) => this.lr(step, plan),
+      this.divergenceCheck(task.name, task.labels.length, plan),
     );
 
     for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
@@ -114,6 +122,34 @@ export class TaskTrainer {
     );
     tf.dispose([tensors.inputIds, tensors.labels, tensors.mask]);
     return result;
+  }
+
+  /** The run's watch, now over task `name` (after a resume, from the first step trained), and its hint. */
+  private divergenceCheck(name: string, labelCount: number, plan: TaskPlan): DivergenceCheck {
+    const { ctx, method, config, lrPeak, lrField } = this.run;
+    const tr = config.training;
+    const watch = (this.watch ??= new LossWatch({
+      ...tr.divergence,
+      vocabSize: ctx.model.config.vocabSize,
+      labelCount,
+    }));
+    watch.nextTask(name, labelCount);
+    const hint = (found: Divergence): string => {
+      const lr = this.lr(found.step, plan);
+      const clip = tr.gradClip === 0 ? ' or enable gradient clipping (training.gradClip)' : '';
+      const at = lr === lrPeak ? '' : `, ${formatLoss(lr)} at step ${found.step}`;
+      const checks =
+        found.kind === 'spike'
+          ? ' Where such a loss is expected, raise training.divergence.lossFactor.'
+          : found.kind === 'collapse'
+            ? ' training.divergence.enabled = false turns this check off.'
+            : '';
+      return (
+        `Lower the learning rate${clip}: ${lrField} = ${lrPeak}${at} is likely too high for ${method.name}. ` +
+        `The matrix rows computed so far are kept in this log.${checks}`
+      );
+    };
+    return { watch, hint };
   }
 
   private lr(step: number, plan: TaskPlan): number {

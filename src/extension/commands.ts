@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { formatIssues } from '../protocol/config-validate';
 import { RESUMABLE } from '../runs/status';
-import { applyBackendToRunFolder, prepareRuns } from './launch';
+import { applyBackendToRunFolder, prepareRunsConfirmed } from './launch';
 import { configFromArgs, pickRuns, runDirsFromArgs } from './pickers';
 import { isLive } from './run-manager';
 import type { Sculpt } from './sculpt';
@@ -45,7 +45,12 @@ async function runExperiment(s: Sculpt, arg: unknown): Promise<void> {
   }
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
   if (doc?.isDirty) await doc.save();
-  const prepared = prepareRuns(file, runSettingsFor(file));
+  const prepared = await prepareRunsConfirmed(file, runSettingsFor(file), {
+    workspaceFolder: vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath,
+    confirm: async (message) =>
+      (await vscode.window.showWarningMessage(`Sculpt: ${message}`, { modal: true }, 'Continue')) === 'Continue',
+  });
+  if (!prepared.ok && prepared.cancelled) return;
   if (!prepared.ok) {
     s.log.error(formatIssues(prepared.issues, file));
     const first = prepared.issues[0];

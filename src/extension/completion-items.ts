@@ -5,6 +5,7 @@
  * schema's anyOf would offer the options of every method. No vscode import: the provider adapts these.
  */
 import { getLocation, parse, type Node as JsonNode } from 'jsonc-parser';
+import { excessiveNesting } from '../protocol/json-limits';
 import { CONFIG_SCHEMA } from '../protocol/config-validate';
 import type { JsonSchema } from '../protocol/schema-check';
 
@@ -131,6 +132,8 @@ function relativeRef(p: string): string {
 
 /** Completion entries at `offset` of a config's text; empty where the schema's own completions suffice. */
 export function configCompletions(text: string, offset: number, src: CompletionSources): CompletionEntry[] {
+  // Deeper than any config nests: the parser below would recurse past the stack.
+  if (excessiveNesting(text) >= 0) return [];
   const loc = getLocation(text, offset);
   const path = loc.path;
   const node = loc.previousNode;

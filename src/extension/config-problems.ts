@@ -77,7 +77,8 @@ function schemaAccepts(raw: Record<string, unknown>): boolean {
 /** Semantic problems of a config's text; `file` is its absolute path, `exists` probes data files. */
 export function configProblems(text: string, file: string, exists: (absPath: string) => boolean): ConfigProblem[] {
   const parsed = parseConfigText(text);
-  const root = parseTree(text, [], { allowTrailingComma: true });
+  // Only text that parsed (within the nesting limit) is walked again for positions.
+  const root = parsed.issues.length ? undefined : parseTree(text, [], { allowTrailingComma: true });
   const raw = parsed.value;
   if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const obj = raw as Record<string, unknown>;

@@ -3,10 +3,12 @@
  * written into each run's config.json before the trainer starts, so the folder alone still tells how the run
  * was made (and a resume from the CLI uses the same backend).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../protocol/config';
 import { parseConfigText, validateConfig, type ConfigIssue, type ResolvedConfig } from '../protocol/config-validate';
+import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../data/read-bounded';
+import { RunFolderError, outputDirProblem } from '../runs/output-dir';
 import { createRunDir } from '../runs/run-dir';
 
 export interface RunSettings {
@@ -18,7 +20,8 @@ export interface RunSettings {
   runsDirectory: string;
 }
 
-export type Prepared = { ok: true; config: ResolvedConfig; dirs: string[] } | { ok: false; issues: ConfigIssue[] };
+export type Prepared =
+  { ok: true; config: ResolvedConfig; dirs: string[] } | { ok: false; issues: ConfigIssue[]; cancelled?: boolean };
 
 /** Applies the settings to a parsed config, in place. */
 export function applySettings(raw: Record<string, unknown>, s: RunSettings): void {
@@ -37,23 +40,91 @@ export function applySettings(raw: Record<string, unknown>, s: RunSettings): voi
   if (s.runsDirectory) raw.output = s.runsDirectory;
 }
 
-/** Reads and validates a config file; on success creates one run folder per (order, method), in run order. */
-export function prepareRuns(file: string, settings: RunSettings, now = new Date()): Prepared {
+/** Reads and validates a config file with the settings applied; creates nothing. */
+export function resolveRuns(
+  file: string,
+  settings: RunSettings,
+): { ok: true; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] } {
   const abs = path.resolve(file);
-  if (!existsSync(abs))
-    return { ok: false, issues: [{ path: '', message: `the config file ${abs} does not exist`, expected: 'a file' }] };
-  const parsed = parseConfigText(readFileSync(abs, 'utf8'));
+  let text: string;
+  try {
+    // A regular UTF-8 file of at most SCULPT_MAX_CONFIG_BYTES: not a FIFO, a device or a folder.
+    text = readBoundedText(abs, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+  } catch (e) {
+    if (!(e instanceof FileReadError)) throw e;
+    const message = e.problem === 'missing' ? `the config file ${abs} does not exist` : e.message;
+    return { ok: false, issues: [{ path: '', message, expected: 'a file' }] };
+  }
+  const parsed = parseConfigText(text);
   if (parsed.issues.length) return { ok: false, issues: parsed.issues };
   const raw = parsed.value;
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) applySettings(raw as Record<string, unknown>, settings);
   const { config, issues } = validateConfig(raw, { file: abs, path, exists: existsSync });
   if (!config) return { ok: false, issues };
+  const problem = outputDirProblem(config.output);
+  if (problem) return { ok: false, issues: [{ path: 'output', message: problem, expected: 'a writable folder' }] };
+  return { ok: true, config };
+}
+
+/**
+ * One run folder per (order, method), in run order. When one cannot be created (a full disk, a permission),
+ * the ones made before it are removed too, and the error is an issue at `output`.
+ */
+export function createRuns(config: ResolvedConfig, now = new Date()): Prepared {
   const dirs: string[] = [];
   const orders = 1 + (config.orders?.length ?? 0);
-  for (let order = 0; order < orders; order++) {
-    for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }, now));
+  try {
+    for (let order = 0; order < orders; order++) {
+      for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }, now));
+    }
+  } catch (e) {
+    if (!(e instanceof RunFolderError)) throw e;
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    return { ok: false, issues: [{ path: 'output', message: e.message, expected: 'a writable folder' }] };
   }
   return { ok: true, config, dirs };
+}
+
+/** Reads and validates a config file; on success creates one run folder per (order, method), in run order. */
+export function prepareRuns(file: string, settings: RunSettings, now = new Date()): Prepared {
+  const resolved = resolveRuns(file, settings);
+  return resolved.ok ? createRuns(resolved.config, now) : resolved;
+}
+
+/** Whether `dir` is outside `folder` (both absolute). */
+export function isOutside(dir: string, folder: string): boolean {
+  const rel = path.relative(folder, dir);
+  return rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
+}
+
+export interface ConfirmOptions {
+  /** The workspace folder holding the config; runs going elsewhere are confirmed first. */
+  workspaceFolder?: string;
+  /** Asks the user (a modal warning); true to go on. */
+  confirm(message: string): Promise<boolean>;
+}
+
+/**
+ * prepareRuns, but when the config's `output` (or the runs-directory setting) leads outside the workspace
+ * folder, the user is asked before anything is written; declining creates nothing (`cancelled`).
+ */
+export async function prepareRunsConfirmed(
+  file: string,
+  settings: RunSettings,
+  opts: ConfirmOptions,
+  now = new Date(),
+): Promise<Prepared> {
+  const resolved = resolveRuns(file, settings);
+  if (!resolved.ok) return resolved;
+  const out = resolved.config.output;
+  if (opts.workspaceFolder && isOutside(out, opts.workspaceFolder)) {
+    const go = await opts.confirm(
+      `The run folders of ${path.basename(file)} go to ${out}, outside the workspace folder ${opts.workspaceFolder}. ` +
+        'Continue writing there? (Change `output` in the config, or the sculpt.runsDirectory setting, to keep them in the workspace.)',
+    );
+    if (!go) return { ok: false, issues: [], cancelled: true };
+  }
+  return createRuns(resolved.config, now);
 }
 
 /** The backend a run folder's config asks for (`auto` when unreadable). */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parse } from 'jsonc-parser';
+import { excessiveNesting } from '../protocol/json-limits';
 import { registerDashboard, type DashboardManager } from './dashboard';
 import { runBackend } from './launch';
 import { resolveRuntime } from './node-runtime';
@@ -117,7 +118,7 @@ export class Sculpt implements vscode.Disposable {
       roots.add(runsDirectoryFor(readSettings(folder.uri), folder) || path.join(folder.uri.fsPath, 'runs'));
     }
     for (const { file, text } of this.experimentsTree.experimentFiles()) {
-      const c = parse(text) as { output?: unknown } | undefined;
+      const c = (excessiveNesting(text) >= 0 ? undefined : parse(text)) as { output?: unknown } | undefined;
       roots.add(path.resolve(path.dirname(file), typeof c?.output === 'string' ? c.output : 'runs'));
     }
     for (const d of this.openedRuns()) roots.add(d);

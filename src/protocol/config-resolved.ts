@@ -7,6 +7,7 @@ import type {
   AdaptiveRankPolicy,
   AdaptiveSvdConfig,
   CheckpointPolicy,
+  DivergenceConfig,
   EvalConfig,
   ExperimentConfig,
   FixedRankPolicy,
@@ -44,6 +45,11 @@ export type ResolvedMethod<M extends MethodConfig> = Extract<ResolvedMethodConfi
 
 export type ResolvedTask = Defaulted<TaskConfig, 'labels' | 'trainLimit' | 'testLimit'>;
 
+/** Training settings with the divergence checks' settings filled in too. */
+export type ResolvedTraining = Omit<Required<TrainingConfig>, 'divergence'> & {
+  divergence: Required<DivergenceConfig>;
+};
+
 /** A config after validation: defaults filled in, paths absolute. */
 export type ResolvedConfig = Omit<
   Defaulted<ExperimentConfig, '$schema' | 'orders'>,
@@ -51,7 +57,7 @@ export type ResolvedConfig = Omit<
 > & {
   tasks: ResolvedTask[];
   methods: ResolvedMethodConfig[];
-  training: Required<TrainingConfig>;
+  training: ResolvedTraining;
   eval: Required<EvalConfig>;
   checkpoint: Required<CheckpointPolicy>;
 };

@@ -5,11 +5,12 @@
  * Relative paths are resolved against the config file's folder, so a resolved config can be run from anywhere
  * (and resumed).
  */
-import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { printParseErrorCode, visit, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../schemas/sculpt.schema.json';
 import type { FixedRankPolicy, MethodConfig } from './config';
 import type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig, ResolvedTask } from './config-resolved';
 import { ConfigError } from './errors';
+import { MAX_JSON_DEPTH, excessiveNesting, lineColumn } from './json-limits';
 import { SchemaChecker, describeValue, joinPath, type JsonSchema, type SchemaIssue } from './schema-check';
 
 export type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig } from './config-resolved';
@@ -33,18 +34,40 @@ export interface ValidationResult {
   issues: ConfigIssue[];
 }
 
+/** At most this many tasks, methods and orders: a config beyond them is refused before it is checked. */
+export const CONFIG_LIMITS = { tasks: 1000, methods: 100, orders: 1000 } as const;
+
 /**
  * Parses config text (JSON; comments and trailing commas are tolerated, as VS Code's JSON editor does),
- * turning syntax errors into issues with line and column.
+ * turning syntax errors into issues with line and column. Nesting deeper than MAX_JSON_DEPTH is refused
+ * before parsing. Every key becomes an own property, `__proto__` included, so that validation reports it as
+ * an unknown field instead of the key changing the object's prototype.
  */
 export function parseConfigText(text: string): { value?: unknown; issues: ConfigIssue[] } {
+  const deep = excessiveNesting(text);
+  if (deep >= 0) {
+    const { line, column } = lineColumn(text, deep);
+    return {
+      issues: [
+        {
+          path: '',
+          message: `nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels at line ${line}, column ${column}; a config needs a few`,
+          expected: `nesting of at most ${MAX_JSON_DEPTH} levels`,
+        },
+      ],
+    };
+  }
+  // Plain JSON, the common case, through the engine's own parser (which defines every key as an own property).
+  try {
+    return { value: JSON.parse(text), issues: [] };
+  } catch {
+    // Comments, trailing commas or an error: the tolerant parser below says where.
+  }
   const errors: ParseError[] = [];
-  const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const value = parseOwn(text, errors);
   if (errors.length === 0) return { value, issues: [] };
-  const issues = errors.map((e) => {
-    const before = text.slice(0, e.offset);
-    const line = before.split('\n').length;
-    const column = e.offset - before.lastIndexOf('\n');
+  const issues = errors.slice(0, 20).map((e) => {
+    const { line, column } = lineColumn(text, e.offset);
     return {
       path: '',
       message: `is not valid JSON at line ${line}, column ${column}: ${printParseErrorCode(e.error)}`,
@@ -52,6 +75,65 @@ export function parseConfigText(text: string): { value?: unknown; issues: Config
     };
   });
   return { issues };
+}
+
+/**
+ * JSON with comments and trailing commas, as jsonc-parser's `parse`, but every object key is defined as an own,
+ * enumerable property: assigning would let a `__proto__` key replace the object's prototype.
+ */
+function parseOwn(text: string, errors: ParseError[]): unknown {
+  let root: unknown;
+  const stack: (unknown[] | Record<string, unknown>)[] = [];
+  const keys: (string | undefined)[] = [];
+  let key: string | undefined;
+  const add = (v: unknown) => {
+    const parent = stack[stack.length - 1];
+    if (parent === undefined) root = v;
+    else if (Array.isArray(parent)) parent.push(v);
+    else if (key !== undefined)
+      Object.defineProperty(parent, key, { value: v, enumerable: true, writable: true, configurable: true });
+  };
+  const open = (v: unknown[] | Record<string, unknown>) => {
+    add(v);
+    stack.push(v);
+    keys.push(key);
+    key = undefined;
+  };
+  const close = () => {
+    stack.pop();
+    key = keys.pop();
+  };
+  visit(
+    text,
+    {
+      onObjectBegin: () => open({}),
+      onObjectProperty: (name) => (key = name),
+      onObjectEnd: close,
+      onArrayBegin: () => open([]),
+      onArrayEnd: close,
+      onLiteralValue: add,
+      onError: (error, offset, length) => errors.push({ error, offset, length }),
+    },
+    { allowTrailingComma: true, disallowComments: false },
+  );
+  return root;
+}
+
+/** Issues for arrays longer than CONFIG_LIMITS, found before the schema walks them. */
+function countIssues(raw: Record<string, unknown>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const key of ['tasks', 'methods', 'orders'] as const) {
+    const v = Object.hasOwn(raw, key) ? raw[key] : undefined;
+    const max = CONFIG_LIMITS[key];
+    if (Array.isArray(v) && v.length > max) {
+      issues.push({
+        path: key,
+        message: `has ${v.length} entries; at most ${max} are supported (split the experiment into several configs)`,
+        expected: `at most ${max} entries`,
+      });
+    }
+  }
+  return issues;
 }
 
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
@@ -62,6 +144,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
       ],
     };
   }
+  const tooMany = countIssues(raw as Record<string, unknown>);
+  if (tooMany.length > 0) return { issues: tooMany };
   const cfg = structuredClone(raw) as Record<string, unknown>;
   const issues = new SchemaChecker(CONFIG_SCHEMA).check(cfg);
   if (issues.length > 0) return { issues };
@@ -94,8 +178,10 @@ export function resolveMethod<M extends MethodConfig>(method: M, path = 'method'
 function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const names = c.tasks.map((t) => t.name);
+  const firstTask = firstIndex(names);
+  const known = new Set(names);
   c.tasks.forEach((t, i) => {
-    const first = names.indexOf(t.name);
+    const first = firstTask.get(t.name)!;
     if (first !== i)
       issues.push({
         path: `tasks[${i}].name`,
@@ -114,7 +200,7 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
   });
   (c.orders ?? []).forEach((order, i) => {
     const path = `orders[${i}]`;
-    const unknown = order.filter((n) => !names.includes(n));
+    const unknown = order.filter((n) => !known.has(n));
     if (unknown.length)
       issues.push({
         path,
@@ -132,8 +218,9 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
     }
   });
   const labels = c.methods.map(methodLabel);
+  const firstLabel = firstIndex(labels);
   c.methods.forEach((m, i) => {
-    const first = labels.indexOf(labels[i]);
+    const first = firstLabel.get(labels[i])!;
     if (first !== i) {
       issues.push({
         path: `methods[${i}]`,
@@ -153,6 +240,15 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
     });
   }
   return issues;
+}
+
+/** Each value's first index. */
+function firstIndex(values: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  values.forEach((v, i) => {
+    if (!m.has(v)) m.set(v, i);
+  });
+  return m;
 }
 
 function methodIssues(m: ResolvedMethodConfig, path: string): ConfigIssue[] {

@@ -482,6 +482,42 @@ export interface TrainingConfig {
    * @default 10
    */
   stepEventInterval?: number;
+  /**
+   * When a run counts as diverged besides a NaN or infinite loss (which always stops it): a loss far above its
+   * value at the task's start, or a loss stuck at the value of a uniform guess.
+   * @default {}
+   */
+  divergence?: DivergenceConfig;
+}
+
+/**
+ * Divergence checks on the loss of every step (values the step events read back anyway; they change no
+ * numbers). A diverged run stops with an `error` event naming the task, the step and the values seen.
+ */
+export interface DivergenceConfig {
+  /**
+   * Check for a loss spike and a collapse; `false` leaves only the check for a NaN or infinite loss.
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * A step whose loss is above this multiple of the task's start value diverged. The start value is the loss
+   * of the task's first step (before the task changed any weight, so a blow-up in its first steps cannot raise
+   * it; after a resume, the first step trained after it), but at least ln(vocabulary size), the loss of a
+   * uniform guess, so that noise on a task that starts near zero loss is not mistaken for divergence.
+   * @exclusiveMinimum 1
+   * @default 10
+   */
+  lossFactor?: number;
+  /**
+   * A loss that stays within 0.1% of ln(vocabulary size) or ln(number of labels) (the loss of a uniform guess)
+   * for this many consecutive steps, after an earlier step of the run was clearly (0.5%) lower, is a collapsed
+   * model (a plateau at ln(vocabulary size) counts across the start of the next task).
+   * @asType integer
+   * @minimum 2
+   * @default 5
+   */
+  collapseWindow?: number;
 }
 
 export interface EvalConfig {

@@ -6,6 +6,8 @@
  * alter the meaning of existing fields.
  */
 import { EVENTS_VERSION } from './version';
+import { SchemaChecker, type JsonSchema } from './schema-check';
+import eventsSchema from '../../schemas/events.schema.json';
 
 export { EVENTS_VERSION };
 
@@ -212,12 +214,17 @@ export interface ParsedLog {
   truncatedTail: boolean;
   /** Events of types this reader does not know, skipped. */
   unknown: number;
+  /** Lines holding an event of a known type that does not fit its schema (a wrong field type, garbage), skipped. */
+  invalid: number[];
 }
 
-/** Parses events.jsonl text: skips unknown types, tolerates a truncated last line. */
+/**
+ * Parses events.jsonl text: skips unknown types and events that do not fit the schema (counted), tolerates a
+ * truncated last line. What it returns is safe to fold and render.
+ */
 export function parseEventLog(text: string): ParsedLog {
   const lines = text.split('\n');
-  const out: ParsedLog = { events: [], badLines: [], truncatedTail: false, unknown: 0 };
+  const out: ParsedLog = { events: [], badLines: [], truncatedTail: false, unknown: 0, invalid: [] };
   const last = lines.length - 1;
   lines.forEach((line, i) => {
     if (!line.trim()) return;
@@ -229,8 +236,9 @@ export function parseEventLog(text: string): ParsedLog {
       else out.badLines.push(i + 1);
       return;
     }
-    if (isEvent(obj)) out.events.push(obj);
-    else out.unknown++;
+    if (!isEvent(obj)) out.unknown++;
+    else if (eventIssues(obj).length) out.invalid.push(i + 1);
+    else out.events.push(obj);
   });
   return out;
 }
@@ -244,4 +252,25 @@ export function isEvent(obj: unknown): obj is SculptEvent {
     typeof e.seq === 'number' &&
     typeof e.runId === 'string'
   );
+}
+
+let checker: SchemaChecker | undefined;
+
+/**
+ * Where an event of a known type breaks schemas/events.schema.json (JSON paths with messages); empty when it fits.
+ * Fields the schema does not know are allowed (the reader is tolerant where the writer is strict), so that a newer
+ * trainer's additions do not hide its events.
+ */
+export function eventIssues(e: SculptEvent): string[] {
+  if (!checker) {
+    const schema = structuredClone(eventsSchema) as JsonSchema;
+    for (const def of Object.values(schema.definitions ?? {})) delete def.additionalProperties;
+    checker = new SchemaChecker(schema);
+  }
+  // One definition per type: `run-started` is RunStartedEvent.
+  const def = e.type.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase()) + 'Event';
+  // The checker writes defaults into what it checks: check a copy.
+  return checker
+    .check(structuredClone(e), { $ref: `#/definitions/${def}` })
+    .map((i) => `${i.path || '(event)'}: ${i.message}`);
 }

@@ -55,6 +55,11 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/** `obj[key]` when `key` is the object's own property: never a prototype's (`constructor`, `__proto__`). */
+function own<T>(obj: Record<string, T> | undefined, key: string): T | undefined {
+  return obj !== undefined && Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
@@ -69,7 +74,7 @@ export class SchemaChecker {
     let cur = s;
     for (let guard = 0; cur.$ref && guard < 32; guard++) {
       const name = cur.$ref.replace(/^#\/definitions\//, '');
-      const target = this.root.definitions?.[name];
+      const target = own(this.root.definitions, name);
       if (!target) throw new Error(`schema: unresolved reference ${cur.$ref}`);
       // A $ref with siblings (description, default) keeps the siblings.
       const { $ref: _ref, ...siblings } = cur;
@@ -152,8 +157,8 @@ export class SchemaChecker {
     const issues: SchemaIssue[] = [];
     const props = s.properties ?? {};
     for (const key of s.required ?? []) {
-      if (!(key in obj)) {
-        const want = this.resolve(props[key] ?? {});
+      if (!Object.hasOwn(obj, key)) {
+        const want = this.resolve(own(props, key) ?? {});
         issues.push({
           path: joinPath(path, key),
           message: `is required (${want.description?.split('.')[0] ?? 'missing field'})`,
@@ -162,7 +167,7 @@ export class SchemaChecker {
       }
     }
     for (const [key, v] of Object.entries(obj)) {
-      const sub = props[key];
+      const sub = own(props, key);
       if (sub) issues.push(...this.check(v, sub, joinPath(path, key)));
       else if (s.additionalProperties === false) {
         const known = Object.keys(props).filter((k) => k !== '$schema');
@@ -179,7 +184,7 @@ export class SchemaChecker {
     if (issues.length === 0) {
       for (const [key, sub] of Object.entries(props)) {
         const d = this.resolve(sub).default;
-        if (key in obj || d === undefined) continue;
+        if (Object.hasOwn(obj, key) || d === undefined) continue;
         obj[key] = structuredClone(d);
         // A default such as `{"policy": "adaptive"}` gets the defaults of its own fields.
         issues.push(...this.check(obj[key], sub, joinPath(path, key)));
@@ -197,8 +202,8 @@ export class SchemaChecker {
     const branches = (s.anyOf ?? []).map((b) => this.resolve(b));
     const disc = discriminator(branches);
     if (disc && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      const tag = (value as Record<string, unknown>)[disc];
-      const names = branches.map((b) => b.properties?.[disc]?.const as string);
+      const tag = own(value as Record<string, unknown>, disc);
+      const names = branches.map((b) => own(b.properties, disc)?.const as string);
       const idx = names.indexOf(tag as string);
       if (idx < 0) {
         const p = joinPath(path, disc);
@@ -222,8 +227,11 @@ export class SchemaChecker {
       const issues = this.check(trial, b, path);
       if (issues.length === 0) {
         // Commit the defaults the matching branch filled in.
-        if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object')
-          Object.assign(value, trial);
+        if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object') {
+          // Defined, not assigned: an own `__proto__` key stays a key.
+          for (const [k, v] of Object.entries(trial))
+            Object.defineProperty(value, k, { value: v, enumerable: true, writable: true, configurable: true });
+        }
         return [];
       }
       if (!best || issues.length < best.length) best = issues;
@@ -247,6 +255,7 @@ function discriminator(branches: JsonSchema[]): string | undefined {
 
 /** The known name closest to a typo (edit distance <= 2), for "did you mean" hints. */
 export function closest(word: string, names: string[]): string | undefined {
+  if (word.length > 64) return undefined;
   let best: string | undefined;
   let bestD = 3;
   for (const n of names) {

@@ -7,16 +7,58 @@
  *   trainer.log   the trainer's output, every session appended (written by whoever launched it)
  * Anything that can display or resume a run needs only this folder.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
+import { RunFolderError, describeFsError, outputDirProblem, writeFileAtomic } from './output-dir';
 import { parseEventLog, type ParsedLog } from '../protocol/events';
 
 export interface Job {
   methodIndex: number;
   order: number;
+  /**
+   * The config.json the run was created with: SHA-256 of its JSON and of each top-level field's JSON, so that a
+   * resume can tell that config.json was edited and name what changed. Absent in folders made before it existed.
+   */
+  config?: ConfigFingerprint;
+}
+
+export interface ConfigFingerprint {
+  sha256: string;
+  fields: Record<string, string>;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The fingerprint of a config as parsed JSON (formatting does not count, values do). */
+export function configFingerprint(config: unknown): ConfigFingerprint {
+  const fields: Record<string, string> = {};
+  if (config && typeof config === 'object') {
+    for (const [k, v] of Object.entries(config)) fields[k] = sha256(JSON.stringify(v) ?? 'undefined');
+  }
+  return { sha256: sha256(JSON.stringify(config)), fields };
+}
+
+/**
+ * The top-level fields of config.json that differ from the fingerprint in job.json (added, removed or changed),
+ * or null when the folder has no fingerprint (made before fingerprints existed).
+ */
+export function changedConfigFields(config: unknown, job: Job): string[] | null {
+  const was = job.config;
+  if (!was || typeof was.sha256 !== 'string' || !was.fields || typeof was.fields !== 'object') return null;
+  const now = configFingerprint(config);
+  if (now.sha256 === was.sha256) return [];
+  const names = new Set([...Object.keys(was.fields), ...Object.keys(now.fields)]);
+  // Same fields but a different whole: only the order of the fields changed, which changes nothing.
+  return [...names].filter((k) => was.fields[k] !== now.fields[k]);
+}
+
+function writeJob(dir: string, job: Job, config: unknown): void {
+  const record: Job = { methodIndex: job.methodIndex, order: job.order, config: configFingerprint(JSON.parse(JSON.stringify(config))) };
+  writeFileSync(join(dir, 'job.json'), JSON.stringify(record) + '\n');
 }
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -63,12 +105,35 @@ function stamp(d = new Date()): string {
 export function createRunDir(config: ResolvedConfig, job: Job, now = new Date()): string {
   const label = methodLabel(config.methods[job.methodIndex]);
   const base = `${config.name}-${label}${job.order > 0 ? `-o${job.order + 1}` : ''}-${stamp(now)}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-  mkdirSync(config.output, { recursive: true });
+  // Checked first: nothing is written into a place that is not a writable folder.
+  const problem = outputDirProblem(config.output);
+  if (problem) throw new RunFolderError(problem, config.output);
   let dir = join(config.output, base);
-  for (let i = 2; existsSync(dir); i++) dir = join(config.output, `${base}-${i}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  writeFileSync(join(dir, 'job.json'), JSON.stringify(job) + '\n');
+  let createdOutput: string | undefined;
+  let createdDir = false;
+  try {
+    createdOutput = mkdirSync(config.output, { recursive: true });
+    for (let i = 2; existsSync(dir); i++) dir = join(config.output, `${base}-${i}`);
+    mkdirSync(dir);
+    createdDir = true;
+    // Written to a temporary name and renamed: a full disk leaves no empty or truncated config.json.
+    writeFileAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    writeJob(dir, job, config);
+  } catch (e) {
+    // Take back what this call made: the run folder, and the output folders it created (while empty).
+    if (createdDir) rmSync(dir, { recursive: true, force: true });
+    if (createdOutput) {
+      const first = resolve(createdOutput);
+      for (let d = resolve(config.output); d.length >= first.length; d = dirname(d)) {
+        try {
+          rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
+    }
+    throw describeFsError(e, dir);
+  }
   return dir;
 }
 

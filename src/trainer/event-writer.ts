@@ -2,12 +2,16 @@
  * Stamps events ({v, runId, seq, time}) and delivers them: appended to events.jsonl (one write per line, so
  * a crash leaves at most a truncated last line, which readers tolerate) and sent to the parent over IPC when
  * there is one. The log is the record; IPC is only for liveness.
+ *
+ * A truncated last line left by a crash is terminated before the first append, so that the next event starts a
+ * line of its own: appended to the fragment, it would make one unreadable line and be lost with it.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EVENTS_VERSION, type EventBody, type SculptEvent } from '../protocol/events';
 
 export class EventWriter {
   private seq: number;
+  private checkedTail = false;
 
   constructor(
     private readonly file: string,
@@ -23,10 +27,29 @@ export class EventWriter {
   }
 
   emit(body: EventBody): SculptEvent {
+    if (!this.checkedTail) {
+      this.checkedTail = true;
+      if (endsMidLine(this.file)) appendFileSync(this.file, '\n');
+    }
     const event = { v: EVENTS_VERSION, runId: this.runId, seq: ++this.seq, time: Date.now(), ...body } as SculptEvent;
     appendFileSync(this.file, JSON.stringify(event) + '\n');
     if (process.send && process.connected) process.send(event);
     this.echo?.(event);
     return event;
+  }
+}
+
+/** Whether a non-empty file's last byte is not a newline. */
+function endsMidLine(file: string): boolean {
+  if (!existsSync(file)) return false;
+  const size = statSync(file).size;
+  if (size === 0) return false;
+  const fd = openSync(file, 'r');
+  try {
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,18 +1,30 @@
 /**
  * Running (or resuming) the job of a run folder in this process: the shared core of the trainer process and
  * `sculpt run --in-process`. Failures become an `error` event with where and a hint (bad input of any kind:
- * the input error's own hint); a corrupt checkpoint is reported before anything is written, so the folder
- * stays as it was.
+ * the input error's own hint), so that every view shows the run as failed.
+ *
+ * Before anything else is written the folder is checked: config.json must be the one the run was created with
+ * (job.json keeps its fingerprint), and the checkpoint to resume from must pass every check (run-checkpoint.ts);
+ * a newer one that does not is skipped with a warning. A failure there appends its error event and changes
+ * nothing else. A start that finds events but no checkpoint (a trainer killed before its first checkpoint)
+ * starts over and supersedes those events, so the effective log holds one history.
  */
 import { basename, join } from 'node:path';
-import type { SculptEvent } from '../protocol/events';
+import type { EventBody, ErrorEvent, SculptEvent } from '../protocol/events';
 import { resolveStoredConfig } from '../protocol/config-validate';
 import { InputError } from '../protocol/errors';
 import { runExperiment, DivergenceError, type RunOutcome } from '../engine/runner';
-import { EVENTS_FILE, readRunDir } from '../runs/run-dir';
-import { latestCheckpoint, loadCheckpoint, type CheckpointContents } from '../engine/run-checkpoint';
+import { EVENTS_FILE, changedConfigFields, readRunDir } from '../runs/run-dir';
+import {
+  CheckpointCorruptError,
+  checkpointCandidates,
+  removeTemporaries,
+  type ResumeSource,
+} from '../engine/run-checkpoint';
 import { BackendError } from '../engine/backend';
 import { EventWriter } from './event-writer';
+
+type ErrorBody = Omit<ErrorEvent, 'v' | 'runId' | 'seq' | 'time'>;
 
 export interface RunFolderOptions {
   /** Polled between steps. */
@@ -21,39 +33,89 @@ export interface RunFolderOptions {
   echo?: (e: SculptEvent) => void;
 }
 
+/** config.json differs from the config the run was created with. */
+export class ConfigChangedError extends Error {
+  constructor(
+    readonly file: string,
+    readonly fields: string[],
+  ) {
+    super(
+      `${file} was changed after the run was created (${fields.length === 1 ? 'field' : 'fields'} ${fields.map((f) => `'${f}'`).join(', ')} ${fields.length === 1 ? 'differs' : 'differ'}), so the run cannot continue with it`,
+    );
+    this.name = 'ConfigChangedError';
+  }
+
+  readonly hint =
+    'A run continues only with the config it started with. Put config.json back as it was to resume, or run the changed config as a new run: `sculpt run <experiment>.sculpt.json`.';
+}
+
 export async function runFolder(runDir: string, opts: RunFolderOptions): Promise<RunOutcome> {
   const { config: stored, job, log } = readRunDir(runDir);
   if (log.events.some((e) => e.type === 'run-finished')) return 'finished';
-  const cpPath = latestCheckpoint(runDir);
-  // Read the checkpoint before writing anything: a corrupt one must leave the folder untouched.
-  const resume: CheckpointContents | undefined = cpPath ? loadCheckpoint(cpPath) : undefined;
   const lastSeq = log.events.reduce((m, e) => Math.max(m, e.seq), 0);
   const writer = new EventWriter(join(runDir, EVENTS_FILE), basename(runDir), lastSeq, opts.echo);
+  // Warnings about the folder itself wait for this session's run-started: written before it, a resume would
+  // supersede them.
+  const pending: EventBody[] = [];
   const hooks = {
-    emit: (b: Parameters<EventWriter['emit']>[0]) => void writer.emit(b),
+    emit: (b: EventBody) => {
+      writer.emit(b);
+      if (b.type === 'run-started') for (const w of pending.splice(0)) writer.emit(w);
+    },
     shouldStop: opts.shouldStop,
     lastSeq: () => writer.lastSeq,
   };
   try {
+    const changed = changedConfigFields(stored, job);
+    if (changed?.length) throw new ConfigChangedError(join(runDir, 'config.json'), changed);
+    if (changed === null) {
+      pending.push({
+        type: 'warning',
+        code: 'config-unchecked',
+        message: `${join(runDir, 'job.json')} has no fingerprint of config.json (a folder made by an earlier version): config.json is used as it is, unchecked`,
+      });
+    }
+    const candidates = checkpointCandidates(runDir);
+    // Events but no checkpoint: an earlier attempt ended before its first checkpoint. This one starts over and
+    // replaces that attempt's events.
+    const firstSeq = log.events.reduce((m, e) => Math.min(m, e.seq), Infinity);
+    const from: ResumeSource = {
+      candidates,
+      ...(candidates.length === 0 && log.events.length ? { restartOf: firstSeq } : {}),
+    };
     const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
-    return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, resume);
+    // Leftovers of an interrupted checkpoint write or prune: never read, removed before this session writes any.
+    removeTemporaries(runDir);
+    return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, from);
   } catch (e) {
-    writer.emit(errorEvent(e));
+    const event = errorEvent(e);
+    // Also to trainer.log, whose end the CLI prints when a trainer fails.
+    console.error(event.message);
+    writer.emit(event);
     return 'failed';
   }
 }
 
-function errorEvent(e: unknown): Parameters<EventWriter['emit']>[0] {
+function errorEvent(e: unknown): ErrorBody {
   if (e instanceof DivergenceError) {
     return {
       type: 'error',
       message: e.message,
       where: `task '${e.task}', step ${e.step}`,
-      hint: 'Lower the learning rate (training.lr) or enable gradient clipping (training.gradClip); the matrix rows computed so far are kept in this log.',
+      hint: e.hint,
     };
   }
   if (e instanceof InputError) return { type: 'error', message: e.message, where: e.where, hint: e.hint };
   if (e instanceof BackendError) return { type: 'error', message: e.message, where: 'backend', hint: e.hint };
+  if (e instanceof ConfigChangedError) return { type: 'error', message: e.message, where: e.file, hint: e.hint };
+  if (e instanceof CheckpointCorruptError) {
+    return {
+      type: 'error',
+      message: e.message,
+      where: e.path,
+      hint: 'Delete the checkpoint named here to resume from an earlier one (or every checkpoint to start the run over), or start a new run.',
+    };
+  }
   const err = e as Error;
   return {
     type: 'error',

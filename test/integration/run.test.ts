@@ -40,7 +40,14 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   assertEventLog(evs);
   assert.deepEqual(
     evs.filter((e) => e.type !== 'step' && e.type !== 'eval' && e.type !== 'checkpoint').map((e) => e.type),
-    ['run-started', 'task-started', 'task-finished', 'task-started', 'task-finished', 'run-finished'],
+    ['run-started', 'warning', 'task-started', 'task-finished', 'task-started', 'task-finished', 'run-finished'],
+  );
+  // The builtin tiny topic data shares an input between its train and test sets: reported, the run goes on.
+  const warning = evs.find((e) => e.type === 'warning');
+  assert.ok(warning?.type === 'warning' && warning.code === 'data-overlap', JSON.stringify(warning));
+  assert.match(
+    warning.message,
+    /^task 'topic': 1 of \d+ test examples have an input that is also in the training data/,
   );
   // The --json stream printed the same events.
   assert.equal(r.stdout.trim().split('\n').length, evs.length);
@@ -131,7 +138,7 @@ test('after kill -9 the folder is readable and resume continues from the last ch
   assert.ok(restarted[1].type === 'run-started' && restarted[1].resumedFrom && restarted[1].resumedFrom.step === 8);
 });
 
-test('a corrupt checkpoint on resume is a clear error and leaves the folder untouched', async () => {
+test('a corrupt checkpoint on resume is a clear error event and leaves the rest of the folder untouched', async () => {
   const cfg = config({ checkpoint: { every: 4, keep: 1 } });
   const whole = newRunDir(cfg);
   const dir = whole + '-corrupt';
@@ -143,11 +150,12 @@ test('a corrupt checkpoint on resume is a clear error and leaves the folder unto
   );
   const cp = join(dir, 'checkpoints', readFileSync(join(dir, 'checkpoints', 'LATEST'), 'utf8').trim());
   writeFileSync(join(cp, 'model.safetensors'), Buffer.from('garbage'));
-  // trainer.log records every attempt, this one included; the run's own files must stay as they were.
+  // trainer.log records every attempt and events.jsonl gets the error event; every other file stays as it was.
+  const logBefore = readFileSync(join(dir, 'events.jsonl'), 'utf8');
   const snapshot = () =>
     readdirSync(dir, { recursive: true, withFileTypes: false })
       .map(String)
-      .filter((f) => f !== 'trainer.log')
+      .filter((f) => f !== 'trainer.log' && f !== 'events.jsonl')
       .sort()
       .map((f) => `${f}:${statSync(join(dir, f)).size}:${statSync(join(dir, f)).mtimeMs}`);
   const before = snapshot();
@@ -155,9 +163,16 @@ test('a corrupt checkpoint on resume is a clear error and leaves the folder unto
   assert.equal(r.status, 1);
   // The trainer's message reaches the terminal from the tail of trainer.log.
   assert.match(r.stderr, /checkpoint .* cannot be used: model\.safetensors/);
-  assert.match(r.stderr, /^crashed: .*-corrupt$/m);
+  // The trainer wrote an error event, so the run is reported as failed, not as a crash.
+  assert.match(r.stderr, /^failed: .*-corrupt$/m);
   assert.match(readFileSync(join(dir, 'trainer.log'), 'utf8'), /checkpoint .* cannot be used: model\.safetensors/);
   assert.deepEqual(snapshot(), before);
+  const log = readFileSync(join(dir, 'events.jsonl'), 'utf8');
+  assert.ok(log.startsWith(logBefore));
+  assert.deepEqual(
+    parseEventLog(log.slice(logBefore.length)).events.map((e) => e.type),
+    ['error'],
+  );
 });
 
 test('invalid configs exit 2 and name the JSON path', () => {

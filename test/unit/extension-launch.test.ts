@@ -58,7 +58,9 @@ test('prepareRuns: one folder per (order, method) with the settings written into
   assert.equal(c.backend, 'cpu', "the backend setting replaces the config's");
   assert.equal(c.training.stepEventInterval, 3);
   assert.equal(runBackend(r.dirs[0]), 'cpu');
-  assert.deepEqual(JSON.parse(readFileSync(path.join(r.dirs[3], 'job.json'), 'utf8')), { methodIndex: 1, order: 1 });
+  const job = JSON.parse(readFileSync(path.join(r.dirs[3], 'job.json'), 'utf8'));
+  assert.deepEqual({ methodIndex: job.methodIndex, order: job.order }, { methodIndex: 1, order: 1 });
+  assert.match(job.config?.sha256 ?? '', /^[0-9a-f]{64}$/, "job.json fingerprints the run's config");
 });
 
 test("prepareRuns: 'auto' keeps the config's backend, an explicit step interval wins, runsDirectory relocates", () => {

@@ -2,6 +2,7 @@ import { mock, test } from 'node:test';
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
@@ -394,15 +395,16 @@ test('malformed files fail with a SafetensorsError naming the file and the tenso
   expectError(read(new Uint8Array(5)), L, undefined, /5 bytes long, shorter than the 8-byte header length/);
   expectError(read(rawFile({}, eightBytes, 1000n)), L, undefined, /header length 1000 runs past the end of the file/);
   expectError(read(rawFile({}, eightBytes, 2n ** 64n - 1n)), L, undefined, /runs past the end/);
-  expectError(read(rawFile('{"a": ')), L, undefined, /header is not valid JSON/);
+  expectError(read(rawFile('{"a": ')), L, undefined, /header does not end with "}" followed only by space padding/);
+  expectError(read(rawFile('{"a": }')), L, undefined, /header is not valid JSON/);
   expectError(
     read(rawFile(Buffer.from([0x7b, 0xff, 0x7d]).toString('latin1'))),
     L,
     undefined,
     /not valid (UTF-8|JSON)/,
   );
-  expectError(read(rawFile('[1, 2]')), L, undefined, /header must be a JSON object/);
-  expectError(read(rawFile('null')), L, undefined, /header must be a JSON object/);
+  expectError(read(rawFile('[1, 2]')), L, undefined, /header does not start with "\{"/);
+  expectError(read(rawFile('null')), L, undefined, /header does not start with "\{"/);
   expectError(
     read(rawFile({ w: 3 }, eightBytes)),
     'bad.safetensors',
@@ -457,7 +459,7 @@ test('malformed files fail with a SafetensorsError naming the file and the tenso
     /\[8, 16\] run past the end of the data buffer \(8 bytes\)/,
   );
   const two = rawFile({ a: entry(), b: entry({ shape: [1], data_offsets: [4, 8] }) }, eightBytes);
-  expectError(read(two), L, 'b', /\[4, 8\] overlap those of tensor "a" \[0, 8\]/);
+  expectError(read(two), L, 'b', /\[4, 8\] do not follow on: tensor "a" ends at 8, overlapping "a" \[0, 8\]/);
   expectError(
     read(rawFile({ __metadata__: { epoch: 3 }, w: entry() }, eightBytes)),
     L,
@@ -470,6 +472,103 @@ test('malformed files fail with a SafetensorsError naming the file and the tenso
     undefined,
     /__metadata__ must be an object of strings/,
   );
+});
+
+test('the header length, the offsets and the file length must agree exactly', () => {
+  const L = 'strict.safetensors';
+  const read = (bytes: Uint8Array) => () => decodeSafetensors(bytes, L);
+  const good = encodeSafetensors({
+    a: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) },
+    b: { dtype: 'F32', shape: [1], data: new Float32Array([3]) },
+  });
+  const n = Number(new DataView(good.buffer).getBigUint64(0, true));
+  const withLength = (len: number): Uint8Array => {
+    const out = good.slice();
+    new DataView(out.buffer).setBigUint64(0, BigInt(len), true);
+    return out;
+  };
+  assert.equal(good[8 + n - 1], 0x20, 'the header is padded, so one byte less is still a JSON object');
+  // One byte short: the JSON still parses, but the data would start one byte early.
+  expectError(
+    read(withLength(n - 1)),
+    L,
+    undefined,
+    /13 bytes, but the last tensor, "b", ends at 12, leaving 1 byte at its end that no tensor owns/,
+  );
+  expectError(read(withLength(n - 1)), L, undefined, /holds 13 bytes/);
+  expectError(read(withLength(n + 1)), L, undefined, /header does not end with "\}" followed only by space padding/);
+  for (const d of [-8, -3, 2, 8]) assert.throws(read(withLength(n + d)), SafetensorsError, `length ${d}`);
+  expectError(read(Buffer.concat([good, Buffer.from([0])])), L, undefined, /leaving 1 byte at its end/);
+  expectError(
+    read(rawFile({}, eightBytes)),
+    L,
+    undefined,
+    /holds 8 bytes, but no tensor is stored, leaving 8 bytes at its end/,
+  );
+  // A gap between tensors, and a tensor that does not start the buffer.
+  const gap = rawFile(
+    { a: entry({ shape: [1], data_offsets: [0, 4] }), b: entry({ shape: [1], data_offsets: [8, 12] }) },
+    new Uint8Array(12),
+  );
+  expectError(
+    read(gap),
+    L,
+    'b',
+    /\[8, 12\] do not follow on: tensor "a" ends at 4, leaving 4 bytes that no tensor owns/,
+  );
+  const late = rawFile({ a: entry({ shape: [1], data_offsets: [4, 8] }) }, eightBytes);
+  expectError(read(late), L, 'a', /the data buffer starts at offset 0, leaving 4 bytes/);
+  // An empty tensor sits where the one before ends; anywhere else it is a corrupt offset.
+  const empty = (at: number) =>
+    rawFile({ a: entry(), e: { dtype: 'F32', shape: [0], data_offsets: [at, at] } }, eightBytes);
+  assert.deepEqual([...decodeSafetensors(empty(8)).tensors.keys()], ['a', 'e']);
+  assert.deepEqual([...decodeSafetensors(empty(0)).tensors.keys()], ['e', 'a']);
+  expectError(read(empty(4)), L, 'e', /\[4, 4\] do not follow on/);
+  // The header: a JSON object from its first byte, then only spaces.
+  expectError(read(rawFile(' {}')), L, undefined, /does not start with "\{" \(byte 0x20 at byte 8\)/);
+  expectError(read(rawFile('{}\n')), L, undefined, /ends with byte 0x0a/);
+  expectError(read(rawFile('{}\0\0')), L, undefined, /ends with byte 0x00/);
+  expectError(read(rawFile('{')), L, undefined, /too short for a JSON object/);
+  expectError(read(rawFile('')), L, undefined, /header length 0 is too short/);
+  assert.equal(decodeSafetensors(rawFile('{}      ')).tensors.size, 0);
+  assert.equal(
+    decodeSafetensors(rawFile('{ "a" : {"dtype":"F32", "shape":[2], "data_offsets":[0,8]} } ', eightBytes)).tensors
+      .size,
+    1,
+  );
+  // Repeated keys, which JSON.parse would silently merge, and unknown entry fields.
+  const one = '"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}';
+  expectError(read(rawFile(`{${one},${one}}`, eightBytes)), L, undefined, /names the key "a" twice/);
+  expectError(
+    read(rawFile('{"a":{"dtype":"F32","shape":[2],"dtype":"F32","data_offsets":[0,8]}}', eightBytes)),
+    L,
+    undefined,
+    /names the key "dtype" twice/,
+  );
+  expectError(
+    read(rawFile(`{"__metadata__":{"k":"1","k":"2"},${one}}`, eightBytes)),
+    L,
+    undefined,
+    /names the key "k" twice/,
+  );
+  assert.equal(
+    decodeSafetensors(rawFile(`{"__metadata__":{"k":"[\\"a\\",{"},${one}}`, eightBytes)).metadata?.k,
+    '["a",{',
+  );
+  expectError(read(rawFile({ a: entry({ crc: 1 }) }, eightBytes)), L, 'a', /unknown field "crc"/);
+});
+
+test('a file that is not a regular file is refused without waiting on it', () => {
+  if (process.platform === 'win32') return;
+  withTempDir((dir) => {
+    const fifo = join(dir, 'pipe.safetensors');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) return;
+    expectError(() => SafetensorsReader.open(fifo), fifo, undefined, /is a pipe, not a regular file/);
+    expectError(() => readSafetensors(dir), dir, undefined, /is a folder, not a regular file/);
+  });
+  if (fs.existsSync('/dev/zero'))
+    expectError(() => readSafetensors('/dev/zero'), '/dev/zero', undefined, /is a device, not a regular file/);
 });
 
 test('a truncated file names the tensor whose data is missing', () => {

@@ -3,28 +3,50 @@
  * model.safetensors.index.json. Tensor names are the model's parameter names, so loading is a lookup; the
  * whole file set is checked against the architecture before any weight is read.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { tf } from '../tf';
 import { architectureFor, buildModel, variableOf } from '../models/registry';
-import type { CausalLM } from '../models/types';
+import type { Architecture, CausalLM } from '../models/types';
+import type { RawConfig } from '../models/config';
 import { ModelFileError } from '../../protocol/errors';
+import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../../data/read-bounded';
 import { SafetensorsReader, writeSafetensors, type StTensor } from './safetensors';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 const LIST_LIMIT = 20;
 
-export function readConfig(dir: string): Record<string, unknown> {
-  const path = join(dir, 'config.json');
-  if (!existsSync(path))
-    throw new ModelFileError(dir, 'no config.json; a checkpoint folder needs config.json and model.safetensors');
-  let raw: unknown;
+/** A JSON file of the checkpoint folder (config.json, the shard index), read only if it is a regular file of bounded size. */
+function readJsonFile(path: string): unknown {
+  const what = basename(path);
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    text = readBoundedText(path, { what, maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+  } catch (e) {
+    if (e instanceof FileReadError) {
+      const prefix = `${what} ${path} `;
+      const detail = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+      throw new ModelFileError(path, detail, {}, { cause: e });
+    }
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
   } catch (e) {
     throw new ModelFileError(path, `not valid JSON (${(e as Error).message})`);
   }
+}
+
+export function readConfig(dir: string): Record<string, unknown> {
+  if (!existsSync(dir))
+    throw new ModelFileError(dir, 'no such folder; give a checkpoint folder with config.json and model.safetensors');
+  if (!statSync(dir).isDirectory())
+    throw new ModelFileError(dir, 'is not a folder; a checkpoint is a folder with config.json and model.safetensors');
+  const path = join(dir, 'config.json');
+  if (!existsSync(path))
+    throw new ModelFileError(dir, 'no config.json; a checkpoint folder needs config.json and model.safetensors');
+  const raw = readJsonFile(path);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ModelFileError(path, 'expected a JSON object');
   return raw as Record<string, unknown>;
@@ -42,13 +64,18 @@ function weightFiles(dir: string): string[] {
       : '';
     throw new ModelFileError(dir, `neither model.safetensors nor model.safetensors.index.json was found.${hint}`);
   }
-  let index: { weight_map?: Record<string, string> };
-  try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    throw new ModelFileError(indexPath, `not valid JSON (${(e as Error).message})`);
-  }
-  const shards = new Set(Object.values(index.weight_map ?? {}));
+  const index = readJsonFile(indexPath) as { weight_map?: unknown } | null;
+  const map = typeof index === 'object' && index !== null ? index.weight_map : undefined;
+  if (
+    typeof map !== 'object' ||
+    map === null ||
+    Array.isArray(map) ||
+    !Object.values(map).every((v) => typeof v === 'string')
+  )
+    throw new ModelFileError(indexPath, "'weight_map' must be an object mapping tensor names to shard file names", {
+      field: 'weight_map',
+    });
+  const shards = new Set(Object.values(map as Record<string, string>));
   if (shards.size === 0) throw new ModelFileError(indexPath, "'weight_map' lists no shards", { field: 'weight_map' });
   return [...shards].map((shard) => {
     const path = join(dir, shard);
@@ -67,12 +94,21 @@ function listed(title: string, lines: string[]): string[] {
 
 const shapeStr = (s: number[]): string => `[${s.join(', ')}]`;
 
+interface WeightPlan {
+  raw: RawConfig;
+  arch: Architecture;
+  modelType: string;
+  /** The file and key of every parameter the model needs. */
+  sources: Map<string, { file: string; key: string }>;
+  /** Open readers by file, their headers checked; the caller closes them. */
+  readers: Map<string, SafetensorsReader>;
+}
+
 /**
- * Loads a checkpoint folder as a trainable fp32 model. F16/BF16 weights are upcast (and remembered, so a
- * save writes them back in their dtype). A headless base-model file (keys without 'transformer.'/'model.')
- * is accepted; buffers such as GPT-2's attn.bias and tied duplicates of the embedding are skipped.
+ * Reads config.json and every weight file's header (no tensor data) and checks them against each other: every
+ * parameter the config implies is stored once, with its shape and a float dtype, and nothing unknown is stored.
  */
-export function loadPretrained(dir: string): CausalLM {
+function planWeights(dir: string): WeightPlan {
   const raw = readConfig(dir);
   const configPath = join(dir, 'config.json');
   let arch, cfg;
@@ -125,6 +161,39 @@ export function loadPretrained(dir: string): CausalLM {
         ].join('\n'),
       );
     }
+  } catch (e) {
+    for (const r of readers.values()) r.close();
+    throw e;
+  }
+  return { raw, arch, modelType: cfg.modelType, sources, readers };
+}
+
+export interface ModelFolderSummary {
+  modelType: string;
+  /** The weight files whose headers were checked. */
+  files: string[];
+  parameters: number;
+}
+
+/**
+ * Checks a checkpoint folder without loading a weight: config.json describes a supported model, every weight
+ * file is a well-formed safetensors file (header, offsets, file size), and the tensors present are the ones the
+ * config implies, with its shapes. Throws a ModelFileError naming the file; cheap enough to run before a run.
+ */
+export function checkModelFolder(dir: string): ModelFolderSummary {
+  const plan = planWeights(dir);
+  for (const r of plan.readers.values()) r.close();
+  return { modelType: plan.modelType, files: [...plan.readers.keys()], parameters: plan.sources.size };
+}
+
+/**
+ * Loads a checkpoint folder as a trainable fp32 model. F16/BF16 weights are upcast (and remembered, so a
+ * save writes them back in their dtype). A headless base-model file (keys without 'transformer.'/'model.')
+ * is accepted; buffers such as GPT-2's attn.bias and tied duplicates of the embedding are skipped.
+ */
+export function loadPretrained(dir: string): CausalLM {
+  const { raw, sources, readers } = planWeights(dir);
+  try {
     const params = new Map<string, tf.Variable>();
     const dtypes = new Map<string, string>();
     try {

@@ -1,5 +1,7 @@
 // The safetensors header: dtypes, the error type, and parsing and validating the JSON header.
-// Every size a header declares is checked against the file size before anything is allocated from it.
+// Every size a header declares is checked against the file size before anything is allocated from it, and
+// the three must agree exactly: the header is a JSON object of the declared length (space-padded at most), and
+// the tensors, sorted by offset, tile the data buffer from 0 to the end of the file with no gap and no overlap.
 import { ModelFileError, type InputErrorOptions } from '../../protocol/errors';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -90,6 +92,10 @@ export function readHeader(src: HeaderSource): Header {
   }
   if (declared > BigInt(MAX_HEADER_BYTES))
     throw fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit; the file is corrupt`);
+  if (declared < 2n)
+    throw fail(
+      `header length ${declared} is too short for a JSON object; the file is corrupt or not a safetensors file`,
+    );
   const headerBytes = new Uint8Array(Number(declared));
   src.readInto(headerBytes, 8);
   const dataStart = 8 + headerBytes.length;
@@ -97,10 +103,29 @@ export function readHeader(src: HeaderSource): Header {
   return { ...parseEntries(json, src.size - dataStart, fail), dataStart };
 }
 
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const SPACE = 0x20;
+
+/**
+ * The header is a JSON object that starts at its first byte and may be followed by spaces (0x20) up to the
+ * declared length, nothing else: a header length that is off by a byte either cuts the object or takes in
+ * bytes that are not padding.
+ */
 function parseHeaderJson(bytes: Uint8Array, fail: Fail): Record<string, unknown> {
+  const lengthHint = 'the header length or the header is corrupt';
+  if (bytes[0] !== OPEN_BRACE)
+    throw fail(`header does not start with "{" (byte 0x${hex(bytes[0])} at byte 8); ${lengthHint}`);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === SPACE) end--;
+  if (bytes[end - 1] !== CLOSE_BRACE) {
+    throw fail(
+      `header does not end with "}" followed only by space padding (it ends with byte 0x${hex(bytes[end - 1])} at file offset ${8 + end - 1}; the header is ${bytes.length} bytes); ${lengthHint}`,
+    );
+  }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(0, end));
   } catch {
     throw fail('header is not valid UTF-8; the file is corrupt');
   }
@@ -112,7 +137,49 @@ function parseHeaderJson(bytes: Uint8Array, fail: Fail): Record<string, unknown>
   }
   if (!isObject(json))
     throw fail(`header must be a JSON object mapping tensor names to entries, got ${describe(json)}`);
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== undefined)
+    throw fail(`header names the key ${JSON.stringify(duplicate)} twice in one object; the file is corrupt`);
   return json;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+const hex = (byte: number | undefined): string => (byte ?? 0).toString(16).padStart(2, '0');
+
+/**
+ * The first key that occurs twice in one object of `text`, which JSON.parse has accepted (it keeps the last
+ * value of a repeated key silently). A scan of strings and brackets: keys are the strings that follow "{" or a
+ * "," inside an object.
+ */
+function firstDuplicateKey(text: string): string | undefined {
+  // One entry per open bracket: the keys seen so far for an object, null for an array.
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (expectKey) {
+        const keys = stack[stack.length - 1]!;
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === OPEN_BRACE) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push(null);
+    } else if (c === CLOSE_BRACE || c === 0x5d) {
+      stack.pop();
+    } else if (c === 0x2c) {
+      expectKey = stack[stack.length - 1] !== null;
+    }
+  }
+  return undefined;
 }
 
 function parseEntries(json: Record<string, unknown>, dataLength: number, fail: Fail): Omit<Header, 'dataStart'> {
@@ -123,17 +190,25 @@ function parseEntries(json: Record<string, unknown>, dataLength: number, fail: F
     else list.push(parseEntry(name, value, dataLength, fail));
   }
   // File order is the order of the data; JSON key order is unreliable (JS objects put keys like "0" first).
-  list.sort((a, b) => a.byteOffsets[0] - b.byteOffsets[0]);
-  checkNoOverlap(list, fail);
+  list.sort((a, b) => a.byteOffsets[0] - b.byteOffsets[0] || a.byteOffsets[1] - b.byteOffsets[1]);
+  checkTiling(list, dataLength, fail);
   return { entries: new Map(list.map((e) => [e.name, e])), metadata };
 }
+
+const ENTRY_KEYS = new Set(['dtype', 'shape', 'data_offsets']);
 
 function parseEntry(name: string, value: unknown, dataLength: number, fail: Fail): StEntryInfo {
   if (!isObject(value))
     throw fail(`header entry must be an object with dtype, shape and data_offsets, got ${describe(value)}`, name);
-  for (const key of ['dtype', 'shape', 'data_offsets']) {
+  for (const key of ENTRY_KEYS) {
     if (!Object.hasOwn(value, key)) throw fail(`header entry is missing "${key}"`, name);
   }
+  const extra = Object.keys(value).find((k) => !ENTRY_KEYS.has(k));
+  if (extra !== undefined)
+    throw fail(
+      `header entry has the unknown field ${JSON.stringify(extra)}; expected dtype, shape and data_offsets`,
+      name,
+    );
   const dtype = parseDtype(value.dtype, (d) => fail(d, name));
   const shape = parseShape(value.shape, (d) => fail(d, name));
   const offsets = value.data_offsets;
@@ -182,18 +257,36 @@ export function byteSize(dtype: SafetensorsDtype, shape: number[], fail: (detail
   return size;
 }
 
-function checkNoOverlap(sorted: StEntryInfo[], fail: Fail): void {
+/**
+ * The tensors, sorted by their offsets, must tile the data buffer exactly: each begins where the one before
+ * ends (an empty tensor occupies no bytes, at that point), and the last ends at the end of the file.
+ */
+function checkTiling(sorted: StEntryInfo[], dataLength: number, fail: Fail): void {
+  let at = 0;
   let previous: StEntryInfo | undefined;
   for (const entry of sorted) {
     const [begin, end] = entry.byteOffsets;
-    if (begin === end) continue; // an empty tensor occupies no bytes
-    if (previous && begin < previous.byteOffsets[1]) {
+    if (begin !== at) {
+      const after = previous
+        ? `tensor ${JSON.stringify(previous.name)} ends at ${at}`
+        : 'the data buffer starts at offset 0';
+      const what =
+        begin > at
+          ? `leaving ${plural(begin - at, 'byte')} that no tensor owns`
+          : `overlapping ${JSON.stringify(previous?.name)} [${previous?.byteOffsets.join(', ')}]`;
       throw fail(
-        `data_offsets [${begin}, ${end}] overlap those of tensor ${JSON.stringify(previous.name)} [${previous.byteOffsets.join(', ')}]`,
+        `data_offsets [${begin}, ${end}] do not follow on: ${after}, ${what}; the header is corrupt`,
         entry.name,
       );
     }
+    at = end;
     previous = entry;
+  }
+  if (at !== dataLength) {
+    const last = previous ? `the last tensor, ${JSON.stringify(previous.name)}, ends at ${at}` : 'no tensor is stored';
+    throw fail(
+      `the data buffer holds ${plural(dataLength, 'byte')}, but ${last}, leaving ${plural(dataLength - at, 'byte')} at its end that no tensor owns; the header length or the offsets are wrong, or bytes were appended to the file`,
+    );
   }
 }
 

@@ -55,10 +55,14 @@ class FileSource implements ByteSource {
   private fd: number | undefined;
 
   constructor(readonly label: string) {
-    const fd = ioCall(label, 'open the file', () => fs.openSync(label, 'r'));
+    // Non-blocking, so that opening a FIFO returns at once (and fstat then refuses it) instead of waiting for a
+    // writer; reads of a regular file are unaffected.
+    const flags = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+    const fd = ioCall(label, 'open the file', () => fs.openSync(label, flags));
     try {
       const stat = ioCall(label, 'inspect the file', () => fs.fstatSync(fd));
-      if (!stat.isFile()) throw new SafetensorsError(label, 'is not a regular file; expected a .safetensors file');
+      if (!stat.isFile())
+        throw new SafetensorsError(label, `is ${kindOf(stat)}, not a regular file; expected a .safetensors file`);
       this.size = stat.size;
     } catch (e) {
       fs.closeSync(fd);
@@ -114,6 +118,14 @@ class MemorySource implements ByteSource {
   close(): void {
     this.bytes = undefined;
   }
+}
+
+function kindOf(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a folder';
+  if (stat.isFIFO()) return 'a pipe';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'something other than a file';
 }
 
 function ioCall<T>(file: string, doing: string, call: () => T, tensor?: string): T {

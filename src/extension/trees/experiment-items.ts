@@ -3,6 +3,7 @@
  * methods, model) in the tooltip, read leniently so that a config being edited still shows.
  */
 import { parse } from 'jsonc-parser';
+import { excessiveNesting } from '../../protocol/json-limits';
 import type { TreeNode } from './node';
 
 export interface ExperimentFile {
@@ -22,7 +23,10 @@ export function experimentNode(f: ExperimentFile): TreeNode {
   const base = f.relative.split(/[\\/]/).pop() ?? f.relative;
   const folder = f.relative.slice(0, f.relative.length - base.length).replace(/[\\/]$/, '');
   const label = base.endsWith(CONFIG_SUFFIX) ? base.slice(0, -CONFIG_SUFFIX.length) : base;
-  const v = parse(f.text, [], { allowTrailingComma: true }) as Record<string, unknown> | undefined;
+  const v =
+    excessiveNesting(f.text) >= 0
+      ? undefined
+      : (parse(f.text, [], { allowTrailingComma: true }) as Record<string, unknown> | undefined);
   const node: TreeNode = {
     id: `experiment:${f.file}`,
     label,
