@@ -11,7 +11,9 @@
  * A checkpoint is written into a temporary folder (`.tmp-*`), flushed, and renamed into place; LATEST is replaced
  * the same way afterwards, and only then are older checkpoints pruned, each renamed to a `.del-*` name before it is
  * deleted. A crash at any moment therefore leaves LATEST pointing at a complete checkpoint; the leftover `.tmp-*`
- * and `.del-*` folders are never read and are removed at the next start (`removeTemporaries`).
+ * and `.del-*` folders are never read and are removed at the next start (`removeTemporaries`). A write that fails
+ * (a full disk) removes its temporary folder and throws a WriteFailedError naming the checkpoint; LATEST is as
+ * it was.
  *
  * Loading checks everything a wrong value could silently change: the manifest (a bit flip, a truncated or
  * replaced file), the state against the run's config (`checkState`) and the tensors against the model
@@ -34,6 +36,7 @@ import {
 import { join, resolve, sep } from 'node:path';
 import { tf } from './tf';
 import { readSafetensors, writeSafetensors, type StTensor } from './io/safetensors';
+import { WriteFailedError, noSpaceError, testWriteFault } from './io/write-failure';
 
 export const CHECKPOINT_FORMAT = 1;
 export const MANIFEST_FILE = 'manifest.json';
@@ -138,11 +141,23 @@ function fsyncDir(dir: string): void {
 
 function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  writeFileSync(fd, text);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, file);
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // The write's own error is the one to report; a leftover is removed at the next start.
+    }
+    throw e;
+  }
 }
 
 export function checkpointsDir(runDir: string): string {
@@ -230,25 +245,38 @@ export async function saveCheckpoint(
     optimizer: { ...parts.meta.optimizer, slots: Object.fromEntries([...optimizer].map(([k, t]) => [k, t.shape])) },
   };
   const root = checkpointsDir(runDir);
-  mkdirSync(root, { recursive: true });
   const final = childPath(root, name, name);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  writeSafetensors(join(tmp, 'model.safetensors'), model, { format: 'pt' });
-  testPause('checkpoint-write');
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), optimizer);
-  writeSafetensors(join(tmp, 'method.safetensors'), method);
-  writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(meta, null, 1));
-  // Last: a folder with a manifest is complete.
-  writeManifest(tmp);
-  fsyncDir(tmp);
-  // A checkpoint of the same name (a resumed run passing the same point again) goes aside first, never half-deleted.
-  if (existsSync(final)) discard(root, name);
-  renameSync(tmp, final);
-  fsyncDir(root);
-  writeFileAtomic(join(root, 'LATEST'), name + '\n');
-  fsyncDir(root);
+  try {
+    mkdirSync(root, { recursive: true });
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    writeSafetensors(join(tmp, 'model.safetensors'), model, { format: 'pt' });
+    testPause('checkpoint-write');
+    // Test-only (SCULPT_TEST_FAIL_WRITE, see io/write-failure.ts): the disk fills up after the first file.
+    if (testWriteFault('checkpoint')) throw noSpaceError();
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), optimizer);
+    writeSafetensors(join(tmp, 'method.safetensors'), method);
+    writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(meta, null, 1));
+    // Last: a folder with a manifest is complete.
+    writeManifest(tmp);
+    fsyncDir(tmp);
+    // A checkpoint of the same name (a resumed run passing the same point again) goes aside first, never half-deleted.
+    if (existsSync(final)) discard(root, name);
+    renameSync(tmp, final);
+    fsyncDir(root);
+    writeFileAtomic(join(root, 'LATEST'), name + '\n');
+    fsyncDir(root);
+  } catch (e) {
+    // LATEST still names the previous complete checkpoint. The partial one goes now: on a full disk it holds
+    // space that the user would otherwise have to find and free (failing that, the next start removes it).
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // The write's own error is the one to report.
+    }
+    throw new WriteFailedError(final, 'write checkpoint', e);
+  }
   prune(root, keep, name);
   return final;
 }

@@ -4,9 +4,12 @@
  * there is one. The log is the record; IPC is only for liveness.
  *
  * A truncated last line left by a crash is terminated before the first append, so that the next event starts a
- * line of its own: appended to the fragment, it would make one unreadable line and be lost with it.
+ * line of its own: appended to the fragment, it would make one unreadable line and be lost with it. A failed append
+ * (a full disk) may leave such a fragment too: it throws a WriteFailedError naming the file, and the next append
+ * checks the tail again.
  */
 import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { WriteFailedError, noSpaceError, testWriteFault } from '../engine/io/write-failure';
 import { EVENTS_VERSION, type EventBody, type SculptEvent } from '../protocol/events';
 
 export class EventWriter {
@@ -27,12 +30,24 @@ export class EventWriter {
   }
 
   emit(body: EventBody): SculptEvent {
-    if (!this.checkedTail) {
-      this.checkedTail = true;
-      if (endsMidLine(this.file)) appendFileSync(this.file, '\n');
-    }
     const event = { v: EVENTS_VERSION, runId: this.runId, seq: ++this.seq, time: Date.now(), ...body } as SculptEvent;
-    appendFileSync(this.file, JSON.stringify(event) + '\n');
+    const line = JSON.stringify(event) + '\n';
+    try {
+      if (!this.checkedTail) {
+        if (endsMidLine(this.file)) appendFileSync(this.file, '\n');
+        this.checkedTail = true;
+      }
+      // Test-only (SCULPT_TEST_FAIL_WRITE, see write-failure.ts): the disk fills up during this append.
+      const fault = testWriteFault('events');
+      if (fault) {
+        if (fault === 1) appendFileSync(this.file, line.slice(0, line.length >> 1));
+        throw noSpaceError();
+      }
+      appendFileSync(this.file, line);
+    } catch (e) {
+      this.checkedTail = false;
+      throw new WriteFailedError(this.file, 'append an event to', e);
+    }
     if (process.send && process.connected) process.send(event);
     this.echo?.(event);
     return event;

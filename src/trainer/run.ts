@@ -8,6 +8,9 @@
  * a newer one that does not is skipped with a warning. A failure there appends its error event and changes
  * nothing else. A start that finds events but no checkpoint (a trainer killed before its first checkpoint)
  * starts over and supersedes those events, so the effective log holds one history.
+ *
+ * A write that fails (a full disk: an event append, a checkpoint) fails the run: its message names the file and
+ * says to free space and resume. It goes to stderr (trainer.log) first, since the event log may take no more.
  */
 import { basename, join } from 'node:path';
 import type { EventBody, ErrorEvent, SculptEvent } from '../protocol/events';
@@ -18,10 +21,12 @@ import { EVENTS_FILE, changedConfigFields, readRunDir } from '../runs/run-dir';
 import {
   CheckpointCorruptError,
   checkpointCandidates,
+  latestCheckpoint,
   removeTemporaries,
   type ResumeSource,
 } from '../engine/run-checkpoint';
 import { BackendError } from '../engine/backend';
+import { WriteFailedError } from '../engine/io/write-failure';
 import { EventWriter } from './event-writer';
 
 type ErrorBody = Omit<ErrorEvent, 'v' | 'runId' | 'seq' | 'time'>;
@@ -88,15 +93,38 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
     removeTemporaries(runDir);
     return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, from);
   } catch (e) {
-    const event = errorEvent(e);
-    // Also to trainer.log, whose end the CLI prints when a trainer fails.
-    console.error(event.message);
-    writer.emit(event);
+    const event = errorEvent(e, runDir);
+    // Also to trainer.log, whose end the CLI prints when a trainer fails: the only record when the event below
+    // cannot be written (a full disk).
+    console.error(event.hint ? `${event.message}\nhint: ${event.hint}` : event.message);
+    try {
+      writer.emit(event);
+    } catch (again) {
+      console.error(`this error could not be recorded in the event log either: ${(again as Error).message}`);
+    }
     return 'failed';
   }
 }
 
-function errorEvent(e: unknown): ErrorBody {
+/** What to do about a write that failed, and where the run continues from once it is fixed. */
+function writeFailureHint(e: WriteFailedError, runDir: string): string {
+  let from = 'the start (no checkpoint was written yet)';
+  try {
+    const latest = latestCheckpoint(runDir);
+    if (latest) from = `its last complete checkpoint, ${latest}`;
+  } catch {
+    from = 'its newest checkpoint that verifies';
+  }
+  const fix = e.noSpace
+    ? `Free space on the disk that holds ${runDir}`
+    : `Fix what stopped ${e.path} from being written (${e.code ?? 'see the message'})`;
+  return `${fix}, then \`sculpt resume ${runDir}\`: the run continues from ${from}.`;
+}
+
+function errorEvent(e: unknown, runDir: string): ErrorBody {
+  if (e instanceof WriteFailedError) {
+    return { type: 'error', message: e.message, where: e.path, hint: writeFailureHint(e, runDir) };
+  }
   if (e instanceof DivergenceError) {
     return {
       type: 'error',
