@@ -371,6 +371,45 @@ test('kill -9 before the first checkpoint, during a checkpoint write and during 
   assert.deepEqual(effectiveEvents(events(dirs[0]))[0], starts[1]);
 });
 
+/** The trainer on `dir`, killed with SIGKILL after `ms` unless it ended before; resolves with its exit code. */
+function killAfter(dir: string, ms: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = fork(TRAINER, [dir], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: RUN_ENV });
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+test('kill -9 at seeded random moments, again and again, then resume: the same numbers and one history', async (t) => {
+  // The moments are random in time, not chosen points: with start-up, steps, evaluations, checkpoint writes and
+  // pruning all taking part of a run, some kills land inside a write. The seed fixes the delays, not what they hit.
+  let seed = 20261207;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const dirs = [0, 1, 2].map((i) => fresh(`random-kills-${i}`));
+  const delays: number[][] = dirs.map(() => [0, 1, 2].map(() => 300 + Math.floor(random() * 3000)));
+  await Promise.all(
+    dirs.map(async (dir, i) => {
+      for (const ms of delays[i]) {
+        if (existsSync(join(dir, 'events.jsonl')) && foldRun(dir, events(dir)).status === 'finished') break;
+        await killAfter(dir, ms);
+      }
+      const r = await cliAsync('resume', dir);
+      assert.equal(r.status, 0, `${dir} after kills at ${delays[i].join(', ')} ms: ${r.stderr}`);
+      assertSameNumbers(dir);
+      assertOneHistory(dir);
+      assert.deepEqual(
+        readdirSync(checkpoints(dir)).filter((n) => n.startsWith('.')),
+        [],
+        'no temporary folders left',
+      );
+    }),
+  );
+  t.diagnostic(`kill delays (ms): ${delays.map((d) => d.join('/')).join(', ')}`);
+});
+
 test('a partial last line in events.jsonl: resume starts a new line and its record is kept', () => {
   const dir = join(work, 'partial');
   cpSync(stoppedBase, dir, { recursive: true });
