@@ -14,7 +14,7 @@ import {
   type ResolvedConfig,
 } from '../protocol/config-validate';
 import { loadTasks, modelDir } from '../engine/experiment';
-import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../data/read-bounded';
+import { FileReadError, readConfigText } from '../data/read-bounded';
 import { outputDirProblem } from '../runs/output-dir';
 import { LOG_FILE, createRunDir, readRunDir } from '../runs/run-dir';
 import type { RunStatus } from '../runs/status';
@@ -36,8 +36,7 @@ export function loadConfig(file: string, overrides: { backend?: string; out?: st
   const abs = path.resolve(file);
   let text: string;
   try {
-    // A regular UTF-8 file of at most SCULPT_MAX_CONFIG_BYTES: not a FIFO, a device or a folder.
-    text = readBoundedText(abs, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+    text = readConfigText(abs);
   } catch (e) {
     if (!(e instanceof FileReadError)) throw e;
     console.error(`sculpt: ${e.message}`);

@@ -136,6 +136,11 @@ export function readBoundedText(file: string, opts: BoundedReadOptions): string 
   return decodeUtf8(readBoundedBytes(file, opts), file, opts.what);
 }
 
+/** An experiment config's text: a regular UTF-8 file of at most SCULPT_MAX_CONFIG_BYTES (not a FIFO, device or folder). */
+export function readConfigText(file: string): string {
+  return readBoundedText(file, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+}
+
 /** UTF-8 text, or an error naming the first line that is not valid UTF-8. */
 export function decodeUtf8(bytes: Uint8Array, file: string, what = 'file'): string {
   try {

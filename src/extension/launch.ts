@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../protocol/config';
 import { parseConfigText, validateConfig, type ConfigIssue, type ResolvedConfig } from '../protocol/config-validate';
-import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../data/read-bounded';
+import { FileReadError, readConfigText } from '../data/read-bounded';
 import { RunFolderError, outputDirProblem } from '../runs/output-dir';
 import { createRunDir } from '../runs/run-dir';
 
@@ -48,8 +48,7 @@ export function resolveRuns(
   const abs = path.resolve(file);
   let text: string;
   try {
-    // A regular UTF-8 file of at most SCULPT_MAX_CONFIG_BYTES: not a FIFO, a device or a folder.
-    text = readBoundedText(abs, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+    text = readConfigText(abs);
   } catch (e) {
     if (!(e instanceof FileReadError)) throw e;
     const message = e.problem === 'missing' ? `the config file ${abs} does not exist` : e.message;

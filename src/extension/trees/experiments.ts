@@ -1,7 +1,7 @@
 /**
  * The Experiments view: the workspace's `*.sculpt.json` files, each with a run action.
  */
-import { CONFIG_LIMIT_ENV, configByteLimit, readBoundedText } from '../../data/read-bounded';
+import { readConfigText } from '../../data/read-bounded';
 import * as vscode from 'vscode';
 import { experimentNodes, type ExperimentFile } from './experiment-items';
 import type { TreeNode } from './node';
@@ -35,9 +35,7 @@ export class ExperimentsTree extends NodeTreeProvider {
   }
 
   async scan(): Promise<void> {
-    // A regular file under the config size limit: a FIFO or a device named *.sculpt.json is skipped, never waited on.
-    const readConfigText = (file: string) =>
-      readBoundedText(file, { what: 'config file', maxBytes: configByteLimit(), limitEnv: CONFIG_LIMIT_ENV });
+    // A FIFO or a device named *.sculpt.json is skipped (readConfigText refuses it), never waited on.
     const uris = await vscode.workspace.findFiles(CONFIG_GLOB, EXCLUDE_GLOB, 500);
     this.files = uris.flatMap((u) => {
       try {
