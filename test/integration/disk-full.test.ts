@@ -7,39 +7,26 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { ExperimentConfig } from '../../src/protocol/config';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { effectiveEvents, foldRun } from '../../src/runs/fold';
 import { EventWriter } from '../../src/trainer/event-writer';
 import { WriteFailedError } from '../../src/engine/io/write-failure';
-import { tinyExperiment, tinyTasks, tinyTraining, writeExperiment } from '../helpers/experiment';
+import { writeExperiment } from '../helpers/experiment';
+import { checkpoints, faultExperiment, freshCopy, latestName, leftovers } from '../helpers/faults';
 import { CLI, RUN_ENV, cli, cliAsync, events, finished, runDirs } from '../helpers/runs';
 
 const work = mkdtempSync(join(tmpdir(), 'sculpt-disk-full-'));
 const out = join(work, 'runs');
 
-// 4 steps per task, a checkpoint every 2 steps and after task 0: step-2, step-4, task-1, step-6, step-8.
-const CONFIG: ExperimentConfig = tinyExperiment({
-  name: 'disk-full',
-  output: out,
-  tasks: tinyTasks(undefined, { trainLimit: 32 }),
-  training: tinyTraining({ epochs: 2 }),
-  checkpoint: { every: 2, keep: 2 },
-});
+// Checkpoints: step-2, step-4, task-1 (after task 0), step-6, step-8.
+const CONFIG = faultExperiment('disk-full', out);
 
 let whole = '';
 let reference: SculptEvent[] = [];
-
-function fresh(name: string): string {
-  const dir = join(work, name);
-  rmSync(dir, { recursive: true, force: true });
-  cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
-  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
-  return dir;
-}
+const fresh = (name: string): string => freshCopy(whole, work, name);
 
 /** `sculpt resume <dir>` with the write fault `fault` (SCULPT_TEST_FAIL_WRITE). */
 function resumeWithFault(dir: string, fault: string): Promise<{ status: number | null; stderr: string }> {
@@ -54,13 +41,6 @@ function resumeWithFault(dir: string, fault: string): Promise<{ status: number |
   });
 }
 
-const checkpoints = (dir: string) => join(dir, 'checkpoints');
-const latestName = (dir: string) => {
-  const f = join(checkpoints(dir), 'LATEST');
-  return existsSync(f) ? readFileSync(f, 'utf8').trim() : null;
-};
-const leftovers = (dir: string) =>
-  existsSync(checkpoints(dir)) ? readdirSync(checkpoints(dir)).filter((n) => n.startsWith('.')) : [];
 const logOf = (dir: string) => parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
 
 /** The seq of the reference run's n-th event of `type` (1-based): in a fresh run, the n-th event append. */

@@ -21,36 +21,22 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExperimentConfig } from '../../src/protocol/config';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { effectiveEvents, foldRun } from '../../src/runs/fold';
-import { tinyExperiment, tinyTasks, tinyTraining, writeExperiment } from '../helpers/experiment';
+import { writeExperiment } from '../helpers/experiment';
+import { checkpoints, faultExperiment, freshCopy, leftovers } from '../helpers/faults';
 import { RUN_ENV, TRAINER, cli, cliAsync, events, finished, runDirs } from '../helpers/runs';
 
 const work = mkdtempSync(join(tmpdir(), 'sculpt-faults-'));
 const out = join(work, 'runs');
 
-// 4 steps per task (32 examples, batches of 16, 2 epochs), a checkpoint every 2 steps, the newest 2 kept.
-const CONFIG: ExperimentConfig = tinyExperiment({
-  name: 'faults',
-  output: out,
-  tasks: tinyTasks(undefined, { trainLimit: 32 }),
-  training: tinyTraining({ epochs: 2 }),
-  checkpoint: { every: 2, keep: 2 },
-});
+const CONFIG = faultExperiment('faults', out);
 
 let whole = '';
 let reference: { matrix: number[][]; metrics: unknown };
 /** A run stopped in its second task, with two checkpoints: the starting point of every corruption. */
 let stoppedBase = '';
-
-function fresh(name: string): string {
-  const dir = join(work, name);
-  rmSync(dir, { recursive: true, force: true });
-  cpSync(join(whole, 'config.json'), join(dir, 'config.json'));
-  cpSync(join(whole, 'job.json'), join(dir, 'job.json'));
-  return dir;
-}
+const fresh = (name: string): string => freshCopy(whole, work, name);
 
 /** The trainer on `dir` with extra environment; resolves with its exit code once `onEvent` kills it or it ends. */
 function runTrainer(
@@ -82,7 +68,6 @@ async function killAt(dir: string, point: string): Promise<void> {
   await exited;
 }
 
-const checkpoints = (dir: string) => join(dir, 'checkpoints');
 const latest = (dir: string) => join(checkpoints(dir), readFileSync(join(checkpoints(dir), 'LATEST'), 'utf8').trim());
 const sha256 = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
@@ -358,11 +343,7 @@ test('kill -9 before the first checkpoint, during a checkpoint write and during 
     assert.equal(results[i].status, 0, `${points[i]}: ${results[i].stderr}`);
     assertSameNumbers(dir);
     assertOneHistory(dir);
-    assert.deepEqual(
-      readdirSync(checkpoints(dir)).filter((n) => n.startsWith('.')),
-      [],
-      `${points[i]}: leftovers removed`,
-    );
+    assert.deepEqual(leftovers(dir), [], `${points[i]}: leftovers removed`);
   });
   // The restart after a kill before any checkpoint supersedes the first attempt entirely.
   const starts = events(dirs[0]).filter((e) => e.type === 'run-started');
@@ -401,11 +382,7 @@ test('kill -9 at seeded random moments, again and again, then resume: the same n
       assert.equal(r.status, 0, `${dir} after kills at ${delays[i].join(', ')} ms: ${r.stderr}`);
       assertSameNumbers(dir);
       assertOneHistory(dir);
-      assert.deepEqual(
-        readdirSync(checkpoints(dir)).filter((n) => n.startsWith('.')),
-        [],
-        'no temporary folders left',
-      );
+      assert.deepEqual(leftovers(dir), [], 'no temporary folders left');
     }),
   );
   t.diagnostic(`kill delays (ms): ${delays.map((d) => d.join('/')).join(', ')}; ${killed} trainers killed mid-run`);

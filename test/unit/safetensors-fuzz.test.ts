@@ -10,26 +10,11 @@ import {
   readSafetensors,
   type StTensor,
 } from '../../src/engine/io/safetensors';
+import { int, pick, seeded, type Rng } from '../helpers/random';
 import { fixture } from '../helpers/paths';
 
 const CASES = 4000;
 const TIME_LIMIT_MS = 15_000;
-
-/** mulberry32: small, fast and deterministic, so a failing case can be replayed from its index. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, items: readonly T[]): T => items[int(rng, items.length)];
 
 const ARRAY_FOR: Record<string, unknown> = {
   F64: Float64Array,
@@ -251,7 +236,7 @@ function checkOutcome(
 }
 
 test(`fuzz: ${CASES} mutated files either read consistently or fail with a SafetensorsError`, () => {
-  const rng = prng(20240611);
+  const rng = seeded(20240611);
   const files = bases();
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-st-fuzz-'));
   const started = performance.now();

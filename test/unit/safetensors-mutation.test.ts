@@ -19,25 +19,12 @@ import {
   type SafetensorsContents,
   type StTensor,
 } from '../../src/engine/io/safetensors';
+import { int, pick, seeded, type Rng } from '../helpers/random';
 import { fixture, repoRoot } from '../helpers/paths';
 
 const CASES = 3000;
 const CASE_LIMIT_MS = 2000;
 const SEED = 0x5afe;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-type Rng = () => number;
-const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, items: readonly T[]): T => items[int(rng, items.length)];
 
 // ---------------------------------------------------------------------------------------------
 // The format's rules, independently of the reader: an 8-byte little-endian length N (at most 100 MB), N bytes
@@ -395,7 +382,7 @@ function assertDeclared(got: SafetensorsContents, want: Map<string, Declared>, b
 }
 
 test(`mutation: ${CASES} seeded mutations of real checkpoints are refused with a SafetensorsError or are exactly consistent`, (t) => {
-  const rng = prng(SEED);
+  const rng = seeded(SEED);
   const files = bases();
   const kinds = Object.keys(MUTATIONS);
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-st-mutation-'));
