@@ -1,8 +1,8 @@
-// `npm run demo`: the default experiment, offline, on this machine's default backend.
-// Runs examples/demo.sculpt.json (CL-5 offline, order 1, on the shipped base model; seqft and adaptive-svd as
-// separate trainer processes over all cores; a third method would not fit in 10 minutes on 2 cores), then
-// prints the comparison table and the accuracy matrices and writes runs/demo/report.md, report.html and
-// demo-summary.json.
+// `npm run demo`: the default experiment, offline, on this machine's default backend, as a repeated comparison.
+// Runs examples/demo.sculpt.json (CL-5 offline on the shipped base model; seqft and adaptive-svd, each over
+// several seeds, one trainer process per run over all cores), then prints the aggregate table (mean and 95%
+// confidence interval per method), the paired differences against seqft with the sign-flip test's verdict, and
+// each run's figures; writes runs/demo/report.md, report.html and demo-summary.json.
 //   npm run demo                        the default
 //   npm run demo -- --config other.sculpt.json --out runs/other
 import { spawnSync } from 'node:child_process';
@@ -32,64 +32,112 @@ if (run.status !== 0) {
 }
 const wall = (Date.now() - started) / 1000;
 
-// In the config's method order (each run folder's job.json names its method).
-const runs = readdirSync(out, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && existsSync(join(out, d.name, 'job.json')))
-  .map((d) => join(out, d.name))
-  .sort(
-    (a, b) =>
-      JSON.parse(readFileSync(join(a, 'job.json'), 'utf8')).methodIndex -
-      JSON.parse(readFileSync(join(b, 'job.json'), 'utf8')).methodIndex,
-  );
+const experiment = readdirSync(out, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(out, d.name, 'experiment.json')))
+  .map((d) => join(out, d.name))[0];
 const cli = (...args) => spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
-writeFileSync(join(out, 'report.md'), cli('report', ...runs).stdout);
-cli('report', ...runs, '--html', '--out', join(out, 'report.html'));
+writeFileSync(join(out, 'report.md'), cli('report', experiment).stdout);
+cli('report', experiment, '--html', '--out', join(out, 'report.html'));
+// Every run as every Sculpt view reads it (src/runs/fold.ts), and the aggregate (src/runs/aggregate.ts).
+const report = JSON.parse(cli('report', experiment, '--json').stdout);
+const { runs, aggregate } = report;
 
 const cfg = JSON.parse(readFileSync(config, 'utf8'));
-const summary = { tasks: [], methods: {}, wallSeconds: wall, config };
-// Each run as every Sculpt view reads it (src/runs/fold.ts), through `sculpt report --json`.
-const runSummaries = runs.length ? JSON.parse(cli('report', ...runs, '--json').stdout) : [];
 const manifest = JSON.parse(readFileSync(join(root, 'assets', 'data', 'manifest.json'), 'utf8'));
-for (const run of runSummaries) {
-  if (run.status !== 'finished') continue;
-  if (summary.tasks.length === 0) {
-    const labelCounts = run.tasks.map((name) => {
-      const task = cfg.tasks.find((t) => t.name === name);
-      const entry = Object.values(manifest.suites)
-        .flatMap((s) => s.tasks)
-        .find((t) => t.id === task?.source?.builtin);
-      return entry ? entry.labels.length : null;
-    });
-    summary.tasks = run.tasks.map((name, j) => ({ name, chance: labelCounts[j] ? 100 / labelCounts[j] : null }));
-  }
-  const m = run.metrics;
-  summary.methods[run.method] = {
-    AA: m.AA,
-    BWT: m.BWT,
-    forgetting: m.forgetting,
-    FWT: m.FWT,
-    seconds: run.seconds,
-    R: run.matrix,
-    zeroShot: run.zeroShot,
+const builtinTasks = Object.values(manifest.suites).flatMap((s) => s.tasks);
+const chanceOf = (name) => {
+  const task = cfg.tasks.find((t) => t.name === name);
+  const entry = builtinTasks.find((t) => t.id === task?.source?.builtin);
+  return entry ? 100 / entry.labels.length : null;
+};
+
+const METRICS = ['AA', 'BWT', 'forgetting', 'FWT'];
+const pick = (e) => ({ mean: e.mean, ci95: e.ci95, n: e.n });
+const summary = {
+  tasks: aggregate.tasks.map((name) => ({ name, chance: chanceOf(name) })),
+  baseline: aggregate.baseline,
+  methods: {},
+  wallSeconds: wall,
+  config,
+};
+for (const m of aggregate.methods) {
+  const cells = runs.filter((r) => r.method === m.method && r.status === 'finished');
+  const entry = {
+    // The means, under the keys a single-run summary had.
+    AA: m.metrics.AA.mean,
+    BWT: m.metrics.BWT.mean,
+    forgetting: m.metrics.forgetting.mean,
+    FWT: m.metrics.FWT.mean,
+    aggregate: Object.fromEntries(METRICS.map((k) => [k, pick(m.metrics[k])])),
+    runs: cells.map((r) => ({
+      seed: r.seed,
+      order: r.order,
+      tasks: r.tasks,
+      AA: r.metrics.AA,
+      BWT: r.metrics.BWT,
+      forgetting: r.metrics.forgetting,
+      FWT: r.metrics.FWT,
+      R: r.matrix,
+      zeroShot: r.zeroShot,
+      seconds: r.seconds,
+    })),
   };
+  const cmp = aggregate.comparisons.find((c) => c.method === m.method);
+  if (cmp) {
+    entry.paired = Object.fromEntries(
+      ['AA', 'BWT'].map((k) => [
+        k,
+        { mean: cmp.metrics[k].mean, ci95: cmp.metrics[k].ci95, p: cmp.metrics[k].p, verdict: cmp.metrics[k].verdict },
+      ]),
+    );
+  }
+  summary.methods[m.method] = entry;
 }
 const summaryPath = join(root, 'demo-summary.json');
 writeFileSync(summaryPath, JSON.stringify(summary, null, 2) + '\n');
 
 const f = (v) => (v == null ? '–' : v.toFixed(1));
-const rows = Object.entries(summary.methods).map(
-  ([m, s]) => `| ${m} | ${f(s.AA)} | ${f(s.BWT)} | ${f(s.forgetting)} | ${f(s.FWT)} | ${s.seconds.toFixed(0)} |`,
-);
-console.log(
-  `\n## Sculpt demo: ${cfg.name}\n\n| method | AA | BWT | forgetting | FWT | seconds |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
-);
-for (const [m, s] of Object.entries(summary.methods)) {
-  console.log(`${m}: accuracy matrix (rows: after task; columns: ${summary.tasks.map((t) => t.name).join(', ')})`);
-  console.log(`  zero-shot  ${s.zeroShot.map((v) => f(v).padStart(6)).join('')}`);
-  s.R.forEach((row, i) =>
-    console.log(`  ${summary.tasks[i].name.padEnd(10).slice(0, 10)} ${row.map((v) => f(v).padStart(6)).join('')}`),
-  );
+const withCi = (e) => (e.n === 0 ? '–' : e.ci95 ? `${f(e.mean)} ± ${f(e.ci95[1] - e.mean)}` : `${f(e.mean)} (n = 1)`);
+const ci = (c) => (c ? `[${f(c[0])}, ${f(c[1])}]` : '–');
+const p = (v) => (v == null ? '–' : v < 0.001 ? '< 0.001' : v.toFixed(3));
+
+console.log(`\n## Sculpt demo: ${cfg.name}\n`);
+console.log('Mean ± 95% confidence half-width over the runs (Student t); n runs per method.\n');
+console.log('| method | n | AA | BWT | forgetting | FWT |\n|---|---|---|---|---|---|');
+for (const m of aggregate.methods)
+  console.log(`| ${m.method} | ${m.n} | ${METRICS.map((k) => withCi(m.metrics[k])).join(' | ')} |`);
+if (aggregate.baseline) {
+  console.log(`\nPaired differences against ${aggregate.baseline}, over the (order, seed) runs both finished; p from`);
+  console.log('the exact sign-flip test.\n');
+  console.log('| method | metric | n | mean difference | 95% CI | p | verdict |\n|---|---|---|---|---|---|---|');
+  for (const c of aggregate.comparisons) {
+    for (const k of METRICS) {
+      const d = c.metrics[k];
+      console.log(`| ${c.method} | ${k} | ${d.n} | ${f(d.mean)} | ${ci(d.ci95)} | ${p(d.p)} | ${d.verdict} |`);
+    }
+  }
 }
-console.log(`\nchance: ${summary.tasks.map((t) => `${t.name} ${f(t.chance)}`).join(', ')}`);
-console.log(`wall time ${wall.toFixed(0)} s; runs in ${out}; report ${join(out, 'report.md')}; summary ${summaryPath}`);
-if (!existsSync(summaryPath)) process.exit(1);
+for (const note of aggregate.notes) console.log(`\n${note}`);
+
+console.log('\nEach run (accuracy right after training each task; chance in brackets):\n');
+console.log(`| run | AA | BWT | ${summary.tasks.map((t) => `${t.name} (${f(t.chance)})`).join(' | ')} |`);
+console.log(`|---|---|---|${summary.tasks.map(() => '---').join('|')}|`);
+let unlearned = 0;
+for (const r of runs) {
+  if (r.status !== 'finished') {
+    console.log(`| ${r.name} | ${r.status} | | ${summary.tasks.map(() => '').join(' | ')} |`);
+    continue;
+  }
+  const diag = summary.tasks.map(({ name, chance }) => {
+    const i = r.tasks.indexOf(name);
+    const v = r.matrix[i]?.[i];
+    if (v != null && chance != null && v < chance + 25) unlearned++;
+    return f(v);
+  });
+  console.log(`| ${r.name} | ${f(r.metrics.AA)} | ${f(r.metrics.BWT)} | ${diag.join(' | ')} |`);
+}
+if (unlearned) console.log(`\n${unlearned} (run, task) accuracies right after training are below chance + 25.`);
+console.log(
+  `\nwall time ${wall.toFixed(0)} s; runs in ${experiment}; report ${join(out, 'report.md')}; summary ${summaryPath}`,
+);
+if (runs.some((r) => r.status !== 'finished')) process.exit(1);

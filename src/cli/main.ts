@@ -1,4 +1,7 @@
-/** The `sculpt` command line. Exit codes: 0 success, 1 run failure, 2 invalid input. */
+/**
+ * The `sculpt` command line. Exit codes: 0 success, 1 run failure, 2 invalid input, 3 stopped on request before
+ * every run finished (`sculpt resume` continues).
+ */
 import { SCULPT_VERSION } from '../protocol/version';
 import { runCommand, resumeCommand } from './run';
 import { validateCommand } from './validate';
@@ -7,6 +10,7 @@ import { listCommand } from './list';
 import { inspectCommand } from './inspect';
 import { inputFailure } from './failures';
 import { UsageError } from '../protocol/errors';
+import { ExperimentDirError, expandRunFolders } from '../runs/experiment-dir';
 
 const USAGE = `sculpt ${SCULPT_VERSION}: continual fine-tuning experiments
 
@@ -14,18 +18,24 @@ usage: sculpt <command> [options]
 
 commands:
   run <config.sculpt.json> [--backend auto|webgpu|tensorflow|wasm|cpu] [--out <runsDir>] [--jobs N] [--json]
-                   run every method (and order) of an experiment, one trainer process each
-  resume <runDir...> [--json]
-                   continue stopped or interrupted runs from their last checkpoint
+                   run the experiment's grid (methods × orders × seeds) in a new experiment folder, one
+                   trainer process per run
+  resume <experimentDir | runDir...> [--jobs N] [--json]
+                   continue stopped or interrupted runs from their last checkpoint (every unfinished run
+                   of an experiment folder)
   validate <config...>
                    check experiment configs (schema, semantics, data files, model files)
-  report <runDir...> [--csv | --html | --json] [--out <file>]
-                   accuracy matrices and AA / BWT / forgetting / FWT of runs, side by side
+  report <experimentDir | runDir...> [--csv | --html | --json] [--baseline <method>] [--out <file>]
+                   AA / BWT / forgetting / FWT per method with 95% confidence intervals, paired
+                   differences against the baseline, and each run's accuracy matrix
   list             builtin models, builtin tasks and methods
   inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
                    architecture, parameter counts and target matrices of a checkpoint; optionally its logits
   --version        print the version
   help             this text
+
+exit codes: 0 success, 1 a run failed, 2 invalid input, 3 stopped (Ctrl-C, SIGTERM) before every run
+finished; \`sculpt resume\` continues
 `;
 
 interface Parsed {
@@ -33,7 +43,7 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input']);
+const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input', '--baseline']);
 
 export function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -50,6 +60,16 @@ export function parseArgs(argv: string[]): Parsed {
     } else positional.push(a);
   }
   return { positional, flags };
+}
+
+/** Run folders from the command line, experiment folders expanded to their runs. */
+function runFolders(paths: string[]): string[] {
+  try {
+    return expandRunFolders(paths);
+  } catch (e) {
+    if (e instanceof ExperimentDirError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 function str(p: Parsed, name: string): string | undefined {
@@ -95,16 +115,17 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
       if (p.positional.length !== 1) throw new UsageError('give exactly one config file');
       return runCommand(p.positional[0], runArgs);
     case 'resume':
-      if (p.positional.length === 0) throw new UsageError('give one or more run folders');
+      if (p.positional.length === 0) throw new UsageError('give an experiment folder or run folders');
       return resumeCommand(p.positional, runArgs);
     case 'validate':
       return validateCommand(p.positional);
     case 'report':
-      return reportCommand(p.positional, {
+      return reportCommand(runFolders(p.positional), {
         csv: p.flags.has('--csv'),
         html: p.flags.has('--html'),
         json: p.flags.has('--json'),
         out: str(p, '--out'),
+        baseline: str(p, '--baseline'),
       });
     case 'list':
       return listCommand();

@@ -1,23 +1,27 @@
 /**
- * `sculpt report <runDir...> [--csv | --html | --json] [--out file]`: Markdown (default), CSV, a self-contained
- * HTML page, or the runs' summaries as JSON (for scripts: one reading of the logs, the same as every view's).
+ * `sculpt report <runDir...> [--csv | --html | --json] [--baseline <method>] [--out file]`: Markdown (default),
+ * CSV, a self-contained HTML page, or JSON `{ runs, aggregate }` (for scripts: the runs' summaries, one reading
+ * of the logs, the same as every view's, and their aggregate over seeds and orders). `--baseline` names the
+ * method the others are compared with (default: seqft when it ran, else the first method).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { foldRun } from '../runs/fold';
+import { aggregateRuns } from '../runs/aggregate';
+import type { ExperimentAggregate } from '../runs/aggregate-types';
+import { foldRun, type RunSummary } from '../runs/fold';
 import { readRunDir } from '../runs/run-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
 
 export function reportCommand(
   dirs: string[],
-  opts: { csv: boolean; html?: boolean; json?: boolean; out?: string },
+  opts: { csv: boolean; html?: boolean; json?: boolean; out?: string; baseline?: string },
 ): number {
   if (dirs.length === 0) {
     console.error('sculpt report: give one or more run folders');
     return 2;
   }
-  const runs = [];
+  const runs: RunSummary[] = [];
   for (const d of dirs) {
     try {
       const { log } = readRunDir(d);
@@ -35,13 +39,21 @@ export function reportCommand(
       return 2;
     }
   }
+  let aggregate: ExperimentAggregate;
+  try {
+    // Only an unknown --baseline throws: a usage error, whose message names the methods that ran.
+    aggregate = aggregateRuns(runs, { baseline: opts.baseline ?? null });
+  } catch (e) {
+    console.error(`sculpt report: ${(e as Error).message}`);
+    return 2;
+  }
   const text = opts.json
-    ? JSON.stringify(runs, null, 2) + '\n'
+    ? JSON.stringify({ runs, aggregate }, null, 2) + '\n'
     : opts.html
-      ? htmlReport(runs)
+      ? htmlReport(runs, aggregate)
       : opts.csv
-        ? csvReport(runs)
-        : markdownReport(runs);
+        ? csvReport(runs, aggregate)
+        : markdownReport(runs, aggregate);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
   return 0;

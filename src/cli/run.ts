@@ -1,9 +1,9 @@
 /**
- * `sculpt run <config>` and `sculpt resume <runDir...>`: every (order, method) of a config is a run folder
- * and a trainer process; up to `--jobs` (default: the number of cores) run at once, since the wasm backend
- * uses one core per process. Progress goes to stderr (a bar and ETA on a TTY), `--json` prints the events.
+ * `sculpt run <config>` and `sculpt resume <folder...>`: every cell (method, order, seed) of a config's grid is
+ * a run folder in one experiment folder, and a trainer process; up to `--jobs` (default: the number of cores)
+ * run at once, since the wasm backend uses one core per process. Progress goes to stderr (a bar and ETA on a TTY), `--json` prints the events.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
@@ -16,7 +16,8 @@ import {
 import { loadTasks, modelDir } from '../engine/experiment';
 import { FileReadError, readConfigText } from '../data/read-bounded';
 import { outputDirProblem } from '../runs/output-dir';
-import { LOG_FILE, createRunDir, readRunDir } from '../runs/run-dir';
+import { LOG_FILE, readRunDir } from '../runs/run-dir';
+import { createExperiment, expandRunFolders, gridSeeds } from '../runs/experiment-dir';
 import type { RunStatus } from '../runs/status';
 import { Supervisor, nodeTrainerCommand, startRefusal } from '../supervisor';
 import { readLogEvents } from '../supervisor/run-files';
@@ -83,22 +84,38 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
   }
   // The model folder too: config.json and every weight file's header, so a corrupt file is named now.
   if (!checkModel(config, file)) return 2;
-  const dirs: string[] = [];
+  let dirs: string[];
   try {
-    for (let order = 0; order < orders; order++) {
-      for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }));
-    }
+    // All of the experiment's folders or none: a half-made grid would run as an experiment it is not.
+    const experiment = createExperiment(config, { configFile: file });
+    dirs = experiment.cells;
+    console.error(`sculpt: experiment folder ${experiment.dir} (${describeGrid(config, dirs.length)})`);
   } catch (e) {
-    // All of the experiment's folders or none: a half-made set would run as an experiment it is not.
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
     console.error(`sculpt: ${(e as Error).message}`);
     return 1;
   }
   return runFolders(dirs, args);
 }
 
+/** "2 methods × 3 orders × 2 seeds = 12 runs", for the start of a run. */
+function describeGrid(config: ResolvedConfig, runs: number): string {
+  const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  const orders = 1 + (config.orders?.length ?? 0);
+  return `${n(config.methods.length, 'method')} × ${n(orders, 'order')} × ${n(gridSeeds(config).length, 'seed')} = ${n(runs, 'run')}`;
+}
+
+/**
+ * Resumes run folders, or every cell of experiment folders: finished ones are left as they are, the others
+ * continue from their last checkpoint (or start, when they never did).
+ */
 export async function resumeCommand(dirs: string[], args: RunArgs): Promise<number> {
-  const folders = [...new Set(dirs.map((d) => path.resolve(d)))];
+  let folders: string[];
+  try {
+    folders = expandRunFolders(dirs);
+  } catch (e) {
+    console.error(`sculpt: ${(e as Error).message}`);
+    return 2;
+  }
   const pending: string[] = [];
   for (const d of folders) {
     try {
@@ -124,9 +141,12 @@ export async function resumeCommand(dirs: string[], args: RunArgs): Promise<numb
   return pending.length ? runFolders(pending, args) : 0;
 }
 
+/** The exit code of a `run` or `resume` that was stopped (Ctrl-C, SIGTERM) before every run finished. */
+export const EXIT_STOPPED = 3;
+
 /**
- * Runs the folders' jobs as trainer processes through the supervisor; 0 when all finished (or stopped on request),
- * 1 otherwise.
+ * Runs the folders' jobs as trainer processes through the supervisor; 0 when all finished, EXIT_STOPPED when some
+ * were stopped or cancelled on request (and none failed), 1 otherwise.
  *
  * The trainers are not detached: they share this process's group, so a terminal's Ctrl-C and hang-up reach them
  * as they reach the CLI, and whatever is still running when the CLI exits is killed with it, so that no trainer
@@ -203,5 +223,7 @@ async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   if (!args.json) {
     for (let i = 0; i < dirs.length; i++) console.error(`${results[i]}: ${dirs[i]}`);
   }
-  return results.every((r) => r === 'finished' || r === 'stopped') ? 0 : 1;
+  if (!results.every((r) => r === 'finished' || r === 'stopped' || r === 'cancelled')) return 1;
+  // Stopped on request: nothing failed, but the work is not done; a script must be able to tell.
+  return results.every((r) => r === 'finished') ? 0 : EXIT_STOPPED;
 }

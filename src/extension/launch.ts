@@ -1,15 +1,15 @@
 /**
- * From a config file to run folders, as `sculpt run` does, with this window's settings applied: they are
+ * From a config file to an experiment folder of run folders, as `sculpt run` does, with this window's settings applied: they are
  * written into each run's config.json before the trainer starts, so the folder alone still tells how the run
  * was made (and a resume from the CLI uses the same backend).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../protocol/config';
 import { parseConfigText, validateConfig, type ConfigIssue, type ResolvedConfig } from '../protocol/config-validate';
 import { FileReadError, readConfigText } from '../data/read-bounded';
 import { RunFolderError, outputDirProblem } from '../runs/output-dir';
-import { createRunDir } from '../runs/run-dir';
+import { createExperiment } from '../runs/experiment-dir';
 
 export interface RunSettings {
   /** `auto` keeps the config's own backend; anything else replaces it. */
@@ -21,7 +21,8 @@ export interface RunSettings {
 }
 
 export type Prepared =
-  { ok: true; config: ResolvedConfig; dirs: string[] } | { ok: false; issues: ConfigIssue[]; cancelled?: boolean };
+  | { ok: true; config: ResolvedConfig; dirs: string[]; experimentDir: string }
+  | { ok: false; issues: ConfigIssue[]; cancelled?: boolean };
 
 /** Applies the settings to a parsed config, in place. */
 export function applySettings(raw: Record<string, unknown>, s: RunSettings): void {
@@ -66,28 +67,23 @@ export function resolveRuns(
 }
 
 /**
- * One run folder per (order, method), in run order. When one cannot be created (a full disk, a permission),
- * the ones made before it are removed too, and the error is an issue at `output`.
+ * An experiment folder with one run folder per cell of the grid (method, order, seed), in run order. When one
+ * cannot be created (a full disk, a permission), nothing stays, and the error is an issue at `output`.
  */
-export function createRuns(config: ResolvedConfig, now = new Date()): Prepared {
-  const dirs: string[] = [];
-  const orders = 1 + (config.orders?.length ?? 0);
+export function createRuns(config: ResolvedConfig, now = new Date(), configFile?: string): Prepared {
   try {
-    for (let order = 0; order < orders; order++) {
-      for (let m = 0; m < config.methods.length; m++) dirs.push(createRunDir(config, { methodIndex: m, order }, now));
-    }
+    const experiment = createExperiment(config, { now, configFile });
+    return { ok: true, config, dirs: experiment.cells, experimentDir: experiment.dir };
   } catch (e) {
     if (!(e instanceof RunFolderError)) throw e;
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
     return { ok: false, issues: [{ path: 'output', message: e.message, expected: 'a writable folder' }] };
   }
-  return { ok: true, config, dirs };
 }
 
-/** Reads and validates a config file; on success creates one run folder per (order, method), in run order. */
+/** Reads and validates a config file; on success creates its experiment folder (createRuns). */
 export function prepareRuns(file: string, settings: RunSettings, now = new Date()): Prepared {
   const resolved = resolveRuns(file, settings);
-  return resolved.ok ? createRuns(resolved.config, now) : resolved;
+  return resolved.ok ? createRuns(resolved.config, now, file) : resolved;
 }
 
 /** Whether `dir` is outside `folder` (both absolute). */
@@ -123,7 +119,7 @@ export async function prepareRunsConfirmed(
     );
     if (!go) return { ok: false, issues: [], cancelled: true };
   }
-  return createRuns(resolved.config, now);
+  return createRuns(resolved.config, now, file);
 }
 
 /** The backend a run folder's config asks for (`auto` when unreadable). */

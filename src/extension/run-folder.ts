@@ -6,6 +6,7 @@
  * src/supervisor/run-files.ts.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { experimentOf, isExperimentFolder } from '../runs/experiment-dir';
 import { basename, join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../protocol/events';
 import { foldRun, type RunSummary } from '../runs/fold';
@@ -23,6 +24,10 @@ export interface RunFolderInfo {
   method: string;
   /** 0-based task order of the config. */
   order: number;
+  /** The seed of the run (job.json, else config.json); null when neither says. */
+  seed: number | null;
+  /** The experiment folder the run belongs to (a cell of its grid), if any. */
+  experimentDir?: string;
   /** The fold of its log; `summary.status` is what the log alone says (see runStatus in trees/run-items.ts). */
   summary: RunSummary;
   /** Time of the first event, else of the folder's creation; for sorting and display. */
@@ -106,6 +111,8 @@ export function readRunFolder(dir: string): RunFolderInfo {
         : (started?.type === 'run-started' && (started.config as { name?: string })?.name) || id,
     method: summary.method !== '?' ? summary.method : (configured?.label ?? configured?.method ?? '?'),
     order: typeof job?.order === 'number' ? job.order : started?.type === 'run-started' ? started.order : 0,
+    seed: typeof job?.seed === 'number' ? job.seed : typeof config?.seed === 'number' ? config.seed : summary.seed,
+    experimentDir: experimentOf(dir),
     summary,
     started: events[0]?.time ?? folderTime(dir),
     hasEvents: events.length > 0,
@@ -116,24 +123,25 @@ export function readRunFolder(dir: string): RunFolderInfo {
   };
 }
 
-/** Run folders directly inside each root (or the root itself when it is one), without duplicates. */
+/**
+ * Run folders in each root: the root itself when it is one, else the run folders directly inside it and inside
+ * its experiment folders (one level down: `<root>/<experiment>-<time>/<cell>/`), without duplicates.
+ */
 export function listRunFolders(roots: string[]): string[] {
   const out = new Set<string>();
-  for (const root of roots) {
-    if (!existsSync(root)) continue;
-    if (isRunFolder(root)) {
-      out.add(root);
-      continue;
-    }
-    let entries: string[];
+  const subfolders = (dir: string): string[] => {
     try {
-      entries = readdirSync(root, { withFileTypes: true })
+      return readdirSync(dir, { withFileTypes: true })
         .filter((d) => d.isDirectory())
-        .map((d) => join(root, d.name));
+        .map((d) => join(dir, d.name));
     } catch {
-      continue;
+      return [];
     }
-    for (const d of entries) if (isRunFolder(d)) out.add(d);
-  }
+  };
+  const visit = (dir: string, depth: number) => {
+    if (isRunFolder(dir)) out.add(dir);
+    else if (depth > 0 && (depth > 1 || isExperimentFolder(dir))) for (const d of subfolders(dir)) visit(d, depth - 1);
+  };
+  for (const root of roots) if (existsSync(root)) visit(root, 2);
   return [...out];
 }

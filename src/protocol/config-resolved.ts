@@ -7,6 +7,7 @@ import type {
   AdaptiveRankPolicy,
   AdaptiveSvdConfig,
   CheckpointPolicy,
+  CompareConfig,
   DivergenceConfig,
   EvalConfig,
   ExperimentConfig,
@@ -52,9 +53,10 @@ export type ResolvedTraining = Omit<Required<TrainingConfig>, 'divergence'> & {
 
 /** A config after validation: defaults filled in, paths absolute. */
 export type ResolvedConfig = Omit<
-  Defaulted<ExperimentConfig, '$schema' | 'orders'>,
-  'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint'
+  Defaulted<ExperimentConfig, '$schema' | 'orders' | 'seeds'>,
+  'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint' | 'compare'
 > & {
+  compare: CompareConfig;
   tasks: ResolvedTask[];
   methods: ResolvedMethodConfig[];
   training: ResolvedTraining;

@@ -11,7 +11,7 @@ import type { FixedRankPolicy, MethodConfig } from './config';
 import type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig, ResolvedTask } from './config-resolved';
 import { ConfigError } from './errors';
 import { MAX_JSON_DEPTH, excessiveNesting, lineColumn } from './json-limits';
-import { SchemaChecker, describeValue, joinPath, type JsonSchema, type SchemaIssue } from './schema-check';
+import { SchemaChecker, closest, describeValue, joinPath, type JsonSchema, type SchemaIssue } from './schema-check';
 
 export type { ResolvedConfig, ResolvedMethod, ResolvedMethodConfig } from './config-resolved';
 export { ConfigError, formatIssues } from './errors';
@@ -117,6 +117,12 @@ function parseOwn(text: string, errors: ParseError[]): unknown {
     { allowTrailingComma: true, disallowComments: false },
   );
   return root;
+}
+
+/** " (did you mean 'x'?)" when a name is near one of `names`, else ''. */
+function near(word: string, names: string[]): string {
+  const best = closest(word, names);
+  return best ? ` (did you mean '${best}'?)` : '';
 }
 
 /** Issues for arrays longer than CONFIG_LIMITS, found before the schema walks them. */
@@ -230,6 +236,28 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
     }
     issues.push(...methodIssues(m, `methods[${i}]`));
   });
+  if (Array.isArray(c.seeds)) {
+    const firstSeed = firstIndex(c.seeds.map(String));
+    c.seeds.forEach((seed, i) => {
+      const first = firstSeed.get(String(seed))!;
+      if (first !== i)
+        issues.push({
+          path: `seeds[${i}]`,
+          message: `repeats seeds[${first}] (${seed}); a repeated seed would repeat the same runs`,
+          expected: 'distinct seeds',
+          actual: seed,
+        });
+    });
+  }
+  const baseline = c.compare.baseline;
+  if (baseline !== undefined && !labels.includes(baseline)) {
+    issues.push({
+      path: 'compare.baseline',
+      message: `names no method of this experiment; the methods are ${labels.join(', ')}${near(baseline, labels)}`,
+      expected: 'the label (or name) of one of the methods',
+      actual: baseline,
+    });
+  }
   const every = c.checkpoint.every;
   if (typeof every === 'number' && !(Number.isInteger(every) && every >= 1)) {
     issues.push({

@@ -27,6 +27,13 @@ export interface ExperimentConfig {
    */
   seed?: number;
   /**
+   * Seeds to repeat every (method, order) with: a list of seeds, or a count n meaning seeds 0 to n-1. Each
+   * (method, order, seed) is one run, and reports give the mean and 95% confidence interval over the runs and
+   * each method's differences to the baseline, paired over (order, seed). Without it the one `seed` is used.
+   * @examples [3, [0, 1, 2]]
+   */
+  seeds?: SeedList;
+  /**
    * The base model: `builtin:<name>` for a model shipped with Sculpt, or a path (relative to this file) to a
    * Hugging Face checkpoint folder with config.json and model.safetensors.
    * @minLength 1
@@ -75,6 +82,42 @@ export interface ExperimentConfig {
    * @default {}
    */
   checkpoint?: CheckpointPolicy;
+  /**
+   * How reports and the dashboard compare the methods.
+   * @default {}
+   */
+  compare?: CompareConfig;
+}
+
+/** Explicit seeds, or how many (seeds 0 to n-1). */
+export type SeedList = SeedArray | SeedCount;
+
+/**
+ * @minItems 1
+ * @uniqueItems true
+ */
+export type SeedArray = SeedValue[];
+
+/**
+ * @asType integer
+ * @minimum 0
+ */
+export type SeedValue = number;
+
+/**
+ * @asType integer
+ * @minimum 1
+ * @maximum 1000
+ */
+export type SeedCount = number;
+
+export interface CompareConfig {
+  /**
+   * The method (its `label`, else its name) every other method is compared with, paired over the (order, seed)
+   * runs both finished. When absent: `seqft` if the experiment runs it, else the first method.
+   * @examples ["seqft"]
+   */
+  baseline?: string;
 }
 
 export type BackendName = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';

@@ -23,6 +23,10 @@ export interface RunSummary {
   method: string;
   /** Task names in the order of this run. */
   tasks: string[];
+  /** Which task order of its config this run trains (0-based; 0 is the config's `tasks` order), null before run-started. */
+  order: number | null;
+  /** The seed the run was trained with (its config's `seed`), null before run-started. */
+  seed: number | null;
   /** The backend the trainer runs on (e.g. 'wasm'), null before run-started. */
   backend: string | null;
   /** What the log says: 'new' with no events, else the state its last session left (see ./status.ts). */
@@ -53,6 +57,8 @@ export function emptySummary(name: string): RunSummary {
     name,
     method: '?',
     tasks: [],
+    order: null,
+    seed: null,
     backend: null,
     status: 'new',
     matrix: [],
@@ -88,6 +94,12 @@ export function isFinalEvent(e: SculptEvent): boolean {
   return e.type === 'run-finished' || e.type === 'stopped' || e.type === 'error';
 }
 
+/** The `seed` of a run-started event's resolved config, when it has one. */
+function configSeed(config: unknown): number | null {
+  const seed = config && typeof config === 'object' ? (config as { seed?: unknown }).seed : undefined;
+  return typeof seed === 'number' ? seed : null;
+}
+
 const KNOWN: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /**
@@ -104,6 +116,8 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
       // A new session (a start or a resume): what the previous one ended with is history.
       s.method = typeof e.method === 'string' ? e.method : s.method;
       if (Array.isArray(e.tasks)) s.tasks = [...e.tasks];
+      if (typeof e.order === 'number') s.order = e.order;
+      s.seed = configSeed(e.config) ?? s.seed;
       s.backend = e.backend?.name ?? s.backend;
       s.status = 'running';
       s.error = null;

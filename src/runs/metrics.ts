@@ -36,7 +36,11 @@ export function forgetting(R: AccuracyMatrix, t = R.length - 1): number | null {
   return s / t;
 }
 
-export function forwardTransfer(R: AccuracyMatrix, zeroShot: (number | null)[] | null, t = R.length - 1): number | null {
+export function forwardTransfer(
+  R: AccuracyMatrix,
+  zeroShot: (number | null)[] | null,
+  t = R.length - 1,
+): number | null {
   if (t < 1 || !zeroShot) return null;
   let s = 0;
   for (let j = 1; j <= t; j++) {

@@ -52,7 +52,8 @@ export function outputDirProblem(dir: string): string | undefined {
     // A dangling link: stat below reports it.
   }
   const pseudo = PSEUDO_ROOTS.find((r) => under(abs, r) || under(real, r));
-  if (pseudo) return `output folder ${abs} is under ${pseudo}, a kernel file system, not a place for run folders; ${FIX}`;
+  if (pseudo)
+    return `output folder ${abs} is under ${pseudo}, a kernel file system, not a place for run folders; ${FIX}`;
   let st;
   try {
     st = statSync(existing);

@@ -1,15 +1,40 @@
 /**
- * `sculpt report --html`: one self-contained page (no scripts, no external resources) with the summary table
- * (best value per column marked), each run's accuracy matrix as a heatmap, and average accuracy after each
- * task for all runs. Charts are inline SVG so the page opens anywhere, offline, and prints well.
- * Every run-provided string is escaped.
+ * `sculpt report --html`: one self-contained page (no scripts, no external resources). First the experiment: the
+ * methods' means with 95% intervals, the paired differences to the baseline with their verdicts, the notes, and
+ * per metric a chart of each method's mean, interval and runs. Then, per run: the summary table (best value per
+ * column marked), average accuracy after each task, and each run's accuracy matrix as a heatmap. Charts are
+ * inline SVG so the page opens anywhere, offline, and prints well. Every run-provided string is escaped.
  */
+import { aggregateRuns, isCounted } from './aggregate';
+import { HIGHER_IS_BETTER, METRIC_NAMES, type ExperimentAggregate, type MetricName } from './aggregate-types';
 import type { RunSummary } from './fold';
 import { metricsAfter } from './metrics';
+import {
+  fmtEstimate,
+  fmtInterval,
+  fmtPValue,
+  fmtSigned,
+  fmtVerdict,
+  INTERVAL_LEGEND,
+  METRICS_LEGEND,
+  pairedLegend,
+} from './report';
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const fmt = (v: number | null | undefined, d = 1): string => (v == null ? '–' : v.toFixed(d));
-const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#e15759',
+  '#76b7b2',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
 
 /** Blue (0%) to green (100%) through a light middle, readable with dark text. */
 function cellColour(v: number): string {
@@ -26,27 +51,59 @@ function heatmap(r: RunSummary): string {
   const ch = 28;
   const left = 110;
   const top = 24;
-  const rows = r.zeroShot ? [{ label: 'zero-shot', row: r.zeroShot }, ...r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }))] : r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }));
+  const rows = r.zeroShot
+    ? [{ label: 'zero-shot', row: r.zeroShot }, ...r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }))]
+    : r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }));
   const w = left + T * cw + 10;
   const h = top + rows.length * ch + 10;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="accuracy matrix of ${esc(r.name)}">`];
-  r.tasks.forEach((t, j) => parts.push(`<text x="${left + j * cw + cw / 2}" y="${top - 8}" text-anchor="middle" class="axis">${esc(t.slice(0, 10))}</text>`));
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="accuracy matrix of ${esc(r.name)}">`,
+  ];
+  r.tasks.forEach((t, j) =>
+    parts.push(
+      `<text x="${left + j * cw + cw / 2}" y="${top - 8}" text-anchor="middle" class="axis">${esc(t.slice(0, 10))}</text>`,
+    ),
+  );
   rows.forEach(({ label, row }, i) => {
     const y = top + i * ch;
-    parts.push(`<text x="${left - 6}" y="${y + ch / 2 + 4}" text-anchor="end" class="axis">${esc(label.slice(0, 18))}</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${y + ch / 2 + 4}" text-anchor="end" class="axis">${esc(label.slice(0, 18))}</text>`,
+    );
     row.forEach((v, j) => {
       const x = left + j * cw;
       const unseen = r.zeroShot ? i - 1 < j : i < j;
       if (v == null) return;
-      parts.push(`<rect x="${x}" y="${y}" width="${cw - 2}" height="${ch - 2}" fill="${cellColour(v)}"${unseen ? ' fill-opacity="0.45"' : ''}><title>${esc(label)} on ${esc(r.tasks[j])}: ${fmt(v)}%</title></rect>`);
-      parts.push(`<text x="${x + cw / 2 - 1}" y="${y + ch / 2 + 4}" text-anchor="middle" class="cell">${fmt(v)}</text>`);
+      parts.push(
+        `<rect x="${x}" y="${y}" width="${cw - 2}" height="${ch - 2}" fill="${cellColour(v)}"${unseen ? ' fill-opacity="0.45"' : ''}><title>${esc(label)} on ${esc(r.tasks[j])}: ${fmt(v)}%</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x + cw / 2 - 1}" y="${y + ch / 2 + 4}" text-anchor="middle" class="cell">${fmt(v)}</text>`,
+      );
     });
   });
   parts.push('</svg>');
   return parts.join('');
 }
 
-function averageChart(runs: RunSummary[]): string {
+/** Each method's colour, in the aggregate's order of methods (then any other run's), the same in every chart. */
+function methodColours(runs: RunSummary[], agg: ExperimentAggregate): (method: string) => string {
+  const order = [...new Set([...agg.methods.map((m) => m.method), ...runs.map((r) => r.method)])];
+  return (method) => PALETTE[Math.max(0, order.indexOf(method)) % PALETTE.length];
+}
+
+/**
+ * A legend entry: a swatch and the label, both in the series' colour. The label's class sets no fill, because a
+ * CSS fill (such as `.axis`'s) overrides the `fill` attribute of an SVG element.
+ */
+function legendEntry(x: number, y: number, colour: string, label: string): string {
+  return (
+    `<line x1="${x}" x2="${x + 14}" y1="${y - 4}" y2="${y - 4}" stroke="${colour}" stroke-width="3"/>` +
+    `<text x="${x + 18}" y="${y}" class="legend" fill="${colour}">${esc(label.slice(0, 22))}</text>`
+  );
+}
+
+/** Average accuracy after each task, one line per run, coloured by method (the legend names the methods). */
+function averageChart(runs: RunSummary[], colourOf: (method: string) => string): string {
   const T = Math.max(...runs.map((r) => r.matrix.length), 1);
   const w = 640;
   const h = 240;
@@ -54,27 +111,164 @@ function averageChart(runs: RunSummary[]): string {
   const legend = 150;
   const x = (i: number) => pad + (T === 1 ? 0 : (i * (w - 2 * pad - legend)) / (T - 1));
   const y = (v: number) => h - pad - (v / 100) * (h - 2 * pad);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="average accuracy after each task">`];
-  for (const v of [0, 25, 50, 75, 100]) parts.push(`<line x1="${pad}" x2="${w - pad - legend}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${pad - 6}" y="${y(v) + 4}" text-anchor="end" class="axis">${v}</text>`);
-  for (let i = 0; i < T; i++) parts.push(`<text x="${x(i)}" y="${h - pad + 16}" text-anchor="middle" class="axis">${i + 1}</text>`);
-  runs.forEach((r, k) => {
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="average accuracy after each task">`,
+  ];
+  for (const v of [0, 25, 50, 75, 100])
+    parts.push(
+      `<line x1="${pad}" x2="${w - pad - legend}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${pad - 6}" y="${y(v) + 4}" text-anchor="end" class="axis">${v}</text>`,
+    );
+  for (let i = 0; i < T; i++)
+    parts.push(`<text x="${x(i)}" y="${h - pad + 16}" text-anchor="middle" class="axis">${i + 1}</text>`);
+  for (const r of runs) {
     const pts = r.matrix.map((_, t) => [x(t), y(metricsAfter(r.matrix, r.zeroShot, t).AA)]);
-    const colour = PALETTE[k % PALETTE.length];
-    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => p.join(',')).join(' ')}"/>`);
+    const colour = colourOf(r.method);
+    parts.push(
+      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => p.join(',')).join(' ')}"><title>${esc(r.name)}</title></polyline>`,
+    );
     pts.forEach(([px, py]) => parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${colour}"/>`));
-    parts.push(`<text x="${w - legend}" y="${pad + 14 * k}" class="axis" fill="${colour}">${esc(r.method)}</text>`);
-  });
+  }
+  [...new Set(runs.map((r) => r.method))].forEach((m, k) =>
+    parts.push(legendEntry(w - legend, pad + 16 * k, colourOf(m), m)),
+  );
   parts.push('</svg>');
   return parts.join('');
 }
 
-export function htmlReport(runs: RunSummary[]): string {
-  const cols: { key: 'AA' | 'BWT' | 'forgetting' | 'FWT'; better: 'max' | 'min' }[] = [
-    { key: 'AA', better: 'max' },
-    { key: 'BWT', better: 'max' },
-    { key: 'forgetting', better: 'min' },
-    { key: 'FWT', better: 'max' },
+/** Axis ticks at a round step (1, 2 or 5 × 10^k) covering [lo, hi] in about `count` steps. */
+function niceScale(lo: number, hi: number, count = 5): { min: number; max: number; step: number } {
+  const span = hi - lo || Math.max(1, Math.abs(hi));
+  const raw = span / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / mag;
+  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  const min = Math.floor(lo / step) * step;
+  let max = Math.ceil(hi / step) * step;
+  if (max - min < step) max = min + step;
+  return { min, max, step };
+}
+
+/** Whether a run's metric went into the aggregate (finished, with a finite value). */
+const counted = (r: RunSummary, metric: MetricName): boolean =>
+  isCounted(r) && typeof r.metrics?.[metric] === 'number' && Number.isFinite(r.metrics[metric]);
+
+/**
+ * One metric over the methods: per method, every counted run as a dot (its name in the tooltip), and the mean
+ * with its 95% interval as an error bar beside them. The y axis spans the data, not 0..100: differences of a
+ * point or two are what the chart is for.
+ */
+function metricChart(
+  metric: MetricName,
+  runs: RunSummary[],
+  agg: ExperimentAggregate,
+  colourOf: (method: string) => string,
+): string {
+  const all: number[] = [];
+  for (const m of agg.methods) {
+    const e = m.metrics[metric];
+    all.push(...e.values, ...(e.mean == null ? [] : [e.mean]), ...(e.ci95 ?? []));
+  }
+  const direction = HIGHER_IS_BETTER[metric] ? 'higher is better' : 'lower is better';
+  const heading = `<figcaption>${metric} <small>${direction}</small></figcaption>`;
+  if (all.length === 0) return `<figure>${heading}<p class="empty">No finished run has ${metric}.</p></figure>`;
+  const { min, max, step } = niceScale(Math.min(...all), Math.max(...all));
+  const band = 110;
+  const left = 48;
+  const top = 12;
+  const plotH = 170;
+  const w = left + band * agg.methods.length + 12;
+  const h = top + plotH + 40;
+  const y = (v: number) => top + plotH - ((v - min) / (max - min)) * plotH;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${metric} by method: mean, 95% interval and each run">`,
   ];
+  for (let v = min; v <= max + step / 2; v += step) {
+    const label = Number(v.toFixed(6));
+    parts.push(
+      `<line x1="${left}" x2="${w - 12}" y1="${y(v)}" y2="${y(v)}" class="${label === 0 ? 'zero' : 'grid'}"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" class="axis">${label}</text>`,
+    );
+  }
+  agg.methods.forEach((m, i) => {
+    const colour = colourOf(m.method);
+    const x0 = left + band * (i + 0.5);
+    const dots = runs.filter((r) => r.method === m.method && counted(r, metric));
+    dots.forEach((r, k) => {
+      // Spread side by side left of the centre, so that equal values stay visible.
+      const dx = dots.length === 1 ? 0.2 : (0.4 * k) / (dots.length - 1);
+      const v = r.metrics![metric]!;
+      parts.push(
+        `<circle cx="${(x0 - band * (0.42 - dx)).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="${colour}" fill-opacity="0.6"><title>${esc(r.name)}: ${fmt(v, 2)}</title></circle>`,
+      );
+    });
+    const e = m.metrics[metric];
+    const xm = x0 + band * 0.2;
+    if (e.ci95) {
+      const [lo, hi] = e.ci95.map(y);
+      parts.push(`<line x1="${xm}" x2="${xm}" y1="${lo}" y2="${hi}" stroke="${colour}" stroke-width="2"/>`);
+      for (const yy of [lo, hi])
+        parts.push(`<line x1="${xm - 6}" x2="${xm + 6}" y1="${yy}" y2="${yy}" stroke="${colour}" stroke-width="2"/>`);
+    }
+    if (e.mean != null) {
+      parts.push(
+        `<circle cx="${xm}" cy="${y(e.mean)}" r="5" fill="${colour}" stroke="#222" stroke-width="1"><title>${esc(m.method)}: ${esc(fmtEstimate(e))}</title></circle>`,
+      );
+    }
+    parts.push(
+      `<text x="${x0}" y="${top + plotH + 18}" text-anchor="middle" class="axis">${esc(m.method.slice(0, 18))}</text>`,
+    );
+    parts.push(`<text x="${x0}" y="${top + plotH + 32}" text-anchor="middle" class="axis">n = ${e.n}</text>`);
+  });
+  parts.push('</svg>');
+  return `<figure>${heading}${parts.join('')}</figure>`;
+}
+
+/** The methods' table, the paired table against the baseline, the notes and one chart per metric. */
+function aggregateSection(runs: RunSummary[], agg: ExperimentAggregate, colourOf: (method: string) => string): string {
+  const methodRows = agg.methods
+    .map(
+      (m) =>
+        `<tr><td>${esc(m.method)}</td><td class="num">${m.n}</td>${METRIC_NAMES.map((k) => `<td class="num">${esc(fmtEstimate(m.metrics[k]))}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
+  const parts = [
+    '<h2>Methods</h2>',
+    `<table><thead><tr><th>method</th><th>n</th>${METRIC_NAMES.map((k) => `<th>${k}</th>`).join('')}</tr></thead>`,
+    `<tbody>\n${methodRows}\n</tbody></table>`,
+    `<p>${esc(INTERVAL_LEGEND)}</p>`,
+  ];
+  if (agg.baseline != null && agg.comparisons.length) {
+    const rows = agg.comparisons.flatMap((c) =>
+      METRIC_NAMES.map((k) => {
+        const d = c.metrics[k];
+        const cls = d.n === 0 || d.verdict === 'not distinguishable at 95%' ? 'same' : d.verdict;
+        return `<tr><td>${esc(c.method)}</td><td>${k}</td><td class="num">${fmtSigned(d.mean)}</td><td class="num">${fmtInterval(d.ci95)}</td><td class="num">${esc(fmtPValue(d))}</td><td class="verdict ${cls}">${esc(fmtVerdict(d))}</td></tr>`;
+      }),
+    );
+    parts.push(
+      `<h2>Against ${esc(agg.baseline)}</h2>`,
+      '<table><thead><tr><th>method</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>p</th><th>verdict</th></tr></thead>',
+      `<tbody>\n${rows.join('\n')}\n</tbody></table>`,
+      `<p>${esc(pairedLegend(agg.baseline))}</p>`,
+    );
+  }
+  if (agg.notes.length)
+    parts.push('<h2>Notes</h2>', `<ul class="notes">${agg.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  if (agg.methods.length) {
+    parts.push(
+      '<h2>Metrics by method</h2>',
+      '<p>Dots: single runs. Bars: the mean (ringed) and its 95% interval.</p>',
+      `<div class="charts">${METRIC_NAMES.map((k) => metricChart(k, runs, agg, colourOf)).join('\n')}</div>`,
+    );
+  }
+  return parts.join('\n');
+}
+
+export function htmlReport(runs: RunSummary[], aggregate: ExperimentAggregate = aggregateRuns(runs)): string {
+  const colourOf = methodColours(runs, aggregate);
+  const cols: { key: MetricName; better: 'max' | 'min' }[] = METRIC_NAMES.map((key) => ({
+    key,
+    better: HIGHER_IS_BETTER[key] ? 'max' : 'min',
+  }));
   const best = new Map<string, number>();
   for (const c of cols) {
     const vals = runs.map((r) => r.metrics?.[c.key]).filter((v): v is number => v != null);
@@ -90,7 +284,12 @@ export function htmlReport(runs: RunSummary[]): string {
       return `<tr><td>${esc(r.name)}</td><td>${esc(r.method)}</td><td>${esc(r.status)}</td>${cells.join('')}<td class="num">${fmt(r.seconds, 0)}</td></tr>`;
     })
     .join('\n');
-  const sections = runs.map((r) => `<section><h2>${esc(r.name)} <small>${esc(r.method)}</small></h2>${heatmap(r)}${r.error ? `<p class="error">Failed: ${esc(r.error)}</p>` : ''}</section>`).join('\n');
+  const sections = runs
+    .map(
+      (r) =>
+        `<section><h3>${esc(r.name)} <small>${esc(r.method)}</small></h3>${heatmap(r)}${r.error ? `<p class="error">Failed: ${esc(r.error)}</p>` : ''}</section>`,
+    )
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -101,20 +300,32 @@ table { border-collapse: collapse; margin: 12px 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: 700; background: #e8f4e8; }
+td.verdict.better { font-weight: 700; color: #1a6b1a; }
+td.verdict.worse { font-weight: 700; color: #a00; }
+td.verdict.same { color: #666; }
 .axis { font-size: 11px; fill: #444; }
+.legend { font-size: 11px; }
 .cell { font-size: 11px; fill: #111; }
 .grid { stroke: #e4e4e4; }
+.zero { stroke: #999; }
+.charts { display: flex; flex-wrap: wrap; gap: 24px; }
+figure { margin: 0; }
+figcaption { font-weight: 600; margin-bottom: 4px; }
 small { color: #666; font-weight: normal; }
 .error { color: #a00; }
+.empty { color: #666; }
 </style></head><body>
 <h1>Sculpt report</h1>
-<p>Accuracies in percent. AA: average accuracy after the last task; BWT: backward transfer; forgetting: Chaudhry et al.; FWT: GEM forward transfer against the zero-shot row. The best value of each column is in bold.</p>
+<p>${esc(METRICS_LEGEND)}</p>
+${aggregateSection(runs, aggregate, colourOf)}
+<h2>Per run</h2>
+<p>The best value of each column is in bold.</p>
 <table><thead><tr><th>run</th><th>method</th><th>status</th><th>AA</th><th>BWT</th><th>forgetting</th><th>FWT</th><th>time (s)</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
-<h2>Average accuracy after each task</h2>
-${averageChart(runs)}
+<h3>Average accuracy after each task</h3>
+${averageChart(runs, colourOf)}
 ${sections}
 </body></html>
 `;

@@ -1,7 +1,11 @@
 /**
  * Reports from run folders, rendered as Markdown (for people) and CSV (for analysis) from their summaries
- * (`foldRun`, ./fold.ts). No tfjs here: the extension uses it too.
+ * (`foldRun`, ./fold.ts) and their aggregate (`aggregateRuns`, ./aggregate.ts). The aggregate leads: what a
+ * method gives over seeds and orders, and whether it differs from the baseline, is the answer; single runs are
+ * the detail under it. No tfjs here: the extension uses it too.
  */
+import { aggregateRuns } from './aggregate';
+import { METRIC_NAMES, type Estimate, type ExperimentAggregate, type PairedDifference } from './aggregate-types';
 import type { RunSummary } from './fold';
 
 /** @deprecated Import `effectiveEvents` from ./fold; this re-export goes once no caller uses it. */
@@ -9,38 +13,202 @@ export { effectiveEvents } from './fold';
 
 const fmt = (v: number | null | undefined, digits = 1) => (v == null ? '–' : v.toFixed(digits));
 
-export function markdownReport(runs: RunSummary[]): string {
-  const lines: string[] = ['# Sculpt report', ''];
+/** A number with its sign always written (+2.1, -0.4), for differences; one that rounds to zero has none. */
+export function fmtSigned(v: number | null | undefined, digits = 1): string {
+  if (v == null) return '–';
+  const s = v.toFixed(digits);
+  if (Number(s) === 0) return (0).toFixed(digits);
+  return v > 0 ? `+${s}` : s;
+}
+
+/** An estimate as `mean ± half-width` of its 95% interval; `mean (n = 1, no interval)` for a single run. */
+export function fmtEstimate(e: Estimate, digits = 1): string {
+  if (e.mean == null) return '–';
+  if (e.ci95 == null) return `${e.mean.toFixed(digits)} (n = ${e.n}, no interval)`;
+  return `${e.mean.toFixed(digits)} ± ${((e.ci95[1] - e.ci95[0]) / 2).toFixed(digits)}`;
+}
+
+/** A 95% interval of a difference, `[-0.3, +2.4]`; '–' without one. */
+export const fmtInterval = (ci: [number, number] | null, digits = 1): string =>
+  ci == null ? '–' : `[${fmtSigned(ci[0], digits)}, ${fmtSigned(ci[1], digits)}]`;
+
+/** A p-value to three decimals, `< 0.001` below; Monte Carlo values say so. */
+export function fmtPValue(d: PairedDifference): string {
+  if (d.p == null) return '–';
+  const p = d.p < 0.001 ? '< 0.001' : d.p.toFixed(3);
+  return d.exact ? p : `${p} (Monte Carlo)`;
+}
+
+/** The verdict as shown: 'no pairs' when no cell could be paired. */
+export const fmtVerdict = (d: PairedDifference): string => (d.n === 0 ? 'no pairs' : d.verdict);
+
+export const METRICS_LEGEND =
+  'Accuracies in percent. AA: average accuracy after the last task; BWT: backward transfer; ' +
+  'forgetting: Chaudhry et al. (lower is better); FWT: GEM forward transfer against the zero-shot row.';
+
+export const INTERVAL_LEGEND =
+  "Each method's mean over its finished runs ± the half-width of the Student-t 95% confidence interval of the mean.";
+
+/** How the paired comparison was made, for the line under its table. */
+export function pairedLegend(baseline: string): string {
+  return (
+    `Differences are method − ${baseline} on the same (task order, seed) cell, averaged over the cells both finished; ` +
+    'the interval is the Student-t 95% interval of the mean difference; p is the two-sided sign-flip permutation ' +
+    'test (exact enumeration up to 16 pairs, Monte Carlo beyond). A verdict needs p < 0.05.'
+  );
+}
+
+/** A Markdown table cell: pipes escaped, line breaks flattened. */
+const md = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+function aggregateMarkdown(agg: ExperimentAggregate): string[] {
+  const lines: string[] = ['## Methods', ''];
+  lines.push(`| method | n | ${METRIC_NAMES.join(' | ')} |`, `|---|---|${METRIC_NAMES.map(() => '---').join('|')}|`);
+  for (const m of agg.methods) {
+    lines.push(`| ${md(m.method)} | ${m.n} | ${METRIC_NAMES.map((k) => fmtEstimate(m.metrics[k])).join(' | ')} |`);
+  }
+  lines.push('', `${INTERVAL_LEGEND} ${METRICS_LEGEND}`);
+  if (agg.baseline != null && agg.comparisons.length) {
+    lines.push('', `## Against ${md(agg.baseline)}`, '');
+    lines.push('| method | metric | mean difference | 95% CI | p | verdict |', '|---|---|---|---|---|---|');
+    for (const c of agg.comparisons) {
+      for (const k of METRIC_NAMES) {
+        const d = c.metrics[k];
+        lines.push(
+          `| ${md(c.method)} | ${k} | ${fmtSigned(d.mean)} | ${fmtInterval(d.ci95)} | ${fmtPValue(d)} | ${fmtVerdict(d)} |`,
+        );
+      }
+    }
+    lines.push('', pairedLegend(agg.baseline));
+  }
+  if (agg.notes.length) lines.push('', '## Notes', '', ...agg.notes.map((n) => `- ${n}`));
+  return lines;
+}
+
+function perRunMarkdown(runs: RunSummary[]): string[] {
+  const lines: string[] = ['## Per run', ''];
   lines.push('| run | method | status | AA | BWT | forgetting | FWT | time (s) |', '|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const m = r.metrics;
-    lines.push(`| ${r.name} | ${r.method} | ${r.status} | ${fmt(m?.AA)} | ${fmt(m?.BWT)} | ${fmt(m?.forgetting)} | ${fmt(m?.FWT)} | ${fmt(r.seconds, 0)} |`);
+    lines.push(
+      `| ${md(r.name)} | ${md(r.method)} | ${r.status} | ${fmt(m?.AA)} | ${fmt(m?.BWT)} | ${fmt(m?.forgetting)} | ${fmt(m?.FWT)} | ${fmt(r.seconds, 0)} |`,
+    );
   }
-  lines.push('', 'Accuracies in percent. AA: average accuracy after the last task; BWT: backward transfer; forgetting: Chaudhry et al.; FWT: GEM forward transfer against the zero-shot row.');
+  lines.push('', METRICS_LEGEND);
   for (const r of runs) {
-    lines.push('', `## ${r.name} (${r.method})`, '');
-    lines.push(`| after \\ on | ${r.tasks.join(' | ')} |`, `|---|${r.tasks.map(() => '---').join('|')}|`);
+    lines.push('', `### ${r.name} (${r.method})`, '');
+    lines.push(`| after \\ on | ${r.tasks.map(md).join(' | ')} |`, `|---|${r.tasks.map(() => '---').join('|')}|`);
     if (r.zeroShot) lines.push(`| zero-shot | ${r.zeroShot.map((v) => fmt(v)).join(' | ')} |`);
-    r.matrix.forEach((row, i) => lines.push(`| ${r.tasks[i]} | ${row.map((v) => fmt(v)).join(' | ')} |`));
+    r.matrix.forEach((row, i) => lines.push(`| ${md(r.tasks[i] ?? '?')} | ${row.map((v) => fmt(v)).join(' | ')} |`));
     if (r.error) lines.push('', `Failed: ${r.error}`);
   }
+  return lines;
+}
+
+/**
+ * The Markdown report: the methods' aggregate (mean ± 95% interval per metric), the paired differences to the
+ * baseline with their verdicts, the notes, then each run's figures and accuracy matrix under "Per run".
+ */
+export function markdownReport(runs: RunSummary[], aggregate: ExperimentAggregate = aggregateRuns(runs)): string {
+  const lines: string[] = ['# Sculpt report', '', ...aggregateMarkdown(aggregate), '', ...perRunMarkdown(runs)];
   return lines.join('\n') + '\n';
 }
 
-function csvCell(v: string | number | null): string {
+type Cell = string | number | null;
+
+function csvCell(v: Cell): string {
   if (v == null) return '';
   const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Long format: one row per (run, after_task, task) accuracy, then one row per run metric. */
-export function csvReport(runs: RunSummary[]): string {
-  const rows: (string | number | null)[][] = [['run', 'method', 'kind', 'after_task', 'task', 'value']];
+/** The CSV's columns; `metric` and `baseline` came last, so that the earlier columns kept their places. */
+export const CSV_HEADER = ['run', 'method', 'kind', 'after_task', 'task', 'value', 'metric', 'baseline'] as const;
+
+/**
+ * One tidy long table, one value per row:
+ *   - per run (column `run` set): kind `accuracy` (after_task, task: names; after_task `zero-shot` for the base
+ *     model), kind = the metric's name (also in `metric`), kind `seconds`;
+ *   - per method (`run` empty): for each metric, kinds `n`, `mean`, `sd`, `ci95_low`, `ci95_high`; kind
+ *     `accuracy_mean` for the accuracy matrix averaged by task name (and its zero-shot row);
+ *   - per comparison (`run` empty, `baseline` set): for each metric, kinds `n_pairs`, `diff_mean`, `diff_sd`,
+ *     `diff_ci95_low`, `diff_ci95_high`, `p`, `p_min`, and `verdict` (a word, not a number).
+ * Empty values are quantities that do not exist (an interval of one run, FWT without a zero-shot row).
+ */
+export function csvReport(runs: RunSummary[], aggregate: ExperimentAggregate = aggregateRuns(runs)): string {
+  const rows: Cell[][] = [[...CSV_HEADER]];
+  const push = (row: {
+    run?: string;
+    method: string;
+    kind: string;
+    after?: string;
+    task?: string;
+    value: Cell;
+    metric?: string;
+    baseline?: string;
+  }) =>
+    rows.push([
+      row.run ?? '',
+      row.method,
+      row.kind,
+      row.after ?? '',
+      row.task ?? '',
+      row.value,
+      row.metric ?? '',
+      row.baseline ?? '',
+    ]);
   for (const r of runs) {
-    r.zeroShot?.forEach((v, j) => rows.push([r.name, r.method, 'accuracy', 'zero-shot', r.tasks[j], v]));
-    r.matrix.forEach((row, i) => row.forEach((v, j) => rows.push([r.name, r.method, 'accuracy', r.tasks[i], r.tasks[j], v])));
-    if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) rows.push([r.name, r.method, k, '', '', v]);
-    if (r.seconds != null) rows.push([r.name, r.method, 'seconds', '', '', r.seconds]);
+    const base = { run: r.name, method: r.method };
+    r.zeroShot?.forEach((v, j) => push({ ...base, kind: 'accuracy', after: 'zero-shot', task: r.tasks[j], value: v }));
+    r.matrix.forEach((row, i) =>
+      row.forEach((v, j) => push({ ...base, kind: 'accuracy', after: r.tasks[i], task: r.tasks[j], value: v })),
+    );
+    if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) push({ ...base, kind: k, value: v, metric: k });
+    if (r.seconds != null) push({ ...base, kind: 'seconds', value: r.seconds });
+  }
+  for (const m of aggregate.methods) {
+    for (const k of METRIC_NAMES) {
+      const e = m.metrics[k];
+      const stats: [string, Cell][] = [
+        ['n', e.n],
+        ['mean', e.mean],
+        ['sd', e.sd],
+        ['ci95_low', e.ci95?.[0] ?? null],
+        ['ci95_high', e.ci95?.[1] ?? null],
+      ];
+      for (const [kind, value] of stats) push({ method: m.method, kind, value, metric: k });
+    }
+    for (const [task, e] of Object.entries(m.zeroShot)) {
+      if (e.n) push({ method: m.method, kind: 'accuracy_mean', after: 'zero-shot', task, value: e.mean });
+    }
+    m.matrix.forEach((row, a) =>
+      row.forEach((e, b) => {
+        if (e.n)
+          push({
+            method: m.method,
+            kind: 'accuracy_mean',
+            after: aggregate.tasks[a],
+            task: aggregate.tasks[b],
+            value: e.mean,
+          });
+      }),
+    );
+  }
+  for (const c of aggregate.comparisons) {
+    for (const k of METRIC_NAMES) {
+      const d = c.metrics[k];
+      const stats: [string, Cell][] = [
+        ['n_pairs', d.n],
+        ['diff_mean', d.mean],
+        ['diff_sd', d.sd],
+        ['diff_ci95_low', d.ci95?.[0] ?? null],
+        ['diff_ci95_high', d.ci95?.[1] ?? null],
+        ['p', d.p],
+        ['p_min', d.minP],
+        ['verdict', d.verdict],
+      ];
+      for (const [kind, value] of stats) push({ method: c.method, kind, value, metric: k, baseline: c.baseline });
+    }
   }
   return rows.map((row) => row.map(csvCell).join(',')).join('\n') + '\n';
 }

@@ -1,7 +1,8 @@
 /**
- * Run folders: `<output>/<experiment>-<method>[-o<order>]-<time>/` with
+ * Run folders: one per cell of an experiment's grid, `<output>/<experiment>-<time>/<method>-o<order>-s<seed>/`
+ * (./experiment-dir.ts), with
  *   config.json   the resolved config (defaults filled in, absolute paths)
- *   job.json      which method and order of the config this run is
+ *   job.json      which method, order and seed of the config this run is
  *   events.jsonl  the append-only event log
  *   checkpoints/  see run-checkpoint.ts
  *   trainer.log   the trainer's output, every session appended (written by whoever launched it)
@@ -19,6 +20,8 @@ import { parseEventLog, type ParsedLog } from '../protocol/events';
 export interface Job {
   methodIndex: number;
   order: number;
+  /** The seed of this cell of the experiment's grid (also config.json's `seed`); absent in older folders. */
+  seed?: number;
   /**
    * The config.json the run was created with: SHA-256 of its JSON and of each top-level field's JSON, so that a
    * resume can tell that config.json was edited and name what changed. Absent in folders made before it existed.
@@ -57,7 +60,12 @@ export function changedConfigFields(config: unknown, job: Job): string[] | null 
 }
 
 function writeJob(dir: string, job: Job, config: unknown): void {
-  const record: Job = { methodIndex: job.methodIndex, order: job.order, config: configFingerprint(JSON.parse(JSON.stringify(config))) };
+  const record: Job = {
+    methodIndex: job.methodIndex,
+    order: job.order,
+    ...(job.seed !== undefined && { seed: job.seed }),
+    config: configFingerprint(JSON.parse(JSON.stringify(config))),
+  };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(record) + '\n');
 }
 
@@ -96,45 +104,61 @@ export function readPidFile(dir: string): PidRecord | undefined {
   return { pid: v.pid, host: v.host, started: typeof v.started === 'number' ? v.started : 0 };
 }
 
-function stamp(d = new Date()): string {
+/** Local time as `YYYYMMDD-HHMMSS`, for folder names that sort by creation. */
+export function stamp(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-/** Creates a run folder for one (method, order) of a config and returns its path. */
+/** Creates a run folder for one (method, order) of a config in its `output` folder and returns its path. */
 export function createRunDir(config: ResolvedConfig, job: Job, now = new Date()): string {
   const label = methodLabel(config.methods[job.methodIndex]);
-  const base = `${config.name}-${label}${job.order > 0 ? `-o${job.order + 1}` : ''}-${stamp(now)}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const base = `${config.name}-${label}${job.order > 0 ? `-o${job.order + 1}` : ''}-${stamp(now)}`;
+  return createRunFolder(config.output, base, config, job);
+}
+
+/**
+ * Creates `<parent>/<name>` (or `<name>-2`, ... when taken) holding config.json and job.json and returns its
+ * path. On failure nothing this call made stays: neither the folder nor the parents it created.
+ */
+export function createRunFolder(parent: string, name: string, config: ResolvedConfig, job: Job): string {
+  const base = safeName(name);
   // Checked first: nothing is written into a place that is not a writable folder.
-  const problem = outputDirProblem(config.output);
-  if (problem) throw new RunFolderError(problem, config.output);
-  let dir = join(config.output, base);
-  let createdOutput: string | undefined;
+  const problem = outputDirProblem(parent);
+  if (problem) throw new RunFolderError(problem, parent);
+  let dir = join(parent, base);
+  let createdParent: string | undefined;
   let createdDir = false;
   try {
-    createdOutput = mkdirSync(config.output, { recursive: true });
-    for (let i = 2; existsSync(dir); i++) dir = join(config.output, `${base}-${i}`);
+    createdParent = mkdirSync(parent, { recursive: true });
+    for (let i = 2; existsSync(dir); i++) dir = join(parent, `${base}-${i}`);
     mkdirSync(dir);
     createdDir = true;
     // Written to a temporary name and renamed: a full disk leaves no empty or truncated config.json.
     writeFileAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeJob(dir, job, config);
   } catch (e) {
-    // Take back what this call made: the run folder, and the output folders it created (while empty).
+    // Take back what this call made: the run folder, and the parent folders it created (while empty).
     if (createdDir) rmSync(dir, { recursive: true, force: true });
-    if (createdOutput) {
-      const first = resolve(createdOutput);
-      for (let d = resolve(config.output); d.length >= first.length; d = dirname(d)) {
-        try {
-          rmdirSync(d);
-        } catch {
-          break;
-        }
-      }
-    }
+    if (createdParent) removeEmptyUpTo(parent, createdParent);
     throw describeFsError(e, dir);
   }
   return dir;
+}
+
+/** A folder name from user text: anything but letters, digits, `_`, `.` and `-` becomes `_`. */
+export const safeName = (name: string): string => name.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+/** Removes `dir` and its parents up to `top` (inclusive) while they are empty. */
+export function removeEmptyUpTo(dir: string, top: string): void {
+  const first = resolve(top);
+  for (let d = resolve(dir); d.length >= first.length; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      break;
+    }
+  }
 }
 
 export class RunDirError extends Error {

@@ -47,7 +47,15 @@ export const isLive = (s: RunStatus): boolean => LIVE.has(s);
 export const isSettled = (s: RunStatus): boolean => s !== 'queued' && !LIVE.has(s);
 
 /** States from which `resume` continues the run from its last checkpoint (or its start). */
-export const RESUMABLE: ReadonlySet<RunStatus> = new Set(['new', 'stopped', 'failed', 'crashed', 'killed', 'cancelled', 'interrupted']);
+export const RESUMABLE: ReadonlySet<RunStatus> = new Set([
+  'new',
+  'stopped',
+  'failed',
+  'crashed',
+  'killed',
+  'cancelled',
+  'interrupted',
+]);
 
 /** The status of a run read from disk: a log still `running` with no live trainer was interrupted. */
 export function settledStatus(log: LogStatus, live: boolean): RunStatus {

@@ -9,5 +9,8 @@ import { availableParallelism } from 'node:os';
 export const MAX_WASM_THREADS = 8;
 
 export function threadsPerTrainer(concurrent: number): number {
-  return Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(availableParallelism() / Math.max(1, Math.floor(concurrent) || 1))));
+  return Math.min(
+    MAX_WASM_THREADS,
+    Math.max(1, Math.floor(availableParallelism() / Math.max(1, Math.floor(concurrent) || 1))),
+  );
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../../src/protocol/events';
 import { SchemaChecker, type JsonSchema } from '../../src/protocol/schema-check';
 import { repoRoot } from './paths';
+import { experimentCells, isExperimentFolder } from '../../src/runs/experiment-dir';
 
 export const CLI = join(repoRoot, 'dist', 'cli.js');
 export const TRAINER = join(repoRoot, 'dist', 'trainer.js');
@@ -27,9 +28,25 @@ export function cliAsync(...args: string[]): Promise<{ status: number | null; st
   });
 }
 
-/** The run folders below `root` (none when it does not exist yet). */
+/**
+ * The run folders below `root` (none when it does not exist yet): those of each experiment folder in its run
+ * order, then any loose ones.
+ */
 export function runDirs(root: string): string[] {
-  return existsSync(root) ? readdirSync(root).map((d) => join(root, d)) : [];
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .sort()
+    .map((d) => join(root, d))
+    .flatMap((d) => (isExperimentFolder(d) ? experimentCells(d) : [d]));
+}
+
+/** The experiment folders below `root`, oldest name first. */
+export function experimentDirs(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .sort()
+    .map((d) => join(root, d))
+    .filter(isExperimentFolder);
 }
 
 export function events(dir: string): SculptEvent[] {

@@ -6,6 +6,7 @@
 import { ui, Uri } from '../helpers/vscode-stub';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { experimentCells } from '../../src/runs/experiment-dir';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -31,8 +32,10 @@ test('Run Experiment: the trainer runs each method, the status bar and views fol
   assert.ok(existsSync(TRAINER), 'dist/trainer.js is missing: run npm run build (npm test does)');
   const before = new Set(readdirSync(path.join(ws, 'runs')));
   await run('sculpt.runExperiment', Uri.file(exp));
-  const created = readdirSync(path.join(ws, 'runs')).filter((d) => !before.has(d));
-  assert.equal(created.length, 2);
+  const made = readdirSync(path.join(ws, 'runs')).filter((d) => !before.has(d));
+  assert.equal(made.length, 1, 'one experiment folder');
+  const created = experimentCells(path.join(ws, 'runs', made[0]));
+  assert.equal(created.length, 2, 'a run folder per method');
   assert.equal(ui.panels.length, 1, 'the dashboard opened beside the config');
   const bar = ui.statusBar[0];
   await until('status bar', () => bar.visible && /^\$\((sync|loading)~spin\) Sculpt: /.test(bar.text));
@@ -51,14 +54,14 @@ test('Run Experiment: the trainer runs each method, the status bar and views fol
     'exp · adaptive-svd',
     'the adaptive SVD run is shown in Subspace Ranks',
   );
-  assert.ok(existsSync(path.join(ws, 'runs', created[0], 'trainer.log')));
-  assert.ok(!existsSync(path.join(ws, 'runs', created[0], 'trainer.pid')));
+  assert.ok(existsSync(path.join(created[0], 'trainer.log')));
+  assert.ok(!existsSync(path.join(created[0], 'trainer.pid')));
   assert.ok(ui.progress.length >= 2, 'a progress notification per run');
 
   const report = path.join(ws, 'report.md');
   ui.answers.push({ label: 'Markdown', ext: 'md' }, Uri.file(report));
   await run('sculpt.exportReport', mine[0], mine);
-  assert.match(readFileSync(report, 'utf8'), /^# Sculpt report\n\n\| run \| method \|/);
+  assert.match(readFileSync(report, 'utf8'), /^# Sculpt report\n\n## Methods\n\n\| method \| n \|/);
 });
 
 test('Stop Run after the runs ended says nothing is running', async () => {

@@ -423,7 +423,8 @@ test('malformed events do not crash report, report --html or --json; they are sk
     assert.equal(r.status, 0, `report ${flags}: ${r.stderr}`);
     assert.match(r.stderr, /skipped 6 line\(s\) of events\.jsonl that are not valid events/);
   }
-  const json = JSON.parse(cli('report', dir, '--json').stdout);
-  assert.equal(json[0].status, 'finished');
-  assert.deepEqual(json[0].matrix, reference.matrix);
+  const { runs, aggregate } = JSON.parse(cli('report', dir, '--json').stdout);
+  assert.equal(runs[0].status, 'finished');
+  assert.deepEqual(runs[0].matrix, reference.matrix);
+  assert.equal(aggregate.methods[0].n, 1, 'the run is counted in the aggregate');
 });

@@ -5,12 +5,12 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MethodConfig } from '../../src/protocol/config';
 import { tinyExperiment, writeExperiment } from '../helpers/experiment';
-import { assertEventLog, cli, cliAsync, events, finished, trainer } from '../helpers/runs';
+import { assertEventLog, cli, cliAsync, events, finished, runDirs, trainer } from '../helpers/runs';
 
 const work = mkdtempSync(join(tmpdir(), 'sculpt-methods-'));
 
@@ -37,9 +37,9 @@ test('every peer method runs end to end: schema-valid events, a full matrix, met
   const r = cli('run', config(METHODS), '--json');
   assert.equal(r.status, 0, r.stderr);
   const root = join(work, 'runs');
-  for (const d of readdirSync(root)) {
-    const job = JSON.parse(readFileSync(join(root, d, 'job.json'), 'utf8')) as { methodIndex: number };
-    runOf.set(job.methodIndex, join(root, d));
+  for (const d of runDirs(root)) {
+    const job = JSON.parse(readFileSync(join(d, 'job.json'), 'utf8')) as { methodIndex: number };
+    runOf.set(job.methodIndex, d);
   }
   assert.equal(runOf.size, METHODS.length);
   METHODS.forEach((m, i) => {

@@ -223,15 +223,19 @@ test('a diverging run ends with an error event naming the task and step, keeping
 });
 
 test('report --html is one self-contained page with the runs, escaped', () => {
-  const r = cli('run', config({ name: 'html<b>' }), '--json');
+  // The method's label is the run-provided text the page shows (folder names are made safe when created).
+  const r = cli('run', config({ name: 'html<b>', methods: [{ method: 'seqft', label: '<b>seq' }] }), '--json');
   assert.equal(r.status, 0, r.stderr);
   const dir = runDirs().find((d) => d.includes('html_b_'))!;
+  assert.match(dir, /html_b_-\d{8}-\d{6}\/_b_seq-o1-s0$/);
   const out = join(work, 'report.html');
   assert.equal(cli('report', dir, '--html', '--out', out).status, 0);
   const html = readFileSync(out, 'utf8');
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
   assert.doesNotMatch(html, /<script|src="http|href="http/);
-  assert.match(html, /<svg[^>]+aria-label="accuracy matrix of html_b_/);
+  assert.match(html, /<svg[^>]+aria-label="accuracy matrix of _b_seq-o1-s0/);
+  assert.ok(html.includes('&lt;b&gt;seq'), 'the label is on the page, escaped');
+  assert.ok(!html.includes('<b>seq'), 'and never as markup');
   const fin = finished(dir);
   assert.ok(html.includes(`>${fin.metrics.AA.toFixed(1)}<`), 'the AA figure is on the page');
 });
@@ -345,13 +349,13 @@ async function gone(pid: number): Promise<boolean> {
   return false;
 }
 
-test('Ctrl-C: the run finishes its step, writes a checkpoint and stops; the CLI exits 0; the output is in trainer.log', async () => {
+test('Ctrl-C: the run finishes its step, writes a checkpoint and stops; the CLI exits 3 (stopped); the output is in trainer.log', async () => {
   const out = join(work, 'ctrl-c');
   const run = cliRunning(['run', config({ output: out, training: tinyTraining({ epochs: 200 }) }), '--json']);
   const { dir, pid } = await runningFolder(out, 3);
   run.child.kill('SIGINT');
   const r = await run.done;
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 3, r.stderr);
   const evs = events(dir);
   const stopped = evs.find((e) => e.type === 'stopped');
   assert.ok(
@@ -388,7 +392,7 @@ test(
     assert.match(r.stderr, /Ctrl-C again to kill/);
     assert.match(r.stderr, /killed on request/);
     assert.ok(r.stderr.includes(`killed: ${dir}\n`), r.stderr);
-    assert.match(r.stderr, /^cancelled: .*-ewc-/m);
+    assert.match(r.stderr, /^cancelled: .*\/ewc-o1-s0$/m);
     assert.ok(await gone(pid), 'the trainer is gone with the CLI');
   },
 );

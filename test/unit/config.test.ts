@@ -147,6 +147,8 @@ test('the fields left without a default are exactly those the resolved types kee
   const optional = new Set([
     'ExperimentConfig.$schema',
     'ExperimentConfig.orders',
+    'ExperimentConfig.seeds',
+    'CompareConfig.baseline',
     'TaskConfig.labels',
     'TaskConfig.trainLimit',
     'TaskConfig.testLimit',
@@ -233,6 +235,26 @@ test('semantic rules: unique task names and labels, orders that are permutations
   assert.ok(ps.includes('tasks[1].name'));
   assert.ok(ps.includes('orders[0]'));
   assert.ok(ps.includes('methods[2]'));
+});
+
+test('seeds: a count or a list of distinct non-negative integers; compare.baseline names a method', () => {
+  const ok = (seeds: unknown) => validateConfig({ ...minimal(), seeds }).issues;
+  assert.deepEqual(ok(3), []);
+  assert.deepEqual(ok([4, 0, 7]), []);
+  assert.deepEqual(paths(ok(0)), ['seeds']);
+  assert.deepEqual(paths(ok(2.5)), ['seeds']);
+  assert.deepEqual(paths(ok([])), ['seeds']);
+  assert.deepEqual(paths(ok([1, -1])), ['seeds']);
+  const repeated = ok([0, 1, 0]);
+  assert.deepEqual(paths(repeated), ['seeds[2]']);
+  assert.match(repeated[0].message, /repeats seeds\[0\] \(0\)/);
+
+  assert.equal(validateConfig({ ...minimal(), compare: { baseline: 'adaptive-svd' } }).issues.length, 0);
+  const typo = validateConfig({ ...minimal(), compare: { baseline: 'seqf' } }).issues;
+  assert.deepEqual(paths(typo), ['compare.baseline']);
+  assert.match(typo[0].message, /the methods are seqft, adaptive-svd \(did you mean 'seqft'\?\)/);
+  // Absent, it stays absent in the resolved config: reports pick seqft, else the first method.
+  assert.equal(validateConfig(minimal()).config!.compare.baseline, undefined);
 });
 
 test('an empty task list and an empty method list are rejected', () => {

@@ -35,7 +35,7 @@ function configFile(overrides: Partial<ExperimentConfig> = {}): string {
 
 const readConfig = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
 
-test('prepareRuns: one folder per (order, method) with the settings written into its config', () => {
+test('prepareRuns: an experiment folder with a run folder per (order, method), the settings in each config', () => {
   const file = configFile();
   const r = prepareRuns(
     file,
@@ -46,20 +46,24 @@ test('prepareRuns: one folder per (order, method) with the settings written into
   if (!r.ok) return;
   assert.deepEqual(
     r.dirs.map((d) => path.basename(d)),
-    [
-      'exp-seqft-20250102-030405',
-      'exp-adaptive-svd-20250102-030405',
-      'exp-seqft-o2-20250102-030405',
-      'exp-adaptive-svd-o2-20250102-030405',
-    ],
+    ['seqft-o1-s0', 'adaptive-svd-o1-s0', 'seqft-o2-s0', 'adaptive-svd-o2-s0'],
   );
-  assert.equal(path.dirname(r.dirs[0]), path.join(path.dirname(file), 'runs'), "the config's output, relative to it");
+  assert.equal(path.basename(r.experimentDir), 'exp-20250102-030405');
+  assert.ok(r.dirs.every((d) => path.dirname(d) === r.experimentDir));
+  assert.equal(
+    path.dirname(r.experimentDir),
+    path.join(path.dirname(file), 'runs'),
+    "the config's output, relative to it",
+  );
   const c = readConfig(r.dirs[0]);
   assert.equal(c.backend, 'cpu', "the backend setting replaces the config's");
   assert.equal(c.training.stepEventInterval, 3);
   assert.equal(runBackend(r.dirs[0]), 'cpu');
   const job = JSON.parse(readFileSync(path.join(r.dirs[3], 'job.json'), 'utf8'));
-  assert.deepEqual({ methodIndex: job.methodIndex, order: job.order }, { methodIndex: 1, order: 1 });
+  assert.deepEqual(
+    { methodIndex: job.methodIndex, order: job.order, seed: job.seed },
+    { methodIndex: 1, order: 1, seed: 0 },
+  );
   assert.match(job.config?.sha256 ?? '', /^[0-9a-f]{64}$/, "job.json fingerprints the run's config");
 });
 
@@ -72,7 +76,7 @@ test("prepareRuns: 'auto' keeps the config's backend, an explicit step interval 
   const c = readConfig(r.dirs[0]);
   assert.equal(c.backend, 'wasm');
   assert.equal(c.training.stepEventInterval, 7);
-  assert.equal(path.dirname(r.dirs[0]), out);
+  assert.equal(path.dirname(r.experimentDir), out);
 });
 
 test('prepareRuns: an invalid config creates nothing and returns the issues with their paths', () => {

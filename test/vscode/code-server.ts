@@ -202,10 +202,21 @@ export async function startCodeServer(home: ServerHome, logFile: string, timeout
  * host on purpose (they outlive a window reload), so ending the server does not end them. Only processes whose
  * command line runs a trainer on that very folder are touched.
  */
+function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => join(dir, d.name));
+  } catch {
+    return [];
+  }
+}
+
 export function killTrainers(runsDir: string): void {
   if (!existsSync(runsDir)) return;
-  for (const name of readdirSync(runsDir)) {
-    const dir = join(runsDir, name);
+  const folders = readdirSync(runsDir).map((name) => join(runsDir, name));
+  // Run folders sit in experiment folders (<runs>/<experiment>-<time>/<cell>/).
+  for (const dir of folders.flatMap((d) => [d, ...subfolders(d)])) {
     let pid: number | undefined;
     try {
       pid = (JSON.parse(readFileSync(join(dir, 'trainer.pid'), 'utf8')) as { pid?: number }).pid;

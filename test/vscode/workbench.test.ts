@@ -10,6 +10,7 @@
 //   origin; the dashboard's CSP uses webview.cspSource and works in both.
 // - VS Code for the web saves files after a delay by default (desktop: off); the settings below turn that off so
 //   that edits stay unsaved until reverted, as on the desktop.
+import { experimentCells, isExperimentFolder } from '../../src/runs/experiment-dir';
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -89,6 +90,7 @@ function makeWorkspace(dir: string): void {
   const long = {
     ...demo,
     name: 'long',
+    seeds: 1,
     methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
     training: { ...training, epochs: 100 },
   };
@@ -97,11 +99,13 @@ function makeWorkspace(dir: string): void {
 }
 
 const runsDir = () => join(workspace, 'runs');
+/** The run folders of the experiment folders whose names start with `prefix`, in each grid's run order. */
 const runDirs = (prefix: string) =>
   existsSync(runsDir())
     ? readdirSync(runsDir())
         .filter((d) => d.startsWith(prefix))
         .map((d) => join(runsDir(), d))
+        .flatMap((d) => (isExperimentFolder(d) ? experimentCells(d) : [d]))
     : [];
 
 function events(dir: string): SculptEvent[] {

@@ -16,7 +16,8 @@ export function assetsDir(): string {
     const candidate = join(dir, 'assets');
     if (existsSync(join(candidate, 'models'))) return candidate;
     const up = dirname(dir);
-    if (up === dir) throw new Error(`the assets folder (assets/models) was not found above ${__dirname}; set SCULPT_ASSETS`);
+    if (up === dir)
+      throw new Error(`the assets folder (assets/models) was not found above ${__dirname}; set SCULPT_ASSETS`);
     dir = up;
   }
 }
@@ -46,7 +47,8 @@ function dataTaskIds(): string[] {
   for (const suite of readdirSync(root, { withFileTypes: true })) {
     if (!suite.isDirectory()) continue;
     for (const task of readdirSync(join(root, suite.name), { withFileTypes: true })) {
-      if (task.isDirectory() && existsSync(join(root, suite.name, task.name, 'train.jsonl'))) out.push(`${suite.name}/${task.name}`);
+      if (task.isDirectory() && existsSync(join(root, suite.name, task.name, 'train.jsonl')))
+        out.push(`${suite.name}/${task.name}`);
     }
   }
   return out.sort();
@@ -60,6 +62,7 @@ export function builtinTask(id: string): TaskSplit {
   const tiny = tinyTask(id);
   if (tiny) return tiny;
   const dir = join(assetsDir(), 'data', id);
-  if (!existsSync(join(dir, 'train.jsonl'))) throw new Error(`unknown builtin task '${id}'; builtin tasks: ${builtinTasks().join(', ')}`);
+  if (!existsSync(join(dir, 'train.jsonl')))
+    throw new Error(`unknown builtin task '${id}'; builtin tasks: ${builtinTasks().join(', ')}`);
   return { train: readJsonl(join(dir, 'train.jsonl')), test: readJsonl(join(dir, 'test.jsonl')) };
 }
