@@ -17,6 +17,8 @@ import { renderNotices, runFacts, runProgress, titleText } from './components/he
 import { tabSpecs, tabToolbar } from './tabs';
 import type { ChartSpec } from './charts/spec';
 import { restoreUi, TABS, type TabId, type UiState } from './ui';
+import { experimentModel, hasExperimentView, severalRunsPerMethod, type ExperimentModel } from './experiment/model';
+import { renderExperimentHead } from './experiment/progress';
 import { clear, h } from './dom';
 import { runsJson } from './export';
 import { summaryRow } from './derive';
@@ -30,6 +32,11 @@ export class DashboardApp implements CardHost {
   private readonly cards = new Map<string, ChartCard>();
   private readonly grids = new Map<TabId, HTMLElement>();
   private readonly toolbars = new Map<TabId, HTMLElement>();
+  private readonly tabParts = new Map<TabId, [HTMLElement, HTMLElement]>();
+  /** The Experiment tab's grid of cells, above its cards. */
+  private readonly experimentHead = h('div', { class: 'experiment-head-box' });
+  /** The tabs offered now, in order (the Experiment tab only for experiments and several runs per method). */
+  private offered: TabId[] = [];
   private readonly sigs = new Map<string, string>();
   private readonly titleEl = h('h1', { class: 'title' });
   private readonly factsEl = h('div', { class: 'facts-box' });
@@ -56,15 +63,15 @@ export class DashboardApp implements CardHost {
       const bar = h('div', { class: 'tab-toolbar' });
       this.grids.set(t.id, grid);
       this.toolbars.set(t.id, bar);
-      this.tabsEl.append(
+      this.tabParts.set(t.id, [
         h('vscode-tab-header', { attrs: { slot: 'header' }, data: { tab: t.id }, text: t.label }),
-        h('vscode-tab-panel', { data: { panel: t.id } }, bar, grid),
-      );
+        h('vscode-tab-panel', { data: { panel: t.id } }, bar, t.id === 'experiment' ? this.experimentHead : null, grid),
+      ]);
     }
-    this.tabsEl.selectedIndex = TABS.findIndex((t) => t.id === this.ui.tab);
+    this.syncTabs();
     this.tabsEl.addEventListener('vsc-tabs-select', (ev) => {
       const i = (ev as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
-      this.setUi({ tab: TABS[i]?.id ?? 'accuracy' });
+      this.setUi({ tab: this.offered[i] ?? 'accuracy', tabPicked: true });
     });
     const exportAll = h('vscode-button', {
       attrs: { secondary: true },
@@ -136,13 +143,56 @@ export class DashboardApp implements CardHost {
   }
 
   private persist(): void {
-    this.bridge.setState({ protocol: WEBVIEW_PROTOCOL, runKeys: this.state.runs.map((r) => r.key), ui: this.ui });
+    this.bridge.setState({
+      protocol: WEBVIEW_PROTOCOL,
+      runKeys: this.state.runs.map((r) => r.key),
+      ...(this.state.experiment ? { experimentDir: this.state.experiment.dir } : {}),
+      ui: this.ui,
+    });
   }
 
   private exportJson(): void {
     const runs = this.state.runs;
     if (!runs.length) return;
-    this.exportFile('json', runs.length === 1 ? runs[0].name : 'sculpt-compare', runsJson(runs), runs[0].key);
+    const exp = this.state.experiment;
+    const aggregate = hasExperimentView(this.state) ? experimentModel(this.state).aggregate : undefined;
+    const base = exp ? exp.name : runs.length === 1 ? runs[0].name : 'sculpt-compare';
+    // An experiment's export starts in its folder (the host's default for no run).
+    this.exportFile('json', base, runsJson(runs, { experiment: exp, aggregate }), exp ? undefined : runs[0].key);
+  }
+
+  /**
+   * The tab shown: the user's pick, else the Experiment tab when some method has several runs, else Accuracy;
+   * never a tab that is not offered.
+   */
+  private currentTab(): TabId {
+    const tab = this.ui.tabPicked ? this.ui.tab : severalRunsPerMethod(this.state) ? 'experiment' : this.ui.tab;
+    return this.offered.includes(tab) ? tab : 'accuracy';
+  }
+
+  /** Adds or removes the Experiment tab as the runs shown call for it, and selects the current tab. */
+  private syncTabs(): void {
+    const offered = TABS.map((t) => t.id).filter((id) => id !== 'experiment' || hasExperimentView(this.state));
+    if (offered.join() !== this.offered.join()) {
+      for (const [id, parts] of this.tabParts) {
+        if (!offered.includes(id)) for (const el of parts) el.remove();
+      }
+      // Inserted in order; parts already in place stay (moving a canvas makes Chart.js rebind it).
+      offered.forEach((id, i) => {
+        const [header, panel] = this.tabParts.get(id)!;
+        if (header.parentElement === this.tabsEl) return;
+        const before =
+          offered
+            .slice(i + 1)
+            .map((x) => this.tabParts.get(x)![0])
+            .find((el) => el.parentElement === this.tabsEl) ?? null;
+        this.tabsEl.insertBefore(header, before);
+        this.tabsEl.insertBefore(panel, before);
+      });
+      this.offered = offered;
+    }
+    const index = this.offered.indexOf(this.currentTab());
+    if (this.tabsEl.selectedIndex !== index) this.tabsEl.selectedIndex = index;
   }
 
   private refreshTheme(): void {
@@ -179,13 +229,15 @@ export class DashboardApp implements CardHost {
 
   render(): void {
     const runs = this.state.runs;
-    this.titleEl.textContent = titleText(runs);
+    this.syncTabs();
+    this.titleEl.textContent = titleText(runs, this.state.experiment);
     clear(this.factsEl, runs.length === 1 ? runFacts(runs[0]) : null);
     clear(this.progressEl, ...runs.map(runProgress));
     const rows = runs.map(summaryRow);
     const summarySig = [
       this.palVersion,
       this.ui.hidden,
+      this.state.experiment?.cells.map((c) => c.key),
       rows.map((r) => [
         r.key,
         r.name,
@@ -209,6 +261,7 @@ export class DashboardApp implements CardHost {
                   hidden: hide ? [...new Set([...this.ui.hidden, k])] : this.ui.hidden.filter((x) => x !== k),
                 }),
               openFolder: (key) => this.bridge.post({ type: 'open-run-folder', key }),
+              cellMethod: (key) => this.state.experiment?.cells.find((c) => c.key === key)?.method,
             })
           : h('p', { class: 'card-empty', text: 'Waiting for runs\u2026' }),
       );
@@ -232,7 +285,7 @@ export class DashboardApp implements CardHost {
       this.state.notice = null;
       setTimeout(() => this.toastEl.classList.remove('visible'), 4000);
     }
-    this.renderTab(this.ui.tab);
+    this.renderTab(this.currentTab());
     this.renders++;
     const total = runs.reduce((s, r) => s + r.events.length, 0);
     // Markers for tests and benchmarks: how many events the drawn picture includes.
@@ -242,8 +295,21 @@ export class DashboardApp implements CardHost {
 
   private renderTab(tab: TabId): void {
     const runs = this.state.runs;
+    let model: ExperimentModel | null = null;
+    if (tab === 'experiment') {
+      model = experimentModel(this.state);
+      const headSig = [
+        model.name,
+        model.columns.map((c) => c.id),
+        model.grid.map((row) => row.map((c) => c && [c.key, c.state, c.status, c.progress, c.error])),
+        model.aggregate.baseline,
+        model.signature,
+      ];
+      if (this.changed('experiment-head', headSig)) clear(this.experimentHead, renderExperimentHead(model));
+    }
     const ctx = {
       runs,
+      experiment: model,
       ui: this.ui,
       colorIndex: (r: RunState) => this.colorIndex(r),
       setUi: (p: Partial<UiState>) => this.setUi(p),
@@ -251,7 +317,9 @@ export class DashboardApp implements CardHost {
     };
     const toolbarSig = [tab, this.state.layout, this.ui, runs.map((r) => [r.key, r.ranks.map((x) => x.beforeTask)])];
     if (this.changed(`toolbar:${tab}`, toolbarSig)) clear(this.toolbars.get(tab)!, ...tabToolbar(tab, ctx));
-    if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, runs.map((r) => [r.key, r.version]), this.ui]))
+    // The experiment's cards change with the aggregate, not with every step event of a running cell.
+    const data = model ? model.signature : runs.map((r) => [r.key, r.version]);
+    if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, data, this.ui]))
       this.syncCards(this.grids.get(tab)!, tabSpecs(tab, ctx));
   }
 

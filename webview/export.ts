@@ -2,15 +2,22 @@
 import type { RunState } from './state';
 import { runStatus } from './state';
 import { summaryRow } from './derive';
-import { WEBVIEW_PROTOCOL } from '../src/protocol/webview';
+import { WEBVIEW_PROTOCOL, type ExperimentInfo } from '../src/protocol/webview';
+import type { ExperimentAggregate } from '../src/runs/aggregate-types';
 
-export function runsJson(runs: RunState[]): string {
+/** The runs, and when they are an experiment's cells (or several per method), the experiment and its aggregate. */
+export function runsJson(
+  runs: RunState[],
+  extra: { experiment?: ExperimentInfo | null; aggregate?: ExperimentAggregate } = {},
+): string {
   return (
     JSON.stringify(
       {
         kind: 'sculpt-dashboard-export',
         protocol: WEBVIEW_PROTOCOL,
         exportedAt: new Date().toISOString(),
+        ...(extra.experiment ? { experiment: extra.experiment } : {}),
+        ...(extra.aggregate ? { aggregate: extra.aggregate } : {}),
         runs: runs.map((r) => ({
           name: r.name,
           folder: r.key,

@@ -46,3 +46,9 @@ function csvCell(v: string | number | null | undefined): string {
 export function toCsv(rows: readonly (readonly (string | number | null | undefined)[])[]): string {
   return rows.map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
 }
+
+/** A p-value: three decimals, or "< 0.001". */
+export function fmtP(p: number | null | undefined): string {
+  if (p == null || !Number.isFinite(p)) return DASH;
+  return p < 0.001 ? '< 0.001' : p.toFixed(3);
+}

@@ -21,7 +21,7 @@ import {
   type StoppedEvent,
   type WarningEvent,
 } from '../src/protocol/events';
-import type { HostMessage, RunInfo, RunSnapshot, ThemeKind } from '../src/protocol/webview';
+import type { ExperimentInfo, HostMessage, RunInfo, RunSnapshot, ThemeKind } from '../src/protocol/webview';
 import { WEBVIEW_PROTOCOL } from '../src/protocol/webview';
 import { effectiveEvents, emptySummary, foldEvent, type RunSummary } from '../src/runs/fold';
 import { hasEnded, settledStatus, type RunStatus } from '../src/runs/status';
@@ -317,6 +317,8 @@ export function runStatus(run: RunState): RunStatus {
 
 export interface DashboardState {
   runs: RunState[];
+  /** The experiment whose cells the runs are, when the panel shows an experiment folder. */
+  experiment: ExperimentInfo | null;
   theme: ThemeKind;
   /** Set when the host speaks a newer protocol than this webview. */
   protocolError: string | null;
@@ -327,7 +329,7 @@ export interface DashboardState {
 }
 
 export function emptyDashboard(theme: ThemeKind = 'dark'): DashboardState {
-  return { runs: [], theme, protocolError: null, notice: null, layout: 0 };
+  return { runs: [], experiment: null, theme, protocolError: null, notice: null, layout: 0 };
 }
 
 function snapshotRun(s: RunSnapshot | (RunInfo & Partial<RunSnapshot>)): RunState {
@@ -349,7 +351,12 @@ export function reduceHost(state: DashboardState, msg: HostMessage): DashboardSt
         state.protocolError = `This dashboard speaks protocol ${WEBVIEW_PROTOCOL} but the extension sent ${msg.protocol}: reload the window after updating Sculpt.`;
       }
       state.runs = msg.runs.map(snapshotRun);
+      state.experiment = msg.experiment ?? null;
       state.theme = msg.theme;
+      state.layout++;
+      break;
+    case 'experiment':
+      state.experiment = msg.experiment;
       state.layout++;
       break;
     case 'runs': {

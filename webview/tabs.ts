@@ -8,12 +8,16 @@ import type { ChartSpec } from './charts/spec';
 import { averageAccuracySpec, forgettingSpec, matrixSpec } from './charts/accuracy';
 import { lossSpec, throughputSpec } from './charts/training';
 import { ranksBarsSpec, ranksHeatmapSpec } from './charts/ranks';
+import { experimentSpecs } from './charts/experiment';
+import type { ExperimentModel } from './experiment/model';
 import { ranksAt } from './derive';
 import type { TabId, UiState } from './ui';
 import { h } from './dom';
 
 export interface TabContext {
   runs: RunState[];
+  /** The experiment view's model, computed when the Experiment tab is drawn. */
+  experiment: ExperimentModel | null;
   ui: UiState;
   colorIndex(run: RunState): number;
   setUi(patch: Partial<UiState>): void;
@@ -35,6 +39,9 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
   if (!runs.length) return [];
   const multi = ctx.runs.length > 1;
   switch (tab) {
+    case 'experiment':
+      // Every run counts here, hidden or not: the aggregate is over the experiment's cells.
+      return ctx.experiment ? experimentSpecs(ctx.experiment) : [];
     case 'accuracy':
       return [
         ...runs.map((r) => matrixSpec(r, multi ? `: ${r.name}` : '')),

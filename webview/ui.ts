@@ -1,9 +1,14 @@
 /** UI choices that survive a reload (tab, table views, hidden runs, ...), kept with VS Code's setState. */
 
-export type TabId = 'accuracy' | 'training' | 'subspace';
+export type TabId = 'experiment' | 'accuracy' | 'training' | 'subspace';
 
 export interface UiState {
   tab: TabId;
+  /**
+   * Whether the user picked the tab: until then the dashboard opens on the Experiment tab when it shows several
+   * runs per method, else on Accuracy.
+   */
+  tabPicked: boolean;
   /** Card ids showing their table instead of the chart. */
   tables: string[];
   /** Run keys hidden from the overlaid charts in compare mode. */
@@ -15,14 +20,16 @@ export interface UiState {
   logLoss: boolean;
 }
 
+/** In order; the Experiment tab is offered only for experiments and several runs per method (see app.ts). */
 export const TABS: { id: TabId; label: string }[] = [
+  { id: 'experiment', label: 'Experiment' },
   { id: 'accuracy', label: 'Accuracy' },
   { id: 'training', label: 'Training' },
   { id: 'subspace', label: 'Subspace ranks' },
 ];
 
 export function defaultUi(): UiState {
-  return { tab: 'accuracy', tables: [], hidden: [], ranksRun: null, boundary: null, logLoss: false };
+  return { tab: 'accuracy', tabPicked: false, tables: [], hidden: [], ranksRun: null, boundary: null, logLoss: false };
 }
 
 /** Reads what an earlier page stored, keeping only well-formed fields (the state may come from an older build). */
@@ -32,6 +39,7 @@ export function restoreUi(raw: unknown): UiState {
   const r = raw as Record<string, unknown>;
   const strings = (x: unknown) => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
   if (TABS.some((t) => t.id === r.tab)) ui.tab = r.tab as TabId;
+  ui.tabPicked = r.tabPicked === true;
   ui.tables = strings(r.tables);
   ui.hidden = strings(r.hidden);
   if (typeof r.ranksRun === 'string') ui.ranksRun = r.ranksRun;

@@ -2,16 +2,32 @@
  * `sculpt report <runDir...> [--csv | --html | --json] [--baseline <method>] [--out file]`: Markdown (default),
  * CSV, a self-contained HTML page, or JSON `{ runs, aggregate }` (for scripts: the runs' summaries, one reading
  * of the logs, the same as every view's, and their aggregate over seeds and orders). `--baseline` names the
- * method the others are compared with (default: seqft when it ran, else the first method).
+ * method the others are compared with (default: the config's `compare.baseline`, else seqft when it ran, else the
+ * first method).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { aggregateRuns } from '../runs/aggregate';
 import type { ExperimentAggregate } from '../runs/aggregate-types';
 import { foldRun, type RunSummary } from '../runs/fold';
-import { readRunDir } from '../runs/run-dir';
+import { readRunDir, type Job } from '../runs/run-dir';
+import { methodLabel, type ResolvedConfig } from '../protocol/config-validate';
 import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
+
+/**
+ * A run's summary with what its folder says where its log does not (yet): a queued cell of a grid has no
+ * events, but job.json and config.json name its method, order and seed.
+ */
+function withJob(s: RunSummary, config: ResolvedConfig, job: Job): RunSummary {
+  const entry = Array.isArray(config?.methods) ? config.methods[job?.methodIndex] : undefined;
+  return {
+    ...s,
+    method: s.method !== '?' || !entry ? s.method : methodLabel(entry),
+    order: s.order ?? (Number.isInteger(job?.order) ? job.order : null),
+    seed: s.seed ?? (Number.isInteger(job?.seed) ? job.seed! : typeof config?.seed === 'number' ? config.seed : null),
+  };
+}
 
 export function reportCommand(
   dirs: string[],
@@ -22,9 +38,11 @@ export function reportCommand(
     return 2;
   }
   const runs: RunSummary[] = [];
+  // The runs' `compare.baseline`, used when --baseline is not given and the runs agree on one that ran.
+  const configured = new Set<string>();
   for (const d of dirs) {
     try {
-      const { log } = readRunDir(d);
+      const { log, config, job } = readRunDir(d);
       // Lines that are not events of the schema are left out of the report, and said to be.
       const skipped = [...log.badLines, ...log.invalid].sort((x, y) => x - y);
       if (skipped.length) {
@@ -33,7 +51,8 @@ export function reportCommand(
           `sculpt report: ${d}: skipped ${skipped.length} line(s) of events.jsonl that are not valid events (lines ${lines})`,
         );
       }
-      runs.push(foldRun(basename(resolve(d)), log.events));
+      runs.push(withJob(foldRun(basename(resolve(d)), log.events), config, job));
+      if (typeof config.compare?.baseline === 'string') configured.add(config.compare.baseline);
     } catch (e) {
       console.error(`sculpt report: ${(e as Error).message}`);
       return 2;
@@ -42,7 +61,9 @@ export function reportCommand(
   let aggregate: ExperimentAggregate;
   try {
     // Only an unknown --baseline throws: a usage error, whose message names the methods that ran.
-    aggregate = aggregateRuns(runs, { baseline: opts.baseline ?? null });
+    const fromConfig = configured.size === 1 ? [...configured][0] : undefined;
+    const ran = fromConfig !== undefined && runs.some((r) => r.method === fromConfig);
+    aggregate = aggregateRuns(runs, { baseline: opts.baseline ?? (ran ? fromConfig : null) });
   } catch (e) {
     console.error(`sculpt report: ${(e as Error).message}`);
     return 2;

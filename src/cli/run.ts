@@ -98,7 +98,7 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
 }
 
 /** "2 methods × 3 orders × 2 seeds = 12 runs", for the start of a run. */
-function describeGrid(config: ResolvedConfig, runs: number): string {
+export function describeGrid(config: ResolvedConfig, runs: number): string {
   const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
   const orders = 1 + (config.orders?.length ?? 0);
   return `${n(config.methods.length, 'method')} × ${n(orders, 'order')} × ${n(gridSeeds(config).length, 'seed')} = ${n(runs, 'run')}`;

@@ -3,7 +3,8 @@
  * weight file headers among them, without loading weights); exit 2 on any issue.
  */
 import { UsageError } from '../protocol/errors';
-import { loadConfig } from './run';
+import { describeGrid, loadConfig } from './run';
+import { gridCells } from '../runs/experiment-dir';
 import { checkModel, describeModel } from './model-check';
 import { checkTaskData } from './data-check';
 
@@ -15,8 +16,8 @@ export function validateCommand(files: string[]): number {
     const model = config && checkModel(config, f);
     const data = config && checkTaskData(config, f);
     if (config && model && data) {
-      const methods = `${config.methods.length} method${config.methods.length === 1 ? '' : 's'}`;
-      console.log(`${f}: valid (${config.tasks.length} tasks, ${methods}; model ${describeModel(model)})`);
+      const grid = describeGrid(config, gridCells(config).length);
+      console.log(`${f}: valid (${config.tasks.length} tasks; ${grid}; model ${describeModel(model)})`);
     } else ok = false;
   }
   return ok ? 0 : 2;

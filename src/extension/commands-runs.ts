@@ -1,20 +1,26 @@
 /**
- * Commands on recorded runs: Open Dashboard, Open Run..., Compare Runs, Export Report, Show Trainer Log,
- * Reveal Run Folder, Delete Run, and the views' refresh and selection.
+ * Commands on recorded runs: Open Dashboard, Open Experiment View, Open Run..., Compare Runs, Export Report,
+ * Show Trainer Log, Reveal Run Folder, Delete Run, and the views' refresh and selection.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { readConfigText } from '../data/read-bounded';
+import { experimentCells, experimentOf, isExperimentFolder } from '../runs/experiment-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { isLive } from '../runs/status';
 import { pickRuns, runDirsFromArgs } from './pickers';
 import { LOG_FILE, eventsFile, listRunFolders } from './run-folder';
 import type { Sculpt } from './sculpt';
+import { experimentsOfConfig, findExperimentFolders } from './trees/experiment-items';
+import type { TreeNode } from './trees/node';
 
 export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
   return [
     reg('sculpt.openDashboard', (...args) => openDashboard(s, args)),
+    reg('sculpt.openExperiment', (...args) => openExperiment(s, args)),
+    followNewCells(s),
     reg('sculpt.openRun', () => openRun(s)),
     reg('sculpt.compareRuns', (...args) => compareRuns(s, args)),
     reg('sculpt.exportReport', (...args) => exportReport(s, args)),
@@ -41,6 +47,111 @@ async function openDashboard(s: Sculpt, args: unknown[]): Promise<void> {
     dirs = await pickRuns(s.runsTree.entries(), { title: 'Open the dashboard of which run?', many: false });
   for (const d of dirs) s.follow(d);
   if (dirs.length) s.dashboard.open(dirs);
+}
+
+const CONFIG_SUFFIX = '.sculpt.json';
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The newest experiment folder launched from a config file, after telling the user when there is none. */
+async function newestExperimentOf(s: Sculpt, file: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = readConfigText(file);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Sculpt: cannot read ${file}: ${(e as Error).message}`);
+    return undefined;
+  }
+  const found = experimentsOfConfig(file, text, s.runsRoots())[0];
+  if (found) return found.dir;
+  const pick = await vscode.window.showInformationMessage(
+    `Sculpt: ${vscode.workspace.asRelativePath(file)} has not been run yet: its experiment folder appears in its output folder when it runs.`,
+    'Run Experiment',
+  );
+  if (pick) await vscode.commands.executeCommand('sculpt.runExperiment', vscode.Uri.file(file));
+  return undefined;
+}
+
+/**
+ * The experiment folder a command argument stands for: a run row or run folder (the experiment it is a cell
+ * of), a config row or file (its newest launch), or an experiment folder. Null when the argument names no
+ * experiment (the user was told why); undefined when there is no argument.
+ */
+export async function experimentFromArgs(s: Sculpt, args: unknown[]): Promise<string | null | undefined> {
+  const arg = args[0];
+  if (arg === undefined || arg === null) return undefined;
+  const node = typeof arg === 'object' && !(arg instanceof vscode.Uri) ? (arg as TreeNode) : undefined;
+  if (node?.file) return (await newestExperimentOf(s, node.file)) ?? null;
+  const p = runDirsFromArgs([arg])[0];
+  if (!p) return undefined;
+  if (p.endsWith(CONFIG_SUFFIX) && !isDirectory(p)) return (await newestExperimentOf(s, p)) ?? null;
+  const dir = isExperimentFolder(p) ? p : experimentOf(p);
+  if (dir) return dir;
+  void vscode.window.showInformationMessage(
+    `Sculpt: ${path.basename(p)} is not a cell of an experiment folder (one with experiment.json): open its dashboard instead.`,
+  );
+  return null;
+}
+
+export async function pickExperiment(s: Sculpt): Promise<string | undefined> {
+  const found = findExperimentFolders(s.runsRoots());
+  if (found.length === 0) {
+    void vscode.window.showInformationMessage('Sculpt: no experiment folder yet: run an experiment first.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    found.map(({ dir, record }) => ({
+      label: record.name,
+      description: `${record.cells.length} run${record.cells.length === 1 ? '' : 's'} · ${record.created ?? ''}`,
+      detail: dir,
+      dir,
+    })),
+    { title: 'Open which experiment?', matchOnDescription: true, matchOnDetail: true },
+  );
+  return picked?.dir;
+}
+
+/** Every cell of an experiment in one dashboard: the argument's experiment, else the selected run's, else a pick. */
+async function openExperiment(s: Sculpt, args: unknown[]): Promise<void> {
+  let dir = await experimentFromArgs(s, args);
+  if (dir === null) return;
+  dir ??= defaultRuns(s)
+    .map((d) => experimentOf(d))
+    .find((d): d is string => !!d);
+  dir ??= await pickExperiment(s);
+  if (!dir) return;
+  try {
+    // Cells run by a terminal's `sculpt run` are followed through their logs, as Open Dashboard does.
+    for (const d of experimentCells(dir)) if (existsSync(eventsFile(d))) s.follow(d);
+    s.dashboard.openExperiment(dir);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Sculpt: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Follows a cell whose log appears while its experiment is shown (a terminal's `sculpt run` starting the next
+ * cell), so the experiment view updates live whoever runs the grid.
+ */
+function followNewCells(s: Sculpt): vscode.Disposable {
+  const watcher = vscode.workspace.createFileSystemWatcher('**/events.jsonl', false, true, true);
+  const sub = watcher.onDidCreate((uri) => {
+    const dir = path.dirname(uri.fsPath);
+    const exp = experimentOf(dir);
+    if (exp && s.dashboard.openExperiments().includes(exp)) s.follow(dir);
+  });
+  return {
+    dispose: () => {
+      sub.dispose();
+      watcher.dispose();
+    },
+  };
 }
 
 async function openRun(s: Sculpt): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * Run control: Run Experiment, Stop Run, Resume Run. Running and resuming execute the trainer on the
- * workspace's configs and data, so they need a trusted workspace.
+ * Run control: Run Experiment, Stop Run, Resume Run, and Stop / Resume Experiment for a whole grid. Running and
+ * resuming execute the trainer on the workspace's configs and data, so they need a trusted workspace.
  */
 import * as vscode from 'vscode';
 import { formatIssues } from '../protocol/config-validate';
@@ -11,6 +11,10 @@ import { isLive } from './run-manager';
 import type { Sculpt } from './sculpt';
 import { readSettings, runSettingsFor } from './settings';
 import { runStatus } from './trees/run-items';
+import { experimentFromArgs, pickExperiment } from './commands-runs';
+import { experimentCells } from '../runs/experiment-dir';
+import { foldRun } from '../runs/fold';
+import { readEvents } from './run-folder';
 
 /** False (after telling the user why) in an untrusted workspace. */
 export async function requireTrust(action: string): Promise<boolean> {
@@ -28,6 +32,8 @@ export function registerRunCommands(s: Sculpt): vscode.Disposable[] {
     vscode.commands.registerCommand('sculpt.runExperiment', (arg?: unknown) => runExperiment(s, arg)),
     vscode.commands.registerCommand('sculpt.stopRun', (...args: unknown[]) => stopRun(s, args)),
     vscode.commands.registerCommand('sculpt.resumeRun', (...args: unknown[]) => resumeRun(s, args)),
+    vscode.commands.registerCommand('sculpt.stopExperiment', (...args: unknown[]) => stopExperiment(s, args)),
+    vscode.commands.registerCommand('sculpt.resumeExperiment', (...args: unknown[]) => resumeExperiment(s, args)),
   ];
 }
 
@@ -70,7 +76,13 @@ async function runExperiment(s: Sculpt, arg: unknown): Promise<void> {
   const focus = dirs[Math.max(0, svd)];
   s.ranksTree.select(focus, s.label(focus));
   s.runsTree.refresh(0);
-  s.dashboard.open(dirs);
+  // The experiment's panel: every cell of the grid, queued ones included, under the experiment's name.
+  try {
+    s.dashboard.openExperiment(prepared.experimentDir);
+  } catch (e) {
+    s.log.warn(`${(e as Error).message}; showing the runs without the experiment view`);
+    s.dashboard.open(dirs);
+  }
 }
 
 async function stopRun(s: Sculpt, args: unknown[]): Promise<void> {
@@ -142,4 +154,52 @@ async function resumeRun(s: Sculpt, args: unknown[]): Promise<void> {
     s.runsTree.refresh(0);
     s.dashboard.open(started);
   }
+}
+
+/** The experiment folder a command is about: its argument's, else one the user picks. */
+async function experimentFor(s: Sculpt, args: unknown[]): Promise<string | undefined> {
+  const dir = await experimentFromArgs(s, args);
+  return dir === null ? undefined : (dir ?? (await pickExperiment(s)));
+}
+
+/** Stops a whole grid: its queued cells are cancelled, its running ones checkpoint and stop. */
+async function stopExperiment(s: Sculpt, args: unknown[]): Promise<void> {
+  const dir = await experimentFor(s, args);
+  if (!dir) return;
+  const active = experimentCells(dir).filter((d) => {
+    const rec = s.manager.get(d) ?? s.manager.follow(d);
+    return rec !== undefined && (isLive(rec.state) || rec.state === 'queued');
+  });
+  if (active.length === 0) {
+    void vscode.window.showInformationMessage('Sculpt: no run of this experiment is running or queued.');
+    return;
+  }
+  await stopRun(s, [active]);
+}
+
+/** Resumes a whole grid: every cell that has not finished and is not running continues (or starts). */
+async function resumeExperiment(s: Sculpt, args: unknown[]): Promise<void> {
+  if (!(await requireTrust('Resuming'))) return;
+  const dir = await experimentFor(s, args);
+  if (!dir) return;
+  const pending = experimentCells(dir).filter((d) => {
+    const rec = s.manager.get(d);
+    if (rec && (isLive(rec.state) || rec.state === 'queued')) return false;
+    return foldRun(d, readEvents(d)).status !== 'finished';
+  });
+  if (pending.length === 0) {
+    void vscode.window.showInformationMessage('Sculpt: every run of this experiment has finished or is running.');
+    return;
+  }
+  const backend = readSettings().backend;
+  for (const d of pending) {
+    try {
+      applyBackendToRunFolder(d, backend);
+      s.manager.start(d);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Sculpt: cannot resume ${s.label(d)}: ${(e as Error).message}`);
+    }
+  }
+  s.runsTree.refresh(0);
+  s.dashboard.openExperiment(dir);
 }

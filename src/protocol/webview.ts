@@ -7,7 +7,9 @@
  * choices (tab, toggles) in `setState`.
  *
  * Runs are identified by `key`, the run folder's path as the host knows it: stable across reloads and unique
- * even when two folders hold runs with the same runId (a copied folder).
+ * even when two folders hold runs with the same runId (a copied folder). A panel opened on an experiment folder
+ * also names the experiment (`experiment` in `init`; an `experiment` message with the `runs` message that adds
+ * cells), so the webview knows each cell's method, order and seed before its log does.
  */
 import type { SculptEvent } from './events';
 
@@ -39,6 +41,34 @@ export interface RunSnapshot extends RunInfo {
   readError?: string;
 }
 
+/** One cell of an experiment's grid (src/runs/experiment-dir.ts), by the key of its run folder. */
+export interface ExperimentCellInfo {
+  key: string;
+  /** The method's label, as in reports. */
+  method: string;
+  methodIndex: number;
+  /** 0-based index into `orders`. */
+  order: number;
+  seed: number;
+}
+
+/**
+ * The experiment a panel shows (its experiment.json): which run is which cell, so that cells that have not
+ * started yet are shown with their method, and the baseline and task order the aggregate uses.
+ */
+export interface ExperimentInfo {
+  /** The experiment folder. */
+  dir: string;
+  name: string;
+  methods: string[];
+  /** Task names of each order, the config's `tasks` first. */
+  orders: string[][];
+  seeds: number[];
+  baseline: string | null;
+  /** In run order; the panel's runs are these cells' folders. */
+  cells: ExperimentCellInfo[];
+}
+
 // ---- host -> webview ----
 
 /** The complete picture after `ready`: replaces whatever the webview had. */
@@ -47,6 +77,8 @@ export interface InitMessage {
   protocol: number;
   runs: RunSnapshot[];
   theme: ThemeKind;
+  /** Set when the panel shows the cells of an experiment folder. */
+  experiment?: ExperimentInfo | null;
 }
 
 /** Events appended to one run (live from a trainer, or read from a growing log). Duplicates by seq are ignored. */
@@ -88,7 +120,14 @@ export interface ExportResultMessage {
   error?: string;
 }
 
-export type HostMessage = InitMessage | EventsMessage | RunsMessage | LiveMessage | ThemeMessage | ExportResultMessage;
+/** The experiment's record changed (cells added): sent with the `runs` message that adds their runs. */
+export interface ExperimentMessage {
+  type: 'experiment';
+  experiment: ExperimentInfo | null;
+}
+
+export type HostMessage =
+  InitMessage | EventsMessage | RunsMessage | LiveMessage | ThemeMessage | ExportResultMessage | ExperimentMessage;
 
 // ---- webview -> host ----
 
@@ -139,6 +178,8 @@ export type WebviewMessage =
 export interface DashboardPersistedState {
   protocol: number;
   runKeys: string[];
+  /** The experiment folder of a panel opened on an experiment: restored as one, picking up its current cells. */
+  experimentDir?: string;
   ui?: unknown;
 }
 
@@ -176,7 +217,12 @@ export function isHostMessage(x: unknown): x is HostMessage {
   if (!isObj(x)) return false;
   switch (x.type) {
     case 'init':
-      return isInt(x.protocol) && Array.isArray(x.runs) && isStr(x.theme);
+      return (
+        isInt(x.protocol) &&
+        Array.isArray(x.runs) &&
+        isStr(x.theme) &&
+        (x.experiment === undefined || x.experiment === null || isExperimentInfo(x.experiment))
+      );
     case 'events':
       return isStr(x.key) && Array.isArray(x.events);
     case 'runs':
@@ -187,13 +233,40 @@ export function isHostMessage(x: unknown): x is HostMessage {
       return isStr(x.theme);
     case 'export-result':
       return isInt(x.requestId) && isStr(x.outcome);
+    case 'experiment':
+      return x.experiment === null || isExperimentInfo(x.experiment);
     default:
       return false;
   }
 }
 
+export function isExperimentInfo(x: unknown): x is ExperimentInfo {
+  return (
+    isObj(x) &&
+    isStr(x.dir) &&
+    isStr(x.name) &&
+    Array.isArray(x.methods) &&
+    x.methods.every(isStr) &&
+    Array.isArray(x.orders) &&
+    x.orders.every((o) => Array.isArray(o) && o.every(isStr)) &&
+    Array.isArray(x.seeds) &&
+    x.seeds.every(isInt) &&
+    (x.baseline === null || isStr(x.baseline)) &&
+    Array.isArray(x.cells) &&
+    x.cells.every(
+      (c) => isObj(c) && isStr(c.key) && isStr(c.method) && isInt(c.methodIndex) && isInt(c.order) && isInt(c.seed),
+    )
+  );
+}
+
 export function isPersistedState(x: unknown): x is DashboardPersistedState {
-  return isObj(x) && isInt(x.protocol) && Array.isArray(x.runKeys) && x.runKeys.every(isStr);
+  return (
+    isObj(x) &&
+    isInt(x.protocol) &&
+    Array.isArray(x.runKeys) &&
+    x.runKeys.every(isStr) &&
+    (x.experimentDir === undefined || isStr(x.experimentDir))
+  );
 }
 
 /** A safe file name from run and chart names (which come from user configs). */

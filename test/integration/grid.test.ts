@@ -52,6 +52,10 @@ test('a 2 × 2 × 2 grid runs, stops as a whole, resumes from its experiment fol
     }),
   );
 
+  const valid = cli('validate', cfg);
+  assert.equal(valid.status, 0, valid.stderr);
+  assert.match(valid.stdout, /: valid \(2 tasks; 2 methods × 2 orders × 2 seeds = 8 runs; model /);
+
   // Run it, and stop the whole grid (Ctrl-C) once one pair of cells has finished and the next ones are stepping.
   const child = spawn(process.execPath, [CLI, 'run', cfg, '--jobs', '2'], {
     env: RUN_ENV,
@@ -64,9 +68,7 @@ test('a 2 × 2 × 2 grid runs, stops as a whole, resumes from its experiment fol
   for (;;) {
     const dirs = runDirs(output);
     const done = dirs.filter((d) => runFinished(d)).length;
-    const stepping = dirs.filter(
-      (d) => !runFinished(d) && logOf(d).some((e) => e.type === 'step'),
-    ).length;
+    const stepping = dirs.filter((d) => !runFinished(d) && logOf(d).some((e) => e.type === 'step')).length;
     if (done >= 2 && stepping >= 1) break;
     assert.ok(Date.now() < deadline, `the grid did not get going: ${stderr}`);
     assert.equal(child.exitCode, null, `the grid ended before it could be stopped: ${stderr}`);

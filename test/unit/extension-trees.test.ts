@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunCatalog } from '../../src/extension/run-catalog';
@@ -13,7 +13,12 @@ import { RunManager, type RunRecord } from '../../src/extension/run-manager';
 import { initialProgress } from '../../src/extension/live-progress';
 import { runNodes, runStatus, type RunEntry } from '../../src/extension/trees/run-items';
 import { pct, rankBoundaries, rankNodes } from '../../src/extension/trees/rank-items';
-import { experimentNodes } from '../../src/extension/trees/experiment-items';
+import {
+  configOutput,
+  experimentNodes,
+  experimentsOfConfig,
+  findExperimentFolders,
+} from '../../src/extension/trees/experiment-items';
 import { tinyExperiment } from '../helpers/experiment';
 import { fixture } from '../helpers/paths';
 
@@ -220,4 +225,50 @@ test('Experiments: one row per config, with its shape in the tooltip; a broken f
     /Model: builtin:tiny-llama\nTasks: sentiment → topic\nMethods: seqft\nRuns: 1 \(1 method × 1 order\)/,
   );
   assert.equal(nodes[1].contextValue, 'sculptExperiment');
+});
+
+test('Runs: a cell of an experiment folder says so in its context value; Experiments: a config finds its newest launch', () => {
+  const ws = mkdtempSync(join(tmpdir(), 'sculpt-tree-exp-'));
+  const config = join(ws, 'grid.sculpt.json');
+  const text = JSON.stringify(tinyExperiment({ name: 'grid', output: 'out' }));
+  writeFileSync(config, text);
+  const launch = (folder: string, created: string, configFile: string | null, name = 'grid') => {
+    const dir = join(ws, 'out', folder);
+    mkdirSync(join(dir, 'seqft-o1-s0'), { recursive: true });
+    cpSync(join(SEQFT, 'events.jsonl'), join(dir, 'seqft-o1-s0', 'events.jsonl'));
+    cpSync(join(SEQFT, 'job.json'), join(dir, 'seqft-o1-s0', 'job.json'));
+    const cells = [{ dir: 'seqft-o1-s0', methodIndex: 0, method: 'seqft', order: 0, seed: 0 }];
+    const record = {
+      kind: 'sculpt-experiment',
+      version: 1,
+      name,
+      configFile,
+      created,
+      methods: ['seqft'],
+      orders: [],
+      seeds: [0],
+      baseline: null,
+      cells,
+    };
+    writeFileSync(join(dir, 'experiment.json'), JSON.stringify(record));
+    return dir;
+  };
+  const older = launch('grid-20261201-090000', '2026-12-01T09:00:00.000Z', config);
+  const newer = launch('grid-20261207-090000', '2026-12-07T09:00:00.000Z', config);
+  launch('grid-20261209-090000', '2026-12-09T09:00:00.000Z', join(ws, 'other.sculpt.json'));
+  const unnamed = launch('grid-20261203-090000', '2026-12-03T09:00:00.000Z', null);
+  launch('else-20261210-090000', '2026-12-10T09:00:00.000Z', null, 'else');
+  assert.equal(configOutput(config, text), join(ws, 'out'));
+  assert.deepEqual(
+    experimentsOfConfig(config, text, []).map((f) => f.dir),
+    [newer, unnamed, older],
+    'launched from this file (or, unrecorded, of its name), newest first',
+  );
+  assert.equal(findExperimentFolders([join(ws, 'out'), join(ws, 'out')]).length, 5, 'each folder once');
+
+  const cell = join(newer, 'seqft-o1-s0');
+  const entries = new RunCatalog(() => [join(ws, 'out'), RUNS], unusedManager()).entries();
+  const nodes = runNodes(entries, iso);
+  assert.equal(nodes.find((n) => n.runDir === cell)?.contextValue, 'sculptRun.finished.cell');
+  assert.equal(nodes.find((n) => n.runDir === SVD)?.contextValue, 'sculptRun.finished', 'a run of its own');
 });

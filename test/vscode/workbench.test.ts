@@ -24,6 +24,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import type { ExperimentAggregate } from '../../src/runs/aggregate-types';
 import { basename, join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import {
@@ -75,7 +77,10 @@ let page: Page | undefined;
 let wb: Workbench;
 const log = (line: string) => console.log(`# vscode: ${line}`);
 
-/** The workspace: the tiny example as demo.sculpt.json, and a longer single-method copy to stop and resume. */
+/**
+ * The workspace: the tiny example with one seed as demo.sculpt.json, a longer single-method copy to stop and
+ * resume, and a small grid (2 methods × 2 seeds) for the experiment view.
+ */
 function makeWorkspace(dir: string): void {
   mkdirSync(dir, { recursive: true });
   const example = JSON.parse(readFileSync(join(repoRoot, 'examples', 'tiny.sculpt.json'), 'utf8')) as Record<
@@ -85,17 +90,19 @@ function makeWorkspace(dir: string): void {
   // The example's $schema points into the repository; without it the schema comes from the extension's
   // jsonValidation contribution, as it does for a user's own configs.
   delete example.$schema;
-  const demo = { ...example, output: 'runs' };
+  const demo: Record<string, unknown> = { ...example, seed: 0, output: 'runs' };
+  delete demo.seeds;
   const training = example.training as Record<string, unknown>;
   const long = {
     ...demo,
     name: 'long',
-    seeds: 1,
     methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
     training: { ...training, epochs: 100 },
   };
   writeFileSync(join(dir, 'demo.sculpt.json'), JSON.stringify(demo, null, 2) + '\n');
   writeFileSync(join(dir, 'long.sculpt.json'), JSON.stringify(long, null, 2) + '\n');
+  const grid = { ...demo, name: 'grid', seeds: 2, training: { ...training, epochs: 4 } };
+  writeFileSync(join(dir, 'grid.sculpt.json'), JSON.stringify(grid, null, 2) + '\n');
 }
 
 const runsDir = () => join(workspace, 'runs');
@@ -334,7 +341,7 @@ test(
         `the config in the first group: ${JSON.stringify(groups)}`,
       );
       assert.ok(
-        groups[1].some((l) => l.startsWith('Sculpt: 2 runs')),
+        groups[1].some((l) => l.startsWith('Sculpt: tiny')),
         `the dashboard beside it: ${JSON.stringify(groups)}`,
       );
       const frame = wb.webview();
@@ -419,7 +426,7 @@ test(
       }
       await wb.command('Notifications: Clear All Notifications');
       const experiments = (await wb.treeRows('Experiments')).map((r) => r.label).sort();
-      assert.deepEqual(experiments, ['demo', 'long']);
+      assert.deepEqual(experiments, ['demo', 'grid', 'long']);
       await screenshot('views');
     });
 
@@ -451,7 +458,7 @@ test(
       await dashboardStatus(longDir, 'stopped');
       const groups = await wb.editorGroups();
       assert.ok(
-        groups.length === 2 && groups[1].some((l) => l.startsWith(`Sculpt: ${basename(longDir)}`)),
+        groups.length === 2 && groups[1].some((l) => l.startsWith('Sculpt: long')),
         `its dashboard beside the config: ${JSON.stringify(groups)}`,
       );
       await screenshot('stopped');
@@ -480,6 +487,55 @@ test(
       );
       await dashboardStatus(longDir, 'finished');
       await screenshot('resumed');
+    });
+
+    await step(t, 'a small grid: its experiment view shows what `sculpt report --json` says', async () => {
+      await page!.keyboard.press('Control+1');
+      await wb.openFile('grid.sculpt.json');
+      await wb.command('Sculpt: Run Experiment');
+      const cells = await poll('the 4 runs of grid.sculpt.json to finish', 180_000, () => {
+        const dirs = runDirs('grid-');
+        return dirs.length === 4 && dirs.every((d) => last(events(d), 'run-finished')) ? dirs : undefined;
+      });
+      const groups = await wb.editorGroups();
+      assert.ok(
+        groups[1]?.some((l) => l.startsWith('Sculpt: grid')),
+        `one panel for the experiment, titled with its name: ${JSON.stringify(groups)}`,
+      );
+      const experiment = join(cells[0], '..');
+      const report = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'report', experiment, '--json'], {
+        encoding: 'utf8',
+      });
+      assert.equal(report.status, 0, report.stderr);
+      const aggregate = (JSON.parse(report.stdout) as { aggregate: ExperimentAggregate }).aggregate;
+      const frame = wb.webview();
+      // Two runs per method: the Experiment tab is the one shown.
+      const grid = frame.locator('table[data-table="experiment-grid"]');
+      await poll('every cell of the grid as finished', 30_000, async () => {
+        const states = await grid
+          .locator('td[data-cell]')
+          .evaluateAll((tds) => tds.map((td) => (td as HTMLElement).dataset.state));
+        return states.length === 4 && states.every((x) => x === 'finished') ? true : undefined;
+      });
+      await screenshot('experiment-view');
+      const card = frame.locator('section[data-card="exp-metric:AA"]');
+      await card.locator('vscode-button[data-action="toggle-table"]').click();
+      for (const m of aggregate.methods) {
+        const row = card.locator('table tbody tr').filter({ has: frame.locator(`th:text-is("${m.method}")`) });
+        const cellValues = await row
+          .locator('td')
+          .evaluateAll((tds) => tds.map((td) => ({ ...(td as HTMLElement).dataset })));
+        assert.equal(Number(cellValues[0].value), m.metrics.AA.n, `${m.method}: n`);
+        assert.equal(Number(cellValues[1].value), m.metrics.AA.mean, `${m.method}: mean AA`);
+        assert.equal(Number(cellValues[3].low), m.metrics.AA.ci95![0], `${m.method}: CI low`);
+        assert.equal(Number(cellValues[3].high), m.metrics.AA.ci95![1], `${m.method}: CI high`);
+      }
+      const verdicts = await frame.locator('section[data-card="exp-compare"] .card-footer li').allTextContents();
+      const cmp = aggregate.comparisons[0];
+      assert.ok(
+        verdicts.some((l) => l.includes(cmp.method) && l.includes(cmp.metrics.AA.verdict)),
+        `the verdict is said: ${JSON.stringify(verdicts)}`,
+      );
     });
   },
 );

@@ -1,9 +1,10 @@
 // The dashboard's host side against a fake vscode API: panels beside the editor with a strict CSP, nothing sent
 // before `ready`, runs read from their folders, live events batched, panels reused per set of runs, exports
-// through the save dialog, requests limited to the panel's runs, and panels restored by the serializer.
+// through the save dialog, requests limited to the panel's runs, and panels restored by the serializer; an
+// experiment folder in one panel under its name, reused, growing with its record, restored as the experiment.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fake, Uri, type FakePanel } from './fake-vscode';
@@ -236,4 +237,126 @@ test('run snapshots: missing logs are reported, recent live events are merged by
     [evs[evs.length - 1].seq, extra.seq],
   );
   assert.equal(snap.name, 'merge');
+});
+
+/** An experiment folder as createExperiment leaves it: experiment.json and one prepared folder per cell. */
+function experimentDir(name: string, cells: string[]): string {
+  const dir = join(root, `${name}-20261207-103000`);
+  mkdirSync(dir, { recursive: true });
+  for (const c of cells) {
+    mkdirSync(join(dir, c), { recursive: true });
+    writeFileSync(join(dir, c, 'job.json'), JSON.stringify({ methodIndex: 0, order: 0 }));
+  }
+  const record = {
+    kind: 'sculpt-experiment',
+    version: 1,
+    name,
+    configFile: null,
+    created: '2026-12-07T10:30:00.000Z',
+    methods: ['seqft', 'adaptive-svd'],
+    orders: [['sentiment', 'topic', 'size']],
+    seeds: [0, 1],
+    baseline: null,
+    cells: cells.map((c) => {
+      const [, method, order, seed] = /^(.*)-o(\d+)-s(\d+)$/.exec(c)!;
+      return { dir: c, methodIndex: method === 'seqft' ? 0 : 1, method, order: Number(order) - 1, seed: Number(seed) };
+    }),
+  };
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify(record));
+  return dir;
+}
+
+test('an experiment opens in one panel titled with its name, reused when opened again; queued cells are no error', async () => {
+  const { DashboardManager } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const dir = experimentDir('grid', ['seqft-o1-s0', 'adaptive-svd-o1-s0', 'seqft-o1-s1', 'adaptive-svd-o1-s1']);
+  cpSync(fixture('events', 'seqft-finished.jsonl'), join(dir, 'seqft-o1-s0', 'events.jsonl'));
+  const before = fake.panels.length;
+  m.openExperiment(dir);
+  m.openExperiment(dir + '/');
+  assert.equal(fake.panels.length, before + 1, 'one panel per experiment');
+  const p = fake.panels.at(-1)!;
+  assert.equal(p.title, 'Sculpt: grid');
+  assert.equal(p.reveals.length, 1, 'the second open reveals the first panel');
+  assert.deepEqual(m.openExperiments(), [dir]);
+  const cells = ['seqft-o1-s0', 'adaptive-svd-o1-s0', 'seqft-o1-s1', 'adaptive-svd-o1-s1'].map((c) => join(dir, c));
+  assert.deepEqual(m.openPanels().at(-1), cells, 'the cells in run order');
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  const init = sent(p)[0] as InitMessage;
+  assert.equal(init.experiment?.name, 'grid');
+  assert.equal(init.experiment?.dir, dir);
+  assert.deepEqual(
+    init.experiment?.cells.map((c) => [c.key, c.method, c.order, c.seed]),
+    cells.map((k, i) => [k, i % 2 ? 'adaptive-svd' : 'seqft', 0, i < 2 ? 0 : 1]),
+  );
+  assert.deepEqual(
+    init.runs.map((r) => [r.key, r.events.length > 0, r.readError]),
+    cells.map((k, i) => [k, i === 0, undefined]),
+    'cells without a log yet are queued, not errors',
+  );
+  // A live event of a cell reaches the panel.
+  m.notify(cells[1], eventsOf('adaptive-svd-finished')[0]);
+  await tick(80);
+  assert.ok(sent(p).some((x) => x.type === 'events' && x.key === cells[1]));
+  // Open Dashboard on exactly the experiment's runs reveals its panel rather than opening a second.
+  m.open(cells);
+  assert.equal(fake.panels.length, before + 1, 'the same set of runs reveals the panel that shows them');
+  m.dispose();
+});
+
+test('an experiment panel picks up cells added to experiment.json and restores as the experiment', async () => {
+  const { DashboardManager, registerDashboard } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const dir = experimentDir('grow', ['seqft-o1-s0', 'adaptive-svd-o1-s0']);
+  m.openExperiment(dir);
+  const p = fake.panels.at(-1)!;
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  assert.equal((sent(p)[0] as InitMessage).runs.length, 2);
+  // The record grows (a resumed grid with more seeds): the first event of a new cell brings it in.
+  experimentDir('grow', ['seqft-o1-s0', 'adaptive-svd-o1-s0', 'seqft-o1-s1']);
+  const added = join(dir, 'seqft-o1-s1');
+  m.notify(added, eventsOf('seqft-finished')[0]);
+  await tick(80);
+  const runs = sent(p).find((x) => x.type === 'runs');
+  assert.ok(runs && runs.type === 'runs');
+  assert.deepEqual(
+    runs.runs.map((r) => r.key),
+    [join(dir, 'seqft-o1-s0'), join(dir, 'adaptive-svd-o1-s0'), added],
+  );
+  const exp = sent(p).find((x) => x.type === 'experiment');
+  assert.ok(exp && exp.type === 'experiment' && exp.experiment?.cells.length === 3);
+  assert.ok(sent(p).some((x) => x.type === 'events' && x.key === added));
+  m.openExperiment(dir);
+  assert.equal(fake.panels.at(-1), p);
+  m.dispose();
+
+  // After a window reload the serializer restores it as the experiment, with its current cells.
+  const ctx = context();
+  registerDashboard(ctx as never);
+  const s = fake.serializers.get('sculpt.dashboard')!;
+  const { FakePanel } = await import('./fake-vscode');
+  const restored = new FakePanel('sculpt.dashboard', {});
+  await s.deserializeWebviewPanel(restored, { protocol: 1, runKeys: [join(dir, 'seqft-o1-s0')], experimentDir: dir });
+  assert.equal(restored.title, 'Sculpt: grow');
+  restored.fromWebview({ type: 'ready', protocol: 1 });
+  await tick();
+  const init = sent(restored)[0] as InitMessage;
+  assert.equal(init.experiment?.cells.length, 3);
+  assert.equal(init.runs.length, 3);
+  // A second restored panel of the same experiment closes rather than duplicating it.
+  const twin = new FakePanel('sculpt.dashboard', {});
+  await s.deserializeWebviewPanel(twin, { protocol: 1, runKeys: [], experimentDir: dir });
+  assert.ok(twin.disposed);
+  for (const d of ctx.subscriptions) d.dispose();
+});
+
+test('a folder without a readable experiment.json is refused with a message naming it', async () => {
+  const { DashboardManager } = await host();
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  const before = fake.panels.length;
+  assert.throws(() => m.openExperiment(runDir('not-an-experiment')), /not-an-experiment .*experiment\.json/);
+  assert.equal(fake.panels.length, before);
+  m.dispose();
 });

@@ -19,6 +19,7 @@ import {
 import type { Palette } from '../theme';
 import { heatmapPlugin } from './heatmap';
 import { boundariesPlugin } from './boundaries';
+import { intervalsPlugin } from './intervals';
 
 Chart.register(
   LineController,
@@ -34,6 +35,7 @@ Chart.register(
   Legend,
   heatmapPlugin,
   boundariesPlugin,
+  intervalsPlugin,
 );
 
 export { Chart };

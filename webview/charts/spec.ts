@@ -14,6 +14,8 @@ export interface TableCell {
   title?: string;
   /** unseen: R[i][j] with j > i; missing: not measured (yet); best: the best value of its column. */
   kind?: 'unseen' | 'missing' | 'best';
+  /** Further full-precision figures behind the text (e.g. the sd of a mean), exposed as data-* attributes. */
+  data?: Record<string, string | number | null>;
 }
 
 export interface TableRow {
@@ -50,6 +52,15 @@ export interface ChartSpec {
   table: () => TableData;
   /** Full data for export; defaults to the table. */
   csv?: () => string;
+  /** Lines of text under the chart or table, shown in both views (e.g. test results and caveats). */
+  footer?: FooterLine[];
+}
+
+export interface FooterLine {
+  text: string;
+  /** note: a caveat the reader must see; shown in the warning style. */
+  kind?: 'note';
+  data?: Record<string, string>;
 }
 
 export function tableCsv(t: TableData): string {

@@ -29,6 +29,7 @@ export class ChartCard {
   private readonly canvas: HTMLCanvasElement;
   private readonly tableBox: HTMLElement;
   private readonly emptyEl: HTMLElement;
+  private readonly footerEl: HTMLElement;
   private readonly toggleBtn: HTMLElement;
   private readonly pngBtn: HTMLElement;
   private chart: ChartT | null = null;
@@ -65,6 +66,7 @@ export class ChartCard {
     this.chartBox = h('div', { class: 'chart-box' }, this.canvas);
     this.tableBox = h('div', { class: 'table-box' });
     this.emptyEl = h('p', { class: 'card-empty' });
+    this.footerEl = h('ul', { class: 'card-footer' });
     this.el = h(
       'section',
       { class: 'card', data: { card: id } },
@@ -78,6 +80,7 @@ export class ChartCard {
       this.emptyEl,
       this.chartBox,
       this.tableBox,
+      this.footerEl,
     );
   }
 
@@ -108,6 +111,12 @@ export class ChartCard {
     this.chartBox.hidden = !!empty || tableMode;
     this.tableBox.hidden = !!empty || !tableMode;
     this.pngBtn.toggleAttribute('disabled', !!empty || tableMode);
+    const footer = spec.footer ?? [];
+    clear(
+      this.footerEl,
+      ...footer.map((l) => h('li', { class: l.kind ? `footer-${l.kind}` : undefined, data: l.data, text: l.text })),
+    );
+    this.footerEl.hidden = footer.length === 0;
     if (empty) {
       this.destroyChart();
       return;

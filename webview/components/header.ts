@@ -1,9 +1,11 @@
 /** The top of the dashboard: what is shown (experiment, method, backend, model), live progress, and notices. */
+import type { ExperimentInfo } from '../../src/protocol/webview';
 import { runStatus, type DashboardState, type RunState } from '../state';
 import { fmtCompact, fmtCount, fmt } from '../format';
 import { h } from '../dom';
 
-export function titleText(runs: RunState[]): string {
+export function titleText(runs: RunState[], experiment: ExperimentInfo | null = null): string {
+  if (experiment) return `${experiment.name}: ${runs.length} run${runs.length === 1 ? '' : 's'}`;
   const experiments = [...new Set(runs.map((r) => r.experiment).filter((x): x is string => !!x))];
   if (runs.length === 0) return 'Sculpt dashboard';
   if (runs.length === 1) return runs[0].name;

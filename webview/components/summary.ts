@@ -16,6 +16,8 @@ export interface SummaryHost {
   isHidden(key: string): boolean;
   setHidden(key: string, hidden: boolean): void;
   openFolder(key: string): void;
+  /** The method of a run that is a cell of the experiment shown (known before its log starts). */
+  cellMethod?(key: string): string | undefined;
 }
 
 /** The pill's word; the same as the Runs view's, except 'new', which says why the row is empty. */
@@ -126,6 +128,10 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
           }),
         )
       : null;
+    // A cell of an experiment that has not started waits in the grid: queued, under its method.
+    const cellMethod = host.cellMethod?.(run.key);
+    const method = row.method === '?' && cellMethod ? cellMethod : row.method;
+    const status = row.status === 'new' && cellMethod ? 'queued' : row.status;
     const swatch = h('span', { class: 'swatch', attrs: { 'aria-hidden': 'true' } });
     swatch.style.background = host.colorOf(run);
     return h(
@@ -137,12 +143,12 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
         { attrs: { scope: 'row' }, class: 'run-name' },
         h('div', {}, swatch, h('span', { text: run.name, title: run.key })),
       ),
-      h('td', { text: row.method }),
+      h('td', { text: method }),
       h(
         'td',
         {},
-        statusPill(row.status),
-        row.status !== 'finished' && row.tasksTotal
+        statusPill(status),
+        status !== 'finished' && row.tasksTotal
           ? h('span', {
               class: 'status-note',
               text: `${row.tasksDone}/${row.tasksTotal} tasks`,

@@ -21,7 +21,7 @@ export function renderTable(t: TableData, id?: string): HTMLElement {
           class:
             `${c.value !== undefined && c.value !== null ? 'num' : ''}${c.kind ? ` cell-${c.kind}` : ''}`.trim() ||
             undefined,
-          data: { value: c.value == null ? undefined : String(c.value) },
+          data: { ...c.data, value: c.value == null ? undefined : String(c.value) },
         }),
       ),
     ),

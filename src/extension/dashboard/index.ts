@@ -3,16 +3,18 @@
  *   const dashboard = registerDashboard(context);
  *   dashboard.open([runDir]);                     // one run, in a panel beside the active editor
  *   dashboard.open([dirA, dirB]);                 // compare mode
+ *   dashboard.openExperiment(experimentDir);      // every cell of an experiment folder, one panel per experiment
  *   dashboard.notify(runDir, event);              // every live trainer event
  *   dashboard.setLive(runDir, false, exitCode);   // a trainer exited (shows crashes without a final event)
  * Panels restore after a window reload through a serializer that re-reads the runs' events.jsonl files.
  */
 import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
-import { DASHBOARD_VIEW_TYPE, isPersistedState } from '../../protocol/webview';
-import { DashboardPanel, panelTitle, themeKind, webviewOptions } from './panel';
+import { DASHBOARD_VIEW_TYPE, isPersistedState, type ExperimentInfo } from '../../protocol/webview';
+import { DashboardPanel, experimentTitle, panelTitle, themeKind, webviewOptions } from './panel';
 import { isFinalEvent } from '../../runs/fold';
-import { RecentEvents, runKey } from './run-files';
+import { isExperimentFolder } from '../../runs/experiment-dir';
+import { RecentEvents, readExperimentInfo, runKey } from './run-files';
 
 export interface BoundarySelection {
   runDir: string;
@@ -65,6 +67,30 @@ export class DashboardManager implements vscode.Disposable {
     this.adopt(panel, keys);
   }
 
+  /**
+   * Shows every cell of an experiment folder in one panel titled with the experiment's name; the panel of an
+   * experiment already open is revealed (and catches up with cells added since) instead of opening a second.
+   * Cells that have not started show as queued and fill in as their trainers report. Throws an
+   * ExperimentDirError when the folder holds no readable experiment.json.
+   */
+  openExperiment(experimentDir: string, opts: { viewColumn?: vscode.ViewColumn } = {}): void {
+    const dir = runKey(experimentDir);
+    const existing = [...this.panels].find((p) => p.showsExperiment(dir));
+    if (existing) {
+      existing.refreshExperiment();
+      existing.reveal(opts.viewColumn);
+      return;
+    }
+    const info = readExperimentInfo(dir);
+    const panel = vscode.window.createWebviewPanel(
+      DASHBOARD_VIEW_TYPE,
+      experimentTitle(info.name),
+      { viewColumn: opts.viewColumn ?? vscode.ViewColumn.Beside, preserveFocus: true },
+      webviewOptions(this.extensionUri),
+    );
+    this.adopt(panel, [], info);
+  }
+
   /** A live event from a trainer; panels showing that run get it (batched), others ignore it. */
   notify(runDir: string, event: SculptEvent): void {
     const key = runKey(runDir);
@@ -87,8 +113,24 @@ export class DashboardManager implements vscode.Disposable {
     return [...this.panels].map((p) => [...p.keys]);
   }
 
+  /** The experiment folders shown in panels now. */
+  openExperiments(): string[] {
+    return [...this.panels].flatMap((p) => (p.experimentDir ? [p.experimentDir] : []));
+  }
+
   /** Restores a panel VS Code kept across a reload; its webview state names the runs. */
   restore(panel: vscode.WebviewPanel, state: unknown): void {
+    if (isPersistedState(state) && state.experimentDir && isExperimentFolder(state.experimentDir)) {
+      try {
+        const info = readExperimentInfo(state.experimentDir);
+        // One panel per experiment, even when a reload restores two.
+        if (this.openExperiments().includes(info.dir)) panel.dispose();
+        else this.adopt(panel, state.runKeys, info);
+        return;
+      } catch (e) {
+        this.log?.(`dashboard: ${(e as Error).message}`);
+      }
+    }
     if (!isPersistedState(state) || state.runKeys.length === 0) {
       // Nothing to show: a blank dashboard would only confuse.
       panel.dispose();
@@ -97,14 +139,20 @@ export class DashboardManager implements vscode.Disposable {
     this.adopt(panel, state.runKeys);
   }
 
-  private adopt(panel: vscode.WebviewPanel, keys: string[]): DashboardPanel {
-    const p = new DashboardPanel(panel, this.extensionUri, keys, {
-      log: this.log,
-      isLive: (k) => this.live.has(k),
-      recent: (k) => this.recent.get(k),
-      onSelectBoundary: (k, beforeTask) => this.selectBoundary.fire({ runDir: k, beforeTask }),
-      onDispose: (x) => this.panels.delete(x),
-    });
+  private adopt(panel: vscode.WebviewPanel, keys: string[], experiment?: ExperimentInfo): DashboardPanel {
+    const p = new DashboardPanel(
+      panel,
+      this.extensionUri,
+      keys,
+      {
+        log: this.log,
+        isLive: (k) => this.live.has(k),
+        recent: (k) => this.recent.get(k),
+        onSelectBoundary: (k, beforeTask) => this.selectBoundary.fire({ runDir: k, beforeTask }),
+        onDispose: (x) => this.panels.delete(x),
+      },
+      experiment ? { experiment } : {},
+    );
     this.panels.add(p);
     return p;
   }

@@ -1,16 +1,18 @@
 /**
- * One dashboard panel: a webview showing one run or several compared. The host sends nothing until the webview
- * says `ready` (messages to a webview that has not loaded are lost), then the runs read from disk; after that it
- * forwards live events in small batches. A webview reloaded (hidden and shown again, or the window reloaded)
- * says `ready` again and gets a fresh picture, so the panel needs no retained context.
+ * One dashboard panel: a webview showing one run, several compared, or the cells of an experiment folder. The
+ * host sends nothing until the webview says `ready` (messages to a webview that has not loaded are lost), then
+ * the runs read from disk; after that it forwards live events in small batches. A webview reloaded (hidden and
+ * shown again, or the window reloaded) says `ready` again and gets a fresh picture, so the panel needs no retained
+ * context.
  */
 import { writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
 import {
   isWebviewMessage,
   WEBVIEW_PROTOCOL,
+  type ExperimentInfo,
   type ExportMessage,
   type HostMessage,
   type ThemeKind,
@@ -18,7 +20,7 @@ import {
 } from '../../protocol/webview';
 import { dashboardHtml } from './html';
 import { isFinalEvent } from '../../runs/fold';
-import { readRunSnapshot, runKey } from './run-files';
+import { readExperimentInfo, readRunSnapshot, runKey } from './run-files';
 
 /** Live events are forwarded at most this often: a step event every few milliseconds would flood the webview. */
 const BATCH_MS = 50;
@@ -59,8 +61,17 @@ export function panelTitle(keys: readonly string[]): string {
   return keys.length === 1 ? `Sculpt: ${basename(keys[0])}` : `Sculpt: ${keys.length} runs`;
 }
 
+/** The title of an experiment's panel: the experiment's name. */
+export function experimentTitle(name: string): string {
+  return `Sculpt: ${name}`;
+}
+
 export class DashboardPanel {
-  readonly keys: string[];
+  /** The runs shown (for an experiment, its cells' folders in run order); grows when an experiment adds cells. */
+  keys: string[];
+  /** The experiment folder, for a panel opened on an experiment. */
+  readonly experimentDir: string | undefined;
+  private experiment: ExperimentInfo | null = null;
   private ready = false;
   private readonly pending = new Map<string, SculptEvent[]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -72,9 +83,14 @@ export class DashboardPanel {
     private readonly extensionUri: vscode.Uri,
     runDirs: readonly string[],
     private readonly hooks: PanelHooks,
+    opts: { experiment?: ExperimentInfo } = {},
   ) {
     this.keys = [...new Set(runDirs.map(runKey))];
-    panel.title = panelTitle(this.keys);
+    if (opts.experiment) {
+      this.experimentDir = opts.experiment.dir;
+      this.adoptExperiment(opts.experiment);
+    }
+    panel.title = this.experiment ? experimentTitle(this.experiment.name) : panelTitle(this.keys);
     panel.webview.options = webviewOptions(extensionUri);
     this.subscriptions.push(
       panel.webview.onDidReceiveMessage((m: unknown) => void this.receive(m)),
@@ -104,7 +120,58 @@ export class DashboardPanel {
     return this.keys.includes(key);
   }
 
+  /** Whether this panel shows the experiment folder `dir`. */
+  showsExperiment(dir: string): boolean {
+    return this.experimentDir !== undefined && this.experimentDir === runKey(dir);
+  }
+
+  /** Whether `key` is a run folder of this panel's experiment folder (a cell it may not list yet). */
+  private inExperiment(key: string): boolean {
+    return this.experimentDir !== undefined && dirname(resolve(key)) === this.experimentDir;
+  }
+
+  /** Takes the experiment's cells as the panel's runs: the recorded cells first, then any the panel held. */
+  private adoptExperiment(info: ExperimentInfo): void {
+    this.experiment = info;
+    this.keys = [...new Set([...info.cells.map((c) => c.key), ...this.keys])];
+  }
+
+  /**
+   * Re-reads experiment.json and shows cells added since (their runs read from disk), so that a panel opened
+   * early picks up every cell. Returns whether anything changed; a record that cannot be read changes nothing.
+   */
+  refreshExperiment(): boolean {
+    if (!this.experimentDir) return false;
+    let info: ExperimentInfo;
+    try {
+      info = readExperimentInfo(this.experimentDir);
+    } catch (e) {
+      this.hooks.log?.(`dashboard: ${(e as Error).message}`);
+      return false;
+    }
+    const before = new Set(this.keys);
+    const same = JSON.stringify(info) === JSON.stringify(this.experiment);
+    this.adoptExperiment(info);
+    this.panel.title = experimentTitle(info.name);
+    const added = this.keys.filter((k) => !before.has(k));
+    if (same && !added.length) return false;
+    if (!this.ready) return true;
+    this.flush();
+    this.post({
+      type: 'runs',
+      runs: this.keys.map((k) =>
+        before.has(k)
+          ? { key: k, name: basename(k), live: this.hooks.isLive(k) }
+          : readRunSnapshot(k, this.hooks.isLive(k), this.hooks.recent(k)),
+      ),
+    });
+    this.post({ type: 'experiment', experiment: info });
+    return true;
+  }
+
   notify(key: string, e: SculptEvent): void {
+    // A cell the panel does not list yet (experiment.json grew): take it in, with what its log holds so far.
+    if (!this.has(key) && this.inExperiment(key)) this.refreshExperiment();
     if (!this.has(key) || !this.ready) return;
     const list = this.pending.get(key) ?? [];
     list.push(e);
@@ -137,12 +204,21 @@ export class DashboardPanel {
 
   private sendInit(): void {
     this.pending.clear();
+    if (this.experimentDir) {
+      try {
+        this.adoptExperiment(readExperimentInfo(this.experimentDir));
+      } catch (e) {
+        // The record went away or broke since: show the cells known, and say why in the log.
+        this.hooks.log?.(`dashboard: ${(e as Error).message}`);
+      }
+    }
     const runs = this.keys.map((k) => readRunSnapshot(k, this.hooks.isLive(k), this.hooks.recent(k)));
     this.post({
       type: 'init',
       protocol: WEBVIEW_PROTOCOL,
       runs,
       theme: themeKind(vscode.window.activeColorTheme.kind),
+      ...(this.experiment ? { experiment: this.experiment } : {}),
     });
   }
 
@@ -176,7 +252,8 @@ export class DashboardPanel {
   }
 
   private async export(m: ExportMessage): Promise<void> {
-    const folder = m.key && this.has(m.key) ? m.key : this.keys[0] ? dirname(this.keys[0]) : undefined;
+    const folder =
+      m.key && this.has(m.key) ? m.key : (this.experimentDir ?? (this.keys[0] ? dirname(this.keys[0]) : undefined));
     const filters: Record<ExportMessage['format'], Record<string, string[]>> = {
       png: { 'PNG image': ['png'] },
       csv: { CSV: ['csv'] },

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../../protocol/events';
-import type { RunSnapshot } from '../../protocol/webview';
+import type { ExperimentInfo, RunSnapshot } from '../../protocol/webview';
+import { readExperiment } from '../../runs/experiment-dir';
 import { EVENTS_FILE } from '../../runs/run-dir';
 
 /** The identity of a run folder in panels and messages: its absolute path without a trailing separator. */
@@ -37,6 +38,30 @@ export function readRunSnapshot(dir: string, live: boolean, recent: readonly Scu
   const last = snap.events.length ? snap.events[snap.events.length - 1].seq : -Infinity;
   for (const e of recent) if (e.seq > last) snap.events.push(e);
   return snap;
+}
+
+/**
+ * An experiment folder's record as the webview needs it: each cell by the key of its run folder. Throws an
+ * ExperimentDirError (naming the file and the problem) when experiment.json cannot be read.
+ */
+export function readExperimentInfo(dir: string): ExperimentInfo {
+  const key = runKey(dir);
+  const r = readExperiment(key);
+  return {
+    dir: key,
+    name: typeof r.name === 'string' ? r.name : basename(key),
+    methods: Array.isArray(r.methods) ? r.methods.map(String) : [...new Set(r.cells.map((c) => String(c.method)))],
+    orders: Array.isArray(r.orders) ? r.orders.map((o) => (Array.isArray(o) ? o.map(String) : [])) : [],
+    seeds: Array.isArray(r.seeds) ? r.seeds.filter((x) => Number.isInteger(x)) : [],
+    baseline: typeof r.baseline === 'string' ? r.baseline : null,
+    cells: r.cells.map((c) => ({
+      key: runKey(join(key, c.dir)),
+      method: typeof c.method === 'string' ? c.method : (r.methods?.[c.methodIndex] ?? '?'),
+      methodIndex: c.methodIndex,
+      order: c.order,
+      seed: c.seed,
+    })),
+  };
 }
 
 /** Live events kept per run for a webview that loads before they reach the disk; bounded, oldest dropped. */

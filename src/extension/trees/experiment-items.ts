@@ -1,9 +1,13 @@
 /**
  * The Experiments view's rows: the workspace's `*.sculpt.json` files, with the experiment's shape (tasks,
- * methods, model) in the tooltip, read leniently so that a config being edited still shows.
+ * methods, model) in the tooltip, read leniently so that a config being edited still shows. Also where a
+ * config's launches are: the experiment folders (src/runs/experiment-dir.ts) made from it, newest first.
  */
+import { readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'jsonc-parser';
 import { excessiveNesting } from '../../protocol/json-limits';
+import { isExperimentFolder, readExperiment, type ExperimentRecord } from '../../runs/experiment-dir';
 import type { TreeNode } from './node';
 
 export interface ExperimentFile {
@@ -17,6 +21,65 @@ const CONFIG_SUFFIX = '.sculpt.json';
 
 function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
+}
+
+/** A config's text as an object, leniently (comments, trailing commas); undefined when it is not one yet. */
+function parseLenient(text: string): Record<string, unknown> | undefined {
+  const v = excessiveNesting(text) >= 0 ? undefined : (parse(text, [], { allowTrailingComma: true }) as unknown);
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** Where a config's runs go: its `output` beside the config (default `runs/`). */
+export function configOutput(file: string, text: string): string {
+  const out = parseLenient(text)?.output;
+  return resolve(dirname(file), typeof out === 'string' && out ? out : 'runs');
+}
+
+export interface ExperimentFolder {
+  dir: string;
+  record: ExperimentRecord;
+}
+
+/**
+ * The experiment folders in `roots` (a root that is one, and those directly inside each root), each once,
+ * newest first (by launch time, then by folder name, which carries the time). Unreadable records are skipped.
+ */
+export function findExperimentFolders(roots: string[]): ExperimentFolder[] {
+  const dirs = new Set<string>();
+  for (const root of roots.map((r) => resolve(r))) {
+    if (isExperimentFolder(root)) dirs.add(root);
+    let names: string[] = [];
+    try {
+      names = readdirSync(root, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (isExperimentFolder(join(root, n))) dirs.add(join(root, n));
+  }
+  const out: ExperimentFolder[] = [];
+  for (const dir of dirs) {
+    try {
+      out.push({ dir, record: readExperiment(dir) });
+    } catch {
+      // A broken experiment.json: not one to open.
+    }
+  }
+  const created = (f: ExperimentFolder) => (typeof f.record.created === 'string' ? f.record.created : '');
+  return out.sort((a, b) => created(b).localeCompare(created(a)) || b.dir.localeCompare(a.dir));
+}
+
+/**
+ * The experiment folders launched from the config `file`, newest first: those whose record names the file, or,
+ * for records that do not say which file they came from, that carry the config's name.
+ */
+export function experimentsOfConfig(file: string, text: string, roots: string[]): ExperimentFolder[] {
+  const name = parseLenient(text)?.name;
+  const target = resolve(file);
+  return findExperimentFolders([configOutput(file, text), ...roots]).filter(({ record }) =>
+    record.configFile ? resolve(record.configFile) === target : typeof name === 'string' && record.name === name,
+  );
 }
 
 export function experimentNode(f: ExperimentFile): TreeNode {

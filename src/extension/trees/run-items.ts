@@ -56,7 +56,15 @@ const ICONS: Record<RunStatus, [string, string?]> = {
   new: ['circle-outline'],
 };
 
+/**
+ * The row's `viewItem`: `sculptRun.<state>` for the menus (live, queued, external, resumable, finished), with
+ * `.cell` appended for a cell of an experiment folder (which offers Open Experiment View).
+ */
 export function contextValueFor(status: RunStatus, e?: RunEntry): string {
+  return runContext(status, e) + (e?.info.experimentDir ? '.cell' : '');
+}
+
+function runContext(status: RunStatus, e?: RunEntry): string {
   if (status === 'queued') return 'sculptRun.queued';
   if (status === 'running' && e && isExternal(e)) return 'sculptRun.external';
   if (status === 'starting' || status === 'running' || status === 'stopping') return 'sculptRun.live';
