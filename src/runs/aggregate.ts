@@ -104,8 +104,12 @@ function aggregateMethod(method: string, runs: readonly RunSummary[], tasks: rea
     counted: isCounted(r),
   }));
   const metrics = {} as Record<MetricName, Estimate>;
+  const validationMetrics = {} as Record<MetricName, Estimate>;
   for (const m of METRIC_NAMES) {
     metrics[m] = estimate(counted.map((r) => finite(r.metrics?.[m])).filter((v): v is number => v != null));
+    validationMetrics[m] = estimate(
+      counted.map((r) => finite(r.validationMetrics?.[m])).filter((v): v is number => v != null),
+    );
   }
   const justTrained = new Buckets();
   const zeroShot = new Buckets();
@@ -129,6 +133,7 @@ function aggregateMethod(method: string, runs: readonly RunSummary[], tasks: rea
     n: counted.length,
     cells,
     metrics,
+    validationMetrics,
     justTrained: justTrained.estimates(tasks),
     matrix: matrixValues.map((row) => row.map((vs) => estimate(vs))),
     zeroShot: zeroShot.estimates(tasks),
@@ -215,6 +220,9 @@ function nameList(names: readonly string[], max = 5): string {
 /** A p-value to three significant digits, without trailing zeros (0.0625, 0.125, 1). */
 const fmtP = (p: number): string => String(Number(p.toPrecision(3)));
 
+/** "1 run", "3 runs". */
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /**
  * The aggregate of the runs of one experiment. Throws when `opts.baseline` names a method no run has (the
  * message names the methods that ran); never otherwise.
@@ -233,7 +241,7 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
   const leftOut = runs.filter((r) => !isCounted(r));
   if (leftOut.length) {
     const why = leftOut.map((r) => `${r.name} (${r.status === 'finished' ? 'no metrics' : r.status})`);
-    notes.push(`${leftOut.length} run(s) left out because they did not finish with metrics: ${nameList(why)}.`);
+    notes.push(`${count(leftOut.length, 'run')} left out because they did not finish with metrics: ${nameList(why)}.`);
   }
   const none = methods.filter((m) => m.n === 0).map((m) => m.method);
   if (none.length) notes.push(`No finished run of ${nameList(none)}: nothing to aggregate there.`);
@@ -251,7 +259,7 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
   const foreign = runs.filter((r) => isCounted(r) && r.tasks.some((t) => !tasks.includes(t)));
   if (foreign.length) {
     notes.push(
-      `${foreign.length} run(s) trained tasks outside the experiment's (${tasks.join(', ')}): ` +
+      `${count(foreign.length, 'run')} trained tasks outside the experiment's (${tasks.join(', ')}): ` +
         `${nameList(foreign.map((r) => r.name))}; their metrics are aggregated, their other tasks stay out of the matrix.`,
     );
   }
@@ -269,7 +277,7 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
       }
       if (unpaired.length) {
         notes.push(
-          `${m} against ${baseline}: ${unpaired.length} finished run(s) without a partner of the same ` +
+          `${m} against ${baseline}: ${count(unpaired.length, 'finished run')} without a partner of the same ` +
             `(order, seed), left out of this comparison: ${nameList(unpaired.map((r) => r.name))}.`,
         );
       }
@@ -280,7 +288,7 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
     }
     for (const [n, minP] of [...weak].sort(([x], [y]) => x - y)) {
       notes.push(
-        `With ${n} pair(s) the sign-flip test cannot reach p < 0.05 (smallest p = ${fmtP(minP)}); run more seeds or orders.`,
+        `With ${count(n, 'pair')} the sign-flip test cannot reach p < 0.05 (smallest p = ${fmtP(minP)}); run more seeds or orders.`,
       );
     }
   }

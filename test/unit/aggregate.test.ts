@@ -31,7 +31,7 @@ test('methods in first-seen order; only finished runs with metrics count, the ot
   );
   const failed = agg.methods[0].cells.find((c) => !c.counted)!;
   assert.deepEqual(failed, { name: 'ewc-o1-s2', method: 'ewc', order: 1, seed: 2, status: 'failed', counted: false });
-  assert.ok(agg.notes.includes('1 run(s) left out because they did not finish with metrics: ewc-o1-s2 (failed).'));
+  assert.ok(agg.notes.includes('1 run left out because they did not finish with metrics: ewc-o1-s2 (failed).'));
   assert.ok(agg.notes.includes('The methods have different numbers of finished runs (ewc 3, seqft 4).'));
   // Metrics: the estimate over the counted runs, values in the order of the runs.
   const seqft = agg.methods[1];
@@ -103,12 +103,12 @@ test('pairs by (order, seed): the failed cell leaves its partner unpaired, pairs
   assert.ok(c.metrics.FWT.pairs.every((p) => Math.abs(p.diff - 2) < 1e-12));
   assert.ok(
     agg.notes.includes(
-      'ewc against seqft: 1 finished run(s) without a partner of the same (order, seed), left out of this comparison: seqft-o1-s2.',
+      'ewc against seqft: 1 finished run without a partner of the same (order, seed), left out of this comparison: seqft-o1-s2.',
     ),
   );
   assert.ok(
     agg.notes.includes(
-      'With 3 pair(s) the sign-flip test cannot reach p < 0.05 (smallest p = 0.25); run more seeds or orders.',
+      'With 3 pairs the sign-flip test cannot reach p < 0.05 (smallest p = 0.25); run more seeds or orders.',
     ),
   );
 });
@@ -119,7 +119,7 @@ test('pairing ignores position: runs without (order, seed) are not paired, diffe
   assert.equal(agg.comparisons[0].metrics.AA.n, 0);
   assert.equal(agg.comparisons[0].metrics.AA.p, null);
   assert.ok(agg.notes.includes('lora and seqft share no (order, seed) cell that both finished: no paired comparison.'));
-  assert.ok(agg.notes.some((n) => n.startsWith('lora against seqft: 2 finished run(s) without a partner')));
+  assert.ok(agg.notes.some((n) => n.startsWith('lora against seqft: 2 finished runs without a partner')));
   // Six cells, with differences that vary by cell: each pair is matched to its own cell.
   const runs = [];
   const lift = (o: number, s: number) => 1 + o + s / 10;
@@ -161,7 +161,7 @@ test('notes for n = 1: per method when every method has one run, by name otherwi
   assert.equal(single.methods[0].metrics.AA.ci95, null);
   assert.ok(
     single.notes.includes(
-      'With 1 pair(s) the sign-flip test cannot reach p < 0.05 (smallest p = 1); run more seeds or orders.',
+      'With 1 pair the sign-flip test cannot reach p < 0.05 (smallest p = 1); run more seeds or orders.',
     ),
   );
   const mixed = aggregateRuns([gridRun('seqft', 0, 1), gridRun('seqft', 0, 2), gridRun('ewc', 0, 1, 2)]);
