@@ -55,13 +55,15 @@ function configReference(schemaText) {
     String(t ?? '')
       .replace(/\|/g, '\\|')
       .replace(/\n/g, ' ');
-  // A default that depends on other fields comes from `else` of an `if: {required: [...]}` (see FixedRankPolicy).
+  // A default that depends on other fields comes from `else` of an `if: {required: [...]}`, or of an `if` that
+  // is any of several such conditions (see FixedRankPolicy).
   const defaultOf = (def, k) => {
     const p = def.properties[k];
     if (p.default !== undefined) return `\`${JSON.stringify(p.default)}\``;
     const d = def.else?.properties?.[k]?.default;
-    return d !== undefined && def.if?.required
-      ? `\`${JSON.stringify(d)}\` without ${def.if.required.map((r) => `\`${r}\``).join(', ')}`
+    const required = def.if?.required ?? def.if?.anyOf?.flatMap((b) => b.required ?? []);
+    return d !== undefined && required?.length
+      ? `\`${JSON.stringify(d)}\` without ${required.map((r) => `\`${r}\``).join(', ')}`
       : '';
   };
   const out = [

@@ -221,6 +221,8 @@ function fold(run: RunState, e: SculptEvent): void {
       break;
     }
     case 'eval':
+      // The matrix here is the test matrix; validation accuracies reach the view through the fold.
+      if (e.split === 'validation') break;
       if (e.afterTask === -1) {
         if (run.zeroShot[e.task] == null) run.zeroShot[e.task] = e.accuracy;
       } else if (e.afterTask >= 0) {

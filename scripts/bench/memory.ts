@@ -257,7 +257,7 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
         const ctx = new RunContext(
           model,
           { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 },
-          [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }],
+          [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], validation: [], labels: [], template: '' }],
           { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 64 } as never },
           { emit: () => {} },
         );

@@ -98,7 +98,7 @@ export async function oursStepRun(
   const ctx = new RunContext(
     model,
     tok,
-    [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], labels: [], template: '' }],
+    [{ index: 0, configIndex: 0, name: 'bench', train: [], test: [], validation: [], labels: [], template: '' }],
     { seed: 0, training: { evalBatchSize: 8, maxSeqLen: spec.seq } as never },
     { emit: () => {} },
   );

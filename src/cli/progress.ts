@@ -44,11 +44,14 @@ export class Progress {
             `${name}: task ${e.task + 1}/${taskCount(s)} ${(100 * e.progress).toFixed(0)}% loss ${e.loss.toFixed(4)}`,
           );
         break;
-      case 'task-finished':
+      case 'task-finished': {
+        // Validation figures are marked as such, after the test figures they must not be mistaken for.
+        const v = e.validationMetrics;
         this.plain(
-          `${name}: after ${e.name}: [${e.row.map((v) => v.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}`,
+          `${name}: after ${e.name}: [${e.row.map((x) => x.toFixed(1)).join(', ')}] AA ${e.metrics.AA.toFixed(1)}${e.metrics.BWT != null ? ` BWT ${e.metrics.BWT.toFixed(1)}` : ''}${v ? `; validation AA ${v.AA.toFixed(1)}` : ''}`,
         );
         break;
+      }
     }
     this.draw();
   }

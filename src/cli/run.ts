@@ -13,7 +13,7 @@ import {
   formatIssues,
   type ResolvedConfig,
 } from '../protocol/config-validate';
-import { loadTasks, modelDir } from '../engine/experiment';
+import { loadTasks, modelDir, type RunTask } from '../engine/experiment';
 import { FileReadError, readConfigText } from '../data/read-bounded';
 import { outputDirProblem } from '../runs/output-dir';
 import { LOG_FILE, readRunDir } from '../runs/run-dir';
@@ -24,6 +24,7 @@ import { readLogEvents } from '../supervisor/run-files';
 import { foldRun } from '../runs/fold';
 import { Progress } from './progress';
 import { checkModel } from './model-check';
+import { checkInputs } from './data-check';
 
 export interface RunArgs {
   backend?: string;
@@ -71,11 +72,15 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
   if (!config) return 2;
   const orders = 1 + (config.orders?.length ?? 0);
   // Read the data and find the model before creating anything: a bad task is an input error, not a failed run.
+  // Data warnings (train/test overlap, coverage) are the same for every order: say them once.
+  const warn = (message: string) => console.error(`sculpt: warning: ${message}`);
+  let tasks: RunTask[] = [];
   try {
     modelDir(config);
-    // Data warnings (train/test overlap) are the same for every order: say them once.
-    const warn = (message: string) => console.error(`sculpt: warning: ${message}`);
-    for (let order = 0; order < orders; order++) loadTasks(config, order, order === 0 ? warn : undefined);
+    for (let order = 0; order < orders; order++) {
+      const loaded = loadTasks(config, order, order === 0 ? warn : undefined);
+      if (order === 0) tasks = loaded;
+    }
   } catch (e) {
     console.error(
       e instanceof ConfigError ? formatIssues(e.issues, path.resolve(file)) : `sculpt: ${(e as Error).message}`,
@@ -83,7 +88,10 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
     return 2;
   }
   // The model folder too: config.json and every weight file's header, so a corrupt file is named now.
-  if (!checkModel(config, file)) return 2;
+  const model = checkModel(config, file);
+  if (!model) return 2;
+  // The tokenizer and the data measured against it, as `sculpt validate` and each trainer check them.
+  if (!checkInputs(config, file, tasks, model.inventory, warn)) return 2;
   let dirs: string[];
   try {
     // All of the experiment's folders or none: a half-made grid would run as an experiment it is not.

@@ -1,12 +1,14 @@
 /**
- * Loading what a run needs from a resolved config: the tasks (in the run's order, limits applied, label sets
- * fixed) and the model with its tokenizer. Errors name the config path of the task or model at fault.
+ * Loading what a run needs from a resolved config: the tasks (in the run's order, the validation split held out,
+ * limits applied, label sets fixed) and the model with its tokenizer. Errors name the config path of the task or
+ * model at fault.
  */
 import type { ResolvedConfig, ResolvedTask } from '../protocol/config-resolved';
 import { ConfigError } from '../protocol/errors';
 import { labelSet, readJsonl, readOLoraFolder, readTraceFolder, type Example } from '../data/examples';
 import { Rng, hashString } from '../data/rng';
 import { balancedSubset } from './data/batches';
+import { exampleKey, holdOut, inputGroups, validationSize, type ValidationSplit } from './data/validation-split';
 import { builtinModelDir, builtinTask } from '../runs/builtin';
 
 export interface RunTask {
@@ -17,6 +19,8 @@ export interface RunTask {
   name: string;
   train: Example[];
   test: Example[];
+  /** The validation split (`eval.validation`), held out of the training data; empty when the split is off. */
+  validation: Example[];
   labels: string[];
   template: string;
 }
@@ -50,9 +54,6 @@ function loadSplit(t: ResolvedTask, path: string): { train: Example[]; test: Exa
 /** A warning about a task's data: the run goes on, the `warning` event (or `sculpt validate`) says it. */
 export type DataWarn = (message: string, code: string) => void;
 
-/** The text an example is recognised by: instruction and input, not the output. */
-const exampleKey = (e: Example) => `${e.instruction ?? ''}\u0000${e.input}`;
-
 /**
  * Test examples whose input (with its instruction) is also a training input: their accuracy measures what
  * was memorised, not what was learned. Reported, not removed: the data is the user's.
@@ -79,19 +80,53 @@ function overlapWarning(t: ResolvedTask, train: Example[], test: Example[], warn
 }
 
 /**
+ * The validation split of a task's training data (`eval.validation`, see ./data/validation-split.ts). It has its
+ * own stream, from the seed and the task name, so that the limits below draw as they did before the split existed
+ * and a split of 0 gives the same data as then. A split that leaves nothing to train on is a ConfigError.
+ */
+function validationSplit(config: ResolvedConfig, t: ResolvedTask, examples: Example[], path: string): ValidationSplit {
+  const setting = config.eval.validation;
+  if (!(setting > 0)) return { train: examples, validation: [] };
+  const inputs = inputGroups(examples).length;
+  const n = validationSize(setting, inputs);
+  if (n >= inputs) {
+    const what =
+      inputs === examples.length
+        ? `${inputs} training examples`
+        : `${inputs} distinct training inputs (${examples.length} examples)`;
+    throw new ConfigError([
+      {
+        path: 'eval.validation',
+        message:
+          n > inputs
+            ? `asks for ${n} validation examples of task '${t.name}' (${path}), which has only ${what}`
+            : `holds out all ${what} of task '${t.name}' (${path}), leaving none to train on`,
+        expected: `fewer than ${inputs} validation examples for task '${t.name}' (a smaller count or fraction, or 0 for no split)`,
+        actual: setting,
+      },
+    ]);
+  }
+  return holdOut(examples, n, new Rng(config.seed ^ hashString(`validation/${t.name}`)));
+}
+
+/**
  * The tasks of one order, loaded and checked. Problems with the data that do not stop a run (train/test
- * overlap) go to `warn`.
+ * overlap) go to `warn`. The validation split is held out of a task's training data first; `trainLimit` then
+ * applies to the rest, and `testLimit` to the test data.
  */
 export function loadTasks(config: ResolvedConfig, order: number, warn?: DataWarn): RunTask[] {
   return taskOrder(config, order).map((ci, index) => {
     const t = config.tasks[ci];
     const path = `tasks[${ci}]`;
     const split = loadSplit(t, path);
+    const held = validationSplit(config, t, split.train, path);
     // Limits draw from a seed of the experiment and the task name, so every method sees the same subset.
     const rng = new Rng(config.seed ^ hashString(t.name));
-    const train = balancedSubset(split.train, t.trainLimit, rng);
+    const train = balancedSubset(held.train, t.trainLimit, rng);
     const test = balancedSubset(split.test, t.testLimit, rng);
-    const labels = labelSet(train, t.labels ?? split.labels);
+    const validation = held.validation;
+    // The label set of all the training data, the held-out part included, as without a split.
+    const labels = labelSet([...train, ...validation], t.labels ?? split.labels);
     if (train.length === 0 || test.length === 0) {
       throw new ConfigError([
         {
@@ -110,19 +145,26 @@ export function loadTasks(config: ResolvedConfig, order: number, warn?: DataWarn
         },
       ]);
     }
-    const stray = test.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
-    if (stray) {
-      throw new ConfigError([
-        {
-          path: `${path}.labels`,
-          message: `test output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
-          expected: 'every test output in the label set',
-          actual: stray.output,
-        },
-      ]);
+    for (const [part, examples] of [
+      ['test', test],
+      ['validation', validation],
+    ] as const) {
+      const stray = examples.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
+      if (stray) {
+        throw new ConfigError([
+          {
+            path: `${path}.labels`,
+            message: `${part} output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
+            expected: `every ${part} output in the label set`,
+            actual: stray.output,
+          },
+        ]);
+      }
     }
-    if (warn) overlapWarning(t, train, test, warn);
-    return { index, configIndex: ci, name: t.name, train, test, labels, template: t.template };
+    // Validation examples come from the training data: a test input among them is a test input trained on or
+    // selected on, which the warning names alike.
+    if (warn) overlapWarning(t, [...train, ...validation], test, warn);
+    return { index, configIndex: ci, name: t.name, train, test, validation, labels, template: t.template };
   });
 }
 

@@ -1,7 +1,9 @@
 /**
  * The run as methods see it (MethodContext): the model, the tasks, seeded calibration batches, and a way to
- * report ranks and warnings as events.
+ * report ranks and warnings as events (ranks also as a PEFT rank_pattern file in the run folder).
  */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import type { EventBody, MatrixRank } from '../protocol/events';
@@ -12,6 +14,8 @@ import { labelShape } from './data/seq2seq';
 import { Rng, hashString } from '../data/rng';
 import type { BatchTensors, MethodContext } from './methods/method';
 import type { RunTask } from './experiment';
+import { rankPatternFile, rankPatternOf } from './methods/rank-pattern';
+import { writeFileAtomic } from '../runs/output-dir';
 
 export class RunContext implements MethodContext {
   task = 0;
@@ -25,6 +29,8 @@ export class RunContext implements MethodContext {
     readonly tasks: RunTask[],
     private readonly config: Pick<ResolvedConfig, 'seed' | 'training'>,
     private readonly hooks: { emit(body: EventBody): void },
+    /** The run folder, where the chosen ranks are written; none in tests that only read events. */
+    private readonly runDir?: string,
   ) {
     this.rng = new Rng(config.seed);
     this.seed = config.seed;
@@ -51,8 +57,27 @@ export class RunContext implements MethodContext {
     };
   }
 
-  reportRanks(policy: string, matrices: MatrixRank[], seconds: number): void {
-    this.hooks.emit({ type: 'ranks', beforeTask: this.task, policy, matrices, seconds });
+  reportRanks(policy: string, matrices: MatrixRank[], seconds: number, warnings: string[] = []): void {
+    this.hooks.emit({
+      type: 'ranks',
+      beforeTask: this.task,
+      policy,
+      matrices,
+      seconds,
+      ...(warnings.length ? { warnings } : {}),
+    });
+    if (!this.runDir) return;
+    const file = join(this.runDir, rankPatternFile(this.task));
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileAtomic(file, JSON.stringify(rankPatternOf(matrices), null, 2) + '\n');
+    } catch (e) {
+      // The ranks are in the event log too; a full disk here should not end the run.
+      this.warn(
+        `could not write ${file}: ${(e as Error).message}; the ranks are in this boundary's ranks event`,
+        'rank-pattern-export',
+      );
+    }
   }
 
   warn(message: string, code?: string): void {

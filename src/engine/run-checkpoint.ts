@@ -4,7 +4,7 @@
  *   runs/<id>/checkpoints/<name>/  model.safetensors      every model parameter (HF keys)
  *                                  optimizer.safetensors  optimizer slots (`m/<param>`, `v/<param>`)
  *                                  method.safetensors     the method's tensors (bases, adapters, Fisher, ...)
- *                                  state.json             position (task, epoch, batch), matrix so far, JSON states
+ *                                  state.json             position (task, epoch, batch), matrices so far, JSON states
  *                                  manifest.json          size and SHA-256 of each file above, written last
  *   runs/<id>/checkpoints/LATEST   the name of the newest complete checkpoint
  *
@@ -60,6 +60,12 @@ export interface CheckpointMeta {
   position: RunPosition;
   matrix: number[][];
   zeroShot: (number | null)[] | null;
+  /**
+   * The same on the validation splits (`eval.validation`): present when the run has them, absent in checkpoints
+   * of runs without them (and of versions before them).
+   */
+  validationMatrix?: number[][];
+  validationZeroShot?: (number | null)[] | null;
   /** Last event sequence number written before this checkpoint. */
   seq: number;
   elapsedMs: number;
@@ -393,6 +399,8 @@ export interface StateExpectations {
   epochs: number;
   /** The optimizer the run uses. */
   optimizer: string;
+  /** Whether the run has validation splits, whose matrix the state must then carry (default false). */
+  validation?: boolean;
 }
 
 const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
@@ -400,7 +408,8 @@ const isPercent = (v: unknown): v is number => typeof v === 'number' && Number.i
 
 /**
  * Checks state.json against the run: a position inside the run (a task that exists, an epoch within training), one
- * matrix row of T finite percentages per finished task, and counters that fit together. Returns the problems, each
+ * matrix row of T finite percentages per finished task (in the validation matrix too, when the run has validation
+ * splits), and counters that fit together. Returns the problems, each
  * naming its field; empty when the state can be used.
  */
 export function checkState(meta: CheckpointMeta, expect: StateExpectations): string[] {
@@ -421,25 +430,31 @@ export function checkState(meta: CheckpointMeta, expect: StateExpectations): str
   }
   if (typeof p.trained !== 'boolean')
     issues.push(`position.trained is ${JSON.stringify(p.trained)}, expected a boolean`);
-  if (!Array.isArray(meta.matrix)) {
-    issues.push('matrix is not an array');
-  } else {
-    // One row per task finished before the position's task.
-    if (isInt(p.task) && meta.matrix.length !== p.task) {
-      issues.push(`matrix has ${meta.matrix.length} rows, position.task ${p.task} needs ${p.task}`);
-    }
-    meta.matrix.forEach((row, i) => {
-      if (!Array.isArray(row) || row.length !== T || !row.every(isPercent)) {
-        issues.push(`matrix[${i}] must be ${T} numbers between 0 and 100, got ${JSON.stringify(row).slice(0, 80)}`);
+  const matrices: ['matrix' | 'validationMatrix', 'zeroShot' | 'validationZeroShot'][] = [['matrix', 'zeroShot']];
+  // Without validation splits the validation fields are not read, whatever they hold.
+  if (expect.validation) matrices.push(['validationMatrix', 'validationZeroShot']);
+  for (const [mk, zk] of matrices) {
+    const matrix = meta[mk];
+    if (!Array.isArray(matrix)) {
+      issues.push(`${mk} is not an array`);
+    } else {
+      // One row per task finished before the position's task.
+      if (isInt(p.task) && matrix.length !== p.task) {
+        issues.push(`${mk} has ${matrix.length} rows, position.task ${p.task} needs ${p.task}`);
       }
-    });
-  }
-  if (meta.zeroShot !== null && meta.zeroShot !== undefined) {
-    const z = meta.zeroShot;
-    if (!Array.isArray(z) || z.length !== T || !z.every((v) => v === null || isPercent(v))) {
-      issues.push(
-        `zeroShot must be null or ${T} numbers between 0 and 100 (or null), got ${JSON.stringify(z).slice(0, 80)}`,
-      );
+      matrix.forEach((row, i) => {
+        if (!Array.isArray(row) || row.length !== T || !row.every(isPercent)) {
+          issues.push(`${mk}[${i}] must be ${T} numbers between 0 and 100, got ${JSON.stringify(row).slice(0, 80)}`);
+        }
+      });
+    }
+    const z = meta[zk];
+    if (z !== null && z !== undefined) {
+      if (!Array.isArray(z) || z.length !== T || !z.every((v) => v === null || isPercent(v))) {
+        issues.push(
+          `${zk} must be null or ${T} numbers between 0 and 100 (or null), got ${JSON.stringify(z).slice(0, 80)}`,
+        );
+      }
     }
   }
   const o = meta.optimizer as Partial<CheckpointMeta['optimizer']> | undefined;

@@ -2,17 +2,18 @@
  * The experiment runner: one method on one task order, start to finish (or to a stop), with events.
  *
  * For each task: method.beforeTask -> training (task-trainer.ts: epochs x batches, method hooks inside trainStep) ->
- * method.afterTask -> evaluation on every task (seen and unseen) = one row of the accuracy matrix -> metrics
- * -> checkpoint. Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer,
- * method) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
+ * method.afterTask -> evaluation on every task (seen and unseen) = one row of the accuracy matrix, and the same on
+ * every task's validation split (`eval.validation`) = one row of the validation matrix -> metrics -> checkpoint.
+ * Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer, method, both
+ * matrices so far) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
  */
 import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
 import type { EventBody } from '../protocol/events';
 import { selectBackend } from './backend';
-import { loadPretrained } from './io/checkpoint';
-import { loadTokenizer } from './io/tokenizer';
+import { checkModelFolder, loadPretrained } from './io/checkpoint';
+import { checkRunInputs } from './run-inputs';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
 import type { TextTokenizer } from './data/batches';
@@ -60,15 +61,23 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
   const { config } = spec;
   const backend = await selectBackend(config.backend);
   const dataWarnings: { message: string; code: string }[] = [];
-  const tasks = loadTasks(config, spec.order, (message, code) => dataWarnings.push({ message, code }));
+  const warnData = (message: string, code: string) => dataWarnings.push({ message, code });
+  const tasks = loadTasks(config, spec.order, warnData);
   const dir = modelDir(config);
+  // The tokenizer and the data measured against it, as `sculpt validate` checks them: before a weight is read.
+  const tok = checkRunInputs(config, tasks, checkModelFolder(dir).inventory, warnData);
   const model = loadPretrained(dir);
   const training = config.training;
   // The newest checkpoint that passes every check against this run and this model; nothing is written before.
   let chosen: ReturnType<typeof chooseCheckpoint> | undefined;
   try {
     if (from?.candidates.length) {
-      const expect = { tasks: tasks.length, epochs: training.epochs, optimizer: training.optimizer };
+      const expect = {
+        tasks: tasks.length,
+        epochs: training.epochs,
+        optimizer: training.optimizer,
+        validation: hasValidation(tasks),
+      };
       chosen = chooseCheckpoint(from.candidates, expect, new Map([...model.params].map(([n, v]) => [n, v.shape])));
     }
   } catch (e) {
@@ -77,12 +86,11 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
   }
   const resume = chosen?.contents;
   const started = Date.now() - (resume?.meta.elapsedMs ?? 0);
-  const tok = loadTokenizer(dir);
   const methodCfg = config.methods[spec.methodIndex];
   const method = createMethod(methodCfg, `methods[${spec.methodIndex}]`);
   const lrPeak = methodCfg.lr ?? training.lr;
   const optimizer = new Optimizer({ name: training.optimizer, weightDecay: training.weightDecay });
-  const ctx = new RunContext(model, tok, tasks, config, hooks);
+  const ctx = new RunContext(model, tok, tasks, config, hooks, spec.runDir);
 
   try {
     // A NaN in the pretrained weights is a corrupt file, not a learning-rate problem (a resumed run's
@@ -136,12 +144,21 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
     let pos = startOfTask(0, 0);
     let matrix: number[][] = [];
     let zeroShot: (number | null)[] | null = null;
+    // The same on the validation splits; null when the run has none.
+    const validating = hasValidation(tasks);
+    let validationMatrix: number[][] | null = validating ? [] : null;
+    let validationZeroShot: (number | null)[] | null = null;
     if (resume) {
       ({ matrix, zeroShot } = resume.meta);
+      if (validating) {
+        // checkState made sure a run with validation splits resumes from a checkpoint that has their rows.
+        validationMatrix = resume.meta.validationMatrix ?? [];
+        validationZeroShot = resume.meta.validationZeroShot ?? null;
+      }
       pos = { ...resume.meta.position };
       restoreState(resume, model, optimizer, method, ctx);
     } else if (config.eval.zeroShot) {
-      zeroShot = await evaluateAll(model, tok, tasks, config, -1, hooks);
+      ({ test: zeroShot, validation: validationZeroShot } = await evaluateAll(model, tok, tasks, config, -1, hooks));
     }
 
     const checkpoint = async (
@@ -154,6 +171,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
         position: { ...at },
         matrix,
         zeroShot,
+        ...(validationMatrix ? { validationMatrix, validationZeroShot } : {}),
         seq: hooks.lastSeq(),
         elapsedMs: Date.now() - started,
         optimizer: { name: optimizer.name, step: optimizer.step },
@@ -208,16 +226,22 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
       // Methods that keep part of the model outside its variables (O-LoRA's adapters) evaluate through them.
       const overrides = method.weightOverrides?.() ?? null;
       const evalAll = () => evaluateAll(model, tok, tasks, config, pos.task, hooks);
-      const row = await (overrides?.size ? model.withWeights(overrides, evalAll) : evalAll());
+      const rows = await (overrides?.size ? model.withWeights(overrides, evalAll) : evalAll());
       if (overrides) tf.dispose([...overrides.values()]);
+      const row = rows.test;
       matrix = [...matrix.slice(0, pos.task), row];
       const metrics = metricsAfter(matrix, zeroShot);
+      if (validationMatrix && rows.validation)
+        validationMatrix = [...validationMatrix.slice(0, pos.task), rows.validation];
       hooks.emit({
         type: 'task-finished',
         task: pos.task,
         name: task.name,
         row,
         metrics,
+        ...(validationMatrix && rows.validation
+          ? { validationRow: rows.validation, validationMetrics: metricsAfter(validationMatrix, validationZeroShot) }
+          : {}),
         seconds: (Date.now() - taskStart) / 1000,
       });
       const next = startOfTask(pos.task + 1, pos.globalStep);
@@ -236,6 +260,13 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
       matrix,
       zeroShot,
       metrics: metricsAfter(matrix, zeroShot),
+      ...(validationMatrix
+        ? {
+            validationMatrix,
+            validationZeroShot,
+            validationMetrics: metricsAfter(validationMatrix, validationZeroShot),
+          }
+        : {}),
       seconds: (Date.now() - started) / 1000,
     });
     return 'finished';
@@ -246,7 +277,17 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
   }
 }
 
-/** One accuracy per task, in order (evaluations read results asynchronously, so they run one after another). */
+/** Whether the run's tasks have validation splits (all of them or none: `eval.validation` is one setting). */
+function hasValidation(tasks: RunTask[]): boolean {
+  return tasks.length > 0 && tasks.every((t) => t.validation.length > 0);
+}
+
+/**
+ * One accuracy per task, in order, on the test sets and then on the validation splits (null without them).
+ * Evaluations read results asynchronously, so they run one after another. Every test evaluation comes first, so
+ * that a reader that takes the first `eval` event of a task as its test accuracy (one written before `split`
+ * existed) still does.
+ */
 async function evaluateAll(
   model: CausalLM,
   tok: TextTokenizer,
@@ -254,16 +295,21 @@ async function evaluateAll(
   config: ResolvedConfig,
   afterTask: number,
   hooks: RunHooks,
-): Promise<number[]> {
-  const out: number[] = [];
-  for (const t of tasks) out.push(await evaluateTask(model, tok, t, config, afterTask, hooks));
-  return out;
+): Promise<{ test: number[]; validation: number[] | null }> {
+  const test: number[] = [];
+  for (const t of tasks) test.push(await evaluateTask(model, tok, t, 'test', config, afterTask, hooks));
+  if (!hasValidation(tasks)) return { test, validation: null };
+  const validation: number[] = [];
+  for (const t of tasks) validation.push(await evaluateTask(model, tok, t, 'validation', config, afterTask, hooks));
+  return { test, validation };
 }
 
+/** The task's accuracy on one split in every mode of `eval.modes` (an `eval` event each); the first mode's counts. */
 async function evaluateTask(
   model: CausalLM,
   tok: TextTokenizer,
   t: RunTask,
+  split: 'test' | 'validation',
   config: ResolvedConfig,
   afterTask: number,
   hooks: RunHooks,
@@ -273,12 +319,23 @@ async function evaluateTask(
     batchSize: config.training.evalBatchSize,
     maxNewTokens: config.eval.maxNewTokens,
   };
+  // The evaluators score `test`: the validation split takes its place.
+  const target = { labels: t.labels, template: t.template, test: split === 'test' ? t.test : t.validation };
   let first: number | undefined;
   for (const mode of config.eval.modes) {
     const accuracy = await (mode === 'rank'
-      ? rankAccuracy(model, tok, t, settings)
-      : generateAccuracy(model, tok, t, settings));
-    hooks.emit({ type: 'eval', afterTask, task: t.index, name: t.name, mode, accuracy, examples: t.test.length });
+      ? rankAccuracy(model, tok, target, settings)
+      : generateAccuracy(model, tok, target, settings));
+    hooks.emit({
+      type: 'eval',
+      afterTask,
+      task: t.index,
+      name: t.name,
+      mode,
+      split,
+      accuracy,
+      examples: target.test.length,
+    });
     first ??= accuracy;
   }
   return first!;

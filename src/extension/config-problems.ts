@@ -55,6 +55,7 @@ function fileIssues(raw: Record<string, unknown>, file: string, exists: (p: stri
   };
   if (typeof raw.model === 'string' && !raw.model.startsWith('builtin:'))
     check('model', raw.model, 'checkpoint folder (config.json)', (d) => path.join(d, 'config.json'));
+  check('tokenizer', raw.tokenizer, 'tokenizer folder or tokenizer.json');
   if (Array.isArray(raw.tasks)) {
     raw.tasks.forEach((t, i) => {
       const s = (t as { source?: Record<string, unknown> } | null)?.source;

@@ -6,9 +6,11 @@
 import type {
   AdaptiveRankPolicy,
   AdaptiveSvdConfig,
+  AuthorsScheduleRankPolicy,
   CheckpointPolicy,
   CompareConfig,
   DivergenceConfig,
+  EnergyRankPolicy,
   EvalConfig,
   ExperimentConfig,
   FixedRankPolicy,
@@ -24,11 +26,21 @@ type Defaulted<T, Optional extends keyof T = never> = Required<Omit<T, Optional>
 /** Method options without a default: the report label (the method name when absent) and the lr override. */
 export type MethodOptionalField = 'label' | 'lr';
 
-/** A fixed policy holds either k or the ratio (0.5 when neither was given). */
+/**
+ * A fixed policy holds one of k, effectiveRank and the ratio (0.5 when none was given); rankPattern stays
+ * optional.
+ */
 export type ResolvedFixedRankPolicy =
-  (FixedRankPolicy & { k: number; ratio?: undefined }) | (FixedRankPolicy & { ratio: number; k?: undefined });
+  | (FixedRankPolicy & { k: number; ratio?: undefined; effectiveRank?: undefined })
+  | (FixedRankPolicy & { effectiveRank: number; ratio?: undefined; k?: undefined })
+  | (FixedRankPolicy & { ratio: number; k?: undefined; effectiveRank?: undefined });
 
-export type ResolvedRankPolicy = Required<AdaptiveRankPolicy> | ResolvedFixedRankPolicy | Required<ScheduleRankPolicy>;
+export type ResolvedRankPolicy =
+  | Required<AdaptiveRankPolicy>
+  | ResolvedFixedRankPolicy
+  | Required<ScheduleRankPolicy>
+  | Required<AuthorsScheduleRankPolicy>
+  | Required<EnergyRankPolicy>;
 
 export type ResolvedAdaptiveSvdConfig = Omit<Defaulted<AdaptiveSvdConfig, MethodOptionalField>, 'rank'> & {
   rank: ResolvedRankPolicy;
@@ -53,7 +65,7 @@ export type ResolvedTraining = Omit<Required<TrainingConfig>, 'divergence'> & {
 
 /** A config after validation: defaults filled in, paths absolute. */
 export type ResolvedConfig = Omit<
-  Defaulted<ExperimentConfig, '$schema' | 'orders' | 'seeds'>,
+  Defaulted<ExperimentConfig, '$schema' | 'orders' | 'seeds' | 'tokenizer'>,
   'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint' | 'compare'
 > & {
   compare: CompareConfig;

@@ -166,9 +166,22 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
  * version of Sculpt of that day, which may have filled in fewer defaults. Resolving is idempotent.
  */
 export function resolveStoredConfig(stored: unknown, file: string): ResolvedConfig {
-  const { config, issues } = validateConfig(stored);
+  const { config, issues } = validateConfig(withoutValidationSplit(stored));
   if (!config) throw new ConfigError(issues, file);
   return config;
+}
+
+/**
+ * A stored config without `eval.validation` comes from a run folder made before the validation split existed:
+ * that run trained on all of each task's training data, and the default split would change what the rest of it
+ * trains on. It continues without a split.
+ */
+function withoutValidationSplit(stored: unknown): unknown {
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return stored;
+  const evalSection = (stored as Record<string, unknown>).eval;
+  if (evalSection !== undefined && (evalSection === null || typeof evalSection !== 'object')) return stored;
+  if (evalSection && Object.hasOwn(evalSection, 'validation')) return stored;
+  return { ...stored, eval: { ...(evalSection as object | undefined), validation: 0 } };
 }
 
 /** One method entry with its defaults filled in, as validation does for a config's `methods`. */
@@ -258,6 +271,15 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
       actual: baseline,
     });
   }
+  const split = c.eval.validation;
+  if (split >= 1 && !Number.isInteger(split)) {
+    issues.push({
+      path: 'eval.validation',
+      message: `must be a fraction below 1 or a whole number of examples, got ${split}`,
+      expected: 'a number in [0, 1) or an integer >= 1',
+      actual: split,
+    });
+  }
   const every = c.checkpoint.every;
   if (typeof every === 'number' && !(Number.isInteger(every) && every >= 1)) {
     issues.push({
@@ -292,17 +314,7 @@ function methodIssues(m: ResolvedMethodConfig, path: string): ConfigIssue[] {
         actual: r.mrr,
       });
     }
-    if (r.policy === 'fixed') {
-      // The resolved type holds one of the two; this is where a config that holds both is caught.
-      const given: FixedRankPolicy = r;
-      if (given.k !== undefined && given.ratio !== undefined)
-        issues.push({
-          path: `${p}.k`,
-          message: 'give either k or ratio, not both',
-          expected: 'k or ratio',
-          actual: given.k,
-        });
-    }
+    if (r.policy === 'fixed') issues.push(...fixedPolicyIssues(r, p));
     if (r.policy === 'schedule' && r.start > r.max) {
       issues.push({
         path: `${p}.start`,
@@ -311,6 +323,72 @@ function methodIssues(m: ResolvedMethodConfig, path: string): ConfigIssue[] {
         actual: r.start,
       });
     }
+    if (r.policy === 'energy' && r.threshold > r.maxThreshold) {
+      issues.push({
+        path: `${p}.threshold`,
+        message: `must not exceed maxThreshold (${r.maxThreshold}), got ${r.threshold}`,
+        expected: '<= maxThreshold',
+        actual: r.threshold,
+      });
+    }
+  }
+  return issues;
+}
+
+/** The JSON path of one rankPattern entry, always in brackets since patterns are rarely identifiers. */
+export function rankPatternPath(policyPath: string, pattern: string): string {
+  return `${policyPath}.rankPattern[${JSON.stringify(pattern)}]`;
+}
+
+/** What is wrong with a rank given as PEFT OSF does (an integer >= 1 or a fraction in (0, 1]), if anything. */
+export function rankValueProblem(v: unknown): string | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number, got ${describeValue(v)}`;
+  if (v <= 0) return `must be a positive integer rank or a fraction in (0, 1], got ${v}`;
+  if (v > 1 && !Number.isInteger(v)) return `a fraction must lie in (0, 1] (ranks above 1 are integers), got ${v}`;
+  return undefined;
+}
+
+/** Why `pattern` is not a JavaScript regular expression, if it is not. */
+export function regexProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern);
+    return undefined;
+  } catch (e) {
+    // PEFT's patterns are Python's; the one common construct JavaScript spells differently is a named group.
+    const hint = pattern.includes('(?P<') ? " (Python's (?P<name>...) is (?<name>...) in JavaScript)" : '';
+    return `is not a valid JavaScript regular expression: ${(e as Error).message}${hint}`;
+  }
+}
+
+function fixedPolicyIssues(r: FixedRankPolicy, p: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  // The resolved type holds one of k, ratio and effectiveRank; this is where a config that holds two is caught.
+  if (r.k !== undefined && r.ratio !== undefined)
+    issues.push({ path: `${p}.k`, message: 'give either k or ratio, not both', expected: 'k or ratio', actual: r.k });
+  if (r.effectiveRank !== undefined) {
+    if (r.k !== undefined || r.ratio !== undefined)
+      issues.push({
+        path: `${p}.effectiveRank`,
+        message: `give one of effectiveRank, ratio and k, not ${r.k !== undefined ? 'k' : 'ratio'} as well`,
+        expected: 'one of effectiveRank, ratio, k',
+        actual: r.effectiveRank,
+      });
+    const problem = rankValueProblem(r.effectiveRank);
+    if (problem)
+      issues.push({
+        path: `${p}.effectiveRank`,
+        message: problem,
+        expected: 'an integer >= 1 or a fraction in (0, 1]',
+        actual: r.effectiveRank,
+      });
+  }
+  for (const [pattern, value] of Object.entries(r.rankPattern ?? {})) {
+    const path = rankPatternPath(p, pattern);
+    const bad = regexProblem(pattern);
+    if (bad) issues.push({ path, message: bad, expected: 'a JavaScript regular expression', actual: pattern });
+    const problem = rankValueProblem(value);
+    if (problem)
+      issues.push({ path, message: problem, expected: 'an integer >= 1 or a fraction in (0, 1]', actual: value });
   }
   return issues;
 }
@@ -330,6 +408,10 @@ function resolvePaths(c: ResolvedConfig, opts: ValidateOptions, issues: ConfigIs
   if (!c.model.startsWith('builtin:')) {
     c.model = abs(c.model);
     check('model', p.resolve(c.model, 'config.json'), 'checkpoint folder (config.json)');
+  }
+  if (c.tokenizer !== undefined) {
+    c.tokenizer = abs(c.tokenizer);
+    check('tokenizer', c.tokenizer, 'tokenizer folder or tokenizer.json');
   }
   c.output = abs(c.output);
   c.tasks.forEach((t: ResolvedTask, i) => {

@@ -41,6 +41,15 @@ export interface ExperimentConfig {
    */
   model: string;
   /**
+   * The tokenizer, for a checkpoint folder that has no tokenizer.json: a path (relative to this file) to a
+   * tokenizer folder with tokenizer.json (and tokenizer_config.json, when there is one) or to a tokenizer.json
+   * file. Used instead of the checkpoint's own tokenizer when both exist. Its vocabulary must fit the model's
+   * (config.json `vocab_size`, the rows of the embedding).
+   * @minLength 1
+   * @examples ["./tokenizers/gpt2", "./checkpoints/gpt2-base/tokenizer.json"]
+   */
+  tokenizer?: string;
+  /**
    * Compute backend. `auto` picks tensorflow (if the tfjs-node or tfjs-node-gpu package is installed) > webgpu
    * (if a hardware GPU adapter exists) > wasm > cpu. wasm uses SCULPT_WASM_THREADS threads, by default the cores
    * left to this run (the CLI and the extension divide them among the trainers they run at once).
@@ -274,7 +283,8 @@ export interface NonTargetFreeze {
   freeze: ('norms' | 'head' | 'embeddings' | 'biases')[];
 }
 
-export type RankPolicy = AdaptiveRankPolicy | FixedRankPolicy | ScheduleRankPolicy;
+export type RankPolicy =
+  AdaptiveRankPolicy | FixedRankPolicy | ScheduleRankPolicy | AuthorsScheduleRankPolicy | EnergyRankPolicy;
 
 /** Rank from layer importance: ratio = mrr + I_n (trr - mrr), k = clamp(round(ratio * min_dim), 1, min_dim). */
 export interface AdaptiveRankPolicy {
@@ -310,14 +320,25 @@ export interface AdaptiveRankPolicy {
 }
 
 /**
- * The same share of every matrix: k = floor(ratio * min_dim), or an absolute k.
- * @if {"required": ["k"]}
+ * The same share of every matrix, or PEFT OSF's ranks per matrix. For a target of min_dim = min(d_out, d_in):
+ * k = clamp(floor(ratio * min_dim), 1, min_dim) with `ratio` (0.5 when none of ratio, k and effectiveRank is
+ * given); k as given with `k`; and with r = effectiveRank, or the value of the first rankPattern entry that
+ * matches the matrix, k = clamp(r, 1, min_dim) for an integer r and clamp(floor(r * min_dim), 1, min_dim) for a
+ * fraction r in (0, 1).
+ *
+ * A rankPattern entry that matches the matrix takes precedence over effectiveRank (or ratio, k). This is PEFT's
+ * OSFConfig: `effectiveRank` is its `effective_rank`, `rankPattern` its `rank_pattern`, and without either the
+ * policy protects floor(min_dim / 2), PEFT's default, so an OSF configuration carries over as it is written.
+ * `ratio` is the fractional effectiveRank and `k` the integer one (both kept from before effectiveRank); they
+ * differ in one point: a k above some target's min_dim is an error, where an integer effectiveRank is clamped
+ * to min_dim with a warning in the ranks event.
+ * @if {"anyOf": [{"required": ["k"]}, {"required": ["effectiveRank"]}]}
  * @else {"properties": {"ratio": {"default": 0.5}}}
  */
 export interface FixedRankPolicy {
   policy: 'fixed';
   /**
-   * Protected share of min(d_out, d_in); 0.5 when neither ratio nor k is given.
+   * Protected share of min(d_out, d_in); 0.5 when neither ratio, k nor effectiveRank is given.
    * @exclusiveMinimum 0
    * @maximum 1
    */
@@ -328,6 +349,24 @@ export interface FixedRankPolicy {
    * @minimum 1
    */
   k?: number;
+  /**
+   * PEFT OSF's effective_rank: the protected rank of every target not matched by rankPattern. An integer r
+   * protects r directions (clamped to min(d_out, d_in), with a warning); a fraction r in (0, 1) protects
+   * floor(r * min(d_out, d_in)), at least 1. JSON does not tell 1.0 from 1, so 1 is the integer rank 1 (`ratio`
+   * 1 protects every direction). Give one of ratio, k and effectiveRank.
+   * @exclusiveMinimum 0
+   */
+  effectiveRank?: number;
+  /**
+   * PEFT OSF's rank_pattern: JavaScript regular expression -> rank, an integer or a fraction as for effectiveRank,
+   * overriding effectiveRank (or ratio, k) where it matches. A pattern matches a target when it is found anywhere
+   * (unanchored, as Python's re.search) in the target's module name, which is its Hugging Face parameter name
+   * without `.weight` (what PEFT matches), or in the parameter name itself. The first matching pattern in the
+   * order written wins (JavaScript lists keys that are whole numbers, such as "3", before the others). Each
+   * pattern must match a target matrix of the model: `sculpt validate` and the run check it. A run writes the
+   * ranks it chose at each task boundary in this form to `ranks/before-task-<n>.rank_pattern.json`.
+   */
+  rankPattern?: Record<string, number>;
 }
 
 /** A ratio that grows with each task boundary: min(max, start + step * (task - 1)). */
@@ -351,6 +390,72 @@ export interface ScheduleRankPolicy {
    * @default 0.9
    */
   max?: number;
+}
+
+/**
+ * The schedule of the method's authors: a share f_t of the larger dimension that grows by `step` per task,
+ *
+ *   f_t = start + step * t,   k = min(min_dim, max(1, floor(f_t * max(d_out, d_in)))),
+ *
+ * with t = 0 at the first protected boundary (before the second task, or before the first with
+ * protectPretrained) and one more at each boundary after it. On a square matrix this protects 7% (by default)
+ * more of the rank per task; on a rectangular one f counts in the larger dimension, so it protects more of the
+ * rank than the same share of min_dim and reaches k = min_dim sooner: there k is capped, the ranks event marks
+ * the matrix clamped and warns (a matrix protected whole cannot learn).
+ */
+export interface AuthorsScheduleRankPolicy {
+  policy: 'authors-schedule';
+  /**
+   * f at the first protected boundary.
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.07
+   */
+  start?: number;
+  /**
+   * Added to f at each later boundary.
+   * @minimum 0
+   * @maximum 1
+   * @default 0.07
+   */
+  step?: number;
+}
+
+/**
+ * Rank from each matrix's own spectrum: the fewest directions that hold a share τ_t of its energy,
+ *
+ *   k = min { k >= 1 : Σ_{i<=k} σ_i² / Σ_i σ_i² >= τ_t },   τ_t = min(maxThreshold, threshold + thresholdStep * t),
+ *
+ * t counted as for authors-schedule (0 at the first protected boundary). Decided after the boundary's SVD of the
+ * current weights, so it needs no calibration data; the decomposition then computes every singular vector
+ * (as the factored parametrisation does), which takes more memory than the other policies' k vectors.
+ */
+export interface EnergyRankPolicy {
+  policy: 'energy';
+  /**
+   * τ at the first protected boundary. 0.9, the usual cut-off for explained variance, keeps most of each
+   * matrix's energy while leaving its weak directions free (on the demo model the default adaptive policy's ranks
+   * hold about 86%, README).
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.9
+   */
+  threshold?: number;
+  /**
+   * Added to τ at each later boundary, to protect more as tasks accumulate.
+   * @minimum 0
+   * @maximum 1
+   * @default 0
+   */
+  thresholdStep?: number;
+  /**
+   * τ never exceeds this: near 1 the last directions hold almost no energy, and protecting them leaves the
+   * matrix nothing to learn with.
+   * @exclusiveMinimum 0
+   * @maximum 1
+   * @default 0.99
+   */
+  maxThreshold?: number;
 }
 
 /** O-LoRA: a LoRA pair per task, earlier pairs frozen, loss + λ1 Σ|A_i A_tᵀ| + λ2 ‖θ_new‖. */
@@ -583,6 +688,22 @@ export interface EvalConfig {
    * @default true
    */
   zeroShot?: boolean;
+  /**
+   * The validation split: training examples of each task held out and never trained on, evaluated after every
+   * task (and zero-shot) beside the test set, so that settings (a rank policy, a learning rate) are chosen on
+   * validation accuracy, never on test accuracy. A fraction f in [0, 1) holds out n = max(1, round(f × N)) of
+   * the task's N training examples; an integer >= 1 holds out that many; 0 disables the split. Taken from the
+   * task's training data before `trainLimit`, which then applies to the rest. Stratified by label (each label's
+   * share of the split is its share of the data, by largest remainder; a label keeps at least one training
+   * example where it can), drawn from the run's seed and the task name: the same seed holds out the same
+   * examples for every method. Copies of an input are held out together, so that no validation input is also a
+   * training input; N and n then count distinct inputs. A split that would leave a task nothing to train on is
+   * an error.
+   * @minimum 0
+   * @default 0.1
+   * @examples [0.1, 200, 0]
+   */
+  validation?: number;
 }
 
 export interface CheckpointPolicy {

@@ -50,6 +50,10 @@ export interface TaskStartedEvent extends EventBase {
   /** 0-based position in the run's order. */
   task: number;
   name: string;
+  /**
+   * Examples this task trains on: its training data less its validation split (`eval.validation`), within
+   * `trainLimit`, with what the method adds (replay's buffer examples).
+   */
   trainExamples: number;
   steps: number;
   /** Parameters the optimizer updates during this task (model and method variables). */
@@ -82,6 +86,11 @@ export interface EvalEvent extends EventBase {
   task: number;
   name: string;
   mode: 'rank' | 'generate';
+  /**
+   * Which examples: the task's test set, or its validation split (`eval.validation`, held out of the training
+   * data). Absent in logs written before validation splits: the test set.
+   */
+  split?: 'test' | 'validation';
   accuracy: number;
   examples: number;
 }
@@ -103,6 +112,11 @@ export interface MatrixRank {
   effectiveRank: number;
   /** Σ_{i<=k} σ_i² / Σ σ_i². */
   retainedEnergy: number;
+  /**
+   * True when the rank policy's formula put k outside [1, min_dim] and k is the clamped value (1 or min_dim).
+   * Absent when it did not, and in logs written before the flag existed.
+   */
+  clamped?: boolean;
 }
 
 export interface RanksEvent extends EventBase {
@@ -112,6 +126,8 @@ export interface RanksEvent extends EventBase {
   policy: string;
   matrices: MatrixRank[];
   seconds: number;
+  /** The rank policy's warnings at this boundary (clamped ranks, a degenerate normalisation); absent when none. */
+  warnings?: string[];
 }
 
 export interface Metrics {
@@ -129,6 +145,10 @@ export interface TaskFinishedEvent extends EventBase {
   /** R[task][j] for every task j of the run, in percent. */
   row: number[];
   metrics: Metrics;
+  /** The same row on the validation splits, V[task][j]; absent when the run has none. */
+  validationRow?: number[];
+  /** The metrics of the validation matrix V so far (its zero-shot row for FWT); absent when the run has none. */
+  validationMetrics?: Metrics;
   seconds: number;
 }
 
@@ -143,6 +163,12 @@ export interface CheckpointEvent extends EventBase {
 export interface WarningEvent extends EventBase {
   type: 'warning';
   message: string;
+  /**
+   * What the warning is about, for grouping: about the task data `data-overlap`, `unknown-tokens`,
+   * `truncated-inputs`, `label-imbalance` and `label-unseen` (said at the run's start, as `sculpt validate`
+   * says them); about a resume `checkpoint-skipped`, `checkpoint-unverified` and `config-unchecked`; from a
+   * method `rank-policy`, `rank-pattern-export`, `o-lora-capacity` and `o-lora-lr`.
+   */
   code?: string;
 }
 
@@ -168,6 +194,15 @@ export interface RunFinishedEvent extends EventBase {
   /** Accuracy of the base model on each task (null when not measured). */
   zeroShot: (number | null)[] | null;
   metrics: Metrics;
+  /**
+   * V[i][j] in percent, T x T: accuracy on task j's validation split after training task i. Absent when the run
+   * has no validation splits (`eval.validation` 0, or a log written before them), as are the two fields below.
+   */
+  validationMatrix?: number[][];
+  /** The base model's accuracy on each validation split (null when not measured). */
+  validationZeroShot?: (number | null)[] | null;
+  /** AA, BWT, forgetting and FWT of the validation matrix, with the formulas of `metrics`. */
+  validationMetrics?: Metrics;
   seconds: number;
 }
 

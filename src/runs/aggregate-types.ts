@@ -44,6 +44,11 @@ export interface MethodAggregate {
   n: number;
   cells: CellRef[];
   metrics: Record<MetricName, Estimate>;
+  /**
+   * The same metrics of the runs' validation matrices (accuracy on the validation splits, `eval.validation`), over
+   * the counted runs that have one (n = 0 when none has): what settings are chosen on, never the test metrics.
+   */
+  validationMetrics: Record<MetricName, Estimate>;
   /** Accuracy on each task right after training it (R[i][i]), keyed by task name. */
   justTrained: Record<string, Estimate>;
   /**

@@ -37,6 +37,15 @@ export interface RunSummary {
   zeroShot: (number | null)[] | null;
   /** The trainer's figures after the last finished task (run-finished, else task-finished). */
   metrics: Metrics | null;
+  /**
+   * Rows present so far of the validation matrix, V[i][j] in percent (accuracy on task j's validation split after
+   * training task i); null when the run has no validation splits (`eval.validation` 0, or a log from before them).
+   */
+  validationMatrix: number[][] | null;
+  /** The base model's accuracy on each validation split; null when not measured or without splits. */
+  validationZeroShot: (number | null)[] | null;
+  /** AA, BWT, forgetting and FWT of the validation matrix (as `metrics` of R); null without validation splits. */
+  validationMetrics: Metrics | null;
   /** Wall time of the run, from run-finished. */
   seconds: number | null;
   /** The error of the last session, when it failed; a resumed session starts without one. */
@@ -64,6 +73,9 @@ export function emptySummary(name: string): RunSummary {
     matrix: [],
     zeroShot: null,
     metrics: null,
+    validationMatrix: null,
+    validationZeroShot: null,
+    validationMetrics: null,
     seconds: null,
     error: null,
     task: -1,
@@ -136,10 +148,14 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
       break;
     case 'eval':
       s.phase = 'evaluating';
-      // The base model's accuracy, measured before the first task; the first measurement of a task counts.
+      // The base model's accuracy, measured before the first task; the first measurement of a task counts. An
+      // event without `split` (a log from before validation splits) is a test measurement.
       if (e.afterTask === -1) {
-        s.zeroShot ??= s.tasks.map(() => null);
-        if (e.task >= 0 && e.task < s.zeroShot.length && s.zeroShot[e.task] == null) s.zeroShot[e.task] = e.accuracy;
+        const validation = e.split === 'validation';
+        const row = validation
+          ? (s.validationZeroShot ??= s.tasks.map(() => null))
+          : (s.zeroShot ??= s.tasks.map(() => null));
+        if (e.task >= 0 && e.task < row.length && row[e.task] == null) row[e.task] = e.accuracy;
       }
       break;
     case 'ranks':
@@ -148,6 +164,11 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
     case 'task-finished':
       s.matrix[e.task] = e.row;
       s.metrics = e.metrics;
+      if (Array.isArray(e.validationRow)) {
+        s.validationMatrix ??= [];
+        s.validationMatrix[e.task] = [...e.validationRow];
+        s.validationMetrics = e.validationMetrics ?? null;
+      }
       s.task = e.task;
       s.taskProgress = 1;
       s.phase = 'evaluating';
@@ -167,6 +188,11 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
       // A trainer that did not measure the base model sends null: the eval events' row, if any, stands.
       if (e.zeroShot) s.zeroShot = [...e.zeroShot];
       s.metrics = e.metrics;
+      if (Array.isArray(e.validationMatrix)) {
+        s.validationMatrix = e.validationMatrix.map((row) => [...row]);
+        if (e.validationZeroShot) s.validationZeroShot = [...e.validationZeroShot];
+        s.validationMetrics = e.validationMetrics ?? null;
+      }
       s.seconds = e.seconds;
       s.task = Math.max(s.task, s.tasks.length - 1);
       s.taskProgress = 1;
@@ -178,12 +204,23 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
 
 /**
  * The finished view of a summary, as a copy (the fold can go on): matrix rows without gaps, and metrics computed
- * from R when no event carried them.
+ * from R (and from V, the validation matrix) when no event carried them.
  */
 export function finishSummary(s: RunSummary): RunSummary {
   const matrix = s.matrix.filter((r) => r);
   const metrics = s.metrics ?? (matrix.length ? metricsAfter(matrix, s.zeroShot) : null);
-  return { ...s, matrix, zeroShot: s.zeroShot && [...s.zeroShot], metrics };
+  const validationMatrix = s.validationMatrix && s.validationMatrix.filter((r) => r);
+  const validationMetrics =
+    s.validationMetrics ?? (validationMatrix?.length ? metricsAfter(validationMatrix, s.validationZeroShot) : null);
+  return {
+    ...s,
+    matrix,
+    zeroShot: s.zeroShot && [...s.zeroShot],
+    metrics,
+    validationMatrix,
+    validationZeroShot: s.validationZeroShot && [...s.validationZeroShot],
+    validationMetrics,
+  };
 }
 
 /** The summary of a whole log (events in file order). */

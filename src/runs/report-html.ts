@@ -10,6 +10,7 @@ import { HIGHER_IS_BETTER, METRIC_NAMES, type ExperimentAggregate, type MetricNa
 import type { RunSummary } from './fold';
 import { metricsAfter } from './metrics';
 import {
+  aggregateHasValidation,
   fmtEstimate,
   fmtInterval,
   fmtPValue,
@@ -18,6 +19,9 @@ import {
   INTERVAL_LEGEND,
   METRICS_LEGEND,
   pairedLegend,
+  runsHaveValidation,
+  VALIDATION_COLUMNS,
+  VALIDATION_LEGEND,
 } from './report';
 
 const esc = (s: string): string =>
@@ -45,19 +49,25 @@ function cellColour(v: number): string {
   return `rgb(${r},${g},${b})`;
 }
 
-function heatmap(r: RunSummary): string {
+/** A run's accuracy matrix (by default R on the test sets; `what` names another, such as the validation matrix). */
+function heatmap(
+  r: RunSummary,
+  matrix: number[][] = r.matrix,
+  zeroShot: (number | null)[] | null = r.zeroShot,
+  what = 'accuracy matrix',
+): string {
   const T = r.tasks.length;
   const cw = 64;
   const ch = 28;
   const left = 110;
   const top = 24;
-  const rows = r.zeroShot
-    ? [{ label: 'zero-shot', row: r.zeroShot }, ...r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }))]
-    : r.matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }));
+  const rows = zeroShot
+    ? [{ label: 'zero-shot', row: zeroShot }, ...matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }))]
+    : matrix.map((row, i) => ({ label: `after ${r.tasks[i]}`, row }));
   const w = left + T * cw + 10;
   const h = top + rows.length * ch + 10;
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="accuracy matrix of ${esc(r.name)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${what} of ${esc(r.name)}">`,
   ];
   r.tasks.forEach((t, j) =>
     parts.push(
@@ -71,7 +81,7 @@ function heatmap(r: RunSummary): string {
     );
     row.forEach((v, j) => {
       const x = left + j * cw;
-      const unseen = r.zeroShot ? i - 1 < j : i < j;
+      const unseen = zeroShot ? i - 1 < j : i < j;
       if (v == null) return;
       parts.push(
         `<rect x="${x}" y="${y}" width="${cw - 2}" height="${ch - 2}" fill="${cellColour(v)}"${unseen ? ' fill-opacity="0.45"' : ''}><title>${esc(label)} on ${esc(r.tasks[j])}: ${fmt(v)}%</title></rect>`,
@@ -224,17 +234,22 @@ function metricChart(
 
 /** The methods' table, the paired table against the baseline, the notes and one chart per metric. */
 function aggregateSection(runs: RunSummary[], agg: ExperimentAggregate, colourOf: (method: string) => string): string {
+  const validation = aggregateHasValidation(agg) ? VALIDATION_COLUMNS : [];
   const methodRows = agg.methods
-    .map(
-      (m) =>
-        `<tr><td>${esc(m.method)}</td><td class="num">${m.n}</td>${METRIC_NAMES.map((k) => `<td class="num">${esc(fmtEstimate(m.metrics[k]))}</td>`).join('')}</tr>`,
-    )
+    .map((m) => {
+      const cells = [
+        ...METRIC_NAMES.map((k) => fmtEstimate(m.metrics[k])),
+        ...validation.map((k) => (m.validationMetrics ? fmtEstimate(m.validationMetrics[k]) : '–')),
+      ];
+      return `<tr><td>${esc(m.method)}</td><td class="num">${m.n}</td>${cells.map((c) => `<td class="num">${esc(c)}</td>`).join('')}</tr>`;
+    })
     .join('\n');
+  const heads = [...METRIC_NAMES, ...validation.map((k) => `validation ${k}`)];
   const parts = [
     '<h2>Methods</h2>',
-    `<table><thead><tr><th>method</th><th>n</th>${METRIC_NAMES.map((k) => `<th>${k}</th>`).join('')}</tr></thead>`,
+    `<table><thead><tr><th>method</th><th>n</th>${heads.map((k) => `<th>${k}</th>`).join('')}</tr></thead>`,
     `<tbody>\n${methodRows}\n</tbody></table>`,
-    `<p>${esc(INTERVAL_LEGEND)}</p>`,
+    `<p>${esc(validation.length ? `${INTERVAL_LEGEND} ${VALIDATION_LEGEND}` : INTERVAL_LEGEND)}</p>`,
   ];
   if (agg.baseline != null && agg.comparisons.length) {
     const rows = agg.comparisons.flatMap((c) =>
@@ -274,6 +289,7 @@ export function htmlReport(runs: RunSummary[], aggregate: ExperimentAggregate = 
     const vals = runs.map((r) => r.metrics?.[c.key]).filter((v): v is number => v != null);
     if (vals.length) best.set(c.key, c.better === 'max' ? Math.max(...vals) : Math.min(...vals));
   }
+  const validation = runsHaveValidation(runs) ? VALIDATION_COLUMNS : [];
   const rows = runs
     .map((r) => {
       const cells = cols.map((c) => {
@@ -281,15 +297,19 @@ export function htmlReport(runs: RunSummary[], aggregate: ExperimentAggregate = 
         const isBest = v != null && runs.length > 1 && v === best.get(c.key);
         return `<td class="num${isBest ? ' best' : ''}">${fmt(v)}</td>`;
       });
+      for (const k of validation) cells.push(`<td class="num">${fmt(r.validationMetrics?.[k])}</td>`);
       return `<tr><td>${esc(r.name)}</td><td>${esc(r.method)}</td><td>${esc(r.status)}</td>${cells.join('')}<td class="num">${fmt(r.seconds, 0)}</td></tr>`;
     })
     .join('\n');
   const sections = runs
-    .map(
-      (r) =>
-        `<section><h3>${esc(r.name)} <small>${esc(r.method)}</small></h3>${heatmap(r)}${r.error ? `<p class="error">Failed: ${esc(r.error)}</p>` : ''}</section>`,
-    )
+    .map((r) => {
+      const validationMap = r.validationMatrix?.length
+        ? `<h4>Validation splits</h4>${heatmap(r, r.validationMatrix, r.validationZeroShot, 'validation accuracy matrix')}`
+        : '';
+      return `<section><h3>${esc(r.name)} <small>${esc(r.method)}</small></h3>${heatmap(r)}${validationMap}${r.error ? `<p class="error">Failed: ${esc(r.error)}</p>` : ''}</section>`;
+    })
     .join('\n');
+  const validationHeads = validation.map((k) => `<th>validation ${k}</th>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -319,8 +339,8 @@ small { color: #666; font-weight: normal; }
 <p>${esc(METRICS_LEGEND)}</p>
 ${aggregateSection(runs, aggregate, colourOf)}
 <h2>Per run</h2>
-<p>The best value of each column is in bold.</p>
-<table><thead><tr><th>run</th><th>method</th><th>status</th><th>AA</th><th>BWT</th><th>forgetting</th><th>FWT</th><th>time (s)</th></tr></thead>
+<p>${validation.length ? `The best value of each test column is in bold. ${esc(VALIDATION_LEGEND)}` : 'The best value of each column is in bold.'}</p>
+<table><thead><tr><th>run</th><th>method</th><th>status</th><th>AA</th><th>BWT</th><th>forgetting</th><th>FWT</th>${validationHeads}<th>time (s)</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

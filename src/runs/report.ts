@@ -46,6 +46,21 @@ export const METRICS_LEGEND =
   'Accuracies in percent. AA: average accuracy after the last task; BWT: backward transfer; ' +
   'forgetting: Chaudhry et al. (lower is better); FWT: GEM forward transfer against the zero-shot row.';
 
+export const VALIDATION_LEGEND =
+  'validation AA / BWT: the same on the validation splits (training examples held out, `eval.validation`), ' +
+  'what settings are chosen on; the other figures are on the test sets.';
+
+/** The validation metrics a report shows beside the test metrics: AA and BWT. */
+export const VALIDATION_COLUMNS = ['AA', 'BWT'] as const;
+
+/** Whether any method of the aggregate has validation figures (reports show their columns only then). */
+export const aggregateHasValidation = (agg: ExperimentAggregate): boolean =>
+  agg.methods.some((m) => m.validationMetrics?.AA.n > 0);
+
+/** Whether any run has validation figures. */
+export const runsHaveValidation = (runs: readonly RunSummary[]): boolean =>
+  runs.some((r) => r.validationMetrics != null);
+
 export const INTERVAL_LEGEND =
   "Each method's mean over its finished runs ± the half-width of the Student-t 95% confidence interval of the mean.";
 
@@ -63,11 +78,17 @@ const md = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
 
 function aggregateMarkdown(agg: ExperimentAggregate): string[] {
   const lines: string[] = ['## Methods', ''];
-  lines.push(`| method | n | ${METRIC_NAMES.join(' | ')} |`, `|---|---|${METRIC_NAMES.map(() => '---').join('|')}|`);
+  const validation = aggregateHasValidation(agg) ? VALIDATION_COLUMNS : [];
+  const heads = [...METRIC_NAMES, ...validation.map((k) => `validation ${k}`)];
+  lines.push(`| method | n | ${heads.join(' | ')} |`, `|---|---|${heads.map(() => '---').join('|')}|`);
   for (const m of agg.methods) {
-    lines.push(`| ${md(m.method)} | ${m.n} | ${METRIC_NAMES.map((k) => fmtEstimate(m.metrics[k])).join(' | ')} |`);
+    const cells = [
+      ...METRIC_NAMES.map((k) => fmtEstimate(m.metrics[k])),
+      ...validation.map((k) => (m.validationMetrics ? fmtEstimate(m.validationMetrics[k]) : '–')),
+    ];
+    lines.push(`| ${md(m.method)} | ${m.n} | ${cells.join(' | ')} |`);
   }
-  lines.push('', `${INTERVAL_LEGEND} ${METRICS_LEGEND}`);
+  lines.push('', `${INTERVAL_LEGEND} ${METRICS_LEGEND}${validation.length ? ` ${VALIDATION_LEGEND}` : ''}`);
   if (agg.baseline != null && agg.comparisons.length) {
     lines.push('', `## Against ${md(agg.baseline)}`, '');
     lines.push('| method | metric | mean difference | 95% CI | p | verdict |', '|---|---|---|---|---|---|');
@@ -85,21 +106,44 @@ function aggregateMarkdown(agg: ExperimentAggregate): string[] {
   return lines;
 }
 
+/** An accuracy matrix as a Markdown table, the zero-shot row first when there is one. */
+function matrixMarkdown(
+  r: RunSummary,
+  corner: string,
+  matrix: number[][],
+  zeroShot: (number | null)[] | null,
+): string[] {
+  const lines = [`| ${corner} | ${r.tasks.map(md).join(' | ')} |`, `|---|${r.tasks.map(() => '---').join('|')}|`];
+  if (zeroShot) lines.push(`| zero-shot | ${zeroShot.map((v) => fmt(v)).join(' | ')} |`);
+  matrix.forEach((row, i) => lines.push(`| ${md(r.tasks[i] ?? '?')} | ${row.map((v) => fmt(v)).join(' | ')} |`));
+  return lines;
+}
+
 function perRunMarkdown(runs: RunSummary[]): string[] {
   const lines: string[] = ['## Per run', ''];
-  lines.push('| run | method | status | AA | BWT | forgetting | FWT | time (s) |', '|---|---|---|---|---|---|---|---|');
+  const validation = runsHaveValidation(runs) ? VALIDATION_COLUMNS : [];
+  const heads = ['run', 'method', 'status', ...METRIC_NAMES, ...validation.map((k) => `validation ${k}`), 'time (s)'];
+  lines.push(`| ${heads.join(' | ')} |`, `|${heads.map(() => '---').join('|')}|`);
   for (const r of runs) {
     const m = r.metrics;
-    lines.push(
-      `| ${md(r.name)} | ${md(r.method)} | ${r.status} | ${fmt(m?.AA)} | ${fmt(m?.BWT)} | ${fmt(m?.forgetting)} | ${fmt(m?.FWT)} | ${fmt(r.seconds, 0)} |`,
-    );
+    const cells = [
+      md(r.name),
+      md(r.method),
+      r.status,
+      ...METRIC_NAMES.map((k) => fmt(m?.[k])),
+      ...validation.map((k) => fmt(r.validationMetrics?.[k])),
+      fmt(r.seconds, 0),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
-  lines.push('', METRICS_LEGEND);
+  lines.push('', validation.length ? `${METRICS_LEGEND} ${VALIDATION_LEGEND}` : METRICS_LEGEND);
   for (const r of runs) {
     lines.push('', `### ${r.name} (${r.method})`, '');
-    lines.push(`| after \\ on | ${r.tasks.map(md).join(' | ')} |`, `|---|${r.tasks.map(() => '---').join('|')}|`);
-    if (r.zeroShot) lines.push(`| zero-shot | ${r.zeroShot.map((v) => fmt(v)).join(' | ')} |`);
-    r.matrix.forEach((row, i) => lines.push(`| ${md(r.tasks[i] ?? '?')} | ${row.map((v) => fmt(v)).join(' | ')} |`));
+    lines.push(...matrixMarkdown(r, 'after \\ on', r.matrix, r.zeroShot));
+    if (r.validationMatrix?.length) {
+      lines.push('', 'Validation splits:', '');
+      lines.push(...matrixMarkdown(r, 'after \\ on validation', r.validationMatrix, r.validationZeroShot));
+    }
     if (r.error) lines.push('', `Failed: ${r.error}`);
   }
   return lines;
@@ -128,8 +172,10 @@ export const CSV_HEADER = ['run', 'method', 'kind', 'after_task', 'task', 'value
 /**
  * One tidy long table, one value per row:
  *   - per run (column `run` set): kind `accuracy` (after_task, task: names; after_task `zero-shot` for the base
- *     model), kind = the metric's name (also in `metric`), kind `seconds`;
- *   - per method (`run` empty): for each metric, kinds `n`, `mean`, `sd`, `ci95_low`, `ci95_high`; kind
+ *     model), kind = the metric's name (also in `metric`), kind `seconds`; for a run with validation splits, the
+ *     same on them as kinds `validation_accuracy` and `validation_<metric>` (the metric's name in `metric`);
+ *   - per method (`run` empty): for each metric, kinds `n`, `mean`, `sd`, `ci95_low`, `ci95_high`; the same of
+ *     the validation metrics as `validation_n`, `validation_mean`, ... (for methods with validation figures); kind
  *     `accuracy_mean` for the accuracy matrix averaged by task name (and its zero-shot row);
  *   - per comparison (`run` empty, `baseline` set): for each metric, kinds `n_pairs`, `diff_mean`, `diff_sd`,
  *     `diff_ci95_low`, `diff_ci95_high`, `p`, `p_min`, and `verdict` (a word, not a number).
@@ -164,20 +210,32 @@ export function csvReport(runs: RunSummary[], aggregate: ExperimentAggregate = a
       row.forEach((v, j) => push({ ...base, kind: 'accuracy', after: r.tasks[i], task: r.tasks[j], value: v })),
     );
     if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) push({ ...base, kind: k, value: v, metric: k });
+    const vkind = 'validation_accuracy';
+    r.validationZeroShot?.forEach((v, j) =>
+      push({ ...base, kind: vkind, after: 'zero-shot', task: r.tasks[j], value: v }),
+    );
+    r.validationMatrix?.forEach((row, i) =>
+      row.forEach((v, j) => push({ ...base, kind: vkind, after: r.tasks[i], task: r.tasks[j], value: v })),
+    );
+    if (r.validationMetrics)
+      for (const [k, v] of Object.entries(r.validationMetrics))
+        push({ ...base, kind: `validation_${k}`, value: v, metric: k });
     if (r.seconds != null) push({ ...base, kind: 'seconds', value: r.seconds });
   }
+  const estimateRows = (method: string, metric: string, e: Estimate, prefix = '') => {
+    const stats: [string, Cell][] = [
+      ['n', e.n],
+      ['mean', e.mean],
+      ['sd', e.sd],
+      ['ci95_low', e.ci95?.[0] ?? null],
+      ['ci95_high', e.ci95?.[1] ?? null],
+    ];
+    for (const [kind, value] of stats) push({ method, kind: prefix + kind, value, metric });
+  };
   for (const m of aggregate.methods) {
-    for (const k of METRIC_NAMES) {
-      const e = m.metrics[k];
-      const stats: [string, Cell][] = [
-        ['n', e.n],
-        ['mean', e.mean],
-        ['sd', e.sd],
-        ['ci95_low', e.ci95?.[0] ?? null],
-        ['ci95_high', e.ci95?.[1] ?? null],
-      ];
-      for (const [kind, value] of stats) push({ method: m.method, kind, value, metric: k });
-    }
+    for (const k of METRIC_NAMES) estimateRows(m.method, k, m.metrics[k]);
+    if (m.validationMetrics?.AA.n)
+      for (const k of METRIC_NAMES) estimateRows(m.method, k, m.validationMetrics[k], 'validation_');
     for (const [task, e] of Object.entries(m.zeroShot)) {
       if (e.n) push({ method: m.method, kind: 'accuracy_mean', after: 'zero-shot', task, value: e.mean });
     }

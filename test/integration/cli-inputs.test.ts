@@ -84,13 +84,53 @@ test('run and validate: a FIFO or an oversized config is refused naming the file
 test('validate: says where run folders go and warns about train/test overlap', () => {
   const dir = fresh();
   const data = join(dir, 'all.jsonl');
-  writeFileSync(data, '{"input":"a","output":"x"}\n{"input":"b","output":"y"}\n');
+  // Words and labels of the tiny model's vocabulary: the overlap is the only thing to say.
+  writeFileSync(data, '{"input":"good cat","output":"happy"}\n{"input":"bad dog","output":"sad"}\n');
   const cfg = writeExperiment(
     dir,
     tinyExperiment({ output: 'runs', tasks: [{ name: 'same', source: { train: data, test: data } }] }),
   );
   const r = sculpt(['validate', cfg]);
+  assert.equal(r.status, 0, r.stderr);
   assert.ok(r.stderr.includes(`run folders go in ${join(dir, 'runs')}`), r.stderr);
   assert.match(r.stderr, /warning: task 'same': train and test are the same file/);
   assert.equal(existsSync(join(dir, 'runs')), false);
+});
+
+test('validate and run: a rank pattern that matches no target, or a fraction outside (0, 1], is exit 2 at its JSON path', () => {
+  const dir = fresh();
+  const withRank = (file: string, rankPattern: Record<string, number>) =>
+    writeExperiment(
+      dir,
+      tinyExperiment({
+        output: join(dir, 'runs'),
+        methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'fixed', rankPattern } }],
+      }),
+      file,
+    );
+  // Known only once the model's names are read (config.json, no weights): at validate, and before run creates a folder.
+  const nowhere = withRank('nowhere.sculpt.json', { q_proj$: 0.25, 'layers\\.9\\.': 4 });
+  for (const cmd of ['validate', 'run']) {
+    const r = sculpt([cmd, nowhere]);
+    assert.equal(r.status, 2, `${cmd}: ${r.stderr}`);
+    assert.ok(
+      r.stderr.includes(`${nowhere}: methods[1].rank.rankPattern["layers\\\\.9\\\\."]: matches none of the`),
+      r.stderr,
+    );
+    assert.ok(!r.stderr.includes('q_proj$'), 'the pattern that matches is not named');
+  }
+  assert.deepEqual(runDirs(join(dir, 'runs')), []);
+  const fraction = withRank('fraction.sculpt.json', { q_proj$: 1.5 });
+  const f = sculpt(['validate', fraction]);
+  assert.equal(f.status, 2, f.stderr);
+  assert.ok(
+    f.stderr.includes(
+      `methods[1].rank.rankPattern["q_proj$"]: a fraction must lie in (0, 1] (ranks above 1 are integers), got 1.5`,
+    ),
+    f.stderr,
+  );
+  const fine = withRank('fine.sculpt.json', { q_proj$: 0.25, 'layers\\.0\\.mlp': 2 });
+  const ok = sculpt(['validate', fine]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /fine\.sculpt\.json: valid/);
 });

@@ -71,6 +71,7 @@ function assertRecovered(dir: string, what: string): void {
   assert.ok(ref?.type === 'run-finished');
   assert.deepEqual(fin.matrix, ref.matrix, `${what}: matrix`);
   assert.deepEqual(fin.metrics, ref.metrics, `${what}: metrics`);
+  assert.deepEqual(fin.validationMatrix, ref.validationMatrix, `${what}: validation matrix`);
   const log = logOf(dir);
   assert.ok(log.badLines.length <= 1, `${what}: at most the fragment of the failed append is unreadable`);
   const eff = effectiveEvents(log.events);
@@ -78,7 +79,7 @@ function assertRecovered(dir: string, what: string): void {
     const tasks = eff.filter((e) => e.type === type).map((e) => (e as { task: number }).task);
     assert.deepEqual(tasks, [0, 1], `${what}: ${type} once per task`);
   }
-  const evals = eff.flatMap((e) => (e.type === 'eval' ? [`${e.afterTask}/${e.task}`] : []));
+  const evals = eff.flatMap((e) => (e.type === 'eval' ? [`${e.afterTask}/${e.task}/${e.split ?? 'test'}`] : []));
   assert.deepEqual(evals, [...new Set(evals)], `${what}: no evaluation twice`);
   assert.equal(evals.length, reference.filter((e) => e.type === 'eval').length, `${what}: every evaluation`);
   const steps = eff.flatMap((e) => (e.type === 'step' ? [e.globalStep] : []));

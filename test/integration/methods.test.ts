@@ -72,11 +72,18 @@ test('every peer method runs end to end: schema-valid events, a full matrix, met
         );
     }
     const started = evs.filter((e) => e.type === 'task-started').map((e) => (e.type === 'task-started' ? e : null)!);
+    // Each task trains on its 96 examples less those of its validation split (the default tenth).
+    const own = [0, 1].map((task) => {
+      const held = evs.find((e) => e.type === 'eval' && e.split === 'validation' && e.task === task);
+      assert.ok(held?.type === 'eval' && held.examples >= 10, `${what}: validation split of task ${task}`);
+      return 96 - held.examples;
+    });
     if (m.method === 'mtl') {
+      const joint = own[0] + own[1];
       assert.deepEqual(
         started.map((s) => [s.trainExamples, s.steps]),
         [
-          [192, 24],
+          [joint, 2 * Math.ceil(joint / 16)],
           [0, 0],
         ],
         'MTL trains once on both tasks',
@@ -86,7 +93,7 @@ test('every peer method runs end to end: schema-valid events, a full matrix, met
     if (m.method === 'replay')
       assert.deepEqual(
         started.map((s) => s.trainExamples),
-        [96, 96 + 32],
+        [own[0], own[1] + Math.round(own[1] / 3)],
         'replay adds mixRatio/(1 - mixRatio) of buffer examples',
       );
   });
@@ -125,6 +132,11 @@ describe(
         const resumed = finished(dir);
         assert.deepEqual(resumed.matrix, reference.matrix);
         assert.deepEqual(resumed.metrics, reference.metrics);
+        assert.deepEqual(
+          [resumed.validationMatrix, resumed.validationMetrics],
+          [reference.validationMatrix, reference.validationMetrics],
+          'the same validation figures',
+        );
         // Stronger than the (coarse) accuracies: every step's loss, before and after the stop, is the same.
         const losses = (d: string) =>
           new Map(events(d).flatMap((e) => (e.type === 'step' ? [[`${e.task}/${e.step}`, e.loss] as const] : [])));

@@ -63,7 +63,10 @@ test('an intact model folder passes validate, which names the model it checked',
   const { cfg } = experimentWith(() => {});
   const v = cli('validate', cfg);
   assert.equal(v.status, 0, v.stderr);
-  assert.match(v.stdout, /valid \(2 tasks, 1 method; model llama, \d+ tensors in model\.safetensors\)/);
+  assert.match(
+    v.stdout,
+    /valid \(2 tasks; 1 method × 1 order × 1 seed = 1 run; model llama, \d+ tensors in model\.safetensors\)/,
+  );
 });
 
 test('a header length one byte short: validate and run exit 2 naming the file, and no run folder is made', () => {

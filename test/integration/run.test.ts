@@ -5,11 +5,24 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig, MethodConfig } from '../../src/protocol/config';
 import { parseEventLog } from '../../src/protocol/events';
+import type { ExperimentAggregate } from '../../src/runs/aggregate-types';
+import type { RunSummary } from '../../src/runs/fold';
+import { metricsAfter } from '../../src/runs/metrics';
 import { isAlive } from '../../src/supervisor';
 import { repoRoot } from '../helpers/paths';
 import { tinyExperiment, tinyTraining, writeExperiment } from '../helpers/experiment';
@@ -60,8 +73,8 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   assert.equal(fin.metrics.BWT, R[1][0] - R[0][0]);
   assert.equal(fin.metrics.forgetting, R[0][0] - R[1][0]);
   assert.equal(fin.metrics.FWT, R[0][1] - zs[1]!);
-  // Each matrix entry is the accuracy of an eval event.
-  const evals = evs.filter((e) => e.type === 'eval');
+  // Each matrix entry is the accuracy of a test eval event (validation ones: the test below).
+  const evals = evs.filter((e) => e.type === 'eval' && e.split === 'test');
   assert.equal(evals.length, 2 + 4, 'zero-shot row plus one row per task');
   for (const e of evals) {
     if (e.type !== 'eval') continue;
@@ -69,7 +82,58 @@ test('a complete run: ordered events that fit the schema, a T x T matrix, metric
   }
   const report = cli('report', dir);
   assert.equal(report.status, 0);
-  assert.match(report.stdout, /\| it-seqft-\S+ \| seqft \| finished \|/);
+  assert.match(report.stdout, /\| seqft-o1-s0 \| seqft \| finished \|/);
+  rmSync(dir, { recursive: true });
+});
+
+test('the validation split: evaluated beside the test set in the events, the fold and sculpt report --json', () => {
+  const r = cli('run', config({ seed: 5 }), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const dir = runDirs().at(-1)!;
+  const evs = events(dir);
+  assertEventLog(evs);
+  const evals = evs.flatMap((e) => (e.type === 'eval' ? [e] : []));
+  assert.ok(
+    evals.every((e) => e.split === 'test' || e.split === 'validation'),
+    'every eval says its split',
+  );
+  const valid = evals.filter((e) => e.split === 'validation');
+  assert.equal(valid.length, 2 + 4, 'the validation splits: zero-shot and after each task');
+  // round(0.1 x 95 distinct inputs) = 10 inputs held out of each task (11 examples when a held-out input repeats).
+  for (const e of valid) assert.ok(e.examples === 10 || e.examples === 11, `${e.name}: ${e.examples}`);
+  // Each task trains on what the split leaves.
+  for (const s of evs.flatMap((e) => (e.type === 'task-started' ? [e] : []))) {
+    const held = valid.find((e) => e.task === s.task)!.examples;
+    assert.equal(s.trainExamples, 96 - held, `${s.name}: trained on the rest`);
+  }
+  const fin = finished(dir);
+  const V = fin.validationMatrix!;
+  const vz = fin.validationZeroShot!;
+  assert.equal(V.length, 2);
+  for (const e of valid) assert.equal(e.afterTask === -1 ? vz[e.task] : V[e.afterTask][e.task], e.accuracy);
+  const rows = evs.flatMap((e) => (e.type === 'task-finished' ? [e] : []));
+  assert.deepEqual(
+    rows.map((e) => e.validationRow),
+    V,
+  );
+  assert.deepEqual(fin.validationMetrics, metricsAfter(V, vz));
+  assert.deepEqual(rows[1].validationMetrics, fin.validationMetrics);
+  assert.deepEqual(fin.metrics, metricsAfter(fin.matrix, fin.zeroShot), 'the test metrics are those of R');
+  const report = cli('report', dir, '--json');
+  assert.equal(report.status, 0, report.stderr);
+  const { runs, aggregate } = JSON.parse(report.stdout) as { runs: RunSummary[]; aggregate: ExperimentAggregate };
+  assert.deepEqual(
+    [runs[0].validationMatrix, runs[0].validationZeroShot, runs[0].validationMetrics],
+    [V, vz, fin.validationMetrics],
+  );
+  assert.deepEqual(runs[0].matrix, fin.matrix);
+  assert.deepEqual(aggregate.methods[0].validationMetrics.AA.values, [fin.validationMetrics!.AA]);
+  assert.deepEqual(aggregate.methods[0].metrics.AA.values, [fin.metrics.AA]);
+  const md = cli('report', dir);
+  assert.match(
+    md.stdout,
+    /\| run \| method \| status \| AA \| BWT \| forgetting \| FWT \| validation AA \| validation BWT \|/,
+  );
   rmSync(dir, { recursive: true });
 });
 
@@ -108,6 +172,12 @@ for (const m of METHODS) {
     const resumed = finished(dir);
     assert.deepEqual(resumed.matrix, reference.matrix);
     assert.deepEqual(resumed.metrics, reference.metrics);
+    assert.ok(reference.validationMatrix?.length === 2, 'the reference has validation figures');
+    assert.deepEqual(
+      [resumed.validationMatrix, resumed.validationZeroShot, resumed.validationMetrics],
+      [reference.validationMatrix, reference.validationZeroShot, reference.validationMetrics],
+      'the same validation figures',
+    );
   });
 }
 
@@ -223,19 +293,20 @@ test('a diverging run ends with an error event naming the task and step, keeping
 });
 
 test('report --html is one self-contained page with the runs, escaped', () => {
-  // The method's label is the run-provided text the page shows (folder names are made safe when created).
-  const r = cli('run', config({ name: 'html<b>', methods: [{ method: 'seqft', label: '<b>seq' }] }), '--json');
+  const r = cli('run', config({ name: 'html<b>' }), '--json');
   assert.equal(r.status, 0, r.stderr);
-  const dir = runDirs().find((d) => d.includes('html_b_'))!;
-  assert.match(dir, /html_b_-\d{8}-\d{6}\/_b_seq-o1-s0$/);
+  const made = runDirs().find((d) => d.includes('html_b_'))!;
+  assert.match(made, /html_b_-\d{8}-\d{6}\/seqft-o1-s0$/);
+  // A run's name is its folder's, which a user may rename to anything: the page shows it as text.
+  const dir = join(work, 'renamed<b>run');
+  renameSync(made, dir);
   const out = join(work, 'report.html');
   assert.equal(cli('report', dir, '--html', '--out', out).status, 0);
   const html = readFileSync(out, 'utf8');
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
   assert.doesNotMatch(html, /<script|src="http|href="http/);
-  assert.match(html, /<svg[^>]+aria-label="accuracy matrix of _b_seq-o1-s0/);
-  assert.ok(html.includes('&lt;b&gt;seq'), 'the label is on the page, escaped');
-  assert.ok(!html.includes('<b>seq'), 'and never as markup');
+  assert.match(html, /<svg[^>]+aria-label="accuracy matrix of renamed&lt;b&gt;run/);
+  assert.ok(!html.includes('<b>run'), 'the name never as markup');
   const fin = finished(dir);
   assert.ok(html.includes(`>${fin.metrics.AA.toFixed(1)}<`), 'the AA figure is on the page');
 });

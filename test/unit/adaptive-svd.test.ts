@@ -28,7 +28,7 @@ function context(model: CausalLM, events: EventBody[] = []): RunContext {
   return new RunContext(
     model,
     tok,
-    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }],
+    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], validation: [], labels: [], template: '' }],
     { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never },
     { emit: (e) => void events.push(e) },
   );

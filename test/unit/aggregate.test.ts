@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { aggregateRuns } from '../../src/runs/aggregate';
+import { finishSummary, type RunSummary } from '../../src/runs/fold';
 import { signFlipTest } from '../../src/runs/stats';
 import { BASE, failedRun, gridRun, TASKS, ZERO_SHOT } from '../helpers/summaries';
 
@@ -174,4 +175,25 @@ test('the aggregate is plain JSON: it survives a round trip unchanged', () => {
   const agg = aggregateRuns(GRID);
   assert.deepEqual(JSON.parse(JSON.stringify(agg)), agg);
   assert.equal(mean(agg.methods[1].metrics.AA.values), agg.methods[1].metrics.AA.mean);
+});
+
+test('validation metrics: estimated per method over the counted runs that have them, apart from the test metrics', () => {
+  const validated = (r: RunSummary, lift: number): RunSummary =>
+    finishSummary({ ...r, validationMatrix: r.matrix.map((row) => row.map((v) => v + lift)), validationMetrics: null });
+  const runs = [
+    validated(gridRun('seqft', 0, 1), 1),
+    validated(gridRun('seqft', 0, 2), 3),
+    gridRun('seqft', 1, 1),
+    gridRun('ewc', 0, 1, 2),
+  ];
+  const agg = aggregateRuns(runs);
+  const [seqft, ewc] = agg.methods;
+  assert.equal(seqft.metrics.AA.n, 3, 'the test metrics count every finished run');
+  assert.equal(seqft.validationMetrics.AA.n, 2, 'the validation metrics only the runs with splits');
+  assert.deepEqual(
+    seqft.validationMetrics.AA.values,
+    runs.slice(0, 2).map((r) => r.validationMetrics!.AA),
+  );
+  assert.equal(seqft.validationMetrics.FWT.n, 0, 'no validation zero-shot row, no FWT');
+  assert.deepEqual([ewc.validationMetrics.AA.n, ewc.validationMetrics.AA.mean], [0, null]);
 });

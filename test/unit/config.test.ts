@@ -119,7 +119,13 @@ test('a minimal config resolves with every documented default, every method opti
 });
 
 test('every rank policy resolves with its documented defaults; a fixed policy without k gets the default ratio', () => {
-  for (const rank of [{ policy: 'adaptive' }, { policy: 'fixed' }, { policy: 'schedule' }] as const) {
+  for (const rank of [
+    { policy: 'adaptive' },
+    { policy: 'fixed' },
+    { policy: 'schedule' },
+    { policy: 'authors-schedule' },
+    { policy: 'energy' },
+  ] as const) {
     const given = { method: 'adaptive-svd', rank } as const;
     assertDefaults(resolveMethod(given), given, { $ref: '#/definitions/MethodConfig' }, rank.policy);
   }
@@ -148,11 +154,14 @@ test('the fields left without a default are exactly those the resolved types kee
     'ExperimentConfig.$schema',
     'ExperimentConfig.orders',
     'ExperimentConfig.seeds',
+    'ExperimentConfig.tokenizer',
     'CompareConfig.baseline',
     'TaskConfig.labels',
     'TaskConfig.trainLimit',
     'TaskConfig.testLimit',
     'FixedRankPolicy.k',
+    'FixedRankPolicy.effectiveRank',
+    'FixedRankPolicy.rankPattern',
   ]);
   const found: string[] = [];
   for (const [name, def] of Object.entries(CONFIG_SCHEMA.definitions!)) {

@@ -201,6 +201,48 @@ test('Subspace Ranks: a new ranks event for a boundary replaces the earlier one,
   assert.equal(nodes[1].children![0].children![0].label, 'q: 1/32 (3.1%)');
 });
 
+test('Subspace Ranks: a clamped k and the rank policy warnings show beside the ranks', () => {
+  const events = readEvents(SVD);
+  const last = events.filter((e) => e.type === 'ranks').at(-1)!;
+  assert.equal(last.type, 'ranks');
+  if (last.type !== 'ranks') return;
+  const warning = 'effectiveRank = 40 exceeds min(d_out, d_in) of 4 of 14 matrices (e.g. x): k is clamped';
+  const clampedAt = (m: (typeof last.matrices)[number], i: number) =>
+    i === 0 ? { ...m, k: m.minDim, ratio: 1, clamped: true } : i === 1 ? { ...m, k: 1, clamped: true } : m;
+  const redo = { ...last, seq: 999, matrices: last.matrices.map(clampedAt), warnings: [warning] };
+  const [, b] = rankNodes('r', [...events, redo], 'ranks');
+  assert.match(b.description ?? '', /^adaptive · \d+\/384 \(\d+(\.\d)?%\) · 2 clamped · 1 warning$/);
+  assert.match(
+    b.tooltip ?? '',
+    /\n2 of 14 matrices have k clamped to 1 or min_dim\nwarning: effectiveRank = 40 exceeds/,
+  );
+  const [w, layer0] = b.children!;
+  assert.equal(w.label, warning);
+  assert.equal(w.icon, 'warning');
+  const [q, k] = layer0.children!;
+  assert.equal(q.label, 'q: 32/32 (100%)');
+  assert.match(q.description ?? '', /^importance -?[\d.]+ · clamped to min_dim$/);
+  assert.match(
+    q.tooltip!.split('\n').at(-1)!,
+    /^k clamped to min_dim: the rank policy's formula asked for a k outside \[1, 32\]$/,
+  );
+  assert.match(k.description ?? '', / · clamped to 1$/);
+  // A log from before ranks events carried warnings: the rank-policy warning events just before it.
+  const old = { ...last, seq: 1000 };
+  const note = {
+    v: last.v,
+    runId: last.runId,
+    seq: 998,
+    time: last.time,
+    type: 'warning' as const,
+    code: 'rank-policy',
+    message: 'm',
+  };
+  const [, ob] = rankNodes('r', [...events, note, old], 'ranks');
+  assert.equal(ob.children![0].label, 'm');
+  assert.match(ob.description ?? '', / · 1 warning$/);
+});
+
 test('pct keeps one decimal only where it says something', () => {
   assert.deepEqual([pct(0.5), pct(1), pct(3 / 32), pct(0.9996), pct(0)], ['50%', '100%', '9.4%', '100%', '0%']);
 });

@@ -160,7 +160,7 @@ function bareContext(model: CausalLM): RunContext {
   return new RunContext(
     model,
     tok,
-    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], labels: [], template: '' }],
+    [{ index: 0, configIndex: 0, name: 't', train: [], test: [], validation: [], labels: [], template: '' }],
     { seed: 0, training: { evalBatchSize: 8, maxSeqLen: 32 } as never },
     { emit: () => {} },
   );

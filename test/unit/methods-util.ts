@@ -53,6 +53,7 @@ export function tiny(ids: string[] = ['tiny/sentiment', 'tiny/topic'], trainLimi
       name: id.replace('tiny/', ''),
       train,
       test: split.test.slice(0, 8),
+      validation: [],
       labels: labelSet(train),
       template: DEFAULT_TEMPLATE,
     };

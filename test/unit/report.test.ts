@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reportCommand } from '../../src/cli/report';
 import { aggregateRuns } from '../../src/runs/aggregate';
-import type { RunSummary } from '../../src/runs/fold';
+import { finishSummary, type RunSummary } from '../../src/runs/fold';
 import { CSV_HEADER, csvReport, fmtEstimate, markdownReport } from '../../src/runs/report';
 import { htmlReport } from '../../src/runs/report-html';
 import { fixture } from '../helpers/paths';
@@ -55,7 +55,7 @@ test('Markdown: the methods table, the paired table with verdicts and the notes 
   assert.match(md, /\| ewc \| AA \| \+1\.7 \| \[\+\d\.\d, \+\d\.\d\] \| 0\.031 \| better \|/);
   assert.match(md, /\| drift \| AA \| -1\.4 \| \[-\d\.\d, -\d\.\d\] \| 0\.031 \| worse \|/);
   assert.match(md, /\| ewc \| BWT \| 0\.0 \| \[0\.0, 0\.0\] \| 1\.000 \| not distinguishable at 95% \|/);
-  assert.ok(md.includes('- 1 run(s) left out because they did not finish with metrics: ewc-o1-s4 (failed).'));
+  assert.ok(md.includes('- 1 run left out because they did not finish with metrics: ewc-o1-s4 (failed).'));
   assert.ok(md.includes('| ewc-o1-s4 | ewc | failed | – |'), 'the failed run is still in the per-run table');
   // One run per method: no interval, said so in the cell and in the notes.
   const single = markdownReport([gridRun('seqft', 0, 1)]);
@@ -123,6 +123,50 @@ test('HTML: aggregate and paired tables with verdicts, a chart per metric, every
   assert.ok(html.includes('<h2>Per run</h2>'));
   assert.ok(html.includes(`>${runs[0].metrics!.AA.toFixed(1)}<`));
   assert.match(html, /aria-label="accuracy matrix of &lt;img src=x onerror=alert\(1\)&gt;-drift-o0-s1"/);
+});
+
+test('validation figures: marked columns in Markdown and HTML, validation_* rows in CSV; absent without them', () => {
+  // Validation accuracies 5 points under the test ones.
+  const withValidation = (r: RunSummary): RunSummary =>
+    finishSummary({
+      ...r,
+      validationMatrix: r.matrix.map((row) => row.map((v) => v - 5)),
+      validationZeroShot: r.zeroShot,
+      validationMetrics: null,
+    });
+  const runs = [gridRun('seqft', 0, 1), gridRun('seqft', 0, 2), gridRun('ewc', 0, 1, 1), gridRun('ewc', 0, 2, 1)].map(
+    withValidation,
+  );
+  const agg = aggregateRuns(runs);
+  const seqft = agg.methods[0];
+  assert.equal(seqft.validationMetrics.AA.n, 2);
+  assert.ok(Math.abs(seqft.validationMetrics.AA.mean! - (seqft.metrics.AA.mean! - 5)) < 1e-9);
+  const md = markdownReport(runs, agg);
+  assert.ok(md.includes('| method | n | AA | BWT | forgetting | FWT | validation AA | validation BWT |'));
+  const v = seqft.validationMetrics;
+  assert.ok(md.includes(` | ${fmtEstimate(seqft.metrics.FWT)} | ${fmtEstimate(v.AA)} | ${fmtEstimate(v.BWT)} |`));
+  assert.ok(
+    md.includes('| run | method | status | AA | BWT | forgetting | FWT | validation AA | validation BWT | time (s) |'),
+  );
+  assert.ok(md.includes('validation AA / BWT: the same on the validation splits'));
+  assert.ok(md.includes('| after \\ on validation | alpha | beta | gamma |'), 'each run shows its validation matrix');
+  const lines = csvReport(runs, agg).trimEnd().split('\n');
+  assert.ok(lines.every((l) => l.split(',').length === 8));
+  assert.ok(lines.includes('seqft-o0-s1,seqft,validation_accuracy,alpha,beta,25.5,,'));
+  assert.ok(lines.includes('seqft-o0-s1,seqft,validation_accuracy,zero-shot,alpha,10,,'));
+  assert.ok(lines.includes(`seqft-o0-s1,seqft,validation_AA,,,${runs[0].validationMetrics!.AA},AA,`));
+  assert.ok(lines.includes(`seqft-o0-s1,seqft,AA,,,${runs[0].metrics!.AA},AA,`), 'the test rows as they were');
+  assert.ok(lines.includes(`,seqft,validation_n,,,2,AA,`));
+  assert.ok(lines.includes(`,seqft,validation_mean,,,${v.AA.mean},AA,`));
+  assert.ok(lines.includes(`,seqft,validation_ci95_low,,,${v.AA.ci95![0]},AA,`));
+  const html = htmlReport(runs, agg);
+  assert.ok(html.includes('<th>validation AA</th><th>validation BWT</th>'));
+  assert.ok(html.includes(`<td class="num">${fmtEstimate(v.AA)}</td>`));
+  assert.ok(html.includes('aria-label="validation accuracy matrix of seqft-o0-s1"'));
+  // Runs without validation splits: the reports say nothing of them.
+  const plain = grid();
+  for (const text of [markdownReport(plain), csvReport(plain), htmlReport(plain)])
+    assert.doesNotMatch(text, /validation/i);
 });
 
 test('HTML: each legend label of the line chart carries its series colour', () => {

@@ -46,6 +46,27 @@ test('checkState accepts a consistent state', () => {
   assert.deepEqual(checkState(meta({}, { epoch: 2, batch: 0, trained: true }), EXPECT), []);
 });
 
+test('checkState: a run with validation splits needs their rows; a run without reads none', () => {
+  const withV = { ...EXPECT, validation: true };
+  const v = { validationMatrix: [[40, 30, 20]], validationZeroShot: [10, null, 15] };
+  assert.deepEqual(checkState(meta(v), withV), []);
+  assert.deepEqual(checkState(meta({ ...v, validationZeroShot: null }), withV), []);
+  assert.match(checkState(meta(), withV).join('; '), /validationMatrix is not an array/);
+  assert.match(
+    checkState(meta({ validationMatrix: [] }), withV).join('; '),
+    /validationMatrix has 0 rows, position\.task 1 needs 1/,
+  );
+  assert.match(
+    checkState(meta({ ...v, validationMatrix: [[40, 130, 20]] }), withV).join('; '),
+    /validationMatrix\[0\] must be 3 numbers between 0 and 100/,
+  );
+  assert.match(
+    checkState(meta({ ...v, validationZeroShot: [1] }), withV).join('; '),
+    /validationZeroShot must be null or 3 numbers/,
+  );
+  assert.deepEqual(checkState(meta({ validationMatrix: 'x' as never }), EXPECT), [], 'not read without splits');
+});
+
 const BAD_STATES: [string, CheckpointMeta, RegExp][] = [
   ['task out of range', meta({}, { task: 99 }), /position\.task is 99, the run has tasks 0\.\.2/],
   ['negative task', meta({}, { task: -1 }), /position\.task is -1/],

@@ -177,6 +177,60 @@ test('an unfinished run: rows and metrics after the last finished task, zero-sho
   assert.deepEqual(fin.zeroShot, [30, 25]);
 });
 
+test('validation splits: their evals, rows and metrics fold beside the test figures, never into them', () => {
+  const R = [
+    [90, 20],
+    [80, 95],
+  ];
+  const V = [
+    [85, 30],
+    [70, 90],
+  ];
+  const split = (e: EventBody, which: 'test' | 'validation') => ({ ...e, split: which }) as EventBody;
+  const vFin = metricsAfter(V, [40, 35]);
+  const events = log(
+    started(),
+    split(evalOn(-1, 0, 30), 'test'),
+    evalOn(-1, 1, 25),
+    split(evalOn(-1, 0, 40), 'validation'),
+    split(evalOn(-1, 1, 35), 'validation'),
+    taskStarted(0),
+    split(evalOn(0, 0, 90), 'test'),
+    split(evalOn(0, 0, 85), 'validation'),
+    {
+      ...taskFinished(0, R[0], m(90)),
+      validationRow: V[0],
+      validationMetrics: metricsAfter([V[0]], [40, 35]),
+    } as EventBody,
+    taskStarted(1),
+    { ...taskFinished(1, R[1], m(87.5, -10)), validationRow: V[1], validationMetrics: vFin } as EventBody,
+  );
+  const live = foldRun('r', events);
+  assert.deepEqual([live.matrix, live.zeroShot], [R, [30, 25]], 'the test figures are the test events alone');
+  assert.deepEqual([live.validationMatrix, live.validationZeroShot, live.validationMetrics], [V, [40, 35], vFin]);
+  const fin = foldRun('r', [
+    ...events,
+    ...log({
+      ...runFinished(R, [30, 25], m(87.5, -10)),
+      validationMatrix: V,
+      validationZeroShot: [40, 35],
+      validationMetrics: vFin,
+      at: 50,
+    } as EventBody & { at: number }),
+  ]);
+  assert.equal(fin.status, 'finished');
+  assert.deepEqual([fin.validationMatrix, fin.validationZeroShot, fin.validationMetrics], [V, [40, 35], vFin]);
+  // Rows without metrics (a trimmed log): computed from V and its zero-shot row.
+  const bare = events.map((e) =>
+    e.type === 'task-finished' ? ({ ...e, validationMetrics: undefined } as unknown as SculptEvent) : e,
+  );
+  assert.deepEqual(foldRun('r', bare).validationMetrics, vFin);
+  // A log without validation splits (validation 0, or from before them): null, and the test figures as ever.
+  const plain = foldRun('r', log(started(), evalOn(-1, 0, 30), taskStarted(0), taskFinished(0, R[0], m(90))));
+  assert.deepEqual([plain.validationMatrix, plain.validationZeroShot, plain.validationMetrics], [null, null, null]);
+  assert.deepEqual(plain.zeroShot, [30, null]);
+});
+
 test('live progress: task, fraction of it, last loss and phase', () => {
   const s = emptySummary('r');
   const seen: [number, number, number | null, string][] = [];

@@ -18,7 +18,15 @@ export interface Codec {
 }
 
 export function codecFor(model: CausalLM, tok: TextTokenizer, maxSeqLen: number): Codec {
-  if (isSeq2Seq(model)) {
+  return codecOfKind(isSeq2Seq(model) ? 'seq2seq' : 'causal', tok, maxSeqLen);
+}
+
+/**
+ * The codec of a kind of model, for checks that run before a model is loaded (the input checks of `sculpt
+ * validate` and of a run's start, ./coverage.ts): they must encode exactly as training and evaluation will.
+ */
+export function codecOfKind(kind: 'causal' | 'seq2seq', tok: TextTokenizer, maxSeqLen: number): Codec {
+  if (kind === 'seq2seq') {
     return {
       example: (ex, template) => encodeSeq2SeqExample(tok, template, ex, maxSeqLen),
       prompt: (ex, template) => encodeSeq2SeqPrompt(tok, template, ex, maxSeqLen),

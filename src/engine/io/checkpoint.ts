@@ -10,6 +10,7 @@ import { tf } from '../tf';
 import { architectureFor, buildModel, variableOf } from '../models/registry';
 import type { Architecture, CausalLM } from '../models/types';
 import type { RawConfig } from '../models/config';
+import type { Inventory } from '../models/inventory';
 import { ModelFileError } from '../../protocol/errors';
 import { CONFIG_LIMIT_ENV, FileReadError, configByteLimit, readBoundedText } from '../../data/read-bounded';
 import { SafetensorsReader, writeSafetensors, type StTensor } from './safetensors';
@@ -98,6 +99,8 @@ interface WeightPlan {
   raw: RawConfig;
   arch: Architecture;
   modelType: string;
+  /** What config.json implies: every parameter's name and shape, the target matrices. */
+  inventory: Inventory;
   /** The file and key of every parameter the model needs. */
   sources: Map<string, { file: string; key: string }>;
   /** Open readers by file, their headers checked; the caller closes them. */
@@ -120,7 +123,8 @@ function planWeights(dir: string): WeightPlan {
     if (e instanceof ModelFileError && e.file === 'config.json') throw e.inFile(configPath);
     throw e;
   }
-  const expected = new Map(arch.inventory(cfg, raw).params.map((p) => [p.name, p.shape]));
+  const inventory = arch.inventory(cfg, raw);
+  const expected = new Map(inventory.params.map((p) => [p.name, p.shape]));
   const sources = new Map<string, { file: string; key: string }>();
   const unexpected: string[] = [];
   const wrong: string[] = [];
@@ -165,7 +169,7 @@ function planWeights(dir: string): WeightPlan {
     for (const r of readers.values()) r.close();
     throw e;
   }
-  return { raw, arch, modelType: cfg.modelType, sources, readers };
+  return { raw, arch, modelType: cfg.modelType, inventory, sources, readers };
 }
 
 export interface ModelFolderSummary {
@@ -173,6 +177,8 @@ export interface ModelFolderSummary {
   /** The weight files whose headers were checked. */
   files: string[];
   parameters: number;
+  /** The model's parameters and target matrices by name, from config.json (checked against the files). */
+  inventory: Inventory;
 }
 
 /**
@@ -183,7 +189,12 @@ export interface ModelFolderSummary {
 export function checkModelFolder(dir: string): ModelFolderSummary {
   const plan = planWeights(dir);
   for (const r of plan.readers.values()) r.close();
-  return { modelType: plan.modelType, files: [...plan.readers.keys()], parameters: plan.sources.size };
+  return {
+    modelType: plan.modelType,
+    files: [...plan.readers.keys()],
+    parameters: plan.sources.size,
+    inventory: plan.inventory,
+  };
 }
 
 /**

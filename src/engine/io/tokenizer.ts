@@ -166,14 +166,34 @@ function readJson(path: string, required: boolean): Json | null {
 
 /** Loads tokenizer.json (+ tokenizer_config.json and config.json when present) from a checkpoint folder. */
 export function loadTokenizer(dir: string): Tokenizer {
-  const path = join(dir, 'tokenizer.json');
+  return loadTokenizerFile(join(dir, 'tokenizer.json'), dir);
+}
+
+/**
+ * Loads a tokenizer.json with the tokenizer_config.json beside it (when present), for the model of the
+ * checkpoint folder `modelDir`, whose config.json (when present) supplies BOS/EOS ids the tokenizer files do
+ * not name: a tokenizer kept apart from its checkpoint (the config's `tokenizer` field).
+ */
+export function loadTokenizerFile(path: string, modelDir: string): Tokenizer {
   const json = readJson(path, true)!;
   return new Tokenizer(
     json,
-    readJson(join(dir, 'tokenizer_config.json'), false) ?? {},
-    readJson(join(dir, 'config.json'), false) ?? {},
+    readJson(join(dirname(path), 'tokenizer_config.json'), false) ?? {},
+    readJson(join(modelDir, 'config.json'), false) ?? {},
     path,
   );
+}
+
+/**
+ * The id of the token the tokenizer's model gives what it cannot encode (`unk_token` of a WordLevel, WordPiece
+ * or BPE model, `unk_id` of a Unigram one), or null when it has none (byte-level BPE encodes every text). Not
+ * the `unk_token` of tokenizer_config.json: GPT-2's names <|endoftext|> there, which no unknown text becomes.
+ */
+export function unknownTokenId(tok: Tokenizer): number | null {
+  const model = tok.json.model as Json | undefined;
+  if (typeof model?.unk_token === 'string') return tok.tokenToId(model.unk_token) ?? null;
+  if (typeof model?.unk_id === 'number') return model.unk_id;
+  return null;
 }
 
 // ------------------------------------------------------------------------------------------------ training

@@ -19,6 +19,7 @@ import { namesInGroups, type ParamGroup } from '../models/inventory';
 import { protectedSubspaces, projectGradient, type ProtectedSubspace } from '../linalg';
 import type { Method, MethodContext, MethodState } from './method';
 import { chooseRanks, importances, minDim, sigmaStats, type ConstrainedMatrix } from './rank-policy';
+import { constrainedMatrices, rankPatternIssues } from './rank-pattern';
 
 interface Factors {
   high: tf.Tensor2D;
@@ -34,12 +35,16 @@ const FREEZE_GROUPS: Record<string, ParamGroup[]> = {
   biases: ['bias'],
 };
 
+const spectraOf = (subspaces: readonly ProtectedSubspace[]): Float64Array[] => subspaces.map((s) => s.S);
+
 export class AdaptiveSvd implements Method {
   readonly name = 'adaptive-svd';
   private targets: ConstrainedMatrix[] = [];
   private readonly sub = new Map<string, ProtectedSubspace>();
   private readonly factors = new Map<string, Factors>();
   private ks: number[] = [];
+  /** Which of `ks` the policy clamped into [1, min_dim], for the ranks event. */
+  private clamped: boolean[] = [];
   private boundaries = 0;
   private readonly policy: ResolvedRankPolicy;
 
@@ -51,35 +56,7 @@ export class AdaptiveSvd implements Method {
   }
 
   setup(ctx: MethodContext): void {
-    const inv = ctx.model.inventory;
-    const wanted = new Set(this.cfg.targets);
-    this.targets = inv.targets
-      .filter((t) => wanted.has(t.group))
-      .map((t) => ({
-        name: t.name,
-        layer: t.layer,
-        role: t.role,
-        shape: t.shape,
-        dIn: t.dIn,
-        dOut: t.dOut,
-        orientation: t.orientation,
-      }));
-    // The head and the embeddings are [vocab, d] matrices: y = h Eᵀ for the head, so they read as nn.Linear.
-    for (const p of inv.params) {
-      const asTarget =
-        (p.group === 'head' && wanted.has('head')) || (p.group === 'embedding' && wanted.has('embeddings'));
-      if (asTarget && p.shape.length === 2) {
-        this.targets.push({
-          name: p.name,
-          layer: -1,
-          role: p.group,
-          shape: [p.shape[0], p.shape[1]],
-          dIn: p.shape[1],
-          dOut: p.shape[0],
-          orientation: 'out_in',
-        });
-      }
-    }
+    this.targets = constrainedMatrices(ctx.model.inventory, this.cfg.targets);
     if (this.targets.length === 0)
       throw new ConfigError([
         {
@@ -88,8 +65,13 @@ export class AdaptiveSvd implements Method {
           expected: 'attention, mlp, head or embeddings',
         },
       ]);
-    // Check a fixed k against every matrix now, before any training.
-    if (this.policy.policy === 'fixed') this.decideRanks(ctx, null);
+    // Check a fixed policy's k and rank patterns against every matrix now, before any training; its warnings
+    // come with each boundary's ranks.
+    if (this.policy.policy === 'fixed') {
+      const issues = rankPatternIssues(this.policy, this.targets, `${this.path}.rank`);
+      if (issues.length) throw new ConfigError(issues);
+      this.decideRanks(null, null);
+    }
   }
 
   trainable(ctx: MethodContext): Map<string, tf.Variable> {
@@ -135,17 +117,21 @@ export class AdaptiveSvd implements Method {
         batches.forEach((b) => tf.dispose([b.inputIds, b.labels, b.mask]));
       }
     }
-    this.decideRanks(ctx, importance);
+    // The energy policy decides from the singular values, so it asks for every vector and keeps k of them.
+    const afterSvd = this.policy.policy === 'energy';
+    const warnings = afterSvd ? [] : this.decideRanks(ctx, importance);
     const factored = this.cfg.parametrisation === 'factored';
     const weights = this.targets.map((t) => ctx.model.params.get(t.name)! as tf.Tensor2D);
-    const vectors = this.targets.map((t, i) => (factored ? minDim(t) : this.ks[i]));
+    const vectors = this.targets.map((t, i) => (factored || afterSvd ? minDim(t) : this.ks[i]));
     const full = await protectedSubspaces(weights, vectors);
+    if (afterSvd) warnings.push(...this.decideRanks(ctx, null, spectraOf(full)));
     const stats: MatrixRank[] = [];
     this.targets.forEach((t, i) => {
       const k = this.ks[i];
       const s = full[i];
       if (factored) this.factors.set(t.name, this.factorise(s, k));
-      const sub = factored
+      const slice = factored || afterSvd;
+      const sub = slice
         ? {
             Uh: s.Uh.slice([0, 0], [-1, k]) as tf.Tensor2D,
             Vh: s.Vh.slice([0, 0], [-1, k]) as tf.Tensor2D,
@@ -153,7 +139,7 @@ export class AdaptiveSvd implements Method {
             path: s.path,
           }
         : s;
-      if (factored) tf.dispose([s.Uh, s.Vh]);
+      if (slice) tf.dispose([s.Uh, s.Vh]);
       this.sub.set(t.name, sub);
       stats.push({
         name: t.name,
@@ -165,16 +151,24 @@ export class AdaptiveSvd implements Method {
         ratio: k / minDim(t),
         ...(importance ? { importance: importance[i] } : {}),
         ...sigmaStats(s.S, k),
+        ...(this.clamped[i] ? { clamped: true } : {}),
       });
     });
     this.boundaries++;
-    ctx.reportRanks(this.policy.policy, stats, (performance.now() - started) / 1000);
+    ctx.reportRanks(this.policy.policy, stats, (performance.now() - started) / 1000, warnings);
   }
 
-  private decideRanks(ctx: MethodContext, importance: number[] | null): void {
-    const d = chooseRanks(this.policy, this.targets, this.boundaries, importance, `${this.path}.rank`);
+  /** Sets `ks` from the policy and returns its warnings, which are also reported as warnings when `ctx` is given. */
+  private decideRanks(
+    ctx: MethodContext | null,
+    importance: number[] | null,
+    spectra: Float64Array[] | null = null,
+  ): string[] {
+    const d = chooseRanks(this.policy, this.targets, this.boundaries, importance, `${this.path}.rank`, spectra);
     this.ks = d.choices.map((c) => c.k);
-    d.warnings.forEach((w) => ctx.warn(w, 'rank-policy'));
+    this.clamped = d.choices.map((c) => c.clamped === true);
+    d.warnings.forEach((w) => ctx?.warn(w, 'rank-policy'));
+    return d.warnings;
   }
 
   /** Splits W = U S Vᵀ into the fixed top-k part and trainable low factors (from the full decomposition). */

@@ -42,8 +42,11 @@ export interface MethodContext {
   batchesOf(task: number, examples: number, batchSize?: number): Batch[];
   /** Uploads a batch (the caller disposes the tensors). */
   tensorsOf(batch: Batch): BatchTensors;
-  /** Per-matrix statistics at a task boundary (a `ranks` event). */
-  reportRanks(policy: string, matrices: MatrixRank[], seconds: number): void;
+  /**
+   * Per-matrix statistics at a task boundary (a `ranks` event, with the rank policy's warnings), and the chosen
+   * ranks as a PEFT rank_pattern file in the run folder.
+   */
+  reportRanks(policy: string, matrices: MatrixRank[], seconds: number, warnings?: string[]): void;
   warn(message: string, code?: string): void;
 }
 

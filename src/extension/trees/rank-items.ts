@@ -1,7 +1,8 @@
 /**
- * The Subspace Ranks view's rows for one run: task boundary -> layer -> matrix, from its `ranks` events (the
- * latest per boundary, after resume supersession). Each row reads "k/min_dim (ratio%)", or the ratio first
- * when the view shows ratios; importance, σ statistics and retained energy are in the tooltips.
+ * The Subspace Ranks view's rows for one run: task boundary -> (the rank policy's warnings) -> layer -> matrix,
+ * from its `ranks` events (the latest per boundary, after resume supersession). Each matrix row reads
+ * "k/min_dim (ratio%)", or the ratio first when the view shows ratios, with its raw importance and whether the
+ * policy clamped k beside it; σ statistics and retained energy are in the tooltips.
  */
 import type { MatrixRank, RanksEvent, SculptEvent } from '../../protocol/events';
 import { effectiveEvents } from '../../runs/fold';
@@ -13,15 +14,26 @@ export interface Boundary {
   beforeTask: number;
   taskName?: string;
   event: RanksEvent;
+  /** The rank policy's warnings at this boundary. */
+  warnings: string[];
 }
+
+/** The warning code rank policies report under (adaptive-svd.ts). */
+const RANK_POLICY_WARNING = 'rank-policy';
 
 export function rankBoundaries(events: SculptEvent[]): Boundary[] {
   const byTask = new Map<number, Boundary>();
   let tasks: string[] = [];
+  // Logs written before ranks events carried warnings have them as warning events just before the ranks event.
+  let pending: string[] = [];
   for (const e of effectiveEvents(events)) {
     if (e.type === 'run-started') tasks = e.tasks;
-    else if (e.type === 'ranks')
-      byTask.set(e.beforeTask, { beforeTask: e.beforeTask, taskName: tasks[e.beforeTask], event: e });
+    else if (e.type === 'warning' && e.code === RANK_POLICY_WARNING) pending.push(e.message);
+    else if (e.type === 'ranks') {
+      const warnings = e.warnings ?? pending;
+      byTask.set(e.beforeTask, { beforeTask: e.beforeTask, taskName: tasks[e.beforeTask], event: e, warnings });
+      pending = [];
+    }
   }
   return [...byTask.values()].sort((a, b) => a.beforeTask - b.beforeTask);
 }
@@ -61,6 +73,11 @@ function totalsText(t: Totals, count: number): string {
   return `${count} matrices · Σk ${t.k} of Σmin_dim ${t.minDim} · mean ratio ${pct(t.meanRatio)} · mean retained energy ${pct(t.meanEnergy)}`;
 }
 
+/** Which bound a clamped k sits at, in words. */
+function clampText(m: MatrixRank): string {
+  return m.k >= m.minDim ? 'clamped to min_dim' : 'clamped to 1';
+}
+
 export function matrixNode(parent: string, m: MatrixRank, mode: RankMode): TreeNode {
   const lines = [
     m.name,
@@ -69,11 +86,16 @@ export function matrixNode(parent: string, m: MatrixRank, mode: RankMode): TreeN
     `σ max ${sig(m.sigmaMax)} · min ${sig(m.sigmaMin)} · mean ${sig(m.sigmaMean)}`,
     `effective rank ${sig(m.effectiveRank)}`,
     `retained energy ${pct(m.retainedEnergy)}`,
+    ...(m.clamped ? [`k ${clampText(m)}: the rank policy's formula asked for a k outside [1, ${m.minDim}]`] : []),
+  ];
+  const beside = [
+    ...(m.importance !== undefined ? [`importance ${sig(m.importance)}`] : []),
+    ...(m.clamped ? [clampText(m)] : []),
   ];
   return {
     id: `${parent}/${m.name}`,
     label: `${m.role || m.name}: ${rankText(m.k, m.minDim, mode)}`,
-    description: m.importance !== undefined ? `importance ${sig(m.importance)}` : undefined,
+    description: beside.length ? beside.join(' · ') : undefined,
     tooltip: lines.join('\n'),
     icon: 'symbol-array',
     contextValue: 'sculptRankMatrix',
@@ -105,18 +127,32 @@ export function boundaryNode(runId: string, b: Boundary, mode: RankMode): TreeNo
   });
   const t = totals(b.event.matrices);
   const task = `task ${b.beforeTask + 1}${b.taskName ? ` (${b.taskName})` : ''}`;
+  const clamped = b.event.matrices.filter((m) => m.clamped).length;
+  const warnings = b.warnings.map((w, i): TreeNode => ({
+    id: `${id}/warning-${i}`,
+    label: w,
+    tooltip: w,
+    icon: 'warning',
+    contextValue: 'sculptRankWarning',
+  }));
+  const notes = [
+    ...(clamped ? [`${clamped} clamped`] : []),
+    ...(b.warnings.length ? [`${b.warnings.length} warning${b.warnings.length === 1 ? '' : 's'}`] : []),
+  ];
   return {
     id,
     label: `Before ${task}`,
-    description: `${b.event.policy} · ${rankText(t.k, t.minDim, mode)}`,
+    description: [`${b.event.policy} · ${rankText(t.k, t.minDim, mode)}`, ...notes].join(' · '),
     tooltip: [
       `Subspace protected before training ${task}`,
       `policy ${b.event.policy} · computed in ${b.event.seconds.toFixed(2)} s`,
       totalsText(t, b.event.matrices.length),
+      ...(clamped ? [`${clamped} of ${b.event.matrices.length} matrices have k clamped to 1 or min_dim`] : []),
+      ...b.warnings.map((w) => `warning: ${w}`),
     ].join('\n'),
     icon: 'milestone',
     contextValue: 'sculptRankBoundary',
-    children,
+    children: [...warnings, ...children],
   };
 }
 
