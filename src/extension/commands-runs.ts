@@ -1,6 +1,6 @@
 /**
  * Commands on recorded runs: Open Dashboard, Open Experiment View, Open Run..., Compare Runs, Export Report,
- * Show Trainer Log, Reveal Run Folder, Delete Run, and the views' refresh and selection.
+ * Show Trainer Log, Reveal Run Folder, Delete Run, Delete Experiment, and the views' refresh and selection.
  */
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -8,12 +8,13 @@ import * as vscode from 'vscode';
 import { readConfigText } from '../data/read-bounded';
 import { experimentCells, experimentOf, isExperimentFolder } from '../runs/experiment-dir';
 import { csvReport, markdownReport } from '../runs/report';
-import { isLive } from '../runs/status';
+import { isLive, type RunStatus } from '../runs/status';
 import { pickRuns, runDirsFromArgs } from './pickers';
 import { LOG_FILE, eventsFile, listRunFolders } from './run-folder';
 import type { Sculpt } from './sculpt';
 import { experimentsOfConfig, findExperimentFolders } from './trees/experiment-items';
 import type { TreeNode } from './trees/node';
+import { runStatus } from './trees/run-items';
 
 export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
@@ -27,6 +28,7 @@ export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
     reg('sculpt.showTrainerLog', (...args) => showTrainerLog(s, args)),
     reg('sculpt.revealRun', (...args) => revealRun(args)),
     reg('sculpt.deleteRun', (...args) => deleteRun(s, args)),
+    reg('sculpt.deleteExperiment', (...args) => deleteExperiment(s, args)),
     reg('sculpt.refreshRuns', () => s.runsTree.refresh(0)),
     reg('sculpt.refreshExperiments', () => s.experimentsTree.scan()),
     reg('sculpt.ranks.showRatios', () => s.ranksTree.setMode('ratios')),
@@ -79,14 +81,15 @@ async function newestExperimentOf(s: Sculpt, file: string): Promise<string | und
 }
 
 /**
- * The experiment folder a command argument stands for: a run row or run folder (the experiment it is a cell
- * of), a config row or file (its newest launch), or an experiment folder. Null when the argument names no
- * experiment (the user was told why); undefined when there is no argument.
+ * The experiment folder a command argument stands for: an experiment row of the Runs view or an experiment
+ * folder, a run row or run folder (the experiment it is a cell of), or a config row or file (its newest launch).
+ * Null when the argument names no experiment (the user was told why); undefined when there is no argument.
  */
 export async function experimentFromArgs(s: Sculpt, args: unknown[]): Promise<string | null | undefined> {
   const arg = args[0];
   if (arg === undefined || arg === null) return undefined;
   const node = typeof arg === 'object' && !(arg instanceof vscode.Uri) ? (arg as TreeNode) : undefined;
+  if (typeof node?.experimentDir === 'string') return node.experimentDir;
   if (node?.file) return (await newestExperimentOf(s, node.file)) ?? null;
   const p = runDirsFromArgs([arg])[0];
   if (!p) return undefined;
@@ -288,5 +291,60 @@ async function deleteRun(s: Sculpt, args: unknown[]): Promise<void> {
     }
   }
   if (s.ranksTree.selected && dirs.includes(s.ranksTree.selected)) s.ranksTree.select(undefined);
+  s.runsTree.refresh(0);
+}
+
+/** A cell in one of these states has a trainer at it, or will have: its folder must stay. */
+const BUSY = new Set<RunStatus>(['queued', 'starting', 'running', 'stopping']);
+
+/**
+ * Deletes experiment folders (the experiment rows passed, the clicked one and the view's selection) with all
+ * their runs, after one modal confirmation that says how many runs go; refused while any of their runs is running
+ * or queued, whoever runs it (this window, an earlier one, a terminal).
+ */
+async function deleteExperiment(s: Sculpt, args: unknown[]): Promise<void> {
+  const dirs = new Set<string>();
+  const add = (a: unknown) => {
+    if (Array.isArray(a)) a.forEach(add);
+    else if (a && typeof a === 'object' && typeof (a as TreeNode).experimentDir === 'string')
+      dirs.add((a as TreeNode).experimentDir!);
+    else if (typeof a === 'string' && isExperimentFolder(a)) dirs.add(path.resolve(a));
+  };
+  args.forEach(add);
+  if (dirs.size === 0) return;
+  const entries = s.catalog.entries().filter((e) => e.info.experimentDir && dirs.has(e.info.experimentDir));
+  const busy = entries.filter((e) => BUSY.has(runStatus(e)));
+  if (busy.length) {
+    void vscode.window.showWarningMessage(
+      `Sculpt: ${busy.map((e) => s.label(e.info.dir)).join(', ')} ${busy.length === 1 ? 'is' : 'are'} still running or queued; stop the experiment before deleting it.`,
+    );
+    return;
+  }
+  const names = [...dirs].map((d) => s.catalog.experiment(d)?.name ?? path.basename(d));
+  const runs = entries.length;
+  const what =
+    dirs.size === 1 ? `the experiment ${names[0]} (${[...dirs][0]})` : `${dirs.size} experiments (${names.join(', ')})`;
+  const ok = await vscode.window.showWarningMessage(
+    `Delete ${what} and ${dirs.size === 1 ? 'its' : 'their'} ${runs} run${runs === 1 ? '' : 's'}? Their events, checkpoints and logs are removed from disk.`,
+    { modal: true },
+    'Delete',
+  );
+  if (ok !== 'Delete') return;
+  for (const dir of dirs) {
+    const cells = entries.filter((e) => e.info.experimentDir === dir).map((e) => e.info.dir);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Sculpt: could not delete ${dir}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const d of [dir, ...cells]) {
+      s.catalog.forget(d);
+      s.manager.forget(d);
+      await s.forgetOpened(d);
+    }
+    const shown = s.ranksTree.selected;
+    if (shown && (cells.includes(shown) || path.dirname(path.resolve(shown)) === dir)) s.ranksTree.select(undefined);
+  }
   s.runsTree.refresh(0);
 }

@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
+import { EXPERIMENT_FILE, experimentOf, readExperiment, type ExperimentRecord } from '../runs/experiment-dir';
 import { eventsFile, listRunFolders, livePid, readRunFolder, type RunFolderInfo } from './run-folder';
 import { isLive, type RunManager } from './run-manager';
 import type { RunEntry } from './trees/run-items';
@@ -17,9 +18,9 @@ interface Cached {
 
 const LIVE_REREAD_MS = 15_000;
 
-function stampOf(dir: string): string {
+function stampOf(file: string): string {
   try {
-    const s = statSync(eventsFile(dir));
+    const s = statSync(file);
     return `${s.size}:${s.mtimeMs}`;
   } catch {
     return 'none';
@@ -28,6 +29,7 @@ function stampOf(dir: string): string {
 
 export class RunCatalog {
   private readonly cache = new Map<string, Cached>();
+  private readonly experiments = new Map<string, { stamp: string; record: ExperimentRecord | undefined }>();
 
   constructor(
     /** Folders holding run folders (or run folders themselves). */
@@ -42,7 +44,9 @@ export class RunCatalog {
   }
 
   info(dir: string): RunFolderInfo | undefined {
-    const stamp = stampOf(dir);
+    // A grid's run folders are made before its experiment.json: a folder read in between is read again once
+    // the record is there, so that it joins its experiment.
+    const stamp = `${stampOf(eventsFile(dir))}|${experimentOf(dir) ?? ''}`;
     const hit = this.cache.get(dir);
     if (hit && hit.stamp === stamp) return hit.info;
     // A live run's log grows with every step; its row shows the manager's progress, so re-reading the whole
@@ -74,7 +78,26 @@ export class RunCatalog {
     return out;
   }
 
+  /**
+   * The experiment.json of an experiment folder, or undefined when it cannot be read (its cells then show as
+   * runs of their own). Cached by the file's size and time: the view asks at every refresh.
+   */
+  experiment(dir: string): ExperimentRecord | undefined {
+    const stamp = stampOf(path.join(dir, EXPERIMENT_FILE));
+    const hit = this.experiments.get(dir);
+    if (hit && hit.stamp === stamp) return hit.record;
+    let record: ExperimentRecord | undefined;
+    try {
+      record = readExperiment(dir);
+    } catch {
+      record = undefined;
+    }
+    this.experiments.set(dir, { stamp, record });
+    return record;
+  }
+
   forget(dir: string): void {
     this.cache.delete(dir);
+    this.experiments.delete(dir);
   }
 }

@@ -15,7 +15,7 @@ import { RunManager, isSettled } from './run-manager';
 import { readSettings, runsDirectoryFor } from './settings';
 import { ExperimentsTree } from './trees/experiments';
 import { RanksTree } from './trees/ranks';
-import { runLabel } from './trees/run-items';
+import { qualifiedRunLabel } from './trees/run-items';
 import { RunsTree } from './trees/runs';
 import type { TreeNode } from './trees/node';
 
@@ -141,9 +141,10 @@ export class Sculpt implements vscode.Disposable {
     );
   }
 
+  /** A run's name in messages, the status bar and the Subspace Ranks header (a cell names its seed). */
   label(dir: string): string {
     const info = this.catalog.info(dir);
-    return info ? runLabel(info) : path.basename(dir);
+    return info ? qualifiedRunLabel(info) : path.basename(dir);
   }
 
   /** After a reload: follow the trainers earlier windows started that are still running, and requeue the waiting runs. */

@@ -252,7 +252,12 @@ export const vscode = {
       );
     },
     showInformationMessage: async (text: string) => void ui.messages.push({ level: 'info', text }),
-    showWarningMessage: async (text: string) => void ui.messages.push({ level: 'warning', text }),
+    // A modal warning is a dialog that waits for a choice: it takes the next answer, as the pickers do.
+    showWarningMessage: async (text: string, ...rest: unknown[]) => {
+      ui.messages.push({ level: 'warning', text });
+      const opts = rest[0];
+      return opts && typeof opts === 'object' && (opts as { modal?: boolean }).modal ? answer() : undefined;
+    },
     showErrorMessage: async (text: string) => void ui.messages.push({ level: 'error', text }),
     showQuickPick: answer,
     showInputBox: answer,

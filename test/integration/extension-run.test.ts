@@ -44,14 +44,22 @@ test('Run Experiment: the trainer runs each method, the status bar and views fol
     () => ui.messages.filter((m) => /^Sculpt: exp · .* finished · AA/.test(m.text)).length === 2,
   );
   await until('status bar hidden', () => !bar.visible);
-  const mine = rows('sculpt.runs').filter((n) => n.label.startsWith('exp · '));
+  // The launch is one row of the Runs view, open, with its runs beneath.
+  const launch = rows('sculpt.runs').find((n) => n.label === 'exp')!;
+  assert.equal(launch.experimentDir, path.join(ws, 'runs', made[0]));
+  assert.match(launch.description ?? '', /^finished · /);
+  assert.equal(launch.expanded, true);
+  const mine = launch.children!;
   assert.deepEqual(
-    mine.map((n) => n.description?.split(' · ')[0]),
-    ['finished', 'finished'],
+    mine.map((n) => [n.label, n.description?.split(' · ')[0]]),
+    [
+      ['seqft · o1 · s0', 'finished'],
+      ['adaptive-svd · o1 · s0', 'finished'],
+    ],
   );
   assert.equal(
     tree('sculpt.ranks').view.description,
-    'exp · adaptive-svd',
+    'exp · adaptive-svd · o1 · s0',
     'the adaptive SVD run is shown in Subspace Ranks',
   );
   assert.ok(existsSync(path.join(created[0], 'trainer.log')));

@@ -6,7 +6,7 @@
 import { ui, events, textDocument, Uri } from '../helpers/vscode-stub';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { activateExtension, command as run, rows, tree, until } from '../helpers/extension-host';
@@ -117,4 +117,92 @@ test('an invalid config is not run: the error names the path', async () => {
 test('Stop Run with nothing running says so', async () => {
   await run('sculpt.stopRun');
   assert.match(ui.messages.at(-1)!.text, /no run is running or queued/);
+});
+
+/** An experiment folder in the workspace's runs folder, its cells copied from the fixture runs. */
+function experimentFolder(folder: string, name: string, created: string, cells: [string, string][]): string {
+  const dir = path.join(ws, 'runs', folder);
+  const record = {
+    kind: 'sculpt-experiment',
+    version: 1,
+    name,
+    configFile: null,
+    created,
+    methods: [...new Set(cells.map(([cell]) => cell.split('-o')[0]))],
+    orders: [['sentiment', 'topic', 'size']],
+    seeds: [0],
+    baseline: null,
+    cells: cells.map(([cell], methodIndex) => ({
+      dir: cell,
+      methodIndex,
+      method: cell.split('-o')[0],
+      order: 0,
+      seed: 0,
+    })),
+  };
+  for (const [cell, from] of cells) {
+    cpSync(path.join(ws, 'runs', from), path.join(dir, cell), { recursive: true });
+    // A launch gives every cell the experiment's config.
+    const config = path.join(dir, cell, 'config.json');
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), name }));
+  }
+  writeFileSync(path.join(dir, 'experiment.json'), JSON.stringify(record));
+  return dir;
+}
+
+test('an experiment row of the Runs view: its view, Stop and Delete act on its folder', async () => {
+  const grid = experimentFolder('grid-20261207-090000', 'grid', '2026-12-07T09:00:00.000Z', [
+    ['seqft-o1-s0', 'tiny-seqft-20261127-031550'],
+    ['adaptive-svd-o1-s0', 'tiny-adaptive-svd-20261127-031550'],
+  ]);
+  const node = rows('sculpt.runs')[0];
+  assert.deepEqual([node.label, node.experimentDir], ['grid', grid]);
+  assert.deepEqual(
+    node.children!.map((c) => c.label),
+    ['seqft · o1 · s0', 'adaptive-svd · o1 · s0'],
+  );
+  // From the context menu (VS Code passes the row and the selection).
+  const panels = ui.panels.length;
+  await run('sculpt.openExperiment', node, [node]);
+  assert.equal(ui.panels.length, panels + 1);
+  assert.equal(ui.panels.at(-1)!.title, 'Sculpt: grid');
+  // The row's click: the same panel, revealed.
+  const click = tree('sculpt.runs').provider.getTreeItem(node).command;
+  await run(click.command, ...click.arguments);
+  assert.equal(ui.panels.length, panels + 1, 'one panel per experiment');
+  const cellClick = tree('sculpt.runs').provider.getTreeItem(node.children![1]).command;
+  await run(cellClick.command, ...cellClick.arguments);
+  assert.equal(ui.panels.at(-1)!.title, 'Sculpt: adaptive-svd-o1-s0', "a cell's click opens its dashboard");
+  // Selecting a cell shows its ranks, named by its place in the grid.
+  tree('sculpt.runs').view.select([node.children![1]]);
+  assert.equal(tree('sculpt.ranks').view.description, 'grid · adaptive-svd · o1 · s0');
+  await run('sculpt.stopExperiment', node, [node]);
+  assert.match(ui.messages.at(-1)!.text, /no run of this experiment is running or queued/);
+
+  // Delete asks first, naming how many runs go; no answer keeps the folder.
+  await run('sculpt.deleteExperiment', node, [node]);
+  assert.match(ui.messages.at(-1)!.text, /^Delete the experiment grid \(.*\) and its 2 runs\?/);
+  assert.ok(existsSync(grid));
+  ui.answers.push('Delete');
+  await run('sculpt.deleteExperiment', node, [node]);
+  assert.ok(!existsSync(grid), 'the whole folder is gone');
+  assert.equal(tree('sculpt.ranks').view.description, undefined, 'its ranks are no longer shown');
+  assert.ok(!rows('sculpt.runs').some((n) => n.experimentDir === grid));
+});
+
+test('Delete Experiment refuses while a run of it is running', async () => {
+  const busy = experimentFolder('busy-20261208-090000', 'busy', '2026-12-08T09:00:00.000Z', [
+    ['seqft-o1-s0', 'long-seqft-20261127-031557'],
+  ]);
+  // The log without its end, written just now: a trainer outside VS Code is at it.
+  const log = path.join(busy, 'seqft-o1-s0', 'events.jsonl');
+  writeFileSync(log, readFileSync(log, 'utf8').trimEnd().split('\n').slice(0, -2).join('\n') + '\n');
+  const node = rows('sculpt.runs').find((n) => n.experimentDir === busy)!;
+  assert.equal(node.contextValue, 'sculptExperimentFolder.live');
+  ui.answers.push('Delete');
+  await run('sculpt.deleteExperiment', node, [node]);
+  ui.answers.length = 0;
+  assert.match(ui.messages.at(-1)!.text, /busy · seqft · o1 · s0 is still running or queued; stop the experiment/);
+  assert.ok(existsSync(busy));
+  rmSync(busy, { recursive: true, force: true });
 });

@@ -1,10 +1,12 @@
 /**
  * The Runs, Subspace Ranks and Experiments views' rows, from recorded run folders
- * (test/fixtures/extension/runs: a 3-task tiny experiment under seqft and adaptive SVD, and a stopped run).
+ * (test/fixtures/extension/runs: a 3-task tiny experiment under seqft and adaptive SVD, and a stopped run), and
+ * experiment folders made of them. The stand-in `vscode` (imported first) lets the Runs view's provider be built.
  */
+import '../helpers/vscode-stub';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunCatalog } from '../../src/extension/run-catalog';
@@ -12,6 +14,9 @@ import { readEvents, readRunFolder } from '../../src/extension/run-folder';
 import { RunManager, type RunRecord } from '../../src/extension/run-manager';
 import { initialProgress } from '../../src/extension/live-progress';
 import { runNodes, runStatus, type RunEntry } from '../../src/extension/trees/run-items';
+import { experimentContextValue, experimentProgress, runTreeNodes } from '../../src/extension/trees/run-tree';
+import { RunsTree } from '../../src/extension/trees/runs';
+import type { TreeNode } from '../../src/extension/trees/node';
 import { pct, rankBoundaries, rankNodes } from '../../src/extension/trees/rank-items';
 import {
   configOutput,
@@ -269,48 +274,325 @@ test('Experiments: one row per config, with its shape in the tooltip; a broken f
   assert.equal(nodes[1].contextValue, 'sculptExperiment');
 });
 
+/** A cell of a launch: its place in the grid and, for one that ran, the fixture run whose log it has. */
+interface CellSpec {
+  method: 'seqft' | 'adaptive-svd';
+  seed: number;
+  order?: number;
+  /** The run folder whose events.jsonl the cell gets; none for a cell that has not started. */
+  from?: string;
+}
+
+const METHODS = [{ method: 'seqft' }, { method: 'adaptive-svd' }];
+
+/**
+ * An experiment folder as a launch leaves it (src/runs/experiment-dir.ts): experiment.json, and per cell a run
+ * folder `<method>-o<order>-s<seed>` with its job.json and config.json, and the events of `from` when it ran.
+ */
+function makeLaunch(
+  parent: string,
+  folder: string,
+  opts: {
+    name: string;
+    created: string;
+    cells: CellSpec[];
+    configFile?: string | null;
+    orders?: string[][];
+    baseline?: string | null;
+  },
+): string {
+  const dir = join(parent, folder);
+  const cells = opts.cells.map((c) => {
+    const order = c.order ?? 0;
+    const methodIndex = METHODS.findIndex((m) => m.method === c.method);
+    const cell = { dir: `${c.method}-o${order + 1}-s${c.seed}`, methodIndex, method: c.method, order, seed: c.seed };
+    const run = join(dir, cell.dir);
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'job.json'), JSON.stringify({ methodIndex, order, seed: c.seed }));
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ name: opts.name, seed: c.seed, methods: METHODS }));
+    if (c.from) cpSync(join(c.from, 'events.jsonl'), join(run, 'events.jsonl'));
+    return cell;
+  });
+  const record = {
+    kind: 'sculpt-experiment',
+    version: 1,
+    name: opts.name,
+    configFile: opts.configFile ?? null,
+    created: opts.created,
+    methods: [...new Set(cells.map((c) => c.method))],
+    orders: opts.orders ?? [['sentiment', 'topic', 'size']],
+    seeds: [...new Set(cells.map((c) => c.seed))],
+    baseline: opts.baseline ?? null,
+    cells,
+  };
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify(record));
+  return dir;
+}
+
 test('Runs: a cell of an experiment folder says so in its context value; Experiments: a config finds its newest launch', () => {
   const ws = mkdtempSync(join(tmpdir(), 'sculpt-tree-exp-'));
   const config = join(ws, 'grid.sculpt.json');
   const text = JSON.stringify(tinyExperiment({ name: 'grid', output: 'out' }));
   writeFileSync(config, text);
-  const launch = (folder: string, created: string, configFile: string | null, name = 'grid') => {
-    const dir = join(ws, 'out', folder);
-    mkdirSync(join(dir, 'seqft-o1-s0'), { recursive: true });
-    cpSync(join(SEQFT, 'events.jsonl'), join(dir, 'seqft-o1-s0', 'events.jsonl'));
-    cpSync(join(SEQFT, 'job.json'), join(dir, 'seqft-o1-s0', 'job.json'));
-    const cells = [{ dir: 'seqft-o1-s0', methodIndex: 0, method: 'seqft', order: 0, seed: 0 }];
-    const record = {
-      kind: 'sculpt-experiment',
-      version: 1,
-      name,
-      configFile,
-      created,
-      methods: ['seqft'],
-      orders: [],
-      seeds: [0],
-      baseline: null,
-      cells,
-    };
-    writeFileSync(join(dir, 'experiment.json'), JSON.stringify(record));
-    return dir;
-  };
+  const out = join(ws, 'out');
+  const launch = (folder: string, created: string, configFile: string | null, name = 'grid') =>
+    makeLaunch(out, folder, { name, created, configFile, cells: [{ method: 'seqft', seed: 0, from: SEQFT }] });
   const older = launch('grid-20261201-090000', '2026-12-01T09:00:00.000Z', config);
   const newer = launch('grid-20261207-090000', '2026-12-07T09:00:00.000Z', config);
   launch('grid-20261209-090000', '2026-12-09T09:00:00.000Z', join(ws, 'other.sculpt.json'));
   const unnamed = launch('grid-20261203-090000', '2026-12-03T09:00:00.000Z', null);
   launch('else-20261210-090000', '2026-12-10T09:00:00.000Z', null, 'else');
-  assert.equal(configOutput(config, text), join(ws, 'out'));
+  assert.equal(configOutput(config, text), out);
   assert.deepEqual(
     experimentsOfConfig(config, text, []).map((f) => f.dir),
     [newer, unnamed, older],
     'launched from this file (or, unrecorded, of its name), newest first',
   );
-  assert.equal(findExperimentFolders([join(ws, 'out'), join(ws, 'out')]).length, 5, 'each folder once');
+  assert.equal(findExperimentFolders([out, out]).length, 5, 'each folder once');
 
   const cell = join(newer, 'seqft-o1-s0');
-  const entries = new RunCatalog(() => [join(ws, 'out'), RUNS], unusedManager()).entries();
+  const entries = new RunCatalog(() => [out, RUNS], unusedManager()).entries();
   const nodes = runNodes(entries, iso);
   assert.equal(nodes.find((n) => n.runDir === cell)?.contextValue, 'sculptRun.finished.cell');
   assert.equal(nodes.find((n) => n.runDir === SVD)?.contextValue, 'sculptRun.finished', 'a run of its own');
+  assert.equal(
+    nodes.find((n) => n.runDir === cell)?.label,
+    'grid · seqft · o1 · s0',
+    'standing alone (in a picker), a cell names its experiment and its place in the grid',
+  );
+});
+
+/**
+ * Three launches of `grid` (one of them older than the fixture runs, with two task orders), the fixture runs
+ * of their own, and a grid whose experiment.json is broken.
+ */
+function groupedWorkspace() {
+  const ws = mkdtempSync(join(tmpdir(), 'sculpt-tree-group-'));
+  const out = join(ws, 'out');
+  const configFile = join(ws, 'grid.sculpt.json');
+  const newer = makeLaunch(out, 'grid-20261207-090000', {
+    name: 'grid',
+    created: '2026-12-07T09:00:00.000Z',
+    configFile,
+    baseline: 'seqft',
+    cells: [
+      { method: 'seqft', seed: 0, from: SEQFT },
+      { method: 'adaptive-svd', seed: 0, from: SVD },
+      { method: 'seqft', seed: 1, from: SEQFT },
+      { method: 'adaptive-svd', seed: 1 },
+    ],
+  });
+  const older = makeLaunch(out, 'grid-20261201-090000', {
+    name: 'grid',
+    created: '2026-12-01T09:00:00.000Z',
+    configFile,
+    cells: [
+      { method: 'seqft', seed: 0, from: SEQFT },
+      { method: 'adaptive-svd', seed: 0, from: SVD },
+    ],
+  });
+  const ancient = makeLaunch(out, 'grid-20261101-090000', {
+    name: 'grid',
+    created: '2026-11-01T09:00:00.000Z',
+    orders: [
+      ['a', 'b'],
+      ['b', 'a'],
+    ],
+    cells: [{ method: 'seqft', seed: 0, order: 1, from: SEQFT }],
+  });
+  const broken = makeLaunch(out, 'broken-20261208-090000', {
+    name: 'broken',
+    created: '2026-12-08T09:00:00.000Z',
+    cells: [{ method: 'seqft', seed: 0, from: LONG }],
+  });
+  writeFileSync(join(broken, 'experiment.json'), '{');
+  const catalog = new RunCatalog(() => [out, RUNS], unusedManager());
+  return { ws, out, configFile, newer, older, ancient, broken, catalog };
+}
+
+test('Runs: a row per experiment folder with its cells beneath; runs of their own stay rows; newest first', () => {
+  const { configFile, newer, older, ancient, broken, catalog } = groupedWorkspace();
+  const nodes = runTreeNodes(catalog.entries(), (d) => catalog.experiment(d), iso);
+  assert.deepEqual(
+    nodes.map((n) => [n.label, n.experimentDir, n.runDir]),
+    [
+      ['grid', newer, undefined],
+      ['grid', older, undefined],
+      ['long · seqft', undefined, LONG],
+      // Started when the fixture it was copied from did; ties go by folder name.
+      ['broken · seqft · o1 · s0', undefined, join(broken, 'seqft-o1-s0')],
+      ['tiny · adaptive-svd', undefined, SVD],
+      ['tiny · seqft', undefined, SEQFT],
+      ['grid', ancient, undefined],
+    ],
+    'an experiment by its launch, a run by its start; a broken experiment.json leaves its cells as runs',
+  );
+  const [n, o, , lost] = nodes;
+  const a = nodes[6];
+  assert.deepEqual(
+    nodes.map((x) => x.expanded),
+    [true, false, undefined, undefined, undefined, undefined, false],
+    'the newest experiment is open',
+  );
+  assert.equal(lost.contextValue, 'sculptRun.resumable.cell', 'still a cell for Open Experiment View');
+
+  // Cells in the order the grid runs them, labelled by their place in it; their descriptions are a run row's.
+  assert.deepEqual(
+    n.children!.map((c) => c.label),
+    ['seqft · o1 · s0', 'adaptive-svd · o1 · s0', 'seqft · o1 · s1', 'adaptive-svd · o1 · s1'],
+  );
+  assert.deepEqual(
+    n.children!.map((c) => c.runDir),
+    ['seqft-o1-s0', 'adaptive-svd-o1-s0', 'seqft-o1-s1', 'adaptive-svd-o1-s1'].map((c) => join(newer, c)),
+  );
+  assert.equal(n.children![0].description, `finished · AA 44.4 · BWT -25.0 · ${iso(readEvents(SEQFT)[0].time)}`);
+  assert.match(n.children![3].description ?? '', /^new · /);
+  assert.deepEqual(
+    n.children!.map((c) => c.contextValue),
+    ['sculptRun.finished.cell', 'sculptRun.finished.cell', 'sculptRun.finished.cell', 'sculptRun.resumable.cell'],
+  );
+  assert.equal(n.children![0].experimentDir, undefined, 'a cell row is not its experiment');
+  assert.match(n.children![1].tooltip ?? '', /^grid · adaptive-svd · o1 · s0: finished\nFolder: /);
+  assert.equal(a.children![0].label, 'seqft · o2 · s0');
+
+  // The experiment's row: its progress and launch, its grid in the tooltip.
+  const launched = iso(Date.parse('2026-12-07T09:00:00.000Z'));
+  assert.equal(n.description, `3/4 finished · ${launched}`);
+  assert.equal(n.contextValue, 'sculptExperimentFolder.resumable');
+  assert.equal(n.icon, 'circle-outline');
+  assert.equal(
+    n.tooltip,
+    [
+      'grid: 3/4 finished',
+      `Folder: ${newer}`,
+      `Config: ${configFile}`,
+      `Launched: ${launched}`,
+      'Methods: seqft, adaptive-svd (baseline seqft)',
+      'Order: sentiment → topic → size',
+      'Seeds: 0, 1',
+      'Runs: 4 (2 methods × 1 order × 2 seeds)',
+    ].join('\n'),
+  );
+  assert.equal(o.description, `finished · ${iso(Date.parse('2026-12-01T09:00:00.000Z'))}`);
+  assert.deepEqual([o.contextValue, o.icon], ['sculptExperimentFolder.finished', 'pass']);
+  assert.match(
+    a.tooltip ?? '',
+    /\nConfig: not recorded\n.*\nOrders:\n {2}o1: a → b\n {2}o2: b → a\nSeeds: 0\nRuns: 1 \(1 method × 2 orders × 1 seed\)$/s,
+  );
+
+  // Ids are unique across the whole view.
+  const ids = new Set<string>();
+  const walk = (ns: TreeNode[]) =>
+    ns.forEach((x) => (assert.ok(!ids.has(x.id), x.id), ids.add(x.id), walk(x.children ?? [])));
+  walk(nodes);
+});
+
+test("Runs: an experiment's progress counts its cells' states; one with a live cell is open and offers Stop", () => {
+  assert.equal(
+    experimentProgress(['finished', 'finished', 'finished', 'running', 'new', 'new'], 6),
+    '3/6 finished · 1 running',
+  );
+  assert.equal(
+    experimentProgress(
+      ['finished', 'stopping', 'queued', 'stopped', 'cancelled', 'interrupted', 'crashed', 'failed'],
+      8,
+    ),
+    '1/8 finished · 1 running · 1 queued · 2 stopped · 1 interrupted · 2 failed',
+  );
+  assert.equal(experimentProgress(['finished', 'finished'], 2), 'finished');
+  assert.equal(experimentProgress(['finished'], 2), '1/2 finished', 'a cell whose folder is gone is not finished');
+  assert.equal(experimentContextValue(['finished', 'queued'], 2), 'sculptExperimentFolder.live');
+  assert.equal(experimentContextValue(['finished', 'finished'], 2), 'sculptExperimentFolder.finished');
+  assert.equal(experimentContextValue(['finished', 'stopped'], 2), 'sculptExperimentFolder.resumable');
+  assert.equal(experimentContextValue(['new', 'new'], 2), 'sculptExperimentFolder.resumable');
+
+  const { older, catalog } = groupedWorkspace();
+  const svdCell = join(older, 'adaptive-svd-o1-s0');
+  const entries = catalog.entries().map((e) =>
+    e.info.dir === svdCell
+      ? {
+          ...e,
+          record: {
+            dir: svdCell,
+            state: 'running' as const,
+            attached: false,
+            embedded: false,
+            progress: {
+              ...initialProgress(),
+              tasks: ['sentiment', 'topic', 'size'],
+              task: 1,
+              phase: 'training' as const,
+            },
+          },
+        }
+      : e,
+  );
+  const o = runTreeNodes(entries, (d) => catalog.experiment(d), iso).find((x) => x.experimentDir === older)!;
+  assert.equal(o.expanded, true, 'open while a cell runs');
+  assert.equal(o.description, `1/2 finished · 1 running · ${iso(Date.parse('2026-12-01T09:00:00.000Z'))}`);
+  assert.deepEqual([o.contextValue, o.icon], ['sculptExperimentFolder.live', 'sync~spin']);
+  assert.match(o.children![1].description ?? '', /^running · task 2\/3 · /);
+  assert.equal(o.children![1].contextValue, 'sculptRun.live.cell');
+});
+
+test('Runs view: a click opens the dashboard of a run, the experiment view of an experiment', () => {
+  const { newer, older, catalog } = groupedWorkspace();
+  const tree = new RunsTree(catalog, unusedManager());
+  try {
+    const roots = tree.getChildren();
+    const [n, o] = roots;
+    const item = tree.getTreeItem(n);
+    assert.deepEqual(item.command, {
+      command: 'sculpt.openExperiment',
+      title: 'Open Experiment View',
+      arguments: [newer],
+    });
+    assert.equal(item.contextValue, 'sculptExperimentFolder.resumable');
+    assert.equal(item.collapsibleState, 2, 'expanded');
+    assert.equal(tree.getTreeItem(o).collapsibleState, 1, 'collapsed');
+    assert.equal(tree.getTreeItem(o).command?.arguments?.[0], older);
+    const cells = tree.getChildren(n);
+    assert.equal(cells.length, 4);
+    const cell = tree.getTreeItem(cells[0]);
+    assert.deepEqual(cell.command, {
+      command: 'sculpt.openDashboard',
+      title: 'Open Dashboard',
+      arguments: [join(newer, 'seqft-o1-s0')],
+    });
+    assert.equal(cell.collapsibleState, 0);
+    assert.equal(tree.getParent(cells[0]), n, 'for reveal');
+    const loose = roots.find((r) => r.runDir === SVD)!;
+    assert.deepEqual(tree.getTreeItem(loose).command?.arguments, [SVD]);
+    assert.equal(tree.getTreeItem(loose).command?.command, 'sculpt.openDashboard');
+  } finally {
+    tree.dispose();
+  }
+});
+
+test("Runs: run folders read before their grid's experiment.json was written join it once it is", () => {
+  const ws = mkdtempSync(join(tmpdir(), 'sculpt-tree-late-'));
+  const dir = makeLaunch(ws, 'grid-20261207-090000', {
+    name: 'grid',
+    created: '2026-12-07T09:00:00.000Z',
+    cells: [
+      { method: 'seqft', seed: 0 },
+      { method: 'adaptive-svd', seed: 0 },
+    ],
+  });
+  const record = readFileSync(join(dir, 'experiment.json'), 'utf8');
+  rmSync(join(dir, 'experiment.json'));
+  // The folder is now a folder of runs, not an experiment: its runs are listed as runs of their own.
+  const catalog = new RunCatalog(() => [dir], unusedManager());
+  const before = runTreeNodes(catalog.entries(), (d) => catalog.experiment(d), iso);
+  assert.deepEqual(before.map((n) => n.label).sort(), ['grid · adaptive-svd', 'grid · seqft']);
+  writeFileSync(join(dir, 'experiment.json'), record);
+  const after = runTreeNodes(catalog.entries(), (d) => catalog.experiment(d), iso);
+  assert.deepEqual(
+    after.map((n) => [n.label, n.description?.split(' · ')[0]]),
+    [['grid', '0/2 finished']],
+  );
+  assert.deepEqual(
+    after[0].children!.map((c) => c.label),
+    ['seqft · o1 · s0', 'adaptive-svd · o1 · s0'],
+  );
 });

@@ -90,7 +90,8 @@ function makeWorkspace(dir: string): void {
   // The example's $schema points into the repository; without it the schema comes from the extension's
   // jsonValidation contribution, as it does for a user's own configs.
   delete example.$schema;
-  const demo: Record<string, unknown> = { ...example, seed: 0, output: 'runs' };
+  // seed first: the problems step edits its line, which must not be the last one (a trailing comma).
+  const demo: Record<string, unknown> = { seed: 0, ...example, output: 'runs' };
   delete demo.seeds;
   const training = example.training as Record<string, unknown>;
   const long = {
@@ -381,13 +382,20 @@ test(
 
     await step(t, 'the Runs and Subspace Ranks views', async () => {
       await wb.showSculpt();
+      // The launch is one row, open (the newest), its runs beneath named by their place in the grid.
+      await wb.treeRow(
+        'Runs',
+        'the experiment tiny as finished',
+        (r) => r.label === 'tiny' && r.level === 1 && r.expanded === true && r.description.startsWith('finished · '),
+      );
       for (const f of finished) {
         const m = f.fin.metrics;
         const expected = `finished · AA ${fixed1(m.AA)} · BWT ${fixed1(m.BWT)}`;
-        await wb.treeRow(
+        await wb.treeRowUnder(
           'Runs',
-          `tiny · ${f.method} as ${expected}`,
-          (r) => r.label === `tiny · ${f.method}` && r.description.startsWith(expected),
+          'tiny',
+          `${f.method} · o1 · s0 as ${expected}`,
+          (r) => r.label === `${f.method} · o1 · s0` && r.level === 2 && r.description.startsWith(expected),
         );
       }
       // The ranks of the adaptive-SVD run, as its last `ranks` event has them: per layer Σk / Σmin_dim.
@@ -449,11 +457,15 @@ test(
       assert.equal(last(events(longDir), 'run-finished'), undefined, 'stopped before the end');
       assert.ok(stopped.checkpoint && existsSync(stopped.checkpoint), `the checkpoint exists: ${stopped.checkpoint}`);
       assert.ok(existsSync(join(longDir, 'checkpoints', 'LATEST')), 'checkpoints/LATEST names it');
-      await wb.treeRow(
+      await wb.treeRowUnder(
         'Runs',
+        'long',
         'the long run as stopped',
-        (r) => r.label === 'long · adaptive-svd' && r.description.startsWith('stopped'),
+        (r) => r.label === 'adaptive-svd · o1 · s0' && r.description.startsWith('stopped'),
         30_000,
+      );
+      await wb.treeRow('Runs', 'the experiment long as stopped', (r) =>
+        /^0\/1 finished · 1 stopped · /.test(r.label === 'long' ? r.description : ''),
       );
       await dashboardStatus(longDir, 'stopped');
       const groups = await wb.editorGroups();
@@ -479,10 +491,12 @@ test(
         .slice(before)
         .find((e): e is RunStartedEvent => e.type === 'run-started');
       assert.ok(resumed?.resumedFrom, 'the trainer started again from the checkpoint');
-      await wb.treeRow(
+      await wb.treeRowUnder(
         'Runs',
+        'long',
         'the long run as finished',
-        (r) => r.label === 'long · adaptive-svd' && r.description.startsWith(`finished · AA ${fixed1(fin.metrics.AA)}`),
+        (r) =>
+          r.label === 'adaptive-svd · o1 · s0' && r.description.startsWith(`finished · AA ${fixed1(fin.metrics.AA)}`),
         30_000,
       );
       await dashboardStatus(longDir, 'finished');
@@ -536,6 +550,25 @@ test(
         verdicts.some((l) => l.includes(cmp.method) && l.includes(cmp.metrics.AA.verdict)),
         `the verdict is said: ${JSON.stringify(verdicts)}`,
       );
+    });
+
+    await step(t, 'the Runs view: a click on a run opens its dashboard, on an experiment its view', async () => {
+      await wb.showSculpt();
+      await wb.treeRowUnder('Runs', 'grid', 'the run seqft · o1 · s1', (r) => r.label === 'seqft · o1 · s1');
+      await wb.clickTreeRow('Runs', 'seqft · o1 · s1');
+      await poll('the dashboard of seqft-o1-s1', 15_000, async () =>
+        (await wb.editorGroups()).flat().some((l) => l.startsWith('Sculpt: seqft-o1-s1')) ? true : undefined,
+      );
+      await screenshot('runs-click-run');
+      await wb.clickTreeRow('Runs', 'grid');
+      await page!.locator('.tab.active[aria-label^="Sculpt: grid"]').first().waitFor({ timeout: 15_000 });
+      const groups = await wb.editorGroups();
+      assert.equal(
+        groups.flat().filter((l) => l.startsWith('Sculpt: grid')).length,
+        1,
+        `the experiment's panel is revealed, not opened twice: ${JSON.stringify(groups)}`,
+      );
+      await screenshot('runs-click-experiment');
     });
   },
 );

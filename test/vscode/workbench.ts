@@ -67,15 +67,20 @@ export class Workbench {
     throw new Error(`the quick input did not open with ${key}`);
   }
 
-  /** Runs a command from the palette: F1, its title, Enter, once the first row is that command. */
+  /**
+   * Runs a command from the palette: F1, its title, then the row that is that command (the fuzzy filter may list
+   * others first, e.g. "Stop Experiment (every run ...)" for "Stop Run").
+   */
   async command(title: string): Promise<void> {
     await this.openQuickInput('F1');
     await this.page.locator(QUICK_INPUT_BOX).fill(`>${title}`);
-    const first = this.page.locator(QUICK_INPUT_ROWS).first();
-    await poll(`"${title}" in the command palette`, 10_000, async () => {
-      const label = (await first.getAttribute('aria-label').catch(() => null)) ?? '';
-      return label.startsWith(title) ? true : undefined;
+    const rows = this.page.locator(QUICK_INPUT_ROWS);
+    const index = await poll(`"${title}" in the command palette`, 10_000, async () => {
+      const labels = await rows.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label') ?? ''));
+      const i = labels.findIndex((l) => l.startsWith(title));
+      return i >= 0 ? i : undefined;
     });
+    for (let i = 0; i < index; i++) await this.page.keyboard.press('ArrowDown');
     await this.page.keyboard.press('Enter');
     await this.page
       .locator(QUICK_INPUT)
@@ -121,12 +126,9 @@ export class Workbench {
 
   /** Shows the Sculpt view container (Runs, Subspace Ranks, Experiments). */
   async showSculpt(): Promise<void> {
-    const item = this.activityBarItem('Sculpt');
-    if (
-      (await item.getAttribute('aria-expanded')) !== 'true' &&
-      !(await item.evaluate((el) => el.classList.contains('checked')))
-    )
-      await item.click();
+    // Decided by whether the Runs pane shows: a click on the item of the container already shown hides the side
+    // bar, and the item's own state read as not shown once the Sculpt container was open.
+    if (!(await this.viewPane('Runs').isVisible())) await this.activityBarItem('Sculpt').click();
     await this.viewPane('Runs').waitFor({ timeout: 10_000 });
   }
 
@@ -160,7 +162,27 @@ export class Workbench {
     return poll(`${what} in the ${view} view`, timeoutMs, async () => (await this.treeRows(view)).find(test));
   }
 
-  /** Clicks a tree row by its label (expands or collapses a parent). */
+  /**
+   * Waits until a view shows, among the rows nested under the first row labelled `parent` (which must be
+   * expanded), one that passes `test`, and returns it.
+   */
+  async treeRowUnder(
+    view: string,
+    parent: string,
+    what: string,
+    test: (r: TreeRow) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<TreeRow> {
+    return poll(`${what} under "${parent}" in the ${view} view`, timeoutMs, async () => {
+      const rows = await this.treeRows(view);
+      const i = rows.findIndex((r) => r.label === parent);
+      if (i < 0) return undefined;
+      const end = rows.findIndex((r, j) => j > i && r.level <= rows[i].level);
+      return rows.slice(i + 1, end < 0 ? undefined : end).find(test);
+    });
+  }
+
+  /** Clicks a tree row by its label (expands or collapses a parent without a command, runs the command of one). */
   async clickTreeRow(view: string, label: string): Promise<void> {
     const rows = this.viewPane(view).locator('.monaco-list-row');
     const labels = await rows.evaluateAll((rs) => rs.map((r) => r.querySelector('.label-name')?.textContent ?? ''));

@@ -20,6 +20,11 @@ export interface TreeNode {
   expanded?: boolean;
   /** The run folder a run row stands for. */
   runDir?: string;
+  /**
+   * The experiment folder an experiment row stands for (never set on its cells' rows, so that commands on a
+   * selection of runs do not take a cell for its whole experiment).
+   */
+  experimentDir?: string;
   /** The file a row stands for (opened on click). */
   file?: string;
 }

@@ -1,6 +1,7 @@
 /**
- * The Runs view's rows: one per run folder, newest first, with what a researcher scans for (experiment,
- * method, status, AA/BWT, start time) in the row and the rest in the tooltip.
+ * The Runs view's run rows: one per run folder, with what a researcher scans for (experiment, method, status,
+ * AA/BWT, start time) in the row and the rest in the tooltip. How they are grouped by experiment folder is
+ * run-tree.ts.
  */
 import type { Metrics } from '../../protocol/events';
 import { RESUMABLE, hasEnded, isSettled, settledStatus, type RunStatus } from '../../runs/status';
@@ -88,7 +89,30 @@ export function runLabel(info: RunFolderInfo): string {
   return `${info.experiment} · ${info.method}${info.order > 0 ? ` · order ${info.order + 1}` : ''}`;
 }
 
-export function runNode(e: RunEntry, formatTime: (ms: number) => string = defaultTimeFormat): TreeNode {
+/**
+ * A cell's place in its grid, `<method> · o<order> · s<seed>` (order 1-based, as in its folder name): under its
+ * experiment's row, the method alone would read the same for every seed.
+ */
+export function cellLabel(info: RunFolderInfo): string {
+  return `${info.method} · o${info.order + 1}${info.seed != null ? ` · s${info.seed}` : ''}`;
+}
+
+/**
+ * A run's name where it stands alone (pickers, messages, the Subspace Ranks header): a cell names its experiment
+ * and its place in the grid, a run of its own keeps `<experiment> · <method>`.
+ */
+export function qualifiedRunLabel(info: RunFolderInfo): string {
+  return info.experimentDir ? `${info.experiment} · ${cellLabel(info)}` : runLabel(info);
+}
+
+/**
+ * A run's row. `nested` is for a cell shown under its experiment's row, which already names the experiment.
+ */
+export function runNode(
+  e: RunEntry,
+  formatTime: (ms: number) => string = defaultTimeFormat,
+  opts: { nested?: boolean } = {},
+): TreeNode {
   const { info, record } = e;
   const status = runStatus(e);
   const s = info.summary;
@@ -100,7 +124,7 @@ export function runNode(e: RunEntry, formatTime: (ms: number) => string = defaul
   const [icon, iconColor] = ICONS[status];
   return {
     id: `run:${info.dir}`,
-    label: runLabel(info),
+    label: opts.nested ? cellLabel(info) : qualifiedRunLabel(info),
     description: parts.join(' · '),
     tooltip: runTooltip(e, status, formatTime),
     icon,
@@ -113,7 +137,7 @@ export function runNode(e: RunEntry, formatTime: (ms: number) => string = defaul
 function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => string): string {
   const { info, record } = e;
   const s = info.summary;
-  const lines = [`${runLabel(info)}: ${status}`, `Folder: ${info.dir}`];
+  const lines = [`${qualifiedRunLabel(info)}: ${status}`, `Folder: ${info.dir}`];
   if (s.tasks.length) lines.push(`Tasks: ${s.tasks.join(' → ')}`);
   if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? " (in VS Code's runtime)" : ''}`);
   if (s.metrics) {
@@ -137,9 +161,11 @@ function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => 
   return lines.join('\n');
 }
 
-/** Rows for every run, newest first (ties by folder name, so the order is stable). */
+/** Newest first, ties by folder name so that the order is stable. */
+const byNewest = (a: RunEntry, b: RunEntry): number =>
+  b.info.started - a.info.started || a.info.id.localeCompare(b.info.id);
+
+/** A flat row for every run, newest first, each naming its experiment (for pickers; the view groups them). */
 export function runNodes(entries: RunEntry[], formatTime?: (ms: number) => string): TreeNode[] {
-  return [...entries]
-    .sort((a, b) => b.info.started - a.info.started || a.info.id.localeCompare(b.info.id))
-    .map((e) => runNode(e, formatTime));
+  return [...entries].sort(byNewest).map((e) => runNode(e, formatTime));
 }
