@@ -3,7 +3,7 @@
 //   node esbuild.mjs --watch       rebuild on change
 //   node esbuild.mjs --production  minified, no source maps (used by `npm run package`)
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { browserOptions, nodeOptions, toolExternal } from './scripts/build/options.mjs';
@@ -50,4 +50,6 @@ if (watch) {
   console.log('[watch] build finished, watching for changes...');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
+  // dist/cli.js is the package's `sculpt` bin: executable, so that `npx sculpt` runs it however it is linked.
+  chmodSync(join(outdir, 'cli.js'), 0o755);
 }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, repoRoot } from '../helpers/paths';
 import { RUN_ENV, cli } from '../helpers/runs';
@@ -36,6 +36,7 @@ test('`npx sculpt` runs the package bin (npm install builds dist/ in its prepare
   assert.equal(pkg.bin.sculpt, 'dist/cli.js');
   assert.match(pkg.scripts.prepare, /esbuild\.mjs/, 'npm install builds the CLI');
   assert.match(readFileSync(join(repoRoot, pkg.bin.sculpt), 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  assert.ok(statSync(join(repoRoot, pkg.bin.sculpt)).mode & 0o100, 'the bin is executable');
   // --offline: the bin is the project's own, nothing is fetched.
   const r = spawnSync('npx', ['--offline', 'sculpt', 'help'], { cwd: repoRoot, encoding: 'utf8', env: RUN_ENV });
   assert.equal(r.status, 0, r.stderr);
