@@ -9,7 +9,7 @@ import { readConfigText } from '../data/read-bounded';
 import { experimentCells, experimentOf, isExperimentFolder } from '../runs/experiment-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { isLive, type RunStatus } from '../runs/status';
-import { pickRuns, runDirsFromArgs } from './pickers';
+import { pickRuns, runDirsFromArgs, runDirsWithExperiments } from './pickers';
 import { LOG_FILE, eventsFile, listRunFolders } from './run-folder';
 import type { Sculpt } from './sculpt';
 import { experimentsOfConfig, findExperimentFolders } from './trees/experiment-items';
@@ -198,7 +198,7 @@ async function compareRuns(s: Sculpt, args: unknown[]): Promise<void> {
 }
 
 async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
-  let dirs = runDirsFromArgs(args);
+  let dirs = runDirsWithExperiments(args);
   if (dirs.length === 0)
     dirs = await pickRuns(s.runsTree.entries(), {
       title: 'Export a report of which runs?',
@@ -208,17 +208,22 @@ async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
   if (dirs.length === 0) return;
   const format = await vscode.window.showQuickPick(
     [
-      { label: 'Markdown', description: 'summary table and accuracy matrices', ext: 'md' },
+      { label: 'Markdown', description: "means with 95% intervals, paired differences, each run's matrix", ext: 'md' },
       { label: 'CSV', description: 'long format: one accuracy or metric per row', ext: 'csv' },
     ],
     { title: 'Report format' },
   );
   if (!format) return;
+  // Beside the run, or the experiment all the runs belong to; else in the workspace.
+  const experiments = new Set(dirs.map((d) => experimentOf(d)));
+  const experiment = experiments.size === 1 ? [...experiments][0] : undefined;
   const base =
-    dirs.length === 1 ? dirs[0] : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(dirs[0]));
+    dirs.length === 1
+      ? dirs[0]
+      : (experiment ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(dirs[0]));
   const target = await vscode.window.showSaveDialog({
     defaultUri: vscode.Uri.file(
-      path.join(base, dirs.length === 1 ? `report.${format.ext}` : `sculpt-report.${format.ext}`),
+      path.join(base, dirs.length === 1 || experiment ? `report.${format.ext}` : `sculpt-report.${format.ext}`),
     ),
     filters: { [format.label]: [format.ext] },
   });
@@ -229,7 +234,7 @@ async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
   });
   writeFileSync(target.fsPath, format.ext === 'md' ? markdownReport(summaries) : csvReport(summaries));
   const pick = await vscode.window.showInformationMessage(
-    `Sculpt: report of ${summaries.length} run(s) saved to ${target.fsPath}.`,
+    `Sculpt: report of ${summaries.length} run${summaries.length === 1 ? '' : 's'} saved to ${target.fsPath}.`,
     'Open',
   );
   if (pick) await vscode.window.showTextDocument(target);

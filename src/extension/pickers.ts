@@ -3,6 +3,7 @@
  * sensible default, else the user's pick.
  */
 import * as vscode from 'vscode';
+import { experimentCells } from '../runs/experiment-dir';
 import type { RunStatus } from '../runs/status';
 import type { TreeNode } from './trees/node';
 import { runNodes, runStatus, type RunEntry } from './trees/run-items';
@@ -22,6 +23,26 @@ export function runDirsFromArgs(args: unknown[]): string[] {
   };
   args.forEach(add);
   return [...new Set(out)];
+}
+
+/**
+ * Run folders in command arguments as `runDirsFromArgs` reads them, with an experiment row standing for every
+ * run of its grid (for commands that read runs, such as Export Report; never for ones that act on them).
+ */
+export function runDirsWithExperiments(args: unknown[]): string[] {
+  const out = new Set(runDirsFromArgs(args));
+  const add = (a: unknown) => {
+    if (Array.isArray(a)) a.forEach(add);
+    else if (a && typeof a === 'object' && typeof (a as TreeNode).experimentDir === 'string') {
+      try {
+        for (const d of experimentCells((a as TreeNode).experimentDir!)) out.add(d);
+      } catch {
+        // An experiment folder deleted or broken since the view was drawn: nothing of it to read.
+      }
+    }
+  };
+  args.forEach(add);
+  return [...out];
 }
 
 interface RunPick extends vscode.QuickPickItem {

@@ -179,6 +179,15 @@ test('an experiment row of the Runs view: its view, Stop and Delete act on its f
   await run('sculpt.stopExperiment', node, [node]);
   assert.match(ui.messages.at(-1)!.text, /no run of this experiment is running or queued/);
 
+  // Export Report on the row reports every run of the grid, beside the experiment by default.
+  const target = path.join(grid, 'exported.md');
+  ui.answers.push({ label: 'Markdown', ext: 'md' }, Uri.file(target));
+  await run('sculpt.exportReport', node, [node]);
+  assert.match(ui.messages.at(-1)!.text, /^Sculpt: report of 2 runs saved to /);
+  const report = readFileSync(target, 'utf8');
+  assert.match(report, /^# Sculpt report\n\n## Methods\n/);
+  for (const cell of ['seqft-o1-s0', 'adaptive-svd-o1-s0']) assert.ok(report.includes(`| ${cell} |`), cell);
+
   // Delete asks first, naming how many runs go; no answer keeps the folder.
   await run('sculpt.deleteExperiment', node, [node]);
   assert.match(ui.messages.at(-1)!.text, /^Delete the experiment grid \(.*\) and its 2 runs\?/);
