@@ -34,9 +34,30 @@ export function generateSchema({ path, type, title, out }) {
     skipTypeCheck: true,
     additionalProperties: false,
   }).createSchema(type);
+  if (type === 'ExperimentConfig') explainDiscriminators(schema);
   schema.$id = `https://sculpt.invalid/${out}`;
   schema.title = title;
   return JSON.stringify(schema, null, 2) + '\n';
+}
+
+/**
+ * For a union told apart by a `const` property (`method`, rank `policy`), VS Code's JSON support reports a
+ * wrong value against the closest branch ("Value must be \"seqft\"."); its non-standard `errorMessage` makes
+ * that name every choice instead. (Sculpt's own diagnostic adds the "did you mean" and its quick fix.)
+ */
+function explainDiscriminators(schema) {
+  const defs = schema.definitions;
+  const resolve = (s) => (s.$ref ? defs[s.$ref.split('/').pop()] : s);
+  for (const def of Object.values(defs)) {
+    const branches = def.anyOf?.map(resolve);
+    if (!branches || branches.length < 2 || !branches.every((b) => b.properties)) continue;
+    const key = Object.keys(branches[0].properties).find((k) =>
+      branches.every((b) => b.properties[k]?.const !== undefined && b.required?.includes(k)),
+    );
+    if (!key) continue;
+    const names = branches.map((b) => b.properties[key].const);
+    for (const b of branches) b.properties[key].errorMessage = `Unknown ${key}: expected one of ${names.join(', ')}.`;
+  }
 }
 
 /** A Markdown reference of the config, from the schema: one table per object type. */

@@ -1,8 +1,10 @@
 /**
  * Problems in a `*.sculpt.json` that the JSON schema cannot express (VS Code's JSON support already reports
  * syntax and schema errors): repeated task names or labels, orders that are not permutations, rank bounds,
- * missing data files and checkpoint folders. `validateConfig` finds them with JSON paths; this maps each path
- * to the exact text range. No vscode import: config-diagnostics.ts publishes these.
+ * missing data files and checkpoint folders; and, of the schema's errors, the misspellings with a "did you
+ * mean" suggestion (a method, rank policy or other enum value, a field name), which the JSON support reports
+ * less precisely. `validateConfig` finds them with JSON paths; this maps each path to the exact text range,
+ * and a suggestion to the edit that applies it. No vscode import: config-diagnostics.ts publishes these.
  */
 import { findNodeAtLocation, parseTree, type Node as JsonNode } from 'jsonc-parser';
 import * as path from 'node:path';
@@ -13,9 +15,14 @@ export interface ConfigProblem {
   /** The JSON path, e.g. `tasks[1].source.train`. */
   path: string;
   message: string;
-  /** Offsets of the offending value (or of the nearest enclosing one present in the text). */
+  /**
+   * Offsets of the offending value (or of the nearest enclosing one present in the text), or of the property
+   * name for an unknown field.
+   */
   start: number;
   end: number;
+  /** The "did you mean" fix: replace `start`..`end` (the whole JSON string, quotes included) with `text`. */
+  fix?: { title: string; text: string };
 }
 
 type Seg = string | number;
@@ -68,11 +75,24 @@ function fileIssues(raw: Record<string, unknown>, file: string, exists: (p: stri
   return issues;
 }
 
-function schemaAccepts(raw: Record<string, unknown>): boolean {
+function schemaIssues(raw: Record<string, unknown>): ConfigIssue[] {
   const c = structuredClone(raw);
   // As validateConfig does: absent sections are checked as empty objects.
   for (const section of ['training', 'eval', 'checkpoint']) if (c[section] === undefined) c[section] = {};
-  return new SchemaChecker(CONFIG_SCHEMA).check(c).length === 0;
+  return new SchemaChecker(CONFIG_SCHEMA).check(c);
+}
+
+/**
+ * The text of an issue: the property name for an unknown field, else the value (or its nearest ancestor
+ * present); `exact` when that is the very string at the issue's path.
+ */
+function nodeOf(root: JsonNode, issue: ConfigIssue): { node: JsonNode; exact: boolean } {
+  const segs = parseJsonPath(issue.path);
+  const found = findNodeAtLocation(root, segs);
+  const key = issue.onKey && found?.parent?.type === 'property' ? found.parent.children?.[0] : undefined;
+  if (key) return { node: key, exact: true };
+  if (found) return { node: found, exact: found.type === 'string' };
+  return { node: nodeFor(root, segs), exact: false };
 }
 
 /** Semantic problems of a config's text; `file` is its absolute path, `exists` probes data files. */
@@ -83,16 +103,22 @@ export function configProblems(text: string, file: string, exists: (absPath: str
   const raw = parsed.value;
   if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const obj = raw as Record<string, unknown>;
-  const issues = schemaAccepts(obj)
-    ? validateConfig(obj, { file, path, exists }).issues
-    : fileIssues(obj, file, exists);
+  const schema = schemaIssues(obj);
+  // While the schema fails, only its misspellings (the JSON support reports the rest) and missing files.
+  const issues = schema.length
+    ? [...schema.filter((i) => i.suggestion !== undefined), ...fileIssues(obj, file, exists)]
+    : validateConfig(obj, { file, path, exists }).issues;
   return issues.map((i) => {
-    const node = nodeFor(root, parseJsonPath(i.path));
-    return {
+    const { node, exact } = nodeOf(root, i);
+    const problem: ConfigProblem = {
       path: i.path,
       message: `${i.path || '(root)'}: ${i.message}`,
       start: node.offset,
       end: node.offset + node.length,
     };
+    // Only where the range is the string the suggestion replaces (not an enclosing value).
+    if (i.suggestion !== undefined && exact)
+      problem.fix = { title: `Change to '${i.suggestion}'`, text: JSON.stringify(i.suggestion) };
+    return problem;
   });
 }

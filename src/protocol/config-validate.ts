@@ -119,12 +119,6 @@ function parseOwn(text: string, errors: ParseError[]): unknown {
   return root;
 }
 
-/** " (did you mean 'x'?)" when a name is near one of `names`, else ''. */
-function near(word: string, names: string[]): string {
-  const best = closest(word, names);
-  return best ? ` (did you mean '${best}'?)` : '';
-}
-
 /** Issues for arrays longer than CONFIG_LIMITS, found before the schema walks them. */
 function countIssues(raw: Record<string, unknown>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -264,11 +258,13 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
   }
   const baseline = c.compare.baseline;
   if (baseline !== undefined && !labels.includes(baseline)) {
+    const near = closest(baseline, labels);
     issues.push({
       path: 'compare.baseline',
-      message: `names no method of this experiment; the methods are ${labels.join(', ')}${near(baseline, labels)}`,
+      message: `names no method of this experiment; the methods are ${labels.join(', ')}${near ? ` (did you mean '${near}'?)` : ''}`,
       expected: 'the label (or name) of one of the methods',
       actual: baseline,
+      ...(near ? { suggestion: near } : {}),
     });
   }
   const split = c.eval.validation;

@@ -15,6 +15,13 @@ export interface SchemaIssue {
   message: string;
   expected: string;
   actual?: unknown;
+  /**
+   * The name the user most likely meant ("did you mean"): a known value for a misspelt one, or, with `onKey`,
+   * a known field for a misspelt field name. Editors offer it as a quick fix.
+   */
+  suggestion?: string;
+  /** The issue is about the property name at `path` rather than its value (an unknown field). */
+  onKey?: boolean;
 }
 
 export interface JsonSchema {
@@ -96,7 +103,13 @@ export class SchemaChecker {
     }
     if (s.enum && !s.enum.includes(value)) {
       const choices = s.enum.map((e) => JSON.stringify(e)).join(', ');
-      fail(`must be one of ${choices}, got ${describeValue(value)}`, `one of ${choices}`);
+      const names = s.enum.filter((e): e is string => typeof e === 'string');
+      const near = typeof value === 'string' ? closest(value, names) : undefined;
+      fail(
+        `must be one of ${choices}, got ${describeValue(value)}${near ? ` (did you mean '${near}'?)` : ''}`,
+        `one of ${choices}`,
+      );
+      if (near) issues[issues.length - 1].suggestion = near;
       return issues;
     }
     if (s.type) {
@@ -177,6 +190,8 @@ export class SchemaChecker {
           message: `is not a known field${near ? ` (did you mean '${near}'?)` : ''}; known fields: ${known.join(', ')}`,
           expected: `one of ${known.join(', ')}`,
           actual: key,
+          onKey: true,
+          ...(near ? { suggestion: near } : {}),
         });
       }
     }
@@ -216,6 +231,7 @@ export class SchemaChecker {
             message: `unknown ${disc} ${describeValue(tag)}${near ? ` (did you mean '${near}'?)` : ''}; expected one of ${names.join(', ')}`,
             expected: names.join(' | '),
             actual: tag,
+            ...(near ? { suggestion: near } : {}),
           },
         ];
       }

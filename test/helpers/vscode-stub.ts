@@ -115,7 +115,25 @@ export class Diagnostic {
   ) {}
 }
 
+/** The edits of a WorkspaceEdit, in order. */
+export class WorkspaceEdit {
+  readonly edits: { uri: Uri; range: Range; newText: string }[] = [];
+  replace(uri: Uri, range: Range, newText: string): void {
+    this.edits.push({ uri, range, newText });
+  }
+}
+export class CodeAction {
+  edit?: WorkspaceEdit;
+  diagnostics?: Diagnostic[];
+  isPreferred?: boolean;
+  constructor(
+    readonly title: string,
+    readonly kind?: string,
+  ) {}
+}
+
 const enums = {
+  CodeActionKind: { QuickFix: 'quickfix' },
   TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
@@ -137,6 +155,7 @@ export const ui = {
   statusBar: [] as { text: string; tooltip?: string; command?: unknown; visible: boolean }[],
   treeViews: new Map<string, { provider: any; view: any }>(),
   completion: [] as { selector: unknown; provider: any }[],
+  codeActions: [] as { selector: unknown; provider: any; metadata: unknown }[],
   diagnostics: new Map<string, Diagnostic[]>(),
   panels: [] as { viewType: string; title: string; webview: { html: string; posted: unknown[] } }[],
   progress: [] as { title?: string; reports: unknown[] }[],
@@ -197,6 +216,8 @@ export const vscode = {
   TreeItem,
   CompletionItem,
   Diagnostic,
+  WorkspaceEdit,
+  CodeAction,
   window: {
     createOutputChannel: () => ({
       info() {},
@@ -330,6 +351,10 @@ export const vscode = {
   languages: {
     registerCompletionItemProvider(selector: unknown, provider: unknown) {
       ui.completion.push({ selector, provider });
+      return new Disposable();
+    },
+    registerCodeActionsProvider(selector: unknown, provider: unknown, metadata: unknown) {
+      ui.codeActions.push({ selector, provider, metadata });
       return new Disposable();
     },
     createDiagnosticCollection: () => ({

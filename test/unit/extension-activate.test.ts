@@ -85,6 +85,45 @@ test('diagnostics: a missing data file is an error at its exact range', () => {
   assert.equal(diags[0].source, 'sculpt');
 });
 
+test('quick fixes: a misspelt method or field name is changed to the one it suggests', async () => {
+  const file = path.join(ws, 'more', 'typo.sculpt.json');
+  const text = JSON.stringify(
+    { ...tinyExperiment({ name: 'typo', methods: [{ method: 'seqfy' as 'seqft' }] }), trainig: {} },
+    null,
+    2,
+  );
+  const doc = textDocument(file, text);
+  events.openDocument.fire(doc);
+  const diags = ui.diagnostics.get(file)!;
+  assert.deepEqual(
+    diags.map((d) => d.code),
+    ['methods[0].method', 'trainig'],
+  );
+  const { provider, metadata } = ui.codeActions[0];
+  assert.deepEqual(metadata, { providedCodeActionKinds: ['quickfix'] });
+  const applied = async (d: (typeof diags)[number]) => {
+    const actions = await provider.provideCodeActions(doc, d.range, { diagnostics: [d] });
+    assert.equal(actions.length, 1);
+    assert.equal(actions[0].kind, 'quickfix');
+    const [edit] = actions[0].edit.edits;
+    assert.equal(edit.uri.fsPath, file);
+    return {
+      title: actions[0].title,
+      text: text.slice(0, doc.offsetAt(edit.range.start)) + edit.newText + text.slice(doc.offsetAt(edit.range.end)),
+    };
+  };
+  const method = await applied(diags[0]);
+  assert.equal(method.title, "Change to 'seqft'");
+  assert.equal(method.text, text.replace('"method": "seqfy"', '"method": "seqft"'));
+  assert.equal(JSON.parse(method.text).methods[0].method, 'seqft');
+  const field = await applied(diags[1]);
+  assert.equal(field.title, "Change to 'training'");
+  assert.equal(field.text, text.replace('"trainig": {}', '"training": {}'));
+  // A diagnostic of another source, or of no fix, gets no action.
+  const other = { ...diags[0], source: 'json' };
+  assert.deepEqual(await provider.provideCodeActions(doc, diags[0].range, { diagnostics: [other] }), []);
+});
+
 test('completion offers builtin ids at the cursor', async () => {
   const text = '{"model": "", "tasks": [{"name": "a", "source": {"builtin": ""}}]}';
   const doc = textDocument(path.join(ws, 'exp.sculpt.json'), text);

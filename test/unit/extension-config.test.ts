@@ -236,6 +236,56 @@ test('diagnostics: semantic problems with the exact range of the offending value
   assert.equal(rangeText(text, byPath.get('methods[0].rank.mrr')!), '0.9');
 });
 
+test('diagnostics: every misspelling at once, each at its exact range with the fix it suggests', () => {
+  const ws = workspace();
+  const file = path.join(ws, 'exp.sculpt.json');
+  const text = `{
+  "name": "x",
+  "model": "builtin:tiny-llama",
+  "backend": "wsam",
+  "tasks": [{ "name": "a", "source": { "builtin": "tiny/topic" } }],
+  "methods": [{ "method": "seqfy" }, { "method": "adaptive-svd", "rank": { "policy": "adaptve" } }],
+  "trainig": { "epochs": 1 }
+}`;
+  const problems = configProblems(text, file, existsSync);
+  assert.deepEqual(
+    problems.map((p) => [p.path, rangeText(text, p), p.fix]),
+    [
+      ['backend', '"wsam"', { title: "Change to 'wasm'", text: '"wasm"' }],
+      ['methods[0].method', '"seqfy"', { title: "Change to 'seqft'", text: '"seqft"' }],
+      ['methods[1].rank.policy', '"adaptve"', { title: "Change to 'adaptive'", text: '"adaptive"' }],
+      // A misspelt field: the range is its name, and the fix renames it.
+      ['trainig', '"trainig"', { title: "Change to 'training'", text: '"training"' }],
+    ],
+  );
+  assert.match(problems[0].message, /^backend: must be one of .*\(did you mean 'wasm'\?\)/);
+  assert.match(problems[3].message, /^trainig: is not a known field \(did you mean 'training'\?\)/);
+});
+
+test('diagnostics: three distinct errors are three problems at their exact ranges', () => {
+  const ws = workspace();
+  const file = path.join(ws, 'exp.sculpt.json');
+  const text = `{
+  "name": "x",
+  "model": "builtin:tiny-llama",
+  "tasks": [
+    { "name": "a", "source": { "train": "data/a.train.jsonl", "test": "data/nope.jsonl" } },
+    { "name": "a", "source": { "builtin": "tiny/topic" } }
+  ],
+  "methods": [{ "method": "seqft" }],
+  "compare": { "baseline": "seqfy" }
+}`;
+  const problems = configProblems(text, file, existsSync);
+  assert.deepEqual(problems.map((p) => [p.path, rangeText(text, p)]).sort(), [
+    ['compare.baseline', '"seqfy"'],
+    ['tasks[0].source.test', '"data/nope.jsonl"'],
+    ['tasks[1].name', '"a"'],
+  ]);
+  const baseline = problems.find((p) => p.path === 'compare.baseline')!;
+  assert.deepEqual(baseline.fix, { title: "Change to 'seqft'", text: '"seqft"' });
+  assert.equal(problems.filter((p) => p.fix).length, 1, 'only a "did you mean" has a fix');
+});
+
 test('diagnostics: missing files are reported while the schema still fails; syntax errors are left to the JSON support', () => {
   const ws = workspace();
   const file = path.join(ws, 'exp.sculpt.json');
