@@ -3,7 +3,7 @@
  * every run finished (`sculpt resume` continues).
  */
 import { SCULPT_VERSION } from '../protocol/version';
-import { runCommand, resumeCommand } from './run';
+import { missingCell, runCommand, resumeCommand } from './run';
 import { validateCommand } from './validate';
 import { reportCommand } from './report';
 import { listCommand } from './list';
@@ -65,7 +65,7 @@ export function parseArgs(argv: string[]): Parsed {
 /** Run folders from the command line, experiment folders expanded to their runs. */
 function runFolders(paths: string[]): string[] {
   try {
-    return expandRunFolders(paths);
+    return expandRunFolders(paths, missingCell);
   } catch (e) {
     if (e instanceof ExperimentDirError) throw new UsageError(e.message);
     throw e;

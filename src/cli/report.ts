@@ -10,24 +10,9 @@ import { basename, resolve } from 'node:path';
 import { aggregateRuns } from '../runs/aggregate';
 import type { ExperimentAggregate } from '../runs/aggregate-types';
 import { foldRun, type RunSummary } from '../runs/fold';
-import { readRunDir, type Job } from '../runs/run-dir';
-import { methodLabel, type ResolvedConfig } from '../protocol/config-validate';
+import { readRunDir, withFolderJob } from '../runs/run-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
-
-/**
- * A run's summary with what its folder says where its log does not (yet): a queued cell of a grid has no
- * events, but job.json and config.json name its method, order and seed.
- */
-function withJob(s: RunSummary, config: ResolvedConfig, job: Job): RunSummary {
-  const entry = Array.isArray(config?.methods) ? config.methods[job?.methodIndex] : undefined;
-  return {
-    ...s,
-    method: s.method !== '?' || !entry ? s.method : methodLabel(entry),
-    order: s.order ?? (Number.isInteger(job?.order) ? job.order : null),
-    seed: s.seed ?? (Number.isInteger(job?.seed) ? job.seed! : typeof config?.seed === 'number' ? config.seed : null),
-  };
-}
 
 export function reportCommand(
   dirs: string[],
@@ -51,7 +36,7 @@ export function reportCommand(
           `sculpt report: ${d}: skipped ${skipped.length} line(s) of events.jsonl that are not valid events (lines ${lines})`,
         );
       }
-      runs.push(withJob(foldRun(basename(resolve(d)), log.events), config, job));
+      runs.push(withFolderJob(foldRun(basename(resolve(d)), log.events), config, job));
       if (typeof config.compare?.baseline === 'string') configured.add(config.compare.baseline);
     } catch (e) {
       console.error(`sculpt report: ${(e as Error).message}`);

@@ -105,6 +105,10 @@ export async function runCommand(file: string, args: RunArgs): Promise<number> {
   return runFolders(dirs, args);
 }
 
+/** Said when experiment.json names a cell whose folder is gone: the command goes on without it. */
+export const missingCell = (dir: string): void =>
+  console.error(`sculpt: warning: ${dir} is a run of its experiment.json but is missing; it is left out`);
+
 /** "2 methods × 3 orders × 2 seeds = 12 runs", for the start of a run. */
 export function describeGrid(config: ResolvedConfig, runs: number): string {
   const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
@@ -119,7 +123,7 @@ export function describeGrid(config: ResolvedConfig, runs: number): string {
 export async function resumeCommand(dirs: string[], args: RunArgs): Promise<number> {
   let folders: string[];
   try {
-    folders = expandRunFolders(dirs);
+    folders = expandRunFolders(dirs, missingCell);
   } catch (e) {
     console.error(`sculpt: ${(e as Error).message}`);
     return 2;

@@ -125,6 +125,25 @@ async function stopRun(s: Sculpt, args: unknown[]): Promise<void> {
   }
 }
 
+/**
+ * Queues run folders to continue from their last checkpoint, with this window's backend setting; says which
+ * could not be, and returns those queued.
+ */
+function startResumes(s: Sculpt, dirs: string[]): string[] {
+  const backend = readSettings().backend;
+  const started: string[] = [];
+  for (const dir of dirs) {
+    try {
+      applyBackendToRunFolder(dir, backend);
+      s.manager.start(dir);
+      started.push(dir);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Sculpt: cannot resume ${s.label(dir)}: ${(e as Error).message}`);
+    }
+  }
+  return started;
+}
+
 async function resumeRun(s: Sculpt, args: unknown[]): Promise<void> {
   if (!(await requireTrust('Resuming'))) return;
   let dirs = runDirsFromArgs(args);
@@ -139,17 +158,7 @@ async function resumeRun(s: Sculpt, args: unknown[]): Promise<void> {
       return;
     }
   }
-  const backend = readSettings().backend;
-  const started: string[] = [];
-  for (const dir of dirs) {
-    try {
-      applyBackendToRunFolder(dir, backend);
-      s.manager.start(dir);
-      started.push(dir);
-    } catch (e) {
-      void vscode.window.showErrorMessage(`Sculpt: cannot resume ${s.label(dir)}: ${(e as Error).message}`);
-    }
-  }
+  const started = startResumes(s, dirs);
   if (started.length) {
     s.runsTree.refresh(0);
     s.dashboard.open(started);
@@ -191,15 +200,7 @@ async function resumeExperiment(s: Sculpt, args: unknown[]): Promise<void> {
     void vscode.window.showInformationMessage('Sculpt: every run of this experiment has finished or is running.');
     return;
   }
-  const backend = readSettings().backend;
-  for (const d of pending) {
-    try {
-      applyBackendToRunFolder(d, backend);
-      s.manager.start(d);
-    } catch (e) {
-      void vscode.window.showErrorMessage(`Sculpt: cannot resume ${s.label(d)}: ${(e as Error).message}`);
-    }
-  }
+  startResumes(s, pending);
   s.runsTree.refresh(0);
   s.dashboard.openExperiment(dir);
 }

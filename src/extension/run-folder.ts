@@ -10,7 +10,7 @@ import { experimentOf, isExperimentFolder } from '../runs/experiment-dir';
 import { basename, join } from 'node:path';
 import { parseEventLog, type SculptEvent } from '../protocol/events';
 import { foldRun, type RunSummary } from '../runs/fold';
-import { EVENTS_FILE, readPidFile, type PidRecord } from '../runs/run-dir';
+import { EVENTS_FILE, readPidFile, withFolderJob, type PidRecord } from '../runs/run-dir';
 import { hasEnded } from '../runs/status';
 
 export { LOG_FILE, PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../runs/run-dir';
@@ -95,12 +95,10 @@ function folderTime(dir: string): number {
 export function readRunFolder(dir: string): RunFolderInfo {
   const id = basename(dir);
   const events = readEvents(dir);
-  const summary = foldRun(id, events);
   const config = readJson(join(dir, 'config.json'));
   const job = readJson(join(dir, 'job.json'));
-  const methods = Array.isArray(config?.methods) ? (config.methods as { method?: string; label?: string }[]) : [];
-  const methodIndex = typeof job?.methodIndex === 'number' ? job.methodIndex : 0;
-  const configured = methods[methodIndex];
+  // Method, order and seed from job.json and config.json while the log does not say them (a queued cell).
+  const summary = withFolderJob(foldRun(id, events), config, job);
   const started = events.find((e) => e.type === 'run-started');
   return {
     dir,
@@ -109,9 +107,9 @@ export function readRunFolder(dir: string): RunFolderInfo {
       typeof config?.name === 'string'
         ? config.name
         : (started?.type === 'run-started' && (started.config as { name?: string })?.name) || id,
-    method: summary.method !== '?' ? summary.method : (configured?.label ?? configured?.method ?? '?'),
-    order: typeof job?.order === 'number' ? job.order : started?.type === 'run-started' ? started.order : 0,
-    seed: typeof job?.seed === 'number' ? job.seed : typeof config?.seed === 'number' ? config.seed : summary.seed,
+    method: summary.method,
+    order: summary.order ?? 0,
+    seed: summary.seed,
     experimentDir: experimentOf(dir),
     summary,
     started: events[0]?.time ?? folderTime(dir),

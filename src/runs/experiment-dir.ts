@@ -179,11 +179,18 @@ export function readExperiment(dir: string): ExperimentRecord {
   return v as ExperimentRecord;
 }
 
-/** The run folders of an experiment folder that exist, in run order. */
-export function experimentCells(dir: string): string[] {
+/**
+ * The run folders of an experiment folder that exist, in run order; `onMissing` hears of each cell
+ * experiment.json names whose folder is gone (deleted or moved), so that a caller can say it is left out.
+ */
+export function experimentCells(dir: string, onMissing?: (cell: string) => void): string[] {
   return readExperiment(dir)
     .cells.map((c) => join(dir, c.dir))
-    .filter((d) => existsSync(d));
+    .filter((d) => {
+      const there = existsSync(d);
+      if (!there) onMissing?.(d);
+      return there;
+    });
 }
 
 /** The experiment folder a run folder belongs to, or undefined for a run folder of its own. */
@@ -196,10 +203,10 @@ export function experimentOf(runDir: string): string | undefined {
  * Run folders from paths that are run folders or experiment folders (expanded to their cells, in run order),
  * each once, in the order given.
  */
-export function expandRunFolders(paths: string[]): string[] {
+export function expandRunFolders(paths: string[], onMissing?: (cell: string) => void): string[] {
   const out = new Set<string>();
   for (const p of paths.map((x) => resolve(x))) {
-    if (isDirectory(p) && isExperimentFolder(p)) for (const d of experimentCells(p)) out.add(d);
+    if (isDirectory(p) && isExperimentFolder(p)) for (const d of experimentCells(p, onMissing)) out.add(d);
     else out.add(p);
   }
   return [...out];

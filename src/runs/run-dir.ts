@@ -16,6 +16,7 @@ import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
 import { RunFolderError, describeFsError, outputDirProblem, writeFileAtomic } from './output-dir';
 import { parseEventLog, type ParsedLog } from '../protocol/events';
+import type { RunSummary } from './fold';
 
 export interface Job {
   methodIndex: number;
@@ -159,6 +160,30 @@ export function removeEmptyUpTo(dir: string, top: string): void {
       break;
     }
   }
+}
+
+/**
+ * A run's summary with what its folder says: its order and seed as job.json names its cell of the grid, and its
+ * method from config.json while the log does not say it (a queued cell has no events). `config` and `job` are taken as read
+ * from disk (anything), so that a folder with a damaged file still gets what can be had.
+ */
+export function withFolderJob(s: RunSummary, config: unknown, job: unknown): RunSummary {
+  const c = (config && typeof config === 'object' ? config : {}) as { methods?: unknown; seed?: unknown };
+  const j = (job && typeof job === 'object' ? job : {}) as { methodIndex?: unknown; order?: unknown; seed?: unknown };
+  const entry =
+    Array.isArray(c.methods) && Number.isInteger(j.methodIndex) ? c.methods[j.methodIndex as number] : undefined;
+  const label =
+    entry && typeof entry === 'object'
+      ? ((entry as { label?: string; method?: string }).label ?? (entry as { method?: string }).method)
+      : undefined;
+  const int = (v: unknown): number | null => (Number.isInteger(v) ? (v as number) : null);
+  return {
+    ...s,
+    method: s.method !== '?' || typeof label !== 'string' ? s.method : label,
+    // job.json says which cell of the grid the folder is; the log's own figures only fill in where it does not.
+    order: int(j.order) ?? s.order,
+    seed: int(j.seed) ?? s.seed ?? int(c.seed),
+  };
 }
 
 export class RunDirError extends Error {

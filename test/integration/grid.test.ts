@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { RunSummary } from '../../src/runs/fold';
@@ -188,5 +188,11 @@ test('a 2 × 2 × 2 grid runs, stops as a whole, resumes from its experiment fol
   const md = cli('report', experiment);
   assert.equal(md.status, 0, md.stderr);
   assert.match(md.stdout, new RegExp(`\\| seqft \\| 4 \\| ${agg.methods[0].metrics.AA.mean!.toFixed(1)} ± `));
-  assert.ok(existsSync(join(experiment, EXPERIMENT_FILE)));
+
+  // A cell folder deleted by hand: the report names it and goes on with the rest.
+  rmSync(cells[7], { recursive: true });
+  const partial = cli('report', experiment, '--json');
+  assert.equal(partial.status, 0, partial.stderr);
+  assert.ok(partial.stderr.includes(`${cells[7]} is a run of its ${EXPERIMENT_FILE} but is missing`), partial.stderr);
+  assert.equal((JSON.parse(partial.stdout) as { runs: RunSummary[] }).runs.length, 7);
 });

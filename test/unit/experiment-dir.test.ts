@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { validateConfig, type ResolvedConfig } from '../../src/protocol/config-validate';
@@ -95,6 +95,14 @@ test('createExperiment: experiment.json and a run folder per cell with its seed;
   // Experiment folders expand to their cells in run order; run folders stay; each once.
   assert.deepEqual(expandRunFolders([dir, cells[1], again.cells[0]]), [...cells, again.cells[0]]);
   assert.equal(experimentOf(work), undefined);
+  // A cell folder deleted by hand is left out, and said to be.
+  rmSync(cells[2], { recursive: true });
+  const missing: string[] = [];
+  assert.deepEqual(
+    expandRunFolders([dir], (d) => missing.push(d)),
+    [cells[0], cells[1], cells[3]],
+  );
+  assert.deepEqual(missing, [cells[2]]);
 });
 
 test('createExperiment is all or nothing: a cell that cannot be made leaves no experiment folder', () => {
@@ -105,8 +113,8 @@ test('createExperiment is all or nothing: a cell that cannot be made leaves no e
     () => createExperiment(config),
     (e: unknown) => e instanceof RunFolderError && /too long/.test(e.message),
   );
-  assert.ok(!existsSync(output), 'the output folders this call created are gone too');
-  assert.ok(existsSync(join(work)), 'what existed before stays');
+  assert.ok(!existsSync(join(work, 'all-or-nothing')), 'the output folders this call created are gone too');
+  assert.ok(existsSync(join(work, 'runs')), 'folders made before it stay');
 });
 
 test('a broken experiment.json is named with what is wrong, and a cell may not point outside its folder', () => {
