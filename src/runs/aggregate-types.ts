@@ -89,6 +89,31 @@ export interface MethodComparison {
   metrics: Record<MetricName, PairedDifference>;
 }
 
+/** One method's place in the ranking on the validation splits. */
+export interface ValidationRank {
+  method: string;
+  /** Counted runs with a validation matrix. */
+  n: number;
+  /** Mean validation AA (what ranks). */
+  AA: number;
+  /** Mean validation BWT (what breaks ties); null when no run has one. */
+  BWT: number | null;
+}
+
+/**
+ * The methods ranked on the validation splits: how a setting (a rank policy, a learning rate, a default) is
+ * chosen without looking at the test sets. Mean validation AA, best first; equal means (to 0.05 points, the
+ * precision reports show) ordered by validation BWT.
+ */
+export interface ValidationSelection {
+  ranking: ValidationRank[];
+  /**
+   * The leader against the runner-up on validation AA, paired over the cells both finished (method = leader,
+   * baseline = runner-up): whether the choice is clear or a coin toss among near-equals. Null with one method.
+   */
+  leaderVsRunnerUp: (PairedDifference & { leader: string; runnerUp: string }) | null;
+}
+
 export interface ExperimentAggregate {
   /** Task names in the experiment's order (the first order seen, usually the config's `tasks`). */
   tasks: string[];
@@ -98,6 +123,8 @@ export interface ExperimentAggregate {
   baseline: string | null;
   /** One per method other than the baseline. */
   comparisons: MethodComparison[];
+  /** The ranking on validation metrics; null when no run has a validation split. */
+  selection: ValidationSelection | null;
   /** Plain-language notes a reader must see (n = 1, unequal cells, runs left out). */
   notes: string[];
 }

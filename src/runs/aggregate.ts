@@ -13,6 +13,8 @@ import {
   type CellRef,
   type Estimate,
   type ExperimentAggregate,
+  type ValidationRank,
+  type ValidationSelection,
   type MethodAggregate,
   type MethodComparison,
   type MetricName,
@@ -191,6 +193,27 @@ function difference(x: number, y: number): number {
   return Math.abs(d) <= 1e-9 * Math.max(1, Math.abs(x), Math.abs(y)) ? 0 : d;
 }
 
+/** Which figures of a run are compared: its test metrics or its validation metrics. */
+type MetricSource = (r: RunSummary) => Partial<Record<MetricName, number | null>> | null | undefined;
+const testMetrics: MetricSource = (r) => r.metrics;
+const validationMetricsOf: MetricSource = (r) => r.validationMetrics;
+
+/** The paired difference (method - baseline) on one metric over matched runs. */
+function pairedOn(
+  pairs: readonly [RunSummary, RunSummary][],
+  metric: MetricName,
+  source: MetricSource,
+  signFlip: SignFlipOptions | undefined,
+): PairedDifference {
+  const diffs: { order: number | null; seed: number | null; diff: number }[] = [];
+  for (const [r, base] of pairs) {
+    const x = finite(source(r)?.[metric]);
+    const y = finite(source(base)?.[metric]);
+    if (x != null && y != null) diffs.push({ order: r.order, seed: r.seed, diff: difference(x, y) });
+  }
+  return pairedDifference(metric, diffs, signFlip);
+}
+
 function compare(
   runs: readonly RunSummary[],
   method: string,
@@ -199,16 +222,39 @@ function compare(
 ): { comparison: MethodComparison; unpaired: RunSummary[] } {
   const { pairs, unpaired } = pairRuns(runs, method, baseline);
   const metrics = {} as Record<MetricName, PairedDifference>;
-  for (const m of METRIC_NAMES) {
-    const diffs: { order: number | null; seed: number | null; diff: number }[] = [];
-    for (const [r, base] of pairs) {
-      const x = finite(r.metrics?.[m]);
-      const y = finite(base.metrics?.[m]);
-      if (x != null && y != null) diffs.push({ order: r.order, seed: r.seed, diff: difference(x, y) });
-    }
-    metrics[m] = pairedDifference(m, diffs, signFlip);
-  }
+  for (const m of METRIC_NAMES) metrics[m] = pairedOn(pairs, m, testMetrics, signFlip);
   return { comparison: { method, baseline, metrics }, unpaired };
+}
+
+/** Validation means closer than this (in accuracy points) count as equal, and BWT decides. */
+const VALIDATION_TIE = 0.05;
+
+/**
+ * Ranks the methods with validation figures by mean validation AA (ties: mean validation BWT) and compares the
+ * leader with the runner-up, paired by cell on validation AA. Null when no method has validation runs.
+ */
+function selectOnValidation(
+  runs: readonly RunSummary[],
+  methods: readonly MethodAggregate[],
+  signFlip: SignFlipOptions | undefined,
+): ValidationSelection | null {
+  const ranking: ValidationRank[] = methods
+    .filter((m) => m.validationMetrics.AA.n > 0 && m.validationMetrics.AA.mean != null)
+    .map((m) => ({
+      method: m.method,
+      n: m.validationMetrics.AA.n,
+      AA: m.validationMetrics.AA.mean!,
+      BWT: m.validationMetrics.BWT.mean,
+    }));
+  if (!ranking.length) return null;
+  ranking.sort((a, b) =>
+    Math.abs(a.AA - b.AA) > VALIDATION_TIE ? b.AA - a.AA : (b.BWT ?? -Infinity) - (a.BWT ?? -Infinity),
+  );
+  if (ranking.length < 2) return { ranking, leaderVsRunnerUp: null };
+  const [leader, runnerUp] = [ranking[0].method, ranking[1].method];
+  const { pairs } = pairRuns(runs, leader, runnerUp);
+  const d = pairedOn(pairs, 'AA', validationMetricsOf, signFlip);
+  return { ranking, leaderVsRunnerUp: { ...d, leader, runnerUp } };
 }
 
 /** Up to `max` names, then how many more. */
@@ -292,5 +338,6 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
       );
     }
   }
-  return { tasks, methods, baseline, comparisons, notes };
+  const selection = selectOnValidation(runs, methods, opts.signFlip);
+  return { tasks, methods, baseline, comparisons, selection, notes };
 }

@@ -21,6 +21,8 @@ import {
   pairedLegend,
   runsHaveValidation,
   VALIDATION_COLUMNS,
+  SELECTION_LEGEND,
+  selectionSentence,
   VALIDATION_LEGEND,
 } from './report';
 
@@ -264,6 +266,20 @@ function aggregateSection(runs: RunSummary[], agg: ExperimentAggregate, colourOf
       '<table><thead><tr><th>method</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>p</th><th>verdict</th></tr></thead>',
       `<tbody>\n${rows.join('\n')}\n</tbody></table>`,
       `<p>${esc(pairedLegend(agg.baseline))}</p>`,
+    );
+  }
+  const sel = agg.selection;
+  if (sel && sel.ranking.length > 1) {
+    const rows = sel.ranking.map(
+      (r, i) =>
+        `<tr><td class="num">${i + 1}</td><td>${esc(r.method)}</td><td class="num">${r.n}</td><td class="num">${r.AA.toFixed(1)}</td><td class="num">${r.BWT == null ? '–' : r.BWT.toFixed(1)}</td></tr>`,
+    );
+    const sentence = selectionSentence(agg);
+    parts.push(
+      '<h2>Ranked on validation</h2>',
+      '<table><thead><tr><th>rank</th><th>method</th><th>n</th><th>validation AA</th><th>validation BWT</th></tr></thead>',
+      `<tbody>\n${rows.join('\n')}\n</tbody></table>`,
+      `<p>${esc(SELECTION_LEGEND)}${sentence ? ` ${esc(sentence)}` : ''}</p>`,
     );
   }
   if (agg.notes.length)

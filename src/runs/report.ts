@@ -102,7 +102,35 @@ function aggregateMarkdown(agg: ExperimentAggregate): string[] {
     }
     lines.push('', pairedLegend(agg.baseline));
   }
+  lines.push(...selectionMarkdown(agg));
   if (agg.notes.length) lines.push('', '## Notes', '', ...agg.notes.map((n) => `- ${n}`));
+  return lines;
+}
+
+export const SELECTION_LEGEND =
+  'Methods by mean validation AA, ties (within 0.05 points) broken by validation BWT: the ranking a setting is ' +
+  'chosen by. The test figures above report the choice; they never make it.';
+
+/** The ranking on the validation splits, and how clear the leader's lead is. */
+export function selectionSentence(agg: ExperimentAggregate): string | null {
+  const d = agg.selection?.leaderVsRunnerUp;
+  if (!d) return null;
+  const lead = `${d.leader} leads ${d.runnerUp} by ${fmtSigned(d.mean)} validation AA points`;
+  if (d.n === 0) return `${lead} (no (order, seed) cell both finished: no paired test).`;
+  return `${lead} over ${d.n} paired cells (95% CI ${fmtInterval(d.ci95)}, p ${fmtPValue(d)}): ${
+    d.verdict === 'better' ? 'a clear lead at 95%' : 'not distinguishable at 95%, a choice among near-equals'
+  }.`;
+}
+
+function selectionMarkdown(agg: ExperimentAggregate): string[] {
+  const sel = agg.selection;
+  if (!sel || sel.ranking.length < 2) return [];
+  const lines = ['', '## Ranked on validation', ''];
+  lines.push('| rank | method | n | validation AA | validation BWT |', '|---|---|---|---|---|');
+  sel.ranking.forEach((r, i) => lines.push(`| ${i + 1} | ${md(r.method)} | ${r.n} | ${fmt(r.AA)} | ${fmt(r.BWT)} |`));
+  lines.push('', SELECTION_LEGEND);
+  const sentence = selectionSentence(agg);
+  if (sentence) lines.push('', sentence);
   return lines;
 }
 

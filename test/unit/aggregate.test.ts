@@ -153,7 +153,14 @@ test('baseline: seqft when present, else the first method, null with one; a name
     () => aggregateRuns(GRID, { baseline: 'lora' }),
     (e: Error) => /unknown baseline method "lora"/.test(e.message) && /ewc, seqft/.test(e.message),
   );
-  assert.deepEqual(aggregateRuns([]), { tasks: [], methods: [], baseline: null, comparisons: [], notes: [] });
+  assert.deepEqual(aggregateRuns([]), {
+    tasks: [],
+    methods: [],
+    baseline: null,
+    comparisons: [],
+    selection: null,
+    notes: [],
+  });
 });
 
 test('notes for n = 1: per method when every method has one run, by name otherwise', () => {
@@ -196,4 +203,55 @@ test('validation metrics: estimated per method over the counted runs that have t
   );
   assert.equal(seqft.validationMetrics.FWT.n, 0, 'no validation zero-shot row, no FWT');
   assert.deepEqual([ewc.validationMetrics.AA.n, ewc.validationMetrics.AA.mean], [0, null]);
+});
+
+test('selection on validation: ranked by validation AA, ties by validation BWT, leader paired with the runner-up', () => {
+  // Validation matrix = test matrix + `lift`; `peak` raises the diagonal before the last task, which lowers BWT
+  // and leaves AA (the last row) as it was.
+  const validated = (r: RunSummary, lift: number, peak = 0): RunSummary =>
+    finishSummary({
+      ...r,
+      validationMatrix: r.matrix.map((row, i) =>
+        row.map((v, j) => v + lift + (i === j && i < r.matrix.length - 1 ? peak : 0)),
+      ),
+      validationMetrics: null,
+    });
+  const cells = [
+    [0, 1],
+    [0, 2],
+    [1, 1],
+  ] as const;
+  const runs = cells.flatMap(([o, s]) => [
+    // Test accuracies rank them seqft < ewc < lwf; validation ranks lwf first, then ewc, seqft last.
+    validated(gridRun('seqft', o, s), 0),
+    validated(gridRun('ewc', o, s, 5), s - 1),
+    validated(gridRun('lwf', o, s, 9), 0),
+  ]);
+  const agg = aggregateRuns(runs);
+  const sel = agg.selection!;
+  const vAA = (m: string) => mean(runs.filter((r) => r.method === m).map((r) => r.validationMetrics!.AA));
+  assert.deepEqual(
+    sel.ranking.map((r) => r.method),
+    ['lwf', 'ewc', 'seqft'],
+  );
+  for (const r of sel.ranking) assert.ok(Math.abs(r.AA - vAA(r.method)) < 1e-9, `${r.method}'s mean validation AA`);
+  const d = sel.leaderVsRunnerUp!;
+  assert.deepEqual([d.leader, d.runnerUp, d.n], ['lwf', 'ewc', 3]);
+  // lwf - ewc per cell: 9 - 5 - (s - 1) on every accuracy, so on AA too.
+  assert.deepEqual(
+    d.pairs.map((p) => Math.round(p.diff * 1e6) / 1e6),
+    cells.map(([, s]) => 9 - 5 - (s - 1)),
+  );
+
+  // Equal validation AA: the higher validation BWT ranks first, whatever the test figures say.
+  const tied = cells.flatMap(([o, s]) => [
+    validated(gridRun('seqft', o, s, 4), -4, 6),
+    validated(gridRun('ewc', o, s), 0),
+  ]);
+  const [first, second] = aggregateRuns(tied).selection!.ranking;
+  assert.deepEqual([first.method, second.method], ['ewc', 'seqft']);
+  assert.ok(Math.abs(first.AA - second.AA) < 1e-9, 'equal validation AA');
+  assert.ok(Math.abs(first.BWT! - second.BWT! - 6) < 1e-9, 'seqft peaked 6 points higher, so forgot 6 more');
+
+  assert.equal(aggregateRuns(GRID).selection, null, 'no validation split, no selection');
 });

@@ -150,6 +150,13 @@ test('validation figures: marked columns in Markdown and HTML, validation_* rows
   );
   assert.ok(md.includes('validation AA / BWT: the same on the validation splits'));
   assert.ok(md.includes('| after \\ on validation | alpha | beta | gamma |'), 'each run shows its validation matrix');
+  // ewc is 1 point above seqft everywhere, so it ranks first on validation, by 1 point on both pairs.
+  const ranked = md.slice(md.indexOf('## Ranked on validation'));
+  const ewc = agg.methods[1].validationMetrics;
+  assert.ok(ranked.includes(`| 1 | ewc | 2 | ${ewc.AA.mean!.toFixed(1)} | ${ewc.BWT.mean!.toFixed(1)} |`));
+  assert.ok(ranked.includes(`| 2 | seqft | 2 | ${v.AA.mean!.toFixed(1)} | ${v.BWT.mean!.toFixed(1)} |`));
+  assert.ok(ranked.includes('ewc leads seqft by +1.0 validation AA points over 2 paired cells'), ranked);
+  assert.ok(ranked.indexOf('## Ranked on validation') < ranked.indexOf('## Per run'));
   const lines = csvReport(runs, agg).trimEnd().split('\n');
   assert.ok(lines.every((l) => l.split(',').length === 8));
   assert.ok(lines.includes('seqft-o0-s1,seqft,validation_accuracy,alpha,beta,25.5,,'));
@@ -163,6 +170,8 @@ test('validation figures: marked columns in Markdown and HTML, validation_* rows
   assert.ok(html.includes('<th>validation AA</th><th>validation BWT</th>'));
   assert.ok(html.includes(`<td class="num">${fmtEstimate(v.AA)}</td>`));
   assert.ok(html.includes('aria-label="validation accuracy matrix of seqft-o0-s1"'));
+  assert.ok(html.includes('<h2>Ranked on validation</h2>'));
+  assert.ok(html.includes(`<td class="num">1</td><td>ewc</td><td class="num">2</td>`));
   // Runs without validation splits: the reports say nothing of them.
   const plain = grid();
   for (const text of [markdownReport(plain), csvReport(plain), htmlReport(plain)])
