@@ -34,7 +34,10 @@ export function generateSchema({ path, type, title, out }) {
     skipTypeCheck: true,
     additionalProperties: false,
   }).createSchema(type);
-  if (type === 'ExperimentConfig') explainDiscriminators(schema);
+  if (type === 'ExperimentConfig') {
+    explainDiscriminators(schema);
+    editorHints(schema);
+  }
   schema.$id = `https://sculpt.invalid/${out}`;
   schema.title = title;
   return JSON.stringify(schema, null, 2) + '\n';
@@ -58,6 +61,119 @@ function explainDiscriminators(schema) {
     const names = branches.map((b) => b.properties[key].const);
     for (const b of branches) b.properties[key].errorMessage = `Unknown ${key}: expected one of ${names.join(', ')}.`;
   }
+}
+
+/**
+ * What VS Code's JSON support needs to write valid configs, derived from the schema itself so that it follows
+ * the types and their `@default`s:
+ * - a union of objects (a task's `source`, a method, a rank policy) is marked an object, so that completing the
+ *   property inserts `"source": {}` with the cursor inside rather than the bare key;
+ * - each `method` and rank `policy` value carries its branch's description, shown beside the value;
+ * - `defaultSnippets`: a new item of `methods` offers every method with each of its options at its default (the
+ *   default rank policy with its own defaults), a `rank` value every policy with its defaults, a new item of
+ *   `tasks` a builtin, a JSON Lines and a dataset-folder task, and an empty file a whole experiment.
+ * Snippet bodies follow VS Code's convention: a string starting with `^` is inserted as it is (a number, a
+ * boolean, an array), any other string as a JSON string; `${n:value}` is the n-th tab stop, `${n|a,b|}` a choice.
+ */
+function editorHints(schema) {
+  const defs = schema.definitions;
+  const name = (ref) => ref.split('/').pop();
+  const resolve = (s) => (s.$ref ? { ...defs[name(s.$ref)], ...s, $ref: undefined } : s);
+  /** The first sentence of a description, for a short line beside a value. */
+  const firstSentence = (d) =>
+    d
+      .split('\n\n')[0]
+      .split(/\.(\s|$)/)[0]
+      .replace(/[,:;]$/, '') + '.';
+  const unions = {};
+  for (const [key, def] of Object.entries(defs)) {
+    const branches = def.anyOf?.map(resolve);
+    if (!branches || !branches.every((b) => b.type === 'object' && b.properties)) continue;
+    def.type = 'object';
+    const disc = Object.keys(branches[0].properties).find((k) =>
+      branches.every((b) => b.properties[k]?.const !== undefined),
+    );
+    if (!disc) continue;
+    unions[key] = disc;
+    for (const ref of def.anyOf) {
+      const b = defs[name(ref.$ref)];
+      if (b.description) b.properties[disc].description = firstSentence(b.description);
+    }
+  }
+  const snippet = () => {
+    let n = 0;
+    const escape = (t) => t.replace(/[$}\\]/g, (c) => `\\${c}`);
+    const stop = (value) => `\${${++n}:${escape(value)}}`;
+    const fill = (value) => {
+      if (typeof value === 'string') return stop(value);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
+      return `^${stop(JSON.stringify(value))}`;
+    };
+    const choice = (values) => `\${${++n}|${values.join(',')}|}`;
+    return { stop, fill, choice };
+  };
+  // Every option of an object with a default, at that default; a default that is an object of a union (the rank
+  // policy) is written out with its own defaults.
+  const withDefaults = (def, fixed, s) => {
+    const body = { ...fixed };
+    for (const [k, p] of Object.entries(def.properties)) {
+      if (k in body) continue;
+      // A default that applies when other fields are absent (FixedRankPolicy's ratio) applies here: they are.
+      const d = p.default ?? def.else?.properties?.[k]?.default;
+      if (d === undefined) continue;
+      const target = p.$ref && unions[name(p.$ref)];
+      if (target && d !== null && typeof d === 'object') {
+        const ref = defs[name(p.$ref)].anyOf.find((r) => defs[name(r.$ref)].properties[target].const === d[target]);
+        body[k] = withDefaults(defs[name(ref.$ref)], d, s);
+      } else body[k] = s.fill(d);
+    }
+    return body;
+  };
+  const branchSnippets = (union) =>
+    defs[union].anyOf.map((ref) => {
+      const b = defs[name(ref.$ref)];
+      const tag = b.properties[unions[union]].const;
+      return {
+        label: tag,
+        description: `${b.description ? firstSentence(b.description) : tag} Every option at its default.`,
+        body: withDefaults(b, { [unions[union]]: tag }, snippet()),
+      };
+    });
+  defs.MethodConfig.defaultSnippets = branchSnippets('MethodConfig');
+  defs.RankPolicy.defaultSnippets = branchSnippets('RankPolicy');
+  const task = (label, description, source) => {
+    const s = snippet();
+    return { label, description, body: { name: s.stop('task'), source: source(s) } };
+  };
+  defs.TaskConfig.defaultSnippets = [
+    task('builtin task', 'A task shipped with Sculpt (`sculpt list` names them).', (s) => ({
+      builtin: s.stop('cl5/sentiment'),
+    })),
+    task('JSON Lines task', 'Training and test files of {"input", "output"} lines, relative to this file.', (s) => ({
+      train: s.stop('./data/train.jsonl'),
+      test: s.stop('./data/test.jsonl'),
+    })),
+    task('dataset folder task', 'A task folder in the O-LoRA or TRACE layout, relative to this file.', (s) => ({
+      folder: s.stop('./data/task'),
+      format: s.choice(['olora', 'trace']),
+    })),
+  ];
+  const s = snippet();
+  defs.ExperimentConfig.defaultSnippets = [
+    {
+      label: 'Sculpt experiment',
+      description: 'A builtin task sequence on the shipped base model, SeqFT against adaptive SVD.',
+      body: {
+        name: s.stop('my-experiment'),
+        model: s.stop('builtin:sculpt-base'),
+        tasks: [
+          { name: s.stop('sentiment'), source: { builtin: s.stop('cl5/sentiment') } },
+          { name: s.stop('spam'), source: { builtin: s.stop('cl5/spam') } },
+        ],
+        methods: [{ method: 'seqft' }, { method: 'adaptive-svd' }],
+      },
+    },
+  ];
 }
 
 /** A Markdown reference of the config, from the schema: one table per object type. */

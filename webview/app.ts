@@ -6,15 +6,16 @@ import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { HostMessage } from '../src/protocol/webview';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import type { ExportFile, HostMessage } from '../src/protocol/webview';
 import { WEBVIEW_PROTOCOL, exportFileName } from '../src/protocol/webview';
 import { emptyDashboard, reduceHost, type DashboardState, type RunState } from './state';
-import { readPalette, seriesColor, themeKindFromBody, type Palette } from './theme';
+import { exportPalette, readPalette, seriesColor, themeKindFromBody, type Palette } from './theme';
 import { applyChartDefaults } from './charts/setup';
 import { ChartCard, type CardHost } from './components/card';
 import { renderSummary } from './components/summary';
-import { renderNotices, runFacts, runProgress, titleText } from './components/header';
-import { tabSpecs, tabToolbar } from './tabs';
+import { overallProgress, renderNotices, runFacts, runProgress, titleText } from './components/header';
+import { tabSpecs, tabToolbar, type TabContext } from './tabs';
 import type { ChartSpec } from './charts/spec';
 import { restoreUi, TABS, type TabId, type UiState } from './ui';
 import { experimentModel, hasExperimentView, severalRunsPerMethod, type ExperimentModel } from './experiment/model';
@@ -23,6 +24,9 @@ import { clear, h } from './dom';
 import { runsJson } from './export';
 import { summaryRow } from './derive';
 import type { HostBridge } from './vscode-api';
+import { chartFiles } from './chart-export';
+import { alignTasks } from './align';
+import { PredictionsPanel } from './components/predictions';
 
 export class DashboardApp implements CardHost {
   state: DashboardState = emptyDashboard(themeKindFromBody());
@@ -35,6 +39,8 @@ export class DashboardApp implements CardHost {
   private readonly tabParts = new Map<TabId, [HTMLElement, HTMLElement]>();
   /** The Experiment tab's grid of cells, above its cards. */
   private readonly experimentHead = h('div', { class: 'experiment-head-box' });
+  /** The Predictions tab, which asks the host for its data. */
+  private readonly predictions: PredictionsPanel;
   /** The tabs offered now, in order (the Experiment tab only for experiments and several runs per method). */
   private offered: TabId[] = [];
   private readonly sigs = new Map<string, string>();
@@ -58,6 +64,11 @@ export class DashboardApp implements CardHost {
     this.pal = readPalette(this.state.theme);
     applyChartDefaults(this.pal);
     this.tabsEl = h('vscode-tabs', {}) as HTMLElement & { selectedIndex: number };
+    this.predictions = new PredictionsPanel({
+      card: this,
+      post: (m) => bridge.post(m),
+      schedule: () => this.schedule(),
+    });
     for (const t of TABS) {
       const grid = h('div', { class: `grid grid-${t.id}`, data: { grid: t.id } });
       const bar = h('div', { class: 'tab-toolbar' });
@@ -65,7 +76,14 @@ export class DashboardApp implements CardHost {
       this.toolbars.set(t.id, bar);
       this.tabParts.set(t.id, [
         h('vscode-tab-header', { attrs: { slot: 'header' }, data: { tab: t.id }, text: t.label }),
-        h('vscode-tab-panel', { data: { panel: t.id } }, bar, t.id === 'experiment' ? this.experimentHead : null, grid),
+        h(
+          'vscode-tab-panel',
+          { data: { panel: t.id } },
+          bar,
+          t.id === 'experiment' ? this.experimentHead : null,
+          t.id === 'predictions' ? this.predictions.el : null,
+          grid,
+        ),
       ]);
     }
     this.syncTabs();
@@ -73,12 +91,25 @@ export class DashboardApp implements CardHost {
       const i = (ev as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
       this.setUi({ tab: this.offered[i] ?? 'accuracy', tabPicked: true });
     });
-    const exportAll = h('vscode-button', {
+    const exportJson = h('vscode-button', {
       attrs: { secondary: true },
       text: 'Export JSON',
       title: 'Save every shown run (events and summary) as JSON',
       data: { action: 'export-json' },
       on: { click: () => this.exportJson() },
+    });
+    const exportCharts = h('vscode-button', {
+      attrs: { secondary: true },
+      text: 'Export all charts',
+      title: 'Save every chart of this tab (PNG, SVG and CSV) into a new folder beside the experiment or run',
+      data: { action: 'export-all' },
+      on: { click: () => this.exportAll() },
+    });
+    const white = h('vscode-checkbox', {
+      attrs: { checked: this.ui.exportWhite, label: 'White background' },
+      title: 'Export charts on white with light colours, whatever the theme',
+      data: { control: 'export-white' },
+      on: { change: (ev) => this.setUi({ exportWhite: (ev.currentTarget as HTMLInputElement).checked }) },
     });
     clear(
       root,
@@ -86,7 +117,7 @@ export class DashboardApp implements CardHost {
         'header',
         { class: 'top' },
         h('div', { class: 'top-titles' }, this.titleEl, this.factsEl),
-        h('div', { class: 'top-actions' }, exportAll),
+        h('div', { class: 'top-actions' }, white, exportCharts, exportJson),
       ),
       this.progressEl,
       this.summaryEl,
@@ -103,6 +134,7 @@ export class DashboardApp implements CardHost {
 
   receive(msg: HostMessage): void {
     reduceHost(this.state, msg);
+    if (msg.type === 'predictions') this.predictions.receive(msg);
     if (msg.type === 'theme' || msg.type === 'init') this.refreshTheme();
     if (msg.type === 'init' || msg.type === 'runs') this.persist();
     this.schedule();
@@ -121,7 +153,7 @@ export class DashboardApp implements CardHost {
   toggleTable(id: string): void {
     this.setUi({ tables: this.isTable(id) ? this.ui.tables.filter((t) => t !== id) : [...this.ui.tables, id] });
   }
-  exportFile(format: 'png' | 'csv' | 'json', fileBase: string, data: string, runKey?: string): void {
+  exportFile(format: 'png' | 'svg' | 'csv' | 'json', fileBase: string, data: string, runKey?: string): void {
     this.bridge.post({
       type: 'export',
       requestId: this.nextRequest++,
@@ -130,6 +162,67 @@ export class DashboardApp implements CardHost {
       key: runKey,
       data,
     });
+  }
+
+  /** One chart as a file beside its run (or the experiment): PNG and SVG with a title, or its data as CSV. */
+  exportChart(spec: ChartSpec, format: 'png' | 'svg' | 'csv'): void {
+    try {
+      const data =
+        format === 'csv'
+          ? spec.csv
+            ? spec.csv()
+            : ''
+          : chartFiles(spec, exportPalette(this.pal, this.ui.exportWhite), this.pal, this.exportContext())[format];
+      this.exportFile(format, spec.fileBase, data, spec.runKey);
+    } catch (e) {
+      this.exportFailed(e);
+    }
+  }
+
+  /** "Export all charts": every chart of the tab shown, as PNG, SVG and CSV, into one new folder. */
+  exportAll(): void {
+    try {
+      const tab = this.currentTab();
+      const specs = tabSpecs(tab, this.tabContext(tab)).filter((s) => !s.empty);
+      if (!specs.length) {
+        this.state.notice = { text: 'This tab has no chart to export yet.', kind: 'info' };
+        this.schedule();
+        return;
+      }
+      const palette = exportPalette(this.pal, this.ui.exportWhite);
+      const context = this.exportContext();
+      const files: ExportFile[] = specs.flatMap((spec) => {
+        const f = chartFiles(spec, palette, this.pal, context);
+        const base = exportFileName(spec.fileBase);
+        return (['png', 'svg', 'csv'] as const).map((format) => ({
+          format,
+          name: `${base}.${format}`,
+          data: f[format],
+        }));
+      });
+      const exp = this.state.experiment;
+      const runs = this.state.runs;
+      const base = exp ? exp.name : runs.length === 1 ? runs[0].name : 'compare';
+      this.bridge.post({
+        type: 'export-files',
+        requestId: this.nextRequest++,
+        folder: exportFileName(base, tab, 'charts'),
+        files,
+      });
+    } catch (e) {
+      this.exportFailed(e);
+    }
+  }
+
+  private exportFailed(e: unknown): void {
+    this.state.notice = { text: `Export failed: ${(e as Error).message}`, kind: 'error' };
+    this.bridge.post({ type: 'webview-error', message: `export: ${(e as Error).stack ?? String(e)}` });
+    this.schedule();
+  }
+
+  /** What exported charts are of: the dashboard's title (the experiment, or the run's label). */
+  private exportContext(): string {
+    return titleText(this.state.runs, this.state.experiment);
   }
 
   colorIndex(run: RunState): number {
@@ -157,8 +250,13 @@ export class DashboardApp implements CardHost {
     const exp = this.state.experiment;
     const aggregate = hasExperimentView(this.state) ? experimentModel(this.state).aggregate : undefined;
     const base = exp ? exp.name : runs.length === 1 ? runs[0].name : 'sculpt-compare';
-    // An experiment's export starts in its folder (the host's default for no run).
-    this.exportFile('json', base, runsJson(runs, { experiment: exp, aggregate }), exp ? undefined : runs[0].key);
+    // One run's export goes into its folder; an experiment's or a comparison's beside the runs (the host's default).
+    this.exportFile(
+      'json',
+      base,
+      runsJson(runs, { experiment: exp, aggregate }),
+      exp || runs.length > 1 ? undefined : runs[0].key,
+    );
   }
 
   /**
@@ -232,15 +330,17 @@ export class DashboardApp implements CardHost {
     this.syncTabs();
     this.titleEl.textContent = titleText(runs, this.state.experiment);
     clear(this.factsEl, runs.length === 1 ? runFacts(runs[0]) : null);
-    clear(this.progressEl, ...runs.map(runProgress));
+    clear(this.progressEl, overallProgress(runs), ...runs.map(runProgress));
     const rows = runs.map(summaryRow);
     const summarySig = [
       this.palVersion,
       this.ui.hidden,
       this.state.experiment?.cells.map((c) => c.key),
-      rows.map((r) => [
+      rows.map((r, i) => [
         r.key,
         r.name,
+        r.label,
+        runs[i].meta,
         r.method,
         r.status,
         r.metrics,
@@ -268,6 +368,7 @@ export class DashboardApp implements CardHost {
     }
     const noticeSig = [
       this.state.protocolError,
+      alignTasks(runs).sequences,
       runs.map((r) => [
         r.key,
         r.warnings.length,
@@ -307,20 +408,26 @@ export class DashboardApp implements CardHost {
       ];
       if (this.changed('experiment-head', headSig)) clear(this.experimentHead, renderExperimentHead(model));
     }
-    const ctx = {
-      runs,
-      experiment: model,
-      ui: this.ui,
-      colorIndex: (r: RunState) => this.colorIndex(r),
-      setUi: (p: Partial<UiState>) => this.setUi(p),
-      post: this.bridge.post,
-    };
+    const ctx = this.tabContext(tab, model);
+    if (tab === 'predictions') this.predictions.render(ctx);
     const toolbarSig = [tab, this.state.layout, this.ui, runs.map((r) => [r.key, r.ranks.map((x) => x.beforeTask)])];
     if (this.changed(`toolbar:${tab}`, toolbarSig)) clear(this.toolbars.get(tab)!, ...tabToolbar(tab, ctx));
     // The experiment's cards change with the aggregate, not with every step event of a running cell.
     const data = model ? model.signature : runs.map((r) => [r.key, r.version]);
     if (this.changed(`tab:${tab}`, [this.palVersion, this.state.layout, data, this.ui]))
       this.syncCards(this.grids.get(tab)!, tabSpecs(tab, ctx));
+  }
+
+  /** What a tab's toolbar and cards are drawn from (the experiment's model is computed when not given). */
+  private tabContext(tab: TabId, model?: ExperimentModel | null): TabContext {
+    return {
+      runs: this.state.runs,
+      experiment: model !== undefined ? model : tab === 'experiment' ? experimentModel(this.state) : null,
+      ui: this.ui,
+      colorIndex: (r: RunState) => this.colorIndex(r),
+      setUi: (p: Partial<UiState>) => this.setUi(p),
+      post: this.bridge.post,
+    };
   }
 
   private syncCards(grid: HTMLElement, specs: ChartSpec[]): void {

@@ -73,6 +73,8 @@ export function finalMetrics(run: RunState): Metrics | null {
 export interface SummaryRow {
   key: string;
   name: string;
+  /** The run's short label (labels.ts). */
+  label: string;
   method: string;
   status: RunStatus;
   metrics: Metrics | null;
@@ -89,13 +91,14 @@ const summaryCache = new WeakMap<RunState, { version: number; row: SummaryRow }>
 
 export function summaryRow(run: RunState): SummaryRow {
   const hit = summaryCache.get(run);
-  if (hit && hit.version === run.version) return hit.row;
+  if (hit && hit.version === run.version && hit.row.label === run.label) return hit.row;
   const summary = finishSummary(run.summary);
   const elapsed = run.firstTime != null && run.lastTime != null ? (run.lastTime - run.firstTime) / 1000 : null;
   const row: SummaryRow = {
     key: run.key,
     name: run.name,
-    method: run.method ?? '?',
+    label: run.label,
+    method: run.method ?? run.meta.method ?? '?',
     status: runStatus(run),
     metrics: finalMetrics(run) ?? summary.metrics,
     seconds: summary.seconds ?? elapsed,

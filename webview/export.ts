@@ -20,6 +20,10 @@ export function runsJson(
         ...(extra.aggregate ? { aggregate: extra.aggregate } : {}),
         runs: runs.map((r) => ({
           name: r.name,
+          label: r.label,
+          ...(r.meta.title || r.meta.notes || r.meta.tags?.length
+            ? { notes: { title: r.meta.title ?? '', notes: r.meta.notes ?? '', tags: r.meta.tags ?? [] } }
+            : {}),
           folder: r.key,
           status: runStatus(r),
           summary: summaryRow(r).summary,

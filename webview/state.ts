@@ -21,11 +21,12 @@ import {
   type StoppedEvent,
   type WarningEvent,
 } from '../src/protocol/events';
-import type { ExperimentInfo, HostMessage, RunInfo, RunSnapshot, ThemeKind } from '../src/protocol/webview';
+import type { ExperimentInfo, HostMessage, RunInfo, RunMeta, RunSnapshot, ThemeKind } from '../src/protocol/webview';
 import { WEBVIEW_PROTOCOL } from '../src/protocol/webview';
 import { effectiveEvents, emptySummary, foldEvent, type RunSummary } from '../src/runs/fold';
 import { hasEnded, settledStatus, type RunStatus } from '../src/runs/status';
 import { Column } from './series';
+import { baseLabel, relabel } from './labels';
 
 export interface TaskSpan {
   task: number;
@@ -62,7 +63,12 @@ export interface LogHealth {
 
 export interface RunState {
   key: string;
+  /** The folder's base name (the run id). */
   name: string;
+  /** What legends, titles and tables call the run: the user's title or `<method> · o<order> · s<seed>` (labels.ts). */
+  label: string;
+  /** What the folder says besides the log: its cell (job.json) and the user's notes. */
+  meta: RunMeta;
   live: boolean;
   exitCode?: number | null;
   runId: string | null;
@@ -120,6 +126,8 @@ export function emptyRun(
   return {
     key: info.key,
     name: info.name,
+    label: info.name,
+    meta: info.meta ?? {},
     live: info.live ?? false,
     runId: null,
     method: null,
@@ -269,6 +277,7 @@ function rebuild(run: RunState, events: SculptEvent[]): void {
   fresh.live = run.live;
   fresh.exitCode = run.exitCode;
   fresh.ignored = run.ignored;
+  fresh.label = run.label;
   for (const e of events) fold(fresh, e);
   Object.assign(run, fresh, { version: run.version });
 }
@@ -288,7 +297,11 @@ export function applyEvents(run: RunState, events: readonly unknown[]): number {
     }
     taken++;
   }
-  if (taken) run.version++;
+  if (taken) {
+    run.version++;
+    // The run's own label; reduceHost then tells apart runs that would read the same.
+    run.label = baseLabel(run);
+  }
   return taken;
 }
 
@@ -310,7 +323,7 @@ export function runStatus(run: RunState): RunStatus {
   const log = run.summary.status;
   if (hasEnded(log)) return log;
   if (run.live) return 'running';
-  if (log === 'new') return run.log.readError ? 'crashed' : 'new';
+  if (log === 'new') return run.log.readError ? 'crashed' : run.meta.queued ? 'queued' : 'new';
   if (run.log.truncatedTail || (run.exitCode != null && run.exitCode !== 0)) return 'crashed';
   return settledStatus(log, false);
 }
@@ -369,6 +382,7 @@ export function reduceHost(state: DashboardState, msg: HostMessage): DashboardSt
           prev.live = info.live;
           prev.name = info.name;
           prev.summary.name = info.name;
+          if (info.meta) prev.meta = info.meta;
           return prev;
         }
         return snapshotRun(info);
@@ -390,17 +404,32 @@ export function reduceHost(state: DashboardState, msg: HostMessage): DashboardSt
       }
       break;
     }
+    case 'run-meta': {
+      const run = state.runs.find((r) => r.key === msg.key);
+      if (run) {
+        run.meta = msg.meta;
+        run.version++;
+      }
+      break;
+    }
     case 'theme':
       state.theme = msg.theme;
       break;
     case 'export-result':
       state.notice =
         msg.outcome === 'saved'
-          ? { text: `Saved ${msg.path ?? ''}`.trim(), kind: 'info' }
+          ? {
+              text:
+                msg.count != null
+                  ? `Saved ${msg.count} file${msg.count === 1 ? '' : 's'} in ${msg.path ?? ''}`
+                  : `Saved ${msg.path ?? ''}`.trim(),
+              kind: 'info',
+            }
           : msg.outcome === 'failed'
             ? { text: `Export failed: ${msg.error ?? 'unknown error'}`, kind: 'error' }
             : null;
       break;
   }
+  relabel(state.runs);
   return state;
 }

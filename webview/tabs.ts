@@ -44,7 +44,7 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
       return ctx.experiment ? experimentSpecs(ctx.experiment) : [];
     case 'accuracy':
       return [
-        ...runs.map((r) => matrixSpec(r, multi ? `: ${r.name}` : '')),
+        ...runs.map((r) => matrixSpec(r, multi ? `: ${r.label}` : '')),
         averageAccuracySpec(runs, ctx.colorIndex, multi),
         forgettingSpec(runs, ctx.colorIndex, multi),
       ];
@@ -58,6 +58,9 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
       if (!run) return [];
       return [ranksHeatmapSpec(run), ranksBarsSpec(run, ranksAt(run, ctx.ui.boundary))];
     }
+    case 'predictions':
+      // Drawn by its own view (components/predictions.ts): its data comes from the host on request.
+      return [];
   }
 }
 
@@ -95,7 +98,7 @@ export function tabToolbar(tab: TabId, ctx: TabContext): HTMLElement[] {
       out.push(
         select(
           'Run',
-          (withRanks.length ? withRanks : ctx.runs).map((r) => ({ value: r.key, label: r.name })),
+          (withRanks.length ? withRanks : ctx.runs).map((r) => ({ value: r.key, label: r.label })),
           run.key,
           (v) => ctx.setUi({ ranksRun: v, boundary: null }),
         ),

@@ -123,3 +123,32 @@ export function readPalette(kind: ThemeKind = themeKindFromBody()): Palette {
 export function seriesColor(p: Palette, i: number): string {
   return p.series[i % p.series.length];
 }
+
+/** VS Code's Light+ chart colours: exports on white look the same whatever the editor's theme. */
+const LIGHT_SERIES = ['#1a85ff', '#d18616', '#388a34', '#652d90', '#e51400', '#bf8803'];
+
+/**
+ * The palette of an exported image: the theme's, or (`white`) a light palette on a white background that does
+ * not depend on the theme, for reports and papers. Fonts stay the editor's.
+ */
+export function exportPalette(theme: Palette, white: boolean): Palette {
+  if (!white) return theme;
+  const fg: Rgb = { r: 31, g: 31, b: 31, a: 1 };
+  const bg: Rgb = { r: 255, g: 255, b: 255, a: 1 };
+  const blue = parseColor(LIGHT_SERIES[0]);
+  return {
+    ...theme,
+    kind: 'light',
+    foreground: '#1f1f1f',
+    muted: '#5f5f5f',
+    background: '#ffffff',
+    grid: rgbCss(fg, 0.12),
+    border: rgbCss(fg, 0.2),
+    contrastBorder: null,
+    series: [...LIGHT_SERIES],
+    heatLow: mix(bg, fg, 0.09),
+    heatHigh: mix(blue, { r: 0, g: 40, b: 120, a: 1 }, 0.25),
+    rankHigh: parseColor(LIGHT_SERIES[3]),
+    unseen: rgbCss(fg, 0.25),
+  };
+}

@@ -1,6 +1,15 @@
 /** UI choices that survive a reload (tab, table views, hidden runs, ...), kept with VS Code's setState. */
 
-export type TabId = 'experiment' | 'accuracy' | 'training' | 'subspace';
+export type TabId = 'experiment' | 'accuracy' | 'training' | 'subspace' | 'predictions';
+
+/** The predictions shown: a run and the parts of a set picked so far (the host fills in the rest). */
+export interface PredictionsUi {
+  run: string | null;
+  point?: string;
+  split?: 'test' | 'validation';
+  task?: number;
+  mode?: 'rank' | 'generate';
+}
 
 export interface UiState {
   tab: TabId;
@@ -18,6 +27,9 @@ export interface UiState {
   /** Boundary (beforeTask) shown in the per-matrix chart. */
   boundary: number | null;
   logLoss: boolean;
+  /** Exported charts on white with light colours, whatever the theme (else on the theme's background). */
+  exportWhite: boolean;
+  predictions: PredictionsUi;
 }
 
 /** In order; the Experiment tab is offered only for experiments and several runs per method (see app.ts). */
@@ -26,10 +38,21 @@ export const TABS: { id: TabId; label: string }[] = [
   { id: 'accuracy', label: 'Accuracy' },
   { id: 'training', label: 'Training' },
   { id: 'subspace', label: 'Subspace ranks' },
+  { id: 'predictions', label: 'Predictions' },
 ];
 
 export function defaultUi(): UiState {
-  return { tab: 'accuracy', tabPicked: false, tables: [], hidden: [], ranksRun: null, boundary: null, logLoss: false };
+  return {
+    tab: 'accuracy',
+    tabPicked: false,
+    tables: [],
+    hidden: [],
+    ranksRun: null,
+    boundary: null,
+    logLoss: false,
+    exportWhite: false,
+    predictions: { run: null },
+  };
 }
 
 /** Reads what an earlier page stored, keeping only well-formed fields (the state may come from an older build). */
@@ -45,5 +68,19 @@ export function restoreUi(raw: unknown): UiState {
   if (typeof r.ranksRun === 'string') ui.ranksRun = r.ranksRun;
   if (typeof r.boundary === 'number' && Number.isInteger(r.boundary)) ui.boundary = r.boundary;
   ui.logLoss = r.logLoss === true;
+  ui.exportWhite = r.exportWhite === true;
+  ui.predictions = restorePredictions(r.predictions);
   return ui;
+}
+
+function restorePredictions(raw: unknown): PredictionsUi {
+  const out: PredictionsUi = { run: null };
+  if (!raw || typeof raw !== 'object') return out;
+  const p = raw as Record<string, unknown>;
+  if (typeof p.run === 'string') out.run = p.run;
+  if (typeof p.point === 'string') out.point = p.point;
+  if (p.split === 'test' || p.split === 'validation') out.split = p.split;
+  if (typeof p.task === 'number' && Number.isInteger(p.task)) out.task = p.task;
+  if (p.mode === 'rank' || p.mode === 'generate') out.mode = p.mode;
+  return out;
 }

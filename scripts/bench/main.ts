@@ -5,6 +5,8 @@
  *   svd        task-boundary SVD of a GPT-2-small-shaped model beside torch.linalg.svd (svd.ts, svd_peer.py)
  *   models     forward + backward tokens/s of the tiny decoders (models.ts)
  *   train      training-step tokens/s per model, backend and method beside a PyTorch twin (train.ts, torch_twin.py)
+ *   matmul     the wasm backend's products on the native BLAS against its wasm kernels: GFLOP/s per product shape
+ *              of a training step, and step times (matmul.ts)
  *   eval       sculpt-base rank scoring examples/s and greedy generation tokens/s beside a PyTorch twin
  *              (eval.ts, eval_twin.py)
  *   memory     trainer peak RSS (seqft, adaptive-svd) and adaptive-svd's bases against the target matrices (memory.ts)
@@ -18,6 +20,7 @@ const suites: Record<string, () => Promise<void>> = {
   svd: async () => (await import('./svd')).runSvdBench(argv()),
   models: async () => (await import('./models')).runModelsBench(argv()),
   train: async () => (await import('./train')).runTrainBench(argv()),
+  matmul: async () => (await import('./matmul')).runMatmulBench(argv()),
   eval: async () => (await import('./eval')).runEvalBench(argv()),
   memory: async () => (await import('./memory')).runMemoryBench(argv()),
   dashboard: async () => (await import('./dashboard')).runDashboardBench(argv()),

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
+import { blasStatus } from '../../src/engine/linalg/blas';
 import { randomModel } from '../../src/engine/models/registry';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
 import type { CausalLM } from '../../src/engine/models/types';
@@ -93,6 +94,41 @@ export async function oursStepRun(
   profile = false,
 ): Promise<{ times: number[]; boundary: number; kernels?: KernelProfile[] }> {
   await selectBackend(backend as 'wasm');
+  const run = await prepareSteps(spec, methodName);
+  const times: number[] = [];
+  for (let r = 0; r < warmup + reps; r++) {
+    const t0 = performance.now();
+    await run.step();
+    if (r >= warmup) times.push((performance.now() - t0) / 1000);
+  }
+  let kernels: KernelProfile[] | undefined;
+  if (profile) {
+    // One more step under tf.profile: per-kernel device times (timestamp queries on webgpu), grouped by kernel.
+    const info = await tf.profile(() => run.step());
+    const by = new Map<string, KernelProfile>();
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const e = by.get(k.name) ?? { name: k.name, count: 0, ms: 0 };
+      e.count++;
+      e.ms += ms;
+      by.set(k.name, e);
+    }
+    kernels = [...by.values()].sort((a, b) => b.ms - a.ms);
+  }
+  run.dispose();
+  return { times, boundary: run.boundary, kernels };
+}
+
+export interface PreparedSteps {
+  /** The method's task-boundary preparation, seconds. */
+  boundary: number;
+  /** One training step on the fixed batch, done when its loss is read. */
+  step(): Promise<void>;
+  dispose(): void;
+}
+
+/** Model, method (past its task boundary), optimizer and a fixed batch on the active backend. */
+export async function prepareSteps(spec: ModelSpec, methodName: 'seqft' | 'adaptive-svd'): Promise<PreparedSteps> {
   const model = spec.load ? spec.load() : randomModel(spec.config(), { seed: 0 });
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
   const ctx = new RunContext(
@@ -122,37 +158,20 @@ export async function oursStepRun(
     'int32',
   );
   const batch = { inputIds: ids, labels: ids, mask: tf.onesLike(ids) as tf.Tensor2D };
-  const times: number[] = [];
-  for (let r = 0; r < warmup + reps; r++) {
-    const t0 = performance.now();
-    const { loss } = trainStep(model, method, ctx, batch, trainable, optimizer, 1e-4, 0);
-    await loss.data(); // the step is done when its loss can be read
-    loss.dispose();
-    if (r >= warmup) times.push((performance.now() - t0) / 1000);
-  }
-  let kernels: KernelProfile[] | undefined;
-  if (profile) {
-    // One more step under tf.profile: per-kernel device times (timestamp queries on webgpu), grouped by kernel.
-    const info = await tf.profile(async () => {
+  return {
+    boundary,
+    async step() {
       const { loss } = trainStep(model, method, ctx, batch, trainable, optimizer, 1e-4, 0);
       await loss.data();
       loss.dispose();
-    });
-    const by = new Map<string, KernelProfile>();
-    for (const k of info.kernels) {
-      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      const e = by.get(k.name) ?? { name: k.name, count: 0, ms: 0 };
-      e.count++;
-      e.ms += ms;
-      by.set(k.name, e);
-    }
-    kernels = [...by.values()].sort((a, b) => b.ms - a.ms);
-  }
-  tf.dispose([ids, batch.mask]);
-  optimizer.dispose();
-  method.dispose();
-  model.dispose();
-  return { times, boundary, kernels };
+    },
+    dispose() {
+      tf.dispose([ids, batch.mask]);
+      optimizer.dispose();
+      method.dispose();
+      model.dispose();
+    },
+  };
 }
 
 export interface KernelProfile {
@@ -248,6 +267,10 @@ export async function runTrainBench(argv: string[]): Promise<void> {
       }
     }
   }
+  if (backends.includes('wasm'))
+    notes.add(
+      `wasm matrix products: ${blasStatus().matmul} (SCULPT_BLAS; \`npm run bench -- matmul\` compares the paths)`,
+    );
   for (const backend of backends) {
     for (const spec of MODELS) {
       const seq = rows.find((r) => r.name === `${spec.name}/${backend}/seqft`);

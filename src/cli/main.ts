@@ -23,8 +23,10 @@ commands:
   resume <experimentDir | runDir...> [--jobs N] [--json]
                    continue stopped or interrupted runs from their last checkpoint (every unfinished run
                    of an experiment folder)
-  validate <config...>
-                   check experiment configs (schema, semantics, data files, model files)
+  validate <config...> [--json [--stdin]]
+                   check experiment configs (schema, semantics, data files, model files); --json prints
+                   each config's errors and warnings as a line of JSON, --stdin reads the one config's text
+                   from standard input
   report <experimentDir | runDir...> [--csv | --html | --json] [--baseline <method>] [--out <file>]
                    AA / BWT / forgetting / FWT per method with 95% confidence intervals, paired
                    differences against the baseline, and each run's accuracy matrix
@@ -118,7 +120,7 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
       if (p.positional.length === 0) throw new UsageError('give an experiment folder or run folders');
       return resumeCommand(p.positional, runArgs);
     case 'validate':
-      return validateCommand(p.positional);
+      return validateCommand(p.positional, { json: p.flags.has('--json'), stdin: p.flags.has('--stdin') });
     case 'report':
       return reportCommand(runFolders(p.positional), {
         csv: p.flags.has('--csv'),

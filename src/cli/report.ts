@@ -3,7 +3,7 @@
  * CSV, a self-contained HTML page, or JSON `{ runs, aggregate }` (for scripts: the runs' summaries, one reading
  * of the logs, the same as every view's, and their aggregate over seeds and orders). `--baseline` names the
  * method the others are compared with (default: the config's `compare.baseline`, else seqft when it ran, else the
- * first method).
+ * first method). The Markdown report ends with the confusions of the runs' final predictions (`eval.predictions`).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { foldRun, type RunSummary } from '../runs/fold';
 import { readRunDir, withFolderJob } from '../runs/run-dir';
 import { csvReport, markdownReport } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
+import { predictionsMarkdown } from '../runs/predictions';
 
 export function reportCommand(
   dirs: string[],
@@ -59,8 +60,14 @@ export function reportCommand(
       ? htmlReport(runs, aggregate)
       : opts.csv
         ? csvReport(runs, aggregate)
-        : markdownReport(runs, aggregate);
+        : markdownReport(runs, aggregate) + predictionsSection(dirs, runs);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
   return 0;
+}
+
+/** The Markdown report's per-task confusion summary of the runs' final predictions, when they have any. */
+function predictionsSection(dirs: string[], runs: RunSummary[]): string {
+  const lines = predictionsMarkdown(dirs.map((dir, i) => ({ name: runs[i].name, dir })));
+  return lines.length ? '\n' + lines.join('\n') + '\n' : '';
 }

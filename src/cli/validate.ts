@@ -2,16 +2,33 @@
  * `sculpt validate <config...>`: schema and semantic checks, files included (the model folder's config.json and
  * weight file headers among them, without loading weights), and the checks a run makes with its tokenizer
  * (the data's coverage and labels); exit 2 on any issue. Warnings are printed and leave the exit code 0.
+ * With `--json` each config's findings are one line of JSON (validate-report.ts), which is how the editor shows
+ * them; `--stdin` takes the text of the one config from standard input (an unsaved document), its path still
+ * anchoring the relative paths inside it.
  */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../protocol/errors';
+import { validateReport } from './validate-report';
 import { describeGrid, loadConfig } from './run';
 import { gridCells } from '../runs/experiment-dir';
 import { checkModel, describeModel } from './model-check';
 import { checkInputs, checkTaskData } from './data-check';
 
-export function validateCommand(files: string[]): number {
+export function validateCommand(files: string[], opts: { json?: boolean; stdin?: boolean } = {}): number {
   if (files.length === 0) throw new UsageError('give one or more *.sculpt.json files');
+  if (opts.stdin && !(opts.json && files.length === 1))
+    throw new UsageError("--stdin takes one config file, with --json (the text read is that file's)");
+  if (opts.json) {
+    const text = opts.stdin ? readFileSync(0, 'utf8') : undefined;
+    let ok = true;
+    for (const f of files) {
+      const report = validateReport(f, text);
+      console.log(JSON.stringify(report));
+      ok &&= report.valid;
+    }
+    return ok ? 0 : 2;
+  }
   let ok = true;
   for (const f of files) {
     const config = loadConfig(f);

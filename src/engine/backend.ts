@@ -13,6 +13,9 @@ import { createRequire } from 'node:module';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmKernels } from './kernels/wasm-extra';
+import { useBlasProducts, type BlasProducts } from './kernels/blas-matmul';
+import { blasStatus, loadBlas } from './linalg/blas';
+import { gemmRunner } from './linalg/blas-pool';
 import { MAX_WASM_THREADS, threadsPerTrainer } from '../runs/threads';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -25,8 +28,10 @@ export interface BackendInfo {
   /** Adapter or library description, e.g. "NVIDIA H200 (vulkan)" or "WebAssembly SIMD, 1 thread". */
   device: string;
   isGpu: boolean;
-  /** Why faster backends were passed over in `auto` mode, one line each. */
+  /** Why faster backends (or native matrix products) were passed over, one line each. */
   fallbacks: string[];
+  /** What the wasm backend's matrix products run on: `blas:openblas`, `blas:accelerate`, ... or `wasm`. */
+  matmul?: string;
 }
 
 export class BackendError extends Error {
@@ -46,6 +51,9 @@ interface Attempt {
   isGpu?: boolean;
   reason?: string;
   hint?: string;
+  matmul?: string;
+  /** Why the matrix products are not native. */
+  matmulReason?: string;
 }
 
 const HINTS = {
@@ -68,7 +76,15 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   for (const name of order) {
     const attempt = await tryBackend(name, request === 'auto');
     if (attempt.ok) {
-      return { name, requested: request, device: attempt.device ?? name, isGpu: attempt.isGpu ?? false, fallbacks };
+      if (attempt.matmulReason) fallbacks.push(`blas: ${attempt.matmulReason}`);
+      const info: BackendInfo = {
+        name,
+        requested: request,
+        device: attempt.device ?? name,
+        isGpu: attempt.isGpu ?? false,
+        fallbacks,
+      };
+      return attempt.matmul ? { ...info, matmul: attempt.matmul } : info;
     }
     if (request !== 'auto')
       throw new BackendError(name, attempt.reason ?? 'initialisation failed', attempt.hint ?? HINTS[name]);
@@ -266,5 +282,27 @@ async function tryWasm(): Promise<Attempt> {
   }
   if (!res.ok) return res;
   const actual = getThreadsCount();
-  return { ...res, device: `WebAssembly${simd ? ' SIMD' : ''}, ${actual} thread${actual === 1 ? '' : 's'}` };
+  return {
+    ...res,
+    device: `WebAssembly${simd ? ' SIMD' : ''}, ${actual} thread${actual === 1 ? '' : 's'}`,
+    ...nativeProducts(threads),
+  };
 }
+
+/**
+ * Matrix products on a native BLAS where one loads (SCULPT_BLAS, see linalg/blas.ts), else tfjs's wasm kernels.
+ * The products get as many threads as the wasm pool: they and the other kernels never run at once.
+ */
+function nativeProducts(threads: number): Pick<Attempt, 'matmul' | 'matmulReason'> {
+  const blas = loadBlas();
+  if (blas && (products?.blas !== blas || products.runner.threads !== threads)) {
+    products?.runner.dispose();
+    products = { blas, runner: gemmRunner(blas, threads) };
+  }
+  useBlasProducts(blas ? products : null);
+  const status = blasStatus();
+  return { matmul: status.matmul, matmulReason: status.reason };
+}
+
+/** The BLAS and its threads, kept across backend selections. */
+let products: BlasProducts | null = null;

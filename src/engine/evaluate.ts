@@ -57,6 +57,21 @@ export function rankInputs(model: CausalLM, tok: TextTokenizer, task: EvalTask, 
   return { mode: 'cont', prompts, continuations };
 }
 
+/** One example's outcome: the prediction and, for rank classification, each label's score (log-probability). */
+export interface ExamplePrediction {
+  predicted: string;
+  correct: boolean;
+  /** rank only: in the order of `task.labels`. */
+  scores?: number[];
+}
+
+export interface EvalResult {
+  /** Percent of correct examples. */
+  accuracy: number;
+  /** One per test example, in order. */
+  predictions: ExamplePrediction[];
+}
+
 /** Percent of test examples whose best-scoring label (rankInputs) is the expected output. */
 export async function rankAccuracy(
   model: CausalLM,
@@ -64,6 +79,16 @@ export async function rankAccuracy(
   task: EvalTask,
   s: EvalSettings,
 ): Promise<number> {
+  return (await rankEvaluate(model, tok, task, s)).accuracy;
+}
+
+/** rankAccuracy with every example's prediction and label scores. */
+export async function rankEvaluate(
+  model: CausalLM,
+  tok: TextTokenizer,
+  task: EvalTask,
+  s: EvalSettings,
+): Promise<EvalResult> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const inputs = rankInputs(model, tok, task, s.maxSeqLen);
   const L = task.labels.length;
@@ -73,11 +98,14 @@ export async function rankAccuracy(
       ? await model.nextTokenLogProbs!(inputs.prompts, inputs.candidates, s.batchSize)
       : chunk(await model.continuationLogProbs(inputs.prompts, inputs.continuations, s.batchSize), L);
   let correct = 0;
-  task.test.forEach((ex, i) => {
+  const predictions = task.test.map((ex, i) => {
     const row = rows[i];
-    if (task.labels[row.indexOf(Math.max(...row))] === ex.output) correct++;
+    const predicted = task.labels[row.indexOf(Math.max(...row))];
+    const hit = predicted === ex.output;
+    if (hit) correct++;
+    return { predicted, correct: hit, scores: row };
   });
-  return (100 * correct) / task.test.length;
+  return { accuracy: (100 * correct) / task.test.length, predictions };
 }
 
 function chunk(xs: number[], n: number): number[][] {
@@ -91,17 +119,31 @@ export async function generateAccuracy(
   task: EvalTask,
   s: EvalSettings,
 ): Promise<number> {
+  return (await generateEvaluate(model, tok, task, s)).accuracy;
+}
+
+/** generateAccuracy with every example's continuation (decoded up to EOS, trimmed). */
+export async function generateEvaluate(
+  model: CausalLM,
+  tok: TextTokenizer,
+  task: EvalTask,
+  s: EvalSettings,
+): Promise<EvalResult> {
   if (task.test.length === 0) throw new Error('evaluation: the task has no test examples');
   const codec = codecFor(model, tok, s.maxSeqLen);
   let correct = 0;
+  const predictions: ExamplePrediction[] = [];
   for (let i = 0; i < task.test.length; i += s.batchSize) {
     const chunk = task.test.slice(i, i + s.batchSize);
     const prompts = chunk.map((ex) => codec.prompt(ex, task.template, s.maxNewTokens));
     const outs = await model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
     chunk.forEach((ex, j) => {
       const ids = outs[j].filter((id) => id !== tok.eosId);
-      if (tok.decode(ids).trim() === ex.output.trim()) correct++;
+      const predicted = tok.decode(ids).trim();
+      const hit = predicted === ex.output.trim();
+      if (hit) correct++;
+      predictions.push({ predicted, correct: hit });
     });
   }
-  return (100 * correct) / task.test.length;
+  return { accuracy: (100 * correct) / task.test.length, predictions };
 }

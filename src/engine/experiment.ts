@@ -51,19 +51,23 @@ function loadSplit(t: ResolvedTask, path: string): { train: Example[]; test: Exa
   }
 }
 
-/** A warning about a task's data: the run goes on, the `warning` event (or `sculpt validate`) says it. */
-export type DataWarn = (message: string, code: string) => void;
+/**
+ * A warning about a task's data: the run goes on, the `warning` event (or `sculpt validate`) says it. `path` is
+ * the config path of the task it is about (`tasks[2]`), for an editor to underline.
+ */
+export type DataWarn = (message: string, code: string, path?: string) => void;
 
 /**
  * Test examples whose input (with its instruction) is also a training input: their accuracy measures what
  * was memorised, not what was learned. Reported, not removed: the data is the user's.
  */
-function overlapWarning(t: ResolvedTask, train: Example[], test: Example[], warn: DataWarn): void {
+function overlapWarning(t: ResolvedTask, train: Example[], test: Example[], warn: DataWarn, path: string): void {
   const s = t.source;
   if ('train' in s && s.train === s.test) {
     warn(
       `task '${t.name}': train and test are the same file (${s.train}); every test example is a training example, so its accuracy measures memorisation. Give the task a separate test file.`,
       'data-overlap',
+      path,
     );
     return;
   }
@@ -76,6 +80,7 @@ function overlapWarning(t: ResolvedTask, train: Example[], test: Example[], warn
       ? `task '${t.name}': the train and test data hold the same ${test.length} examples, so test accuracy measures memorisation. Give the task a separate test set.`
       : `task '${t.name}': ${shared} of ${test.length} test examples have an input that is also in the training data; their accuracy measures memorisation. Remove them from one of the two sets.`,
     'data-overlap',
+    path,
   );
 }
 
@@ -115,57 +120,71 @@ function validationSplit(config: ResolvedConfig, t: ResolvedTask, examples: Exam
  * applies to the rest, and `testLimit` to the test data.
  */
 export function loadTasks(config: ResolvedConfig, order: number, warn?: DataWarn): RunTask[] {
-  return taskOrder(config, order).map((ci, index) => {
-    const t = config.tasks[ci];
-    const path = `tasks[${ci}]`;
-    const split = loadSplit(t, path);
-    const held = validationSplit(config, t, split.train, path);
-    // Limits draw from a seed of the experiment and the task name, so every method sees the same subset.
-    const rng = new Rng(config.seed ^ hashString(t.name));
-    const train = balancedSubset(held.train, t.trainLimit, rng);
-    const test = balancedSubset(split.test, t.testLimit, rng);
-    const validation = held.validation;
-    // The label set of all the training data, the held-out part included, as without a split.
-    const labels = labelSet([...train, ...validation], t.labels ?? split.labels);
-    if (train.length === 0 || test.length === 0) {
-      throw new ConfigError([
-        {
-          path: `${path}.source`,
-          message: `task '${t.name}' has ${train.length} training and ${test.length} test examples; both must be non-empty`,
-          expected: 'examples',
-        },
-      ]);
+  // Every task is loaded before an error is raised, so that one error names the problems of every task.
+  const issues: ConfigError['issues'] = [];
+  const tasks = taskOrder(config, order).flatMap((ci, index) => {
+    try {
+      return [loadTask(config, ci, index, warn)];
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      issues.push(...e.issues);
+      return [];
     }
-    if (labels.length < 2 && config.eval.modes.includes('rank')) {
+  });
+  if (issues.length) throw new ConfigError(issues);
+  return tasks;
+}
+
+function loadTask(config: ResolvedConfig, ci: number, index: number, warn?: DataWarn): RunTask {
+  const t = config.tasks[ci];
+  const path = `tasks[${ci}]`;
+  const split = loadSplit(t, path);
+  const held = validationSplit(config, t, split.train, path);
+  // Limits draw from a seed of the experiment and the task name, so every method sees the same subset.
+  const rng = new Rng(config.seed ^ hashString(t.name));
+  const train = balancedSubset(held.train, t.trainLimit, rng);
+  const test = balancedSubset(split.test, t.testLimit, rng);
+  const validation = held.validation;
+  // The label set of all the training data, the held-out part included, as without a split.
+  const labels = labelSet([...train, ...validation], t.labels ?? split.labels);
+  if (train.length === 0 || test.length === 0) {
+    throw new ConfigError([
+      {
+        path: `${path}.source`,
+        message: `task '${t.name}' has ${train.length} training and ${test.length} test examples; both must be non-empty`,
+        expected: 'examples',
+      },
+    ]);
+  }
+  if (labels.length < 2 && config.eval.modes.includes('rank')) {
+    throw new ConfigError([
+      {
+        path: `${path}.labels`,
+        message: `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`,
+        expected: '>= 2 labels',
+      },
+    ]);
+  }
+  for (const [part, examples] of [
+    ['test', test],
+    ['validation', validation],
+  ] as const) {
+    const stray = examples.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
+    if (stray) {
       throw new ConfigError([
         {
           path: `${path}.labels`,
-          message: `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`,
-          expected: '>= 2 labels',
+          message: `${part} output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
+          expected: `every ${part} output in the label set`,
+          actual: stray.output,
         },
       ]);
     }
-    for (const [part, examples] of [
-      ['test', test],
-      ['validation', validation],
-    ] as const) {
-      const stray = examples.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
-      if (stray) {
-        throw new ConfigError([
-          {
-            path: `${path}.labels`,
-            message: `${part} output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
-            expected: `every ${part} output in the label set`,
-            actual: stray.output,
-          },
-        ]);
-      }
-    }
-    // Validation examples come from the training data: a test input among them is a test input trained on or
-    // selected on, which the warning names alike.
-    if (warn) overlapWarning(t, [...train, ...validation], test, warn);
-    return { index, configIndex: ci, name: t.name, train, test, validation, labels, template: t.template };
-  });
+  }
+  // Validation examples come from the training data: a test input among them is a test input trained on or
+  // selected on, which the warning names alike.
+  if (warn) overlapWarning(t, [...train, ...validation], test, warn, path);
+  return { index, configIndex: ci, name: t.name, train, test, validation, labels, template: t.template };
 }
 
 /** The checkpoint folder of the config's model (a builtin name or a path resolved against the config). */

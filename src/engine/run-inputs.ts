@@ -164,7 +164,7 @@ export function checkRunInputs(
     // A setting's problem (eval.maxNewTokens) is found for every task alike: said once.
     for (const issue of found.issues)
       if (!issues.some((x) => x.path === issue.path && x.message === issue.message)) issues.push(issue);
-    for (const w of found.warnings) warn(w.message, w.code);
+    for (const w of found.warnings) warn(w.message, w.code, `tasks[${tasks[i].configIndex}]`);
   });
   if (issues.length) throw new ConfigError(issues);
   return tok;

@@ -2,8 +2,9 @@
  * The experiment runner: one method on one task order, start to finish (or to a stop), with events.
  *
  * For each task: method.beforeTask -> training (task-trainer.ts: epochs x batches, method hooks inside trainStep) ->
- * method.afterTask -> evaluation on every task (seen and unseen) = one row of the accuracy matrix, and the same on
- * every task's validation split (`eval.validation`) = one row of the validation matrix -> metrics -> checkpoint.
+ * method.afterTask -> evaluation on every task (seen and unseen; run-evaluation.ts) = one row of the accuracy matrix,
+ * and the same on every task's validation split (`eval.validation`) = one row of the validation matrix, with the
+ * per-example predictions `eval.predictions` asks for -> metrics -> checkpoint.
  * Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer, method, both
  * matrices so far) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
  */
@@ -16,13 +17,13 @@ import { checkModelFolder, loadPretrained } from './io/checkpoint';
 import { checkRunInputs } from './run-inputs';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
-import type { TextTokenizer } from './data/batches';
 import { createMethod } from './methods';
 import type { Method, MethodContext } from './methods/method';
 import { Optimizer } from './optim';
-import { generateAccuracy, rankAccuracy } from './evaluate';
+import { clearPredictionsFrom } from '../runs/predictions';
+import { evaluateAll, hasValidation } from './run-evaluation';
 import { metricsAfter } from '../runs/metrics';
-import { loadTasks, modelDir, type RunTask } from './experiment';
+import { loadTasks, modelDir } from './experiment';
 import { RunContext } from './method-context';
 import {
   chooseCheckpoint,
@@ -103,7 +104,13 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
       method: methodLabel(methodCfg),
       tasks: tasks.map((t) => t.name),
       order: spec.order,
-      backend: { name: backend.name, device: backend.device, isGpu: backend.isGpu, fallbacks: backend.fallbacks },
+      backend: {
+        name: backend.name,
+        device: backend.device,
+        isGpu: backend.isGpu,
+        fallbacks: backend.fallbacks,
+        ...(backend.matmul ? { matmul: backend.matmul } : {}),
+      },
       model: {
         arch: model.arch,
         source: config.model,
@@ -157,8 +164,27 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
       }
       pos = { ...resume.meta.position };
       restoreState(resume, model, optimizer, method, ctx);
-    } else if (config.eval.zeroShot) {
-      ({ test: zeroShot, validation: validationZeroShot } = await evaluateAll(model, tok, tasks, config, -1, hooks));
+    }
+    // Predictions of the evaluations to come are the superseded session's (or another run's): gone until redone.
+    try {
+      clearPredictionsFrom(spec.runDir, resume ? pos.task : -1);
+    } catch (e) {
+      hooks.emit({
+        type: 'warning',
+        code: 'predictions-export',
+        message: `could not remove the superseded predictions in ${spec.runDir}: ${(e as Error).message}`,
+      });
+    }
+    if (!resume && config.eval.zeroShot) {
+      ({ test: zeroShot, validation: validationZeroShot } = await evaluateAll(
+        model,
+        tok,
+        tasks,
+        config,
+        -1,
+        hooks,
+        spec.runDir,
+      ));
     }
 
     const checkpoint = async (
@@ -225,7 +251,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
       }
       // Methods that keep part of the model outside its variables (O-LoRA's adapters) evaluate through them.
       const overrides = method.weightOverrides?.() ?? null;
-      const evalAll = () => evaluateAll(model, tok, tasks, config, pos.task, hooks);
+      const evalAll = () => evaluateAll(model, tok, tasks, config, pos.task, hooks, spec.runDir);
       const rows = await (overrides?.size ? model.withWeights(overrides, evalAll) : evalAll());
       if (overrides) tf.dispose([...overrides.values()]);
       const row = rows.test;
@@ -275,70 +301,6 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
     optimizer.dispose();
     model.dispose();
   }
-}
-
-/** Whether the run's tasks have validation splits (all of them or none: `eval.validation` is one setting). */
-function hasValidation(tasks: RunTask[]): boolean {
-  return tasks.length > 0 && tasks.every((t) => t.validation.length > 0);
-}
-
-/**
- * One accuracy per task, in order, on the test sets and then on the validation splits (null without them).
- * Evaluations read results asynchronously, so they run one after another. Every test evaluation comes first, so
- * that a reader that takes the first `eval` event of a task as its test accuracy (one written before `split`
- * existed) still does.
- */
-async function evaluateAll(
-  model: CausalLM,
-  tok: TextTokenizer,
-  tasks: RunTask[],
-  config: ResolvedConfig,
-  afterTask: number,
-  hooks: RunHooks,
-): Promise<{ test: number[]; validation: number[] | null }> {
-  const test: number[] = [];
-  for (const t of tasks) test.push(await evaluateTask(model, tok, t, 'test', config, afterTask, hooks));
-  if (!hasValidation(tasks)) return { test, validation: null };
-  const validation: number[] = [];
-  for (const t of tasks) validation.push(await evaluateTask(model, tok, t, 'validation', config, afterTask, hooks));
-  return { test, validation };
-}
-
-/** The task's accuracy on one split in every mode of `eval.modes` (an `eval` event each); the first mode's counts. */
-async function evaluateTask(
-  model: CausalLM,
-  tok: TextTokenizer,
-  t: RunTask,
-  split: 'test' | 'validation',
-  config: ResolvedConfig,
-  afterTask: number,
-  hooks: RunHooks,
-): Promise<number> {
-  const settings = {
-    maxSeqLen: config.training.maxSeqLen,
-    batchSize: config.training.evalBatchSize,
-    maxNewTokens: config.eval.maxNewTokens,
-  };
-  // The evaluators score `test`: the validation split takes its place.
-  const target = { labels: t.labels, template: t.template, test: split === 'test' ? t.test : t.validation };
-  let first: number | undefined;
-  for (const mode of config.eval.modes) {
-    const accuracy = await (mode === 'rank'
-      ? rankAccuracy(model, tok, target, settings)
-      : generateAccuracy(model, tok, target, settings));
-    hooks.emit({
-      type: 'eval',
-      afterTask,
-      task: t.index,
-      name: t.name,
-      mode,
-      split,
-      accuracy,
-      examples: target.test.length,
-    });
-    first ??= accuracy;
-  }
-  return first!;
 }
 
 /** The position before the first step of `task`. */

@@ -1,6 +1,7 @@
 /**
  * Commands on recorded runs: Open Dashboard, Open Experiment View, Open Run..., Compare Runs, Export Report,
- * Show Trainer Log, Reveal Run Folder, Delete Run, Delete Experiment, and the views' refresh and selection.
+ * Show Trainer Log, Reveal Run Folder, Delete Run, Delete Experiment, the views' refresh and selection, and
+ * (commands-notes.ts) Rename Run..., Edit Notes..., Edit Tags....
  */
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +16,9 @@ import type { Sculpt } from './sculpt';
 import { experimentsOfConfig, findExperimentFolders } from './trees/experiment-items';
 import type { TreeNode } from './trees/node';
 import { runStatus } from './trees/run-items';
+import { registerRunNotesCommands } from './commands-notes';
+import type { RunFolderInfo } from './run-folder';
+import type { RunSummary } from '../runs/fold';
 
 export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
@@ -33,7 +37,14 @@ export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
     reg('sculpt.refreshExperiments', () => s.experimentsTree.scan()),
     reg('sculpt.ranks.showRatios', () => s.ranksTree.setMode('ratios')),
     reg('sculpt.ranks.showRanks', () => s.ranksTree.setMode('ranks')),
+    ...registerRunNotesCommands(s),
   ];
+}
+
+/** A run's summary for a report, named as the user renamed it (with its folder's name, which stays unique). */
+function reportSummary(info: RunFolderInfo): RunSummary {
+  const title = info.notes?.title;
+  return title ? { ...info.summary, name: `${title} (${info.id})` } : info.summary;
 }
 
 /** The runs a command acts on by default: those selected in the Runs view, else the live ones. */
@@ -230,7 +241,7 @@ async function exportReport(s: Sculpt, args: unknown[]): Promise<void> {
   if (!target) return;
   const summaries = dirs.flatMap((d) => {
     const info = s.catalog.info(d);
-    return info ? [info.summary] : [];
+    return info ? [reportSummary(info)] : [];
   });
   writeFileSync(target.fsPath, format.ext === 'md' ? markdownReport(summaries) : csvReport(summaries));
   const pick = await vscode.window.showInformationMessage(

@@ -16,6 +16,10 @@ export interface CompletionSources {
   dataFiles: () => string[];
   /** Folders with a config.json (Hugging Face checkpoints), relative to the config's folder. */
   checkpointFolders: () => string[];
+  /** A builtin task's size ("800 train / 400 test, 5 labels"), shown beside its id. */
+  describeBuiltinTask?: (id: string) => string | undefined;
+  /** A builtin model's size ("llama, 4 layers × 128, 1.6M parameters"), shown beside its name. */
+  describeBuiltinModel?: (name: string) => string | undefined;
 }
 
 export type CompletionKind = 'value' | 'file' | 'folder' | 'property' | 'reference';
@@ -159,12 +163,15 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   if (is('model')) {
     return valueEntries(
       [
-        ...src.builtinModels().map((m) => ({
-          value: `builtin:${m}`,
-          kind: 'reference' as const,
-          detail: 'builtin model',
-          sortText: `0${m}`,
-        })),
+        ...src.builtinModels().map((m) => {
+          const size = src.describeBuiltinModel?.(m);
+          return {
+            value: `builtin:${m}`,
+            kind: 'reference' as const,
+            detail: size ? `builtin model: ${size}` : 'builtin model',
+            sortText: `0${m}`,
+          };
+        }),
         ...src.checkpointFolders().map((d) => ({
           value: relativeRef(d),
           kind: 'folder' as const,
@@ -178,7 +185,10 @@ export function configCompletions(text: string, offset: number, src: CompletionS
   }
   if (is('tasks', '#', 'source', 'builtin')) {
     return valueEntries(
-      src.builtinTasks().map((t) => ({ value: t, kind: 'reference' as const, detail: 'builtin task' })),
+      src.builtinTasks().map((t) => {
+        const size = src.describeBuiltinTask?.(t);
+        return { value: t, kind: 'reference' as const, detail: size ? `builtin task: ${size}` : 'builtin task' };
+      }),
       node,
       offset,
     );

@@ -1,10 +1,13 @@
 /**
- * Completion in `*.sculpt.json` beyond the schema's (see completion-items.ts): builtin ids, workspace data
- * files and checkpoint folders, task names, and the chosen method's options.
+ * Completion in `*.sculpt.json` beyond the schema's (see completion-items.ts): builtin ids with their sizes,
+ * workspace data files and checkpoint folders, task names, and the chosen method's options. The schema itself
+ * (generated with VS Code's `defaultSnippets`, scripts/gen-schema.mjs) gives the snippets: every method with
+ * its defaults for a new item of `methods`, a builtin, JSON Lines or folder task for a new item of `tasks`.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { builtinModels, builtinTasks } from '../runs/builtin';
+import { builtinModelInfo, builtinTaskInfo, describeModel, describeTask } from '../runs/builtin/catalog';
 import { configCompletions, type CompletionKind } from './completion-items';
 import { isRunFolder } from './run-folder';
 import { checkpointFolderCandidates, dataFileCandidates } from './workspace-files';
@@ -61,6 +64,14 @@ export function registerConfigCompletion(): vscode.Disposable {
         builtinTasks: () => safe(builtinTasks),
         dataFiles: () => dataFileCandidates(found.data, dir),
         checkpointFolders: () => checkpointFolderCandidates(found.configs, dir, isRunFolder),
+        describeBuiltinTask: (id) => {
+          const info = builtinTaskInfo(id);
+          return info && describeTask(info);
+        },
+        describeBuiltinModel: (name) => {
+          const info = builtinModelInfo(name);
+          return info && describeModel(info);
+        },
       });
       return entries.map((e) => {
         const item = new vscode.CompletionItem(e.label, KINDS[e.kind]);

@@ -1,20 +1,25 @@
 /**
  * Problems in a `*.sculpt.json` that the JSON schema cannot express (VS Code's JSON support already reports
  * syntax and schema errors): repeated task names or labels, orders that are not permutations, rank bounds,
- * missing data files and checkpoint folders; and, of the schema's errors, the misspellings with a "did you
- * mean" suggestion (a method, rank policy or other enum value, a field name), which the JSON support reports
- * less precisely. `validateConfig` finds them with JSON paths; this maps each path to the exact text range,
- * and a suggestion to the edit that applies it. No vscode import: config-diagnostics.ts publishes these.
+ * missing data files and checkpoint folders, builtin model and task names that are not in the catalog; and, of
+ * the schema's errors, the misspellings with a "did you mean" suggestion (a method, rank policy or other enum
+ * value, a field name, a builtin name), which the JSON support reports less precisely. `validateConfig` finds
+ * them with JSON paths; this maps each path to the exact text range, and a suggestion to the edit that applies
+ * it. The checks that need the engine (the model's files, the data read as a run reads it, the tokenizer's
+ * coverage) come from `sculpt validate --json` and are mapped the same way (`findingProblems`). No vscode
+ * import: config-diagnostics.ts publishes these.
  */
 import { findNodeAtLocation, parseTree, type Node as JsonNode } from 'jsonc-parser';
 import * as path from 'node:path';
 import { CONFIG_SCHEMA, parseConfigText, validateConfig, type ConfigIssue } from '../protocol/config-validate';
 import { SchemaChecker } from '../protocol/schema-check';
+import { builtinNameIssues, type BuiltinCatalog } from '../runs/builtin/names';
 
 export interface ConfigProblem {
   /** The JSON path, e.g. `tasks[1].source.train`. */
   path: string;
   message: string;
+  severity: 'error' | 'warning';
   /**
    * Offsets of the offending value (or of the nearest enclosing one present in the text), or of the property
    * name for an unknown field.
@@ -24,6 +29,10 @@ export interface ConfigProblem {
   /** The "did you mean" fix: replace `start`..`end` (the whole JSON string, quotes included) with `text`. */
   fix?: { title: string; text: string };
 }
+
+/** A problem as `sculpt validate --json` reports it; a type only, so nothing of the engine is bundled here. */
+import type { ValidateFinding } from '../cli/validate-report';
+export type { ValidateFinding };
 
 type Seg = string | number;
 
@@ -95,30 +104,71 @@ function nodeOf(root: JsonNode, issue: ConfigIssue): { node: JsonNode; exact: bo
   return { node: nodeFor(root, segs), exact: false };
 }
 
-/** Semantic problems of a config's text; `file` is its absolute path, `exists` probes data files. */
-export function configProblems(text: string, file: string, exists: (absPath: string) => boolean): ConfigProblem[] {
+/** The tree of a config's text, or undefined when it does not parse (within the nesting limit). */
+function configTree(text: string): { root: JsonNode; raw: Record<string, unknown> } | undefined {
   const parsed = parseConfigText(text);
   // Only text that parsed (within the nesting limit) is walked again for positions.
   const root = parsed.issues.length ? undefined : parseTree(text, [], { allowTrailingComma: true });
   const raw = parsed.value;
-  if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
-  const obj = raw as Record<string, unknown>;
+  if (parsed.issues.length || !root || !raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  return { root, raw: raw as Record<string, unknown> };
+}
+
+function problemOf(root: JsonNode, i: ConfigIssue, severity: ConfigProblem['severity']): ConfigProblem {
+  const { node, exact } = nodeOf(root, i);
+  const problem: ConfigProblem = {
+    path: i.path,
+    message: `${i.path || '(root)'}: ${i.message}`,
+    severity,
+    start: node.offset,
+    end: node.offset + node.length,
+  };
+  // Only where the range is the string the suggestion replaces (not an enclosing value).
+  if (i.suggestion !== undefined && exact)
+    problem.fix = { title: `Change to '${i.suggestion}'`, text: JSON.stringify(i.suggestion) };
+  return problem;
+}
+
+/**
+ * Semantic problems of a config's text; `file` is its absolute path, `exists` probes data files, `catalog`
+ * holds the builtin model and task names (none checked when absent or empty).
+ */
+export function configProblems(
+  text: string,
+  file: string,
+  exists: (absPath: string) => boolean,
+  catalog?: BuiltinCatalog,
+): ConfigProblem[] {
+  const tree = configTree(text);
+  if (!tree) return [];
+  const { root, raw: obj } = tree;
   const schema = schemaIssues(obj);
   // While the schema fails, only its misspellings (the JSON support reports the rest) and missing files.
   const issues = schema.length
     ? [...schema.filter((i) => i.suggestion !== undefined), ...fileIssues(obj, file, exists)]
     : validateConfig(obj, { file, path, exists }).issues;
-  return issues.map((i) => {
-    const { node, exact } = nodeOf(root, i);
-    const problem: ConfigProblem = {
-      path: i.path,
-      message: `${i.path || '(root)'}: ${i.message}`,
-      start: node.offset,
-      end: node.offset + node.length,
-    };
-    // Only where the range is the string the suggestion replaces (not an enclosing value).
-    if (i.suggestion !== undefined && exact)
-      problem.fix = { title: `Change to '${i.suggestion}'`, text: JSON.stringify(i.suggestion) };
-    return problem;
-  });
+  if (catalog) issues.push(...builtinNameIssues(obj, catalog));
+  return issues.map((i) => problemOf(root, i, 'error'));
+}
+
+/**
+ * Whether the text passes the schema, so that `sculpt validate` would go on to the files, the model and the data
+ * (while it does not, the schema's errors are the JSON support's and the quick checks', not repeated).
+ */
+export function configSettled(text: string): boolean {
+  const tree = configTree(text);
+  return !!tree && schemaIssues(tree.raw).length === 0;
+}
+
+/** The findings of `sculpt validate --json` on `text`, at their exact ranges in it. */
+export function findingProblems(text: string, findings: ValidateFinding[]): ConfigProblem[] {
+  const tree = configTree(text);
+  if (!tree) return [];
+  return findings.map((f) =>
+    problemOf(
+      tree.root,
+      { path: f.path, message: f.message, expected: '', suggestion: f.suggestion, onKey: f.onKey },
+      f.severity,
+    ),
+  );
 }

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { EXPERIMENT_FILE, experimentOf, readExperiment, type ExperimentRecord } from '../runs/experiment-dir';
 import { eventsFile, listRunFolders, livePid, readRunFolder, type RunFolderInfo } from './run-folder';
+import { NOTES_FILE } from '../runs/run-notes';
 import { isLive, type RunManager } from './run-manager';
 import type { RunEntry } from './trees/run-items';
 
@@ -46,7 +47,8 @@ export class RunCatalog {
   info(dir: string): RunFolderInfo | undefined {
     // A grid's run folders are made before its experiment.json: a folder read in between is read again once
     // the record is there, so that it joins its experiment.
-    const stamp = `${stampOf(eventsFile(dir))}|${experimentOf(dir) ?? ''}`;
+    // Renaming a run or editing its notes changes notes.json only: that is read again too.
+    const stamp = `${stampOf(eventsFile(dir))}|${stampOf(path.join(dir, NOTES_FILE))}|${experimentOf(dir) ?? ''}`;
     const hit = this.cache.get(dir);
     if (hit && hit.stamp === stamp) return hit.info;
     // A live run's log grows with every step; its row shows the manager's progress, so re-reading the whole

@@ -12,6 +12,7 @@ import { parseEventLog, type SculptEvent } from '../protocol/events';
 import { foldRun, type RunSummary } from '../runs/fold';
 import { EVENTS_FILE, readPidFile, withFolderJob, type PidRecord } from '../runs/run-dir';
 import { hasEnded } from '../runs/status';
+import { readRunNotes, type RunNotes } from '../runs/run-notes';
 
 export { LOG_FILE, PID_FILE, readPidFile, removePidFile, writePidFile, type PidRecord } from '../runs/run-dir';
 export { livePid, tailText } from '../supervisor/run-files';
@@ -40,6 +41,8 @@ export interface RunFolderInfo {
   lastSeq: number;
   /** When events.jsonl was last written (0 when it does not exist). */
   logWritten: number;
+  /** The user's name, notes and tags for the run (notes.json); absent when it has none. */
+  notes?: RunNotes;
 }
 
 export function eventsFile(dir: string): string {
@@ -92,6 +95,11 @@ function folderTime(dir: string): number {
   return statSync(dir).mtimeMs;
 }
 
+function withNotes(dir: string): { notes?: RunNotes } {
+  const notes = readRunNotes(dir);
+  return notes.title || notes.notes || notes.tags.length ? { notes } : {};
+}
+
 export function readRunFolder(dir: string): RunFolderInfo {
   const id = basename(dir);
   const events = readEvents(dir);
@@ -118,6 +126,7 @@ export function readRunFolder(dir: string): RunFolderInfo {
     pid: readPidFile(dir),
     lastSeq: events.reduce((m, e) => Math.max(m, e.seq), 0),
     logWritten: mtime(eventsFile(dir)),
+    ...withNotes(dir),
   };
 }
 

@@ -35,9 +35,9 @@ export interface ExperimentConfig {
   seeds?: SeedList;
   /**
    * The base model: `builtin:<name>` for a model shipped with Sculpt, or a path (relative to this file) to a
-   * Hugging Face checkpoint folder with config.json and model.safetensors.
+   * Hugging Face checkpoint folder with config.json and model.safetensors. The editor offers the builtin models
+   * with their sizes and the checkpoint folders of the workspace.
    * @minLength 1
-   * @examples ["builtin:sculpt-base", "builtin:tiny-llama", "./checkpoints/gpt2"]
    */
   model: string;
   /**
@@ -172,9 +172,8 @@ export type TaskSource = BuiltinTaskSource | JsonlTaskSource | DatasetFolderSour
 /** A task shipped with Sculpt (see `sculpt list`). */
 export interface BuiltinTaskSource {
   /**
-   * Builtin task id.
+   * Builtin task id (`sculpt list` names them; the editor offers them with their sizes).
    * @minLength 1
-   * @examples ["cl5/brown-genre", "tiny/parity"]
    */
   builtin: string;
 }
@@ -704,6 +703,16 @@ export interface EvalConfig {
    * @examples [0.1, 200, 0]
    */
   validation?: number;
+  /**
+   * Per-example predictions written to the run folder, under `predictions/<point>/` (`zero-shot`,
+   * `after-task-<n>`): for every task, split (`test/`, `validation/`) and mode one JSON Lines file
+   * `<n>-<task>.<mode>.jsonl` of `{index, input, expected, predicted, correct, scores}` (`scores`: each label's
+   * log-probability, rank mode only; `input` cut at 500 characters), and an `index.json` listing them with their
+   * labels and counts. `final`: the evaluation after the last task only; `all`: every evaluation (zero-shot and
+   * after each task); `none`: no files. The dashboard's Predictions tab and `sculpt report` read them.
+   * @default "final"
+   */
+  predictions?: 'final' | 'all' | 'none';
 }
 
 export interface CheckpointPolicy {

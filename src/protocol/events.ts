@@ -36,7 +36,14 @@ export interface RunStartedEvent extends EventBase {
   /** Task names in the order of this run. */
   tasks: string[];
   order: number;
-  backend: { name: string; device: string; isGpu: boolean; fallbacks: string[] };
+  backend: {
+    name: string;
+    device: string;
+    isGpu: boolean;
+    fallbacks: string[];
+    /** On the wasm backend, what the matrix products run on: `blas:openblas`, `blas:accelerate`, ... or `wasm`. */
+    matmul?: string;
+  };
   model: ModelSummary;
   /**
    * Set when the run continues from a checkpoint: events with seq in [supersededFrom, this event's seq) were
@@ -167,7 +174,8 @@ export interface WarningEvent extends EventBase {
    * What the warning is about, for grouping: about the task data `data-overlap`, `unknown-tokens`,
    * `truncated-inputs`, `label-imbalance` and `label-unseen` (said at the run's start, as `sculpt validate`
    * says them); about a resume `checkpoint-skipped`, `checkpoint-unverified` and `config-unchecked`; from a
-   * method `rank-policy`, `rank-pattern-export`, `o-lora-capacity` and `o-lora-lr`.
+   * method `rank-policy`, `rank-pattern-export`, `o-lora-capacity` and `o-lora-lr`; `predictions-export` when
+   * the per-example predictions (`eval.predictions`) could not be written.
    */
   code?: string;
 }

@@ -12,6 +12,12 @@
  * cells), so the webview knows each cell's method, order and seed before its log does.
  */
 import type { SculptEvent } from './events';
+import {
+  isPredictionsMessage,
+  isPredictionsRequest,
+  type PredictionsMessage,
+  type PredictionsRequestMessage,
+} from './predictions';
 
 /** Bump when a message changes meaning; the webview shows an error rather than misreading a newer host. */
 export const WEBVIEW_PROTOCOL = 1;
@@ -24,10 +30,31 @@ export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-ligh
 export interface RunInfo {
   /** The run folder path; the identity of the run in every message. */
   key: string;
-  /** Shown in legends and tables (the folder's base name). */
+  /** The folder's base name (the run id): file names of exports, tooltips. */
   name: string;
   /** True while the host has a trainer attached whose events will follow. */
   live: boolean;
+  /** What the run folder says besides its log; absent in a `runs` message, the webview keeps what it had. */
+  meta?: RunMeta;
+}
+
+/**
+ * What a run folder says besides its log: the cell job.json names (known before the first event) and the user's
+ * notes.json. The webview labels runs from it ("adaptive-svd · o2 · s1", or the user's title).
+ */
+export interface RunMeta {
+  method?: string;
+  /** 0-based task order of the config. */
+  order?: number | null;
+  seed?: number | null;
+  /** The config's name. */
+  experiment?: string;
+  /** job.json exists and the log has no event yet: the run waits for a trainer. */
+  queued?: boolean;
+  /** The user's name for the run, empty for none. */
+  title?: string;
+  notes?: string;
+  tags?: string[];
 }
 
 /** A run with the events read from its events.jsonl (effective or not: the webview applies supersession). */
@@ -116,7 +143,10 @@ export interface ExportResultMessage {
   type: 'export-result';
   requestId: number;
   outcome: 'saved' | 'cancelled' | 'failed';
+  /** The file written, or the folder of an `export-files` request. */
   path?: string;
+  /** Files written by an `export-files` request. */
+  count?: number;
   error?: string;
 }
 
@@ -126,8 +156,23 @@ export interface ExperimentMessage {
   experiment: ExperimentInfo | null;
 }
 
+/** A run's folder metadata changed (renamed, notes or tags edited). */
+export interface RunMetaMessage {
+  type: 'run-meta';
+  key: string;
+  meta: RunMeta;
+}
+
 export type HostMessage =
-  InitMessage | EventsMessage | RunsMessage | LiveMessage | ThemeMessage | ExportResultMessage | ExperimentMessage;
+  | InitMessage
+  | EventsMessage
+  | RunsMessage
+  | LiveMessage
+  | ThemeMessage
+  | ExportResultMessage
+  | ExperimentMessage
+  | RunMetaMessage
+  | PredictionsMessage;
 
 // ---- webview -> host ----
 
@@ -136,11 +181,12 @@ export interface ReadyMessage {
   protocol: number;
 }
 
-export type ExportFormat = 'png' | 'csv' | 'json';
+export type ExportFormat = 'png' | 'svg' | 'csv' | 'json';
 
 /**
- * Save a file through the host's save dialog. `data` is the file's text for csv/json and a `data:image/png;base64,`
- * URL for png (a canvas cannot hand over bytes any other way through postMessage without copying twice).
+ * Save a file beside the run (`key`) or the experiment shown. `data` is the file's text for svg/csv/json and a
+ * `data:image/png;base64,` URL for png (a canvas cannot hand over bytes any other way through postMessage without
+ * copying twice).
  */
 export interface ExportMessage {
   type: 'export';
@@ -151,6 +197,23 @@ export interface ExportMessage {
   /** The run whose folder the dialog starts in. */
   key?: string;
   data: string;
+}
+
+/** One file of an `export-files` request. */
+export interface ExportFile {
+  format: ExportFormat;
+  /** A file name without folder. */
+  name: string;
+  data: string;
+}
+
+/** "Export all charts": every file into one new folder beside the experiment (or the first run) shown. */
+export interface ExportFilesMessage {
+  type: 'export-files';
+  requestId: number;
+  /** The folder's name, without parent (e.g. "charts-accuracy"); the host makes it unique. */
+  folder: string;
+  files: ExportFile[];
 }
 
 export interface OpenRunFolderMessage {
@@ -172,7 +235,13 @@ export interface WebviewErrorMessage {
 }
 
 export type WebviewMessage =
-  ReadyMessage | ExportMessage | OpenRunFolderMessage | SelectBoundaryMessage | WebviewErrorMessage;
+  | ReadyMessage
+  | ExportMessage
+  | ExportFilesMessage
+  | OpenRunFolderMessage
+  | SelectBoundaryMessage
+  | WebviewErrorMessage
+  | PredictionsRequestMessage;
 
 /** What the webview stores with setState: enough for the serializer to reopen the same runs after a reload. */
 export interface DashboardPersistedState {
@@ -188,6 +257,7 @@ export interface DashboardPersistedState {
 const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x);
+const isFormat = (x: unknown): x is ExportFormat => x === 'png' || x === 'svg' || x === 'csv' || x === 'json';
 
 export function isWebviewMessage(x: unknown): x is WebviewMessage {
   if (!isObj(x)) return false;
@@ -197,15 +267,24 @@ export function isWebviewMessage(x: unknown): x is WebviewMessage {
     case 'export':
       return (
         isInt(x.requestId) &&
-        (x.format === 'png' || x.format === 'csv' || x.format === 'json') &&
+        isFormat(x.format) &&
         isStr(x.suggestedName) &&
         isStr(x.data) &&
         (x.key === undefined || isStr(x.key))
+      );
+    case 'export-files':
+      return (
+        isInt(x.requestId) &&
+        isStr(x.folder) &&
+        Array.isArray(x.files) &&
+        x.files.every((f) => isObj(f) && isFormat(f.format) && isStr(f.name) && isStr(f.data))
       );
     case 'open-run-folder':
       return isStr(x.key);
     case 'select-boundary':
       return isStr(x.key) && isInt(x.beforeTask);
+    case 'predictions-request':
+      return isPredictionsRequest(x);
     case 'webview-error':
       return isStr(x.message);
     default:
@@ -235,6 +314,10 @@ export function isHostMessage(x: unknown): x is HostMessage {
       return isInt(x.requestId) && isStr(x.outcome);
     case 'experiment':
       return x.experiment === null || isExperimentInfo(x.experiment);
+    case 'predictions':
+      return isPredictionsMessage(x);
+    case 'run-meta':
+      return isStr(x.key) && isObj(x.meta);
     default:
       return false;
   }

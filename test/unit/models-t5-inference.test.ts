@@ -83,7 +83,10 @@ for (const kind of Object.keys(RAW)) {
         PROMPTS.forEach((p, b) => {
           const [ids, labels] = [t2([p], 0), t2([TARGETS[b]], -100)];
           const alone = m().labelLogits(ids, labels).arraySync()[0];
-          assert.ok(relErr(batch[b].slice(0, TARGETS[b].length).flat(), alone.flat()) < 1e-5, `example ${b}`);
+          // A leak across examples is an O(1) error. A native BLAS may sum a row's products in an order that
+          // depends on the number of rows, and these std-1 weights amplify that rounding to ~1e-5.
+          const err = relErr(batch[b].slice(0, TARGETS[b].length).flat(), alone.flat());
+          assert.ok(err < 1e-4, `example ${b}: relative error ${err}`);
           nll += m().loss(ids, labels).dataSync()[0] * TARGETS[b].length;
         });
         const count = TARGETS.flat().length;

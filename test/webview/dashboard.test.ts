@@ -248,7 +248,8 @@ test('two runs compared: overlaid charts, one colour per run, the best value of 
       await d.page.screenshot({ path: join(SHOTS, 'compare-training-dark.png'), fullPage: true });
       await showTab(d.page, 'accuracy');
       const aa = await readCardTable(d.page, 'average-accuracy');
-      assert.deepEqual(aa.columns.slice(1), [a.name, s.name]);
+      // Runs go by short labels (method · order · seed); their folder names are in the tooltips.
+      assert.deepEqual(aa.columns.slice(1), ['adaptive-svd · o1 · s0', 'seqft · o1 · s0']);
       assert.deepEqual(
         aa.rows.map((r) => r.cells.map((c) => c.value)),
         [0, 1, 2].map((t) =>
@@ -262,7 +263,7 @@ test('two runs compared: overlaid charts, one colour per run, the best value of 
       // Hiding a run removes it from the overlays.
       await d.page.locator(`table[data-table="summary"] tr[data-run="${s.key}"] vscode-checkbox`).click();
       await d.page.waitForFunction(() => document.querySelectorAll('section[data-card^="matrix:"]').length === 1);
-      assert.deepEqual((await readCardTable(d.page, 'average-accuracy')).columns.slice(1), [a.name]);
+      assert.deepEqual((await readCardTable(d.page, 'average-accuracy')).columns.slice(1), ['adaptive-svd · o1 · s0']);
     }
     await assertClean(d);
   }
@@ -309,9 +310,9 @@ test('exports and host requests are posted: CSV, PNG, JSON, open folder, boundar
   assert.deepEqual(doc.runs[0].summary.metrics, finishedOf(run).metrics);
   assert.ok(posted.some((m) => m.type === 'open-run-folder' && m.key === run.key));
   assert.ok(posted.some((m) => m.type === 'select-boundary' && m.key === run.key && m.beforeTask === 1));
-  assert.match(
-    (await d.page.locator(`section[data-card="ranks-bars:${run.key}"] .card-title`).textContent()) ?? '',
-    /before topic/,
+  await d.page.waitForFunction(
+    (id) => /before topic/.test(document.querySelector(`section[data-card="${id}"] .card-title`)?.textContent ?? ''),
+    `ranks-bars:${run.key}`,
   );
   await d.post({ type: 'export-result', requestId: 1, outcome: 'saved', path: '/tmp/x.csv' });
   await d.page.waitForFunction(() => document.querySelector('.toast')?.textContent === 'Saved /tmp/x.csv');
@@ -340,7 +341,14 @@ test('task names, run names and messages from configs and logs are shown as text
     type: 'init',
     protocol: 1,
     theme: 'dark',
-    runs: [{ ...run, name: `<script>alert(1)</script>${evil}`, events }],
+    runs: [
+      {
+        ...run,
+        name: `<script>alert(1)</script>${evil}`,
+        events,
+        meta: { title: `<script>alert(1)</script>${evil}`, tags: [evil], notes: evil },
+      },
+    ],
   });
   await d.rendered(events.length);
   await showTab(d.page, 'training');
@@ -348,6 +356,8 @@ test('task names, run names and messages from configs and logs are shown as text
   assert.equal(await d.page.locator('#app img').count(), 0);
   assert.equal(await d.page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
   assert.ok((await d.page.locator('.title').textContent())?.includes('<script>alert(1)</script>'));
+  assert.ok((await d.page.locator('.run-label').getAttribute('title'))?.includes(`Notes: ${evil}`));
+  assert.equal(await d.page.locator('.run-tag').textContent(), `#${evil}`);
   assert.ok((await d.page.locator('.facts').textContent())?.includes(evil));
   assert.ok((await d.page.locator('.notices').textContent())?.includes(`<b>${evil}</b>`));
   await assertClean(d);

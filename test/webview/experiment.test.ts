@@ -342,7 +342,7 @@ test('an experiment: the Experiment tab opens first and shows the numbers of `sc
   const p = page.page;
   assert.equal(await p.locator('.title').textContent(), 'grid-view: 8 runs');
   const tabs = await p.locator('vscode-tab-header').evaluateAll((hs) => hs.map((x) => (x as HTMLElement).dataset.tab));
-  assert.deepEqual(tabs, ['experiment', 'accuracy', 'training', 'subspace']);
+  assert.deepEqual(tabs, ['experiment', 'accuracy', 'training', 'subspace', 'predictions']);
   assert.equal(
     await p.locator('vscode-tabs').evaluate((t: HTMLElement & { selectedIndex: number }) => t.selectedIndex),
     0,
@@ -425,7 +425,7 @@ test('runs compared without an experiment: the tab is offered for several runs p
   await d.rendered(runs.reduce((s, r) => s + r.events.length, 0));
   const tabs = () =>
     d.page.locator('vscode-tab-header').evaluateAll((hs) => hs.map((x) => (x as HTMLElement).dataset.tab));
-  assert.deepEqual(await tabs(), ['experiment', 'accuracy', 'training', 'subspace']);
+  assert.deepEqual(await tabs(), ['experiment', 'accuracy', 'training', 'subspace', 'predictions']);
   assert.equal(
     await d.page.locator('vscode-tabs').evaluate((t: HTMLElement & { selectedIndex: number }) => t.selectedIndex),
     0,
@@ -435,8 +435,8 @@ test('runs compared without an experiment: the tab is offered for several runs p
   // One run per method: no Experiment tab, the Accuracy tab as before.
   const one = [runs.find((r) => r.name.startsWith('seqft'))!, runs.find((r) => r.name.startsWith('adaptive-svd'))!];
   await d.post({ type: 'runs', runs: one.map((r) => ({ key: r.key, name: r.name, live: false })) });
-  await d.page.waitForFunction(() => document.querySelectorAll('vscode-tab-header').length === 3);
-  assert.deepEqual(await tabs(), ['accuracy', 'training', 'subspace']);
+  await d.page.waitForFunction(() => document.querySelectorAll('vscode-tab-header').length === 4);
+  assert.deepEqual(await tabs(), ['accuracy', 'training', 'subspace', 'predictions']);
   assert.equal(
     await d.page.locator('vscode-tabs').evaluate((t: HTMLElement & { selectedIndex: number }) => t.selectedIndex),
     0,

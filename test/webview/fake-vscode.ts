@@ -84,6 +84,9 @@ export const fake = {
   commands: [] as unknown[][],
   saveAnswer: undefined as Uri | undefined,
   saveDialogs: [] as unknown[],
+  /** Information and error messages shown, with their buttons; `messageAnswer` is the button the next one gets. */
+  messages: [] as { level: 'info' | 'error'; text: string; items: string[] }[],
+  messageAnswer: undefined as string | undefined,
   themeChanged: new EventEmitter<{ kind: number }>(),
 };
 
@@ -112,8 +115,22 @@ export const vscodeFake = {
       fake.saveDialogs.push(opts);
       return fake.saveAnswer;
     },
+    showInformationMessage: async (text: string, ...items: string[]) => {
+      fake.messages.push({ level: 'info', text, items });
+      const answer = fake.messageAnswer;
+      fake.messageAnswer = undefined;
+      return answer;
+    },
+    showErrorMessage: async (text: string, ...items: string[]) => {
+      fake.messages.push({ level: 'error', text, items });
+      return undefined;
+    },
   },
-  workspace: { fs: { writeFile: async () => undefined } },
+  workspace: {
+    fs: { writeFile: async () => undefined },
+    workspaceFolders: undefined as { uri: Uri }[] | undefined,
+    getWorkspaceFolder: () => undefined,
+  },
   commands: {
     executeCommand: async (...args: unknown[]) => {
       fake.commands.push(args);

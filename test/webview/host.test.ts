@@ -1,6 +1,6 @@
 // The dashboard's host side against a fake vscode API: panels beside the editor with a strict CSP, nothing sent
 // before `ready`, runs read from their folders, live events batched, panels reused per set of runs, exports
-// through the save dialog, requests limited to the panel's runs, and panels restored by the serializer; an
+// saved beside the runs, requests limited to the panel's runs, and panels restored by the serializer; an
 // experiment folder in one panel under its name, reused, growing with its record, restored as the experiment.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +28,15 @@ const eventsOf = (name: string) => parseEventLog(readFileSync(fixture('events', 
 const context = () => ({ extensionUri: Uri.file('/ext'), subscriptions: [] as { dispose(): void }[] });
 const sent = (p: FakePanel) => p.sent as HostMessage[];
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+/** Waits for the export result of request `id` (file writes take their time on a busy machine). */
+async function resultOf(p: FakePanel, id: number): Promise<void> {
+  for (let t = 0; t < 5000; t += 10) {
+    await tick(10);
+    // A little longer for what follows the result (the Reveal message's button).
+    if (sent(p).some((m) => m.type === 'export-result' && m.requestId === id)) return void (await tick(10));
+  }
+  throw new Error(`no export result for request ${id}`);
+}
 
 test('open: a panel beside the editor, scripts only from dist, a fresh nonce per load, nothing sent before ready', async () => {
   const { registerDashboard } = await host();
@@ -130,7 +139,7 @@ test('the same runs reuse their panel; a different set opens another', async () 
   m.dispose();
 });
 
-test('exports go through the save dialog; folder and boundary requests only for the panel\u2019s runs', async () => {
+test('exports are saved beside the run (or its parent) without overwriting, with a Reveal message; folder and boundary requests only for the panel\u2019s runs', async () => {
   const { DashboardManager } = await host();
   const m = new DashboardManager(Uri.file('/ext') as never);
   const dir = runDir('ex', 'adaptive-svd-finished');
@@ -139,7 +148,8 @@ test('exports go through the save dialog; folder and boundary requests only for 
   m.open([dir]);
   const p = fake.panels.at(-1)!;
   p.fromWebview({ type: 'ready', protocol: 1 });
-  fake.saveAnswer = Uri.file(join(root, 'out.csv'));
+  const dialogs = fake.saveDialogs.length;
+  fake.messageAnswer = 'Reveal';
   p.fromWebview({
     type: 'export',
     requestId: 7,
@@ -148,37 +158,67 @@ test('exports go through the save dialog; folder and boundary requests only for 
     key: dir,
     data: 'a,b\n1,2\n',
   });
-  await tick(20);
-  assert.equal(readFileSync(join(root, 'out.csv'), 'utf8'), 'a,b\n1,2\n');
-  assert.equal(
-    (fake.saveDialogs.at(-1) as { defaultUri: Uri }).defaultUri.fsPath,
-    join(dir, 'x.csv'),
-    'the suggested name loses any folder',
-  );
-  assert.deepEqual(sent(p).at(-1), {
-    type: 'export-result',
-    requestId: 7,
-    outcome: 'saved',
-    path: join(root, 'out.csv'),
+  await resultOf(p, 7);
+  assert.equal(readFileSync(join(dir, 'x.csv'), 'utf8'), 'a,b\n1,2\n', 'in the run folder; the name loses any folder');
+  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 7, outcome: 'saved', path: join(dir, 'x.csv') });
+  assert.equal(fake.saveDialogs.length, dialogs, 'no save dialog');
+  assert.deepEqual(fake.messages.at(-1), {
+    level: 'info',
+    text: `Sculpt: saved ${join(dir, 'x.csv')}`,
+    items: ['Reveal'],
   });
-  fake.saveAnswer = Uri.file(join(root, 'chart.png'));
+  assert.deepEqual(
+    fake.commands.at(-1)!.map((c) => (c instanceof Uri ? c.fsPath : c)),
+    ['revealFileInOS', join(dir, 'x.csv')],
+    'Reveal shows the file',
+  );
+  p.fromWebview({ type: 'export', requestId: 8, format: 'csv', suggestedName: 'x.csv', key: dir, data: 'second\n' });
+  await resultOf(p, 8);
+  assert.equal(readFileSync(join(dir, 'x.csv'), 'utf8'), 'a,b\n1,2\n', 'an export never overwrites');
+  assert.equal(readFileSync(join(dir, 'x-2.csv'), 'utf8'), 'second\n');
+  // No run named: beside the runs (their shared parent folder).
   const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
   p.fromWebview({
     type: 'export',
-    requestId: 8,
+    requestId: 9,
     format: 'png',
     suggestedName: 'c.png',
     data: `data:image/png;base64,${png.toString('base64')}`,
   });
-  await tick(20);
-  assert.deepEqual(readFileSync(join(root, 'chart.png')), png);
-  p.fromWebview({ type: 'export', requestId: 9, format: 'png', suggestedName: 'c.png', data: 'javascript:alert(1)' });
-  await tick(20);
+  await resultOf(p, 9);
+  assert.deepEqual(readFileSync(join(root, 'c.png')), png);
+  p.fromWebview({ type: 'export', requestId: 10, format: 'png', suggestedName: 'c.png', data: 'javascript:alert(1)' });
+  await resultOf(p, 10);
   assert.equal((sent(p).at(-1) as { outcome: string }).outcome, 'failed');
-  fake.saveAnswer = undefined;
-  p.fromWebview({ type: 'export', requestId: 10, format: 'json', suggestedName: 'r.json', data: '{}' });
-  await tick(20);
-  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 10, outcome: 'cancelled' });
+  assert.equal(fake.messages.at(-1)?.level, 'error');
+  p.fromWebview({ type: 'export', requestId: 11, format: 'svg', suggestedName: 'c.svg', key: dir, data: '<b>no</b>' });
+  await resultOf(p, 11);
+  assert.equal((sent(p).at(-1) as { outcome: string }).outcome, 'failed', 'an SVG export must be an SVG document');
+  const svg = '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><title>t</title></svg>\n';
+  p.fromWebview({ type: 'export', requestId: 12, format: 'svg', suggestedName: 'chart.png', key: dir, data: svg });
+  await resultOf(p, 12);
+  assert.equal(readFileSync(join(dir, 'chart.svg'), 'utf8'), svg, 'the extension follows the format');
+  // Export all charts: one new folder, every file in it, names made unique.
+  p.fromWebview({
+    type: 'export-files',
+    requestId: 13,
+    folder: '../ex-accuracy-charts',
+    files: [
+      { format: 'csv', name: 'a.csv', data: '1\n' },
+      { format: 'svg', name: 'a.svg', data: svg },
+      { format: 'csv', name: 'a.csv', data: '2\n' },
+    ],
+  });
+  await resultOf(p, 13);
+  const folder = join(root, 'ex-accuracy-charts');
+  assert.deepEqual(sent(p).at(-1), { type: 'export-result', requestId: 13, outcome: 'saved', path: folder, count: 3 });
+  assert.equal(readFileSync(join(folder, 'a.csv'), 'utf8'), '1\n');
+  assert.equal(readFileSync(join(folder, 'a-2.csv'), 'utf8'), '2\n');
+  assert.equal(readFileSync(join(folder, 'a.svg'), 'utf8'), svg);
+  assert.match(fake.messages.at(-1)!.text, /3 files exported to .*ex-accuracy-charts$/);
+  p.fromWebview({ type: 'export-files', requestId: 14, folder: 'ex-accuracy-charts', files: [] });
+  await resultOf(p, 14);
+  assert.equal((sent(p).at(-1) as { path: string }).path, `${folder}-2`, 'a second export gets a folder of its own');
   const n = fake.commands.length;
   p.fromWebview({ type: 'open-run-folder', key: '/etc' });
   p.fromWebview({ type: 'open-run-folder', key: dir });
@@ -237,6 +277,59 @@ test('run snapshots: missing logs are reported, recent live events are merged by
     [evs[evs.length - 1].seq, extra.seq],
   );
   assert.equal(snap.name, 'merge');
+});
+
+test('run snapshots carry the cell job.json names and the user\u2019s notes; a queued folder says so; a rename reaches the panels', async () => {
+  const { DashboardManager } = await host();
+  const { readRunSnapshot } = await files();
+  const { updateRunNotes } = await import('../../src/runs/run-notes');
+  const queued = runDir('queued-cell');
+  writeFileSync(
+    join(queued, 'config.json'),
+    JSON.stringify({
+      name: 'grid',
+      seed: 4,
+      methods: [{ method: 'seqft' }, { method: 'adaptive-svd', label: 'svd-0.5' }],
+    }),
+  );
+  writeFileSync(join(queued, 'job.json'), JSON.stringify({ methodIndex: 1, order: 1, seed: 2 }));
+  const snap = readRunSnapshot(queued, false);
+  assert.equal(snap.readError, undefined, 'a queued run is no error');
+  assert.deepEqual(snap.meta, {
+    method: 'svd-0.5',
+    order: 1,
+    seed: 2,
+    experiment: 'grid',
+    queued: true,
+    title: '',
+    notes: '',
+    tags: [],
+  });
+  const done = runDir('noted', 'adaptive-svd-finished');
+  updateRunNotes(done, { title: 'lr 1e-3 retry', tags: ['baseline'] });
+  assert.deepEqual(readRunSnapshot(done, false).meta, {
+    order: null,
+    seed: null,
+    queued: false,
+    title: 'lr 1e-3 retry',
+    notes: '',
+    tags: ['baseline'],
+  });
+  const m = new DashboardManager(Uri.file('/ext') as never);
+  m.open([done]);
+  const p = fake.panels.at(-1)!;
+  p.fromWebview({ type: 'ready', protocol: 1 });
+  updateRunNotes(done, { title: 'renamed', notes: 'after the fix' });
+  m.updateMeta(done);
+  m.updateMeta(queued);
+  const metas = sent(p).filter((x) => x.type === 'run-meta');
+  assert.equal(metas.length, 1, 'only panels that show the run hear of it');
+  assert.deepEqual(metas[0], {
+    type: 'run-meta',
+    key: done,
+    meta: { order: null, seed: null, queued: false, title: 'renamed', notes: 'after the fix', tags: ['baseline'] },
+  });
+  m.dispose();
 });
 
 /** An experiment folder as createExperiment leaves it: experiment.json and one prepared folder per cell. */

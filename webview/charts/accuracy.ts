@@ -7,6 +7,8 @@ import { seriesColor, type Palette } from '../theme';
 import { tableCsv, type ChartSpec, type TableData } from './spec';
 import type { HeatCell } from './heatmap';
 import { heatmapConfig } from './heatmap-config';
+import { alignTasks, sequenceNote } from '../align';
+import { runTitle } from '../labels';
 
 const taskName = (run: RunState, j: number) => run.tasks[j] ?? `task ${j + 1}`;
 
@@ -59,6 +61,7 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
   return {
     id: `matrix:${run.key}`,
     title: `Accuracy matrix${titleSuffix}`,
+    titleTooltip: runTitle(run),
     subtitle: hasZero
       ? `R[i][j], %. Zero-shot: ${tasks.map((_, j) => fmt(run.zeroShot[j])).join(' · ')}`
       : 'R[i][j], %',
@@ -87,28 +90,25 @@ export function matrixSpec(run: RunState, titleSuffix = ''): ChartSpec {
   };
 }
 
-/** Task axis labels shared by the runs, or positions when their orders differ. */
-function sharedTasks(runs: RunState[]): string[] {
-  const first = runs[0]?.tasks ?? [];
-  const same = runs.every((r) => r.tasks.length === first.length && r.tasks.every((t, i) => t === first[i]));
-  const T = Math.max(0, ...runs.map((r) => r.tasks.length));
-  return same ? first : Array.from({ length: T }, (_, i) => `task ${i + 1}`);
-}
-
 /** `compare`: several runs are open (even if only one is shown), so columns and legends name runs. */
 export function averageAccuracySpec(
   runs: RunState[],
   colorOf: (r: RunState) => number,
   compare = runs.length > 1,
 ): ChartSpec {
-  const tasks = sharedTasks(runs);
+  // OP_t is after the t-th task of a run's own sequence: by position, named when the sequences agree.
+  const align = alignTasks(runs);
+  const T = Math.max(0, ...runs.map((r) => r.tasks.length));
+  const tasks = align.same && align.tasks.length ? align.tasks : Array.from({ length: T }, (_, i) => `task ${i + 1}`);
   const per = runs.map((r) => averageAccuracyPerTask(r));
   const single = !compare && runs.length === 1;
   const diag = single ? tasks.map((_, t) => runs[0].matrix[t]?.[t] ?? null) : [];
+  const note = sequenceNote(align);
   const table = (): TableData => ({
     caption: 'Average accuracy OP_t (%) over the tasks seen, after each task',
     corner: 'after',
-    columns: single ? ['OP_t', 'R[t][t] (task just trained)'] : runs.map((r) => r.name),
+    columns: single ? ['OP_t', 'R[t][t] (task just trained)'] : runs.map((r) => r.label),
+    columnTitles: single ? undefined : runs.map(runTitle),
     rows: tasks.map((name, t) => ({
       header: name,
       cells: single
@@ -116,8 +116,13 @@ export function averageAccuracySpec(
             { text: fmt(per[0][t]?.value), value: per[0][t]?.value ?? null },
             { text: fmt(diag[t]), value: diag[t] },
           ]
-        : per.map((p) => ({ text: fmt(p[t]?.value), value: p[t]?.value ?? null })),
+        : per.map((p, k) => ({
+            text: fmt(p[t]?.value),
+            value: p[t]?.value ?? null,
+            ...(align.same ? {} : { title: `after ${runs[k].tasks[t] ?? `task ${t + 1}`}` }),
+          })),
     })),
+    ...(note ? { note: 'Each run after the t-th task of its own sequence.' } : {}),
   });
   return {
     id: 'average-accuracy',
@@ -126,17 +131,18 @@ export function averageAccuracySpec(
     empty: per.every((p) => p.length === 0) ? 'Appears when the first task finishes.' : null,
     height: 260,
     fileBase: single ? `${runs[0].name}-average-accuracy` : 'compare-average-accuracy',
-    runKey: runs[0]?.key,
+    runKey: single ? runs[0]?.key : undefined,
     describe: 'Line chart of average accuracy after each task',
     table,
     csv: () => tableCsv(table()),
+    footer: note ? [{ text: note, kind: 'note', data: { note: 'sequences' } }] : undefined,
     config: (p: Palette): ChartConfiguration => ({
       type: 'line',
       data: {
         labels: tasks,
         datasets: [
           ...runs.map((r, k) => ({
-            label: single ? 'OP_t' : r.name,
+            label: single ? 'OP_t' : r.label,
             data: tasks.map((_, t) => per[k][t]?.value ?? null),
             borderColor: seriesColor(p, colorOf(r)),
             backgroundColor: seriesColor(p, colorOf(r)),
@@ -165,7 +171,12 @@ export function averageAccuracySpec(
         },
         plugins: {
           legend: { display: true, position: 'bottom' },
-          tooltip: { callbacks: { label: (i) => `${i.dataset.label}: ${fmt(i.parsed.y, 2)} %` } },
+          tooltip: {
+            callbacks: {
+              label: (i) =>
+                `${i.dataset.label}: ${fmt(i.parsed.y, 2)} %${align.same || single ? '' : ` (after ${runs[i.datasetIndex]?.tasks[i.dataIndex] ?? '?'})`}`,
+            },
+          },
         },
       },
     }),
@@ -178,17 +189,21 @@ export function forgettingSpec(
   compare = runs.length > 1,
 ): ChartSpec {
   const views = runs.map((r) => forgettingPerTask(r));
-  const T = Math.max(0, ...views.map((v) => v.perTask.length));
-  const tasks = sharedTasks(runs).slice(0, T);
+  // By task name: runs of different sequences forget different tasks at each position.
+  const align = alignTasks(runs);
+  const at = (k: number, name: string) => views[k].perTask.find((p) => p.name === name)?.value ?? null;
+  const tasks = align.tasks.filter((name) => views.some((_, k) => at(k, name) != null));
   const single = !compare && runs.length === 1;
+  const note = sequenceNote(align);
   const table = (): TableData => ({
     caption: 'Forgetting per task (%): best earlier accuracy minus accuracy after the last finished task',
     corner: 'task',
-    columns: runs.map((r) => r.name),
+    columns: runs.map((r) => r.label),
+    columnTitles: runs.map(runTitle),
     rows: [
-      ...tasks.map((name, j) => ({
+      ...tasks.map((name) => ({
         header: name,
-        cells: views.map((v) => ({ text: fmt(v.perTask[j]?.value), value: v.perTask[j]?.value ?? null })),
+        cells: views.map((_, k) => ({ text: fmt(at(k, name)), value: at(k, name) })),
       })),
       { header: 'mean forgetting', cells: views.map((v) => ({ text: fmt(v.forgetting), value: v.forgetting })) },
       { header: 'BWT', cells: views.map((v) => ({ text: fmtSigned(v.bwt), value: v.bwt })) },
@@ -196,7 +211,7 @@ export function forgettingSpec(
   });
   const bwtText = single
     ? fmtSigned(views[0]?.bwt)
-    : runs.map((r, k) => `${r.name} ${fmtSigned(views[k].bwt)}`).join(' · ');
+    : runs.map((r, k) => `${r.label} ${fmtSigned(views[k].bwt)}`).join(' · ');
   return {
     id: 'forgetting',
     title: 'Forgetting per task',
@@ -209,17 +224,18 @@ export function forgettingSpec(
       single && views[0].bwt != null
         ? { label: 'BWT', value: bwtText, title: 'Backward transfer: mean of R[t][j] - R[j][j] over earlier tasks' }
         : undefined,
-    empty: T === 0 ? 'Appears when a second task finishes.' : null,
+    empty: tasks.length === 0 ? 'Appears when a second task finishes.' : null,
     height: 260,
     fileBase: single ? `${runs[0].name}-forgetting` : 'compare-forgetting',
-    runKey: runs[0]?.key,
+    runKey: single ? runs[0]?.key : undefined,
     describe: 'Bar chart of forgetting per earlier task',
     table,
+    footer: note ? [{ text: note, kind: 'note', data: { note: 'sequences' } }] : undefined,
     csv: () =>
       toCsv([
-        ['run', 'task', 'forgetting', 'BWT', 'mean_forgetting'],
+        ['run', 'run_id', 'task', 'forgetting', 'BWT', 'mean_forgetting'],
         ...runs.flatMap((r, k) =>
-          views[k].perTask.map((pt) => [r.name, pt.name, pt.value, views[k].bwt, views[k].forgetting]),
+          views[k].perTask.map((pt) => [r.label, r.name, pt.name, pt.value, views[k].bwt, views[k].forgetting]),
         ),
       ]),
     config: (p: Palette): ChartConfiguration => ({
@@ -227,8 +243,8 @@ export function forgettingSpec(
       data: {
         labels: tasks,
         datasets: runs.map((r, k) => ({
-          label: r.name,
-          data: tasks.map((_, j) => views[k].perTask[j]?.value ?? null),
+          label: r.label,
+          data: tasks.map((name) => at(k, name)),
           backgroundColor: seriesColor(p, colorOf(r)),
           borderColor: p.contrastBorder ?? seriesColor(p, colorOf(r)),
           borderWidth: p.contrastBorder ? 1 : 0,

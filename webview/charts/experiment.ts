@@ -67,7 +67,8 @@ function groupAxis(labels: (string | string[])[], title?: string) {
     afterBuildTicks: (axis: { ticks: { value: number }[] }) => {
       axis.ticks = labels.map((_, i) => ({ value: i }));
     },
-    ticks: { autoSkip: false, maxRotation: 0, callback: (v: number | string) => labels[Number(v)] ?? '' },
+    // Labels turn (up to 45°) rather than overlap when many methods share a narrow chart.
+    ticks: { autoSkip: false, maxRotation: 45, callback: (v: number | string) => labels[Number(v)] ?? '' },
   };
 }
 
@@ -90,10 +91,12 @@ interface MeanDot extends ScatterDataPoint {
   label: string;
 }
 
-/** Names of the runs behind an estimate's values, when they can be matched one to one. */
-function valueNames(m: MethodAggregate, e: Estimate): string[] {
+/** Labels of the runs behind an estimate's values, when they can be matched one to one. */
+function valueNames(m: MethodAggregate, e: Estimate, labels: Record<string, string> = {}): string[] {
   const counted = m.cells.filter((c) => c.counted);
-  return counted.length === e.values.length ? counted.map((c) => c.name) : e.values.map((_, k) => `run ${k + 1}`);
+  return counted.length === e.values.length
+    ? counted.map((c) => labels[c.name] ?? c.name)
+    : e.values.map((_, k) => `run ${k + 1}`);
 }
 
 function methodLabel(m: MethodAggregate, e: Estimate): string[] {
@@ -177,7 +180,7 @@ export function metricSpec(metric: MetricName, model: ExperimentModel, fileBase:
         data: {
           datasets: [
             ...methods.map((m, i) => {
-              const names = valueNames(m, est[i]);
+              const names = valueNames(m, est[i], model.labels);
               return {
                 label: m.method,
                 data: est[i].values.map((v, k): RunDot => ({ x: i + jitter(k, est[i].n), y: v, run: names[k] })),

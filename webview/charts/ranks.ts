@@ -11,6 +11,7 @@ import { rgbCss, seriesColor, type Palette } from '../theme';
 import { tableCsv, type ChartSpec, type TableData } from './spec';
 import type { HeatCell } from './heatmap';
 import { heatmapConfig } from './heatmap-config';
+import { runTitle } from '../labels';
 
 const pct = (v: number | null | undefined) => (v == null ? fmt(null) : `${fmt(v * 100, 0)}%`);
 
@@ -39,6 +40,7 @@ export function ranksHeatmapSpec(run: RunState): ChartSpec {
   return {
     id: `ranks-heatmap:${run.key}`,
     title: 'Retained subspace by layer',
+    titleTooltip: runTitle(run),
     subtitle: 'mean k / min(m, n) per layer at each task boundary',
     empty: run.ranks.length
       ? null
@@ -90,6 +92,7 @@ export function ranksBarsSpec(run: RunState, r: RanksEvent | null): ChartSpec {
   return {
     id: `ranks-bars:${run.key}`,
     title: `Per-matrix subspace ${boundary}`.trim(),
+    titleTooltip: runTitle(run),
     subtitle: r ? `policy ${r.policy} · ${ms.length} matrices` : undefined,
     figure: r ? { label: 'SVD time', value: `${fmt(r.seconds, 2)} s` } : undefined,
     empty: ms.length ? null : 'No ranks at this boundary.',

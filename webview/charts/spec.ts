@@ -20,6 +20,8 @@ export interface TableCell {
 
 export interface TableRow {
   header: string;
+  /** Tooltip of the row header (e.g. a run's id under its short label). */
+  title?: string;
   cells: TableCell[];
 }
 
@@ -28,6 +30,8 @@ export interface TableData {
   /** Header of the row-header column. */
   corner: string;
   columns: string[];
+  /** Tooltips of the column headers, in order (e.g. each run's id under its short label). */
+  columnTitles?: (string | undefined)[];
   rows: TableRow[];
   note?: string;
 }
@@ -36,6 +40,8 @@ export interface ChartSpec {
   /** Stable across updates; cards are matched by it. */
   id: string;
   title: string;
+  /** Tooltip of the title (the run's id and folder, for a chart of one run). */
+  titleTooltip?: string;
   subtitle?: string;
   /** A headline figure beside the title (e.g. BWT for the forgetting chart). */
   figure?: { label: string; value: string; title?: string };

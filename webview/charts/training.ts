@@ -9,6 +9,7 @@ import { fmt, fmtCount, fmtSeconds, toCsv } from '../format';
 import { seriesColor, type Palette } from '../theme';
 import type { ChartSpec, TableData, TableRow } from './spec';
 import type { BoundaryMark } from './boundaries';
+import { runTitle } from '../labels';
 
 /** Points per run and chart: enough for a sharp line at any panel width, few enough to redraw live. */
 export const MAX_POINTS = 2000;
@@ -72,12 +73,13 @@ function series(run: RunState, column: 'loss' | 'tokensPerSecond'): Point[] {
 
 function stepsCsv(runs: RunState[]): string {
   const rows: (string | number | null)[][] = [
-    ['run', 'task', 'global_step', 'loss', 'lr', 'tokens_per_second', 'time_ms'],
+    ['run', 'run_id', 'task', 'global_step', 'loss', 'lr', 'tokens_per_second', 'time_ms'],
   ];
   for (const r of runs) {
     const s = r.steps;
     for (let i = 0; i < s.globalStep.length; i++) {
       rows.push([
+        r.label,
         r.name,
         r.tasks[s.task.get(i)] ?? s.task.get(i),
         s.globalStep.get(i),
@@ -91,7 +93,8 @@ function stepsCsv(runs: RunState[]): string {
   return toCsv(rows);
 }
 
-const rowHeader = (st: TaskStats, multi: boolean) => (multi ? `${st.run.name} / ${st.name}` : st.name);
+const rowHeader = (st: TaskStats, multi: boolean) => (multi ? `${st.run.label} / ${st.name}` : st.name);
+const rowTitle = (st: TaskStats, multi: boolean) => (multi ? runTitle(st.run) : undefined);
 
 function stepLineConfig(
   runs: RunState[],
@@ -105,7 +108,7 @@ function stepLineConfig(
     type: 'line',
     data: {
       datasets: runs.map((r) => ({
-        label: r.name,
+        label: r.label,
         data: series(r, column),
         borderColor: seriesColor(p, colorOf(r)),
         backgroundColor: seriesColor(p, colorOf(r)),
@@ -153,6 +156,7 @@ export function lossSpec(
     columns: ['steps reported', 'first', 'last', 'min', 'mean'],
     rows: taskStats(runs, 'loss').map((st): TableRow => ({
       header: rowHeader(st, multi),
+      title: rowTitle(st, multi),
       cells: [
         { text: String(st.count), value: st.count },
         { text: fmt(st.first, 4), value: st.first },
@@ -172,7 +176,7 @@ export function lossSpec(
     empty: n === 0 ? 'Appears with the first training steps.' : null,
     height: 320,
     fileBase: multi ? 'compare-loss' : `${runs[0]?.name ?? 'run'}-loss`,
-    runKey: runs[0]?.key,
+    runKey: multi ? undefined : runs[0]?.key,
     describe: 'Line chart of training loss per global step, with task boundaries',
     table,
     csv: () => stepsCsv(runs),
@@ -201,6 +205,7 @@ export function throughputSpec(
     columns: ['mean tokens/s', 'max tokens/s', 'task time'],
     rows: taskStats(runs, 'tokensPerSecond').map((st): TableRow => ({
       header: rowHeader(st, multi),
+      title: rowTitle(st, multi),
       cells: [
         { text: fmtCount(st.mean), value: st.mean },
         { text: fmtCount(st.max), value: st.max },
@@ -216,7 +221,7 @@ export function throughputSpec(
     empty: n === 0 ? 'Appears with the first training steps.' : null,
     height: 240,
     fileBase: multi ? 'compare-throughput' : `${runs[0]?.name ?? 'run'}-throughput`,
-    runKey: runs[0]?.key,
+    runKey: multi ? undefined : runs[0]?.key,
     describe: 'Line chart of tokens per second per global step',
     table,
     csv: () => stepsCsv(runs),

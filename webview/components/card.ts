@@ -1,7 +1,8 @@
 /**
- * A chart card: title, headline figure, the chart or its table, and export buttons. The card keeps its Chart.js
- * instance across updates (new data, same canvas) and rebuilds it only when the theme changes, since Chart.js
- * resolves colours when a chart is created.
+ * A chart card: title, headline figure, the chart or its table, and export buttons (PNG, SVG, CSV; the images
+ * are drawn off screen by the host, see chart-export.ts, so they work in table view too). The card keeps its
+ * Chart.js instance across updates (new data, same canvas) and rebuilds it only when the theme changes, since
+ * Chart.js resolves colours when a chart is created.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { Chart as ChartT } from 'chart.js';
@@ -17,7 +18,7 @@ export interface CardHost {
   paletteVersion(): number;
   isTable(id: string): boolean;
   toggleTable(id: string): void;
-  exportFile(format: 'png' | 'csv', fileBase: string, data: string, runKey?: string): void;
+  exportChart(spec: ChartSpec, format: 'png' | 'svg' | 'csv'): void;
 }
 
 export class ChartCard {
@@ -31,7 +32,7 @@ export class ChartCard {
   private readonly emptyEl: HTMLElement;
   private readonly footerEl: HTMLElement;
   private readonly toggleBtn: HTMLElement;
-  private readonly pngBtn: HTMLElement;
+  private readonly imageBtns: HTMLElement[];
   private chart: ChartT | null = null;
   private chartPalette = -1;
   private spec: ChartSpec | null = null;
@@ -48,20 +49,19 @@ export class ChartCard {
       data: { action: 'toggle-table' },
       on: { click: () => this.host.toggleTable(this.id) },
     });
-    this.pngBtn = h('vscode-button', {
-      attrs: { secondary: true },
-      text: 'PNG',
-      title: 'Save the chart as a PNG image',
-      data: { action: 'png' },
-      on: { click: () => this.exportPng() },
-    });
-    const csvBtn = h('vscode-button', {
-      attrs: { secondary: true },
-      text: 'CSV',
-      title: 'Save the data as CSV',
-      data: { action: 'csv' },
-      on: { click: () => this.exportCsv() },
-    });
+    const exportBtn = (format: 'png' | 'svg' | 'csv', title: string) =>
+      h('vscode-button', {
+        attrs: { secondary: true },
+        text: format.toUpperCase(),
+        title,
+        data: { action: format },
+        on: { click: () => this.spec && this.host.exportChart(this.spec, format) },
+      });
+    this.imageBtns = [
+      exportBtn('png', 'Save the chart as a PNG image with its title, beside the run or experiment'),
+      exportBtn('svg', 'Save the chart as an SVG vector image with its title, beside the run or experiment'),
+    ];
+    const csvBtn = exportBtn('csv', 'Save the chart\u2019s data as CSV, beside the run or experiment');
     this.canvas = h('canvas', { attrs: { role: 'img' } });
     this.chartBox = h('div', { class: 'chart-box' }, this.canvas);
     this.tableBox = h('div', { class: 'table-box' });
@@ -75,7 +75,7 @@ export class ChartCard {
         { class: 'card-head' },
         h('div', { class: 'card-titles' }, this.titleEl, this.subEl),
         this.figureEl,
-        h('div', { class: 'card-actions' }, this.toggleBtn, this.pngBtn, csvBtn),
+        h('div', { class: 'card-actions' }, this.toggleBtn, ...this.imageBtns, csvBtn),
       ),
       this.emptyEl,
       this.chartBox,
@@ -87,6 +87,7 @@ export class ChartCard {
   update(spec: ChartSpec): void {
     this.spec = spec;
     this.titleEl.textContent = spec.title;
+    this.titleEl.title = spec.titleTooltip ?? '';
     this.subEl.textContent = spec.subtitle ?? '';
     this.subEl.hidden = !spec.subtitle;
     if (spec.figure) {
@@ -110,7 +111,7 @@ export class ChartCard {
     this.emptyEl.hidden = !empty;
     this.chartBox.hidden = !!empty || tableMode;
     this.tableBox.hidden = !!empty || !tableMode;
-    this.pngBtn.toggleAttribute('disabled', !!empty || tableMode);
+    for (const b of this.imageBtns) b.toggleAttribute('disabled', !!empty);
     const footer = spec.footer ?? [];
     clear(
       this.footerEl,
@@ -147,27 +148,6 @@ export class ChartCard {
     this.destroyChart();
     this.chart = new Chart(this.canvas, cfg);
     this.chartPalette = this.host.paletteVersion();
-  }
-
-  private exportCsv(): void {
-    if (!this.spec) return;
-    const s = this.spec;
-    this.host.exportFile('csv', s.fileBase, s.csv ? s.csv() : '', s.runKey);
-  }
-
-  /** The chart on the theme's background: a transparent PNG is unreadable when pasted on another background. */
-  private exportPng(): void {
-    if (!this.chart || !this.spec) return;
-    const src = this.chart.canvas;
-    const out = document.createElement('canvas');
-    out.width = src.width;
-    out.height = src.height;
-    const ctx = out.getContext('2d');
-    if (!ctx) return;
-    ctx.fillStyle = this.host.palette().background;
-    ctx.fillRect(0, 0, out.width, out.height);
-    ctx.drawImage(src, 0, 0);
-    this.host.exportFile('png', this.spec.fileBase, out.toDataURL('image/png'), this.spec.runKey);
   }
 
   destroyChart(): void {

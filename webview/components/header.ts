@@ -3,19 +3,23 @@ import type { ExperimentInfo } from '../../src/protocol/webview';
 import { runStatus, type DashboardState, type RunState } from '../state';
 import { fmtCompact, fmtCount, fmt } from '../format';
 import { h } from '../dom';
+import { alignTasks, sequenceNote } from '../align';
+import { runTitle } from '../labels';
+import { completeRows } from '../derive';
 
 export function titleText(runs: RunState[], experiment: ExperimentInfo | null = null): string {
   if (experiment) return `${experiment.name}: ${runs.length} run${runs.length === 1 ? '' : 's'}`;
   const experiments = [...new Set(runs.map((r) => r.experiment).filter((x): x is string => !!x))];
   if (runs.length === 0) return 'Sculpt dashboard';
-  if (runs.length === 1) return runs[0].name;
+  if (runs.length === 1) return runs[0].label;
   return experiments.length === 1 ? `${experiments[0]}: ${runs.length} runs compared` : `${runs.length} runs compared`;
 }
 
 /** One line of facts about a single run: method, tasks, backend, model size. */
 export function runFacts(run: RunState): HTMLElement {
   const facts: string[] = [];
-  if (run.method) facts.push(run.method);
+  const method = run.method ?? run.meta.method;
+  if (method) facts.push(method);
   if (run.tasks.length) facts.push(`${run.tasks.length} tasks: ${run.tasks.join(' \u2192 ')}`);
   if (run.backend) facts.push(`${run.backend.name}${run.backend.isGpu ? ' (GPU)' : ''}`);
   if (run.model) facts.push(`${run.model.arch}, ${fmtCompact(run.model.parameters)} parameters`);
@@ -23,34 +27,82 @@ export function runFacts(run: RunState): HTMLElement {
   return h('p', { class: 'facts', text: facts.join(' \u00b7 ') });
 }
 
+function progressBar(fraction: number, label: string): HTMLElement {
+  const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  const bar = h('div', { class: 'progress-fill' });
+  bar.style.width = `${pct}%`;
+  return h(
+    'div',
+    {
+      class: 'progress-track',
+      attrs: {
+        role: 'progressbar',
+        'aria-valuemin': 0,
+        'aria-valuemax': 100,
+        'aria-valuenow': pct,
+        'aria-label': label,
+      },
+    },
+    bar,
+  );
+}
+
 /** Progress of a running run: task k of T, step, loss. */
 export function runProgress(run: RunState): HTMLElement | null {
   if (runStatus(run) !== 'running' || !run.current) return null;
   const c = run.current;
   const T = run.tasks.length || '?';
-  const bar = h('div', { class: 'progress-fill' });
-  bar.style.width = `${Math.round(Math.max(0, Math.min(1, c.progress)) * 100)}%`;
   return h(
     'div',
     { class: 'progress', data: { run: run.key } },
     h('span', {
       class: 'progress-text',
-      text: `${run.name}: task ${c.task + 1}/${T} ${c.name} \u00b7 step ${fmtCount(c.step)}/${fmtCount(c.steps)}${c.loss != null ? ` \u00b7 loss ${fmt(c.loss, 4)}` : ''}`,
+      title: runTitle(run),
+      text: `${run.label}: task ${c.task + 1}/${T} ${c.name} \u00b7 step ${fmtCount(c.step)}/${fmtCount(c.steps)}${c.loss != null ? ` \u00b7 loss ${fmt(c.loss, 4)}` : ''}`,
     }),
-    h(
-      'div',
-      {
-        class: 'progress-track',
-        attrs: {
-          role: 'progressbar',
-          'aria-valuemin': 0,
-          'aria-valuemax': 100,
-          'aria-valuenow': Math.round(c.progress * 100),
-          'aria-label': `${run.name} task progress`,
-        },
-      },
-      bar,
-    ),
+    progressBar(c.progress, `${run.label} task progress`),
+  );
+}
+
+/** Fraction of a run done, 0..1: finished tasks and the current one's progress, tasks weighing the same. */
+export function runFraction(run: RunState): number {
+  const status = runStatus(run);
+  if (status === 'finished') return 1;
+  const T = run.tasks.length;
+  if (!T) return 0;
+  const done = completeRows(run).length;
+  const current = run.current && run.current.task >= done ? Math.max(0, Math.min(1, run.current.progress)) : 0;
+  return Math.min(1, (done + current) / T);
+}
+
+const GROUPS: [string, RegExp][] = [
+  ['finished', /^finished$/],
+  ['running', /^(starting|running|stopping)$/],
+  ['queued', /^(queued|new)$/],
+  ['stopped', /^(stopped|cancelled|interrupted)$/],
+  ['failed', /^(failed|crashed|killed)$/],
+];
+
+/**
+ * The progress of several runs at once (an experiment's grid, runs compared), while any runs or waits:
+ * "3/8 finished · 2 running · 3 queued" over one bar of the work done. Null when nothing is live or queued.
+ */
+export function overallProgress(runs: RunState[]): HTMLElement | null {
+  if (runs.length < 2) return null;
+  const statuses = runs.map(runStatus);
+  if (!statuses.some((s) => /^(starting|running|stopping|queued)$/.test(s))) return null;
+  const counts = GROUPS.map(([name, re]) => [name, statuses.filter((s) => re.test(s)).length] as const);
+  const finished = counts[0][1];
+  const parts = [
+    `${finished}/${runs.length} finished`,
+    ...counts.slice(1).flatMap(([name, n]) => (n ? [`${n} ${name}`] : [])),
+  ];
+  const fraction = runs.reduce((s, r) => s + runFraction(r), 0) / runs.length;
+  return h(
+    'div',
+    { class: 'progress progress-overall', data: { overall: 'true' } },
+    h('span', { class: 'progress-text', text: `${parts.join(' \u00b7 ')} \u00b7 ${Math.floor(fraction * 100)}% done` }),
+    progressBar(fraction, 'progress of all runs'),
   );
 }
 
@@ -68,7 +120,7 @@ interface Notice {
 }
 
 function runNotices(run: RunState, multi: boolean): Notice[] {
-  const who = multi ? `${run.name}: ` : '';
+  const who = multi ? `${run.label}: ` : '';
   const out: Notice[] = [];
   if (run.log.readError) out.push({ kind: 'error', title: `${who}cannot read the run`, lines: [run.log.readError] });
   if (run.error)
@@ -121,6 +173,10 @@ function runNotices(run: RunState, multi: boolean): Notice[] {
 export function renderNotices(state: DashboardState): HTMLElement {
   const notices: Notice[] = [];
   if (state.protocolError) notices.push({ kind: 'error', title: state.protocolError, lines: [] });
+  // Runs compared across experiments: say that their sequences differ (an experiment's orders are its design).
+  const align = alignTasks(state.runs);
+  const note = sequenceNote(align);
+  if (note && (!state.experiment || !align.sameSet)) notices.push({ kind: 'info', title: note, lines: [] });
   for (const r of state.runs) notices.push(...runNotices(r, state.runs.length > 1));
   return h(
     'div',

@@ -10,6 +10,8 @@ import type { RunState } from '../state';
 import { bestKeys, summaryRow, type MetricKey, type SummaryRow } from '../derive';
 import { fmt, fmtSeconds, fmtSigned } from '../format';
 import { h } from '../dom';
+import { alignTasks } from '../align';
+import { runTitle } from '../labels';
 
 export interface SummaryHost {
   colorOf(run: RunState): string;
@@ -98,7 +100,10 @@ function metricCell(
 export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement {
   const rows = runs.map(summaryRow);
   const compare = runs.length > 1;
-  const best = new Map(COLUMNS.map((c) => [c.key, compare ? bestKeys(rows, c.key) : new Set<string>()]));
+  // AA or BWT over different task sequences are not the same measurement: nothing is best then.
+  const sameTasks = alignTasks(runs).same;
+  const mark = compare && sameTasks;
+  const best = new Map(COLUMNS.map((c) => [c.key, mark ? bestKeys(rows, c.key) : new Set<string>()]));
   const head = h(
     'tr',
     {},
@@ -122,14 +127,14 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
           'td',
           { class: 'col-show' },
           h('vscode-checkbox', {
-            attrs: { checked: !host.isHidden(run.key), 'aria-label': `show ${run.name} in the charts` },
+            attrs: { checked: !host.isHidden(run.key), 'aria-label': `show ${run.label} in the charts` },
             title: 'Show in the charts',
             on: { change: (ev) => host.setHidden(run.key, !(ev.currentTarget as HTMLInputElement).checked) },
           }),
         )
       : null;
     // A cell of an experiment that has not started waits in the grid: queued, under its method.
-    const cellMethod = host.cellMethod?.(run.key);
+    const cellMethod = host.cellMethod?.(run.key) ?? run.meta.method;
     const method = row.method === '?' && cellMethod ? cellMethod : row.method;
     const status = row.status === 'new' && cellMethod ? 'queued' : row.status;
     const swatch = h('span', { class: 'swatch', attrs: { 'aria-hidden': 'true' } });
@@ -141,7 +146,19 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
       h(
         'th',
         { attrs: { scope: 'row' }, class: 'run-name' },
-        h('div', {}, swatch, h('span', { text: run.name, title: run.key })),
+        h(
+          'div',
+          {},
+          swatch,
+          h('span', { class: 'run-label', text: run.label, title: runTitle(run) }),
+          run.meta.tags?.length
+            ? h(
+                'span',
+                { class: 'run-tags', title: runTitle(run) },
+                ...run.meta.tags.map((t) => h('span', { class: 'run-tag', text: `#${t}` })),
+              )
+            : null,
+        ),
       ),
       h('td', { text: method }),
       h(
@@ -177,7 +194,11 @@ export function renderSummary(runs: RunState[], host: SummaryHost): HTMLElement 
       { class: 'data-table summary-table', data: { table: 'summary' } },
       h('caption', {
         class: 'sr-only',
-        text: compare ? 'Runs compared, with the best value of each column marked' : 'Run summary',
+        text: !compare
+          ? 'Run summary'
+          : mark
+            ? 'Runs compared, with the best value of each column marked'
+            : 'Runs compared; they trained different task sequences, so no value is marked best',
       }),
       h('thead', {}, head),
       h('tbody', {}, ...body),

@@ -7,13 +7,13 @@ export function renderTable(t: TableData, id?: string): HTMLElement {
     'tr',
     {},
     h('th', { attrs: { scope: 'col' }, text: t.corner }),
-    ...t.columns.map((c) => h('th', { attrs: { scope: 'col' }, text: c })),
+    ...t.columns.map((c, i) => h('th', { attrs: { scope: 'col' }, text: c, title: t.columnTitles?.[i] })),
   );
   const body = t.rows.map((r, i) =>
     h(
       'tr',
       { data: { row: i } },
-      h('th', { attrs: { scope: 'row' }, text: r.header }),
+      h('th', { attrs: { scope: 'row' }, text: r.header, title: r.title }),
       ...r.cells.map((c) =>
         h('td', {
           text: c.text,

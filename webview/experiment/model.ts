@@ -32,7 +32,10 @@ const CELL_STATE: Record<RunStatus, CellState> = {
 
 export interface GridCell {
   key: string;
+  /** The run folder's name (the run id); the aggregate names runs by it. */
   name: string;
+  /** The run's short label (labels.ts). */
+  label: string;
   method: string;
   order: number | null;
   seed: number | null;
@@ -68,6 +71,8 @@ export interface ExperimentModel {
   counts: Record<CellState, number>;
   /** The task orders the finished runs of each method trained in (for which matrix cells are never trained yet). */
   orders: Record<string, string[][]>;
+  /** Each run's short label by its folder's name (the name the aggregate gives runs). */
+  labels: Record<string, string>;
 }
 
 const cellOf = (exp: ExperimentInfo | null): Map<string, ExperimentCellInfo> =>
@@ -175,6 +180,7 @@ export function experimentModel(state: DashboardState): ExperimentModel {
     const cell: GridCell = {
       key: run.key,
       name: run.name,
+      label: run.label,
       method: s.method,
       order: s.order,
       seed: s.seed,
@@ -202,6 +208,7 @@ export function experimentModel(state: DashboardState): ExperimentModel {
       return {
         key: rec.key,
         name,
+        label: `${method} \u00b7 o${rec.order + 1} \u00b7 s${rec.seed}`,
         method,
         order: rec.order,
         seed: rec.seed,
@@ -221,5 +228,7 @@ export function experimentModel(state: DashboardState): ExperimentModel {
     if (!list.some((o) => o.join('\n') === s.tasks.join('\n'))) list.push(s.tasks);
   }
   const shape = exp ? { methods: exp.methods.length, orders: exp.orders.length, seeds: exp.seeds.length } : null;
-  return { name: exp?.name ?? null, methods, columns, grid, aggregate, shape, signature, counts, orders };
+  const labels: Record<string, string> = {};
+  for (const r of state.runs) labels[r.name] = r.label;
+  return { name: exp?.name ?? null, methods, columns, grid, aggregate, shape, signature, counts, orders, labels };
 }

@@ -22,7 +22,7 @@ function stateText(c: GridCell): string {
 }
 
 function cellTitle(c: GridCell, counted: Set<string>): string {
-  const lines = [c.name];
+  const lines = [c.label === c.name ? c.name : `${c.label}: ${c.name}`];
   if (c.state === 'queued') lines.push('Not started yet.');
   if (c.state === 'finished') lines.push(counted.has(c.name) ? 'Counted in the aggregate.' : 'Not counted.');
   else lines.push('Not counted in the aggregate (only finished runs are).');

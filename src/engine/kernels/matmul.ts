@@ -5,9 +5,11 @@
  * one operand with a large stride and runs about ten times slower (measured: a 1008 x 4096 x 128 head gradient
  * took 1.1 s transposed against 30 ms plain). Autodiff of a matmul always produces transposed products (dA =
  * dY Bᵀ, dB = Aᵀ dY). On wasm the operands are therefore transposed explicitly (a copy, linear in size) and the
- * product and its gradient use only the plain layout. Other backends get tfjs's own matmul unchanged.
+ * product and its gradient use only the plain layout. Other backends, and wasm while its products run on a
+ * native BLAS (blas-matmul.ts, which takes the transposes as flags), get tfjs's own matmul unchanged.
  */
 import { tf } from '../tf';
+import { blasProducts } from './blas-matmul';
 import { columnSum } from './webgpu/column-sum';
 import { useFused } from './webgpu/switches';
 
@@ -46,7 +48,7 @@ export function matMul(
 ): tf.Tensor {
   if (bias && a.rank === 2 && b.rank === 2 && bias.rank === 1 && useFused('bias'))
     return biasedProduct(a as tf.Tensor2D, b as tf.Tensor2D, transposeA, transposeB, bias as tf.Tensor1D);
-  if (tf.getBackend() !== 'wasm' || !sameBatch(a, b)) {
+  if (tf.getBackend() !== 'wasm' || blasProducts() || !sameBatch(a, b)) {
     if (bias) return tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA, transposeB, bias });
     return tf.matMul(a, b, transposeA, transposeB);
   }

@@ -6,6 +6,7 @@
  *   dashboard.openExperiment(experimentDir);      // every cell of an experiment folder, one panel per experiment
  *   dashboard.notify(runDir, event);              // every live trainer event
  *   dashboard.setLive(runDir, false, exitCode);   // a trainer exited (shows crashes without a final event)
+ *   dashboard.updateMeta(runDir);                 // the run was renamed, or its notes or tags edited
  * Panels restore after a window reload through a serializer that re-reads the runs' events.jsonl files.
  */
 import * as vscode from 'vscode';
@@ -106,6 +107,12 @@ export class DashboardManager implements vscode.Disposable {
     if (live) this.live.add(key);
     else this.live.delete(key);
     for (const p of this.panels) p.setLive(key, live, exitCode);
+  }
+
+  /** Re-reads a run folder's job.json and notes.json for the panels that show it (its label, notes and tags). */
+  updateMeta(runDir: string): void {
+    const key = runKey(runDir);
+    for (const p of this.panels) p.updateMeta(key);
   }
 
   /** Panels open now, by the runs they show (for tests and commands). */

@@ -5,14 +5,18 @@
  * shown again, or the window reloaded) says `ready` again and gets a fresh picture, so the panel needs no retained
  * context.
  */
-import { writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { SculptEvent } from '../../protocol/events';
 import {
+  exportFileName,
   isWebviewMessage,
   WEBVIEW_PROTOCOL,
   type ExperimentInfo,
+  type ExportFilesMessage,
+  type ExportFormat,
   type ExportMessage,
   type HostMessage,
   type ThemeKind,
@@ -20,7 +24,9 @@ import {
 } from '../../protocol/webview';
 import { dashboardHtml } from './html';
 import { isFinalEvent } from '../../runs/fold';
-import { readExperimentInfo, readRunSnapshot, runKey } from './run-files';
+import { readExperimentInfo, readPredictions, readRunSnapshot, runKey } from './run-files';
+import { readRunMeta } from './run-meta';
+import { EVENTS_FILE } from '../../runs/run-dir';
 
 /** Live events are forwarded at most this often: a step event every few milliseconds would flood the webview. */
 const BATCH_MS = 50;
@@ -238,6 +244,9 @@ export class DashboardPanel {
       case 'export':
         await this.export(m);
         break;
+      case 'export-files':
+        await this.exportFiles(m);
+        break;
       case 'open-run-folder':
         // Only the panel's own runs: the webview must not be able to open arbitrary paths.
         if (this.has(m.key)) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.key));
@@ -245,44 +254,76 @@ export class DashboardPanel {
       case 'select-boundary':
         if (this.has(m.key)) this.hooks.onSelectBoundary(m.key, m.beforeTask);
         break;
+      case 'predictions-request':
+        // Only the panel's own runs: the webview must not be able to read arbitrary folders.
+        if (this.has(m.key)) this.post(readPredictions(m.key, m.pick, m.requestId));
+        break;
       case 'webview-error':
         this.hooks.log?.(`dashboard webview: ${m.message}`);
         break;
     }
   }
 
+  /**
+   * Where exports go unless the user says otherwise: the run's folder for a chart of one run, else the
+   * experiment's folder, else the folder the runs shown share, else the workspace.
+   */
+  exportFolder(key?: string): string | undefined {
+    if (key && this.has(key)) return key;
+    if (this.experimentDir) return this.experimentDir;
+    const parents = [...new Set(this.keys.map((k) => dirname(k)))];
+    if (parents.length === 1) return parents[0];
+    return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? parents[0];
+  }
+
   private async export(m: ExportMessage): Promise<void> {
-    const folder =
-      m.key && this.has(m.key) ? m.key : (this.experimentDir ?? (this.keys[0] ? dirname(this.keys[0]) : undefined));
-    const filters: Record<ExportMessage['format'], Record<string, string[]>> = {
-      png: { 'PNG image': ['png'] },
-      csv: { CSV: ['csv'] },
-      json: { JSON: ['json'] },
-    };
-    const name = basename(m.suggestedName) || `sculpt.${m.format}`;
     try {
-      const uri = await vscode.window.showSaveDialog({
-        defaultUri: folder ? vscode.Uri.file(join(folder, name)) : undefined,
-        filters: filters[m.format],
-        saveLabel: 'Export',
-      });
-      if (!uri) {
-        this.post({ type: 'export-result', requestId: m.requestId, outcome: 'cancelled' });
-        return;
-      }
-      const bytes = m.format === 'png' ? pngBytes(m.data) : Buffer.from(m.data, 'utf8');
-      if (uri.scheme === 'file') await writeFile(uri.fsPath, bytes);
-      else await vscode.workspace.fs.writeFile(uri, bytes);
-      this.post({
-        type: 'export-result',
-        requestId: m.requestId,
-        outcome: 'saved',
-        path: uri.scheme === 'file' ? uri.fsPath : uri.toString(),
-      });
+      const folder = this.exportFolder(m.key);
+      if (!folder) throw new Error('there is no folder to save into: open a workspace folder');
+      const file = freePath(folder, safeExportName(m.suggestedName, m.format));
+      await writeFile(file, exportBytes(m.format, m.data));
+      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'saved', path: file });
+      offerReveal(`Sculpt: saved ${file}`, file);
     } catch (e) {
       this.hooks.log?.(`dashboard export failed: ${(e as Error).message}`);
       this.post({ type: 'export-result', requestId: m.requestId, outcome: 'failed', error: (e as Error).message });
+      void vscode.window.showErrorMessage(`Sculpt: export failed: ${(e as Error).message}`);
     }
+  }
+
+  /** "Export all charts": a new folder beside the experiment (or the runs) with every file the webview sent. */
+  private async exportFiles(m: ExportFilesMessage): Promise<void> {
+    try {
+      const parent = this.exportFolder();
+      if (!parent) throw new Error('there is no folder to save into: open a workspace folder');
+      const folder = freePath(parent, exportFileName(basename(m.folder)) || 'charts');
+      await mkdir(folder);
+      const used = new Set<string>();
+      for (const f of m.files) {
+        let name = safeExportName(f.name, f.format);
+        for (let i = 2; used.has(name); i++) name = suffixed(safeExportName(f.name, f.format), i);
+        used.add(name);
+        await writeFile(join(folder, name), exportBytes(f.format, f.data));
+      }
+      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'saved', path: folder, count: used.size });
+      offerReveal(`Sculpt: ${used.size} file${used.size === 1 ? '' : 's'} exported to ${folder}`, folder);
+    } catch (e) {
+      this.hooks.log?.(`dashboard export failed: ${(e as Error).message}`);
+      this.post({ type: 'export-result', requestId: m.requestId, outcome: 'failed', error: (e as Error).message });
+      void vscode.window.showErrorMessage(`Sculpt: export failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Sends a run's folder metadata again (after Rename Run..., Edit Notes..., Edit Tags...). */
+  updateMeta(key: string): void {
+    if (!this.has(key)) return;
+    let hasEvents = false;
+    try {
+      hasEvents = statSync(join(key, EVENTS_FILE)).size > 0;
+    } catch {
+      // no log yet
+    }
+    this.post({ type: 'run-meta', key, meta: readRunMeta(key, hasEvents) });
   }
 
   reveal(viewColumn?: vscode.ViewColumn): void {
@@ -297,6 +338,41 @@ export class DashboardPanel {
     this.hooks.onDispose(this);
     this.panel.dispose();
   }
+}
+
+/** A file name from the webview: no folder, only safe characters, and the extension of its format. */
+export function safeExportName(name: string, format: ExportFormat): string {
+  const base = exportFileName(basename(name).replace(/\.[A-Za-z0-9]+$/, '')) || 'sculpt-export';
+  return `${base}.${format}`;
+}
+
+function suffixed(name: string, i: number): string {
+  const ext = extname(name);
+  return `${name.slice(0, name.length - ext.length)}-${i}${ext}`;
+}
+
+/** `dir/name`, or `dir/name-2`, `-3`, ... when taken: an export never overwrites a file. */
+export function freePath(dir: string, name: string): string {
+  let p = join(dir, name);
+  for (let i = 2; existsSync(p); i++) p = join(dir, suffixed(name, i));
+  return p;
+}
+
+function exportBytes(format: ExportFormat, data: string): Buffer {
+  if (format === 'png') return pngBytes(data);
+  if (format === 'svg' && !/^\s*(<\?xml[^>]*>\s*)?<svg[\s>]/.test(data))
+    throw new Error('the chart is not an SVG document');
+  return Buffer.from(data, 'utf8');
+}
+
+/** A non-blocking message with a Reveal button (the Explorer for a workspace file, else the OS's file manager). */
+function offerReveal(message: string, path: string): void {
+  void Promise.resolve(vscode.window.showInformationMessage(message, 'Reveal')).then(async (pick) => {
+    if (pick !== 'Reveal') return;
+    const uri = vscode.Uri.file(path);
+    const inWorkspace = vscode.workspace.getWorkspaceFolder?.(uri);
+    await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', uri);
+  });
 }
 
 /** The bytes of a `data:image/png;base64,...` URL; anything else is refused rather than written as a broken file. */

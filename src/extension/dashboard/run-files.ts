@@ -9,6 +9,10 @@ import { parseEventLog, type SculptEvent } from '../../protocol/events';
 import type { ExperimentInfo, RunSnapshot } from '../../protocol/webview';
 import { readExperiment } from '../../runs/experiment-dir';
 import { EVENTS_FILE } from '../../runs/run-dir';
+import { readRunMeta } from './run-meta';
+import type { PredictionPick, PredictionsMessage } from '../../protocol/predictions';
+import { choosePredictionSet, listPredictionSets, readPredictionRecords } from '../../runs/predictions';
+import { predictionsView } from '../../runs/confusion';
 
 /** The identity of a run folder in panels and messages: its absolute path without a trailing separator. */
 export function runKey(dir: string): string {
@@ -37,6 +41,7 @@ export function readRunSnapshot(dir: string, live: boolean, recent: readonly Scu
   }
   const last = snap.events.length ? snap.events[snap.events.length - 1].seq : -Infinity;
   for (const e of recent) if (e.seq > last) snap.events.push(e);
+  snap.meta = readRunMeta(key, snap.events.length > 0);
   return snap;
 }
 
@@ -84,4 +89,24 @@ export class RecentEvents {
   delete(key: string): void {
     this.byRun.delete(key);
   }
+}
+
+/**
+ * The answer to a webview's `predictions-request`: every prediction file the run folder lists and, computed here
+ * so that the webview gets a confusion matrix and at most a few hundred rows rather than the whole file, the set
+ * `pick` chooses.
+ */
+export function readPredictions(key: string, pick: PredictionPick, requestId: number): PredictionsMessage {
+  const { sets, problems } = listPredictionSets(key);
+  const msg: PredictionsMessage = { type: 'predictions', requestId, key, sets, view: null };
+  if (problems.length) msg.error = problems.join('; ');
+  const set = choosePredictionSet(sets, pick);
+  if (!set) return msg;
+  try {
+    const { records, badLines } = readPredictionRecords(key, set);
+    msg.view = predictionsView(set, records, badLines);
+  } catch (e) {
+    msg.error = `${set.point}/${set.file}: ${(e as Error).message}`;
+  }
+  return msg;
 }

@@ -97,12 +97,22 @@ export function cellLabel(info: RunFolderInfo): string {
   return `${info.method} · o${info.order + 1}${info.seed != null ? ` · s${info.seed}` : ''}`;
 }
 
+/** A run's place among all runs: a cell names its experiment and its place in the grid, a run of its own keeps `<experiment> · <method>`. */
+export function gridRunLabel(info: RunFolderInfo): string {
+  return info.experimentDir ? `${info.experiment} · ${cellLabel(info)}` : runLabel(info);
+}
+
 /**
- * A run's name where it stands alone (pickers, messages, the Subspace Ranks header): a cell names its experiment
- * and its place in the grid, a run of its own keeps `<experiment> · <method>`.
+ * A run's name where it stands alone (pickers, messages, the status bar, the Subspace Ranks header): the name the
+ * user gave it (Rename Run...), else its place among all runs (gridRunLabel).
  */
 export function qualifiedRunLabel(info: RunFolderInfo): string {
-  return info.experimentDir ? `${info.experiment} · ${cellLabel(info)}` : runLabel(info);
+  return info.notes?.title || gridRunLabel(info);
+}
+
+/** `#tag #other`, or '' without tags. */
+export function tagsText(info: RunFolderInfo): string {
+  return (info.notes?.tags ?? []).map((t) => `#${t}`).join(' ');
 }
 
 /**
@@ -121,10 +131,12 @@ export function runNode(
   if (live && record) parts.push(progressText(record.progress));
   if (status === 'finished' && s.metrics) parts.push(metricsText(s.metrics));
   parts.push(formatTime(info.started));
+  const tags = tagsText(info);
+  if (tags) parts.push(tags);
   const [icon, iconColor] = ICONS[status];
   return {
     id: `run:${info.dir}`,
-    label: opts.nested ? cellLabel(info) : qualifiedRunLabel(info),
+    label: info.notes?.title || (opts.nested ? cellLabel(info) : gridRunLabel(info)),
     description: parts.join(' · '),
     tooltip: runTooltip(e, status, formatTime),
     icon,
@@ -137,7 +149,11 @@ export function runNode(
 function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => string): string {
   const { info, record } = e;
   const s = info.summary;
-  const lines = [`${qualifiedRunLabel(info)}: ${status}`, `Folder: ${info.dir}`];
+  const lines = [`${qualifiedRunLabel(info)}: ${status}`];
+  if (info.notes?.title) lines.push(`Run: ${gridRunLabel(info)} (${info.id})`);
+  lines.push(`Folder: ${info.dir}`);
+  if (info.notes?.tags.length) lines.push(`Tags: ${tagsText(info)}`);
+  if (info.notes?.notes) lines.push(`Notes: ${info.notes.notes}`);
   if (s.tasks.length) lines.push(`Tasks: ${s.tasks.join(' → ')}`);
   if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? " (in VS Code's runtime)" : ''}`);
   if (s.metrics) {

@@ -24,7 +24,8 @@ export class RunsTree extends NodeTreeProvider {
     this.subs.push(manager.onState(() => this.refresh()));
     // Progress in the row of a live run: at most every 2 s, not at every step event.
     this.subs.push(manager.onEvent(() => this.refresh(2000)));
-    const watcher = vscode.workspace.createFileSystemWatcher('**/{events.jsonl,job.json,experiment.json}');
+    // notes.json: a run renamed or tagged elsewhere (another window, by hand).
+    const watcher = vscode.workspace.createFileSystemWatcher('**/{events.jsonl,job.json,experiment.json,notes.json}');
     const onFile = () => this.refresh(500);
     this.subs.push(watcher, watcher.onDidCreate(onFile), watcher.onDidChange(onFile), watcher.onDidDelete(onFile));
   }

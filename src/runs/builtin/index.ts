@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { TaskSplit } from '../../data/examples';
 import { readJsonl } from '../../data/examples';
+import { closestBuiltin } from './names';
 import { TINY_TASK_IDS, tinyTask } from './tiny-tasks';
 
 /** The assets folder: SCULPT_ASSETS, else the nearest `assets/` above the running bundle. */
@@ -35,7 +36,11 @@ export function builtinModelDir(ref: string): string {
   const name = ref.replace(/^builtin:/, '');
   const dir = join(assetsDir(), 'models', name);
   if (!existsSync(join(dir, 'config.json'))) {
-    throw new Error(`unknown builtin model '${name}'; builtin models: ${builtinModels().join(', ') || '(none)'}`);
+    const known = builtinModels();
+    const near = closestBuiltin(name, known);
+    throw new Error(
+      `unknown builtin model '${name}'${near ? ` (did you mean '${near}'?)` : ''}; builtin models: ${known.join(', ') || '(none)'}`,
+    );
   }
   return dir;
 }
@@ -62,7 +67,12 @@ export function builtinTask(id: string): TaskSplit {
   const tiny = tinyTask(id);
   if (tiny) return tiny;
   const dir = join(assetsDir(), 'data', id);
-  if (!existsSync(join(dir, 'train.jsonl')))
-    throw new Error(`unknown builtin task '${id}'; builtin tasks: ${builtinTasks().join(', ')}`);
+  if (!existsSync(join(dir, 'train.jsonl'))) {
+    const known = builtinTasks();
+    const near = closestBuiltin(id, known);
+    throw new Error(
+      `unknown builtin task '${id}'${near ? ` (did you mean '${near}'?)` : ''}; builtin tasks: ${known.join(', ')}`,
+    );
+  }
   return { train: readJsonl(join(dir, 'train.jsonl')), test: readJsonl(join(dir, 'test.jsonl')) };
 }

@@ -1,0 +1,119 @@
+/**
+ * The evaluations of a run: after every task (and zero-shot) each task's test set, then its validation split, in
+ * every mode of `eval.modes`, each an `eval` event; and, where `eval.predictions` asks for it, every example's
+ * prediction written to the run folder (src/runs/predictions.ts).
+ */
+import type { ResolvedConfig } from '../protocol/config-validate';
+import type { CausalLM } from './models/types';
+import type { TextTokenizer } from './data/batches';
+import type { RunTask } from './experiment';
+import type { RunHooks } from './runner';
+import { generateEvaluate, rankEvaluate } from './evaluate';
+import { predictionRecord, writePredictionPoint, writesPredictions, type PredictionSetData } from '../runs/predictions';
+
+/** Whether the run's tasks have validation splits (all of them or none: `eval.validation` is one setting). */
+export function hasValidation(tasks: RunTask[]): boolean {
+  return tasks.length > 0 && tasks.every((t) => t.validation.length > 0);
+}
+
+/**
+ * One accuracy per task, in order, on the test sets and then on the validation splits (null without them).
+ * Evaluations read results asynchronously, so they run one after another. Every test evaluation comes first, so
+ * that a reader that takes the first `eval` event of a task as its test accuracy (one written before `split`
+ * existed) still does. When `eval.predictions` asks for this point, every example's prediction is written to
+ * the run folder once all are evaluated.
+ */
+export async function evaluateAll(
+  model: CausalLM,
+  tok: TextTokenizer,
+  tasks: RunTask[],
+  config: ResolvedConfig,
+  afterTask: number,
+  hooks: RunHooks,
+  runDir: string,
+): Promise<{ test: number[]; validation: number[] | null }> {
+  const keep: PredictionSetData[] | null = writesPredictions(config.eval.predictions, afterTask, tasks.length)
+    ? []
+    : null;
+  const test: number[] = [];
+  for (const t of tasks) test.push(await evaluateTask(model, tok, t, 'test', config, afterTask, hooks, keep));
+  let validation: number[] | null = null;
+  if (hasValidation(tasks)) {
+    validation = [];
+    for (const t of tasks)
+      validation.push(await evaluateTask(model, tok, t, 'validation', config, afterTask, hooks, keep));
+  }
+  if (keep) {
+    try {
+      writePredictionPoint(
+        runDir,
+        afterTask,
+        tasks.map((t) => t.name),
+        keep,
+      );
+    } catch (e) {
+      // The accuracies are in the events; a full disk here should not end the run.
+      hooks.emit({
+        type: 'warning',
+        code: 'predictions-export',
+        message: `could not write the predictions of the evaluation ${afterTask < 0 ? 'before training' : `after task ${afterTask + 1}`} to ${runDir}: ${(e as Error).message}`,
+      });
+    }
+  }
+  return { test, validation };
+}
+
+/**
+ * The task's accuracy on one split in every mode of `eval.modes` (an `eval` event each); the first mode's counts.
+ * With `keep`, each mode's predictions are added to it.
+ */
+async function evaluateTask(
+  model: CausalLM,
+  tok: TextTokenizer,
+  t: RunTask,
+  split: 'test' | 'validation',
+  config: ResolvedConfig,
+  afterTask: number,
+  hooks: RunHooks,
+  keep: PredictionSetData[] | null,
+): Promise<number> {
+  const settings = {
+    maxSeqLen: config.training.maxSeqLen,
+    batchSize: config.training.evalBatchSize,
+    maxNewTokens: config.eval.maxNewTokens,
+  };
+  // The evaluators score `test`: the validation split takes its place.
+  const target = { labels: t.labels, template: t.template, test: split === 'test' ? t.test : t.validation };
+  let first: number | undefined;
+  for (const mode of config.eval.modes) {
+    const result = await (mode === 'rank'
+      ? rankEvaluate(model, tok, target, settings)
+      : generateEvaluate(model, tok, target, settings));
+    const accuracy = result.accuracy;
+    hooks.emit({
+      type: 'eval',
+      afterTask,
+      task: t.index,
+      name: t.name,
+      mode,
+      split,
+      accuracy,
+      examples: target.test.length,
+    });
+    keep?.push({
+      split,
+      task: t.index,
+      name: t.name,
+      mode,
+      labels: t.labels,
+      accuracy,
+      records: target.test.map((ex, i) => {
+        const p = result.predictions[i];
+        const scores = p.scores && { labels: t.labels, values: p.scores };
+        return predictionRecord(i, ex.input || (ex.instruction ?? ''), ex.output, p.predicted, p.correct, scores);
+      }),
+    });
+    first ??= accuracy;
+  }
+  return first!;
+}
