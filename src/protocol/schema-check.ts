@@ -228,7 +228,7 @@ export class SchemaChecker {
         return [
           {
             path: p,
-            message: `unknown ${disc} ${describeValue(tag)}${near ? ` (did you mean '${near}'?)` : ''}; expected one of ${names.join(', ')}`,
+            message: `unknown ${disc} ${typeof tag === 'string' ? JSON.stringify(tag) : describeValue(tag)}${near ? ` (did you mean '${near}'?)` : ''}; expected one of ${names.join(', ')}`,
             expected: names.join(' | '),
             actual: tag,
             ...(near ? { suggestion: near } : {}),

@@ -217,7 +217,7 @@ test('an unknown method names the value, suggests the nearest, and lists the cho
   assert.deepEqual(paths(issues), ['methods[0].method']);
   assert.match(
     issues[0].message,
-    /unknown method the string "adaptive_svd" \(did you mean 'adaptive-svd'\?\); expected one of seqft, adaptive-svd, o-lora/,
+    /unknown method "adaptive_svd" \(did you mean 'adaptive-svd'\?\); expected one of seqft, adaptive-svd, o-lora/,
   );
 });
 

@@ -337,7 +337,13 @@ test(
       const fix = page!.locator('.action-widget .monaco-list-row', { hasText: "Change to 'seqft'" }).first();
       await fix.waitFor({ timeout: 15_000 });
       await screenshot('quick-fix');
-      await fix.click();
+      // The menu takes keys, not clicks (a pointer block covers the editor while it is open): down to the fix.
+      await poll('the fix focused in the menu', 10_000, async () => {
+        if (((await fix.getAttribute('class')) ?? '').split(' ').includes('focused')) return true;
+        await page!.keyboard.press('ArrowDown');
+        return undefined;
+      });
+      await page!.keyboard.press('Enter');
       await page!.keyboard.press('Control+S');
       await poll('the repaired file on disk', 10_000, () =>
         readFileSync(join(workspace, 'demo.sculpt.json'), 'utf8') === demoText ? true : undefined,
