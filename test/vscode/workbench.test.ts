@@ -330,7 +330,10 @@ test(
       await problemsUntil('the misspelt method', (r) =>
         r.some((l) => /did you mean 'seqft'/.test(l) && l.includes(`line ${methodLine} `)),
       );
-      // The cursor inside the misspelt value, then the quick fix menu (Ctrl+.) and its fix.
+      // The cursor inside the misspelt value (a suggestion list the typing opened closed first), then the quick
+      // fix menu (Ctrl+.) and its fix.
+      await page!.keyboard.press('Escape');
+      await page!.locator('.editor-widget.suggest-widget.visible').waitFor({ state: 'hidden', timeout: 5_000 });
       await page!.keyboard.press('End');
       for (let i = 0; i < (original.trimEnd().endsWith(',') ? 3 : 2); i++) await page!.keyboard.press('ArrowLeft');
       await page!.keyboard.press('Control+.');
@@ -568,8 +571,8 @@ test(
       await screenshot('experiment-view');
       // The dashboard alone on the 1280×800 screen, then at 700 px wide: nothing cut off, no sideways scrolling.
       await page!.locator('.tab[aria-label^="Sculpt: grid"]').first().click();
-      await wb.command('View: Toggle Maximized Editor Group');
-      await wb.command('View: Close Primary Side Bar');
+      await wb.command('View: Maximize Editor Group and Hide Side Bars');
+      await wb.command('Notifications: Clear All Notifications');
       await screenshot('dashboard-1280x800');
       const overflow = () =>
         frame.locator('body').evaluate((b) => ({ scroll: b.scrollWidth, client: b.clientWidth, width: innerWidth }));
@@ -584,7 +587,7 @@ test(
       }).then((o) => assert.ok(o.scroll <= o.client, `no sideways scrolling at 700 px: ${JSON.stringify(o)}`));
       await screenshot('dashboard-700');
       await page!.setViewportSize(SCREEN);
-      await wb.command('View: Toggle Maximized Editor Group');
+      await wb.command('View: Toggle Maximize Editor Group');
       const card = frame.locator('section[data-card="exp-metric:AA"]');
       await card.locator('vscode-button[data-action="toggle-table"]').click();
       for (const m of aggregate.methods) {
@@ -625,9 +628,17 @@ test(
     });
 
     await step(t, 'a config written from the snippet validates', async () => {
-      writeFileSync(join(workspace, 'snippet.sculpt.json'), '');
+      const file = join(workspace, 'snippet.sculpt.json');
+      writeFileSync(file, '');
       await page!.keyboard.press('Control+1');
-      await wb.openFile('snippet.sculpt.json');
+      // By its path (Quick Open's file list may not have seen a file this new yet).
+      await wb.command('File: Open File...');
+      const box = page!.locator('.quick-input-widget .quick-input-box input');
+      await box.waitFor({ timeout: 10_000 });
+      await box.fill(file);
+      await page!.keyboard.press('Enter');
+      await page!.locator('.tab.active[aria-label^="snippet.sculpt.json"]').first().waitFor({ timeout: 10_000 });
+      await page!.locator('.editor-instance .monaco-editor.focused').first().waitFor({ timeout: 10_000 });
       await page!.keyboard.press('Control+Space');
       const items = await wb.suggestions();
       assert.ok(
@@ -638,7 +649,6 @@ test(
       await screenshot('snippet');
       await page!.keyboard.press('Escape');
       await page!.keyboard.press('Control+S');
-      const file = join(workspace, 'snippet.sculpt.json');
       await poll('the snippet saved', 10_000, () =>
         readFileSync(file, 'utf8').includes('"methods"') ? true : undefined,
       );
