@@ -33,7 +33,9 @@ export class Progress {
     switch (e.type) {
       case 'run-started':
         l.started ??= Date.now();
-        this.plain(`${name}: started on ${e.backend.name} (${e.backend.device}), ${e.tasks.length} tasks`);
+        this.plain(
+          `${name}: started on ${e.backend.name} (${e.backend.device}${e.backend.matmul?.startsWith('blas:') ? `, products on ${e.backend.matmul.slice(5)}` : ''}), ${e.tasks.length} tasks`,
+        );
         break;
       case 'task-started':
         this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${e.name} (${e.steps} steps)`);
