@@ -213,7 +213,7 @@ export async function runMemoryBench(argv: string[]): Promise<void> {
     }
     notes.push(
       'peak-rss peer: torch_twin.py, the same model shape (random weights), batch and number of AdamW steps on random tokens at full maxSeqLen, no evaluation or checkpoints; ' +
-        'its adaptive-svd is the dense projection with k = 0.5 min_dim (the trainer uses the default adaptive rank policy); the Python process includes the torch runtime',
+        'its adaptive-svd is the dense projection with k = 0.5 min_dim (the trainer uses the default rank policy, the same fixed half); the Python process includes the torch runtime',
     );
 
     // (b) adaptive-svd's bases against the target matrices.

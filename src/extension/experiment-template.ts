@@ -86,7 +86,7 @@ export function experimentConfig(t: TemplateInput): ExperimentConfig {
     model: t.model,
     backend: 'auto',
     tasks: t.tasks,
-    methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'adaptive', mrr: 0.1, trr: 0.8 } }],
+    methods: [{ method: 'seqft' }, { method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
     training: t.tiny
       ? { epochs: 20, batchSize: 16, lr: 0.005, maxSeqLen: 16 }
       : { epochs: 3, batchSize: 16, lr: 0.0003 },

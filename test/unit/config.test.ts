@@ -109,13 +109,7 @@ test('a minimal config resolves with every documented default, every method opti
   assertDefaults(config, c, CONFIG_SCHEMA, 'config');
   const svd = config!.methods.find((m) => m.method === 'adaptive-svd');
   // The rank policy the adaptive-svd method gets when none is given, spelled out.
-  assert.deepEqual(svd?.method === 'adaptive-svd' && svd.rank, {
-    policy: 'adaptive',
-    mrr: 0.1,
-    trr: 0.8,
-    importance: 'block',
-    normalisation: 'minmax',
-  });
+  assert.deepEqual(svd?.method === 'adaptive-svd' && svd.rank, { policy: 'fixed', ratio: 0.5 });
 });
 
 test('every rank policy resolves with its documented defaults; a fixed policy without k gets the default ratio', () => {
@@ -178,13 +172,13 @@ test('the fields left without a default are exactly those the resolved types kee
 test('resolving a resolved config changes nothing (run folders are resolved again on resume)', () => {
   const once = validateConfig(minimal()).config!;
   assert.deepEqual(resolveStoredConfig(JSON.parse(JSON.stringify(once)), '/runs/x/config.json'), once);
-  // A run folder written before a default existed gets it now (here: the adaptive rank policy).
+  // A run folder written before a default existed gets it now (here: the rank policy).
   const old = JSON.parse(JSON.stringify(once));
   delete old.methods[1].rank;
   const again = resolveStoredConfig(old, '/runs/x/config.json');
   assert.deepEqual(again.methods[1], {
     ...once.methods[1],
-    rank: { policy: 'adaptive', mrr: 0.1, trr: 0.8, importance: 'block', normalisation: 'minmax' },
+    rank: { policy: 'fixed', ratio: 0.5 },
   });
   assert.throws(
     () => resolveStoredConfig({ ...once, seed: -1 }, '/runs/x/config.json'),
