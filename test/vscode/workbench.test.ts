@@ -571,8 +571,8 @@ test(
       await screenshot('experiment-view');
       // The dashboard alone on the 1280×800 screen, then at 700 px wide: nothing cut off, no sideways scrolling.
       await page!.locator('.tab[aria-label^="Sculpt: grid"]').first().click();
-      await wb.command('View: Maximize Editor Group and Hide Side Bars');
       await wb.command('Notifications: Clear All Notifications');
+      await wb.command('View: Maximize Editor Group and Hide Side Bars');
       await screenshot('dashboard-1280x800');
       const overflow = () =>
         frame.locator('body').evaluate((b) => ({ scroll: b.scrollWidth, client: b.clientWidth, width: innerWidth }));
@@ -635,7 +635,13 @@ test(
       await wb.command('File: Open File...');
       const box = page!.locator('.quick-input-widget .quick-input-box input');
       await box.waitFor({ timeout: 10_000 });
-      await box.fill(file);
+      // The dialog fills in its folder once it has read it, which may overwrite a path typed before that.
+      await page!.locator('.quick-input-widget .monaco-list-row', { hasText: 'snippet.sculpt.json' }).first().waitFor();
+      await poll('the path in the Open File box', 10_000, async () => {
+        await box.fill(file);
+        await new Promise((r) => setTimeout(r, 300));
+        return (await box.inputValue()) === file ? true : undefined;
+      });
       await page!.keyboard.press('Enter');
       await page!.locator('.tab.active[aria-label^="snippet.sculpt.json"]').first().waitFor({ timeout: 10_000 });
       await page!.locator('.editor-instance .monaco-editor.focused').first().waitFor({ timeout: 10_000 });
