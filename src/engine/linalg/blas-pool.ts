@@ -38,19 +38,25 @@ export function gemmRunner(blas: Blas, threads: number): GemmRunner {
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * 4));
   const table = new Float64Array(new SharedArrayBuffer(8 * FIELDS * CAPACITY));
   Atomics.store(ctrl, NEXT, LOCKED);
-  const workers = Array.from({ length: threads - 1 }, () => {
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { koffi: blas.koffiPath, library: blas.library, signature: SGEMM_SIGNATURE, ctrl, table },
+  // Started at the first product that has work to share, not here: a trainer that stops before training (a bad
+  // input, a refused resume) then exits without worker threads still loading the native library, which can
+  // bring the process down at exit.
+  let workers: Worker[] | undefined;
+  const startWorkers = (): Worker[] =>
+    Array.from({ length: threads - 1 }, () => {
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { koffi: blas.koffiPath, library: blas.library, signature: SGEMM_SIGNATURE, ctrl, table },
+      });
+      // A worker that cannot start leaves its share to the others; the caller alone still finishes every batch.
+      w.on('error', () => {});
+      // Idle workers wait forever; they must not keep the process alive.
+      w.unref();
+      return w;
     });
-    // A worker that cannot start leaves its share to the others; the caller alone still finishes every batch.
-    w.on('error', () => {});
-    // Idle workers wait forever; they must not keep the process alive.
-    w.unref();
-    return w;
-  });
 
   const runBatch = (jobs: readonly GemmJob[]): void => {
+    workers ??= startWorkers();
     jobs.forEach((j, i) => {
       const o = i * FIELDS;
       table[o] = j.transA ? TRANS : NO_TRANS;
@@ -91,7 +97,7 @@ export function gemmRunner(blas: Blas, threads: number): GemmRunner {
       for (let i = 0; i < jobs.length; i += CAPACITY) runBatch(jobs.slice(i, i + CAPACITY));
     },
     dispose() {
-      for (const w of workers) void w.terminate();
+      for (const w of workers ?? []) void w.terminate();
     },
   };
 }
