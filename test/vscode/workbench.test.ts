@@ -593,6 +593,8 @@ test(
       await card.locator('vscode-button[data-action="toggle-table"]').click();
       for (const m of aggregate.methods) {
         const row = card.locator('table tbody tr').filter({ has: frame.locator(`th:text-is("${m.method}")`) });
+        // The table is drawn when the card switches to it: wait for the method's row before reading it.
+        await row.locator('td').first().waitFor({ timeout: 10_000 });
         const cellValues = await row
           .locator('td')
           .evaluateAll((tds) => tds.map((td) => ({ ...(td as HTMLElement).dataset })));
