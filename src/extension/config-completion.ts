@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { builtinModels, builtinTasks } from '../runs/builtin';
-import { builtinModelInfo, builtinTaskInfo, describeModel, describeTask } from '../runs/builtin/catalog';
+import { describeBuiltinModel, describeBuiltinTask } from '../runs/builtin/catalog';
 import { configCompletions, type CompletionKind } from './completion-items';
 import { isRunFolder } from './run-folder';
 import { checkpointFolderCandidates, dataFileCandidates } from './workspace-files';
@@ -64,14 +64,8 @@ export function registerConfigCompletion(): vscode.Disposable {
         builtinTasks: () => safe(builtinTasks),
         dataFiles: () => dataFileCandidates(found.data, dir),
         checkpointFolders: () => checkpointFolderCandidates(found.configs, dir, isRunFolder),
-        describeBuiltinTask: (id) => {
-          const info = builtinTaskInfo(id);
-          return info && describeTask(info);
-        },
-        describeBuiltinModel: (name) => {
-          const info = builtinModelInfo(name);
-          return info && describeModel(info);
-        },
+        describeBuiltinTask,
+        describeBuiltinModel,
       });
       return entries.map((e) => {
         const item = new vscode.CompletionItem(e.label, KINDS[e.kind]);

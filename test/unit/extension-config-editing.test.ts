@@ -14,13 +14,7 @@ import * as path from 'node:path';
 import { CONFIG_SCHEMA, resolveMethod, validateConfig } from '../../src/protocol/config-validate';
 import type { MethodConfig } from '../../src/protocol/config';
 import { builtinModels, builtinTask, builtinTasks } from '../../src/runs/builtin';
-import {
-  builtinModelInfo,
-  builtinSuites,
-  builtinTaskInfo,
-  describeModel,
-  describeTask,
-} from '../../src/runs/builtin/catalog';
+import { builtinSuites, describeBuiltinModel, describeBuiltinTask } from '../../src/runs/builtin/catalog';
 import { configProblems } from '../../src/extension/config-problems';
 import { registerConfigDiagnostics, type DeepValidator } from '../../src/extension/config-diagnostics';
 import { configCompletions, methodOptionNames } from '../../src/extension/completion-items';
@@ -262,14 +256,8 @@ const complete = (text: string) =>
     builtinTasks,
     dataFiles: () => [],
     checkpointFolders: () => [],
-    describeBuiltinTask: (id) => {
-      const info = builtinTaskInfo(id);
-      return info && describeTask(info);
-    },
-    describeBuiltinModel: (name) => {
-      const info = builtinModelInfo(name);
-      return info && describeModel(info);
-    },
+    describeBuiltinTask,
+    describeBuiltinModel,
   });
 
 test("completion: a methods item offers its own method's options only, each inserted with a value", () => {

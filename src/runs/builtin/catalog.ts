@@ -171,3 +171,15 @@ export function builtinSuites(): BuiltinSuite[] {
 export function builtinModelCatalog(): { name: string; info?: ModelInfo }[] {
   return builtinModels().map((name) => ({ name, info: builtinModelInfo(name) }));
 }
+
+/** A builtin task's one-line description (size, labels), or undefined for a name the catalog lacks. */
+export function describeBuiltinTask(id: string): string | undefined {
+  const info = builtinTaskInfo(id);
+  return info && describeTask(info);
+}
+
+/** A builtin model's one-line description (family, size), or undefined for a name the catalog lacks. */
+export function describeBuiltinModel(name: string): string | undefined {
+  const info = builtinModelInfo(name);
+  return info && describeModel(info);
+}
