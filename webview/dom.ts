@@ -46,3 +46,24 @@ export function clear(el: Element, ...children: Child[]): void {
   el.replaceChildren();
   append(el, ...children);
 }
+
+/**
+ * A labelled drop-down (a vscode-single-select inside a label); `control` names it for tests (data-control).
+ * The caller imports the vscode-single-select and vscode-option elements.
+ */
+export function labelledSelect(
+  label: string,
+  options: { value: string; label: string }[],
+  value: string,
+  onChange: (v: string) => void,
+  control?: string,
+): HTMLElement {
+  const sel = h('vscode-single-select', {
+    attrs: { 'aria-label': label },
+    ...(control ? { data: { control } } : {}),
+    on: { change: (ev) => onChange((ev.currentTarget as HTMLSelectElement).value) },
+  });
+  for (const o of options)
+    sel.append(h('vscode-option', { attrs: { value: o.value, selected: o.value === value }, text: o.label }));
+  return h('label', { class: 'field' }, h('span', { class: 'field-label', text: label }), sel);
+}

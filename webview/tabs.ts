@@ -12,7 +12,7 @@ import { experimentSpecs } from './charts/experiment';
 import type { ExperimentModel } from './experiment/model';
 import { ranksAt } from './derive';
 import type { TabId, UiState } from './ui';
-import { h } from './dom';
+import { h, labelledSelect as select } from './dom';
 
 export interface TabContext {
   runs: RunState[];
@@ -62,21 +62,6 @@ export function tabSpecs(tab: TabId, ctx: TabContext): ChartSpec[] {
       // Drawn by its own view (components/predictions.ts): its data comes from the host on request.
       return [];
   }
-}
-
-function select(
-  label: string,
-  options: { value: string; label: string }[],
-  value: string,
-  onChange: (v: string) => void,
-): HTMLElement {
-  const sel = h('vscode-single-select', {
-    attrs: { 'aria-label': label },
-    on: { change: (ev) => onChange((ev.currentTarget as HTMLSelectElement).value) },
-  });
-  for (const o of options)
-    sel.append(h('vscode-option', { attrs: { value: o.value, selected: o.value === value }, text: o.label }));
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', text: label }), sel);
 }
 
 export function tabToolbar(tab: TabId, ctx: TabContext): HTMLElement[] {

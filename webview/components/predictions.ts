@@ -21,7 +21,7 @@ import type { RunState } from '../state';
 import type { PredictionsUi, UiState } from '../ui';
 import { confusionSpec } from '../charts/confusion';
 import { ChartCard, type CardHost } from './card';
-import { clear, h } from '../dom';
+import { clear, h, labelledSelect } from '../dom';
 
 export interface PredictionsHost {
   card: CardHost;
@@ -47,22 +47,14 @@ export function pointLabel(run: RunState, point: string, afterTask: number): str
   return name ? `after ${name} (task ${afterTask + 1})` : point.replace(/-/g, ' ');
 }
 
-function select(
+/** A picker of this tab, named by its data-control. */
+const select = (
   label: string,
   control: string,
   options: { value: string; label: string }[],
   value: string,
   onChange: (v: string) => void,
-): HTMLElement {
-  const sel = h('vscode-single-select', {
-    attrs: { 'aria-label': label },
-    data: { control },
-    on: { change: (ev) => onChange((ev.currentTarget as HTMLSelectElement).value) },
-  });
-  for (const o of options)
-    sel.append(h('vscode-option', { attrs: { value: o.value, selected: o.value === value }, text: o.label }));
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', text: label }), sel);
-}
+): HTMLElement => labelledSelect(label, options, value, onChange, control);
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
 const percent = (share: number) => (share > 0 && share < 0.005 ? '<1%' : `${Math.round(100 * share)}%`);
