@@ -17,6 +17,7 @@ import type {
   MethodConfig,
   ScheduleRankPolicy,
   TaskConfig,
+  TorchConfig,
   TrainingConfig,
 } from './config';
 
@@ -63,11 +64,15 @@ export type ResolvedTraining = Omit<Required<TrainingConfig>, 'divergence'> & {
   divergence: Required<DivergenceConfig>;
 };
 
+/** The torch section: `python` (found at launch when absent) and `rdzvEndpoint` (one machine) have no default. */
+export type ResolvedTorch = Defaulted<TorchConfig, 'python' | 'rdzvEndpoint'>;
+
 /** A config after validation: defaults filled in, paths absolute. */
 export type ResolvedConfig = Omit<
   Defaulted<ExperimentConfig, '$schema' | 'orders' | 'seeds' | 'tokenizer'>,
-  'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint' | 'compare'
+  'tasks' | 'methods' | 'training' | 'eval' | 'checkpoint' | 'compare' | 'torch'
 > & {
+  torch: ResolvedTorch;
   compare: CompareConfig;
   tasks: ResolvedTask[];
   methods: ResolvedMethodConfig[];

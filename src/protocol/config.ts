@@ -57,6 +57,18 @@ export interface ExperimentConfig {
    */
   backend?: BackendName;
   /**
+   * The training engine. `tfjs`: TensorFlow.js inside the trainer process (no Python; `backend` picks its
+   * device). `torch`: a PyTorch worker on CUDA GPUs or CPU, one process or many (`torch`), for real checkpoint
+   * sizes; the same tasks, batches, methods, events and reports (docs/torch-engine.md).
+   * @default "tfjs"
+   */
+  engine?: EngineName;
+  /**
+   * The PyTorch engine's settings (used when `engine` is `torch`).
+   * @default {}
+   */
+  torch?: TorchConfig;
+  /**
    * The task sequence, trained in this order (order 1).
    * @minItems 1
    */
@@ -130,6 +142,64 @@ export interface CompareConfig {
 }
 
 export type BackendName = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** `tfjs`: the embedded TensorFlow.js engine; `torch`: the PyTorch worker (python/sculpt_torch). */
+export type EngineName = 'tfjs' | 'torch';
+
+/** How the PyTorch worker is started and what it runs on. */
+export interface TorchConfig {
+  /**
+   * The Python interpreter with torch, transformers and safetensors (relative paths from this file). When absent:
+   * the project's environment made by `npm run provision` (.venv), else `python3` on the PATH.
+   * @minLength 1
+   * @examples [".venv/bin/python", "/opt/conda/envs/train/bin/python"]
+   */
+  python?: string;
+  /**
+   * Worker processes on this machine (one per GPU). More than one (or `nnodes` > 1) launches through torchrun.
+   * @asType integer
+   * @minimum 1
+   * @default 1
+   */
+  nprocPerNode?: number;
+  /**
+   * Machines taking part; each runs the same experiment with its own `nodeRank` (docs/scale.md).
+   * @asType integer
+   * @minimum 1
+   * @default 1
+   */
+  nnodes?: number;
+  /**
+   * This machine's rank among `nnodes` (0 writes the events and checkpoints' metadata).
+   * @asType integer
+   * @minimum 0
+   * @default 0
+   */
+  nodeRank?: number;
+  /**
+   * `host:port` of the rendezvous (torchrun's --rdzv-endpoint); needed when `nnodes` > 1.
+   * @minLength 1
+   * @examples ["10.0.0.1:29500"]
+   */
+  rdzvEndpoint?: string;
+  /**
+   * How the model is spread over the processes. `auto`: FSDP2 on CUDA with more than one process, DDP on CPU
+   * with more than one, none with one. `fsdp2`: fully_shard (parameters, gradients and optimizer state sharded);
+   * `ddp`: every process holds the whole model, gradients are averaged.
+   * @default "auto"
+   */
+  shard?: 'auto' | 'fsdp2' | 'ddp' | 'none';
+  /**
+   * `bf16`: bfloat16 autocast in forward and backward, fp32 master weights and optimizer state.
+   * @default "fp32"
+   */
+  precision?: 'fp32' | 'bf16';
+  /**
+   * `auto`: CUDA when torch sees a GPU, else CPU.
+   * @default "auto"
+   */
+  device?: 'auto' | 'cuda' | 'cpu';
+}
 
 /** One task of the sequence. */
 export interface TaskConfig {

@@ -156,6 +156,8 @@ test('the fields left without a default are exactly those the resolved types kee
     'FixedRankPolicy.k',
     'FixedRankPolicy.effectiveRank',
     'FixedRankPolicy.rankPattern',
+    'TorchConfig.python',
+    'TorchConfig.rdzvEndpoint',
   ]);
   const found: string[] = [];
   for (const [name, def] of Object.entries(CONFIG_SCHEMA.definitions!)) {
