@@ -55,7 +55,7 @@ class MethodContext:
 
     def named_targets(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
         """The weight matrices methods act on (attention and MLP projections), by Hugging Face key."""
-        from ..model import target_matrices
+        from ..targets import target_matrices
 
         yield from target_matrices(self.model)
 
