@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { SculptEvent } from '../protocol/events';
+import { engineText } from '../runs/run-engine';
 import { emptySummary, foldEvent, type RunSummary } from '../runs/fold';
 
 interface RunLine {
@@ -34,7 +35,7 @@ export class Progress {
       case 'run-started':
         l.started ??= Date.now();
         this.plain(
-          `${name}: started on ${e.backend.name} (${e.backend.device}${e.backend.matmul?.startsWith('blas:') ? `, products on ${e.backend.matmul.slice(5)}` : ''}), ${e.tasks.length} tasks`,
+          `${name}: started on ${startedOn(s, e.backend.name)} (${e.backend.device}${e.backend.matmul?.startsWith('blas:') ? `, products on ${e.backend.matmul.slice(5)}` : ''}), ${e.tasks.length} tasks`,
         );
         break;
       case 'task-started':
@@ -110,8 +111,13 @@ const taskCount = (s: RunSummary) => Math.max(1, s.tasks.length);
 /** The word at the end of a run's line. */
 function statusText(s: RunSummary): string {
   if (s.status === 'new') return 'waiting';
-  if (s.status === 'running') return s.backend ? `running on ${s.backend}` : 'running';
+  if (s.status === 'running') return s.backend ? `running on ${startedOn(s, s.backend, false)}` : 'running';
   return s.status;
+}
+
+/** "wasm", or for the torch engine "torch 2.13.0 ×2 (fsdp2, bf16)" (the redrawn line leaves the version out). */
+function startedOn(s: RunSummary, backend: string, version = true): string {
+  return s.engine && s.engine.name !== 'tfjs' ? engineText(s.engine, { version }) : backend;
 }
 
 function formatSeconds(s: number): string {

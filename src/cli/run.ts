@@ -10,6 +10,7 @@ import {
   ConfigError,
   parseConfigText,
   validateConfig,
+  configWarnings,
   formatIssues,
   type ResolvedConfig,
 } from '../protocol/config-validate';
@@ -25,6 +26,7 @@ import { foldRun } from '../runs/fold';
 import { Progress } from './progress';
 import { checkModel } from './model-check';
 import { checkInputs } from './data-check';
+import { torchCheck } from './torch-check';
 
 export interface RunArgs {
   backend?: string;
@@ -57,6 +59,14 @@ export function loadConfig(file: string, overrides: { backend?: string; out?: st
     console.error(formatIssues(issues, abs));
     return null;
   }
+  for (const w of configWarnings(config)) console.error(`sculpt: warning: ${abs}: ${w.path}: ${w.message}`);
+  // The torch engine's Python (torch, CUDA, FSDP2) is checked before any folder is made, as `validate` checks it.
+  const torch = torchCheck(config, abs);
+  if (!torch.ok) {
+    console.error(formatIssues(torch.issues, abs));
+    return null;
+  }
+  if (torch.text) console.error(`sculpt: engine ${torch.text}`);
   // Where run folders go is checked before anything is written, and said.
   const problem = outputDirProblem(config.output);
   if (problem) {

@@ -2,12 +2,19 @@
  * `sculpt validate --json`: the checks of `sculpt validate` (validate.ts) as data, for an editor to show at the
  * JSON path each one names: the config (schema and semantics, files, the output folder), the model folder
  * (config.json and the weight files' headers, rank patterns against its matrices), every task's data read as a
- * run reads it, and the tokenizer's coverage of the data. Every stage runs that can (the model and the tasks do
- * not wait for each other), and every problem of a stage is reported, errors and warnings alike.
+ * run reads it, and the tokenizer's coverage of the data; for the torch engine, its Python (torch-check.ts). Every
+ * stage runs that can (the model and the tasks do not wait for each other), and every problem of a stage is
+ * reported, errors and warnings alike.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, parseConfigText, validateConfig, type ConfigIssue } from '../protocol/config-validate';
+import {
+  ConfigError,
+  configWarnings,
+  parseConfigText,
+  validateConfig,
+  type ConfigIssue,
+} from '../protocol/config-validate';
 import type { ResolvedConfig } from '../protocol/config-resolved';
 import { InputError } from '../protocol/errors';
 import { FileReadError, readConfigText } from '../data/read-bounded';
@@ -18,6 +25,7 @@ import { loadTasks, modelDir, type RunTask } from '../engine/experiment';
 import { checkRunInputs } from '../engine/run-inputs';
 import { describeModel, modelNameIssues } from './model-check';
 import { describeGrid } from './run';
+import { torchCheck } from './torch-check';
 
 export interface ValidateFinding {
   severity: 'error' | 'warning';
@@ -41,6 +49,11 @@ export interface ValidateReport {
   output?: string;
   /** "5 tasks; 2 methods × 1 order × 3 seeds = 6 runs; model llama, 38 tensors in model.safetensors" */
   summary?: string;
+  /**
+   * For the torch engine, the Python found and what the config gets from it: "torch 2.13.0+cpu (CPU only): DDP
+   * over gloo; FSDP2 available; 1 process on cpu, fp32 (python /abs/.venv/bin/python)".
+   */
+  engine?: string;
 }
 
 const errors = (issues: ConfigIssue[]): ValidateFinding[] =>
@@ -94,6 +107,11 @@ export function validateReport(file: string, text?: string): ValidateReport {
   }
   const output = outputDirProblem(config.output);
   if (output) findings.push({ severity: 'error', path: 'output', message: output });
+  for (const w of configWarnings(config))
+    findings.push({ severity: 'warning', path: w.path, message: w.message, code: w.code });
+  // The torch engine's Python is started only for configs that use it: tfjs configs validate without it.
+  const torch = torchCheck(config, abs);
+  if (!torch.ok) findings.push(...errors(torch.issues));
 
   let model: ModelFolderSummary | undefined;
   try {
@@ -122,7 +140,7 @@ export function validateReport(file: string, text?: string): ValidateReport {
       findings.push(...failure(e, config.tokenizer !== undefined ? 'tokenizer' : 'model'));
     }
   }
-  const report = done({ output: config.output });
+  const report = done({ output: config.output, ...(torch.ok && torch.text ? { engine: torch.text } : {}) });
   if (report.valid && model) report.summary = summary(config, model);
   return report;
 }

@@ -8,7 +8,7 @@
 import type { CausalLM } from './models/types';
 import type { Example } from '../data/examples';
 import { answerText, type TextTokenizer } from './data/batches';
-import { codecFor } from './data/codec';
+import { codecFor, type Codec } from './data/codec';
 
 export interface EvalTask {
   test: Example[];
@@ -33,9 +33,16 @@ export type RankInputs =
   | { mode: 'cont'; prompts: number[][]; continuations: number[][] };
 
 export function rankInputs(model: CausalLM, tok: TextTokenizer, task: EvalTask, maxSeqLen: number): RankInputs {
-  const codec = codecFor(model, tok, maxSeqLen);
+  return rankInputsOf(codecFor(model, tok, maxSeqLen), tok, task, model.nextTokenLogProbs !== undefined);
+}
+
+/**
+ * rankInputs from a codec, for a model that is not loaded here (the PyTorch engine's prepared data):
+ * `nextToken` says whether the model can score the next token alone.
+ */
+export function rankInputsOf(codec: Codec, tok: TextTokenizer, task: EvalTask, nextToken: boolean): RankInputs {
   const single = task.labels.map((l) => tok.encode(answerText(l)));
-  if (model.nextTokenLogProbs && single.every((ids) => ids.length === 1)) {
+  if (nextToken && single.every((ids) => ids.length === 1)) {
     return {
       mode: 'next',
       prompts: task.test.map((ex) => codec.prompt(ex, task.template, 1)),
@@ -97,6 +104,11 @@ export async function rankEvaluate(
     inputs.mode === 'next'
       ? await model.nextTokenLogProbs!(inputs.prompts, inputs.candidates, s.batchSize)
       : chunk(await model.continuationLogProbs(inputs.prompts, inputs.continuations, s.batchSize), L);
+  return rankResult(task, rows);
+}
+
+/** The outcome of rank classification from each test example's label scores (in the order of `task.labels`). */
+export function rankResult(task: Pick<EvalTask, 'test' | 'labels'>, rows: number[][]): EvalResult {
   let correct = 0;
   const predictions = task.test.map((ex, i) => {
     const row = rows[i];
@@ -138,12 +150,16 @@ export async function generateEvaluate(
     const prompts = chunk.map((ex) => codec.prompt(ex, task.template, s.maxNewTokens));
     const outs = await model.generate(prompts, s.maxNewTokens, tok.eosId != null ? { eosTokenIds: [tok.eosId] } : {});
     chunk.forEach((ex, j) => {
-      const ids = outs[j].filter((id) => id !== tok.eosId);
-      const predicted = tok.decode(ids).trim();
-      const hit = predicted === ex.output.trim();
-      if (hit) correct++;
-      predictions.push({ predicted, correct: hit });
+      const p = generatedPrediction(tok, outs[j], ex.output);
+      if (p.correct) correct++;
+      predictions.push(p);
     });
   }
   return { accuracy: (100 * correct) / task.test.length, predictions };
+}
+
+/** A greedy continuation's prediction: its ids decoded without EOS and trimmed, compared with the trimmed output. */
+export function generatedPrediction(tok: TextTokenizer, ids: number[], expected: string): ExamplePrediction {
+  const predicted = tok.decode(ids.filter((id) => id !== tok.eosId)).trim();
+  return { predicted, correct: predicted === expected.trim() };
 }

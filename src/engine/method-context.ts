@@ -14,6 +14,7 @@ import { labelShape } from './data/seq2seq';
 import { Rng, hashString } from '../data/rng';
 import type { BatchTensors, MethodContext } from './methods/method';
 import type { RunTask } from './experiment';
+import type { Example } from '../data/examples';
 import { rankPatternFile, rankPatternOf } from './methods/rank-pattern';
 import { writeFileAtomic } from '../runs/output-dir';
 
@@ -39,10 +40,7 @@ export class RunContext implements MethodContext {
 
   batchesOf(task: number, examples: number, batchSize = this.config.training.evalBatchSize): Batch[] {
     const t = this.tasks[task];
-    // Calibration draws depend only on the seed and the task, so a resumed run draws the same examples.
-    const pick = new Rng(this.config.seed ^ hashString(`calibration/${t.name}`))
-      .shuffle([...t.train])
-      .slice(0, examples);
+    const pick = calibrationOrder(this.config.seed, t).slice(0, examples);
     const enc = pick.map((ex) => this.codec.example(ex, t.template));
     const out: Batch[] = [];
     for (let i = 0; i < enc.length; i += batchSize) out.push(this.codec.batch(enc.slice(i, i + batchSize)));
@@ -58,7 +56,7 @@ export class RunContext implements MethodContext {
   }
 
   reportRanks(policy: string, matrices: MatrixRank[], seconds: number, warnings: string[] = []): void {
-    this.hooks.emit({
+    reportRanks(this.hooks, this.runDir, {
       type: 'ranks',
       beforeTask: this.task,
       policy,
@@ -66,21 +64,39 @@ export class RunContext implements MethodContext {
       seconds,
       ...(warnings.length ? { warnings } : {}),
     });
-    if (!this.runDir) return;
-    const file = join(this.runDir, rankPatternFile(this.task));
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileAtomic(file, JSON.stringify(rankPatternOf(matrices), null, 2) + '\n');
-    } catch (e) {
-      // The ranks are in the event log too; a full disk here should not end the run.
-      this.warn(
-        `could not write ${file}: ${(e as Error).message}; the ranks are in this boundary's ranks event`,
-        'rank-pattern-export',
-      );
-    }
   }
 
   warn(message: string, code?: string): void {
     this.hooks.emit({ type: 'warning', message, ...(code ? { code } : {}) });
+  }
+}
+
+/**
+ * A task's training examples in the seeded calibration order; methods calibrate on the first n (ctx.batchesOf).
+ * The draw depends only on the seed and the task, so a resumed run, and either engine, draws the same examples.
+ */
+export function calibrationOrder(seed: number, task: Pick<RunTask, 'name' | 'train'>): Example[] {
+  return new Rng(seed ^ hashString(`calibration/${task.name}`)).shuffle([...task.train]);
+}
+
+/** A `ranks` event, and the chosen ranks as a PEFT rank_pattern file in the run folder (when there is one). */
+export function reportRanks(
+  hooks: { emit(body: EventBody): void },
+  runDir: string | undefined,
+  event: Extract<EventBody, { type: 'ranks' }>,
+): void {
+  hooks.emit(event);
+  if (!runDir) return;
+  const file = join(runDir, rankPatternFile(event.beforeTask));
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileAtomic(file, JSON.stringify(rankPatternOf(event.matrices), null, 2) + '\n');
+  } catch (e) {
+    // The ranks are in the event log too; a full disk here should not end the run.
+    hooks.emit({
+      type: 'warning',
+      message: `could not write ${file}: ${(e as Error).message}; the ranks are in this boundary's ranks event`,
+      code: 'rank-pattern-export',
+    });
   }
 }

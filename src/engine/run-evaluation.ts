@@ -8,7 +8,8 @@ import type { CausalLM } from './models/types';
 import type { TextTokenizer } from './data/batches';
 import type { RunTask } from './experiment';
 import type { RunHooks } from './runner';
-import { generateEvaluate, rankEvaluate } from './evaluate';
+import { generateEvaluate, rankEvaluate, type EvalResult } from './evaluate';
+import type { Example } from '../data/examples';
 import { predictionRecord, writePredictionPoint, writesPredictions, type PredictionSetData } from '../runs/predictions';
 
 /** Whether the run's tasks have validation splits (all of them or none: `eval.validation` is one setting). */
@@ -43,24 +44,56 @@ export async function evaluateAll(
     for (const t of tasks)
       validation.push(await evaluateTask(model, tok, t, 'validation', config, afterTask, hooks, keep));
   }
-  if (keep) {
-    try {
-      writePredictionPoint(
-        runDir,
-        afterTask,
-        tasks.map((t) => t.name),
-        keep,
-      );
-    } catch (e) {
-      // The accuracies are in the events; a full disk here should not end the run.
-      hooks.emit({
-        type: 'warning',
-        code: 'predictions-export',
-        message: `could not write the predictions of the evaluation ${afterTask < 0 ? 'before training' : `after task ${afterTask + 1}`} to ${runDir}: ${(e as Error).message}`,
-      });
-    }
-  }
+  if (keep) writePredictions(runDir, afterTask, tasks, keep, hooks);
   return { test, validation };
+}
+
+/** Writes one evaluation point's predictions; a failure is a `warning` event. */
+export function writePredictions(
+  runDir: string,
+  afterTask: number,
+  tasks: RunTask[],
+  sets: PredictionSetData[],
+  hooks: Pick<RunHooks, 'emit'>,
+): void {
+  try {
+    writePredictionPoint(
+      runDir,
+      afterTask,
+      tasks.map((t) => t.name),
+      sets,
+    );
+  } catch (e) {
+    // The accuracies are in the events; a full disk here should not end the run.
+    hooks.emit({
+      type: 'warning',
+      code: 'predictions-export',
+      message: `could not write the predictions of the evaluation ${afterTask < 0 ? 'before training' : `after task ${afterTask + 1}`} to ${runDir}: ${(e as Error).message}`,
+    });
+  }
+}
+
+/** One evaluation's predictions as the prediction files hold them. */
+export function predictionSet(
+  t: RunTask,
+  split: 'test' | 'validation',
+  mode: 'rank' | 'generate',
+  examples: Example[],
+  result: EvalResult,
+): PredictionSetData {
+  return {
+    split,
+    task: t.index,
+    name: t.name,
+    mode,
+    labels: t.labels,
+    accuracy: result.accuracy,
+    records: examples.map((ex, i) => {
+      const p = result.predictions[i];
+      const scores = p.scores && { labels: t.labels, values: p.scores };
+      return predictionRecord(i, ex.input || (ex.instruction ?? ''), ex.output, p.predicted, p.correct, scores);
+    }),
+  };
 }
 
 /**
@@ -100,19 +133,7 @@ async function evaluateTask(
       accuracy,
       examples: target.test.length,
     });
-    keep?.push({
-      split,
-      task: t.index,
-      name: t.name,
-      mode,
-      labels: t.labels,
-      accuracy,
-      records: target.test.map((ex, i) => {
-        const p = result.predictions[i];
-        const scores = p.scores && { labels: t.labels, values: p.scores };
-        return predictionRecord(i, ex.input || (ex.instruction ?? ''), ex.output, p.predicted, p.correct, scores);
-      }),
-    });
+    keep?.push(predictionSet(t, split, mode, target.test, result));
     first ??= accuracy;
   }
   return first!;

@@ -119,6 +119,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
         layers: model.config.numLayers,
         targets: model.inventory.targets.length,
       },
+      engine: { name: 'tfjs' },
       ...(resume
         ? {
             resumedFrom: {

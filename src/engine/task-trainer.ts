@@ -9,7 +9,9 @@ import type { ResolvedConfig } from '../protocol/config-validate';
 import type { EventBody } from '../protocol/events';
 import { epochOrder, type Batch, type EncodedExample } from './data/batches';
 import { Rng, hashString } from '../data/rng';
-import type { Method } from './methods/method';
+import type { Method, MethodContext } from './methods/method';
+import type { Codec } from './data/codec';
+import type { RunTask } from './experiment';
 import type { RunContext } from './method-context';
 import { learningRate, type Optimizer } from './optim';
 import type { CheckpointMeta, RunPosition } from './run-checkpoint';
@@ -43,6 +45,63 @@ export interface TaskPlan {
   totalSteps: number;
 }
 
+/**
+ * What task `task` trains on, encoded: the method's training set (replay's buffer mixed in, MTL's union), else the
+ * task's own examples. Examples mixed in from other tasks keep their own task's prompt template.
+ */
+export function trainingSet(
+  method: Pick<Method, 'trainingSet'>,
+  ctx: MethodContext,
+  tasks: readonly Pick<RunTask, 'train' | 'template'>[],
+  codec: Codec,
+  task: number,
+): EncodedExample[] {
+  const examples = method.trainingSet?.(ctx) ?? tasks[task].train;
+  return examples.map((ex) => codec.example(ex, tasks[ex.task ?? task].template));
+}
+
+/** Optimizer steps of a task that trains on `examples` examples, over all epochs: the lr schedule's horizon. */
+export function taskSteps(
+  examples: number,
+  training: Pick<ResolvedConfig['training'], 'batchSize' | 'epochs'>,
+): number {
+  return Math.ceil(examples / training.batchSize) * training.epochs;
+}
+
+/**
+ * The batches (indices into the task's training set) of one epoch of the task at `index` of the run's order: a
+ * function of the seed, the task and the epoch alone, so a resumed run, and either engine, trains the same ones.
+ */
+export function taskEpochOrder(
+  seed: number,
+  name: string,
+  index: number,
+  epoch: number,
+  examples: number,
+  batchSize: number,
+): number[][] {
+  return epochOrder(examples, batchSize, new Rng(seed ^ hashString(`${name}/${index}/${epoch}`)));
+}
+
+/** What to change after a divergence at `found.step`, whose learning rate was `lr` (of the peak `lrPeak`). */
+export function divergenceHint(
+  found: Divergence,
+  s: { lr: number; lrPeak: number; lrField: string; gradClip: number; method: string },
+): string {
+  const clip = s.gradClip === 0 ? ' or enable gradient clipping (training.gradClip)' : '';
+  const at = s.lr === s.lrPeak ? '' : `, ${formatLoss(s.lr)} at step ${found.step}`;
+  const checks =
+    found.kind === 'spike'
+      ? ' Where such a loss is expected, raise training.divergence.lossFactor.'
+      : found.kind === 'collapse'
+        ? ' training.divergence.enabled = false turns this check off.'
+        : '';
+  return (
+    `Lower the learning rate${clip}: ${s.lrField} = ${s.lrPeak}${at} is likely too high for ${s.method}. ` +
+    `The matrix rows computed so far are kept in this log.${checks}`
+  );
+}
+
 export class TaskTrainer {
   /** The run's divergence checks, from task to task (divergence.ts). */
   private watch: LossWatch | null = null;
@@ -52,11 +111,8 @@ export class TaskTrainer {
   /** The training set of task `task` as the method chooses it, and the variables it trains. */
   plan(task: number): TaskPlan {
     const { ctx, method, config } = this.run;
-    const examples = method.trainingSet?.(ctx) ?? ctx.tasks[task].train;
-    // Examples mixed in from other tasks (replay, MTL) keep their own task's prompt template.
-    const encoded = examples.map((ex) => ctx.codec.example(ex, ctx.tasks[ex.task ?? task].template));
-    const totalSteps = Math.ceil(encoded.length / config.training.batchSize) * config.training.epochs;
-    return { encoded, trainable: method.trainable(ctx), totalSteps };
+    const encoded = trainingSet(method, ctx, ctx.tasks, ctx.codec, task);
+    return { encoded, trainable: method.trainable(ctx), totalSteps: taskSteps(encoded.length, config.training) };
   }
 
   /** Trains task `pos.task` from `pos` on, advancing `pos`; 'stopped' when a stop was requested. */
@@ -73,11 +129,7 @@ export class TaskTrainer {
     );
 
     for (; pos.epoch < tr.epochs; pos.epoch++, pos.batch = 0) {
-      const batches = epochOrder(
-        plan.encoded.length,
-        tr.batchSize,
-        new Rng(config.seed ^ hashString(`${task.name}/${pos.task}/${pos.epoch}`)),
-      );
+      const batches = taskEpochOrder(config.seed, task.name, pos.task, pos.epoch, plan.encoded.length, tr.batchSize);
       for (; pos.batch < batches.length;) {
         const batch = ctx.codec.batch(batches[pos.batch].map((i) => plan.encoded[i]));
         report.add(this.step(batch, pos.taskStep + 1, plan), batch.tokens);
@@ -134,21 +186,14 @@ export class TaskTrainer {
       labelCount,
     }));
     watch.nextTask(name, labelCount);
-    const hint = (found: Divergence): string => {
-      const lr = this.lr(found.step, plan);
-      const clip = tr.gradClip === 0 ? ' or enable gradient clipping (training.gradClip)' : '';
-      const at = lr === lrPeak ? '' : `, ${formatLoss(lr)} at step ${found.step}`;
-      const checks =
-        found.kind === 'spike'
-          ? ' Where such a loss is expected, raise training.divergence.lossFactor.'
-          : found.kind === 'collapse'
-            ? ' training.divergence.enabled = false turns this check off.'
-            : '';
-      return (
-        `Lower the learning rate${clip}: ${lrField} = ${lrPeak}${at} is likely too high for ${method.name}. ` +
-        `The matrix rows computed so far are kept in this log.${checks}`
-      );
-    };
+    const hint = (found: Divergence): string =>
+      divergenceHint(found, {
+        lr: this.lr(found.step, plan),
+        lrPeak,
+        lrField,
+        gradClip: tr.gradClip,
+        method: method.name,
+      });
     return { watch, hint };
   }
 

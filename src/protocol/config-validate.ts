@@ -276,6 +276,7 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
       actual: split,
     });
   }
+  issues.push(...torchIssues(c));
   const every = c.checkpoint.every;
   if (typeof every === 'number' && !(Number.isInteger(every) && every >= 1)) {
     issues.push({
@@ -286,6 +287,68 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
     });
   }
   return issues;
+}
+
+/**
+ * The torch section's rules between fields. Checked whatever the engine, as the schema checks its fields: a
+ * config switched to `torch` later must not start failing on settings it already held.
+ */
+function torchIssues(c: ResolvedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const t = c.torch;
+  // Without a rendezvous the nodes of a multi-node run cannot find each other: torchrun would wait forever.
+  if (t.nnodes > 1 && t.rdzvEndpoint === undefined)
+    issues.push({
+      path: 'torch.rdzvEndpoint',
+      message: `is needed when torch.nnodes is ${t.nnodes}: the host:port every node meets at (torchrun's --rdzv-endpoint), the same on every node`,
+      expected: 'host:port, e.g. "10.0.0.1:29500"',
+    });
+  if (t.nodeRank >= t.nnodes)
+    issues.push({
+      path: 'torch.nodeRank',
+      message: `must be below torch.nnodes (${t.nnodes}): nodes are numbered 0 to ${t.nnodes - 1}, got ${t.nodeRank}`,
+      expected: `an integer in [0, ${t.nnodes - 1}]`,
+      actual: t.nodeRank,
+    });
+  return issues;
+}
+
+/**
+ * What a valid config holds that does nothing or is likely not meant: settings of the engine it does not use.
+ * They leave the config valid; `sculpt validate` prints them as warnings (with `code`) and the editor shows them.
+ * FSDP2 on CPU is not among them: fully_shard runs over gloo (and saves the memory DDP spends on a copy of the
+ * model per process).
+ */
+export function configWarnings(c: ResolvedConfig): (ConfigIssue & { code: string })[] {
+  const warnings: (ConfigIssue & { code: string })[] = [];
+  if (c.engine === 'torch' && c.backend !== 'auto')
+    warnings.push({
+      path: 'backend',
+      code: 'backend-unused',
+      message: `is '${c.backend}', but backend picks the tfjs engine's device; with engine "torch" it is not used (torch.device picks the worker's)`,
+      expected: '"auto" (or no backend) with engine "torch"',
+      actual: c.backend,
+    });
+  const set = torchSettings(c);
+  if (c.engine === 'tfjs' && set.length > 0)
+    warnings.push({
+      path: 'torch',
+      code: 'torch-unused',
+      message: `sets ${set.join(', ')}, which only the torch engine uses; this config runs on engine "tfjs" (set "engine": "torch" to use them)`,
+      expected: 'no torch settings with engine "tfjs"',
+    });
+  return warnings;
+}
+
+/**
+ * The torch fields that differ from their schema defaults (any value of one without a default): what a config
+ * sets there, since the resolved section holds every default. A default written out changes nothing.
+ */
+function torchSettings(c: ResolvedConfig): string[] {
+  const props = CONFIG_SCHEMA.definitions?.TorchConfig?.properties ?? {};
+  const t = c.torch as Record<string, unknown>;
+  // In the schema's order, whatever order the config wrote them in.
+  return Object.keys(props).filter((k) => t[k] !== undefined && t[k] !== props[k].default);
 }
 
 /** Each value's first index. */
@@ -410,6 +473,9 @@ function resolvePaths(c: ResolvedConfig, opts: ValidateOptions, issues: ConfigIs
     check('tokenizer', c.tokenizer, 'tokenizer folder or tokenizer.json');
   }
   c.output = abs(c.output);
+  // A path (it has a separator) is the config's, like every other path in it; a bare name such as `python3` is a
+  // command the PATH finds, as a shell would.
+  if (c.torch.python !== undefined && /[\\/]/.test(c.torch.python)) c.torch.python = abs(c.torch.python);
   c.tasks.forEach((t: ResolvedTask, i) => {
     const s = t.source;
     if ('train' in s) {

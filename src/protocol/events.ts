@@ -28,6 +28,19 @@ export interface ModelSummary {
   targets: number;
 }
 
+/** What trains a run: the embedded TensorFlow.js engine, or the PyTorch worker and how it was launched. */
+export interface EngineSummary {
+  name: 'tfjs' | 'torch';
+  /** The engine library's version (torch's `__version__`). */
+  version?: string;
+  /** Worker processes over all machines (torch). */
+  world?: number;
+  /** How the model is spread over them: `none`, `ddp` or `fsdp2` (torch). */
+  shard?: string;
+  /** `fp32`, or `bf16` autocast (torch). */
+  precision?: string;
+}
+
 export interface RunStartedEvent extends EventBase {
   type: 'run-started';
   /** The resolved config (defaults filled in, absolute paths). */
@@ -45,6 +58,8 @@ export interface RunStartedEvent extends EventBase {
     matmul?: string;
   };
   model: ModelSummary;
+  /** The engine that trains (`engine` in the config); absent in logs written before the PyTorch engine. */
+  engine?: EngineSummary;
   /**
    * Set when the run continues from a checkpoint: events with seq in [supersededFrom, this event's seq) were
    * written after that checkpoint by the interrupted process and are replaced by what follows.

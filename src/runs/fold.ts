@@ -11,6 +11,7 @@
  * No tfjs and no vscode here: the extension host and the dashboard's browser bundle use it too.
  */
 import { EVENT_TYPES, type Metrics, type SculptEvent } from '../protocol/events';
+import { runEngine, type RunEngine } from './run-engine';
 import { metricsAfter } from './metrics';
 import type { LogStatus } from './status';
 
@@ -29,6 +30,11 @@ export interface RunSummary {
   seed: number | null;
   /** The backend the trainer runs on (e.g. 'wasm'), null before run-started. */
   backend: string | null;
+  /**
+   * The engine and how it was launched (torch: world size, sharding, precision); null before run-started and in
+   * logs from before the PyTorch engine.
+   */
+  engine: RunEngine | null;
   /** What the log says: 'new' with no events, else the state its last session left (see ./status.ts). */
   status: LogStatus;
   /** Rows present so far, R[i][j] in percent (row i after task i). */
@@ -69,6 +75,7 @@ export function emptySummary(name: string): RunSummary {
     order: null,
     seed: null,
     backend: null,
+    engine: null,
     status: 'new',
     matrix: [],
     zeroShot: null,
@@ -131,6 +138,7 @@ export function foldEvent(s: RunSummary, e: SculptEvent): RunSummary {
       if (typeof e.order === 'number') s.order = e.order;
       s.seed = configSeed(e.config) ?? s.seed;
       s.backend = e.backend?.name ?? s.backend;
+      s.engine = runEngine(e) ?? s.engine;
       s.status = 'running';
       s.error = null;
       s.phase = s.task >= 0 ? 'training' : 'starting';

@@ -28,6 +28,8 @@ import {
 import { BackendError } from '../engine/backend';
 import { WriteFailedError } from '../engine/io/write-failure';
 import { EventWriter } from './event-writer';
+import { runTorch } from './torch/bridge';
+import { TorchWorkerError } from './torch/worker-error';
 
 type ErrorBody = Omit<ErrorEvent, 'v' | 'runId' | 'seq' | 'time'>;
 
@@ -80,6 +82,13 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
         message: `${join(runDir, 'job.json')} has no fingerprint of config.json (a folder made by an earlier version): config.json is used as it is, unchecked`,
       });
     }
+    const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
+    // The PyTorch engine: the same folder checks above, then its worker; its checkpoints are committed by the log.
+    if (config.engine === 'torch') {
+      removeTemporaries(runDir);
+      const spec = { config, methodIndex: job.methodIndex, order: job.order, runDir };
+      return await runTorch(spec, hooks, log.events);
+    }
     const candidates = checkpointCandidates(runDir);
     // Events but no checkpoint: an earlier attempt ended before its first checkpoint. This one starts over and
     // replaces that attempt's events.
@@ -88,7 +97,6 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
       candidates,
       ...(candidates.length === 0 && log.events.length ? { restartOf: firstSeq } : {}),
     };
-    const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
     // Leftovers of an interrupted checkpoint write or prune: never read, removed before this session writes any.
     removeTemporaries(runDir);
     return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, from);
@@ -136,6 +144,7 @@ function errorEvent(e: unknown, runDir: string): ErrorBody {
   if (e instanceof InputError) return { type: 'error', message: e.message, where: e.where, hint: e.hint };
   if (e instanceof BackendError) return { type: 'error', message: e.message, where: 'backend', hint: e.hint };
   if (e instanceof ConfigChangedError) return { type: 'error', message: e.message, where: e.file, hint: e.hint };
+  if (e instanceof TorchWorkerError) return { type: 'error', message: e.message, where: e.where, hint: e.hint };
   if (e instanceof CheckpointCorruptError) {
     return {
       type: 'error',

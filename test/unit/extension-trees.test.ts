@@ -83,6 +83,22 @@ test('Runs: one row per folder, newest first, with status, AA/BWT when finished 
   );
 });
 
+test('Runs: a torch run names its engine and world size in the row; the tooltip adds the version', () => {
+  const info = readRunFolder(SVD);
+  const engine = { name: 'torch', version: '2.13.0+cu128', world: 2, shard: 'fsdp2', precision: 'bf16' };
+  const torch = { ...info, summary: { ...info.summary, backend: 'torch', engine } };
+  const [row] = runNodes([{ info: torch }], iso);
+  assert.equal(row.description, `finished · AA 61.1 · BWT 0.0 · torch ×2 (fsdp2, bf16) · ${iso(info.started)}`);
+  const tooltip = row.tooltip!.split('\n');
+  assert.ok(tooltip.includes('Engine: torch 2.13.0+cu128 ×2 (fsdp2, bf16)'), row.tooltip);
+  assert.ok(!tooltip.some((l) => l.startsWith('Backend:')), 'the engine already says torch');
+  // The default engine keeps the row as it was; the tooltip says both.
+  const tfjs = { ...info, summary: { ...info.summary, engine: { name: 'tfjs' } } };
+  const [plain] = runNodes([{ info: tfjs }], iso);
+  assert.equal(plain.description, `finished · AA 61.1 · BWT 0.0 · ${iso(info.started)}`);
+  assert.match(plain.tooltip!, /\nEngine: tfjs\nBackend: wasm\n/);
+});
+
 test('Runs: a live run shows its progress; a log without an end and no trainer is interrupted', () => {
   const info = readRunFolder(LONG);
   const record: RunRecord = {

@@ -15,6 +15,7 @@ import {
   type RunSummary,
 } from '../../src/runs/fold';
 import { metricsAfter } from '../../src/runs/metrics';
+import { engineText, runEngine } from '../../src/runs/run-engine';
 import { fixture } from '../helpers/paths';
 
 /** A log written by hand: each body gets the next seq (or the one it names with `at`). */
@@ -367,6 +368,32 @@ test('final events are exactly the ones that settle a log', () => {
     const after = foldEvent({ ...emptySummary('r'), status: 'running' }, e).status;
     assert.equal(isFinalEvent(e), after !== 'running', e.type);
   }
+});
+
+test("the engine: from run-started's engine block, null without one, and what cannot be read is left out", () => {
+  const torch = { name: 'torch', version: '2.13.0+cu128', world: 2, shard: 'fsdp2', precision: 'bf16' };
+  const withEngine = (engine: unknown) => ({ ...started(), engine }) as EventBody;
+  assert.equal(foldRun('r', log(started())).engine, null, 'a log from before the PyTorch engine');
+  assert.deepEqual(foldRun('r', log(withEngine(torch))).engine, torch);
+  assert.deepEqual(foldRun('r', log(withEngine({ name: 'tfjs' }))).engine, { name: 'tfjs' });
+  // A block a newer (or broken) trainer wrote: the fields that read as expected, or nothing without a name.
+  assert.deepEqual(foldRun('r', log(withEngine({ name: 'torch', world: 'two', shard: 3, gpus: 8 }))).engine, {
+    name: 'torch',
+  });
+  for (const bad of [null, 'torch', { world: 2 }, { name: '' }])
+    assert.equal(foldRun('r', log(withEngine(bad))).engine, null, JSON.stringify(bad));
+  // A resume's run-started without the block keeps what the first session said.
+  assert.deepEqual(foldRun('r', log(withEngine(torch), taskStarted(0), started())).engine, torch);
+});
+
+test('engineText: the name, the world size above one, and a shard or precision other than the plain ones', () => {
+  assert.equal(engineText({ name: 'torch', world: 2, shard: 'fsdp2', precision: 'bf16' }), 'torch ×2 (fsdp2, bf16)');
+  assert.equal(engineText({ name: 'torch', world: 4, shard: 'ddp', precision: 'fp32' }), 'torch ×4 (ddp)');
+  assert.equal(engineText({ name: 'torch', world: 1, shard: 'none', precision: 'fp32' }), 'torch');
+  assert.equal(engineText({ name: 'torch', version: '2.13.0', world: 1, precision: 'bf16' }), 'torch (bf16)');
+  assert.equal(engineText({ name: 'torch', version: '2.13.0', world: 2 }, { version: true }), 'torch 2.13.0 ×2');
+  assert.equal(engineText({ name: 'tfjs' }, { version: true }), 'tfjs');
+  assert.deepEqual(runEngine({ engine: { name: 'torch', world: 1.5 } }), { name: 'torch' }, 'a world is a count');
 });
 
 test('unknown event types change nothing, and an event without run-started still means the log has begun', () => {

@@ -29,6 +29,11 @@ class Batch:
     attention_mask: torch.Tensor  # [B, T] int64, 1 on tokens
     labelled: int  # answer tokens in this batch (what the loss averages over)
     tokens: int  # non-padding tokens
+    #: With several ranks a training batch is one rank's share of the plan's batch: these count the whole batch
+    #: (answer tokens, rows), so that a per-batch mean can be taken over all ranks' rows (Σ over own rows / the
+    #: global count, times world since the loop divides extra_loss by world). None: the batch is the whole batch.
+    global_labelled: int | None = None
+    global_rows: int | None = None
 
 
 @dataclass
@@ -52,6 +57,13 @@ class MethodContext:
     report_ranks: Callable[..., None] = field(default=lambda *a, **k: None)
     #: warn(message, code=None): a `warning` message.
     warn: Callable[..., None] = field(default=lambda *a, **k: None)
+    #: How the model is spread over the ranks (sculpt_torch/distributed.py): `none`, `ddp` (a whole replica per
+    #: rank) or `fsdp2` (the model's parameters are DTensors sharded on dim 0 over `mesh`; setup runs after
+    #: sharding). Every rank calls every hook; a method's own tensors must be the same on every rank.
+    shard: str = "none"
+    mesh: Any = None
+    #: The run's sculpt_torch.distributed.Dist (collectives that are no-ops with one process), or None.
+    dist: Any = None
 
     def named_targets(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
         """The weight matrices methods act on (attention and MLP projections), by Hugging Face key."""
@@ -79,7 +91,12 @@ class Method:
         return dict(ctx.model.named_parameters())
 
     def extra_loss(self, batch: Batch, ctx: MethodContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
-        """An extra loss term for the batch and its named parts for the step event, or None."""
+        """An extra loss term for the batch and its named parts for the step event, or None.
+
+        With several ranks `batch` is this rank's share of the global batch (an unlabelled one-row placeholder,
+        labelled == 0, when the share is empty) and the loop adds total / world on each rank, gradients being
+        summed over ranks: a term that depends on the weights only (a penalty) counts once, a per-batch mean
+        becomes the mean of the ranks' means. The step event reports the terms averaged over ranks."""
         return None
 
     def transform_gradients(self, params: dict[str, torch.nn.Parameter], ctx: MethodContext) -> None:

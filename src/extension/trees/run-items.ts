@@ -4,6 +4,7 @@
  * run-tree.ts.
  */
 import type { Metrics } from '../../protocol/events';
+import { engineText } from '../../runs/run-engine';
 import { RESUMABLE, hasEnded, isSettled, settledStatus, type RunStatus } from '../../runs/status';
 import { progressText } from '../live-progress';
 import type { RunRecord } from '../run-manager';
@@ -130,6 +131,8 @@ export function runNode(
   const parts: string[] = [status];
   if (live && record) parts.push(progressText(record.progress));
   if (status === 'finished' && s.metrics) parts.push(metricsText(s.metrics));
+  // tfjs is the default engine: only another one (and its world size) earns room in the row.
+  if (s.engine && s.engine.name !== 'tfjs') parts.push(engineText(s.engine));
   parts.push(formatTime(info.started));
   const tags = tagsText(info);
   if (tags) parts.push(tags);
@@ -155,7 +158,10 @@ function runTooltip(e: RunEntry, status: RunStatus, formatTime: (ms: number) => 
   if (info.notes?.tags.length) lines.push(`Tags: ${tagsText(info)}`);
   if (info.notes?.notes) lines.push(`Notes: ${info.notes.notes}`);
   if (s.tasks.length) lines.push(`Tasks: ${s.tasks.join(' → ')}`);
-  if (s.backend) lines.push(`Backend: ${s.backend}${record?.embedded ? " (in VS Code's runtime)" : ''}`);
+  if (s.engine) lines.push(`Engine: ${engineText(s.engine, { version: true })}`);
+  // The torch engine names itself as the backend too: one line says it.
+  if (s.backend && s.backend !== s.engine?.name)
+    lines.push(`Backend: ${s.backend}${record?.embedded ? " (in VS Code's runtime)" : ''}`);
   if (s.metrics) {
     const m = s.metrics;
     lines.push(
