@@ -111,3 +111,29 @@ class TwoProcessTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TwoProcessLwfTest(unittest.TestCase):
+    """LwF's distillation is a mean over the answer positions of the whole batch. The shares of the processes hold
+    different numbers of them (3 rows over 2 processes, and a last batch of one row), so a mean of each share's
+    mean would differ from one process; the global count makes them equal."""
+
+    def test_ddp_equals_one_process(self):
+        lwf = {"method": "lwf", "temperature": 2, "alpha": 1}
+        with tempfile.TemporaryDirectory() as tmp:
+            one = make_prepared(os.path.join(tmp, "one"), method=lwf, **SETUP)
+            rc, reference = run_inprocess(one.run_dir)
+            self.assertEqual(rc, 0, of_type(reference, "error"))
+            two = make_prepared(os.path.join(tmp, "two"), method=lwf, torch_settings={"shard": "ddp"}, **SETUP)
+            rc, messages, proc = run_subprocess(two.run_dir, nproc=2, timeout=300)
+            self.assertEqual(rc, 0, proc.stderr[-4000:])
+        ref = {(m["task"], m["step"]): m for m in of_type(reference, "step")}
+        steps = of_type(messages, "step")
+        self.assertEqual({(m["task"], m["step"]) for m in steps}, ref.keys())
+        distilled = 0
+        for m in steps:
+            r = ref[(m["task"], m["step"])]
+            self.assertLessEqual(rel(m["loss"], r["loss"]), 1e-5, f"loss at task {m['task']} step {m['step']}")
+            if "distillation" in (r.get("terms") or {}):
+                distilled += 1
+        self.assertGreater(distilled, 0, "the second task's steps carry the distillation term")

@@ -32,12 +32,15 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([nxt, nxt.new_zeros(labels.shape[0], 1)], dim=1)
 
 
-def distillation_from_rows(z_old: torch.Tensor, z_new: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T² · mean over rows of KL(softmax(z_old / T) ‖ softmax(z_new / T)) for [N, V] logits; 0 without rows."""
+def distillation_from_rows(
+    z_old: torch.Tensor, z_new: torch.Tensor, temperature: float, count: int | None = None
+) -> torch.Tensor:
+    """T² · Σ over rows of KL(softmax(z_old / T) ‖ softmax(z_new / T)) / count for [N, V] logits (count: the rows,
+    unless the mean is over more rows than these, e.g. the whole batch of several processes); 0 without rows."""
     log_old = torch.log_softmax(z_old.float() / temperature, dim=-1)
     log_new = torch.log_softmax(z_new.float() / temperature, dim=-1)
     kl = (log_old.exp() * (log_old - log_new)).sum(-1)
-    return kl.sum() / max(kl.shape[0], 1) * (temperature * temperature)
+    return kl.sum() / max(kl.shape[0] if count is None else count, 1) * (temperature * temperature)
 
 
 def distillation_loss(z_old: torch.Tensor, z_new: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -87,7 +90,14 @@ class Lwf(Method):
         z_new = answer_logits(ctx.model, batch)
         with torch.no_grad():
             z_old = answer_logits(ctx.model, batch, self.teacher)
-        distillation = distillation_from_rows(z_old, z_new, self.temperature) * self.alpha
+        # The mean runs over every answer position of the whole batch: with several processes each holds a share,
+        # so its sum is divided by the global count (one answer position per answer token) and multiplied by the
+        # world size the loop divides extra losses by, which makes N processes take one process's step.
+        if batch.global_labelled is None:
+            distillation = distillation_from_rows(z_old, z_new, self.temperature) * self.alpha
+        else:
+            share = distillation_from_rows(z_old, z_new, self.temperature, count=batch.global_labelled)
+            distillation = share * ctx.world * self.alpha
         return distillation, {"distillation": distillation}
 
     def state_dict(self) -> dict[str, Any]:
