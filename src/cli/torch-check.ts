@@ -5,15 +5,15 @@
  */
 import type { ResolvedConfig } from '../protocol/config-resolved';
 import { ConfigError, type ConfigIssue } from '../protocol/config-validate';
-import { probeTorch, type TorchProbe } from '../trainer/torch/probe';
+import { probeTorch, type ProbeOptions, type TorchProbe } from '../trainer/torch/probe';
 
 export type TorchCheck = { ok: true; probe?: TorchProbe; text?: string } | { ok: false; issues: ConfigIssue[] };
 
 /** The probe's verdict on `config` (whose file is `file`); nothing to say for the tfjs engine. */
-export function torchCheck(config: ResolvedConfig, file: string): TorchCheck {
+export function torchCheck(config: ResolvedConfig, file: string, options: ProbeOptions = {}): TorchCheck {
   if (config.engine !== 'torch') return { ok: true };
   try {
-    const probe = probeTorch(config, file);
+    const probe = probeTorch(config, file, options);
     return { ok: true, probe, text: torchText(probe) };
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, issues: e.issues };

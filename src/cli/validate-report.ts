@@ -76,6 +76,9 @@ function failure(e: unknown, where: string): ValidateFinding[] {
  * Validates the config `file`, whose text is `text` when given (an editor's unsaved document; relative paths
  * still resolve against the file's folder), else read from the file.
  */
+/** How long the editor's checks trust what the torch probe found (installing torch anew is seen at once). */
+const EDITOR_PROBE_REUSE_MS = 10 * 60_000;
+
 export function validateReport(file: string, text?: string): ValidateReport {
   const abs = path.resolve(file);
   const findings: ValidateFinding[] = [];
@@ -109,8 +112,9 @@ export function validateReport(file: string, text?: string): ValidateReport {
   if (output) findings.push({ severity: 'error', path: 'output', message: output });
   for (const w of configWarnings(config))
     findings.push({ severity: 'warning', path: w.path, message: w.message, code: w.code });
-  // The torch engine's Python is started only for configs that use it: tfjs configs validate without it.
-  const torch = torchCheck(config, abs);
+  // The torch engine's Python is started only for configs that use it: tfjs configs validate without it. The
+  // text of an unsaved document comes from the editor's checks while typing, which reuse a recent probe.
+  const torch = torchCheck(config, abs, text === undefined ? {} : { reuseMs: EDITOR_PROBE_REUSE_MS });
   if (!torch.ok) findings.push(...errors(torch.issues));
 
   let model: ModelFolderSummary | undefined;

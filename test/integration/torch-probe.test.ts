@@ -223,3 +223,24 @@ test('describeEnvironment: a CUDA build with no GPU visible, and a torch without
     'torch 2.13.0+cu128 (CUDA 12.8, 1 GPU: NVIDIA H100 80GB HBM3): no torch.distributed: one process only; no FSDP2 (fully_shard)',
   );
 });
+
+test("the editor's checks reuse a recent probe of the same interpreter across processes; a failed one is not reused", () => {
+  const python = fakePython('remembered', CPU_TORCH);
+  const config = torchOf({ python });
+  probeTorch(config, undefined, { reuseMs: 60_000 });
+  // A new process: nothing in memory.
+  clearTorchProbeCache();
+  const again = probeTorch(config, undefined, { reuseMs: 60_000 });
+  assert.equal(runsOf(python), 1, 'the second check read what the first found');
+  assert.equal(again.torch, CPU_TORCH.torch);
+  clearTorchProbeCache();
+  probeTorch(config);
+  assert.equal(runsOf(python), 2, 'without reuse (validate, run) the interpreter is asked again');
+
+  const broken = fakePython('remembered-without-torch', { ...CPU_TORCH, torch: null });
+  const brokenConfig = torchOf({ python: broken });
+  refusal(() => probeTorch(brokenConfig, undefined, { reuseMs: 60_000 }));
+  clearTorchProbeCache();
+  refusal(() => probeTorch(brokenConfig, undefined, { reuseMs: 60_000 }));
+  assert.equal(runsOf(broken), 2, 'a probe that found no torch is asked again, so an install shows at once');
+});

@@ -7,7 +7,9 @@
  * traceback in trainer.log.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ResolvedConfig, ResolvedTorch } from '../../protocol/config-resolved';
 import type { ConfigIssue } from '../../protocol/config-validate';
@@ -169,21 +171,78 @@ export function clearTorchProbeCache(): void {
   cache.clear();
 }
 
+export interface ProbeOptions {
+  /**
+   * Reuse what a probe of the same interpreter found within this many milliseconds, in any process, instead of
+   * starting Python again (importing torch takes seconds): for the editor's checks, which run `sculpt validate`
+   * after every pause in typing. Only a probe that found torch is reused, so a fixed environment shows at once.
+   */
+  reuseMs?: number;
+}
+
 /**
  * Probes the config's Python (once per interpreter in this process) and checks what the config asks of it.
  * Throws a ConfigError naming the torch field at fault, what was found and the command that fixes it.
  */
-export function probeTorch(config: Pick<ResolvedConfig, 'torch'>, configFile?: string): TorchProbe {
+export function probeTorch(
+  config: Pick<ResolvedConfig, 'torch'>,
+  configFile?: string,
+  options: ProbeOptions = {},
+): TorchProbe {
   const [python, origin] = choosePython(config.torch, configFile);
-  let env = cache.get(python);
+  let env = cache.get(python) ?? (options.reuseMs ? remembered(python, options.reuseMs) : undefined);
   if (!env) {
     env = runProbe(python, origin, configFile);
-    cache.set(python, env);
+    remember(python, env);
   }
+  cache.set(python, env);
   const probe = withPlan(env, config.torch);
   const issues = planIssues(probe, config.torch);
   if (issues.length) throw new ConfigError(issues, configFile, { hint: issues[0].expected });
   return probe;
+}
+
+/** Where a probe of `python` is remembered across processes: the interpreter and the GPUs it may see. */
+function rememberedFile(python: string): string {
+  const key = createHash('sha256')
+    .update(`${python}\0${process.env.CUDA_VISIBLE_DEVICES ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
+  return path.join(tmpdir(), `sculpt-torch-probe-${key}.json`);
+}
+
+/** The interpreter's modification time: a replaced interpreter is probed again. */
+function interpreterStamp(python: string): number | null {
+  try {
+    return statSync(python).mtimeMs;
+  } catch {
+    return null; // a bare name on the PATH: its age is unknown, the time limit alone decides
+  }
+}
+
+function remembered(python: string, withinMs: number): TorchEnvironment | undefined {
+  try {
+    const saved = JSON.parse(readFileSync(rememberedFile(python), 'utf8')) as {
+      savedAt: number;
+      stamp: number | null;
+      env: TorchEnvironment;
+    };
+    const fresh = Date.now() - saved.savedAt <= withinMs && saved.stamp === interpreterStamp(python);
+    return fresh && saved.env.python === python ? saved.env : undefined;
+  } catch {
+    return undefined; // none yet, or unreadable: probe
+  }
+}
+
+function remember(python: string, env: TorchEnvironment): void {
+  const file = rememberedFile(python);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ savedAt: Date.now(), stamp: interpreterStamp(python), env }));
+    renameSync(tmp, file);
+  } catch {
+    // Only a saving of time: a later check probes again.
+  }
 }
 
 function fail(configFile: string | undefined, message: string, fix: string): never {
