@@ -106,6 +106,17 @@ function makeWorkspace(dir: string): void {
   writeFileSync(join(dir, 'long.sculpt.json'), JSON.stringify(long, null, 2) + '\n');
   const grid = { ...demo, name: 'grid', seeds: 2, training: { ...training, epochs: 4 } };
   writeFileSync(join(dir, 'grid.sculpt.json'), JSON.stringify(grid, null, 2) + '\n');
+  // The PyTorch engine in the project's environment (npm run provision makes .venv).
+  const torch = {
+    ...demo,
+    name: 'torch',
+    backend: undefined,
+    engine: 'torch',
+    torch: { python: join(repoRoot, '.venv', 'bin', 'python') },
+    methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } }],
+    training: { ...training, epochs: 4 },
+  };
+  writeFileSync(join(dir, 'torch.sculpt.json'), JSON.stringify(torch, null, 2) + '\n');
 }
 
 const runsDir = () => join(workspace, 'runs');
@@ -472,7 +483,7 @@ test(
       }
       await wb.command('Notifications: Clear All Notifications');
       const experiments = (await wb.treeRows('Experiments')).map((r) => r.label).sort();
-      assert.deepEqual(experiments, ['demo', 'grid', 'long']);
+      assert.deepEqual(experiments, ['demo', 'grid', 'long', 'torch']);
       await screenshot('views');
     });
 
@@ -634,23 +645,57 @@ test(
       await screenshot('runs-click-experiment');
     });
 
-    await step(t, 'a config written from the snippet validates', async () => {
-      const file = join(workspace, 'snippet.sculpt.json');
-      writeFileSync(file, '');
+    /** Opens a workspace file by its path in the first editor group (Quick Open may not list a new file yet). */
+    async function openByPath(file: string): Promise<void> {
       await page!.keyboard.press('Control+1');
-      // By its path (Quick Open's file list may not have seen a file this new yet).
       await wb.command('File: Open File...');
       const box = page!.locator('.quick-input-widget .quick-input-box input');
       await box.waitFor({ timeout: 10_000 });
       // The dialog fills in its folder once it has read it, which may overwrite a path typed before that.
-      await page!.locator('.quick-input-widget .monaco-list-row', { hasText: 'snippet.sculpt.json' }).first().waitFor();
+      await page!
+        .locator('.quick-input-widget .monaco-list-row', { hasText: basename(file) })
+        .first()
+        .waitFor();
       await poll('the path in the Open File box', 10_000, async () => {
         await box.fill(file);
         await new Promise((r) => setTimeout(r, 300));
         return (await box.inputValue()) === file ? true : undefined;
       });
       await page!.keyboard.press('Enter');
-      await page!.locator('.tab.active[aria-label^="snippet.sculpt.json"]').first().waitFor({ timeout: 10_000 });
+      await page!
+        .locator(`.tab.active[aria-label^="${basename(file)}"]`)
+        .first()
+        .waitFor({ timeout: 10_000 });
+    }
+
+    await step(t, 'a run on the torch engine is launched, watched and listed as tfjs runs are', async () => {
+      await openByPath(join(workspace, 'torch.sculpt.json'));
+      await wb.command('Sculpt: Run Experiment');
+      const done = await poll('the torch run to finish', 180_000, () => {
+        const dirs = runDirs('torch-');
+        const fin = dirs.length === 1 ? last(events(dirs[0]), 'run-finished') : undefined;
+        return fin ? { dir: dirs[0], fin } : undefined;
+      });
+      const started = events(done.dir).find((e): e is RunStartedEvent => e.type === 'run-started')!;
+      assert.equal(started.backend.name, 'torch', 'the run says it ran on the torch engine');
+      assert.ok(
+        events(done.dir).some((e) => e.type === 'ranks'),
+        'the worker reported the subspace ranks of adaptive-svd',
+      );
+      await wb.showSculpt();
+      await wb.treeRow(
+        'Runs',
+        'the torch run, finished, with its engine',
+        (r) => /torch/.test(r.description) && /finished/.test(r.description),
+        30_000,
+      );
+      await screenshot('torch-run');
+    });
+
+    await step(t, 'a config written from the snippet validates', async () => {
+      const file = join(workspace, 'snippet.sculpt.json');
+      writeFileSync(file, '');
+      await openByPath(file);
       await page!.locator('.editor-instance .monaco-editor.focused').first().waitFor({ timeout: 10_000 });
       await page!.keyboard.press('Control+Space');
       const items = await wb.suggestions();
