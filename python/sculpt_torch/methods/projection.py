@@ -162,10 +162,11 @@ def iter_decompositions(weights: Sequence[torch.Tensor], vectors: Sequence[int])
     """The SVD of every weight in turn, with all processes agreeing on the result. One at a time, so that a
     caller that keeps only k of the vectors never holds more than one full decomposition.
 
-    One process: decomposed on the weight's device. Several: a sharded weight is gathered (every process takes
-    part in the all-gather of each matrix; this is where the dense path holds a full matrix), weight i is
-    decomposed by process i mod world only, and its factors are broadcast from there, so the work is spread over
-    the processes and every process projects with the same bits.
+    One process: decomposed on the weight's device. Several: weight i is decomposed by process i mod world only
+    and its factors are broadcast from there, so every process projects with the same bits. The weights go in
+    rounds of `world`: every process takes part in gathering each sharded weight of a round (this is where the
+    dense path holds a full matrix) but keeps only its own, then all processes decompose theirs at the same time,
+    then the factors are broadcast in order. Each process holds at most one full matrix and its factors.
     """
     if len(weights) != len(vectors):
         raise ValueError(f"decompose_weights: {len(weights)} weights but {len(vectors)} ranks")
@@ -175,22 +176,34 @@ def iter_decompositions(weights: Sequence[torch.Tensor], vectors: Sequence[int])
             yield svd(full_tensor(W), v)
         return
     world, me = dist.get_world_size(), dist.get_rank()
-    for i, (W, v) in enumerate(zip(weights, vectors)):
-        full = full_tensor(W).detach()
-        owner = i % world
-        m, n = full.shape
-        device = full.device
-        if me == owner:
-            d = svd(full, v)
-            U, S, V = d.U.to(device), d.sigma.to(device=device), d.V.to(device)
-        else:
-            U = torch.empty(m, v, dtype=SVD_DTYPE, device=device)
-            S = torch.empty(min(m, n), dtype=SVD_DTYPE, device=device)
-            V = torch.empty(n, v, dtype=SVD_DTYPE, device=device)
-        del full
-        for t in (U, S, V):
-            dist.broadcast(t, src=owner)
-        yield Decomposition(U, S.cpu(), V)
+    for start in range(0, len(weights), world):
+        members = range(start, min(start + world, len(weights)))
+        mine: torch.Tensor | None = None
+        mine_index = -1
+        shapes: dict[int, tuple[int, int, torch.device]] = {}
+        for i in members:
+            full = full_tensor(weights[i]).detach()  # a collective for a sharded weight: every process joins
+            shapes[i] = (full.shape[0], full.shape[1], full.device)
+            if i % world == me:
+                mine, mine_index = full, i
+            del full
+        # After the round's gathers, so that the processes' decompositions overlap instead of taking turns.
+        own = svd(mine, vectors[mine_index]) if mine is not None else None
+        del mine
+        for i in members:
+            owner = i % world
+            m, n, device = shapes[i]
+            v = vectors[i]
+            if me == owner:
+                assert own is not None
+                U, S, V = own.U.to(device), own.sigma.to(device=device), own.V.to(device)
+            else:
+                U = torch.empty(m, v, dtype=SVD_DTYPE, device=device)
+                S = torch.empty(min(m, n), dtype=SVD_DTYPE, device=device)
+                V = torch.empty(n, v, dtype=SVD_DTYPE, device=device)
+            for t in (U, S, V):
+                dist.broadcast(t, src=owner)
+            yield Decomposition(U, S.cpu(), V)
 
 
 def agree(values: list[float], device: torch.device) -> list[float]:
