@@ -118,3 +118,13 @@ test("the worker's package: the repository's python/ above the running code, or 
   assert.equal(findPythonDir('/anywhere', { SCULPT_PYTHON_DIR: '/opt/sculpt/python' }), '/opt/sculpt/python');
   assert.throws(() => findPythonDir('/', {}), /python\/sculpt_torch\) was not found above \/; set SCULPT_PYTHON_DIR/);
 });
+
+test("the trainer's share of the cores is split among its local worker processes; the user's OMP_NUM_THREADS wins", () => {
+  const threads = (env: NodeJS.ProcessEnv, nprocPerNode: number) =>
+    workerCommand({ ...base, env, torch: { ...TORCH, nprocPerNode } }).env.OMP_NUM_THREADS;
+  assert.equal(threads({ SCULPT_WASM_THREADS: '8' }, 1), '8');
+  assert.equal(threads({ SCULPT_WASM_THREADS: '8' }, 2), '4');
+  assert.equal(threads({ SCULPT_WASM_THREADS: '2' }, 4), '1', 'never fewer than one thread');
+  assert.equal(threads({ SCULPT_WASM_THREADS: '8', OMP_NUM_THREADS: '3' }, 2), '3');
+  assert.equal(threads({}, 2), undefined, 'no share given: torch (and torchrun) decide');
+});

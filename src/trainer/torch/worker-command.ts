@@ -90,8 +90,21 @@ export function workerCommand(o: WorkerCommandOptions): WorkerCommand {
   return {
     command: python.python,
     args,
-    // Unbuffered: messages must reach the trainer when printed, not when a pipe buffer fills.
-    env: { ...o.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' },
+    // Unbuffered: messages must reach the trainer when printed, not when a pipe buffer fills. The cores this trainer
+    // was given (SCULPT_WASM_THREADS, the supervisor's share among the trainers it runs at once) are split among the
+    // local processes, as torch would otherwise start a thread per core in each and oversubscribe the machine; a
+    // user's own OMP_NUM_THREADS wins.
+    env: {
+      ...o.env,
+      PYTHONPATH: pythonPath,
+      PYTHONUNBUFFERED: '1',
+      PYTHONDONTWRITEBYTECODE: '1',
+      ...(o.env.OMP_NUM_THREADS || !o.env.SCULPT_WASM_THREADS
+        ? {}
+        : {
+            OMP_NUM_THREADS: String(Math.max(1, Math.floor(Number(o.env.SCULPT_WASM_THREADS) / t.nprocPerNode) || 1)),
+          }),
+    },
     python,
     world,
   };
