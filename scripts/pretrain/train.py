@@ -2,17 +2,18 @@
 """Pretrains Sculpt's shipped base model: a small LLaMA-architecture decoder, with the Hugging Face
 LlamaForCausalLM computation and parameter names, so the engine loads the result like any HF checkpoint.
 
-PyTorch (Debian's python3-torch) is used here only because it trains this model an order of magnitude faster
-on a CPU than the engine does today; the engine checks the result (scripts/pretrain/finish.ts recomputes the
-held-out loss and must agree). Inputs come from scripts/pretrain/prepare.ts:
+PyTorch (the project's Python environment .venv, made by scripts/provision/python.sh) is used here only
+because it trains this model an order of magnitude faster on a CPU than the engine does today; the engine
+checks the result (scripts/pretrain/finish.ts recomputes the held-out loss and must agree). Inputs come from
+scripts/pretrain/prepare.ts:
 
   <work>/config.json      the HF config of the model to train
   <work>/train.bin        int32 token ids of the pretraining corpus (documents separated by <eos>)
   <work>/heldout.bin      int32 token ids held out for perplexity
   <work>/init-embed.bin   float32 [vocab, hidden] initial (tied) embeddings, from GloVe where words match
 
-  python3 scripts/pretrain/train.py <work> --tokens 20000000 --seed 0
-writes <work>/model.safetensors and <work>/train-log.json.
+  .venv/bin/python scripts/pretrain/train.py <work> --tokens 20000000 --seed 0
+writes <work>/model.safetensors and <work>/train-log.json (with the PyTorch version that trained it).
 """
 import argparse
 import json
@@ -99,7 +100,7 @@ class Llama(torch.nn.Module):
             if self.kv != self.heads:
                 k = k.repeat_interleave(self.heads // self.kv, dim=1)
                 v = v.repeat_interleave(self.heads // self.kv, dim=1)
-            # Written out (Debian's torch 1.13 has no scaled_dot_product_attention).
+            # Written out, as the engine computes it (finish.ts compares the two).
             att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
             att = att.masked_fill(self.causal[:T, :T], float("-inf"))
             a = att.softmax(-1) @ v
@@ -178,7 +179,7 @@ def main():
     steps = args.tokens // (args.batch * T)
     warm = max(1, steps // 50)
     g = torch.Generator().manual_seed(args.seed)
-    log = {"device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev), "steps": steps, "batch": args.batch, "context": T, "lr": args.lr, "seed": args.seed, "tokens": steps * args.batch * T, "corpus_tokens": len(train), "curve": []}
+    log = {"device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev), "torch": torch.__version__, "threads": args.threads, "steps": steps, "batch": args.batch, "context": T, "lr": args.lr, "seed": args.seed, "tokens": steps * args.batch * T, "corpus_tokens": len(train), "curve": []}
     start = time.time()
     for step in range(1, steps + 1):
         lr = args.lr * min(step / warm, 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm))))

@@ -87,7 +87,7 @@ const CASES: Case[] = [
       ],
     }),
     error: () =>
-      "tasks[0].labels: labels 'Spam', 'spam' of task 'mail' encode to the same tokens (spam), so rank evaluation cannot tell them apart and training teaches one answer for both. Make the labels differ in words the tokenizer (builtin:sculpt-base, 8192 tokens) keeps apart (a lowercasing tokenizer ignores case)",
+      "tasks[0].labels: labels 'Spam', 'spam' of task 'mail' encode to the same tokens ( spam), so rank evaluation cannot tell them apart and training teaches one answer for both. Make the labels differ in words the tokenizer (builtin:sculpt-base, 8192 tokens) keeps apart (a lowercasing tokenizer ignores case)",
   },
   {
     name: "a tokenizer larger than the model's vocabulary",

@@ -32,7 +32,7 @@ import { tinyExperiment, writeExperiment } from '../helpers/experiment';
 const MODELS = join(repoRoot, 'assets', 'models');
 // 68 words, no lowercasing: good, bad, cat, dog, owl, big, happy, sad, angry, Answer, ':' ... and <unk> = 3.
 const tiny = loadTokenizer(join(MODELS, 'tiny-llama'));
-// 8,192 words, lowercased.
+// A lowercase byte-level BPE of 8,192 tokens: no unknown token, labels one token each.
 const base = loadTokenizer(join(MODELS, 'sculpt-base'));
 
 const TEMPLATE = '{instruction}{input}\nAnswer:';
@@ -200,7 +200,7 @@ test('labels read as <unk> and labels that encode alike are errors naming the ta
   const issue = findings(cased).issues[0];
   assert.match(
     issue.message,
-    /^labels 'Spam', 'spam' of task 't' encode to the same tokens \(spam\), so rank evaluation cannot tell them apart/,
+    /^labels 'Spam', 'spam' of task 't' encode to the same tokens \( spam\), so rank evaluation cannot tell them apart/,
   );
   // Labels of several tokens that share only their first are scored on all of them: no error.
   const shared = cover(task(TRAIN, TEST, ['big cat', 'big dog']));
@@ -331,7 +331,7 @@ test('a checkpoint without tokenizer.json needs the tokenizer field; a tokenizer
   );
   const given = resolved({ model: 'model', tokenizer: join(MODELS, 'tiny-llama') }, bare);
   assert.equal(inputErrors(given.config!), '');
-  // sculpt-base's 8,192 words for tiny-llama's 68 embedding rows.
+  // sculpt-base's 8,192 tokens for tiny-llama's 68 embedding rows.
   const large = resolved({ tokenizer: join(MODELS, 'sculpt-base', 'tokenizer.json') });
   assert.equal(
     inputErrors(large.config!),

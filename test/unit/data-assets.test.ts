@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { builtinTask, builtinTasks } from '../../src/runs/builtin/index';
-import { loadTokenizer } from '../../src/engine/io/tokenizer';
+import { loadTokenizer, unknownTokenId } from '../../src/engine/io/tokenizer';
+import { answerText } from '../../src/engine/data/batches';
 import type { Example } from '../../src/data/examples';
 import { repoRoot } from '../helpers/paths';
 
@@ -158,16 +159,22 @@ test('data assets: labels are single lower-case words, disjoint across the tasks
   assert.deepEqual([...file].sort(), [...new Set(allTasks().flatMap((t) => t.labels))].sort());
 });
 
-test('data assets: every label is one known token of the shipped base model, also after the answer prompt', () => {
-  // Rank classification scores each label as one token; a label the tokenizer splits or does not know would
-  // score fragments or <unk> instead. Rebuilding the data with new labels means retraining the tokenizer.
+test('data assets: every label is one known token of the shipped base model after the answer prompt', () => {
+  // Rank classification scores each label as one token: the answer as training and evaluation encode it, one
+  // space and the label (answerText). A label the tokenizer splits or does not know would score fragments or
+  // <unk> instead. Rebuilding the data with new labels means retraining the tokenizer.
   const tok = loadTokenizer(join(repoRoot, 'assets', 'models', 'sculpt-base'));
+  const unk = unknownTokenId(tok);
   const prompt = tok.encode('\nAnswer:');
   for (const label of readFileSync(join(dataDir, 'labels.txt'), 'utf8').trim().split('\n')) {
-    const ids = tok.encode(label);
+    const ids = tok.encode(answerText(label));
     assert.equal(ids.length, 1, `label '${label}' is ${ids.length} tokens of sculpt-base's tokenizer`);
-    assert.notEqual(ids[0], tok.unkId, `label '${label}' is unknown to sculpt-base's tokenizer`);
-    assert.deepEqual(tok.encode(`\nAnswer: ${label}`), [...prompt, ids[0]], `label '${label}' after the answer prompt`);
+    assert.notEqual(ids[0], unk, `label '${label}' is unknown to sculpt-base's tokenizer`);
+    assert.deepEqual(
+      tok.encode(`\nAnswer:${answerText(label)}`),
+      [...prompt, ids[0]],
+      `label '${label}' after the answer prompt`,
+    );
   }
 });
 

@@ -186,6 +186,46 @@ test('trained byte-level BPE: deterministic, saved as tokenizer.json, loads back
   assert.throws(() => trainTokenizer(CORPUS, { vocabSize: 100 }), /needs vocabSize >= 260/);
 });
 
+test('trained byte-level BPE: included texts become single tokens within the vocabulary size', () => {
+  const plain = trainTokenizer(CORPUS, { vocabSize: 320 });
+  // Rare or absent words, as they follow a prompt (with their space), and one that starts a line.
+  const include = [' zebra', ' barked', ' xylophonist', 'answer'];
+  assert.ok(
+    include.some((t) => plain.encode(t).length > 1),
+    'the merges alone leave some in pieces',
+  );
+  const tok = trainTokenizer(CORPUS, { vocabSize: 320, include });
+  assert.equal(tok.vocabSize, 320, 'the appended merges take the place of the last learned ones');
+  for (const t of include)
+    assert.deepEqual(
+      tok.encode(t).map((id) => tok.idToToken(id)),
+      [t.replace(' ', 'Ġ')],
+    );
+  // In a text too, and saved and loaded the file says the same.
+  const dir = tempDir('included');
+  tok.save(dir);
+  const loaded = loadTokenizer(dir);
+  assert.deepEqual(
+    loaded.encode('the zebra barked').map((id) => loaded.idToToken(id)),
+    ['the', 'Ġzebra', 'Ġbarked'],
+  );
+  assert.deepEqual(trainTokenizer(CORPUS, { vocabSize: 320, include }).json, tok.json, 'deterministic');
+  // Other words keep the learned merges' tokens; only the last learned merges made room.
+  const learned = (plain.json.model as { merges: string[] }).merges;
+  const kept = (tok.json.model as { merges: string[] }).merges;
+  const prefix = kept.findIndex((m, i) => m !== learned[i]);
+  assert.ok(prefix > 0 && prefix < learned.length);
+  assert.deepEqual(plain.encode(' the cat sat on the mat'), tok.encode(' the cat sat on the mat'));
+  assert.throws(
+    () => trainTokenizer(CORPUS, { vocabSize: 320, include: [' two words'] }),
+    /' two words' is split into 2 pieces before BPE/,
+  );
+  assert.throws(
+    () => trainTokenizer(CORPUS, { vocabSize: 262, include: [' xylophonist'] }),
+    /vocabSize 262 has no room for the included texts/,
+  );
+});
+
 test('trained word-level tokenizer: the most frequent words, unknown words as <unk>, HF WordLevel file', () => {
   const tok = trainTokenizer(['The constructor said: toString, toString, the the', ...CORPUS], {
     vocabSize: 30,

@@ -206,7 +206,11 @@ export interface TrainOptions {
   lowercase?: boolean;
   /** Pairs (bpe) or words (word) seen fewer times are not added. Default 2. */
   minFrequency?: number;
-  /** Words that must be single tokens whatever their frequency (e.g. the label words of a benchmark); word-level only. */
+  /**
+   * Texts that must be single tokens whatever their frequency (e.g. the label words of a benchmark). Word-level:
+   * words. BPE: texts the pre-tokenizer keeps in one piece, as they occur after a prompt (' good', with its
+   * space); merges are appended for those the learned merges leave in pieces, within `vocabSize`.
+   */
   include?: string[];
 }
 
@@ -320,7 +324,14 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
       );
     }
     for (const ch of alphabet) vocab.set(ch, vocab.size);
-    model.merges = learnMerges(counts, minFreq, vocab, opts.vocabSize);
+    const base = new Map(vocab);
+    const merges = learnMerges(counts, minFreq, vocab, opts.vocabSize);
+    if (opts.include?.length) {
+      const fitted = withWholeTokens(includedPieces(opts.include, json), merges, base, opts.vocabSize);
+      vocab.clear();
+      for (const [t, i] of fitted.vocab) vocab.set(t, i);
+      model.merges = fitted.merges;
+    } else model.merges = merges;
   }
   model.vocab = Object.fromEntries(vocab);
   const config = {
@@ -331,7 +342,93 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainOptions): Tok
     unk_token: '<unk>',
     clean_up_tokenization_spaces: false,
   };
-  return new Tokenizer(json, config);
+  const tok = new Tokenizer(json, config);
+  if (kind === 'bpe')
+    for (const text of opts.include ?? []) {
+      const ids = tok.encode(text);
+      // A guard on withWholeTokens' reasoning about merge order, checked with the runtime's own BPE.
+      if (ids.length !== 1) throw new Error(`trainTokenizer: '${text}' came out as ${ids.length} tokens, not one`);
+    }
+  return tok;
+}
+
+/** Each included text as the byte-level symbols of its one pre-token. */
+function includedPieces(texts: string[], json: Json): string[][] {
+  const hf = new HfTokenizer(runtimeJson(json), {});
+  return texts.map((text) => {
+    const norm = hf.normalizer ? hf.normalizer(text) : text;
+    const pre = hf.pre_tokenizer ? hf.pre_tokenizer(norm) : [norm];
+    if (pre.length !== 1)
+      throw new RangeError(
+        `trainTokenizer: '${text}' is split into ${pre.length} pieces before BPE (${JSON.stringify(pre)}), so no merge can make it one token`,
+      );
+    return Array.from(pre[0]);
+  });
+}
+
+/** What the BPE model does to one pre-token: merge the adjacent pair of lowest rank until none is left. */
+function applyMerges(symbols: string[], ranks: Map<string, number>): string[] {
+  const s = [...symbols];
+  for (;;) {
+    let best = -1;
+    let bestRank = Infinity;
+    for (let j = 0; j + 1 < s.length; j++) {
+      const r = ranks.get(s[j] + ' ' + s[j + 1]);
+      if (r !== undefined && r < bestRank) [best, bestRank] = [j, r];
+    }
+    if (best < 0) return s;
+    s.splice(best, 2, s[best] + s[best + 1]);
+  }
+}
+
+/**
+ * Makes every included text one token: keeps the longest prefix of the learned merges that leaves room, then
+ * appends for each text still in pieces p1..pk the merges (p1,p2), (p1p2,p3), ... Appended merges rank after
+ * all others, so they change no other word's tokens before its learned merges are done, and a text's own
+ * chain always completes: at each step the only pairs left to merge are (prefix so far, next piece).
+ */
+function withWholeTokens(
+  pieces: string[][],
+  merges: string[],
+  base: Map<string, number>,
+  vocabSize: number,
+): { merges: string[]; vocab: Map<string, number> } {
+  const build = (k: number) => {
+    const vocab = new Map(base);
+    const ranks = new Map<string, number>();
+    const out = merges.slice(0, k);
+    for (const m of out) {
+      const [a, b] = m.split(' ');
+      ranks.set(m, ranks.size);
+      if (!vocab.has(a + b)) vocab.set(a + b, vocab.size);
+    }
+    for (const syms of pieces) {
+      let s = applyMerges(syms, ranks);
+      while (s.length > 1) {
+        const m = s[0] + ' ' + s[1];
+        out.push(m);
+        ranks.set(m, ranks.size);
+        if (!vocab.has(s[0] + s[1])) vocab.set(s[0] + s[1], vocab.size);
+        s = [s[0] + s[1], ...s.slice(2)];
+      }
+    }
+    return { merges: out, vocab };
+  };
+  let k = merges.length;
+  let fit = build(k);
+  // Fewer learned merges can leave more texts in pieces: step down until the whole fits, then up while it does.
+  while (fit.vocab.size > vocabSize && k > 0) {
+    k = Math.max(0, k - (fit.vocab.size - vocabSize));
+    fit = build(k);
+  }
+  if (fit.vocab.size > vocabSize)
+    throw new RangeError(`trainTokenizer: vocabSize ${vocabSize} has no room for the included texts as whole tokens`);
+  while (k < merges.length) {
+    const next = build(k + 1);
+    if (next.vocab.size > vocabSize) break;
+    [k, fit] = [k + 1, next];
+  }
+  return fit;
 }
 
 /**
