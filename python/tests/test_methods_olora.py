@@ -215,7 +215,10 @@ class OLoraTest(unittest.TestCase):
         fails({"modules": ["q", "v", "q"]}, "methods[3].modules", "names 'q' twice")
         fails({"r": 20}, "methods[3].r", r"rank 20 exceeds min\(d_out, d_in\) = 16 of model\.layers\.0\.self_attn\.v_proj")
         no_o = lambda mdl: [t for t in target_matrices(mdl) if t.role != "o"]  # noqa: E731
-        fails({"modules": ["q", "o"]}, "methods[3].modules", r"'o' is not an attention projection of this llama model \(it has q, k, v\)", no_o)
+        fails({"modules": ["q", "o"]}, "methods[3].modules", r"'o' is not an attention projection of this llama model \(it has q, k, v, mlp\)", no_o)
+        attention_only = lambda mdl: [t for t in target_matrices(mdl) if t.group != "mlp"]  # noqa: E731
+        fails({"modules": ["q", "mlp"]}, "methods[3].modules",
+              r"this llama model has no MLP projection to adapt \(it has q, k, v, o\)", attention_only)
         self.assertFalse(any(isinstance(x, OLoraProjection) for x in model.modules()), "a failed setup changes nothing")
         # Warnings: no lr of its own, and more tasks x r than the input width.
         cfg = {k: v for k, v in olora_config().items()}
@@ -258,3 +261,16 @@ class OLoraTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OLoraMlpTest(unittest.TestCase):
+    def test_mlp_adapts_every_projection_of_every_mlp_block(self):
+        from sculpt_torch.methods.olora import resolve_slots
+
+        model = load_model(ASSET_LLAMA)
+        mlp = [t.name for t in target_matrices(model) if t.group == "mlp"]
+        self.assertEqual(len(mlp) % 3, 0, "gate, up and down per layer")
+        slots = resolve_slots(model, ["q", "mlp"], "methods[0].modules")
+        self.assertEqual(sorted(s.weight for s in slots if s.target.group == "mlp"), sorted(mlp))
+        self.assertTrue(all(s.d_out == s.target.d_out and s.offset == 0 for s in slots if s.target.group == "mlp"),
+                        "an MLP projection is adapted whole")

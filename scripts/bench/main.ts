@@ -12,11 +12,14 @@
  *   memory     trainer peak RSS (seqft, adaptive-svd) and adaptive-svd's bases against the target matrices (memory.ts)
  *   dashboard  the dashboard ingesting and drawing a large run in Chromium (dashboard.ts)
  *   gpu        the webgpu backend on a GPU machine (gpu.ts)
+ *   peers      every method at its defaults on the demo suite: the accuracy right after training each task
+ *              against chance + 25 (peers.ts); exit code 1 when a method leaves a task below it
  */
 // Suites load on demand: the dashboard suite needs playwright-core (a dev dependency), which a GPU machine
 // running only the gpu suite does not have.
 const argv = () => process.argv.slice(2);
-const suites: Record<string, () => Promise<void>> = {
+// A suite may resolve to an exit code (peers: 1 when a method failed its check); otherwise 0.
+const suites: Record<string, () => Promise<void | number>> = {
   svd: async () => (await import('./svd')).runSvdBench(argv()),
   models: async () => (await import('./models')).runModelsBench(argv()),
   train: async () => (await import('./train')).runTrainBench(argv()),
@@ -25,6 +28,7 @@ const suites: Record<string, () => Promise<void>> = {
   memory: async () => (await import('./memory')).runMemoryBench(argv()),
   dashboard: async () => (await import('./dashboard')).runDashboardBench(argv()),
   gpu: async () => (await import('./gpu')).runGpuCheck(argv()),
+  peers: async () => (await import('./peers')).runPeersBench(argv()),
 };
 
 async function main(): Promise<number> {
@@ -37,8 +41,8 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  await suites[name]();
-  return 0;
+  const code = await suites[name]();
+  return typeof code === 'number' ? code : 0;
 }
 
 main().then((code) => (process.exitCode = code));

@@ -2,13 +2,18 @@
  * `sculpt report --html`: one self-contained page (no scripts, no external resources). First the experiment: the
  * methods' means with 95% intervals, the paired differences to the baseline with their verdicts, the notes, and
  * per metric a chart of each method's mean, interval and runs. Then, per run: the summary table (best value per
- * column marked), average accuracy after each task, and each run's accuracy matrix as a heatmap. Charts are
- * inline SVG so the page opens anywhere, offline, and prints well. Every run-provided string is escaped.
+ * column marked), average accuracy after each task, and each run's accuracy matrix as a heatmap. Given the run
+ * folders, a last section shows each run's per-example predictions (`eval.predictions`) at its latest evaluation
+ * with them: per task a confusion matrix and the first misclassified examples. Charts are inline SVG so the page
+ * opens anywhere, offline, and prints well. Every run-provided string (names, labels, example inputs) is escaped.
  */
 import { aggregateRuns, isCounted } from './aggregate';
 import { HIGHER_IS_BETTER, METRIC_NAMES, type ExperimentAggregate, type MetricName } from './aggregate-types';
 import type { RunSummary } from './fold';
 import { metricsAfter } from './metrics';
+import { MAX_CONFUSION_LABELS, OTHER_LABEL, confusionMatrix, misclassifiedRows } from './confusion';
+import { listPredictionSets, readPredictionRecords } from './predictions';
+import type { ConfusionMatrix, MisclassifiedRow } from '../protocol/predictions';
 import {
   aggregateHasValidation,
   fmtEstimate,
@@ -294,7 +299,114 @@ function aggregateSection(runs: RunSummary[], agg: ExperimentAggregate, colourOf
   return parts.join('\n');
 }
 
-export function htmlReport(runs: RunSummary[], aggregate: ExperimentAggregate = aggregateRuns(runs)): string {
+/** Misclassified examples the page lists per task at most: enough to see a pattern, short enough to print. */
+export const HTML_MISCLASSIFIED = 25;
+
+/** Where the page finds a run's per-example predictions: the run's folder, by the run's name. */
+export interface RunFolder {
+  name: string;
+  dir: string;
+}
+
+export interface HtmlReportOptions {
+  /** Run folders whose predictions the page shows (those without any are left out of that section). */
+  predictions?: readonly RunFolder[];
+  /** Misclassified examples per task at most (default HTML_MISCLASSIFIED). */
+  misclassifiedLimit?: number;
+}
+
+/**
+ * A confusion matrix as a table: rows expected, columns predicted (and `(other)` for predictions that are no
+ * label); each cell shaded by its share of the row, the diagonal outlined. Counts stay readable as text, so the
+ * table survives printing and copying.
+ */
+function confusionTable(m: ConfusionMatrix): string {
+  const cols = m.other ? [...m.labels, OTHER_LABEL] : m.labels;
+  const head = cols.map((l) => `<th>${esc(l)}</th>`).join('');
+  const rows = m.labels.map((label, i) => {
+    const counts = m.other ? [...m.counts[i], m.other[i]] : m.counts[i];
+    const total = counts.reduce((a, b) => a + b, 0);
+    const cells = counts.map((n, j) => {
+      const share = total ? n / total : 0;
+      // Correct predictions in green, confusions in red, by their share of the expected label's examples.
+      const fill =
+        n === 0
+          ? ''
+          : ` style="background: rgba(${i === j ? '89,161,79' : '225,87,89'},${(0.15 + 0.6 * share).toFixed(2)})"`;
+      const title = `expected ${label}, predicted ${cols[j]}: ${n} of ${total}`;
+      return `<td class="num${i === j ? ' diag' : ''}"${fill} title="${esc(title)}">${n}</td>`;
+    });
+    return `<tr><th scope="row">${esc(label)}</th>${cells.join('')}<td class="num total">${total}</td></tr>`;
+  });
+  return (
+    '<table class="confusion"><thead><tr><th class="corner">expected \\ predicted</th>' +
+    `${head}<th>examples</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+  );
+}
+
+/** The misclassified examples: input as text (never markup), expected, predicted, and the best labels' shares. */
+function misclassifiedTable(rows: readonly MisclassifiedRow[], total: number): string {
+  if (total === 0) return '<p class="empty">No misclassified example.</p>';
+  const body = rows.map((r) => {
+    const top = r.top.map((t) => `${esc(t.label)} ${(100 * t.share).toFixed(0)}%`).join(', ');
+    const cut = r.inputTruncated ? ' <small>(cut)</small>' : '';
+    return `<tr><td class="num">${r.index}</td><td class="input">${esc(r.input)}${cut}</td><td>${esc(r.expected)}</td><td>${esc(r.predicted)}</td><td>${top || '–'}</td></tr>`;
+  });
+  const shown = rows.length < total ? `the first ${rows.length} of ${total}` : `all ${total}`;
+  return (
+    `<details><summary>Misclassified examples: ${shown}, in test-set order</summary>` +
+    '<table class="misclassified"><thead><tr><th>#</th><th>input</th><th>expected</th><th>predicted</th><th>best labels (share of probability)</th></tr></thead>' +
+    `<tbody>${body.join('')}</tbody></table></details>`
+  );
+}
+
+/**
+ * Per run, the test sets of its latest evaluation with predictions (after the last task for a finished run with
+ * the default `eval.predictions`), as the Markdown report picks them: each task's confusion matrix and its first
+ * misclassified examples. Empty when no run folder has predictions.
+ */
+export function predictionsHtml(folders: readonly RunFolder[], limit = HTML_MISCLASSIFIED): string {
+  const parts: string[] = [];
+  for (const run of folders) {
+    const sets = listPredictionSets(run.dir).sets.filter((s) => s.split === 'test');
+    if (!sets.length) continue;
+    const last = sets.reduce((a, b) => (b.afterTask > a.afterTask ? b : a)).point;
+    parts.push(`<section><h3>${esc(run.name)} <small>${esc(last.replace(/-/g, ' '))}, test sets</small></h3>`);
+    for (const s of sets.filter((x) => x.point === last)) {
+      parts.push(
+        `<h4>${esc(s.name)} <small>${esc(s.mode)}, ${s.examples} examples, accuracy ${s.accuracy.toFixed(1)}</small></h4>`,
+      );
+      try {
+        const { records, badLines } = readPredictionRecords(run.dir, s);
+        const m = confusionMatrix(records, s.labels);
+        parts.push(
+          m.labels.length > MAX_CONFUSION_LABELS
+            ? `<p class="empty">${m.labels.length} distinct labels: too many for a confusion matrix (at most ${MAX_CONFUSION_LABELS}).</p>`
+            : confusionTable(m),
+        );
+        const wrong = misclassifiedRows(records, limit);
+        parts.push(misclassifiedTable(wrong.rows, wrong.total));
+        if (badLines)
+          parts.push(`<p class="error">${badLines} line(s) of the file could not be read and are left out.</p>`);
+      } catch (e) {
+        parts.push(`<p class="error">Unreadable: ${esc((e as Error).message)}</p>`);
+      }
+    }
+    parts.push('</section>');
+  }
+  if (!parts.length) return '';
+  return [
+    '<h2>Predictions</h2>',
+    '<p>Per-example predictions in the run folders (<code>eval.predictions</code>), on the test sets. Confusion matrices: rows are the expected labels, columns the predicted ones; the diagonal counts the correct predictions.</p>',
+    ...parts,
+  ].join('\n');
+}
+
+export function htmlReport(
+  runs: RunSummary[],
+  aggregate: ExperimentAggregate = aggregateRuns(runs),
+  options: HtmlReportOptions = {},
+): string {
   const colourOf = methodColours(runs, aggregate);
   const cols: { key: MetricName; better: 'max' | 'min' }[] = METRIC_NAMES.map((key) => ({
     key,
@@ -350,6 +462,13 @@ figcaption { font-weight: 600; margin-bottom: 4px; }
 small { color: #666; font-weight: normal; }
 .error { color: #a00; }
 .empty { color: #666; }
+table.confusion th, table.confusion td { border: 1px solid #ddd; }
+table.confusion td.diag { outline: 2px solid #59a14f; outline-offset: -2px; }
+table.confusion td.total { color: #666; }
+table.confusion th.corner { font-weight: normal; color: #666; }
+table.misclassified td { vertical-align: top; }
+table.misclassified td.input { max-width: 60ch; white-space: pre-wrap; overflow-wrap: anywhere; }
+details { margin: 4px 0 16px; }
 </style></head><body>
 <h1>Sculpt report</h1>
 <p>${esc(METRICS_LEGEND)}</p>
@@ -363,6 +482,7 @@ ${rows}
 <h3>Average accuracy after each task</h3>
 ${averageChart(runs, colourOf)}
 ${sections}
+${options.predictions ? predictionsHtml(options.predictions, options.misclassifiedLimit) : ''}
 </body></html>
 `;
 }

@@ -7,6 +7,7 @@
 import { aggregateRuns } from './aggregate';
 import { METRIC_NAMES, type Estimate, type ExperimentAggregate, type PairedDifference } from './aggregate-types';
 import type { RunSummary } from './fold';
+import { listPredictionSets, readPredictionRecords } from './predictions';
 
 /** @deprecated Import `effectiveEvents` from ./fold; this re-export goes once no caller uses it. */
 export { effectiveEvents } from './fold';
@@ -297,4 +298,82 @@ export function csvReport(runs: RunSummary[], aggregate: ExperimentAggregate = a
     }
   }
   return rows.map((row) => row.map(csvCell).join(',')).join('\n') + '\n';
+}
+
+/**
+ * The predictions CSV's columns. `scores` is one JSON object per row (label -> log-probability, rank mode; empty
+ * for generation), not one column per label: the tasks of a run have different label sets, and per-label columns
+ * would be the union of them all, empty on most rows. `mode` tells apart the rows of a task evaluated both ways.
+ */
+export const PREDICTIONS_CSV_HEADER = [
+  'run',
+  'method',
+  'seed',
+  'order',
+  'point',
+  'split',
+  'task',
+  'mode',
+  'index',
+  'input',
+  'expected',
+  'predicted',
+  'correct',
+  'scores',
+] as const;
+
+/** A run's summary and its folder, where its prediction files are. */
+export interface RunWithFolder {
+  summary: RunSummary;
+  dir: string;
+}
+
+/**
+ * Every per-example prediction of the runs' folders, one row per example and evaluation: by run, then point
+ * (`zero-shot`, `after-task-<n>`), split, task and mode, as the folders list them, and within a file in split
+ * order. `task` is the task's name, `index` its position in the split, `input` the prompt's input as the file
+ * holds it (cut at 500 characters), `correct` `true` or `false`. Fields are quoted as RFC 4180 asks (commas,
+ * quotes and line breaks inside a field), so inputs survive a round trip. Runs without predictions add no row;
+ * a file that cannot be read adds none either, and is named in `problems`.
+ */
+export function predictionsCsv(runs: readonly RunWithFolder[]): { csv: string; rows: number; problems: string[] } {
+  const rows: Cell[][] = [[...PREDICTIONS_CSV_HEADER]];
+  const problems: string[] = [];
+  for (const { summary: r, dir } of runs) {
+    const listing = listPredictionSets(dir);
+    problems.push(...listing.problems);
+    for (const set of listing.sets) {
+      let records;
+      try {
+        records = readPredictionRecords(dir, set).records;
+      } catch (e) {
+        problems.push(`${dir}: ${set.point}/${set.file}: ${(e as Error).message}`);
+        continue;
+      }
+      for (const x of records)
+        rows.push([
+          r.name,
+          r.method,
+          r.seed,
+          r.order,
+          set.point,
+          set.split,
+          set.name,
+          set.mode,
+          x.index,
+          x.input,
+          x.expected,
+          x.predicted,
+          x.correct ? 'true' : 'false',
+          x.scores ? JSON.stringify(x.scores) : null,
+        ]);
+    }
+  }
+  return { csv: rows.map((row) => row.map(csvCell).join(',')).join('\n') + '\n', rows: rows.length - 1, problems };
+}
+
+/** Where the predictions CSV of a report goes: beside it, `report.csv` -> `report.predictions.csv`. */
+export function predictionsCsvPath(reportPath: string): string {
+  const m = /^(.*?)(\.csv)?$/i.exec(reportPath)!;
+  return `${m[1]}.predictions.csv`;
 }

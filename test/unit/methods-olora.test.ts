@@ -38,7 +38,7 @@ function values(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
-test('the orthogonality term is λ1 Σ |A_i A_tᵀ| over earlier tasks and adapted projections', async () => {
+test("the orthogonality term is the paper's λ1 Σ ‖A_i A_tᵀ‖²_F over earlier tasks and adapted projections", async () => {
   await cpu();
   const t = tiny(['tiny/sentiment', 'tiny/topic', 'tiny/size']);
   const m = new OLora(cfg({ r: 2, lambda1: 0.3 }), 'methods[0]');
@@ -63,7 +63,8 @@ test('the orthogonality term is λ1 Σ |A_i A_tᵀ| over earlier tasks and adapt
   slots.forEach((s, i) => {
     for (const earlier of [0, 1]) {
       const prod = matmul(As[earlier][i], transpose(As[2][i], 2, s.dIn), 2, s.dIn, 2);
-      want += prod.reduce((acc, v) => acc + Math.abs(v), 0);
+      // The sum of squared entries (the paper's eq. 5), not the reference code's sum of absolute values.
+      want += prod.reduce((acc, v) => acc + v * v, 0);
     }
   });
   want *= 0.3;
@@ -71,6 +72,98 @@ test('the orthogonality term is λ1 Σ |A_i A_tᵀ| over earlier tasks and adapt
   const got = extra.total.dataSync()[0];
   assert.ok(Math.abs(got - want) <= 1e-5 * want, `orthogonality ${got} vs hand ${want}`);
   assert.equal(extra.terms.orthogonality.dataSync()[0], got);
+  tf.dispose([extra.total, ...Object.values(extra.terms)]);
+  // Its gradient reaches the current A only: 2 λ1 Σ_i (A_t A_iᵀ) A_i per slot, the earlier A's being constants.
+  const current = m.trainable();
+  const s0 = slots[0];
+  const At = current.get(pairKey(2, s0, 'A'))!;
+  const { grads } = tf.variableGrads(() => m.extraLoss()!.total, [...current.values()]);
+  const g = grads[At.name].dataSync();
+  const hand = new Float64Array(2 * s0.dIn);
+  for (const earlier of [0, 1]) {
+    const prod = matmul(As[2][0], transpose(As[earlier][0], 2, s0.dIn), 2, s0.dIn, 2);
+    matmul(prod, As[earlier][0], 2, 2, s0.dIn).forEach((v, j) => (hand[j] += 2 * 0.3 * v));
+  }
+  assert.ok(maxAbsDiff(g, hand) < 1e-4 * Math.max(...hand.map(Math.abs)), 'dL/dA_t by hand');
+  const Bt = current.get(pairKey(2, s0, 'B'))!;
+  assert.ok(!grads[Bt.name] || grads[Bt.name].dataSync().every((v) => v === 0), 'no gradient on B_t');
+  tf.dispose(Object.values(grads));
+  m.dispose();
+  t.model.dispose();
+});
+
+test('a new pair starts as PEFT does: B zero, A uniform in ±1/√d_in, seeded per task and slot; the function is unchanged', async () => {
+  await cpu();
+  const t = tiny();
+  const m = new OLora(cfg({ r: 4 }), 'methods[0]');
+  m.setup(t.ctx);
+  m.beforeTask(t.ctx);
+  const first = m.trainable();
+  const As: Float32Array[] = [];
+  for (const s of m.adapterSlots) {
+    const A = values(first.get(pairKey(0, s, 'A'))!).slice();
+    const B = values(first.get(pairKey(0, s, 'B'))!);
+    assert.equal(A.length, 4 * s.dIn);
+    assert.equal(B.length, s.dOut * 4);
+    assert.ok(
+      B.every((v) => v === 0),
+      `${s.key}: B starts at zero`,
+    );
+    const bound = 1 / Math.sqrt(s.dIn);
+    assert.ok(
+      A.every((v) => Math.abs(v) <= bound),
+      `${s.key}: |A| <= 1/√d_in`,
+    );
+    // Spread over the interval, not a constant: the sample's variance near bound²/3.
+    const variance = A.reduce((acc, v) => acc + v * v, 0) / A.length;
+    assert.ok(Math.abs(variance / ((bound * bound) / 3) - 1) < 0.35, `${s.key}: variance ${variance}`);
+    As.push(A);
+  }
+  assert.ok(maxAbsDiff(As[0], As[1]) > 0, 'each slot draws its own A');
+  // With B = 0 the adapted weights are the base weights: a new task starts from the previous task's function.
+  const over = m.weightOverrides()!;
+  for (const [name, w] of over) assert.equal(maxAbsDiff(values(w), t.model.params.get(name)!.dataSync()), 0, name);
+  tf.dispose([...over.values()]);
+  t.ctx.task = 1;
+  m.beforeTask(t.ctx);
+  const second = m.trainable();
+  const s = m.adapterSlots[0];
+  assert.ok(maxAbsDiff(values(second.get(pairKey(1, s, 'A'))!), As[0]) > 0, 'each task draws its own A');
+  // The same seed draws the same A's.
+  const again = new OLora(cfg({ r: 4 }), 'methods[0]');
+  const t2 = tiny();
+  again.setup(t2.ctx);
+  again.beforeTask(t2.ctx);
+  assert.equal(maxAbsDiff(values(again.trainable().get(pairKey(0, s, 'A'))!), As[0]), 0);
+  again.dispose();
+  t2.model.dispose();
+  m.dispose();
+  t.model.dispose();
+});
+
+test('the L2 term is λ2 (‖A_t‖² + ‖B_t‖²) over the new pairs only, earlier pairs left out', async () => {
+  await cpu();
+  const t = tiny(['tiny/sentiment', 'tiny/topic']);
+  const m = new OLora(cfg({ r: 2, lambda1: 0, lambda2: 0.25 }), 'methods[0]');
+  m.setup(t.ctx);
+  const slots = m.adapterSlots;
+  const tensors = new Map<string, tf.Tensor>();
+  let want = 0;
+  for (let task = 0; task < 2; task++) {
+    slots.forEach((s, i) => {
+      const a = Array.from({ length: 2 * s.dIn }, (_, j) => Math.cos(task + i + j * 0.1));
+      const b = Array.from({ length: s.dOut * 2 }, (_, j) => 0.5 * Math.sin(task * 3 + i + j * 0.2));
+      tensors.set(pairKey(task, s, 'A'), tf.tensor2d(a, [2, s.dIn]));
+      tensors.set(pairKey(task, s, 'B'), tf.tensor2d(b, [s.dOut, 2]));
+      if (task === 1) want += [...a, ...b].reduce((acc, v) => acc + v * v, 0);
+    });
+  }
+  m.restore({ tensors, json: { tasks: 2, r: 2, slots: slots.map((s) => s.key) } });
+  want *= 0.25;
+  const extra = m.extraLoss()!;
+  assert.deepEqual(Object.keys(extra.terms), ['l2']);
+  const got = extra.total.dataSync()[0];
+  assert.ok(Math.abs(got - want) <= 1e-5 * want, `l2 ${got} vs hand ${want}`);
   tf.dispose([extra.total, ...Object.values(extra.terms)]);
   m.dispose();
   t.model.dispose();
@@ -127,12 +220,14 @@ test('a later task trains only its own pair: base weights and earlier pairs stay
 test('with λ1 = 0 and one task the loss is plain LoRA, W + (alpha/r) B A in a dense forward', async () => {
   await cpu();
   const t = tiny();
-  const m = new OLora(cfg({ lambda1: 0, r: 4, alpha: 8 }), 'methods[0]');
+  // Every projection an adapter can sit on, the MLP's included.
+  const m = new OLora(cfg({ lambda1: 0, r: 4, alpha: 8, modules: ['q', 'k', 'v', 'o', 'mlp'] }), 'methods[0]');
   m.setup(t.ctx);
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0 });
   await m.beforeTask(t.ctx);
   steps(t, m, opt, 0, 0, 3);
   // Hand-merged weights from the trained pair.
+  assert.equal(m.adapterSlots.length, t.model.inventory.targets.length, 'one pair per target matrix');
   const st = m.state().tensors;
   const hand = new Map<string, tf.Tensor>();
   for (const s of m.adapterSlots) {
@@ -169,7 +264,7 @@ function bareContext(model: CausalLM): RunContext {
 test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block stays the base weight", async () => {
   await cpu();
   const model = loadPretrained(fixture('hf-reference', 'gpt2-tiny'));
-  const m = new OLora(cfg({ r: 2, alpha: 6 }), 'methods[0]');
+  const m = new OLora(cfg({ r: 2, alpha: 6, modules: ['q', 'v'] }), 'methods[0]');
   const ctx = bareContext(model);
   m.setup(ctx);
   m.beforeTask(ctx);
@@ -214,10 +309,17 @@ test("on GPT-2's fused c_attn, q and v adapt their column blocks and k's block s
     .add(tf.matMul(tf.matMul(x, A, false, true), B, false, true).mul(3));
   assert.ok(maxAbsDiff(values(yEff), values(yLora)) < 1e-4);
   tf.dispose([x, yEff, yLora, ...over.values()]);
-  // 'o' is the attention output projection c_proj.
+  // 'o' is the attention output projection c_proj; 'mlp' the MLP's c_fc and c_proj, whole.
   assert.deepEqual(
     resolveSlots(model, ['o'], 'm').map((s) => s.weight),
     ['transformer.h.0.attn.c_proj.weight', 'transformer.h.1.attn.c_proj.weight'],
+  );
+  assert.deepEqual(
+    resolveSlots(model, ['mlp'], 'm').map((s) => [s.weight, s.dIn, s.dOut, s.offset]),
+    [0, 1].flatMap((l) => [
+      [`transformer.h.${l}.mlp.c_fc.weight`, 64, 256, 0],
+      [`transformer.h.${l}.mlp.c_proj.weight`, 256, 64, 0],
+    ]),
   );
   m.dispose();
   model.dispose();
@@ -240,7 +342,11 @@ test('bad options fail at setup with the option path', async () => {
   };
   fails({ modules: [] }, 'methods[3].modules', /methods\[3\]\.modules: is empty/);
   fails({ modules: ['q', 'v', 'q'] }, 'methods[3].modules', /names 'q' twice/);
-  fails({ r: 20 }, 'methods[3].r', /rank 20 exceeds min\(d_out, d_in\) = 16 of model\.layers\.0\.self_attn\.v_proj/);
+  fails(
+    { r: 20, modules: ['q', 'v'] },
+    'methods[3].r',
+    /rank 20 exceeds min\(d_out, d_in\) = 16 of model\.layers\.0\.self_attn\.v_proj/,
+  );
   // A model without a separate output projection (an inventory stand-in).
   const noO = {
     arch: 'llama',
@@ -249,18 +355,38 @@ test('bad options fail at setup with the option path', async () => {
   fails(
     { modules: ['q', 'o'] },
     'methods[3].modules',
-    /'o' is not an attention projection of this llama model \(it has q, k, v\)/,
+    /'o' is not an attention projection of this llama model \(it has q, k, v, mlp\)/,
     noO,
+  );
+  const noMlp = {
+    arch: 'llama',
+    inventory: { ...t.model.inventory, targets: t.model.inventory.targets.filter((x) => x.group !== 'mlp') },
+  } as unknown as CausalLM;
+  fails(
+    { modules: ['q', 'mlp'] },
+    'methods[3].modules',
+    /this llama model has no MLP projection to adapt \(it has q, k, v, o\)/,
+    noMlp,
   );
   t.model.dispose();
 });
 
-test('setup warns when the method has no lr of its own', async () => {
+test("the defaults: the own lr 1e-3, adapters on every attention and MLP projection, the paper's r, alpha and λ", async () => {
   await cpu();
+  const d = resolveMethod<OLoraConfig>({ method: 'o-lora' });
+  assert.deepEqual(
+    [d.lr, d.r, d.alpha, d.modules, d.lambda1, d.lambda2],
+    [0.001, 8, 32, ['q', 'k', 'v', 'o', 'mlp'], 0.5, 0],
+  );
   const t = tiny();
-  const m = new OLora(resolveMethod({ method: 'o-lora' }), 'methods[1]');
+  const m = new OLora(d, 'methods[1]');
   m.setup(t.ctx);
-  assert.ok(t.events.some((e) => e.type === 'warning' && /set methods\[1\]\.lr/.test(e.message)));
+  // One pair per target matrix, the same matrices adaptive SVD constrains; no warning about the lr any more.
+  assert.deepEqual(
+    m.adapterSlots.map((s) => s.weight),
+    t.model.inventory.targets.map((x) => x.name),
+  );
+  assert.ok(!t.events.some((e) => e.type === 'warning' && /lr/.test(e.message)));
   m.dispose();
   t.model.dispose();
 });
@@ -268,7 +394,7 @@ test('setup warns when the method has no lr of its own', async () => {
 test('what a task learned lives in the adapters: accuracy rises under weightOverrides, not in the bare variables', async () => {
   await cpu();
   const t = tiny(['tiny/sentiment'], 96);
-  const m = new OLora(cfg({ lr: 0.05 }), 'methods[0]');
+  const m = new OLora(cfg({ lr: 0.05, modules: ['q', 'v'] }), 'methods[0]');
   m.setup(t.ctx);
   const opt = new Optimizer({ name: 'adamw', weightDecay: 0 });
   m.beforeTask(t.ctx);

@@ -128,7 +128,9 @@ def resolve_slots(model: nn.Module, modules: Sequence[str], path: str) -> list[A
     targets = target_matrices(model)
     available: list[str] = []
     for t in targets:
-        for r in (["q", "k", "v"] if t.role == "qkv" else [t.role] if t.role in ("q", "k", "v", "o") else []):
+        roles = (["q", "k", "v"] if t.role == "qkv" else [t.role] if t.role in ("q", "k", "v", "o")
+                 else ["mlp"] if t.group == "mlp" else [])
+        for r in roles:
             if r not in available:
                 available.append(r)
 
@@ -140,20 +142,23 @@ def resolve_slots(model: nn.Module, modules: Sequence[str], path: str) -> list[A
         raise ConfigError([issue])
 
     if len(modules) == 0:
-        fail("is empty: O-LoRA needs at least one attention projection to adapt", [])
+        fail("is empty: O-LoRA needs at least one projection to adapt", [])
     dup = next((m for i, m in enumerate(modules) if list(modules).index(m) != i), None)
     if dup is not None:
         fail(f"names '{dup}' twice", dup)
     slots: list[AdapterSlot] = []
     for m in modules:
-        own = [t for t in targets if t.role == m]
+        # `mlp`: every projection of every MLP block, each whole, as the TypeScript engine adapts them.
+        own = [t for t in targets if (t.group == "mlp" if m == "mlp" else t.role == m)]
         if own:
             slots += [AdapterSlot(t.module_name, t.name, t, t.d_in, t.d_out, 0, t.d_out) for t in own]
             continue
         block = FUSED_BLOCK.get(m)
         fused = [] if block is None else [t for t in targets if t.role == "qkv"]
         if not fused:
-            fail(f"'{m}' is not an attention projection of this {model_family(model)} model (it has {', '.join(available) or 'none'})", m)
+            what = (f"this {model_family(model)} model has no MLP projection to adapt" if m == "mlp" else
+                    f"'{m}' is not an attention projection of this {model_family(model)} model")
+            fail(f"{what} (it has {', '.join(available) or 'none'})", m)
         for t in fused:
             if t.d_out % 3 != 0:
                 fail(f"the fused projection {t.name} has {t.d_out} outputs, not three equal q/k/v blocks", m)
