@@ -8,12 +8,12 @@
  *   L_task + λ1 Σ_{modules} Σ_{i<t} ‖A_i A_tᵀ‖²_F + λ2 (‖A_t‖² + ‖B_t‖²)
  * The orthogonality term is the paper's (eq. 5: the sum of the squared entries of O_{i,t} = A_iᵀ A_t, the paper's
  * A being d_in x r, our A its transpose, so the r x r product is the same). The authors' code sums absolute
- * entries instead; that form was dropped here because its gradient, λ1 sign(·), keeps its full size however
- * close to orthogonal A_t gets, and a fresh random A_t already starts far from it: on the CL-5 demo its value at
- * the fourth and fifth tasks' starts (16 and 23 at λ1 0.5) was five times the task loss, and training spent
- * those tasks pulling A_t away from the earlier A's instead of learning them. The squared form fades as the
- * products shrink. The L2 term is the squared norm: the reference code's unsquared norm has no gradient at
- * B_t = 0, where every pair starts.
+ * entries instead; the paper's form is used here because the absolute form's gradient, λ1 sign(·), keeps its
+ * full size however close to orthogonal A_t gets, and a fresh random A_t starts far from it: on the CL-5 demo
+ * (q and v, λ1 0.5) that term was 16.5 and 23.0 ten steps into the fourth and fifth tasks, four times the task
+ * loss beside it. The squared form fades as the products shrink (1.6 and 2.2 at the same points with the
+ * default modules, under half the task loss). The L2 term is the squared norm: the reference code's unsquared
+ * norm has no gradient at B_t = 0, where every pair starts.
  * Defaults: r 8, alpha 32, λ1 0.5, λ2 0 as the paper; adapters on every attention and MLP projection and their
  * own lr 1e-3 (config.ts says why: the paper's q and v at a full fine-tuning lr learned nothing on sculpt-base).
  * A_t is Kaiming-uniform as PEFT (U(±1/√d_in)), B_t zero, so each task starts from the previous task's function.
