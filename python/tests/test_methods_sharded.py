@@ -199,7 +199,6 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-@unittest.skipUnless(dist.is_available() and dist.is_gloo_available(), "torch.distributed with gloo")
 class ShardedProjectionTest(unittest.TestCase):
     def test_sharded_projections_and_fsdp2_method_runs_equal_one_process(self) -> None:
         with tempfile.TemporaryDirectory() as out:

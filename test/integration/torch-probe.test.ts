@@ -109,19 +109,29 @@ test('the .venv: torch, transformers and safetensors at their pinned versions, a
   }
 });
 
-test('device "cuda" where torch sees no GPU: an error at torch.device saying what was found', (t) => {
-  const p = probeTorch(torchOf({ python: VENV_PYTHON }));
-  if (p.cuda.available) return t.skip('this machine has a GPU');
-  const { error, lines } = refusal(() =>
-    probeTorch(torchOf({ python: VENV_PYTHON, device: 'cuda' }), '/x/a.sculpt.json'),
-  );
-  assert.equal(lines.length, 1);
-  assert.ok(
-    lines[0].startsWith(`torch.device: is "cuda", but torch ${p.torch} at ${VENV_PYTHON} sees no CUDA GPU`),
-    lines[0],
-  );
-  assert.match(lines[0], /set torch\.device to "auto" or "cpu"/);
-  assert.match(error.message, /^\/x\/a\.sculpt\.json: torch\.device: /, 'the message names the config file');
+test('device "cuda" where torch sees no GPU: an error at torch.device saying what was found', () => {
+  // Every GPU hidden, so that the check runs the same on a machine that has one.
+  const saved = process.env.CUDA_VISIBLE_DEVICES;
+  process.env.CUDA_VISIBLE_DEVICES = '';
+  clearTorchProbeCache();
+  try {
+    const p = probeTorch(torchOf({ python: VENV_PYTHON }));
+    assert.equal(p.cuda.available, false, 'no GPU is visible');
+    const { error, lines } = refusal(() =>
+      probeTorch(torchOf({ python: VENV_PYTHON, device: 'cuda' }), '/x/a.sculpt.json'),
+    );
+    assert.equal(lines.length, 1);
+    assert.ok(
+      lines[0].startsWith(`torch.device: is "cuda", but torch ${p.torch} at ${VENV_PYTHON} sees no CUDA GPU`),
+      lines[0],
+    );
+    assert.match(lines[0], /set torch\.device to "auto" or "cpu"/);
+    assert.match(error.message, /^\/x\/a\.sculpt\.json: torch\.device: /, 'the message names the config file');
+  } finally {
+    if (saved === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
+    else process.env.CUDA_VISIBLE_DEVICES = saved;
+    clearTorchProbeCache();
+  }
 });
 
 test('a torch.python that does not exist: an error at torch.python naming it and how to get a Python', () => {
