@@ -22,7 +22,7 @@ import type { Method, MethodContext } from './methods/method';
 import { Optimizer } from './optim';
 import { clearPredictionsFrom } from '../runs/predictions';
 import { evaluateAll, hasValidation } from './run-evaluation';
-import { metricsAfter } from '../runs/metrics';
+import { metricsAfter, runFinishedBody } from '../runs/metrics';
 import { loadTasks, modelDir } from './experiment';
 import { RunContext } from './method-context';
 import {
@@ -282,20 +282,9 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
         return 'stopped';
       }
     }
-    hooks.emit({
-      type: 'run-finished',
-      matrix,
-      zeroShot,
-      metrics: metricsAfter(matrix, zeroShot),
-      ...(validationMatrix
-        ? {
-            validationMatrix,
-            validationZeroShot,
-            validationMetrics: metricsAfter(validationMatrix, validationZeroShot),
-          }
-        : {}),
-      seconds: (Date.now() - started) / 1000,
-    });
+    hooks.emit(
+      runFinishedBody({ matrix, zeroShot, validationMatrix, validationZeroShot }, (Date.now() - started) / 1000),
+    );
     return 'finished';
   } finally {
     method.dispose();

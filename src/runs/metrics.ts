@@ -8,7 +8,7 @@
  *   FWT   = (1/t) Σ_{1<=j<=t} (R[j-1][j] - b_j)                GEM; b_j = base model accuracy on task j
  * with t the index of the last trained task. BWT, F and FWT need t >= 1; FWT also needs b.
  */
-import type { Metrics } from '../protocol/events';
+import type { EventBase, Metrics, RunFinishedEvent } from '../protocol/events';
 
 export type AccuracyMatrix = number[][];
 
@@ -58,5 +58,31 @@ export function metricsAfter(R: AccuracyMatrix, zeroShot: (number | null)[] | nu
     BWT: backwardTransfer(R, t),
     forgetting: forgetting(R, t),
     FWT: forwardTransfer(R, zeroShot, t),
+  };
+}
+
+/** The matrices a run ends with: R, and V when the run has validation splits (null otherwise). */
+export interface FinalMatrices {
+  matrix: AccuracyMatrix;
+  zeroShot: (number | null)[] | null;
+  validationMatrix: AccuracyMatrix | null;
+  validationZeroShot: (number | null)[] | null;
+}
+
+/** The body of a `run-finished` event, the same for every engine: the matrices and their metrics. */
+export function runFinishedBody(m: FinalMatrices, seconds: number): Omit<RunFinishedEvent, keyof EventBase> {
+  return {
+    type: 'run-finished',
+    matrix: m.matrix,
+    zeroShot: m.zeroShot,
+    metrics: metricsAfter(m.matrix, m.zeroShot),
+    ...(m.validationMatrix
+      ? {
+          validationMatrix: m.validationMatrix,
+          validationZeroShot: m.validationZeroShot,
+          validationMetrics: metricsAfter(m.validationMatrix, m.validationZeroShot),
+        }
+      : {}),
+    seconds,
   };
 }

@@ -20,7 +20,7 @@ import { reportRanks } from '../../engine/method-context';
 import { hasValidation } from '../../engine/run-evaluation';
 import { childPath, checkpointsDir } from '../../engine/run-checkpoint';
 import { clearPredictionsFrom } from '../../runs/predictions';
-import { metricsAfter } from '../../runs/metrics';
+import { metricsAfter, runFinishedBody } from '../../runs/metrics';
 import { EvalRows } from './eval-rows';
 import { LossChecks } from './loss-checks';
 import { prepareRun } from './prepare';
@@ -192,20 +192,12 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
       case 'done':
         if (matrix.length !== tasks.length || rows.open)
           throw TorchWorkerError.protocol(`'done' after ${matrix.length} of ${tasks.length} evaluated tasks`);
-        hooks.emit({
-          type: 'run-finished',
-          matrix,
-          zeroShot,
-          metrics: metricsAfter(matrix, zeroShot),
-          ...(validationMatrix
-            ? {
-                validationMatrix,
-                validationZeroShot,
-                validationMetrics: metricsAfter(validationMatrix, validationZeroShot),
-              }
-            : {}),
-          seconds: (resume.elapsedMs + Date.now() - sessionStart) / 1000,
-        });
+        hooks.emit(
+          runFinishedBody(
+            { matrix, zeroShot, validationMatrix, validationZeroShot },
+            (resume.elapsedMs + Date.now() - sessionStart) / 1000,
+          ),
+        );
         outcome = 'finished';
         return;
       case 'error':
