@@ -3,7 +3,9 @@
  * CSV, a self-contained HTML page, or JSON `{ runs, aggregate }` (for scripts: the runs' summaries, one reading
  * of the logs, the same as every view's, and their aggregate over seeds and orders). `--baseline` names the
  * method the others are compared with (default: the config's `compare.baseline`, else seqft when it ran, else the
- * first method). The Markdown report ends with the confusions of the runs' final predictions (`eval.predictions`).
+ * first method). The Markdown report ends with the confusions of the runs' final predictions (`eval.predictions`);
+ * the HTML page shows a confusion matrix per task and the misclassified examples; with `--csv --out report.csv`
+ * every per-example prediction goes to `report.predictions.csv` beside it.
  */
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -11,7 +13,7 @@ import { aggregateRuns } from '../runs/aggregate';
 import type { ExperimentAggregate } from '../runs/aggregate-types';
 import { foldRun, type RunSummary } from '../runs/fold';
 import { readRunDir, withFolderJob } from '../runs/run-dir';
-import { csvReport, markdownReport } from '../runs/report';
+import { csvReport, markdownReport, predictionsCsv, predictionsCsvPath } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
 import { predictionsMarkdown } from '../runs/predictions';
 
@@ -54,16 +56,29 @@ export function reportCommand(
     console.error(`sculpt report: ${(e as Error).message}`);
     return 2;
   }
+  const folders = dirs.map((dir, i) => ({ name: runs[i].name, dir }));
   const text = opts.json
     ? JSON.stringify({ runs, aggregate }, null, 2) + '\n'
     : opts.html
-      ? htmlReport(runs, aggregate)
+      ? htmlReport(runs, aggregate, { predictions: folders })
       : opts.csv
         ? csvReport(runs, aggregate)
         : markdownReport(runs, aggregate) + predictionsSection(dirs, runs);
   if (opts.out) writeFileSync(opts.out, text);
   else process.stdout.write(text);
+  // The per-example predictions do not fit the report's one-row-per-run CSV: with --out they go beside it.
+  if (opts.csv && opts.out) writePredictionsCsv(runs, dirs, opts.out);
   return 0;
+}
+
+/** `report.csv` -> `report.predictions.csv`, when the runs wrote any predictions; unreadable files are named. */
+function writePredictionsCsv(runs: RunSummary[], dirs: string[], out: string): void {
+  const { csv, rows, problems } = predictionsCsv(runs.map((summary, i) => ({ summary, dir: dirs[i] })));
+  for (const p of problems) console.error(`sculpt report: predictions: ${p}`);
+  if (rows === 0) return;
+  const path = predictionsCsvPath(out);
+  writeFileSync(path, csv);
+  console.error(`sculpt report: ${rows} per-example predictions written to ${path}`);
 }
 
 /** The Markdown report's per-task confusion summary of the runs' final predictions, when they have any. */

@@ -189,7 +189,7 @@ export interface WarningEvent extends EventBase {
    * What the warning is about, for grouping: about the task data `data-overlap`, `unknown-tokens`,
    * `truncated-inputs`, `label-imbalance` and `label-unseen` (said at the run's start, as `sculpt validate`
    * says them); about a resume `checkpoint-skipped`, `checkpoint-unverified` and `config-unchecked`; from a
-   * method `rank-policy`, `rank-pattern-export`, `o-lora-capacity` and `o-lora-lr`; `predictions-export` when
+   * method `rank-policy`, `rank-pattern-export` and `o-lora-capacity`; `predictions-export` when
    * the per-example predictions (`eval.predictions`) could not be written.
    */
   code?: string;

@@ -68,7 +68,7 @@ const CASES: Case[] = [
       ],
     }),
     error: () =>
-      "tasks[0].labels: label of task 'mood' with words the tokenizer (builtin:tiny-llama, 68 tokens) does not know: 'joyful' is read as <unk>; the model cannot learn or score a label it reads as <unk> (every unknown word of the inputs is <unk> too). Use labels made of words the tokenizer knows, or a tokenizer that knows these (the `tokenizer` field)",
+      "tasks[0].labels: label of task 'mood' with words the tokenizer (builtin:tiny-llama, 68 tokens) does not know: 'joyful' is read as \"<unk>\"; the model cannot learn or score a label it reads as <unk> (every unknown word of the inputs is <unk> too). Use labels made of words the tokenizer knows, or a tokenizer that knows these (the `tokenizer` field)",
   },
   {
     name: 'two single-token labels with the same (first) token',
@@ -87,7 +87,7 @@ const CASES: Case[] = [
       ],
     }),
     error: () =>
-      "tasks[0].labels: labels 'Spam', 'spam' of task 'mail' encode to the same tokens ( spam), so rank evaluation cannot tell them apart and training teaches one answer for both. Make the labels differ in words the tokenizer (builtin:sculpt-base, 8192 tokens) keeps apart (a lowercasing tokenizer ignores case)",
+      "tasks[0].labels: labels 'Spam', 'spam' of task 'mail' encode to the same tokens (\" spam\"), so rank evaluation cannot tell them apart and training teaches one answer for both. Make the labels differ in words the tokenizer (builtin:sculpt-base, 8192 tokens) keeps apart (a lowercasing tokenizer ignores case)",
   },
   {
     name: "a tokenizer larger than the model's vocabulary",

@@ -6,7 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../../src/protocol/config';
@@ -14,6 +14,7 @@ import type { EvalEvent } from '../../src/protocol/events';
 import type { PredictionRecord } from '../../src/protocol/predictions';
 import { listPredictionSets, pointName, readPredictionRecords } from '../../src/runs/predictions';
 import { effectiveEvents } from '../../src/runs/fold';
+import { PREDICTIONS_CSV_HEADER } from '../../src/runs/report';
 import { tinyExperiment, writeExperiment } from '../helpers/experiment';
 import { cli, events, finished, runDirs as listRunDirs, trainer } from '../helpers/runs';
 
@@ -112,7 +113,22 @@ test('by default only the evaluation after the last task is written, with its va
   assert.match(md.stdout, /## Predictions/);
   assert.match(md.stdout, /: after task 2\n/);
   assert.match(md.stdout, /\| sentiment \| rank \| 48 \| \d+\.\d \| /);
+  // The HTML page shows the confusions and misclassified examples; --csv --out writes every record beside it.
+  const html = cli('report', dir, '--html');
+  assert.equal(html.status, 0, html.stderr);
+  assert.match(html.stdout, /<h2>Predictions<\/h2>/);
+  const out = join(work, 'report.csv');
+  const csv = cli('report', dir, '--csv', '--out', out);
+  assert.equal(csv.status, 0, csv.stderr);
+  const records = [...found.values()].reduce((n, f) => n + f.records.length, 0);
+  const lines = readFileSync(join(work, 'report.predictions.csv'), 'utf8').trimEnd().split('\n');
+  assert.equal(lines[0], PREDICTIONS_CSV_HEADER.join(','));
+  assert.equal(lines.length - 1, records, 'one row per written prediction (the tiny inputs hold no line breaks)');
+  assert.match(csv.stderr, new RegExp(`${records} per-example predictions written`));
   const none = run(config({ eval: { predictions: 'none' } }));
+  rmSync(join(work, 'none.predictions.csv'), { force: true });
+  assert.equal(cli('report', none, '--csv', '--out', join(work, 'none.csv')).status, 0);
+  assert.equal(existsSync(join(work, 'none.predictions.csv')), false, 'no predictions, no file');
   assert.equal(existsSync(join(none, 'predictions')), false);
   assert.doesNotMatch(cli('report', none).stdout, /## Predictions/);
 });

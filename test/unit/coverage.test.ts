@@ -186,7 +186,7 @@ test('labels read as <unk> and labels that encode alike are errors naming the ta
   assert.equal(unknown.issues[0].path, 'tasks[0].labels');
   assert.match(
     unknown.issues[0].message,
-    /^label of task 't' with words the tokenizer \(tiny\) does not know: 'joyful' is read as <unk>/,
+    /^label of task 't' with words the tokenizer \(tiny\) does not know: 'joyful' is read as "<unk>"/,
   );
   // Two unknown labels are one answer, <unk>: both errors.
   const both = findings(cover(task(TRAIN, TEST, ['zebra', 'yak'])));
@@ -200,7 +200,7 @@ test('labels read as <unk> and labels that encode alike are errors naming the ta
   const issue = findings(cased).issues[0];
   assert.match(
     issue.message,
-    /^labels 'Spam', 'spam' of task 't' encode to the same tokens \( spam\), so rank evaluation cannot tell them apart/,
+    /^labels 'Spam', 'spam' of task 't' encode to the same tokens \(" spam"\), so rank evaluation cannot tell them apart/,
   );
   // Labels of several tokens that share only their first are scored on all of them: no error.
   const shared = cover(task(TRAIN, TEST, ['big cat', 'big dog']));
@@ -370,7 +370,7 @@ test('checkRunInputs: every task’s errors in one ConfigError at the task’s c
       e instanceof ConfigError &&
       e.issues.length === 1 &&
       e.issues[0].path === 'tasks[1].labels' &&
-      /'joyful' is read as <unk>/.test(e.issues[0].message) &&
+      /'joyful' is read as "<unk>"/.test(e.issues[0].message) &&
       /builtin:tiny-llama, 68 tokens/.test(e.issues[0].message),
   );
   assert.deepEqual(

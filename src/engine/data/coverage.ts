@@ -1,7 +1,8 @@
 /**
  * How well a tokenizer and `training.maxSeqLen` fit a task's data, measured before a run: users bring their own
- * JSON Lines tasks, and the shipped base model's word-level tokenizer (8,192 words) reads much real text as
- * `<unk>`, which trains and evaluates without complaint while the model sees little of the text. Examples are
+ * JSON Lines tasks, and a word-level tokenizer (the shipped base model had one of 8,192 words until it moved to
+ * byte-level BPE) reads much real text as `<unk>`, which trains and evaluates without complaint while the model
+ * sees little of the text; a checkpoint's own tokenizer may do the same. Examples are
  * encoded with the codec training and evaluation use (./codec.ts), so what is counted here is what the run
  * will feed the model. `sculpt validate` and the start of every run report these numbers through one function
  * (../run-inputs.ts), so that validate makes every check a run makes.
@@ -11,9 +12,9 @@
  * - unknown tokens: tokens of the examples' own text (instruction and input; the template is the config's and
  *   is left out) equal to the tokenizer's unknown token, as a share of all of them, and the inputs that are
  *   unknown in every token. Warning `unknown-tokens` when the share is above UNKNOWN_SHARE_WARN (15%) or any
- *   input is entirely unknown: such an input tells the model nothing. (The shipped English benchmarks' splits
- *   have 5-12% on the shipped base model's word-level vocabulary, whose words were drawn from them, and do not
- *   warn; CL-15's language task has 42%, and user text on that tokenizer often more.)
+ *   input is entirely unknown: such an input tells the model nothing. (The shipped base model's byte-level BPE has
+ *   no unknown token, so nothing is unknown on it; a word-level vocabulary of 8,192 words left 5-12% of the
+ *   shipped English benchmarks unknown, 42% of CL-15's language task, and user text often more.)
  * - truncation: prompts longer than what `maxSeqLen` leaves them (the answer after them included), which lose
  *   their beginning. Training examples are cut as training cuts them; test prompts as rank evaluation (room for
  *   the longest label) and generation (room for `eval.maxNewTokens`) cut them. Warning `truncated-inputs` when
@@ -246,7 +247,9 @@ export interface CoverageFindings {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const quote = (s: string) => `'${s.length > 40 ? `${s.slice(0, 40)}…` : s}'`;
 const list = (xs: string[]) => xs.map(quote).join(', ');
-const tokens = (l: LabelCoverage) => (l.pieces.length ? l.pieces.join(' ') : '(no tokens)');
+/** The label's tokens as text, each quoted: byte-level pieces carry their leading space (" spam"). */
+const tokens = (l: LabelCoverage) =>
+  l.pieces.length ? l.pieces.map((p) => JSON.stringify(p)).join(' ') : '(no tokens)';
 /** "1 input", "3 inputs" */
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 /** "1 of 4 inputs is", "2 of 4 inputs are" */
