@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", help="the run folder; its prepared/ holds the manifest and data")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="a checkpoint folder (absolute, or relative to the run folder)")
     args = parser.parse_args(argv)
+    from .orphan import watch_parent_if_asked
+
+    watch_parent_if_asked()
     from .train import run_worker
 
     return run_worker(args.run_dir, args.resume)

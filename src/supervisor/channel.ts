@@ -1,10 +1,11 @@
 /**
  * The IPC channel to one trainer, typed both ways (src/protocol/trainer.ts): what arrives is passed on only when
- * it is an event (`isEvent`), so a confused or newer trainer cannot feed a host a malformed one; what is sent is a
- * declared host message, checked again at run time because hosts may build them from untyped input.
+ * it is an event (`isEvent`) or a declared trainer message (`isTrainerMessage`: a notice that the trainer is
+ * alive), so a confused or newer trainer cannot feed a host a malformed one; what is sent is a declared host
+ * message, checked again at run time because hosts may build them from untyped input.
  */
 import { isEvent, type SculptEvent } from '../protocol/events';
-import { isHostMessage, type HostMessage } from '../protocol/trainer';
+import { isHostMessage, isTrainerMessage, type AliveMessage, type HostMessage } from '../protocol/trainer';
 
 /** The part of a ChildProcess the channel uses (a stand-in in tests). */
 export interface IpcEnd {
@@ -15,7 +16,9 @@ export interface IpcEnd {
 
 export interface ChannelHandlers {
   event(e: SculptEvent): void;
-  /** A message that is not an event: not passed on as one. */
+  /** The trainer says it is alive, before it has an event to send. */
+  alive(m: AliveMessage): void;
+  /** A message that is neither an event nor a trainer message: not passed on as either. */
   stray(message: unknown): void;
 }
 
@@ -24,7 +27,11 @@ export class TrainerChannel {
     private readonly end: IpcEnd,
     handlers: ChannelHandlers,
   ) {
-    end.on('message', (m) => (isEvent(m) ? handlers.event(m) : handlers.stray(m)));
+    end.on('message', (m) => {
+      if (isEvent(m)) handlers.event(m);
+      else if (isTrainerMessage(m)) handlers.alive(m);
+      else handlers.stray(m);
+    });
   }
 
   get connected(): boolean {

@@ -22,6 +22,11 @@ export interface RunRecord {
    * session's log ended. An attached run's starts from its whole log.
    */
   progress: RunSummary;
+  /**
+   * What the trainer last said it was doing before its first event (its `alive` notices, src/protocol/trainer.ts),
+   * e.g. loading the model: shown while it is starting, and named if it is killed for saying nothing in time.
+   */
+  phase?: string;
   /** Why it ended as it did when that was not a clean finish or stop: what to tell the user. */
   problem?: string;
   /** The end of what this session wrote to trainer.log, when it failed, crashed or was killed. */
@@ -51,6 +56,8 @@ export interface Session {
   /** Whether a stray IPC message was already noted in trainer.log (once is enough to diagnose it). */
   strayNoted: boolean;
   timers: Set<NodeJS.Timeout>;
+  /** The start-up deadline (one of `timers`): set at launch, moved on by each notice that the trainer is alive. */
+  startup?: NodeJS.Timeout;
   poll?: NodeJS.Timeout;
   /** Followed logs without a pid: when the log last grew, how long it may stay quiet, and whether it did. */
   lastGrowth: number;
@@ -82,9 +89,12 @@ const seconds = (ms: number) => {
 /** How a session ended, from the events it delivered and what the supervisor did to it. */
 export function judge(rec: RunRecord, s: Session, startupTimeoutMs: number): { state: RunStatus; problem?: string } {
   if (s.killedFor === 'timeout') {
+    const t = seconds(startupTimeoutMs);
     return {
       state: 'crashed',
-      problem: `The trainer sent no event within ${seconds(startupTimeoutMs)} s of starting and was killed.`,
+      problem: rec.phase
+        ? `The trainer sent no event and was killed after ${t} s without word from it; the last it reported was: ${rec.phase}.`
+        : `The trainer sent no event within ${t} s of starting and was killed.`,
     };
   }
   const logged = rec.progress.status;

@@ -10,7 +10,7 @@
  */
 import { basename } from 'node:path';
 import type { SculptEvent } from '../protocol/events';
-import { describeMessage } from '../protocol/trainer';
+import { describeMessage, type AliveMessage } from '../protocol/trainer';
 import { emptySummary, foldEvent, foldRun } from '../runs/fold';
 import { removePidFile } from '../runs/run-dir';
 import { hasEnded, isLive, isSettled, type RunStatus } from '../runs/status';
@@ -32,7 +32,10 @@ export interface SupervisorOptions {
    * must survive a window reload, and a detached group lets the whole tree be killed.
    */
   detached?: boolean;
-  /** How long a trainer may take to send its first event (Infinity: as long as it takes). */
+  /**
+   * How long a trainer may take to send its first event (Infinity: as long as it takes). A trainer that says it is
+   * alive (an `alive` notice, src/protocol/trainer.ts) before then gets this long again from each notice.
+   */
   startupTimeoutMs?: number;
   /** How long a trainer may take to finish its step and checkpoint after a stop request (Infinity: no limit). */
   stopGraceMs?: number;
@@ -44,6 +47,8 @@ export interface SupervisorOptions {
 
 /** How much of trainer.log a crash report carries. */
 const LOG_TAIL_BYTES = 4000;
+/** How much of a trainer's reported phase is kept, for a row of the Runs view and a problem's text. */
+const MAX_PHASE_CHARS = 200;
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
@@ -304,6 +309,7 @@ export class Supervisor {
     rec.pid = child.pid;
     s.channel = new TrainerChannel(child, {
       event: (e) => this.deliver(rec, s, e),
+      alive: (m) => this.alive(rec, s, m),
       stray: (m) => this.stray(rec, s, m),
     });
     child.on('error', (err) => {
@@ -319,10 +325,33 @@ export class Supervisor {
       // Let IPC messages already received be handled before judging how it ended.
       setImmediate(() => this.finish(rec, s));
     });
-    this.after(s, this.o.startupTimeoutMs, () => {
+    this.armStartup(rec, s);
+    this.changed(rec);
+  }
+
+  /** (Re)sets the start-up deadline: a trainer with no event by then is killed. */
+  private armStartup(rec: RunRecord, s: Session): void {
+    if (s.startup) {
+      clearTimeout(s.startup);
+      s.timers.delete(s.startup);
+    }
+    s.startup = this.after(s, this.o.startupTimeoutMs, () => {
       if (!s.gotEvent) this.killTrainer(rec, s, 'timeout');
     });
-    this.changed(rec);
+  }
+
+  /**
+   * The trainer says it is alive before its first event (e.g. while its worker loads a large model): it gets
+   * another start-up timeout from now. Once events flow, notices change nothing.
+   */
+  private alive(rec: RunRecord, s: Session, m: AliveMessage): void {
+    if (s.done || s.gotEvent) return;
+    const phase = m.phase.trim().slice(0, MAX_PHASE_CHARS);
+    if (phase && phase !== rec.phase) {
+      rec.phase = phase;
+      this.changed(rec);
+    }
+    this.armStartup(rec, s);
   }
 
   private deliver(rec: RunRecord, s: Session, e: SculptEvent): void {
@@ -341,7 +370,10 @@ export class Supervisor {
     for (const fn of this.eventListeners) fn(rec.dir, e);
   }
 
-  /** A message from the trainer that is not an event: dropped, and noted once in trainer.log for whoever debugs it. */
+  /**
+   * A message from the trainer that is neither an event nor a trainer message: dropped, and noted once in
+   * trainer.log for whoever debugs it.
+   */
   private stray(rec: RunRecord, s: Session, m: unknown): void {
     if (s.strayNoted || s.done) return;
     s.strayNoted = true;
@@ -410,13 +442,14 @@ export class Supervisor {
   }
 
   /** Runs `fn` after `ms` unless the session has ended; an infinite wait sets no timer. */
-  private after(s: Session, ms: number, fn: () => void): void {
-    if (!Number.isFinite(ms)) return;
+  private after(s: Session, ms: number, fn: () => void): NodeJS.Timeout | undefined {
+    if (!Number.isFinite(ms)) return undefined;
     const t = setTimeout(() => {
       s.timers.delete(t);
       if (!s.done) fn();
     }, ms);
     s.timers.add(t);
+    return t;
   }
 
   private clearTimers(s: Session): void {

@@ -183,7 +183,48 @@ test('a trainer that sends nothing within the start-up timeout is killed and rep
   m.start(dir);
   const rec = await m.whenSettled(dir);
   assert.equal(rec.state, 'crashed');
-  assert.match(rec.problem ?? '', /no event within 0.4 s of starting/);
+  assert.equal(rec.problem, 'The trainer sent no event within 0.4 s of starting and was killed.');
+  assert.equal(rec.phase, undefined);
+  assert.ok(await gone(rec.pid));
+});
+
+test('a trainer that says it is alive is not killed while it loads, however long past the start-up timeout', async () => {
+  const m = supervisor({ startupTimeoutMs: 600 });
+  const dir = runDir({ mode: 'alive', aliveMs: 50, firstEventMs: 1500 });
+  const seen: [string, string | undefined][] = [];
+  m.onState((r) => r.dir === dir && seen.push([r.state, r.phase]));
+  m.start(dir);
+  const rec = await m.whenSettled(dir);
+  assert.equal(rec.state, 'finished', rec.problem);
+  assert.equal(rec.progress.status, 'finished', 'it ended as its events say');
+  assert.ok(rec.endedAt! - rec.startedAt! >= 1500, 'its first event came after more than two timeouts');
+  assert.deepEqual(
+    seen.filter(([state]) => state === 'starting'),
+    [
+      ['starting', undefined],
+      ['starting', 'loading the model'],
+    ],
+    'the phase is shown while it starts, once: a repeated notice changes nothing to show',
+  );
+  const log = readFileSync(join(dir, 'trainer.log'), 'utf8');
+  assert.doesNotMatch(log, /ignored a message/, 'a notice is not a stray message');
+  assert.doesNotMatch(readFileSync(join(dir, 'events.jsonl'), 'utf8'), /alive/, 'notices are not events');
+});
+
+test('a trainer whose notices stop is killed one start-up timeout after the last, with its last phase', async () => {
+  const m = supervisor({ startupTimeoutMs: 600 });
+  const dir = runDir({ mode: 'alive', aliveMs: 50, aliveFor: 1000 });
+  m.start(dir);
+  const rec = await m.whenSettled(dir);
+  assert.equal(rec.state, 'crashed');
+  assert.equal(
+    rec.problem,
+    'The trainer sent no event and was killed after 0.6 s without word from it; the last it reported was: loading the model.',
+  );
+  const last = Number(readFileSync(join(dir, 'alive.last'), 'utf8'));
+  assert.ok(last - rec.startedAt! > 600, 'notices went on past the first timeout');
+  assert.ok(rec.endedAt! - last >= 600, `killed ${rec.endedAt! - last} ms after the last notice`);
+  assert.ok(rec.endedAt! - last < 600 + 3000, `killed ${rec.endedAt! - last} ms after the last notice`);
   assert.ok(await gone(rec.pid));
 });
 

@@ -12,9 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig, TaskConfig } from '../../src/protocol/config';
-import { validateConfig, type ResolvedConfig } from '../../src/protocol/config-validate';
-import type { SculptEvent } from '../../src/protocol/events';
-import { createRunFolder } from '../../src/runs/run-dir';
+import { resolveStoredConfig, validateConfig, type ResolvedConfig } from '../../src/protocol/config-validate';
+import type { EventBody, SculptEvent } from '../../src/protocol/events';
+import { isTrainerMessage, type AliveMessage } from '../../src/protocol/trainer';
+import { createRunFolder, readRunDir } from '../../src/runs/run-dir';
 import { effectiveEvents, foldRun } from '../../src/runs/fold';
 import { metricsAfter } from '../../src/runs/metrics';
 import { listPredictionSets } from '../../src/runs/predictions';
@@ -31,6 +32,7 @@ import { Optimizer } from '../../src/engine/optim';
 import { checkRunInputs } from '../../src/engine/run-inputs';
 import { TaskTrainer } from '../../src/engine/task-trainer';
 import { prepareRun, type Manifest } from '../../src/trainer/torch/prepare';
+import { runTorch } from '../../src/trainer/torch/bridge';
 import { tinyExperiment, tinyTasks, tinyTraining } from '../helpers/experiment';
 import { fixture, repoRoot } from '../helpers/paths';
 import { RUN_ENV, TRAINER, assertEventLog, events } from '../helpers/runs';
@@ -69,6 +71,8 @@ interface Session {
   stdout: string;
   stderr: string;
   ipc: SculptEvent[];
+  /** The trainer's `alive` notices, which come over the same channel before its first event. */
+  notices: AliveMessage[];
 }
 
 /** The built trainer on `dir`; `onEvent` may send it a stop or kill it. */
@@ -79,10 +83,15 @@ function trainer(
 ): Promise<Session> {
   return new Promise((done) => {
     const child = fork(TRAINER, [dir], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...RUN_ENV, ...env } });
-    const s: Session = { code: null, stdout: '', stderr: '', ipc: [] };
+    const s: Session = { code: null, stdout: '', stderr: '', ipc: [], notices: [] };
     child.stdout!.on('data', (d: Buffer) => (s.stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (s.stderr += d.toString()));
     child.on('message', (m) => {
+      if (isTrainerMessage(m)) {
+        assert.equal(s.ipc.length, 0, 'notices come before the first event only');
+        s.notices.push(m);
+        return;
+      }
       s.ipc.push(m as SculptEvent);
       onEvent(m as SculptEvent, child);
     });
@@ -352,6 +361,8 @@ test('a torch run: the events of a tfjs run in the same order, valid, with accur
     wholeEvents.map((e) => e.seq),
     'every event also went over IPC',
   );
+  // Before run-started, over the same channel: the trainer's notices that it is alive, from its first phase on.
+  assert.equal(s.notices[0]?.phase, 'checking Python and torch');
   // The worker's log lines go to the trainer's stdout (trainer.log), with the repository's python/ on PYTHONPATH.
   assert.match(s.stdout, /fake worker: 2 tasks, resume none/);
   assert.ok(s.stdout.includes(`PYTHONPATH=${join(repoRoot, 'python')}`), s.stdout);
@@ -596,6 +607,55 @@ test("a task's boundary work (ranks, warnings) sent after its task-started is lo
   const manifest = JSON.parse(readFileSync(join(dir, 'prepared', 'manifest.json'), 'utf8')) as Manifest;
   assert.equal(cp.path, join(dir, 'checkpoints', `torch-${manifest.tasks[0].steps}-task`), 'an absolute path is taken');
   assert.equal(foldRun('ranks', evs).status, 'finished');
+});
+
+test('until the worker says hello, the host hears alive notices with the phase; none after hello or exit', async () => {
+  /** runTorch in this process, with notices every 50 ms and the fake worker's options in its environment. */
+  const run = async (fake: Record<string, string>) => {
+    const dir = runFolder(torchConfig());
+    const { config, job } = readRunDir(dir);
+    const spec = {
+      config: resolveStoredConfig(config, join(dir, 'config.json')),
+      methodIndex: job.methodIndex,
+      order: job.order,
+      runDir: dir,
+    };
+    const emitted: EventBody[] = [];
+    const hooks = { emit: (b: EventBody) => emitted.push(b), shouldStop: () => false, lastSeq: () => emitted.length };
+    const notices: { phase: string; after: number }[] = [];
+    const send = (m: { phase: string }) => notices.push({ phase: m.phase, after: emitted.length });
+    Object.assign(process.env, fake);
+    try {
+      const outcome = await runTorch(spec, hooks, [], { send, intervalMs: 50 }).catch((e: Error) => e);
+      const atEnd = notices.length;
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(notices.length, atEnd, 'no notice once runTorch has returned: no timer left running');
+      return { outcome, emitted, notices };
+    } finally {
+      for (const k of Object.keys(fake)) delete process.env[k];
+    }
+  };
+
+  // A model slow to load (400 ms before hello), then steps slow enough for several intervals after it.
+  const slow = await run({ SCULPT_FAKE_HELLO_MS: '400', SCULPT_FAKE_STEP_MS: '20' });
+  assert.equal(slow.outcome, 'finished');
+  assert.equal(slow.emitted[0].type, 'run-started');
+  assert.deepEqual(
+    [...new Set(slow.notices.map((n) => n.phase))],
+    ['checking Python and torch', "preparing the run's data", 'loading the model in the PyTorch worker'],
+  );
+  const loading = slow.notices.filter((n) => n.phase.startsWith('loading')).length;
+  assert.ok(loading >= 4, `${loading} notices while the worker loaded for 400 ms`);
+  assert.deepEqual(
+    slow.notices.filter((n) => n.after > 0),
+    [],
+    'the notices stop at hello: run-started is the first event and nothing follows it',
+  );
+
+  // A worker that exits without a word: the run fails, and the notices stop with it.
+  const silent = await run({ SCULPT_FAKE_WORKER: 'exit0' });
+  assert.ok(silent.outcome instanceof Error, String(silent.outcome));
+  assert.equal(silent.notices.at(-1)?.phase, 'loading the model in the PyTorch worker');
 });
 
 test('kill -9 of the trainer: the worker (its own process group) ends too, and a resume continues from the last commit', async () => {

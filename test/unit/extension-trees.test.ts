@@ -118,6 +118,11 @@ test('Runs: a live run shows its progress; a log without an end and no trainer i
   const [live] = runNodes([{ info, record }], iso);
   assert.equal(live.description, `running · task 2/5 · 43% · loss 0.61 · ${iso(info.started)}`);
   assert.equal(live.contextValue, 'sculptRun.live');
+  const phase = 'loading the model in the PyTorch worker';
+  const [loading] = runNodes([{ info, record: { ...record, state: 'starting', phase } }], iso);
+  assert.equal(loading.description, `starting · ${phase} · ${iso(info.started)}`, 'why it is still starting');
+  const [started] = runNodes([{ info, record: { ...record, phase } }], iso);
+  assert.doesNotMatch(started.description ?? '', /loading/, 'once events flow, they say where it is');
 
   // The same folder with its last two events (checkpoint, stopped) cut off, as after a kill -9.
   const dir = join(mkdtempSync(join(tmpdir(), 'sculpt-tree-')), 'long-run');

@@ -8,8 +8,14 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SculptEvent } from '../../src/protocol/events';
-import { describeMessage, isHostMessage, type HostMessage } from '../../src/protocol/trainer';
+import { isEvent, type SculptEvent } from '../../src/protocol/events';
+import {
+  describeMessage,
+  isHostMessage,
+  isTrainerMessage,
+  type AliveMessage,
+  type HostMessage,
+} from '../../src/protocol/trainer';
 import { emptySummary, foldEvent } from '../../src/runs/fold';
 import { TrainerChannel, nodeTrainerCommand, type IpcEnd } from '../../src/supervisor';
 import { judge, newSession, type RunRecord } from '../../src/supervisor/session';
@@ -31,7 +37,12 @@ test('the channel passes on events and nothing else', () => {
   const end = new FakeEnd();
   const events: SculptEvent[] = [];
   const strays: unknown[] = [];
-  new TrainerChannel(end, { event: (e) => events.push(e), stray: (m) => strays.push(m) });
+  const notices: AliveMessage[] = [];
+  new TrainerChannel(end, {
+    event: (e) => events.push(e),
+    alive: (m) => notices.push(m),
+    stray: (m) => strays.push(m),
+  });
   const good = event(1, { type: 'warning', message: 'w' });
   const bad = [
     null,
@@ -47,11 +58,35 @@ test('the channel passes on events and nothing else', () => {
   for (const m of bad) end.emit('message', m);
   assert.deepEqual(events, [good]);
   assert.deepEqual(strays, bad);
+  assert.deepEqual(notices, []);
+});
+
+test('the channel passes on notices that the trainer is alive, apart from events and strays', () => {
+  const end = new FakeEnd();
+  const events: SculptEvent[] = [];
+  const strays: unknown[] = [];
+  const notices: AliveMessage[] = [];
+  new TrainerChannel(end, {
+    event: (e) => events.push(e),
+    alive: (m) => notices.push(m),
+    stray: (m) => strays.push(m),
+  });
+  const notice = { type: 'alive', phase: 'loading the model in the PyTorch worker' };
+  const malformed = [{ type: 'alive' }, { type: 'alive', phase: 3 }, { type: 'Alive', phase: 'x' }];
+  end.emit('message', notice);
+  for (const m of malformed) end.emit('message', m);
+  end.emit('message', event(1, { type: 'warning', message: 'w' }));
+  assert.deepEqual(notices, [notice]);
+  assert.deepEqual(strays, malformed);
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    [1],
+  );
 });
 
 test('the channel sends only declared host messages, and only while it is open', () => {
   const end = new FakeEnd();
-  const ch = new TrainerChannel(end, { event: () => {}, stray: () => {} });
+  const ch = new TrainerChannel(end, { event: () => {}, alive: () => {}, stray: () => {} });
   assert.equal(ch.send({ type: 'stop' }), true);
   assert.equal(ch.send({ type: 'pause' } as unknown as HostMessage), false, 'built from untyped input');
   end.connected = false;
@@ -69,6 +104,16 @@ test('host messages: stop is known, anything else is not; what is ignored can be
   const circular: Record<string, unknown> = {};
   circular.self = circular;
   assert.equal(describeMessage(circular), '[object Object]');
+});
+
+test('trainer messages: an alive notice with its phase, nothing else; never an event, never a host message', () => {
+  assert.equal(isTrainerMessage({ type: 'alive', phase: 'loading' }), true);
+  assert.equal(isTrainerMessage({ type: 'alive', phase: '' }), true);
+  for (const m of [undefined, null, 'alive', [{ type: 'alive', phase: 'x' }], { type: 'alive' }, { phase: 'x' }])
+    assert.equal(isTrainerMessage(m), false, JSON.stringify(m));
+  assert.equal(isTrainerMessage({ type: 'stop' }), false);
+  assert.equal(isHostMessage({ type: 'alive', phase: 'x' }), false);
+  assert.equal(isEvent({ v: 1, runId: 'r', seq: 1, time: 0, type: 'alive', phase: 'x' }), false);
 });
 
 test('the verdict: the session log first, then what the supervisor did, then how the process ended', () => {
@@ -108,6 +153,11 @@ test('the verdict: the session log first, then what the supervisor did, then how
   assert.deepEqual(judge(rec([]), { ...s, killedFor: 'timeout' }, 120_000), {
     state: 'crashed',
     problem: 'The trainer sent no event within 120 s of starting and was killed.',
+  });
+  assert.deepEqual(judge(rec([], { phase: 'loading the model' }), { ...s, killedFor: 'timeout' }, 120_000), {
+    state: 'crashed',
+    problem:
+      'The trainer sent no event and was killed after 120 s without word from it; the last it reported was: loading the model.',
   });
   assert.equal(judge(rec([started]), { ...s, killedFor: 'kill' }, 1000).state, 'killed');
   assert.equal(

@@ -32,6 +32,8 @@ test('one process: <python> -m sculpt_torch <runDir> [--resume <checkpoint>], py
   assert.deepEqual(c.args, ['-m', 'sculpt_torch', '/runs/exp/seqft-o0-s0']);
   assert.equal(c.env.PYTHONPATH, ['/repo/python', '/site/extra'].join(delimiter));
   assert.equal(c.env.PYTHONUNBUFFERED, '1');
+  // The worker watches its stdin pipe (python/sculpt_torch/orphan.py) and leaves when the trainer is gone.
+  assert.equal(c.env.SCULPT_PARENT_STDIN, '1');
   assert.equal(c.env.PATH, '/usr/bin');
   assert.equal(c.world, 1);
   const r = workerCommand({ ...base, torch: TORCH, resume: '/runs/exp/seqft-o0-s0/checkpoints/torch-40-stop' });

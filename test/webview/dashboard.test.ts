@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { parseEventLog, type RunFinishedEvent, type SculptEvent } from '../../src/protocol/events';
+import {
+  parseEventLog,
+  type RunFinishedEvent,
+  type RunStartedEvent,
+  type SculptEvent,
+} from '../../src/protocol/events';
 import type { RunSnapshot } from '../../src/protocol/webview';
 import { dashboardCsp, launchBrowser, openDashboard, startServer, type DashboardPage, type Harness } from './harness';
 import { fixture, repoRoot } from '../helpers/paths';
@@ -361,6 +366,51 @@ test('task names, run names and messages from configs and logs are shown as text
   assert.ok((await d.page.locator('.facts').textContent())?.includes(evil));
   assert.ok((await d.page.locator('.notices').textContent())?.includes(`<b>${evil}</b>`));
   await assertClean(d);
+});
+
+test('the header names a torch run\u2019s engine (world size, sharding, precision); a tfjs or older log its backend', async () => {
+  const old = snapshot('seqft-finished');
+  const restarted = (engine: RunStartedEvent['engine'], backend?: RunStartedEvent['backend']): RunSnapshot => ({
+    ...old,
+    events: old.events.map((e) =>
+      e.type === 'run-started' ? { ...e, ...(backend ? { backend } : {}), ...(engine ? { engine } : {}) } : e,
+    ),
+  });
+  const facts = async (run: RunSnapshot) => {
+    const d = await open();
+    await d.post({ type: 'init', protocol: 1, theme: 'dark', runs: [run] });
+    await d.rendered(run.events.length);
+    const line = d.page.locator('.facts');
+    const engine = line.locator('[data-fact="engine"]');
+    const read = {
+      line: await line.textContent(),
+      engine: (await engine.count()) ? await engine.textContent() : null,
+      title: (await engine.count()) ? await engine.getAttribute('title') : null,
+    };
+    await assertClean(d);
+    return read;
+  };
+  const torch = await facts(
+    restarted(
+      { name: 'torch', version: '2.13.0', world: 2, shard: 'fsdp2', precision: 'bf16' },
+      { name: 'torch', device: 'cuda:0 (NVIDIA H100 80GB HBM3)', isGpu: true, fallbacks: [] },
+    ),
+  );
+  assert.equal(torch.engine, 'torch \u00d72 (fsdp2, bf16) on GPU');
+  assert.equal(torch.title, 'Engine: torch 2.13.0 \u00d72 (fsdp2, bf16)\nDevice: cuda:0 (NVIDIA H100 80GB HBM3)');
+  assert.equal(
+    torch.line,
+    'seqft \u00b7 3 tasks: sentiment \u2192 topic \u2192 size \u00b7 torch \u00d72 (fsdp2, bf16) on GPU \u00b7 llama, 21k parameters',
+  );
+  // The fixture predates the engine block: it and a tfjs run read as before, their backend named and no engine.
+  for (const run of [old, restarted({ name: 'tfjs' })]) {
+    const read = await facts(run);
+    assert.equal(read.engine, null);
+    assert.equal(
+      read.line,
+      'seqft \u00b7 3 tasks: sentiment \u2192 topic \u2192 size \u00b7 wasm \u00b7 llama, 21k parameters',
+    );
+  }
 });
 
 test('the UI state survives a reload: the webview says ready again and restores tab and table views', async () => {

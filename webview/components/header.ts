@@ -1,4 +1,4 @@
-/** The top of the dashboard: what is shown (experiment, method, backend, model), live progress, and notices. */
+/** The top of the dashboard: what is shown (experiment, method, engine, backend, model), live progress, and notices. */
 import type { ExperimentInfo } from '../../src/protocol/webview';
 import { runStatus, type DashboardState, type RunState } from '../state';
 import { fmtCompact, fmtCount, fmt } from '../format';
@@ -6,6 +6,7 @@ import { h } from '../dom';
 import { alignTasks, sequenceNote } from '../align';
 import { runTitle } from '../labels';
 import { completeRows } from '../derive';
+import { engineText } from '../../src/runs/run-engine';
 
 export function titleText(runs: RunState[], experiment: ExperimentInfo | null = null): string {
   if (experiment) return `${experiment.name}: ${runs.length} run${runs.length === 1 ? '' : 's'}`;
@@ -15,16 +16,51 @@ export function titleText(runs: RunState[], experiment: ExperimentInfo | null = 
   return experiments.length === 1 ? `${experiments[0]}: ${runs.length} runs compared` : `${runs.length} runs compared`;
 }
 
-/** One line of facts about a single run: method, tasks, backend, model size. */
-export function runFacts(run: RunState): HTMLElement {
-  const facts: string[] = [];
+/** One fact of a run's header line: what it says, and what its tooltip adds. */
+export interface RunFact {
+  /** Which fact it is (`method`, `tasks`, `engine`, `backend`, `model`, `resumes`): tests and styles find it by this. */
+  key: string;
+  text: string;
+  title?: string;
+}
+
+/** The facts about a single run, in the order the header shows them: method, tasks, engine, backend, model size. */
+export function runFactList(run: RunState): RunFact[] {
+  const facts: RunFact[] = [];
   const method = run.method ?? run.meta.method;
-  if (method) facts.push(method);
-  if (run.tasks.length) facts.push(`${run.tasks.length} tasks: ${run.tasks.join(' \u2192 ')}`);
-  if (run.backend) facts.push(`${run.backend.name}${run.backend.isGpu ? ' (GPU)' : ''}`);
-  if (run.model) facts.push(`${run.model.arch}, ${fmtCompact(run.model.parameters)} parameters`);
-  if (run.resumes) facts.push(`resumed ${run.resumes}\u00d7`);
-  return h('p', { class: 'facts', text: facts.join(' \u00b7 ') });
+  if (method) facts.push({ key: 'method', text: method });
+  if (run.tasks.length) facts.push({ key: 'tasks', text: `${run.tasks.length} tasks: ${run.tasks.join(' \u2192 ')}` });
+  const engine = run.summary.engine;
+  const backend = run.backend;
+  // tfjs is the default engine and logs from before the PyTorch engine name none: their backend (wasm, webgpu...)
+  // says enough, as in the Runs view. Another engine earns its words, its version goes in the tooltip.
+  const shown = engine && engine.name !== 'tfjs' ? engine : null;
+  // The torch worker names itself as the backend too: one fact says both, and keeps whether it runs on a GPU.
+  const merged = !!shown && !!backend && backend.name === shown.name;
+  if (shown) {
+    const title = [`Engine: ${engineText(shown, { version: true })}`];
+    if (merged && backend.device) title.push(`Device: ${backend.device}`);
+    facts.push({
+      key: 'engine',
+      text: `${engineText(shown)}${merged && backend.isGpu ? ' on GPU' : ''}`,
+      title: title.join('\n'),
+    });
+  }
+  if (backend && !merged) facts.push({ key: 'backend', text: `${backend.name}${backend.isGpu ? ' (GPU)' : ''}` });
+  if (run.model)
+    facts.push({ key: 'model', text: `${run.model.arch}, ${fmtCompact(run.model.parameters)} parameters` });
+  if (run.resumes) facts.push({ key: 'resumes', text: `resumed ${run.resumes}\u00d7` });
+  return facts;
+}
+
+/** One line of facts about a single run (runFactList), each fact a span of text so that it can carry a tooltip. */
+export function runFacts(run: RunState): HTMLElement {
+  const children: (HTMLElement | string)[] = [];
+  for (const f of runFactList(run)) {
+    if (children.length) children.push(' \u00b7 ');
+    children.push(h('span', { class: 'fact', text: f.text, title: f.title, data: { fact: f.key } }));
+  }
+  return h('p', { class: 'facts' }, ...children);
 }
 
 function progressBar(fraction: number, label: string): HTMLElement {

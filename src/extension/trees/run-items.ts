@@ -130,6 +130,8 @@ export function runNode(
   const live = status === 'running' || status === 'stopping';
   const parts: string[] = [status];
   if (live && record) parts.push(progressText(record.progress));
+  // What a trainer with no event yet says it is doing (e.g. loading a large model): why "starting" lasts.
+  if (status === 'starting' && record?.phase) parts.push(record.phase);
   if (status === 'finished' && s.metrics) parts.push(metricsText(s.metrics));
   // tfjs is the default engine: only another one (and its world size) earns room in the row.
   if (s.engine && s.engine.name !== 'tfjs') parts.push(engineText(s.engine));

@@ -9,6 +9,10 @@
  * before each step. Resume: resume.ts picks the newest committed worker checkpoint; the worker gets it as
  * `--resume`, and the matrices so far come from the log. Returns the outcome as a tfjs run does; a failure is
  * thrown (an input error, a TorchWorkerError, a DivergenceError) and becomes the run's `error` event.
+ *
+ * Start-up: run-started waits for the worker's `hello`, which comes after it has loaded the model (and, under
+ * torchrun, joined its process group): minutes for a 7B checkpoint. Until then the host hears `alive` notices
+ * (../alive.ts) with the phase, so that its start-up timeout does not kill a trainer that is only loading.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
@@ -21,6 +25,7 @@ import { hasValidation } from '../../engine/run-evaluation';
 import { childPath, checkpointsDir } from '../../engine/run-checkpoint';
 import { clearPredictionsFrom } from '../../runs/predictions';
 import { metricsAfter, runFinishedBody } from '../../runs/metrics';
+import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type Heartbeat, type SendAlive } from '../alive';
 import { EvalRows } from './eval-rows';
 import { LossChecks } from './loss-checks';
 import { prepareRun } from './prepare';
@@ -34,13 +39,43 @@ import { startWorker, type WorkerExit } from './worker-process';
 export const STOP_REQUEST_FILE = 'stop-request';
 const STOP_POLL_MS = 100;
 
-export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly SculptEvent[]): Promise<RunOutcome> {
+/** Where the notices before run-started go (tests); by default the trainer's IPC channel, every 30 s. */
+export interface AliveNotices {
+  send?: SendAlive;
+  intervalMs?: number;
+}
+
+export async function runTorch(
+  given: RunSpec,
+  hooks: RunHooks,
+  log: readonly SculptEvent[],
+  notices: AliveNotices = {},
+): Promise<RunOutcome> {
+  const alive = startHeartbeat(
+    notices.send ?? ipcSendAlive(),
+    'checking Python and torch',
+    notices.intervalMs ?? ALIVE_INTERVAL_MS,
+  );
+  try {
+    return await runSession(given, hooks, log, alive);
+  } finally {
+    alive.stop();
+  }
+}
+
+async function runSession(
+  given: RunSpec,
+  hooks: RunHooks,
+  log: readonly SculptEvent[],
+  alive: Heartbeat,
+): Promise<RunOutcome> {
   const sessionStart = Date.now();
   // Absolute: the worker runs in the run folder and the manifest names it.
   const spec = { ...given, runDir: resolvePath(given.runDir) };
   const { config, runDir } = spec;
   // A missing Python, torch or GPU is an input error at the torch field to fix, before any work.
   probeTorch(config);
+  alive.phase("preparing the run's data");
   const prepared = await prepareRun(spec);
   const { tasks, manifest } = prepared;
   const validating = hasValidation(tasks);
@@ -89,6 +124,7 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
       case 'hello': {
         if (started) throw TorchWorkerError.protocol("a second 'hello'");
         started = true;
+        alive.stop();
         hooks.emit({
           type: 'run-started',
           config,
@@ -201,6 +237,7 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
         outcome = 'finished';
         return;
       case 'error':
+        alive.stop();
         hooks.emit({
           type: 'error',
           message: m.message,
@@ -229,6 +266,11 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
   const stopFile = join(runDir, STOP_REQUEST_FILE);
   rmSync(stopFile, { force: true });
   let failure: unknown = null;
+  alive.phase(
+    cmd.world > 1
+      ? `loading the model in the PyTorch worker (${cmd.world} processes under torchrun)`
+      : 'loading the model in the PyTorch worker',
+  );
   const worker = startWorker(cmd, runDir, (json) => {
     if (failure) return;
     try {
@@ -243,6 +285,7 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
       handle(m as WorkerMessage);
     } catch (e) {
       failure = e;
+      alive.stop();
       worker.terminate();
     }
   });
@@ -261,6 +304,7 @@ export async function runTorch(given: RunSpec, hooks: RunHooks, log: readonly Sc
   try {
     exit = await worker.exited;
   } finally {
+    alive.stop();
     clearInterval(poll);
     rmSync(stopFile, { force: true });
   }

@@ -99,6 +99,8 @@ export function workerCommand(o: WorkerCommandOptions): WorkerCommand {
       PYTHONPATH: pythonPath,
       PYTHONUNBUFFERED: '1',
       PYTHONDONTWRITEBYTECODE: '1',
+      // The worker (each rank) leaves when its stdin, a pipe only the trainer holds, reads end-of-file.
+      SCULPT_PARENT_STDIN: '1',
       ...(o.env.OMP_NUM_THREADS || !o.env.SCULPT_WASM_THREADS
         ? {}
         : {
