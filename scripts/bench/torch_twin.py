@@ -2,11 +2,21 @@
 """PyTorch twin of Sculpt's training step, for side-by-side speed ratios (`npm run bench -- train`).
 
 Builds the same model as the engine from an HF config.json (LLaMA family or GPT-2, fp32, random weights),
-runs AdamW steps on random tokens, optionally with adaptive SVD's dense two-sided projection of every
+runs AdamW steps on a fixed batch, optionally with adaptive SVD's dense two-sided projection of every
 attention/MLP matrix (k = floor(ratio * min_dim), gradient projected before the step, weight change re-projected
-after it), and prints one JSON line: {"step_s": [...], "threads": n, "torch": version, "blas": "..."}.
+after it), and prints one JSON line: {"step_s": [...], "loss0": first step's loss, "threads": n, "torch": version,
+"blas": "..."}.
+
+The batch is --batch-file's (JSON {"ids": [B*T], "labels": [B*T]}, row-major, -100 = unlabelled; the bench writes
+the batch Sculpt trains on), or random tokens labelled everywhere. --loss picks the loss:
+  lm      cross-entropy of every position's logits against the next id (a language-model step; the default)
+  hf      what LlamaForCausalLM(labels=...) does: logits at every position, labels shifted left and padded with
+          -100, F.cross_entropy(..., ignore_index=-100)
+  gather  what Sculpt does: the hidden states of the positions whose next token is labelled, then the head and the
+          cross-entropy on those rows alone (the positions are found once, as a data collator would)
 
   python3 scripts/bench/torch_twin.py --config path/config.json --batch 8 --seq 64 --steps 5 [--svd 0.5]
+      [--batch-file batch.json --loss hf]
 """
 import argparse
 import json
@@ -42,7 +52,8 @@ def llama_params(c):
     return p
 
 
-def llama_forward(P, c, ids):
+def llama_hidden(P, c, ids):
+    """Final-norm hidden states [B, T, d]."""
     B, T = ids.shape
     d, L = c["hidden_size"], c["num_hidden_layers"]
     H, KV = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
@@ -67,8 +78,11 @@ def llama_forward(P, c, ids):
         h = h + a.transpose(1, 2).reshape(B, T, -1) @ P[pre + "self_attn.o_proj.weight"].T
         x = rms(h, P[pre + "post_attention_layernorm.weight"], eps)
         h = h + (F.silu(x @ P[pre + "mlp.gate_proj.weight"].T) * (x @ P[pre + "mlp.up_proj.weight"].T)) @ P[pre + "mlp.down_proj.weight"].T
-    h = rms(h, P["model.norm.weight"], eps)
-    return h @ P.get("lm_head.weight", P["model.embed_tokens.weight"]).T
+    return rms(h, P["model.norm.weight"], eps)
+
+
+def llama_head(P):
+    return P.get("lm_head.weight", P["model.embed_tokens.weight"])
 
 
 def gpt2_params(c):
@@ -83,7 +97,8 @@ def gpt2_params(c):
     return p
 
 
-def gpt2_forward(P, c, ids):
+def gpt2_hidden(P, c, ids):
+    """Final-norm hidden states [B, T, d]."""
     B, T = ids.shape
     d, L, H = c["n_embd"], c["n_layer"], c["n_head"]
     hd, eps = d // H, c.get("layer_norm_epsilon", 1e-5)
@@ -98,8 +113,11 @@ def gpt2_forward(P, c, ids):
         h = h + a.transpose(1, 2).reshape(B, T, d) @ P[pre + "attn.c_proj.weight"] + P[pre + "attn.c_proj.bias"]
         x = F.layer_norm(h, (d,), P[pre + "ln_2.weight"], P[pre + "ln_2.bias"], eps)
         h = h + F.gelu(x @ P[pre + "mlp.c_fc.weight"] + P[pre + "mlp.c_fc.bias"], approximate="tanh") @ P[pre + "mlp.c_proj.weight"] + P[pre + "mlp.c_proj.bias"]
-    h = F.layer_norm(h, (d,), P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], eps)
-    return h @ P["transformer.wte.weight"].T
+    return F.layer_norm(h, (d,), P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], eps)
+
+
+def gpt2_head(P):
+    return P["transformer.wte.weight"]
 
 
 def is_target(name):
@@ -116,6 +134,8 @@ def main():
     ap.add_argument("--svd", type=float, default=0.0, help="protected ratio; 0 = plain AdamW (seqft)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32, TF32 off: the engine computes in plain fp32)")
+    ap.add_argument("--batch-file", default=None, help='JSON {"ids": [B*T], "labels": [B*T]}; default: random ids, all labelled')
+    ap.add_argument("--loss", choices=("lm", "hf", "gather"), default="lm", help="see the header")
     a = ap.parse_args()
     dev = torch.device(a.device)
     if dev.type == "cuda":
@@ -133,7 +153,7 @@ def main():
     gpt2 = c.get("model_type") == "gpt2"
     shapes = gpt2_params(c) if gpt2 else llama_params(c)
     P = {n: torch.nn.Parameter((torch.randn(*s) * 0.02 if len(s) > 1 else torch.ones(*s)).to(dev)) for n, s in shapes.items()}
-    forward = gpt2_forward if gpt2 else llama_forward
+    hidden, head = (gpt2_hidden, gpt2_head) if gpt2 else (llama_hidden, llama_head)
     opt = torch.optim.AdamW(P.values(), lr=1e-4, weight_decay=0.0)
     bases = {}
     if a.svd > 0:
@@ -149,13 +169,37 @@ def main():
         return G - (G @ V) @ V.T
 
     V = c["vocab_size"]
-    ids = torch.randint(0, V, (a.batch, a.seq)).to(dev)
+    if a.batch_file:
+        b = json.load(open(a.batch_file))
+        ids = torch.tensor(b["ids"], dtype=torch.long).view(a.batch, a.seq).to(dev)
+        labels = torch.tensor(b["labels"], dtype=torch.long).view(a.batch, a.seq).to(dev)
+    else:
+        ids = torch.randint(0, V, (a.batch, a.seq)).to(dev)
+        labels = ids
+    if a.loss == "hf":
+        # transformers' ForCausalLMLoss: shift the labels left, pad the last position with -100.
+        shift_labels = F.pad(labels, (0, 1), value=-100)[:, 1:].reshape(-1)
+    elif a.loss == "gather":
+        nxt = labels[:, 1:]
+        keep = (nxt != -100).nonzero()
+        rows = keep[:, 0] * a.seq + keep[:, 1]  # flat position b*T + t whose next token is labelled
+        targets = nxt[keep[:, 0], keep[:, 1]]
+
+    def step_loss():
+        h = hidden(P, c, ids)
+        if a.loss == "gather":
+            return F.cross_entropy(h.reshape(-1, h.shape[-1]).index_select(0, rows) @ head(P).T, targets)
+        logits = h @ head(P).T
+        if a.loss == "hf":
+            return F.cross_entropy(logits.reshape(-1, V), shift_labels, ignore_index=-100)
+        return F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1))
+
     times = []
+    loss0 = None
     for step in range(a.warmup + a.steps):
         sync()
         t0 = time.perf_counter()
-        logits = forward(P, c, ids)
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+        loss = step_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if bases:
@@ -170,6 +214,8 @@ def main():
         sync()
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
+        if step == 0:
+            loss0 = loss.item()  # outside the timed span
     # Debian's torch calls whatever libblas.so.3 the alternatives system points at: name the loaded library.
     try:
         maps = open("/proc/self/maps").read()
@@ -178,7 +224,7 @@ def main():
         blas = "unknown"
     if dev.type == "cuda":
         blas = torch.cuda.get_device_name(dev)
-    print(json.dumps({"step_s": times, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas, "device": str(dev),
+    print(json.dumps({"step_s": times, "loss0": loss0, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas, "device": str(dev),
                       "peak_bytes": torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None}))
 
 

@@ -1,13 +1,25 @@
 /**
- * `npm run bench -- train [--json] [--reps N] [--models a,b] [--backends cpu,wasm]`: training tokens/s of
- * Sculpt's step (forward, backward, method hooks, AdamW) per model, backend and method, beside a PyTorch twin
- * of the same model, batch and method run in the same invocation (scripts/bench/torch_twin.py, Debian
- * python3-torch, fp32, both cores). Rows are `<model>/<backend>/<method>`; speedup = ours / peer tokens/s.
- * adaptive-svd here is the dense two-sided projection with k = floor(0.5 min_dim) on every attention/MLP
- * matrix and post-step re-projection, the method's per-step cost.
+ * `npm run bench -- train [--json] [--reps N] [--models a,b] [--backends cpu,wasm] [--labels all|answer|all,answer]`:
+ * training tokens/s of Sculpt's step (forward, backward, method hooks, AdamW) per model, backend, method and
+ * workload, beside a PyTorch twin of the same model, batch and method run in the same invocation
+ * (scripts/bench/torch_twin.py, Debian python3-torch or SCULPT_PYTHON's, fp32, both cores). Both sides train on
+ * the one batch benchBatch makes (the twin reads it from a file). Rows are `<model>/<backend>/<method>`, with
+ * `/answer` appended for that workload; speedup = ours / peer tokens/s. adaptive-svd here is the dense two-sided
+ * projection with k = floor(0.5 min_dim) on every attention/MLP matrix and post-step re-projection, the method's
+ * per-step cost.
+ *
+ * --labels (default `all`; a list runs each):
+ *   all     every position labelled (labels = ids): a language-model step; the twin's loss is the cross-entropy
+ *           of every position's logits against the next id
+ *   answer  instruction fine-tuning: each row labels only its last ANSWER_TOKENS tokens, -100 elsewhere. Sculpt's
+ *           decoder then runs the head and the softmax on the labelled positions alone. The twin runs twice:
+ *           `hf` (logits at every position and cross_entropy(ignore_index=-100), as LlamaForCausalLM(labels=...))
+ *           and `gather` (the labelled positions' hidden states, then the head and the cross-entropy, as Sculpt).
+ *           The table shows both; the ratio and the JSON row's speedup are against the faster of the two, and the
+ *           JSON has a row per twin beside it (`.../answer/vs-hf`, `.../answer/vs-gather`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
@@ -68,6 +80,46 @@ export const MODELS: ModelSpec[] = [
   },
 ];
 
+/** What a batch labels: `all` positions (a language-model step) or each row's `answer` (instruction tuning). */
+export type LabelMode = 'all' | 'answer';
+export const LABEL_MODES: readonly LabelMode[] = ['all', 'answer'];
+/**
+ * `--labels answer`: the tokens labelled at the end of each row, -100 before them (a classification prompt with a
+ * one-token answer, Sculpt's usual task).
+ */
+export const ANSWER_TOKENS = 1;
+
+/** The twin's losses: `lm` for `all`; `hf` and `gather` for `answer` (see torch_twin.py's header). */
+export type TwinLoss = 'lm' | 'hf' | 'gather';
+export const TWIN_LOSSES: Record<LabelMode, readonly TwinLoss[]> = { all: ['lm'], answer: ['hf', 'gather'] };
+
+export interface BenchBatch {
+  /** [batch * seq] row-major token ids. */
+  ids: Int32Array;
+  /** [batch * seq] row-major labels (HF convention: the model shifts them), -100 = unlabelled. */
+  labels: Int32Array;
+}
+
+/** The fixed batch both Sculpt and the twin train on: deterministic ids below the spec's vocabulary size. */
+export function benchBatch(spec: ModelSpec, labels: LabelMode = 'all'): BenchBatch {
+  const V = Number(spec.config().vocab_size);
+  const { batch: B, seq: T } = spec;
+  if (labels === 'answer' && !(ANSWER_TOKENS < T)) throw new RangeError(`${spec.name}: seq ${T} <= ANSWER_TOKENS`);
+  const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % V);
+  return {
+    ids,
+    labels: labels === 'all' ? ids.slice() : ids.map((id, i) => (i % T >= T - ANSWER_TOKENS ? id : -100)),
+  };
+}
+
+function labelModes(value: string | undefined): LabelMode[] {
+  const modes = (value ?? 'all').split(',');
+  const bad = modes.filter((m) => !(LABEL_MODES as readonly string[]).includes(m));
+  if (bad.length || modes.length === 0)
+    throw new Error(`--labels: expected ${LABEL_MODES.join(', ')} or a comma-separated list of them, got ${value}`);
+  return [...new Set(modes as LabelMode[])];
+}
+
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
@@ -80,8 +132,9 @@ export async function oursStepTimes(
   methodName: 'seqft' | 'adaptive-svd',
   reps: number,
   warmup = 1,
+  labels: LabelMode = 'all',
 ): Promise<number[]> {
-  return (await oursStepRun(spec, backend, methodName, reps, warmup)).times;
+  return (await oursStepRun(spec, backend, methodName, reps, warmup, false, labels)).times;
 }
 
 /** Step times plus the method's task-boundary preparation (adaptive-svd: the SVD of every target), seconds. */
@@ -92,9 +145,10 @@ export async function oursStepRun(
   reps: number,
   warmup = 1,
   profile = false,
+  labels: LabelMode = 'all',
 ): Promise<{ times: number[]; boundary: number; kernels?: KernelProfile[] }> {
   await selectBackend(backend as 'wasm');
-  const run = await prepareSteps(spec, methodName);
+  const run = await prepareSteps(spec, methodName, labels);
   const times: number[] = [];
   for (let r = 0; r < warmup + reps; r++) {
     const t0 = performance.now();
@@ -127,8 +181,12 @@ export interface PreparedSteps {
   dispose(): void;
 }
 
-/** Model, method (past its task boundary), optimizer and a fixed batch on the active backend. */
-export async function prepareSteps(spec: ModelSpec, methodName: 'seqft' | 'adaptive-svd'): Promise<PreparedSteps> {
+/** Model, method (past its task boundary), optimizer and the fixed batch (benchBatch) on the active backend. */
+export async function prepareSteps(
+  spec: ModelSpec,
+  methodName: 'seqft' | 'adaptive-svd',
+  labelMode: LabelMode = 'all',
+): Promise<PreparedSteps> {
   const model = spec.load ? spec.load() : randomModel(spec.config(), { seed: 0 });
   const tok = { encode: () => [], decode: () => '', bosId: null, eosId: null, padId: 0 };
   const ctx = new RunContext(
@@ -151,13 +209,15 @@ export async function prepareSteps(spec: ModelSpec, methodName: 'seqft' | 'adapt
   const boundary = (performance.now() - b0) / 1000;
   const trainable = method.trainable(ctx);
   const optimizer = new Optimizer({ name: 'adamw', weightDecay: 0 });
-  const V = model.config.vocabSize;
-  const ids = tf.tensor2d(
-    Int32Array.from({ length: spec.batch * spec.seq }, (_, i) => (i * 7919 + 13) % V),
-    [spec.batch, spec.seq],
-    'int32',
-  );
-  const batch = { inputIds: ids, labels: ids, mask: tf.onesLike(ids) as tf.Tensor2D };
+  const data = benchBatch(spec, labelMode);
+  if (Number(spec.config().vocab_size) !== model.config.vocabSize)
+    throw new Error(
+      `${spec.name}: config vocab_size ${String(spec.config().vocab_size)} != the model's ${model.config.vocabSize}`,
+    );
+  const ids = tf.tensor2d(data.ids, [spec.batch, spec.seq], 'int32');
+  // `all`: the labels are the ids tensor itself, as before the workloads existed.
+  const labels = labelMode === 'all' ? ids : tf.tensor2d(data.labels, [spec.batch, spec.seq], 'int32');
+  const batch = { inputIds: ids, labels, mask: tf.onesLike(ids) as tf.Tensor2D };
   return {
     boundary,
     async step() {
@@ -166,7 +226,7 @@ export async function prepareSteps(spec: ModelSpec, methodName: 'seqft' | 'adapt
       loss.dispose();
     },
     dispose() {
-      tf.dispose([ids, batch.mask]);
+      tf.dispose(labels === ids ? [ids, batch.mask] : [ids, labels, batch.mask]);
       optimizer.dispose();
       method.dispose();
       model.dispose();
@@ -180,15 +240,40 @@ export interface KernelProfile {
   ms: number;
 }
 
+/**
+ * Step times of the PyTorch twin on the same model shape and the batch of benchBatch(spec, labels) (passed in a
+ * file), with the twin's `loss` (default: the first of TWIN_LOSSES[labels]); loss0 = its first step's loss.
+ */
 export function peerStepTimes(
   spec: ModelSpec,
   methodName: string,
   reps: number,
   device = 'cpu',
-): { times: number[] | null; note: string } {
+  labels: LabelMode = 'all',
+  loss: TwinLoss = TWIN_LOSSES[labels][0],
+): { times: number[] | null; note: string; loss0: number | null } {
   const dir = mkdtempSync(join(tmpdir(), 'sculpt-bench-'));
+  try {
+    return runTwin(dir, spec, methodName, reps, device, labels, loss);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runTwin(
+  dir: string,
+  spec: ModelSpec,
+  methodName: string,
+  reps: number,
+  device: string,
+  labels: LabelMode,
+  loss: TwinLoss,
+): { times: number[] | null; note: string; loss0: number | null } {
   const cfg = join(dir, 'config.json');
   writeFileSync(cfg, JSON.stringify(spec.config()));
+  const batchFile = join(dir, 'batch.json');
+  const data = benchBatch(spec, labels);
+  writeFileSync(batchFile, JSON.stringify({ ids: Array.from(data.ids), labels: Array.from(data.labels) }));
   const python = process.env.SCULPT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const args = [
     join(root, 'scripts/bench/torch_twin.py'),
@@ -202,6 +287,10 @@ export function peerStepTimes(
     String(reps),
     '--device',
     device,
+    '--batch-file',
+    batchFile,
+    '--loss',
+    loss,
   ];
   if (device === 'cpu') args.push('--threads', '2');
   else args.push('--warmup', '2');
@@ -210,11 +299,19 @@ export function peerStepTimes(
   if (r.status !== 0)
     return {
       times: null,
+      loss0: null,
       note: `PyTorch twin did not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install Debian's python3-torch and libopenblas0-pthread`,
     };
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    step_s: number[];
+    loss0: number | null;
+    torch: string;
+    threads: number;
+    blas: string;
+  };
   return {
     times: out.step_s,
+    loss0: out.loss0,
     note:
       device === 'cpu'
         ? `PyTorch ${out.torch}, ${out.threads} threads, BLAS ${out.blas}`
@@ -227,9 +324,11 @@ export async function runTrainBench(argv: string[]): Promise<void> {
   const reps = Number(arg(argv, 'reps') ?? 5);
   const wantModels = arg(argv, 'models')?.split(',');
   const backends = (arg(argv, 'backends') ?? 'wasm,cpu').split(',');
+  const workloads = labelModes(arg(argv, 'labels'));
   const rows: BenchRow[] = [];
   const table: string[][] = [];
   const notes = new Set<string>();
+  const suffix = (labels: LabelMode) => (labels === 'all' ? '' : `/${labels}`);
   for (const spec of MODELS) {
     if (wantModels ? !wantModels.includes(spec.name) : spec.name === 'gpt2-small-shape') continue;
     if (spec.load && !existsSync(join(root, 'assets/models', spec.name, 'config.json'))) {
@@ -238,51 +337,104 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     }
     const tokens = spec.batch * spec.seq;
     for (const methodName of ['seqft', 'adaptive-svd'] as const) {
-      const peer = peerStepTimes(spec, methodName, reps);
-      notes.add(peer.note);
-      const peerS = peer.times ? stats(peer.times) : null;
-      for (const backend of backends) {
-        // The pure-JS cpu backend is far too slow for the GPT-2-small shape.
-        if (backend === 'cpu' && spec.name === 'gpt2-small-shape') continue;
-        const ours = stats(await oursStepTimes(spec, backend, methodName, reps));
-        const oursTps = tokens / ours.median;
-        const peerTps = peerS ? tokens / peerS.median : null;
-        const name = `${spec.name}/${backend}/${methodName}`;
-        rows.push({
-          name,
-          ours: oursTps,
-          peer: peerTps,
-          unit: 'tokens/s',
-          speedup: peerTps ? oursTps / peerTps : null,
+      for (const labels of workloads) {
+        const twins = TWIN_LOSSES[labels].map((loss) => {
+          const peer = peerStepTimes(spec, methodName, reps, 'cpu', labels, loss);
+          notes.add(peer.note);
+          const s = peer.times ? stats(peer.times) : null;
+          return { loss, stats: s, tps: s ? tokens / s.median : null, loss0: peer.loss0 };
         });
-        table.push([
-          name,
-          `${spec.batch}x${spec.seq}`,
-          formatStats(ours, 's', 3),
-          formatStats(peerS, 's', 3),
-          oursTps.toFixed(0),
-          peerTps ? peerTps.toFixed(0) : 'n/a',
-          peerTps ? (oursTps / peerTps).toFixed(3) : 'n/a',
-        ]);
+        const l0 = twins.map((t) => t.loss0);
+        if (l0.length > 1 && l0.every((l) => l !== null) && Math.max(...l0) - Math.min(...l0) > 1e-4 * Math.abs(l0[0]))
+          notes.add(
+            `${spec.name}/${methodName}${suffix(labels)}: the twin's first-step losses differ (${twins.map((t) => `${t.loss} ${t.loss0}`).join(', ')}): its variants do not compute the same loss`,
+          );
+        // The ratio is taken against the faster twin.
+        const best = twins.reduce<(typeof twins)[number] | null>(
+          (b, t) => (t.tps !== null && (b === null || t.tps > b.tps!) ? t : b),
+          null,
+        );
+        const multi = twins.length > 1;
+        const each = (f: (t: (typeof twins)[number]) => string) =>
+          twins.map((t) => (multi ? `${t.loss} ${f(t)}` : f(t))).join('; ');
+        for (const backend of backends) {
+          // The pure-JS cpu backend is far too slow for the GPT-2-small shape.
+          if (backend === 'cpu' && spec.name === 'gpt2-small-shape') continue;
+          const ours = stats(await oursStepTimes(spec, backend, methodName, reps, 1, labels));
+          const oursTps = tokens / ours.median;
+          const ratio = (t: (typeof twins)[number]) => (t.tps ? (oursTps / t.tps).toFixed(3) : 'n/a');
+          const name = `${spec.name}/${backend}/${methodName}${suffix(labels)}`;
+          rows.push({
+            name,
+            ours: oursTps,
+            peer: best?.tps ?? null,
+            unit: 'tokens/s',
+            speedup: best ? oursTps / best.tps! : null,
+          });
+          if (multi)
+            for (const t of twins)
+              rows.push({
+                name: `${name}/vs-${t.loss}`,
+                ours: oursTps,
+                peer: t.tps,
+                unit: 'tokens/s',
+                speedup: t.tps ? oursTps / t.tps : null,
+              });
+          table.push([
+            name,
+            `${spec.batch}x${spec.seq}`,
+            formatStats(ours, 's', 3),
+            each((t) => formatStats(t.stats, 's', 3)),
+            oursTps.toFixed(0),
+            each((t) => (t.tps ? t.tps.toFixed(0) : 'n/a')),
+            !best
+              ? 'n/a'
+              : multi
+                ? `${ratio(best)} vs ${best.loss}; ${twins
+                    .filter((t) => t !== best)
+                    .map((t) => `vs ${t.loss} ${ratio(t)}`)
+                    .join('; ')}`
+                : ratio(best),
+          ]);
+        }
       }
     }
   }
+  if (workloads.includes('answer'))
+    notes.add(
+      `\`/answer\` rows: each row of the batch labels only its last ${ANSWER_TOKENS} token(s), -100 elsewhere, in both Sculpt's batch and the twin's (one batch, passed to the twin in a file). ` +
+        'The twin runs twice: `hf` computes the logits at every position and F.cross_entropy(ignore_index=-100) over the shifted labels, as LlamaForCausalLM(labels=...) does; ' +
+        '`gather` takes the hidden states of the labelled positions, then the head and the cross-entropy, as Sculpt does. ' +
+        'The ratio column and the JSON speedup are against the faster of the two; the JSON rows `.../answer/vs-hf` and `.../answer/vs-gather` against each',
+    );
   if (backends.includes('wasm'))
     notes.add(
       `wasm matrix products: ${blasStatus().matmul} (SCULPT_BLAS; \`npm run bench -- matmul\` compares the paths)`,
     );
-  for (const backend of backends) {
-    for (const spec of MODELS) {
-      const seq = rows.find((r) => r.name === `${spec.name}/${backend}/seqft`);
-      const svd = rows.find((r) => r.name === `${spec.name}/${backend}/adaptive-svd`);
-      if (seq && svd)
-        notes.add(`${spec.name}/${backend}: adaptive-svd step = ${(seq.ours / svd.ours).toFixed(2)}x the seqft step`);
+  for (const labels of workloads) {
+    for (const backend of backends) {
+      for (const spec of MODELS) {
+        const seq = rows.find((r) => r.name === `${spec.name}/${backend}/seqft${suffix(labels)}`);
+        const svd = rows.find((r) => r.name === `${spec.name}/${backend}/adaptive-svd${suffix(labels)}`);
+        if (seq && svd)
+          notes.add(
+            `${spec.name}/${backend}${suffix(labels)}: adaptive-svd step = ${(seq.ours / svd.ours).toFixed(2)}x the seqft step`,
+          );
+      }
     }
   }
   printReport(
     'train',
     markdownTable(
-      ['model/backend/method', 'batch', 'ours step', 'PyTorch step', 'ours tok/s', 'PyTorch tok/s', 'ratio'],
+      [
+        'model/backend/method[/labels]',
+        'batch',
+        'ours step',
+        'PyTorch step',
+        'ours tok/s',
+        'PyTorch tok/s',
+        'ratio (ours / the faster twin)',
+      ],
       table,
     ),
     [...notes],
