@@ -21,6 +21,7 @@ the batch Sculpt trains on), or random tokens labelled everywhere. --loss picks 
 import argparse
 import json
 import math
+import re
 import time
 
 import torch
@@ -124,6 +125,20 @@ def is_target(name):
     return any(s in name for s in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn.weight", "c_proj.weight", "c_fc.weight"))
 
 
+
+def twin_blas() -> str:
+    """The BLAS behind torch's CPU products. A PyPI wheel is built against MKL (its build settings say
+    BLAS_INFO=mkl), while numpy may load OpenBLAS into the same process, so the loaded libraries alone mislead;
+    Debian's torch calls whatever libblas.so.3 the alternatives system points at: then name the loaded library."""
+    info = re.search(r"BLAS_INFO=([A-Za-z0-9_]+)", torch.__config__.show())
+    if info and info.group(1) not in ("generic", "open"):
+        return info.group(1)
+    try:
+        maps = open("/proc/self/maps").read()
+    except OSError:
+        return info.group(1) if info else "unknown"
+    return next((n for n in ("openblas64-pthread", "openblas-pthread", "openblas", "blis", "mkl", "libblas") if n in maps), "unknown")
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
@@ -216,12 +231,7 @@ def main():
             times.append(time.perf_counter() - t0)
         if step == 0:
             loss0 = loss.item()  # outside the timed span
-    # Debian's torch calls whatever libblas.so.3 the alternatives system points at: name the loaded library.
-    try:
-        maps = open("/proc/self/maps").read()
-        blas = next((n for n in ("openblas64-pthread", "openblas-pthread", "openblas", "blis", "mkl", "libblas") if n in maps), "unknown")
-    except OSError:
-        blas = "unknown"
+    blas = twin_blas()
     if dev.type == "cuda":
         blas = torch.cuda.get_device_name(dev)
     print(json.dumps({"step_s": times, "loss0": loss0, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas, "device": str(dev),
