@@ -10,7 +10,8 @@ import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './typ
 import { AttentionContext, LayerCache, meanNll, pickColumns } from './layers';
 import { MASKED } from '../kernels/masked';
 import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
-import { useFused } from '../kernels/webgpu/switches';
+import { useFused, useWasmFused } from '../kernels/webgpu/switches';
+import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
 import { hostReadable } from '../kernels/webgpu/internals';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 import { ParamStore } from './params';
@@ -169,6 +170,7 @@ export abstract class DecoderLM implements CausalLM {
         const logits = this.headLogits(h);
         const targets = tf.tensor1d(rows.targets, 'int32');
         if (useFused('xent')) return fusedCrossEntropy(logits, targets);
+        if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
         return pickColumns(tf.logSoftmax(logits), targets).neg().mean() as tf.Scalar;
       }
       const M = B * (T - 1);
@@ -179,8 +181,10 @@ export abstract class DecoderLM implements CausalLM {
         .reshape([M])
         .toInt() as tf.Tensor1D;
       const logits = this.headLogits(h as tf.Tensor2D);
-      // One fused pass each way on webgpu instead of materialising log-probabilities [M, V] and their gradient.
+      // One fused kernel each way instead of materialising log-probabilities [M, V] and their gradient (on wasm
+      // the labels are always host-readable, so the branch above serves it; this one is for completeness).
       if (useFused('xent')) return fusedCrossEntropy(logits, targets);
+      if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
       return meanNll(tf.logSoftmax(logits), targets);
     });
   }

@@ -7,6 +7,8 @@
  */
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
+import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
+import { useWasmFused } from '../kernels/webgpu/switches';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
 import { activation, embedding, extendCache, linear, meanNll, rmsNorm, type LayerCache } from './layers';
@@ -317,8 +319,10 @@ export class T5 implements Seq2SeqLM {
     return tf.tidy(() => {
       if (T === 0) return tf.scalar(0);
       const enc = this.encodeRows(inputIds, attentionMask ?? null);
-      const logp = tf.logSoftmax(this.headLogits(this.decodeRows(enc, this.shiftRight(labels))));
-      return meanNll(logp, labels.reshape([B * T]).toInt() as tf.Tensor1D);
+      const logits = this.headLogits(this.decodeRows(enc, this.shiftRight(labels)));
+      const targets = labels.reshape([B * T]).toInt() as tf.Tensor1D;
+      if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
+      return meanNll(tf.logSoftmax(logits), targets);
     });
   }
 

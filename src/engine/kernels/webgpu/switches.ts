@@ -1,33 +1,46 @@
 /**
- * Which fused webgpu kernels are in use. All are on by default on the webgpu backend;
- * SCULPT_WEBGPU_UNFUSED=attention,norm,xent,adamw,clip,activation,bias (or `all`) turns some off, to compare
- * against plain tfjs ops (`scripts/gpu-check` measures both) or to isolate a suspected kernel bug.
+ * Which fused kernels are in use. All are on by default on their backend:
+ * - webgpu: SCULPT_WEBGPU_UNFUSED=attention,norm,xent,adamw,clip,activation,bias (or `all`) turns some off;
+ * - wasm (the kernels in TypeScript on the wasm heap, ../wasm-cross-entropy.ts): SCULPT_WASM_UNFUSED=xent (or
+ *   `all`) does.
+ * Either compares against plain tfjs ops (`scripts/gpu-check` measures both on webgpu) or isolates a suspected
+ * kernel bug.
  */
 import { tf } from '../../tf';
 
 export const FUSED_KERNELS = ['attention', 'norm', 'xent', 'adamw', 'clip', 'activation', 'bias'] as const;
 export type FusedKernel = (typeof FUSED_KERNELS)[number];
 
-let parsed: { raw: string; off: Set<string> } | null = null;
+export const WASM_FUSED_KERNELS = ['xent'] as const;
+export type WasmFusedKernel = (typeof WASM_FUSED_KERNELS)[number];
+
+/** The last parse of each variable, redone only when its value changes (tests and benches flip it). */
+const parsed = new Map<string, { raw: string; off: Set<string> }>();
 
 /** The kernels switched off; a name that is not a kernel is an error (a typo would silently do nothing). */
-function switchedOff(): Set<string> {
-  const raw = process.env.SCULPT_WEBGPU_UNFUSED ?? '';
-  if (parsed?.raw === raw) return parsed.off;
+function switchedOff(variable: string, kernels: readonly string[]): Set<string> {
+  const raw = process.env[variable] ?? '';
+  const last = parsed.get(variable);
+  if (last?.raw === raw) return last.off;
   const names = raw
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s);
-  const unknown = names.filter((n) => n !== 'all' && !(FUSED_KERNELS as readonly string[]).includes(n));
+  const unknown = names.filter((n) => n !== 'all' && !kernels.includes(n));
   if (unknown.length) {
     throw new Error(
-      `SCULPT_WEBGPU_UNFUSED: unknown kernel ${unknown.map((n) => `'${n}'`).join(', ')}; expected 'all' or names from ${FUSED_KERNELS.join(', ')}`,
+      `${variable}: unknown kernel ${unknown.map((n) => `'${n}'`).join(', ')}; expected 'all' or names from ${kernels.join(', ')}`,
     );
   }
-  parsed = { raw, off: new Set(names.includes('all') ? FUSED_KERNELS : names) };
-  return parsed.off;
+  const off = new Set(names.includes('all') ? kernels : names);
+  parsed.set(variable, { raw, off });
+  return off;
 }
 
 export function useFused(kernel: FusedKernel): boolean {
-  return tf.getBackend() === 'webgpu' && !switchedOff().has(kernel);
+  return tf.getBackend() === 'webgpu' && !switchedOff('SCULPT_WEBGPU_UNFUSED', FUSED_KERNELS).has(kernel);
+}
+
+export function useWasmFused(kernel: WasmFusedKernel): boolean {
+  return tf.getBackend() === 'wasm' && !switchedOff('SCULPT_WASM_UNFUSED', WASM_FUSED_KERNELS).has(kernel);
 }
