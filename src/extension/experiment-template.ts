@@ -104,7 +104,7 @@ export type Preset = 'cl5' | 'cl15' | 'tiny';
 
 /**
  * Training examples per task in the CL-5 demo (examples/demo.sculpt.json): sizes at which every task is learned
- * within about 10 minutes on 2 cores (README, "The demo"). A task not listed trains on all its examples.
+ * within about 8 minutes on 2 cores at 8 epochs (README, "The demo"). A task not listed trains on all its examples.
  */
 export const DEMO_TRAIN_LIMITS: Record<string, number> = {
   'cl5/software': 120,
@@ -143,7 +143,7 @@ export function presetConfig(preset: Preset, name: string, suites: BuiltinSuite[
     model: 'builtin:sculpt-base',
     tasks,
     methods: [{ method: 'seqft' }, { method: 'adaptive-svd' }],
-    training: { epochs: 3, batchSize: 8, lr: 0.0003, maxSeqLen: 64, stepEventInterval: 10 },
+    training: { epochs: 8, batchSize: 8, lr: 0.0003, maxSeqLen: 64, stepEventInterval: 10 },
     eval: { modes: ['rank'] },
     output: 'runs',
   };

@@ -10,10 +10,11 @@ import type { ExperimentConfig, TaskConfig } from '../protocol/config';
 /**
  * Seconds per example, measured on the wasm backend on a 2-core machine with two trainers at once (one core
  * each), from the step and eval events of runs:
- * - `sculpt-base`: the CL-5 demo (examples/demo.sculpt.json: 3 epochs, batch 8, maxSeqLen 64), whose 6 runs took
- *   540 s two at a time. Training costs 0.045 s per example and epoch on the long-input tasks (software, spam,
- *   genre: 310-365 characters with the instruction, prompts cut at 64 tokens) and 0.02 s on the short ones
- *   (sentiment, concept: 88 and 121 characters); a rank evaluation costs 0.01 s per example.
+ * - `sculpt-base`: the CL-5 demo (examples/demo.sculpt.json: 8 epochs, batch 8, maxSeqLen 64, the products on
+ *   OpenBLAS), whose 6 runs took 462 s two at a time. Training costs 0.011 s per example and epoch on the
+ *   long-input tasks (software, spam, genre: 310-365 characters with the instruction, prompts cut at 64 tokens)
+ *   and 0.008-0.010 s on the short ones (sentiment, concept: 88 and 121 characters); a rank evaluation costs
+ *   0.003 s per example. Without a BLAS (tfjs's wasm kernels) the same runs take about 2.8 times as long.
  * - the tiny models: examples/tiny.sculpt.json with one seed and SeqFT (15 epochs, batch 16, maxSeqLen 16), one
  *   run at a time with the other core busy, 20 s a run: 0.007 s per training example and epoch (8 s and 11 s for
  *   the two tasks' 1,290 example-epochs), 0.001 s per evaluated example.
@@ -23,9 +24,9 @@ import type { ExperimentConfig, TaskConfig } from '../protocol/config';
 export const COSTS = {
   base: {
     model: 'sculpt-base',
-    trainShort: 0.02,
-    trainLong: 0.045,
-    eval: 0.01,
+    trainShort: 0.009,
+    trainLong: 0.0112,
+    eval: 0.003,
     /** Mean input characters of the short and long tasks the two training costs were measured on. */
     shortChars: 105,
     longChars: 345,
@@ -34,7 +35,7 @@ export const COSTS = {
   },
   tiny: { trainExample: 0.007, evalExample: 0.001 },
   /** Starting a trainer, loading the model and the data, writing checkpoints: per run. */
-  perRun: 3,
+  perRun: 5,
 } as const;
 
 /** What the estimate needs to know of each task, the builtin catalog or the user's files. */

@@ -340,16 +340,16 @@ test("New Experiment: CL-5 is the demo's suite in its published order, CL-15 the
     const report = validateReport(file);
     assert.ok(report.valid, `${config.name}: ${JSON.stringify(report.findings)}`);
   }
-  // Rough durations from the measured costs: the demo (no validation split) took 540 s two at a time on 2 cores;
+  // Rough durations from the measured costs: the demo (no validation split) took 462 s two at a time on 2 cores;
   // the preset adds a validation split to evaluate.
   const demoEstimate = estimateConfig(demo, path.join(repoRoot, 'examples'), 2);
   assert.equal(demoEstimate.runs, 6);
-  assert.ok(Math.abs(demoEstimate.seconds - 540) < 0.15 * 540, String(demoEstimate.seconds));
+  assert.ok(Math.abs(demoEstimate.seconds - 462) < 0.15 * 462, String(demoEstimate.seconds));
   const presetEstimate = estimateConfig(cl5, ws, 2);
   assert.ok(presetEstimate.seconds > demoEstimate.seconds && presetEstimate.seconds < 1.3 * demoEstimate.seconds);
   assert.match(
     presetEstimate.text,
-    /^rough estimate: about 1[01] minutes \(2 methods × 1 order × 3 seeds = 6 runs, 2 at a time/,
+    /^rough estimate: about [78] minutes \(2 methods × 1 order × 3 seeds = 6 runs, 2 at a time/,
   );
   const quick = estimateConfig(tiny, ws, 1);
   assert.ok(quick.seconds < 90, `the tiny experiment takes seconds: ${quick.seconds}`);
