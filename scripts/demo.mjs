@@ -20,6 +20,21 @@ const out = resolve(arg('out', join(root, 'runs', 'demo')));
 const build = spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
+// The demo's matrix products run on a native BLAS when one is installed; without it, on tfjs's wasm kernels,
+// the same runs take about 2.8 times as long (README, CPU notes). Say so before the wait, with the fix.
+const blasOff = process.env.SCULPT_BLAS === 'off';
+const noOpenBlas =
+  process.platform === 'linux' &&
+  !process.env.SCULPT_BLAS &&
+  !/libopenblas\.so\.0/.test(spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
+if (blasOff || noOpenBlas) {
+  console.error(
+    `sculpt demo: ${blasOff ? 'SCULPT_BLAS=off' : 'no OpenBLAS found'}: the matrix products run on the wasm kernels, ` +
+      'and the demo takes about 20 minutes on 2 cores instead of about 8. ' +
+      "`npm run provision` (as root) or `apt install libopenblas0-pthread` installs Debian's OpenBLAS.",
+  );
+}
+
 const started = Date.now();
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

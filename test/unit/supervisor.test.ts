@@ -33,7 +33,8 @@ class FakeEnd extends EventEmitter implements IpcEnd {
 
 const event = (seq: number, body: Record<string, unknown>) => ({ v: 1, runId: 'r', seq, time: 0, ...body });
 
-test('the channel passes on events and nothing else', () => {
+/** A channel on a stand-in IPC end, with what it passed on to each handler. */
+function channel() {
   const end = new FakeEnd();
   const events: SculptEvent[] = [];
   const strays: unknown[] = [];
@@ -43,6 +44,11 @@ test('the channel passes on events and nothing else', () => {
     alive: (m) => notices.push(m),
     stray: (m) => strays.push(m),
   });
+  return { end, events, strays, notices };
+}
+
+test('the channel passes on events and nothing else', () => {
+  const { end, events, strays, notices } = channel();
   const good = event(1, { type: 'warning', message: 'w' });
   const bad = [
     null,
@@ -62,15 +68,7 @@ test('the channel passes on events and nothing else', () => {
 });
 
 test('the channel passes on notices that the trainer is alive, apart from events and strays', () => {
-  const end = new FakeEnd();
-  const events: SculptEvent[] = [];
-  const strays: unknown[] = [];
-  const notices: AliveMessage[] = [];
-  new TrainerChannel(end, {
-    event: (e) => events.push(e),
-    alive: (m) => notices.push(m),
-    stray: (m) => strays.push(m),
-  });
+  const { end, events, strays, notices } = channel();
   const notice = { type: 'alive', phase: 'loading the model in the PyTorch worker' };
   const malformed = [{ type: 'alive' }, { type: 'alive', phase: 3 }, { type: 'Alive', phase: 'x' }];
   end.emit('message', notice);
