@@ -7,11 +7,8 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { Inventory } from './inventory';
 import type { CaptureHooks, CausalLM, GenerateOptions, ModelConfig } from './types';
-import { AttentionContext, LayerCache, meanNll, pickColumns } from './layers';
+import { AttentionContext, LayerCache, crossEntropy } from './layers';
 import { MASKED } from '../kernels/masked';
-import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
-import { useFused, useWasmFused } from '../kernels/webgpu/switches';
-import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
 import { hostReadable } from '../kernels/webgpu/internals';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
 import { ParamStore } from './params';
@@ -169,9 +166,7 @@ export abstract class DecoderLM implements CausalLM {
         const h = tf.gather(hidden.reshape([B * T, d]), tf.tensor1d(rows.positions, 'int32')) as tf.Tensor2D;
         const logits = this.headLogits(h);
         const targets = tf.tensor1d(rows.targets, 'int32');
-        if (useFused('xent')) return fusedCrossEntropy(logits, targets);
-        if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
-        return pickColumns(tf.logSoftmax(logits), targets).neg().mean() as tf.Scalar;
+        return crossEntropy(logits, targets);
       }
       const M = B * (T - 1);
       // The last position predicts nothing, so the head runs on T-1 positions only.
@@ -181,11 +176,7 @@ export abstract class DecoderLM implements CausalLM {
         .reshape([M])
         .toInt() as tf.Tensor1D;
       const logits = this.headLogits(h as tf.Tensor2D);
-      // One fused kernel each way instead of materialising log-probabilities [M, V] and their gradient (on wasm
-      // the labels are always host-readable, so the branch above serves it; this one is for completeness).
-      if (useFused('xent')) return fusedCrossEntropy(logits, targets);
-      if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
-      return meanNll(tf.logSoftmax(logits), targets);
+      return crossEntropy(logits, targets);
     });
   }
 

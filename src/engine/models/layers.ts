@@ -5,7 +5,9 @@
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import { fusedAttention } from '../kernels/webgpu/attention';
-import { useFused } from '../kernels/webgpu/switches';
+import { useFused, useWasmFused } from '../kernels/webgpu/switches';
+import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
+import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
 import { fusedActivation, type FusedActivation } from '../kernels/webgpu/activation';
 import { fusedLayerNorm, fusedRmsNorm } from '../kernels/webgpu/norm';
 
@@ -91,10 +93,6 @@ export function embedding(w: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
   return lookup(w, ids) as tf.Tensor2D;
 }
 
-/**
- * x[i, cols[i]] for every row. The gradient is the one-hot of cols times dy, dense like the softmax gradient
- * it meets, instead of a scatter over all N·V entries.
- */
 /** HF's cross-entropy: mean of -logp[i, y_i] over the rows whose target is not -100 (0 when there is none). */
 export function meanNll(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const valid = targets.notEqual(tf.scalar(-100, 'int32'));
@@ -104,6 +102,22 @@ export function meanNll(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   return nll.sum().div(valid.toFloat().sum().maximum(1)) as tf.Scalar;
 }
 
+/**
+ * HF's causal-LM loss from the logits [N, V] (targets -100 on unlabelled rows): the backend's fused kernel, one
+ * pass each way without log-probabilities [N, V], where it has one (webgpu, wasm; switched off by
+ * SCULPT_WEBGPU_UNFUSED / SCULPT_WASM_UNFUSED=xent), else logSoftmax and meanNll. Every model's loss goes through
+ * here, so each backend's choice is made in one place.
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (useFused('xent')) return fusedCrossEntropy(logits, targets);
+  if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
+  return meanNll(tf.logSoftmax(logits), targets);
+}
+
+/**
+ * x[i, cols[i]] for every row. The gradient is the one-hot of cols times dy, dense like the softmax gradient
+ * it meets, instead of a scatter over all N·V entries.
+ */
 export function pickColumns(x: tf.Tensor2D, cols: tf.Tensor1D): tf.Tensor1D {
   const V = x.shape[1];
   const pick = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -7,11 +7,9 @@
  */
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
-import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
-import { useWasmFused } from '../kernels/webgpu/switches';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
-import { activation, embedding, extendCache, linear, meanNll, rmsNorm, type LayerCache } from './layers';
+import { activation, crossEntropy, embedding, extendCache, linear, rmsNorm, type LayerCache } from './layers';
 import {
   addBiases,
   attend,
@@ -321,8 +319,7 @@ export class T5 implements Seq2SeqLM {
       const enc = this.encodeRows(inputIds, attentionMask ?? null);
       const logits = this.headLogits(this.decodeRows(enc, this.shiftRight(labels)));
       const targets = labels.reshape([B * T]).toInt() as tf.Tensor1D;
-      if (useWasmFused('xent')) return wasmCrossEntropy(logits, targets);
-      return meanNll(tf.logSoftmax(logits), targets);
+      return crossEntropy(logits, targets);
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * Whole-model parity with the fused webgpu kernels active (LayerNorm / RMSNorm and the cross-entropy loss):
- * tiny random GPT-2 and LLaMA models give the same loss and parameter gradients on webgpu as on the cpu
+ * tiny random GPT-2, LLaMA and T5 models give the same loss and parameter gradients on webgpu as on the cpu
  * backend's tf-op path, within relative error 1e-3 (relError: max abs difference over max abs reference).
  */
 import { test } from 'node:test';
@@ -36,6 +36,23 @@ const MODELS: Record<string, RawConfig> = {
     max_position_embeddings: 64,
     rms_norm_eps: 1e-6,
     rope_theta: 10000,
+  },
+  t5: {
+    model_type: 't5',
+    architectures: ['T5ForConditionalGeneration'],
+    vocab_size: VOCAB,
+    d_model: 32,
+    d_kv: 8,
+    d_ff: 64,
+    num_layers: 2,
+    num_decoder_layers: 2,
+    num_heads: 4,
+    relative_attention_num_buckets: 8,
+    relative_attention_max_distance: 32,
+    feed_forward_proj: 'relu',
+    layer_norm_epsilon: 1e-6,
+    tie_word_embeddings: true,
+    decoder_start_token_id: 0,
   },
 };
 
