@@ -68,12 +68,28 @@ export class Workbench {
   }
 
   /**
+   * Opens the quick input and types `text` into it. A webview that takes focus a moment after a click (a tab just
+   * selected) closes the quick input while the text is typed; then the whole thing is done again.
+   */
+  private async typeInQuickInput(key: string, text: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      await this.openQuickInput(key);
+      try {
+        await this.page.locator(QUICK_INPUT_BOX).fill(text, { timeout: 3000 });
+        return;
+      } catch (err) {
+        if (attempt >= 4) throw err;
+        await this.page.keyboard.press('Escape');
+      }
+    }
+  }
+
+  /**
    * Runs a command from the palette: F1, its title, then the row that is that command (the fuzzy filter may list
    * others first, e.g. "Stop Experiment (every run ...)" for "Stop Run").
    */
   async command(title: string): Promise<void> {
-    await this.openQuickInput('F1');
-    await this.page.locator(QUICK_INPUT_BOX).fill(`>${title}`);
+    await this.typeInQuickInput('F1', `>${title}`);
     const rows = this.page.locator(QUICK_INPUT_ROWS);
     const index = await poll(`"${title}" in the command palette`, 10_000, async () => {
       const labels = await rows.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label') ?? ''));
@@ -90,8 +106,7 @@ export class Workbench {
 
   /** Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor tab to be the active one. */
   async openFile(name: string): Promise<void> {
-    await this.openQuickInput('Control+P');
-    await this.page.locator(QUICK_INPUT_BOX).fill(name);
+    await this.typeInQuickInput('Control+P', name);
     const first = this.page.locator(QUICK_INPUT_ROWS).first();
     await poll(`${name} in Quick Open`, 10_000, async () =>
       ((await first.getAttribute('aria-label').catch(() => null)) ?? '').includes(name) ? true : undefined,
