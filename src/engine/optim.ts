@@ -7,14 +7,17 @@
  *   SGD:    p <- p - lr g
  *   Adam:   m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g²;  p <- p - (lr / (1-b1^t)) m / (sqrt(v / (1-b2^t)) + eps)
  *   AdamW:  p <- p (1 - lr wd), then the Adam step (decoupled decay, as torch.optim.AdamW).
- * Every update runs inside tf.tidy; no value is read back to JavaScript. On the webgpu backend Adam(W) runs as
- * one fused dispatch over all variables (kernels/webgpu/adamw.ts), its moments in flat GPU buffers; moments of
- * variables outside the current layout are "parked" as tensors in `m`/`v`.
+ * Every update runs inside tf.tidy or disposes what it makes; no value is read back to JavaScript (but for the
+ * clipping scale on wasm, where reading is free). On the webgpu backend Adam(W) runs as one fused dispatch over
+ * all variables (kernels/webgpu/adamw.ts), its moments in flat GPU buffers; moments of variables outside the
+ * current layout are "parked" as tensors in `m`/`v`. On the wasm backend it runs as one kernel per variable
+ * (kernels/wasm-adamw.ts), with the moments in `m`/`v` as on the tf-op path.
  */
 import { addMany, tf } from './tf';
 import { FusedAdamW } from './kernels/webgpu/adamw';
-import { useFused } from './kernels/webgpu/switches';
+import { useFused, useWasmFused } from './kernels/webgpu/switches';
 import { fusedGlobalNorm } from './kernels/webgpu/global-norm';
+import { wasmAdamW, wasmGlobalNorm } from './kernels/wasm-adamw';
 
 export type OptimizerName = 'adamw' | 'adam' | 'sgd';
 
@@ -67,6 +70,7 @@ export class Optimizer {
       return;
     }
     if (this.fused) this.park();
+    const wasm = this.name !== 'sgd' && useWasmFused('adamw');
     for (const [name, g] of grads) {
       const p = vars.get(name);
       if (!p) throw new Error(`optimizer: gradient for '${name}', which is not a trainable variable`);
@@ -76,6 +80,17 @@ export class Optimizer {
       }
       const m = this.slot(this.m, name, p);
       const v = this.slot(this.v, name, p);
+      if (wasm && p.dtype === 'float32' && g.dtype === 'float32') {
+        if (p.size === 0) continue;
+        const attrs = { lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay };
+        const out = wasmAdamW(p, g, m, v, { ...attrs, step: t });
+        // assign drops the variables' references to their old data; the kernel's tensors then hand theirs over.
+        p.assign(out[0]);
+        m.assign(out[1]);
+        v.assign(out[2]);
+        tf.dispose(out);
+        continue;
+      }
       const bc1 = 1 - Math.pow(this.beta1, t);
       const bc2 = 1 - Math.pow(this.beta2, t);
       tf.tidy(() => {
@@ -223,12 +238,18 @@ export function clipByGlobalNorm(
   if (!(maxNorm > 0)) return { grads, norm: null };
   const names = [...grads.keys()];
   const gs = names.map((n) => grads.get(n)!);
+  const wasm = useWasmFused('clip') && gs.every((g) => g.dtype === 'float32');
   const norm = useFused('clip')
     ? fusedGlobalNorm(gs)
-    : (tf.tidy(() => (gs.length ? addMany(gs.map((g) => g.square().sum())) : tf.scalar(0)).sqrt()) as tf.Scalar);
+    : wasm
+      ? wasmGlobalNorm(gs)
+      : (tf.tidy(() => (gs.length ? addMany(gs.map((g) => g.square().sum())) : tf.scalar(0)).sqrt()) as tf.Scalar);
   // tidy keeps tensors it finds in arrays and plain objects (not in Maps), so build the Map afterwards.
   const clipped = tf.tidy(() => {
     const scale = tf.minimum(tf.scalar(1), tf.scalar(maxNorm).div(norm.add(1e-6)));
+    // On wasm the scale is read back at no cost (the heap is host memory). At exactly 1 (the norm within the
+    // limit) g · 1 is g, so clones, which share the data, stand for the products without a pass over each.
+    if (wasm && scale.dataSync()[0] === 1) return gs.map((g) => g.clone());
     return gs.map((g) => g.mul(scale));
   });
   return { grads: new Map(names.map((n, i) => [n, clipped[i]])), norm };

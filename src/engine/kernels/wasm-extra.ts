@@ -4,10 +4,12 @@
  * UnsortedSegmentSum is the gradient of `tf.gather`, i.e. of every embedding lookup. Without it a training
  * step fails on wasm. The scatter-add below runs in JavaScript over the wasm heap: O(ids x width), no
  * one-hot matrix, and it is exact (the same summation order as the cpu backend's kernel).
- * The fused cross-entropy's kernels (wasm-cross-entropy.ts) are registered here too.
+ * The fused cross-entropy's kernels (wasm-cross-entropy.ts) and the optimizer's (wasm-adamw.ts) are registered
+ * here too.
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
+import { registerWasmAdamW } from './wasm-adamw';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -21,6 +23,7 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   registerWasmCrossEntropy();
+  registerWasmAdamW();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
