@@ -84,14 +84,17 @@ for (const kind of Object.keys(RAW)) {
           const [ids, labels] = [t2([p], 0), t2([TARGETS[b]], -100)];
           const alone = m().labelLogits(ids, labels).arraySync()[0];
           // A leak across examples is an O(1) error. A native BLAS may sum a row's products in an order that
-          // depends on the number of rows, and these std-1 weights amplify that rounding to ~1e-5.
+          // depends on the number of rows, and these std-1 weights amplify that rounding through five blocks: on
+          // wasm up to 6e-5 with the tf-op norms and 2e-4 with the fused ones (float64 row statistics, rounded
+          // once; neither is nearer the cpu backend in every example).
           const err = relErr(batch[b].slice(0, TARGETS[b].length).flat(), alone.flat());
-          assert.ok(err < 1e-4, `example ${b}: relative error ${err}`);
+          assert.ok(err < 1e-3, `example ${b}: relative error ${err}`);
           nll += m().loss(ids, labels).dataSync()[0] * TARGETS[b].length;
         });
         const count = TARGETS.flat().length;
         const loss = m().loss(t2(PROMPTS, 0), t2(TARGETS, -100), maskOf(PROMPTS)).dataSync()[0];
-        assert.ok(Math.abs(loss - nll / count) < 1e-5 * loss, `batch loss ${loss} vs ${nll / count}`);
+        // The same amplified rounding (above); a leak would move the loss by O(1).
+        assert.ok(Math.abs(loss - nll / count) < 1e-4 * loss, `batch loss ${loss} vs ${nll / count}`);
       });
     });
   }

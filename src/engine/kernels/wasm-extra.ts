@@ -4,12 +4,15 @@
  * UnsortedSegmentSum is the gradient of `tf.gather`, i.e. of every embedding lookup. Without it a training
  * step fails on wasm. The scatter-add below runs in JavaScript over the wasm heap: O(ids x width), no
  * one-hot matrix, and it is exact (the same summation order as the cpu backend's kernel).
- * The fused cross-entropy's kernels (wasm-cross-entropy.ts) and the optimizer's (wasm-adamw.ts) are registered
- * here too.
+ * The fused cross-entropy's kernels (wasm-cross-entropy.ts), the optimizer's (wasm-adamw.ts) and the layers'
+ * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too.
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
 import { registerWasmAdamW } from './wasm-adamw';
+import { registerWasmRope } from './wasm-rope';
+import { registerWasmNorm } from './wasm-norm';
+import { registerWasmActivation } from './wasm-activation';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -24,6 +27,9 @@ export function registerWasmKernels(): void {
   registered = true;
   registerWasmCrossEntropy();
   registerWasmAdamW();
+  registerWasmRope();
+  registerWasmNorm();
+  registerWasmActivation();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',

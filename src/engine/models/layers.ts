@@ -10,6 +10,9 @@ import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
 import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
 import { fusedActivation, type FusedActivation } from '../kernels/webgpu/activation';
 import { fusedLayerNorm, fusedRmsNorm } from '../kernels/webgpu/norm';
+import { wasmLayerNorm, wasmNormApplies, wasmRmsNorm } from '../kernels/wasm-norm';
+import { wasmActivation } from '../kernels/wasm-activation';
+import { wasmRope, wasmRopeApplies } from '../kernels/wasm-rope';
 
 /** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
 export function linear(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
@@ -25,6 +28,8 @@ export function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D 
 export function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
   // On webgpu one program per pass instead of a chain of elementwise ops and reductions each way.
   if (useFused('norm')) return fusedLayerNorm(x, w, b, eps);
+  // On wasm one pass per row each way (float32 operands; anything else keeps the ops below).
+  if (useWasmFused('norm') && wasmNormApplies(x, [w, b])) return wasmLayerNorm(x, w, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
 }
@@ -32,6 +37,7 @@ export function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: numbe
 /** LLaMA RMSNorm: x / sqrt(mean(x²) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
   if (useFused('norm')) return fusedRmsNorm(x, w, eps);
+  if (useWasmFused('norm') && wasmNormApplies(x, [w])) return wasmRmsNorm(x, w, eps);
   return x.mul(x.square().mean(-1, true).add(eps).rsqrt()).mul(w);
 }
 
@@ -50,7 +56,10 @@ ACTIVATIONS.swish = ACTIVATIONS.silu;
 
 export const SUPPORTED_ACTIVATIONS = Object.keys(ACTIVATIONS);
 
-/** Activations with a fused webgpu kernel (kernels/webgpu/activation.ts), by the names that select them. */
+/**
+ * Activations with a fused kernel, by the names that select them: kernels/webgpu/activation.ts on webgpu,
+ * kernels/wasm-activation.ts (the same two) on wasm.
+ */
 const FUSED_ACTIVATIONS: Record<string, FusedActivation> = {
   gelu_new: 'gelu_new',
   gelu_pytorch_tanh: 'gelu_new',
@@ -64,11 +73,18 @@ export function activation(name: string, where: string): (x: tf.Tensor2D) => tf.
   if (!f)
     throw new Error(`${where}: activation '${name}' is not supported; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
   const fused = FUSED_ACTIVATIONS[name];
-  return fused ? (x) => (useFused('activation') ? fusedActivation(fused, x) : f(x)) : f;
+  if (!fused) return f;
+  return (x) => {
+    if (useFused('activation')) return fusedActivation(fused, x);
+    if (useWasmFused('activation') && x.dtype === 'float32') return wasmActivation(fused, x) as tf.Tensor2D;
+    return f(x);
+  };
 }
 
 /** Rotary embedding: x·cos + rotate_half(x)·sin, rotate_half(x) = [-x₂, x₁] (HF convention, halves not pairs). */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
+  // On wasm one pass each way instead of split, neg, concat and three products (and their gradients).
+  if (useWasmFused('rope') && wasmRopeApplies(x, cos, sin)) return wasmRope(x, cos, sin);
   const [x1, x2] = tf.split(x, 2, 3);
   return x.mul(cos).add(tf.concat([x2.neg(), x1], 3).mul(sin));
 }
