@@ -8,6 +8,7 @@ import { validateCommand } from './validate';
 import { reportCommand } from './report';
 import { listCommand } from './list';
 import { inspectCommand } from './inspect';
+import { joinCommand } from './join';
 import { inputFailure } from './failures';
 import { UsageError } from '../protocol/errors';
 import { ExperimentDirError, expandRunFolders } from '../runs/experiment-dir';
@@ -23,6 +24,10 @@ commands:
   resume <experimentDir | runDir...> [--jobs N] [--json]
                    continue stopped or interrupted runs from their last checkpoint (every unfinished run
                    of an experiment folder)
+  join <experimentDir | runDir> --node-rank R [--timeout S] [--json]
+                   node R of a torch run over several machines (torch.nnodes > 1): waits for node 0's
+                   sculpt run or resume to launch each run, then starts this machine's workers on the
+                   shared run folder (docs/scale.md)
   validate <config...> [--json [--stdin]]
                    check experiment configs (schema, semantics, data files, model files); --json prints
                    each config's errors and warnings as a line of JSON, --stdin reads the one config's text
@@ -45,7 +50,7 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input', '--baseline']);
+const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input', '--baseline', '--node-rank', '--timeout']);
 
 export function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -98,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = new Set(['run', 'resume', 'validate', 'report', 'list', 'inspect']);
+const COMMANDS = new Set(['run', 'resume', 'join', 'validate', 'report', 'list', 'inspect']);
 
 async function dispatch(cmd: string, rest: string[]): Promise<number> {
   if (cmd === 'inspect') return inspectCommand(rest);
@@ -119,6 +124,17 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'resume':
       if (p.positional.length === 0) throw new UsageError('give an experiment folder or run folders');
       return resumeCommand(p.positional, runArgs);
+    case 'join': {
+      if (p.positional.length !== 1) throw new UsageError('give one experiment folder or run folder of node 0');
+      const rank = str(p, '--node-rank');
+      if (rank === undefined) throw new UsageError("give this machine's --node-rank (1 to torch.nnodes - 1)");
+      if (!/^\d+$/.test(rank)) throw new UsageError(`--node-rank must be a whole number, got ${rank}`);
+      const timeout = str(p, '--timeout');
+      const timeoutS = timeout === undefined ? undefined : Number(timeout);
+      if (timeoutS !== undefined && !(timeoutS > 0))
+        throw new UsageError(`--timeout must be a positive number of seconds, got ${timeout}`);
+      return joinCommand(p.positional[0], { nodeRank: Number(rank), json: p.flags.has('--json'), timeoutS });
+    }
     case 'validate':
       return validateCommand(p.positional, { json: p.flags.has('--json'), stdin: p.flags.has('--stdin') });
     case 'report':

@@ -27,6 +27,7 @@ import { Progress } from './progress';
 import { checkModel } from './model-check';
 import { checkInputs } from './data-check';
 import { torchCheck } from './torch-check';
+import { acrossMachines } from './join';
 
 export interface RunArgs {
   backend?: string;
@@ -177,7 +178,15 @@ export const EXIT_STOPPED = 3;
  * a window reload.
  */
 async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
-  const jobs = Math.max(1, Math.min(args.jobs ?? availableParallelism(), dirs.length));
+  let jobs = Math.max(1, Math.min(args.jobs ?? availableParallelism(), dirs.length));
+  // Torch runs over several machines all meet at their config's one rendezvous endpoint, and the other nodes'
+  // `sculpt join` follows them in this order.
+  if (jobs > 1 && dirs.some(acrossMachines)) {
+    jobs = 1;
+    console.error(
+      'sculpt: torch runs over several machines (torch.nnodes > 1) run one at a time, whatever --jobs says',
+    );
+  }
   const progress = args.json
     ? null
     : new Progress(

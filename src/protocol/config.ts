@@ -163,14 +163,16 @@ export interface TorchConfig {
    */
   nprocPerNode?: number;
   /**
-   * Machines taking part; each runs the same experiment with its own `nodeRank` (docs/scale.md).
+   * Machines taking part: node 0 runs the experiment (`sculpt run`, nodeRank 0), every other machine follows it
+   * with `sculpt join <folder> --node-rank r` on the shared run folders (docs/scale.md). Such runs go one at a time.
    * @asType integer
    * @minimum 1
    * @default 1
    */
   nnodes?: number;
   /**
-   * This machine's rank among `nnodes` (0 writes the events and checkpoints' metadata).
+   * This machine's rank among `nnodes`: 0 for the machine that runs the experiment (it writes the events and the
+   * checkpoints' metadata); the others take theirs from `sculpt join --node-rank`.
    * @asType integer
    * @minimum 0
    * @default 0

@@ -84,7 +84,7 @@ test('several processes on one machine: torchrun --standalone', () => {
   ]);
 });
 
-test('several machines: torchrun with the c10d rendezvous at torch.rdzvEndpoint, which is required', () => {
+test('several machines: torchrun with the static rendezvous at torch.rdzvEndpoint, which is required', () => {
   const torch = { ...TORCH, python: 'py', nprocPerNode: 8, nnodes: 2, nodeRank: 1, rdzvEndpoint: '10.0.0.1:29500' };
   const c = workerCommand({ ...base, torch, resume: '/ck' });
   assert.equal(c.world, 16);
@@ -100,7 +100,7 @@ test('several machines: torchrun with the c10d rendezvous at torch.rdzvEndpoint,
     '--rdzv-endpoint',
     '10.0.0.1:29500',
     '--rdzv-backend',
-    'c10d',
+    'static',
     '-m',
     'sculpt_torch',
     '/runs/exp/seqft-o0-s0',

@@ -16,6 +16,8 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { ConfigError } from '../../protocol/errors';
+import { WriteFailedError } from '../../engine/io/write-failure';
 import { methodLabel } from '../../protocol/config-validate';
 import type { EventBody, SculptEvent } from '../../protocol/events';
 import { stepEventOf, workerMessageIssue, type WorkerMessage } from '../../protocol/torch-worker';
@@ -31,6 +33,7 @@ import { LossChecks } from './loss-checks';
 import { prepareRun } from './prepare';
 import { probeTorch } from './probe';
 import { torchResume } from './resume';
+import { LAUNCH_FILE, nextLaunch, writeLaunch } from './launch';
 import { findPythonDir, workerCommand } from './worker-command';
 import { TorchWorkerError, describeExit, exitError } from './worker-error';
 import { startWorker, type WorkerExit } from './worker-process';
@@ -73,6 +76,19 @@ async function runSession(
   // Absolute: the worker runs in the run folder and the manifest names it.
   const spec = { ...given, runDir: resolvePath(given.runDir) };
   const { config, runDir } = spec;
+  const torch = config.torch;
+  // The trainer's machine hosts the rendezvous and global rank 0, whose messages it reads: with several machines
+  // it is node 0, and the others start their workers with `sculpt join`.
+  if (torch.nnodes > 1 && torch.nodeRank !== 0) {
+    throw new ConfigError([
+      {
+        path: 'torch.nodeRank',
+        message: `is ${torch.nodeRank}: the machine that runs the experiment (sculpt run, sculpt resume) is node 0; run \`sculpt join <experiment or run folder> --node-rank ${torch.nodeRank}\` on node ${torch.nodeRank} instead`,
+        expected: '0',
+        actual: torch.nodeRank,
+      },
+    ]);
+  }
   // A missing Python, torch or GPU is an input error at the torch field to fix, before any work.
   probeTorch(config);
   alive.phase("preparing the run's data");
@@ -81,10 +97,13 @@ async function runSession(
   const validating = hasValidation(tasks);
   const resume = torchResume(runDir, log, { tasks: tasks.length, validation: validating, mode: config.eval.modes[0] });
   const pythonDir = findPythonDir(__dirname);
+  // Several machines: the other nodes start this same launch from launch.json (sculpt join).
+  const launch = torch.nnodes > 1 ? nextLaunch(runDir, { torch, resume: resume.checkpoint?.path ?? null, log }) : null;
   const cmd = workerCommand({
-    torch: config.torch,
+    torch,
     runDir,
     resume: resume.checkpoint?.path,
+    rdzvId: launch?.rdzvId,
     pythonDir,
     repo: dirname(pythonDir),
     env: process.env,
@@ -271,6 +290,13 @@ async function runSession(
       ? `loading the model in the PyTorch worker (${cmd.world} processes under torchrun)`
       : 'loading the model in the PyTorch worker',
   );
+  if (launch) {
+    try {
+      writeLaunch(runDir, launch);
+    } catch (e) {
+      throw new WriteFailedError(join(runDir, LAUNCH_FILE), 'write the launch record the other nodes join to', e);
+    }
+  }
   const worker = startWorker(cmd, runDir, (json) => {
     if (failure) return;
     try {

@@ -30,6 +30,10 @@ export interface WorkerCommandOptions {
   runDir: string;
   /** The checkpoint folder to continue from. */
   resume?: string;
+  /** This machine's rank among `torch.nnodes`: `torch.nodeRank` unless given (`sculpt join` gives its own). */
+  nodeRank?: number;
+  /** torchrun's --rdzv-id, with several machines: one per launch (./launch.ts). */
+  rdzvId?: string;
   /** The folder holding the `sculpt_torch` package (the repository's `python/`). */
   pythonDir: string;
   /** The repository root, whose `.venv` is the default Python; null when unknown. */
@@ -71,7 +75,16 @@ export function workerCommand(o: WorkerCommandOptions): WorkerCommand {
           },
         ]);
       }
-      rendezvous = ['--rdzv-endpoint', t.rdzvEndpoint, '--rdzv-backend', 'c10d'];
+      // Static, not c10d: c10d orders the nodes by host name and process id and ignores --node-rank, so global
+      // rank 0 (the one that sends the messages) could land on a node without the trainer. Static gives node r the
+      // ranks r * nprocPerNode + local rank, and node 0 hosts the store at the endpoint.
+      rendezvous = [
+        '--rdzv-endpoint',
+        t.rdzvEndpoint,
+        '--rdzv-backend',
+        'static',
+        ...(o.rdzvId ? ['--rdzv-id', o.rdzvId] : []),
+      ];
     }
     args = [
       '-m',
@@ -81,7 +94,7 @@ export function workerCommand(o: WorkerCommandOptions): WorkerCommand {
       '--nnodes',
       String(t.nnodes),
       '--node-rank',
-      String(t.nodeRank),
+      String(o.nodeRank ?? t.nodeRank),
       ...rendezvous,
       ...worker,
     ];

@@ -28,12 +28,23 @@ export interface WorkerProcess {
   tail(): string;
   /** SIGTERM to the worker's process group, SIGKILL after `graceMs` if it is still there. */
   terminate(graceMs?: number): void;
+  /** `sig` to the worker's first process alone (torchrun, which then stops its ranks itself). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 const TAIL_LINES = 30;
 const MAX_LINE_CHARS = 2000;
 
-export function startWorker(cmd: WorkerCommand, cwd: string, onMessage: (json: string) => void): WorkerProcess {
+/**
+ * `log` takes the worker's log output that is not a message: by default its stdout lines to this process's stdout
+ * and its stderr lines to this process's stderr.
+ */
+export function startWorker(
+  cmd: WorkerCommand,
+  cwd: string,
+  onMessage: (json: string) => void,
+  log: { out: NodeJS.WritableStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr },
+): WorkerProcess {
   const child = spawn(cmd.command, cmd.args, {
     cwd,
     env: cmd.env,
@@ -67,13 +78,13 @@ export function startWorker(cmd: WorkerCommand, cwd: string, onMessage: (json: s
     if (line.startsWith(WORKER_MESSAGE_PREFIX)) onMessage(line.slice(WORKER_MESSAGE_PREFIX.length));
     else {
       keep(line);
-      process.stdout.write(line + '\n');
+      log.out.write(line + '\n');
     }
   });
   const err = createInterface({ input: child.stderr, crlfDelay: Infinity });
   err.on('line', (line) => {
     keep(line);
-    process.stderr.write(line + '\n');
+    log.err.write(line + '\n');
   });
   const closed = (s: NodeJS.EventEmitter) => new Promise<void>((resolve) => s.once('close', () => resolve()));
   const streams = Promise.all([closed(out), closed(err)]);
@@ -109,6 +120,14 @@ export function startWorker(cmd: WorkerCommand, cwd: string, onMessage: (json: s
       const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
       timer.unref();
       void exited.then(() => clearTimeout(timer));
+    },
+    signal: (sig) => {
+      if (ended || child.pid === undefined) return;
+      try {
+        process.kill(child.pid, sig);
+      } catch {
+        // Already gone.
+      }
     },
   };
 }
