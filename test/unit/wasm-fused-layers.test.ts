@@ -315,6 +315,31 @@ for (const name of ['silu', 'gelu_new', 'swish', 'gelu_pytorch_tanh'] as const) 
   }
 }
 
+test('wasm fused norms: a row whose squares overflow float32 comes out as the tf ops have it (zeros)', async () => {
+  // Blown-up weights give rows like these; float32 sums their squares to Infinity, so rstd is 0 and the row is all
+  // zeros, the uniform guess the divergence check names as a collapse. A finite row beside it is unaffected.
+  await selectBackend('wasm');
+  const d = 8;
+  const data = new Float32Array(2 * d);
+  for (let j = 0; j < d; j++) {
+    data[j] = (j % 2 ? -3 : 2) * 1e19;
+    data[d + j] = j - 3.5;
+  }
+  const w = { data: Float32Array.from({ length: d }, (_, j) => 1 + j / 8), shape: [d] };
+  const x = { data, shape: [2, d] };
+  const rms = (a: tf.Tensor, b: tf.Tensor) => rmsNorm(a as tf.Tensor2D, b, 1e-6);
+  const [y] = (await run(false, rms, [x, w], [1])).arrays;
+  const [want] = (await run(true, rms, [x, w], [1])).arrays;
+  for (let j = 0; j < d; j++) assert.equal(Math.abs(y[j]), 0, `overflowed row, element ${j}: ${y[j]}`);
+  assert.deepEqual(
+    Array.from(y.subarray(0, d), Math.abs),
+    Array.from(want.subarray(0, d), Math.abs),
+    'as the tf ops give',
+  );
+  for (let j = 0; j < d; j++)
+    assert.ok(Math.abs(y[d + j] - want[d + j]) <= 1e-6 * Math.abs(want[d + j]) + 1e-7, `finite row, element ${j}`);
+});
+
 test('wasm fused activations: NaN stays NaN, ±Infinity as the tf ops', async () => {
   await selectBackend('wasm');
   for (const name of ['silu', 'gelu_new']) {

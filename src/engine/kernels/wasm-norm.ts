@@ -121,7 +121,10 @@ function rowStats(x: Float32Array, base: number, d: number, centered: boolean, e
     q += c * c;
   }
   STATS[0] = mean;
-  STATS[1] = 1 / Math.sqrt(q / d + eps);
+  // As float32 arithmetic (the tf ops; HF's norms in float32) has it: a sum of squares past float32's range is
+  // Infinity there, so rstd is 0 and the row all zeros, the collapse the divergence check names. Float64 alone
+  // would go on with finite rows from weights that have blown up.
+  STATS[1] = Math.fround(q) === Infinity ? 0 : 1 / Math.sqrt(q / d + eps);
 }
 
 function normalize(
