@@ -168,6 +168,21 @@ function inputGrad(
     rowStats(x, base, d, centered, eps);
     const mean = STATS[0];
     const rstd = STATS[1];
+    if (rstd === 0) {
+      // A row whose squares overflowed (rowStats). The tf ops' chain rule there is dx = 0·g + x·c·(0·Σ g·x): 0
+      // while Σ g·x stays finite in float32, NaN (0·Infinity) once it overflows or x is itself infinite. Kept so
+      // a blown-up run ends as the tf ops end it (a collapse, or NaN and a divergence).
+      let sgx = 0;
+      let overflow = false;
+      for (let j = 0; j < d; j++) {
+        const gx = dy[base + j] * w[j] * (x[base + j] - mean);
+        if (!Number.isFinite(Math.fround(gx))) overflow = true;
+        sgx += gx;
+      }
+      overflow ||= !Number.isFinite(Math.fround(sgx));
+      for (let j = 0; j < d; j++) dx[base + j] = overflow || !Number.isFinite(x[base + j]) ? NaN : 0;
+      continue;
+    }
     // Σ g and Σ g·(x - mean); x̂ = (x - mean)·rstd is applied once to the sum.
     let sg = 0;
     let sgx = 0;
