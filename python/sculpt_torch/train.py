@@ -151,6 +151,7 @@ class Worker:
 
     def _run(self) -> int:
         m, dist = self.manifest, self.dist
+        self._check_same_start()
         self.kind = m.model.kind
         self.pad = m.tokens.pad
         self.where = "loading the model"
@@ -427,6 +428,19 @@ class Worker:
         self._written.append(path)
         self.send("checkpoint", path=path, task=at.task, step=at.taskStep, reason=reason)
         return path
+
+    def _check_same_start(self) -> None:
+        """Every rank starts from the same checkpoint (or none). The machines of one run are launched separately
+        (`sculpt join` on each machine beside node 0): ranks restoring different checkpoints would hang in their
+        first collective; here they fail, naming what each was given."""
+        mine = os.path.relpath(self._resume_path(self.resume), self.run_dir) if self.resume else None
+        starts = self.dist.gather(mine)
+        if len(set(starts)) > 1:
+            given = ", ".join(f"rank {r}: {s or 'the start'}" for r, s in enumerate(starts))
+            raise SetupError(
+                f"the ranks of this run were given different checkpoints to resume from ({given}); every machine "
+                "must join node 0's launch of the run (sculpt join), which names the checkpoint node 0 resumes from"
+            )
 
     def _resume_path(self, given: str) -> str:
         """An absolute path, else one relative to the run folder (as `checkpoint` messages give them), else to

@@ -6,12 +6,21 @@ FSDP2 (fully_shard) runs on CPU with gloo in this torch (2.13) once reductions a
 here too, with its torch.distributed.checkpoint checkpoint and a resume from it.
 """
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import unittest
 
 import torch
 
-from .core_fixtures import make_prepared, of_type, run_inprocess, run_subprocess
+from .core_fixtures import REPO, make_prepared, of_type, parse_messages, run_inprocess, run_subprocess, worker_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # 10 examples in batches of 3: the last batch has one row, so rank 1 trains on an empty share (a placeholder).
@@ -108,6 +117,26 @@ class TwoProcessTest(unittest.TestCase):
         _, resumed = self.launch("fsdp2", "fsdp2", "--resume", cp["path"], run_dir=run_dir)
         self.assertEqual([m["type"] for m in resumed[:2]], ["hello", "task-started"])
         self.assertSameAsOneProcess(resumed, "fsdp2", resumed=True)
+
+    def test_ranks_given_different_checkpoints_fail_naming_them(self):
+        # Machines are launched separately, so two ranks can be given different --resume: each fails at once
+        # instead of hanging in a collective. Two processes by hand (as two machines' torchruns would start them).
+        run_dir = self.one.run_dir
+        port = free_port()
+        procs = []
+        for rank, resume in enumerate(["checkpoints/torch-4", "checkpoints/torch-2-stop"]):
+            env = worker_env(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
+                             MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+            procs.append(subprocess.Popen([sys.executable, "-m", "sculpt_torch", run_dir, "--resume", resume],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO))
+        outs = [p.communicate(timeout=120) for p in procs]
+        self.assertEqual([p.returncode for p in procs], [1, 1], outs[0][1][-2000:])
+        errors = of_type(parse_messages(outs[0][0]), "error")
+        self.assertEqual(len(errors), 1, outs[0][1][-2000:])
+        self.assertIn("different checkpoints", errors[0]["message"])
+        self.assertIn("rank 0: checkpoints/torch-4", errors[0]["message"])
+        self.assertIn("rank 1: checkpoints/torch-2-stop", errors[0]["message"])
+
 
 if __name__ == "__main__":
     unittest.main()
