@@ -12,11 +12,7 @@
 import { tf } from '../tf';
 import type { Blas, GemmJob } from '../linalg/blas';
 import type { GemmRunner } from '../linalg/blas-pool';
-
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import type { WasmHeapBackend } from './wasm-heap';
 
 interface ProductAttrs {
   transposeA: boolean;

@@ -15,6 +15,7 @@
  * in float64, each output rounded to float32 once. Wrapped with tf.customGrad: one input each.
  */
 import { tf } from '../tf';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 export type WasmActivation = 'silu' | 'gelu_new';
 
@@ -24,30 +25,17 @@ const GRAD: Record<WasmActivation, string> = { silu: 'SculptSiluGrad', gelu_new:
 const C = Math.sqrt(2 / Math.PI);
 const A = 0.044715;
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
 let registered = false;
 
 /** Registers the kernels on the wasm backend (once; wasm-extra.ts calls it, and so does the first use). */
 export function registerWasmActivation(): void {
   if (registered) return;
   registered = true;
-  const kernels: [string, (b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap) => tf.TensorInfo][] = [
-    [GELU_ARG, (b, { x }) => geluArgument(b, x!)],
-    [GRAD.silu, (b, { x, g, dy }) => backward(b, 'silu', x!, g!, dy!)],
-    [GRAD.gelu_new, (b, { x, g, dy }) => backward(b, 'gelu_new', x!, g!, dy!)],
-  ];
-  for (const [kernelName, f] of kernels) {
-    if (tf.getKernel(kernelName, 'wasm')) continue;
-    tf.registerKernel({
-      kernelName,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend }) => f(backend as unknown as WasmHeapBackend, inputs),
-    });
-  }
+  registerHeapKernels({
+    [GELU_ARG]: (b, { x }) => geluArgument(b, x!),
+    [GRAD.silu]: (b, { x, g, dy }) => backward(b, 'silu', x!, g!, dy!),
+    [GRAD.gelu_new]: (b, { x, g, dy }) => backward(b, 'gelu_new', x!, g!, dy!),
+  });
 }
 
 /** z = 2C(x + A x³), the argument of gelu_new's sigmoid. */

@@ -13,6 +13,7 @@
  * (train-step.ts's pre-step snapshot) shares its data.
  */
 import { tf } from '../tf';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const ADAMW = 'SculptAdamW';
 const GLOBAL_NORM = 'SculptGlobalNorm';
@@ -27,38 +28,17 @@ export interface AdamWAttrs {
   step: number;
 }
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
 let registered = false;
 
 /** Registers both kernels on the wasm backend (once; wasm-extra.ts calls it, and so does the first use). */
 export function registerWasmAdamW(): void {
   if (registered) return;
   registered = true;
-  if (!tf.getKernel(ADAMW, 'wasm')) {
-    tf.registerKernel({
-      kernelName: ADAMW,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { p, g, m, v } = inputs as Record<'p' | 'g' | 'm' | 'v', tf.TensorInfo>;
-        return adamw(backend as unknown as WasmHeapBackend, p, g, m, v, attrs as unknown as AdamWAttrs);
-      },
-    });
-  }
-  if (!tf.getKernel(GLOBAL_NORM, 'wasm')) {
-    tf.registerKernel({
-      kernelName: GLOBAL_NORM,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend }) => {
-        // Any number of inputs, keyed by position (as tfjs's AddN takes them).
-        const xs = Object.values(inputs as Record<string, tf.TensorInfo>);
-        return globalNorm(backend as unknown as WasmHeapBackend, xs);
-      },
-    });
-  }
+  registerHeapKernels({
+    [ADAMW]: (b, { p, g, m, v }, attrs) => adamw(b, p!, g!, m!, v!, attrs as unknown as AdamWAttrs),
+    // Any number of inputs, keyed by position (as tfjs's AddN takes them).
+    [GLOBAL_NORM]: (b, inputs) => globalNorm(b, Object.values(inputs) as tf.TensorInfo[]),
+  });
 }
 
 function adamw(

@@ -19,6 +19,7 @@
  * (linalg/pool.ts), not JavaScript over the wasm heap.
  */
 import { tf } from '../tf';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const IGNORE_INDEX = -100;
 
@@ -45,37 +46,16 @@ export function expNonPositive(t: number): number {
   return p * POW2_NEG[k];
 }
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
 let registered = false;
 
 /** Registers both kernels on the wasm backend (once; backend.ts calls it, and so does the first loss). */
 export function registerWasmCrossEntropy(): void {
   if (registered) return;
   registered = true;
-  if (!tf.getKernel(FORWARD, 'wasm')) {
-    tf.registerKernel({
-      kernelName: FORWARD,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend }) => {
-        const { logits, targets } = inputs as { logits: tf.TensorInfo; targets: tf.TensorInfo };
-        return forward(backend as unknown as WasmHeapBackend, logits, targets);
-      },
-    });
-  }
-  if (!tf.getKernel(BACKWARD, 'wasm')) {
-    tf.registerKernel({
-      kernelName: BACKWARD,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend }) => {
-        const { exps, targets, sums, dy } = inputs as Record<'exps' | 'targets' | 'sums' | 'dy', tf.TensorInfo>;
-        return backward(backend as unknown as WasmHeapBackend, exps, targets, sums, dy);
-      },
-    });
-  }
+  registerHeapKernels({
+    [FORWARD]: (b, { logits, targets }) => forward(b, logits!, targets!),
+    [BACKWARD]: (b, { exps, targets, sums, dy }) => backward(b, exps!, targets!, sums!, dy!),
+  });
 }
 
 /** The loss's divisor: rows not IGNORE_INDEX. An out-of-range target counts but scores 0, as on webgpu. */

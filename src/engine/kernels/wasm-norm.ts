@@ -18,6 +18,7 @@
  * adaptive-svd) never runs the dw kernel, which tf.customGrad's all-at-once gradient function would.
  */
 import { tf } from '../tf';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const RMS = 'SculptRmsNorm';
 const LAYER = 'SculptLayerNorm';
@@ -31,53 +32,20 @@ interface NormAttrs {
   centered: boolean;
 }
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
 let registered = false;
 
 /** Registers the kernels on the wasm backend and the forwards' gradients (once; wasm-extra.ts calls it). */
 export function registerWasmNorm(): void {
   if (registered) return;
   registered = true;
-  const kernels: [string, tf.KernelFunc][] = [
-    [
-      RMS,
-      ({ inputs, backend, attrs }) => {
-        const { x, w } = inputs as Record<'x' | 'w', tf.TensorInfo>;
-        const { eps } = attrs as unknown as { eps: number };
-        return normalize(backend as unknown as WasmHeapBackend, x, w, null, { eps, centered: false });
-      },
-    ],
-    [
-      LAYER,
-      ({ inputs, backend, attrs }) => {
-        const { x, w, b } = inputs as Record<'x' | 'w' | 'b', tf.TensorInfo>;
-        const { eps } = attrs as unknown as { eps: number };
-        return normalize(backend as unknown as WasmHeapBackend, x, w, b, { eps, centered: true });
-      },
-    ],
-    [
-      INPUT_GRAD,
-      ({ inputs, backend, attrs }) => {
-        const { x, w, dy } = inputs as Record<'x' | 'w' | 'dy', tf.TensorInfo>;
-        return inputGrad(backend as unknown as WasmHeapBackend, x, w, dy, attrs as unknown as NormAttrs);
-      },
-    ],
-    [
-      WEIGHT_GRAD,
-      ({ inputs, backend, attrs }) => {
-        const { x, dy } = inputs as Record<'x' | 'dy', tf.TensorInfo>;
-        return weightGrad(backend as unknown as WasmHeapBackend, x, dy, attrs as unknown as NormAttrs);
-      },
-    ],
-    [COLUMN_SUM, ({ inputs, backend }) => columnSum(backend as unknown as WasmHeapBackend, inputs.x!)],
-  ];
-  for (const [kernelName, kernelFunc] of kernels) {
-    if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
-  }
+  const eps = (attrs: tf.NamedAttrMap) => (attrs as unknown as { eps: number }).eps;
+  registerHeapKernels({
+    [RMS]: (be, { x, w }, attrs) => normalize(be, x!, w!, null, { eps: eps(attrs), centered: false }),
+    [LAYER]: (be, { x, w, b }, attrs) => normalize(be, x!, w!, b!, { eps: eps(attrs), centered: true }),
+    [INPUT_GRAD]: (be, { x, w, dy }, attrs) => inputGrad(be, x!, w!, dy!, attrs as unknown as NormAttrs),
+    [WEIGHT_GRAD]: (be, { x, dy }, attrs) => weightGrad(be, x!, dy!, attrs as unknown as NormAttrs),
+    [COLUMN_SUM]: (be, { x }) => columnSum(be, x!),
+  });
   for (const [kernelName, centered] of [
     [RMS, false],
     [LAYER, true],

@@ -17,14 +17,10 @@
  * only when something asks for them.
  */
 import { tf } from '../tf';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const FORWARD = 'SculptRope';
 const BACKWARD = 'SculptRopeGrad';
-
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 let registered = false;
 
@@ -32,20 +28,10 @@ let registered = false;
 export function registerWasmRope(): void {
   if (registered) return;
   registered = true;
-  for (const [kernelName, transposed] of [
-    [FORWARD, false],
-    [BACKWARD, true],
-  ] as const) {
-    if (tf.getKernel(kernelName, 'wasm')) continue;
-    tf.registerKernel({
-      kernelName,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend }) => {
-        const { x, cos, sin } = inputs as Record<'x' | 'cos' | 'sin', tf.TensorInfo>;
-        return rope(backend as unknown as WasmHeapBackend, x, cos, sin, transposed);
-      },
-    });
-  }
+  registerHeapKernels({
+    [FORWARD]: (b, { x, cos, sin }) => rope(b, x!, cos!, sin!, false),
+    [BACKWARD]: (b, { x, cos, sin }) => rope(b, x!, cos!, sin!, true),
+  });
   if (!tf.getGradient(FORWARD)) {
     tf.registerGradient({
       kernelName: FORWARD,
