@@ -409,7 +409,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     );
   if (backends.includes('wasm'))
     notes.add(
-      `wasm matrix products: ${blasStatus().matmul} (SCULPT_BLAS; \`npm run bench -- matmul\` compares the paths)`,
+      `wasm matrix products: ${blasStatus().matmul}${blasKernels()} (SCULPT_BLAS; \`npm run bench -- matmul\` compares the paths)`,
     );
   for (const labels of workloads) {
     for (const backend of backends) {
@@ -441,4 +441,16 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     rows,
     json,
   );
+}
+
+/**
+ * OpenBLAS's build and the kernels it picked (its config string ends with the core family), and the variable
+ * that overrides that pick: OPENBLAS_CORETYPE=Haswell keeps a CPU with AVX-512 on the AVX2 kernels, which
+ * changes the products' speed by up to 2.7x, so a table must say which it ran.
+ */
+function blasKernels(): string {
+  const config = blasStatus().config;
+  if (!config) return '';
+  const coreType = process.env.OPENBLAS_CORETYPE;
+  return ` (${config}; OPENBLAS_CORETYPE ${coreType === undefined ? 'unset' : `=${coreType}`})`;
 }

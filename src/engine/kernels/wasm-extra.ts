@@ -5,7 +5,8 @@
  * step fails on wasm. The scatter-add below runs in JavaScript over the wasm heap: O(ids x width), no
  * one-hot matrix, and it is exact (the same summation order as the cpu backend's kernel).
  * The fused cross-entropy's kernels (wasm-cross-entropy.ts), the optimizer's (wasm-adamw.ts) and the layers'
- * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too.
+ * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too, and the block-copy gather
+ * (wasm-gather.ts) in front of tfjs's GatherV2.
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
@@ -13,6 +14,7 @@ import { registerWasmAdamW } from './wasm-adamw';
 import { registerWasmRope } from './wasm-rope';
 import { registerWasmNorm } from './wasm-norm';
 import { registerWasmActivation } from './wasm-activation';
+import { registerWasmGather } from './wasm-gather';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -30,6 +32,7 @@ export function registerWasmKernels(): void {
   registerWasmRope();
   registerWasmNorm();
   registerWasmActivation();
+  registerWasmGather();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
