@@ -29,6 +29,7 @@ export default tseslint.config(
         clearInterval: 'readonly',
         URL: 'readonly',
         performance: 'readonly',
+        WebAssembly: 'readonly',
         __dirname: 'readonly',
         require: 'readonly',
         module: 'writable',

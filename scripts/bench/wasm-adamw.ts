@@ -1,7 +1,8 @@
 /**
  * A rough timing of the optimizer's end of a training step on the wasm backend, over sculpt-base's 38 variables
- * (1.84M floats): the fused AdamW update and global-norm clipping (src/engine/kernels/wasm-adamw.ts) against
- * the tf ops they replace (what SCULPT_WASM_UNFUSED=adamw,clip runs). Each path updates its own copy of the
+ * (1.84M floats): the fused AdamW update and global-norm clipping (src/engine/kernels/wasm-adamw.ts), with the
+ * update in the SIMD module (simd/kernels.wat) and in TypeScript (SCULPT_WASM_UNFUSED=simd), against the tf ops
+ * they replace (what SCULPT_WASM_UNFUSED=adamw,clip runs). Each path updates its own copy of the
  * variables with the same gradients; the two alternate repetition by repetition, so load from elsewhere falls on
  * both alike; medians. Clipping is timed where it scales (max norm 1) and where it does not (1e9).
  * Not part of `npm run bench`:
@@ -16,13 +17,14 @@ import { Rng } from '../../src/data/rng';
 
 const reps = Number(process.argv[2] ?? 9);
 
-type Path = 'fused' | 'unfused';
-const PATHS: Path[] = ['fused', 'unfused'];
+/** fused: the kernels with the SIMD module; ts: the same kernels in TypeScript; unfused: the tf ops. */
+type Path = 'fused' | 'ts' | 'unfused';
+const PATHS: Path[] = ['fused', 'ts', 'unfused'];
+const SWITCHES: Record<Path, string> = { fused: '', ts: 'simd', unfused: 'adamw,clip' };
 
 /** Runs f with the path's switch set; milliseconds. Wasm kernels run synchronously: done when f returns. */
 function timed(path: Path, f: () => void): number {
-  if (path === 'unfused') process.env.SCULPT_WASM_UNFUSED = 'adamw,clip';
-  else delete process.env.SCULPT_WASM_UNFUSED;
+  process.env.SCULPT_WASM_UNFUSED = SWITCHES[path];
   try {
     const t0 = performance.now();
     f();
@@ -43,10 +45,10 @@ async function main(): Promise<void> {
   const floats = [...model.params.values()].reduce((a, v) => a + v.size, 0);
   const shapes = [...model.params].map(([n, v]) => [n, v.shape] as const);
   model.dispose();
-  const opts = {
-    fused: new Optimizer({ name: 'adamw', weightDecay: 0.01 }),
-    unfused: new Optimizer({ name: 'adamw', weightDecay: 0.01 }),
-  };
+  const opts = Object.fromEntries(PATHS.map((p) => [p, new Optimizer({ name: 'adamw', weightDecay: 0.01 })])) as Record<
+    Path,
+    Optimizer
+  >;
   const rng = new Rng(1);
   const gradients = (): Map<string, tf.Tensor> =>
     new Map(
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
 
   const ms: Record<string, Record<Path, number[]>> = {};
   const record = (what: string, path: Path, t: number): void => {
-    ms[what] ??= { fused: [], unfused: [] };
+    ms[what] ??= { fused: [], ts: [], unfused: [] };
     ms[what][path].push(t);
   };
   for (let r = -2; r < reps; r++) {
@@ -88,12 +90,15 @@ async function main(): Promise<void> {
     tf.dispose([...grads.values()]);
   }
 
-  let maxDiff = 0;
-  for (const [n, p] of vars.fused) {
-    const a = p.dataSync();
-    const b = vars.unfused.get(n)!.dataSync();
-    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-  }
+  const maxDiff = (path: Path): number => {
+    let d = 0;
+    for (const [n, p] of vars[path]) {
+      const a = p.dataSync();
+      const b = vars.unfused.get(n)!.dataSync();
+      for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+    }
+    return d;
+  };
   console.log(
     `wasm AdamW (weight decay 0.01) and clipping, sculpt-base's ${shapes.length} variables (${floats} floats), ${info.device}, ${reps} reps each`,
   );
@@ -102,10 +107,12 @@ async function main(): Promise<void> {
       (p) => `${p} ${median(byPath[p]).toFixed(2)} ms (${byPath[p].map((m) => m.toFixed(1)).join(', ')})`,
     );
     console.log(
-      `  ${what.padEnd(14)} ${line.join('  ')}  unfused / fused ${(median(byPath.unfused) / median(byPath.fused)).toFixed(2)}`,
+      `  ${what.padEnd(14)} ${line.join('  ')}  unfused / fused ${(median(byPath.unfused) / median(byPath.fused)).toFixed(2)}, ts / fused ${(median(byPath.ts) / median(byPath.fused)).toFixed(2)}`,
     );
   }
-  console.log(`  max |p fused - p unfused| after ${reps + 2} steps: ${maxDiff.toExponential(2)}`);
+  console.log(
+    `  max |p - p unfused| after ${reps + 2} steps: fused ${maxDiff('fused').toExponential(2)}, ts ${maxDiff('ts').toExponential(2)}`,
+  );
   for (const path of PATHS) {
     opts[path].dispose();
     tf.dispose([...vars[path].values()]);

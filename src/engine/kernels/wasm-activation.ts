@@ -13,9 +13,13 @@
  *                     dy·(g + x·2g(1 - g)·C(1 + 3A x²)) for gelu_new ((1 - tanh² u)/2 = 2g(1 - g)),
  *                     where autodiff of the tf ops runs six kernels (silu) or about a dozen (gelu_new)
  * in float64, each output rounded to float32 once. Wrapped with tf.customGrad: one input each.
+ * The gelu_new argument and both backwards run in the SIMD module (simd/kernels.wat, float32, four lanes) unless
+ * SCULPT_WASM_UNFUSED names `simd`.
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
+import { simdKernels } from './simd/module';
+import { useWasmFused } from './webgpu/switches';
 
 export type WasmActivation = 'silu' | 'gelu_new';
 
@@ -44,6 +48,11 @@ function geluArgument(b: WasmHeapBackend, xInfo: tf.TensorInfo): tf.TensorInfo {
   // Views are taken after every allocation: an allocation that grows the heap detaches the views before it.
   const x = b.typedArrayFromHeap(xInfo) as Float32Array;
   const z = b.typedArrayFromHeap(outInfo) as Float32Array;
+  const simd = useWasmFused('simd') ? simdKernels(b) : null;
+  if (simd) {
+    simd.geluArgument(x.byteOffset, z.byteOffset, x.length);
+    return outInfo;
+  }
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
     z[i] = 2 * C * (v + A * v * v * v);
@@ -65,6 +74,11 @@ function backward(
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
   const dx = b.typedArrayFromHeap(outInfo) as Float32Array;
   const n = x.length;
+  const simd = useWasmFused('simd') ? simdKernels(b) : null;
+  if (simd) {
+    simd.activationGrad(x.byteOffset, g.byteOffset, dy.byteOffset, dx.byteOffset, n, name === 'silu' ? 0 : 1);
+    return outInfo;
+  }
   if (name === 'silu') {
     for (let i = 0; i < n; i++) {
       const s = g[i];

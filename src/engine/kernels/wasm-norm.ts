@@ -16,9 +16,15 @@
  * The gradients are registered for the forward kernels (tf.registerGradient), so tfjs asks for dx, dw and db
  * one by one and only for what is differentiated: a method that freezes the norms' weights (O-LoRA, a frozen
  * adaptive-svd) never runs the dw kernel, which tf.customGrad's all-at-once gradient function would.
+ *
+ * Rows whose width is a multiple of four run in the SIMD module (simd/kernels.wat): the same passes in float32,
+ * as the tf ops compute (where a float32 sum of squares overflows, rstd is 0 there by itself); SCULPT_WASM_UNFUSED
+ * naming `simd` keeps the TypeScript below for every row, and LayerNorm's db (a column sum) always uses it.
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
+import { simdKernels, type SimdKernels } from './simd/module';
+import { useWasmFused } from './webgpu/switches';
 
 const RMS = 'SculptRmsNorm';
 const LAYER = 'SculptLayerNorm';
@@ -72,6 +78,11 @@ export function registerWasmNorm(): void {
   }
 }
 
+/** The SIMD module's norm kernels (rows whose width is a multiple of its four lanes), or null for the TypeScript. */
+function simdFor(b: WasmHeapBackend, d: number): SimdKernels | null {
+  return d % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
+}
+
 /** Row statistics of x[base .. base + d), into STATS: mean (0 for RMSNorm) and rstd. */
 const STATS = new Float64Array(2);
 
@@ -109,6 +120,11 @@ function normalize(
   const w = b.typedArrayFromHeap(wInfo) as Float32Array;
   const bias = bInfo ? (b.typedArrayFromHeap(bInfo) as Float32Array) : null;
   const y = b.typedArrayFromHeap(outInfo) as Float32Array;
+  const simd = simdFor(b, d);
+  if (simd) {
+    simd.normForward(x.byteOffset, w.byteOffset, bias?.byteOffset ?? 0, y.byteOffset, rows, d, eps, +centered, +!!bias);
+    return outInfo;
+  }
   for (let r = 0, base = 0; r < rows; r++, base += d) {
     rowStats(x, base, d, centered, eps);
     const mean = STATS[0];
@@ -132,6 +148,11 @@ function inputGrad(
   const w = b.typedArrayFromHeap(wInfo) as Float32Array;
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
   const dx = b.typedArrayFromHeap(outInfo) as Float32Array;
+  const simd = simdFor(b, d);
+  if (simd) {
+    simd.normInputGrad(x.byteOffset, w.byteOffset, dy.byteOffset, dx.byteOffset, rows, d, eps, +centered);
+    return outInfo;
+  }
   for (let r = 0, base = 0; r < rows; r++, base += d) {
     rowStats(x, base, d, centered, eps);
     const mean = STATS[0];
@@ -173,6 +194,12 @@ function weightGrad(b: WasmHeapBackend, xInfo: tf.TensorInfo, dyInfo: tf.TensorI
   const outInfo = b.makeOutput([d], 'float32');
   const x = b.typedArrayFromHeap(xInfo) as Float32Array;
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
+  const simd = simdFor(b, d);
+  if (simd) {
+    const dw = b.typedArrayFromHeap(outInfo) as Float32Array;
+    simd.normWeightGrad(x.byteOffset, dy.byteOffset, dw.byteOffset, rows, d, a.eps, +a.centered);
+    return outInfo;
+  }
   const acc = new Float64Array(d);
   for (let r = 0, base = 0; r < rows; r++, base += d) {
     rowStats(x, base, d, a.centered, a.eps);

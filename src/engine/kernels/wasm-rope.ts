@@ -15,9 +15,14 @@
  * only for the inputs on the path to what is differentiated. cos and sin come from constant tables in the
  * models, so their gradients (sums of dy·x and dy·rotate_half(x) over the broadcast axes, as tf ops) are built
  * only when something asks for them.
+ *
+ * Heads whose half is a multiple of four run in the SIMD module (simd/kernels.wat), in float32 with the tf ops'
+ * order of operations; SCULPT_WASM_UNFUSED naming `simd` keeps the TypeScript below.
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
+import { simdKernels } from './simd/module';
+import { useWasmFused } from './webgpu/switches';
 
 const FORWARD = 'SculptRope';
 const BACKWARD = 'SculptRopeGrad';
@@ -85,6 +90,29 @@ function rope(
   const half = D / 2;
   const [cb, ct, ch] = broadcastStrides(cosInfo.shape);
   const [sb, st, sh] = broadcastStrides(sinInfo.shape);
+  const simd = half % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
+  if (simd) {
+    // The module takes byte strides.
+    const [cbb, ctb, chb, sbb, stb, shb] = [cb, ct, ch, sb, st, sh].map((e) => 4 * e);
+    simd.rope(
+      x.byteOffset,
+      c.byteOffset,
+      s.byteOffset,
+      y.byteOffset,
+      B,
+      T,
+      H,
+      D,
+      cbb,
+      ctb,
+      chb,
+      sbb,
+      stb,
+      shb,
+      +transposed,
+    );
+    return outInfo;
+  }
   let xo = 0;
   for (let bi = 0; bi < B; bi++) {
     for (let t = 0; t < T; t++) {

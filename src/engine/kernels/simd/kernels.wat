@@ -1,0 +1,374 @@
+;; Elementwise kernels of the wasm training step in WebAssembly SIMD (four float32 lanes), run on tensors where
+;; they lie in tfjs's wasm heap: the module imports that memory, so every pointer below is a byte offset into it
+;; and nothing is copied. Arithmetic is float32, as the tf ops' (each op rounds once, in the same order as the
+;; formulas in the TypeScript kernels that call these). Assembled by scripts/build-simd.mjs into kernels-wasm.ts;
+;; the `memory` import is rewritten there for the shared memory of tfjs's threaded build.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; AdamW, PyTorch's: m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g²;
+  ;; p' = p (1 - lr wd) - m' / (sqrt(v' / (1 - b2^t)) + eps) · lr / (1 - b1^t).
+  ;; p, g, m, v are read and p', m', v' written at their own offsets (fresh tensors: a variable's memory may be
+  ;; shared with a clone), n elements each.
+  (func (export "adamw")
+    (param $p i32) (param $g i32) (param $m i32) (param $v i32)
+    (param $p1 i32) (param $m1 i32) (param $v1 i32) (param $n i32)
+    (param $decay f32) (param $beta1 f32) (param $c1 f32) (param $beta2 f32) (param $c2 f32)
+    (param $stepSize f32) (param $invBc2 f32) (param $eps f32)
+    (local $i i32) (local $end4 i32) (local $o i32)
+    (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $decay4 v128) (local $beta14 v128) (local $c14 v128) (local $beta24 v128) (local $c24 v128)
+    (local $step4 v128) (local $inv4 v128) (local $eps4 v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $decay4 (f32x4.splat (local.get $decay)))
+    (local.set $beta14 (f32x4.splat (local.get $beta1)))
+    (local.set $c14 (f32x4.splat (local.get $c1)))
+    (local.set $beta24 (f32x4.splat (local.get $beta2)))
+    (local.set $c24 (f32x4.splat (local.get $c2)))
+    (local.set $step4 (f32x4.splat (local.get $stepSize)))
+    (local.set $inv4 (f32x4.splat (local.get $invBc2)))
+    (local.set $eps4 (f32x4.splat (local.get $eps)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done4
+      (loop $lanes
+        (br_if $done4 (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $o))))
+        (local.set $mv
+          (f32x4.add
+            (f32x4.mul (local.get $beta14) (v128.load (i32.add (local.get $m) (local.get $o))))
+            (f32x4.mul (local.get $c14) (local.get $gv))))
+        (local.set $vv
+          (f32x4.add
+            (f32x4.mul (local.get $beta24) (v128.load (i32.add (local.get $v) (local.get $o))))
+            (f32x4.mul (f32x4.mul (local.get $c24) (local.get $gv)) (local.get $gv))))
+        (v128.store (i32.add (local.get $m1) (local.get $o)) (local.get $mv))
+        (v128.store (i32.add (local.get $v1) (local.get $o)) (local.get $vv))
+        (v128.store (i32.add (local.get $p1) (local.get $o))
+          (f32x4.sub
+            (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $o))) (local.get $decay4))
+            (f32x4.mul
+              (f32x4.div (local.get $mv)
+                (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vv) (local.get $inv4))) (local.get $eps4)))
+              (local.get $step4))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $lanes)))
+    ;; The last n mod 4 elements, one at a time, the same arithmetic.
+    (block $done
+      (loop $rest
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $gs (f32.load (i32.add (local.get $g) (local.get $o))))
+        (local.set $ms
+          (f32.add
+            (f32.mul (local.get $beta1) (f32.load (i32.add (local.get $m) (local.get $o))))
+            (f32.mul (local.get $c1) (local.get $gs))))
+        (local.set $vs
+          (f32.add
+            (f32.mul (local.get $beta2) (f32.load (i32.add (local.get $v) (local.get $o))))
+            (f32.mul (f32.mul (local.get $c2) (local.get $gs)) (local.get $gs))))
+        (f32.store (i32.add (local.get $m1) (local.get $o)) (local.get $ms))
+        (f32.store (i32.add (local.get $v1) (local.get $o)) (local.get $vs))
+        (f32.store (i32.add (local.get $p1) (local.get $o))
+          (f32.sub
+            (f32.mul (f32.load (i32.add (local.get $p) (local.get $o))) (local.get $decay))
+            (f32.mul
+              (f32.div (local.get $ms)
+                (f32.add (f32.sqrt (f32.mul (local.get $vs) (local.get $invBc2))) (local.get $eps)))
+              (local.get $stepSize))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rest)))
+  )
+
+  ;; ---- RMSNorm and LayerNorm (wasm-norm.ts), rows of d floats, d a multiple of 4 ----
+
+  ;; Row statistics, left in $mean and $rstd: mean (0 unless centered) and rstd = 1 / sqrt(Σ (x - mean)² / d + eps),
+  ;; float32 sums over four lanes. A sum of squares past float32's range is Infinity, so rstd is 0 and the row
+  ;; collapses to zeros, as the tf ops and HF's float32 norms have it (the divergence check names that collapse).
+  (global $mean (mut f32) (f32.const 0))
+  (global $rstd (mut f32) (f32.const 0))
+
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  (func $stats (param $x i32) (param $d i32) (param $centered i32) (param $eps f32)
+    (local $j i32) (local $acc v128) (local $mean4 v128) (local $c v128) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (global.set $mean (f32.const 0))
+    (if (local.get $centered)
+      (then
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $e1 (loop $l1
+          (br_if $e1 (i32.ge_u (local.get $j) (local.get $bytes)))
+          (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $x) (local.get $j)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $l1)))
+        (global.set $mean (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $d))))))
+    (local.set $mean4 (f32x4.splat (global.get $mean)))
+    (local.set $acc (v128.const i32x4 0 0 0 0))
+    (local.set $j (i32.const 0))
+    (block $e2 (loop $l2
+      (br_if $e2 (i32.ge_u (local.get $j) (local.get $bytes)))
+      (local.set $c (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $mean4)))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $c) (local.get $c))))
+      (local.set $j (i32.add (local.get $j) (i32.const 16)))
+      (br $l2)))
+    (global.set $rstd
+      (f32.div (f32.const 1)
+        (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $d))) (local.get $eps))))))
+
+  ;; y = (x - mean)·rstd·w (+ b where hasBias), row by row.
+  (func (export "normForward")
+    (param $x i32) (param $w i32) (param $b i32) (param $y i32) (param $rows i32) (param $d i32)
+    (param $eps f32) (param $centered i32) (param $hasBias i32)
+    (local $r i32) (local $j i32) (local $bytes i32) (local $mean4 v128) (local $rstd4 v128) (local $v v128)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (call $stats (local.get $x) (local.get $d) (local.get $centered) (local.get $eps))
+      (local.set $mean4 (f32x4.splat (global.get $mean)))
+      (local.set $rstd4 (f32x4.splat (global.get $rstd)))
+      (local.set $j (i32.const 0))
+      (block $e (loop $l
+        (br_if $e (i32.ge_u (local.get $j) (local.get $bytes)))
+        (local.set $v
+          (f32x4.mul
+            (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $mean4)) (local.get $rstd4))
+            (v128.load (i32.add (local.get $w) (local.get $j)))))
+        (if (local.get $hasBias)
+          (then (local.set $v (f32x4.add (local.get $v) (v128.load (i32.add (local.get $b) (local.get $j)))))))
+        (v128.store (i32.add (local.get $y) (local.get $j)) (local.get $v))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $l)))
+      (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+      (local.set $y (i32.add (local.get $y) (local.get $bytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; dx = rstd·(g - mean(g)) - (x - mean)·k, g = dy·w, k = rstd³·Σ g·(x - mean) / d (mean(g) only when centered).
+  ;; Where rstd is 0 (an overflowed row) this is 0, or NaN where Σ g·(x - mean) or x is not finite: the tf ops'
+  ;; chain rule through the same overflow.
+  (func (export "normInputGrad")
+    (param $x i32) (param $w i32) (param $dy i32) (param $dx i32) (param $rows i32) (param $d i32)
+    (param $eps f32) (param $centered i32)
+    (local $r i32) (local $j i32) (local $bytes i32) (local $mean4 v128) (local $rstd f32)
+    (local $sg v128) (local $sgx v128) (local $g v128) (local $mg4 v128) (local $k4 v128) (local $rstd4 v128)
+    (local $k f32)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (call $stats (local.get $x) (local.get $d) (local.get $centered) (local.get $eps))
+      (local.set $mean4 (f32x4.splat (global.get $mean)))
+      (local.set $rstd (global.get $rstd))
+      (local.set $sg (v128.const i32x4 0 0 0 0))
+      (local.set $sgx (v128.const i32x4 0 0 0 0))
+      (local.set $j (i32.const 0))
+      (block $e1 (loop $l1
+        (br_if $e1 (i32.ge_u (local.get $j) (local.get $bytes)))
+        (local.set $g (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $j))) (v128.load (i32.add (local.get $w) (local.get $j)))))
+        (local.set $sg (f32x4.add (local.get $sg) (local.get $g)))
+        (local.set $sgx
+          (f32x4.add (local.get $sgx)
+            (f32x4.mul (local.get $g) (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $mean4)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $l1)))
+      (local.set $mg4 (v128.const i32x4 0 0 0 0))
+      (if (local.get $centered)
+        (then (local.set $mg4 (f32x4.splat (f32.div (call $hsum (local.get $sg)) (f32.convert_i32_u (local.get $d)))))))
+      (local.set $k
+        (f32.div
+          (f32.mul (f32.mul (f32.mul (local.get $rstd) (local.get $rstd)) (local.get $rstd)) (call $hsum (local.get $sgx)))
+          (f32.convert_i32_u (local.get $d))))
+      (local.set $k4 (f32x4.splat (local.get $k)))
+      (local.set $rstd4 (f32x4.splat (local.get $rstd)))
+      (local.set $j (i32.const 0))
+      (block $e2 (loop $l2
+        (br_if $e2 (i32.ge_u (local.get $j) (local.get $bytes)))
+        (v128.store (i32.add (local.get $dx) (local.get $j))
+          (f32x4.sub
+            (f32x4.mul (local.get $rstd4)
+              (f32x4.sub
+                (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $j))) (v128.load (i32.add (local.get $w) (local.get $j))))
+                (local.get $mg4)))
+            (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $mean4)) (local.get $k4))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $l2)))
+      (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+      (local.set $dy (i32.add (local.get $dy) (local.get $bytes)))
+      (local.set $dx (i32.add (local.get $dx) (local.get $bytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; dw[j] = Σ over rows of dy·(x - mean)·rstd, accumulated in dw itself (zeroed first), float32.
+  (func (export "normWeightGrad")
+    (param $x i32) (param $dy i32) (param $dw i32) (param $rows i32) (param $d i32) (param $eps f32) (param $centered i32)
+    (local $r i32) (local $j i32) (local $bytes i32) (local $mean4 v128) (local $rstd4 v128)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (memory.fill (local.get $dw) (i32.const 0) (local.get $bytes))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (call $stats (local.get $x) (local.get $d) (local.get $centered) (local.get $eps))
+      (local.set $mean4 (f32x4.splat (global.get $mean)))
+      (local.set $rstd4 (f32x4.splat (global.get $rstd)))
+      (local.set $j (i32.const 0))
+      (block $e (loop $l
+        (br_if $e (i32.ge_u (local.get $j) (local.get $bytes)))
+        (v128.store (i32.add (local.get $dw) (local.get $j))
+          (f32x4.add (v128.load (i32.add (local.get $dw) (local.get $j)))
+            (f32x4.mul
+              (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $j)))
+                (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $mean4)))
+              (local.get $rstd4))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $l)))
+      (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+      (local.set $dy (i32.add (local.get $dy) (local.get $bytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; ---- Activations' backward (wasm-activation.ts): from x and the saved g = σ(z) ----
+
+  ;; silu (kind 0): dx = dy·g·(1 + x(1 - g)); gelu_new (kind 1): dx = dy·(g + x·2g(1 - g)·C(1 + 3A x²)),
+  ;; C = sqrt(2/π), A = 0.044715. n elements; the last n mod 4 one at a time, the same arithmetic.
+  (func (export "activationGrad")
+    (param $x i32) (param $g i32) (param $dy i32) (param $dx i32) (param $n i32) (param $kind i32)
+    (local $o i32) (local $end4 i32) (local $bytes i32) (local $xv v128) (local $gv v128) (local $one v128)
+    (local $c v128) (local $a3 v128) (local $two v128) (local $xs f32) (local $gs f32)
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (local.set $two (f32x4.splat (f32.const 2)))
+    (local.set $c (f32x4.splat (f32.const 0.7978845608028654)))
+    (local.set $a3 (f32x4.splat (f32.const 0.134145)))
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done4 (loop $l
+      (br_if $done4 (i32.ge_u (local.get $o) (local.get $end4)))
+      (local.set $xv (v128.load (i32.add (local.get $x) (local.get $o))))
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $o))))
+      (v128.store (i32.add (local.get $dx) (local.get $o))
+        (if (result v128) (local.get $kind)
+          (then
+            (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $o)))
+              (f32x4.add (local.get $gv)
+                (f32x4.mul
+                  (f32x4.mul
+                    (f32x4.mul (f32x4.mul (local.get $xv) (local.get $two)) (local.get $gv))
+                    (f32x4.sub (local.get $one) (local.get $gv)))
+                  (f32x4.mul (local.get $c)
+                    (f32x4.add (local.get $one) (f32x4.mul (f32x4.mul (local.get $a3) (local.get $xv)) (local.get $xv))))))))
+          (else
+            (f32x4.mul
+              (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $o))) (local.get $gv))
+              (f32x4.add (local.get $one) (f32x4.mul (local.get $xv) (f32x4.sub (local.get $one) (local.get $gv))))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l)))
+    (block $done (loop $rest
+      (br_if $done (i32.ge_u (local.get $o) (local.get $bytes)))
+      (local.set $xs (f32.load (i32.add (local.get $x) (local.get $o))))
+      (local.set $gs (f32.load (i32.add (local.get $g) (local.get $o))))
+      (f32.store (i32.add (local.get $dx) (local.get $o))
+        (if (result f32) (local.get $kind)
+          (then
+            (f32.mul (f32.load (i32.add (local.get $dy) (local.get $o)))
+              (f32.add (local.get $gs)
+                (f32.mul
+                  (f32.mul
+                    (f32.mul (f32.mul (local.get $xs) (f32.const 2)) (local.get $gs))
+                    (f32.sub (f32.const 1) (local.get $gs)))
+                  (f32.mul (f32.const 0.7978845608028654)
+                    (f32.add (f32.const 1) (f32.mul (f32.mul (f32.const 0.134145) (local.get $xs)) (local.get $xs))))))))
+          (else
+            (f32.mul
+              (f32.mul (f32.load (i32.add (local.get $dy) (local.get $o))) (local.get $gs))
+              (f32.add (f32.const 1) (f32.mul (local.get $xs) (f32.sub (f32.const 1) (local.get $gs))))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $rest))))
+
+  ;; gelu_new's sigmoid argument z = 2C(x + A x³), n elements.
+  (func (export "geluArgument") (param $x i32) (param $z i32) (param $n i32)
+    (local $o i32) (local $end4 i32) (local $bytes i32) (local $xv v128) (local $xs f32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done4 (loop $l
+      (br_if $done4 (i32.ge_u (local.get $o) (local.get $end4)))
+      (local.set $xv (v128.load (i32.add (local.get $x) (local.get $o))))
+      (v128.store (i32.add (local.get $z) (local.get $o))
+        (f32x4.mul (f32x4.splat (f32.const 1.5957691216057308))
+          (f32x4.add (local.get $xv)
+            (f32x4.mul (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.044715)) (local.get $xv)) (local.get $xv)) (local.get $xv)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l)))
+    (block $done (loop $rest
+      (br_if $done (i32.ge_u (local.get $o) (local.get $bytes)))
+      (local.set $xs (f32.load (i32.add (local.get $x) (local.get $o))))
+      (f32.store (i32.add (local.get $z) (local.get $o))
+        (f32.mul (f32.const 1.5957691216057308)
+          (f32.add (local.get $xs)
+            (f32.mul (f32.mul (f32.mul (f32.const 0.044715) (local.get $xs)) (local.get $xs)) (local.get $xs)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $rest))))
+
+  ;; ---- Rotary embedding (wasm-rope.ts), x [B, T, H, D], half = D / 2 a multiple of 4 ----
+
+  ;; forward:  y₁ = x₁·c₁ - x₂·s₁,  y₂ = x₂·c₂ + x₁·s₂;  transposed (the backward, on dy in x's place):
+  ;; dx₁ = dy₁·c₁ + dy₂·s₂,  dx₂ = dy₂·c₂ - dy₁·s₁. cos and sin are read with byte strides per b, t and h
+  ;; (0 along their broadcast axes).
+  (func (export "rope")
+    (param $x i32) (param $c i32) (param $s i32) (param $y i32)
+    (param $B i32) (param $T i32) (param $H i32) (param $D i32)
+    (param $cb i32) (param $ct i32) (param $ch i32) (param $sb i32) (param $st i32) (param $sh i32)
+    (param $transposed i32)
+    (local $b i32) (local $t i32) (local $h i32) (local $j i32) (local $half i32)
+    (local $co i32) (local $so i32) (local $x1 v128) (local $x2 v128)
+    (local.set $half (i32.shl (local.get $D) (i32.const 1))) ;; D / 2 floats = 2D bytes
+    (block $eb (loop $lb
+      (br_if $eb (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $t (i32.const 0))
+      (block $et (loop $lt
+        (br_if $et (i32.ge_u (local.get $t) (local.get $T)))
+        (local.set $h (i32.const 0))
+        (block $eh (loop $lh
+          (br_if $eh (i32.ge_u (local.get $h) (local.get $H)))
+          (local.set $co (i32.add (local.get $c)
+            (i32.add (i32.mul (local.get $b) (local.get $cb))
+              (i32.add (i32.mul (local.get $t) (local.get $ct)) (i32.mul (local.get $h) (local.get $ch))))))
+          (local.set $so (i32.add (local.get $s)
+            (i32.add (i32.mul (local.get $b) (local.get $sb))
+              (i32.add (i32.mul (local.get $t) (local.get $st)) (i32.mul (local.get $h) (local.get $sh))))))
+          (local.set $j (i32.const 0))
+          (block $ej (loop $lj
+            (br_if $ej (i32.ge_u (local.get $j) (local.get $half)))
+            (local.set $x1 (v128.load (i32.add (local.get $x) (local.get $j))))
+            (local.set $x2 (v128.load (i32.add (local.get $x) (i32.add (local.get $half) (local.get $j)))))
+            (if (local.get $transposed)
+              (then
+                (v128.store (i32.add (local.get $y) (local.get $j))
+                  (f32x4.add
+                    (f32x4.mul (local.get $x1) (v128.load (i32.add (local.get $co) (local.get $j))))
+                    (f32x4.mul (local.get $x2) (v128.load (i32.add (local.get $so) (i32.add (local.get $half) (local.get $j)))))))
+                (v128.store (i32.add (local.get $y) (i32.add (local.get $half) (local.get $j)))
+                  (f32x4.sub
+                    (f32x4.mul (local.get $x2) (v128.load (i32.add (local.get $co) (i32.add (local.get $half) (local.get $j)))))
+                    (f32x4.mul (local.get $x1) (v128.load (i32.add (local.get $so) (local.get $j)))))))
+              (else
+                (v128.store (i32.add (local.get $y) (local.get $j))
+                  (f32x4.sub
+                    (f32x4.mul (local.get $x1) (v128.load (i32.add (local.get $co) (local.get $j))))
+                    (f32x4.mul (local.get $x2) (v128.load (i32.add (local.get $so) (local.get $j))))))
+                (v128.store (i32.add (local.get $y) (i32.add (local.get $half) (local.get $j)))
+                  (f32x4.add
+                    (f32x4.mul (local.get $x2) (v128.load (i32.add (local.get $co) (i32.add (local.get $half) (local.get $j)))))
+                    (f32x4.mul (local.get $x1) (v128.load (i32.add (local.get $so) (i32.add (local.get $half) (local.get $j)))))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $lj)))
+          (local.set $x (i32.add (local.get $x) (i32.shl (local.get $D) (i32.const 2))))
+          (local.set $y (i32.add (local.get $y) (i32.shl (local.get $D) (i32.const 2))))
+          (local.set $h (i32.add (local.get $h) (i32.const 1)))
+          (br $lh)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $lt)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $lb))))
+)

@@ -1,0 +1,113 @@
+/**
+ * The SIMD kernels of kernels.wat, instantiated on tfjs's own wasm memory: the module imports the backend's
+ * WebAssembly.Memory, so a tensor's data is passed as its byte offset in the heap and read and written in place.
+ * tfjs's threaded build has a shared memory, its single-threaded one an ordinary memory; the module comes in both
+ * flavours (kernels-wasm.ts) and the one matching the memory is instantiated, once per memory.
+ *
+ * Where the memory cannot be found (a tfjs build that hides it) or the module does not instantiate, simdKernels
+ * returns null and the TypeScript kernels serve, with the same results within float32 rounding.
+ */
+import { PLAIN_MEMORY_WASM, SHARED_MEMORY_WASM } from './kernels-wasm';
+
+/** The exports of kernels.wat; pointers are byte offsets into the wasm heap. */
+export interface SimdKernels {
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    p1: number,
+    m1: number,
+    v1: number,
+    n: number,
+    decay: number,
+    beta1: number,
+    c1: number,
+    beta2: number,
+    c2: number,
+    stepSize: number,
+    invBc2: number,
+    eps: number,
+  ): void;
+  normForward(
+    x: number,
+    w: number,
+    b: number,
+    y: number,
+    rows: number,
+    d: number,
+    eps: number,
+    centered: number,
+    hasBias: number,
+  ): void;
+  normInputGrad(
+    x: number,
+    w: number,
+    dy: number,
+    dx: number,
+    rows: number,
+    d: number,
+    eps: number,
+    centered: number,
+  ): void;
+  normWeightGrad(x: number, dy: number, dw: number, rows: number, d: number, eps: number, centered: number): void;
+  /** kind 0: silu, 1: gelu_new. */
+  activationGrad(x: number, g: number, dy: number, dx: number, n: number, kind: number): void;
+  geluArgument(x: number, z: number, n: number): void;
+  /** Strides in bytes. */
+  rope(
+    x: number,
+    c: number,
+    s: number,
+    y: number,
+    B: number,
+    T: number,
+    H: number,
+    D: number,
+    cb: number,
+    ct: number,
+    ch: number,
+    sb: number,
+    st: number,
+    sh: number,
+    transposed: number,
+  ): void;
+}
+
+/** What of tfjs's Emscripten module locates its memory: `wasmMemory` (threaded build) or `asm.memory`. */
+interface EmscriptenModuleLike {
+  wasmMemory?: WebAssembly.Memory;
+  asm?: { memory?: WebAssembly.Memory };
+}
+
+const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
+
+/** The tfjs wasm backend's memory, or null. */
+export function backendMemory(backend: unknown): WebAssembly.Memory | null {
+  const module = (backend as { wasm?: EmscriptenModuleLike } | null)?.wasm;
+  const memory = module?.wasmMemory ?? module?.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
+}
+
+/** The kernels bound to this backend's heap, or null where they cannot be (see the header). */
+export function simdKernels(backend: unknown): SimdKernels | null {
+  const memory = backendMemory(backend);
+  if (!memory) return null;
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    kernels = instantiate(memory);
+    instances.set(memory, kernels);
+  }
+  return kernels;
+}
+
+function instantiate(memory: WebAssembly.Memory): SimdKernels | null {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  try {
+    const bytes = Buffer.from(shared ? SHARED_MEMORY_WASM : PLAIN_MEMORY_WASM, 'base64');
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    return instance.exports as unknown as SimdKernels;
+  } catch {
+    return null;
+  }
+}
