@@ -452,5 +452,5 @@ function blasKernels(): string {
   const config = blasStatus().config;
   if (!config) return '';
   const coreType = process.env.OPENBLAS_CORETYPE;
-  return ` (${config}; OPENBLAS_CORETYPE ${coreType === undefined ? 'unset' : `=${coreType}`})`;
+  return ` (${config}; OPENBLAS_CORETYPE${coreType === undefined ? ' unset' : `=${coreType}`})`;
 }
