@@ -21,6 +21,7 @@ import { wasmAdamW } from '../../src/engine/kernels/wasm-adamw';
 import { wasmLayerNorm, wasmRmsNorm } from '../../src/engine/kernels/wasm-norm';
 import { wasmRope } from '../../src/engine/kernels/wasm-rope';
 import { wasmActivation } from '../../src/engine/kernels/wasm-activation';
+import { wasmCrossEntropy } from '../../src/engine/kernels/wasm-cross-entropy';
 import { repoRoot } from '../helpers/paths';
 import { seededValues } from '../helpers/webgpu';
 
@@ -81,8 +82,13 @@ const rowScale =
     for (let j = r; j < r + d; j++) m = Math.max(m, Math.abs(ts[j]));
     return m;
   };
-const tensorScale = (_k: number, _i: number, ts: Float32Array): number =>
-  ts.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+/** The largest |v| of the whole output (computed once per output). */
+const tensorMax = new WeakMap<Float32Array, number>();
+const tensorScale = (_k: number, _i: number, ts: Float32Array): number => {
+  let m = tensorMax.get(ts);
+  if (m === undefined) tensorMax.set(ts, (m = ts.reduce((a, v) => Math.max(a, Math.abs(v)), 0)));
+  return m;
+};
 
 test('the committed module is what kernels.wat assembles to', () => {
   const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build-simd.mjs'), '--check'], { encoding: 'utf8' });
@@ -215,5 +221,58 @@ test('activations: silu and gelu_new gradients (and gelu_new forward) agree, len
       const differs = agree(`${name} n ${n}`, run);
       if (n > 1000) assert.ok(differs, `${name} n ${n}: the SIMD module served`);
     }
+  }
+});
+
+test("the module's exponential: within 2.5e-7 of Math.exp on [-87.3, 0] (about 2 float32 ulps), 0 below, NaN stays NaN", () => {
+  // softmaxRow on a row whose max is 0 writes exp(x) itself.
+  const memory = new WebAssembly.Memory({ initial: 256 });
+  const k = simdKernels({ wasm: { wasmMemory: memory } })!;
+  const n = 1 << 20;
+  const f32 = new Float32Array(memory.buffer);
+  for (let i = 0; i < n; i++) f32[i] = Math.fround(-87.3 * (i / (n - 1)));
+  f32[n - 1] = 0; // the max
+  const sum = k.softmaxRow(0, 4 * n, n);
+  assert.equal(k.rowMax.value, 0);
+  let worst = 0;
+  let want = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(f32[i]);
+    want += e;
+    worst = Math.max(worst, Math.abs(f32[n + i] - e) / e);
+  }
+  console.log(`# worst relative error of exp on [-87.3, 0]: ${worst.toExponential(2)}`);
+  assert.ok(worst <= 2.5e-7, `relative error ${worst.toExponential(2)}`);
+  assert.ok(Math.abs(sum - want) <= 1e-6 * want, `Σ e ${sum} vs ${want}`);
+  f32.set([0, -87.4, -200, -Infinity, NaN, -1, -2, -3]);
+  k.softmaxRow(0, 64, 4);
+  assert.deepEqual(Array.from(f32.subarray(16, 20)), [1, 0, 0, 0]);
+  k.softmaxRow(16, 64, 4);
+  assert.ok(Number.isNaN(k.rowMax.value), 'a NaN logit makes the max NaN');
+  assert.ok(Array.from(f32.subarray(16, 20)).every(Number.isNaN), 'and every e NaN (so the loss is NaN)');
+});
+
+test('cross-entropy: the SIMD rows and the TypeScript agree (loss and dlogits), a row off the lanes falls back', async () => {
+  await selectBackend('wasm');
+  for (const [rows, vocab] of [
+    [64, 8192],
+    [5, 1001],
+  ]) {
+    const run = () => {
+      const logits = tf.tensor2d(seededValues(rows * vocab, 51, -8, 8), [rows, vocab]);
+      const targets = tf.tensor1d(
+        Array.from({ length: rows }, (_, r) => (r % 5 === 1 ? -100 : (r * 37) % vocab)),
+        'int32',
+      );
+      return [
+        wasmCrossEntropy(logits, targets),
+        tf.grad((x: tf.Tensor) => wasmCrossEntropy(x as tf.Tensor2D, targets))(logits),
+      ];
+    };
+    const differs = agree(`cross-entropy [${rows}, ${vocab}]`, run, (k, i, ts) =>
+      k === 0 ? Math.abs(ts[0]) : tensorScale(k, i, ts),
+    );
+    if (vocab % 4) assert.equal(differs, false, `vocabulary ${vocab}: left to the TypeScript`);
+    else assert.ok(differs, `vocabulary ${vocab}: the SIMD module served`);
   }
 });

@@ -17,9 +17,16 @@
  * Ignored rows are skipped outright, which matters where prompt positions are unlabelled.
  * Single-threaded: the existing pools run native sgemm calls (linalg/blas-pool.ts) or whole SVDs
  * (linalg/pool.ts), not JavaScript over the wasm heap.
+ *
+ * Rows whose length is a multiple of four (sculpt-base's 8192, LLaMA's 32000) run in the SIMD module
+ * (simd/kernels.wat): the max and e = exp(x - max) in float32 four lanes at a time, with Cephes' expf polynomial
+ * (about an ulp; 0 below -87.3, where expNonPositive still gives denormals), Σ e in float64, and the backward's
+ * scaling; the log and the loss stay here in float64. SCULPT_WASM_UNFUSED naming `simd` keeps the TypeScript.
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
+import { simdKernels, type SimdKernels } from './simd/module';
+import { useWasmFused } from './webgpu/switches';
 
 const IGNORE_INDEX = -100;
 
@@ -44,6 +51,11 @@ export function expNonPositive(t: number): number {
   const q = t + k * LN2_HI + k * LN2_LO;
   const p = 1 + q * (1 + q * (1 / 2 + q * (1 / 6 + q * (1 / 24 + q * (1 / 120 + q * (1 / 720 + q / 5040))))));
   return p * POW2_NEG[k];
+}
+
+/** The SIMD module's row kernels (rows whose length is a multiple of its four lanes), or null for the TypeScript. */
+function simdFor(b: WasmHeapBackend, cols: number): SimdKernels | null {
+  return cols % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
 }
 
 let registered = false;
@@ -76,12 +88,19 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
   const t = b.typedArrayFromHeap(targets);
   const e = b.typedArrayFromHeap(expsInfo) as Float32Array;
   const sums = b.typedArrayFromHeap(sumsInfo) as Float32Array;
+  const simd = simdFor(b, cols);
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const target = t[r];
     if (!(target >= 0 && target < cols)) continue;
     const base = r * cols;
     const end = base + cols;
+    if (simd) {
+      const sum = simd.softmaxRow(x.byteOffset + 4 * base, e.byteOffset + 4 * base, cols);
+      sums[r] = sum;
+      total += simd.rowMax.value - x[base + target] + Math.log(sum);
+      continue;
+    }
     // `v > max` never takes a NaN, but the NaN then reaches the sum below, so the loss is NaN as with tf ops.
     let max = -Infinity;
     for (let j = base; j < end; j++) {
@@ -117,6 +136,7 @@ function backward(
   const sums = b.typedArrayFromHeap(rowSums) as Float32Array;
   const out = b.typedArrayFromHeap(outInfo) as Float32Array;
   const g = (b.typedArrayFromHeap(dy) as Float32Array)[0] / Math.max(labelledCount(t), 1);
+  const simd = simdFor(b, cols);
   for (let r = 0; r < rows; r++) {
     const target = t[r];
     const base = r * cols;
@@ -128,7 +148,8 @@ function backward(
     }
     const sum = sums[r];
     const scale = g / sum;
-    for (let j = base; j < end; j++) out[j] = e[j] * scale;
+    if (simd) simd.scaleRow(e.byteOffset + 4 * base, out.byteOffset + 4 * base, cols, scale);
+    else for (let j = base; j < end; j++) out[j] = e[j] * scale;
     // The target's entry from its probability, not as a float32 product minus g, to keep its low bits.
     out[base + target] = (e[base + target] / sum - 1) * g;
   }

@@ -371,4 +371,82 @@
         (br $lt)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $lb))))
+
+  ;; ---- Softmax cross-entropy (wasm-cross-entropy.ts), rows of n logits, n a multiple of 4 ----
+
+  ;; exp(t) for t <= 0 in float32, four lanes: t = k ln 2 + q with k = round(t / ln 2) and |q| <= ln 2 / 2 (ln 2 in
+  ;; two parts, so k ln 2 loses nothing), exp(q) by Cephes' expf polynomial (within about an ulp), times 2^k built
+  ;; in the exponent bits. Below -87.34, where exp(t) is under float32's smallest normal, the result is 0 (against a
+  ;; row's max term of 1 such a term is nothing); NaN stays NaN.
+  (func $exp4 (param $t v128) (result v128)
+    (local $tc v128) (local $kf v128) (local $q v128) (local $p v128) (local $pow v128)
+    (local.set $tc (f32x4.max (local.get $t) (f32x4.splat (f32.const -87.33654))))
+    (local.set $kf (f32x4.nearest (f32x4.mul (local.get $tc) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $q
+      (f32x4.add
+        (f32x4.sub (local.get $tc) (f32x4.mul (local.get $kf) (f32x4.splat (f32.const 0.693359375))))
+        (f32x4.mul (local.get $kf) (f32x4.splat (f32.const 2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $q)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $q)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $q)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $q)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $q)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $p
+      (f32x4.add
+        (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $q) (local.get $q))) (local.get $q))
+        (f32x4.splat (f32.const 1))))
+    (local.set $pow
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $kf)) (i32x4.splat (i32.const 127))) (i32.const 23)))
+    (v128.andnot
+      (f32x4.mul (local.get $p) (local.get $pow))
+      (f32x4.lt (local.get $t) (f32x4.splat (f32.const -87.33654)))))
+
+  ;; The row's max, left in the exported global rowMax (NaN if any logit is NaN).
+  (global $rowMax (export "rowMax") (mut f32) (f32.const 0))
+
+  ;; One row of the forward: max, then e = exp(x - max) written to e, and Σ e returned (summed in float64).
+  (func (export "softmaxRow") (param $x i32) (param $e i32) (param $n i32) (result f64)
+    (local $o i32) (local $bytes i32) (local $m v128) (local $max f32) (local $v v128)
+    (local $s0 v128) (local $s1 v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $m (f32x4.splat (f32.const -inf)))
+    (block $e1 (loop $l1
+      (br_if $e1 (i32.ge_u (local.get $o) (local.get $bytes)))
+      (local.set $m (f32x4.max (local.get $m) (v128.load (i32.add (local.get $x) (local.get $o)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l1)))
+    (local.set $max
+      (f32.max
+        (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+        (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (global.set $rowMax (local.get $max))
+    (local.set $m (f32x4.splat (local.get $max)))
+    (local.set $s0 (v128.const f64x2 0 0))
+    (local.set $s1 (v128.const f64x2 0 0))
+    (local.set $o (i32.const 0))
+    (block $e2 (loop $l2
+      (br_if $e2 (i32.ge_u (local.get $o) (local.get $bytes)))
+      (local.set $v (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $o))) (local.get $m))))
+      (v128.store (i32.add (local.get $e) (local.get $o)) (local.get $v))
+      (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $v))))
+      (local.set $s1
+        (f64x2.add (local.get $s1)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l2)))
+    (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+    (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+
+  ;; dst = src · s over n floats, n a multiple of 4 (the backward's e / Σ e · dy / count).
+  (func (export "scaleRow") (param $src i32) (param $dst i32) (param $n i32) (param $s f32)
+    (local $o i32) (local $bytes i32) (local $s4 v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $s4 (f32x4.splat (local.get $s)))
+    (block $e (loop $l
+      (br_if $e (i32.ge_u (local.get $o) (local.get $bytes)))
+      (v128.store (i32.add (local.get $dst) (local.get $o))
+        (f32x4.mul (v128.load (i32.add (local.get $src) (local.get $o))) (local.get $s4)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l))))
 )

@@ -11,6 +11,12 @@ import { PLAIN_MEMORY_WASM, SHARED_MEMORY_WASM } from './kernels-wasm';
 
 /** The exports of kernels.wat; pointers are byte offsets into the wasm heap. */
 export interface SimdKernels {
+  /** softmaxRow's max of the row it last read. */
+  rowMax: WebAssembly.Global;
+  /** e = exp(x - max) over one row of n logits (n a multiple of 4); returns Σ e, leaves max in rowMax. */
+  softmaxRow(x: number, e: number, n: number): number;
+  /** dst = src · s over n floats (n a multiple of 4). */
+  scaleRow(src: number, dst: number, n: number, s: number): void;
   adamw(
     p: number,
     g: number,
