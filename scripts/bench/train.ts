@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- train [--json] [--reps N] [--models a,b] [--backends cpu,wasm] [--labels all|answer|all,answer]`:
+ * `npm run bench -- train [--json] [--reps N] [--blocks B] [--models a,b] [--backends cpu,wasm] [--labels all|answer|all,answer]`:
  * training tokens/s of Sculpt's step (forward, backward, method hooks, AdamW) per model, backend, method and
  * workload, beside a PyTorch twin of the same model, batch and method run in the same invocation
  * (scripts/bench/torch_twin.py, Debian python3-torch or SCULPT_PYTHON's, fp32, both cores). Both sides train on
  * the one batch benchBatch makes (the twin reads it from a file). Rows are `<model>/<backend>/<method>`, with
  * `/answer` appended for that workload; speedup = ours / peer tokens/s. adaptive-svd here is the dense two-sided
  * projection with k = floor(0.5 min_dim) on every attention/MLP matrix and post-step re-projection, the method's
- * per-step cost.
+ * per-step cost. The two sides alternate in B blocks (default 3) of ceil(N / B) steps each, the twin a fresh
+ * process per block, and the medians are over all blocks: on a shared machine step times drift by a third over
+ * tens of seconds, and one block each would hand a slow spell to one side.
  *
  * --labels (default `all`; a list runs each):
  *   all     every position labelled (labels = ids): a language-model step; the twin's loss is the cross-entropy
@@ -322,6 +324,8 @@ function runTwin(
 export async function runTrainBench(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
   const reps = Number(arg(argv, 'reps') ?? 5);
+  const blocks = Math.max(1, Math.min(reps, Number(arg(argv, 'blocks') ?? 3)));
+  const per = Math.ceil(reps / blocks);
   const wantModels = arg(argv, 'models')?.split(',');
   const backends = (arg(argv, 'backends') ?? 'wasm,cpu').split(',');
   const workloads = labelModes(arg(argv, 'labels'));
@@ -338,11 +342,31 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     const tokens = spec.batch * spec.seq;
     for (const methodName of ['seqft', 'adaptive-svd'] as const) {
       for (const labels of workloads) {
-        const twins = TWIN_LOSSES[labels].map((loss) => {
-          const peer = peerStepTimes(spec, methodName, reps, 'cpu', labels, loss);
-          notes.add(peer.note);
-          const s = peer.times ? stats(peer.times) : null;
-          return { loss, stats: s, tps: s ? tokens / s.median : null, loss0: peer.loss0 };
+        // The pure-JS cpu backend is far too slow for the GPT-2-small shape.
+        const ourBackends = backends.filter((b) => !(b === 'cpu' && spec.name === 'gpt2-small-shape'));
+        // Ours and the twin alternate in blocks of `per` steps, so that a slow spell of the machine (on a shared
+        // one they last tens of seconds) falls on both sides rather than on whichever ran through it.
+        const twinRuns = TWIN_LOSSES[labels].map((loss) => ({
+          loss,
+          times: [] as number[] | null,
+          loss0: null as number | null,
+        }));
+        const ourTimes = new Map(ourBackends.map((b) => [b, [] as number[]]));
+        for (let block = 0; block < blocks; block++) {
+          for (const t of twinRuns) {
+            if (t.times === null) continue;
+            const peer = peerStepTimes(spec, methodName, per, 'cpu', labels, t.loss);
+            notes.add(peer.note);
+            if (!peer.times) t.times = null;
+            else t.times.push(...peer.times);
+            if (block === 0) t.loss0 = peer.loss0;
+          }
+          for (const backend of ourBackends)
+            ourTimes.get(backend)!.push(...(await oursStepTimes(spec, backend, methodName, per, 1, labels)));
+        }
+        const twins = twinRuns.map(({ loss, times, loss0 }) => {
+          const s = times ? stats(times) : null;
+          return { loss, stats: s, tps: s ? tokens / s.median : null, loss0 };
         });
         const l0 = twins.map((t) => t.loss0);
         if (l0.length > 1 && l0.every((l) => l !== null) && Math.max(...l0) - Math.min(...l0) > 1e-4 * Math.abs(l0[0]))
@@ -357,10 +381,8 @@ export async function runTrainBench(argv: string[]): Promise<void> {
         const multi = twins.length > 1;
         const each = (f: (t: (typeof twins)[number]) => string) =>
           twins.map((t) => (multi ? `${t.loss} ${f(t)}` : f(t))).join('; ');
-        for (const backend of backends) {
-          // The pure-JS cpu backend is far too slow for the GPT-2-small shape.
-          if (backend === 'cpu' && spec.name === 'gpt2-small-shape') continue;
-          const ours = stats(await oursStepTimes(spec, backend, methodName, reps, 1, labels));
+        for (const backend of ourBackends) {
+          const ours = stats(ourTimes.get(backend)!);
           const oursTps = tokens / ours.median;
           const ratio = (t: (typeof twins)[number]) => (t.tps ? (oursTps / t.tps).toFixed(3) : 'n/a');
           const name = `${spec.name}/${backend}/${methodName}${suffix(labels)}`;
