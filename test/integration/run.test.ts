@@ -357,7 +357,7 @@ test('trainers running side by side share the cores: each gets cores / jobs wasm
       assert.ok(started?.type === 'run-started');
       assert.match(
         started.backend.device,
-        new RegExp(`, ${want} threads?$`),
+        new RegExp(`, ${want} threads?, fused kernels in SIMD$`),
         `--jobs ${jobs} on ${cores} cores: ${started.backend.device}`,
       );
     }

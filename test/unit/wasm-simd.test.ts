@@ -13,6 +13,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
@@ -113,8 +115,40 @@ test('the module instantiates on an ordinary and on a shared memory, and compute
     results.push(f32.slice(64, 64 + 48));
   }
   assert.deepEqual(results[0], results[1]);
-  // The backend's own memory (the threaded build's shared one, or the single-threaded build's) serves too.
   assert.ok(simdKernels(null) === null, 'no backend, no kernels');
+});
+
+test("the module binds to both of tfjs's wasm builds (threaded: shared memory; single-threaded, as trainers beside each other run: an ordinary one), and the backend says so", async () => {
+  // This process's backend, then one thread in a child process (a process loads one of the two builds).
+  const info = await selectBackend('wasm');
+  assert.match(info.device, /fused kernels in SIMD$/, info.device);
+  const dir = mkdtempSync(join(tmpdir(), 'sculpt-simd-'));
+  try {
+    const script = join(dir, 'probe.ts');
+    writeFileSync(
+      script,
+      [
+        `import { tf } from ${JSON.stringify(join(repoRoot, 'src/engine/tf'))};`,
+        `import { selectBackend } from ${JSON.stringify(join(repoRoot, 'src/engine/backend'))};`,
+        `import { backendMemory } from ${JSON.stringify(join(repoRoot, 'src/engine/kernels/simd/module'))};`,
+        'void selectBackend("wasm").then((info) => {',
+        '  const memory = backendMemory(tf.backend());',
+        '  console.log(JSON.stringify({ device: info.device, shared: memory?.buffer instanceof SharedArrayBuffer }));',
+        '});',
+      ].join('\n'),
+    );
+    const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'run-ts.mjs'), script], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      env: { ...process.env, SCULPT_WASM_THREADS: '1' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const probe = JSON.parse(r.stdout.trim().split('\n').pop()!) as { device: string; shared: boolean };
+    assert.match(probe.device, /1 thread, fused kernels in SIMD$/, probe.device);
+    assert.equal(probe.shared, false, 'the single-threaded build has an ordinary memory');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('AdamW: the SIMD module and the TypeScript kernel agree, with and without weight decay, at steps 1 and 7', async () => {

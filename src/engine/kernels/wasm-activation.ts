@@ -18,8 +18,7 @@
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
-import { simdKernels } from './simd/module';
-import { useWasmFused } from './webgpu/switches';
+import { simdIfEnabled } from './simd/module';
 
 export type WasmActivation = 'silu' | 'gelu_new';
 
@@ -48,7 +47,7 @@ function geluArgument(b: WasmHeapBackend, xInfo: tf.TensorInfo): tf.TensorInfo {
   // Views are taken after every allocation: an allocation that grows the heap detaches the views before it.
   const x = b.typedArrayFromHeap(xInfo) as Float32Array;
   const z = b.typedArrayFromHeap(outInfo) as Float32Array;
-  const simd = useWasmFused('simd') ? simdKernels(b) : null;
+  const simd = simdIfEnabled(b);
   if (simd) {
     simd.geluArgument(x.byteOffset, z.byteOffset, x.length);
     return outInfo;
@@ -74,7 +73,7 @@ function backward(
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
   const dx = b.typedArrayFromHeap(outInfo) as Float32Array;
   const n = x.length;
-  const simd = useWasmFused('simd') ? simdKernels(b) : null;
+  const simd = simdIfEnabled(b);
   if (simd) {
     simd.activationGrad(x.byteOffset, g.byteOffset, dy.byteOffset, dx.byteOffset, n, name === 'silu' ? 0 : 1);
     return outInfo;

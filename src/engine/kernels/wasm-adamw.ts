@@ -16,8 +16,7 @@
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
-import { simdKernels } from './simd/module';
-import { useWasmFused } from './webgpu/switches';
+import { simdIfEnabled } from './simd/module';
 
 const ADAMW = 'SculptAdamW';
 const GLOBAL_NORM = 'SculptGlobalNorm';
@@ -71,7 +70,7 @@ function adamw(
   const stepSize = lr / (1 - Math.pow(beta1, step));
   const invBc2 = 1 / (1 - Math.pow(beta2, step));
   const n = p.length;
-  const simd = useWasmFused('simd') ? simdKernels(b) : null;
+  const simd = simdIfEnabled(b);
   if (simd) {
     const at = [p, g, m, v, p1, m1, v1].map((t) => t.byteOffset) as [
       number,

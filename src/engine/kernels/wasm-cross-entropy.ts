@@ -25,8 +25,7 @@
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
-import { simdKernels, type SimdKernels } from './simd/module';
-import { useWasmFused } from './webgpu/switches';
+import { simdIfEnabled } from './simd/module';
 
 const IGNORE_INDEX = -100;
 
@@ -51,11 +50,6 @@ export function expNonPositive(t: number): number {
   const q = t + k * LN2_HI + k * LN2_LO;
   const p = 1 + q * (1 + q * (1 / 2 + q * (1 / 6 + q * (1 / 24 + q * (1 / 120 + q * (1 / 720 + q / 5040))))));
   return p * POW2_NEG[k];
-}
-
-/** The SIMD module's row kernels (rows whose length is a multiple of its four lanes), or null for the TypeScript. */
-function simdFor(b: WasmHeapBackend, cols: number): SimdKernels | null {
-  return cols % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
 }
 
 let registered = false;
@@ -88,7 +82,7 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
   const t = b.typedArrayFromHeap(targets);
   const e = b.typedArrayFromHeap(expsInfo) as Float32Array;
   const sums = b.typedArrayFromHeap(sumsInfo) as Float32Array;
-  const simd = simdFor(b, cols);
+  const simd = simdIfEnabled(b, cols % 4 === 0);
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const target = t[r];
@@ -136,7 +130,7 @@ function backward(
   const sums = b.typedArrayFromHeap(rowSums) as Float32Array;
   const out = b.typedArrayFromHeap(outInfo) as Float32Array;
   const g = (b.typedArrayFromHeap(dy) as Float32Array)[0] / Math.max(labelledCount(t), 1);
-  const simd = simdFor(b, cols);
+  const simd = simdIfEnabled(b, cols % 4 === 0);
   for (let r = 0; r < rows; r++) {
     const target = t[r];
     const base = r * cols;

@@ -23,8 +23,7 @@
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
-import { simdKernels, type SimdKernels } from './simd/module';
-import { useWasmFused } from './webgpu/switches';
+import { simdIfEnabled } from './simd/module';
 
 const RMS = 'SculptRmsNorm';
 const LAYER = 'SculptLayerNorm';
@@ -78,11 +77,6 @@ export function registerWasmNorm(): void {
   }
 }
 
-/** The SIMD module's norm kernels (rows whose width is a multiple of its four lanes), or null for the TypeScript. */
-function simdFor(b: WasmHeapBackend, d: number): SimdKernels | null {
-  return d % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
-}
-
 /** Row statistics of x[base .. base + d), into STATS: mean (0 for RMSNorm) and rstd. */
 const STATS = new Float64Array(2);
 
@@ -120,7 +114,7 @@ function normalize(
   const w = b.typedArrayFromHeap(wInfo) as Float32Array;
   const bias = bInfo ? (b.typedArrayFromHeap(bInfo) as Float32Array) : null;
   const y = b.typedArrayFromHeap(outInfo) as Float32Array;
-  const simd = simdFor(b, d);
+  const simd = simdIfEnabled(b, d % 4 === 0);
   if (simd) {
     simd.normForward(x.byteOffset, w.byteOffset, bias?.byteOffset ?? 0, y.byteOffset, rows, d, eps, +centered, +!!bias);
     return outInfo;
@@ -148,7 +142,7 @@ function inputGrad(
   const w = b.typedArrayFromHeap(wInfo) as Float32Array;
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
   const dx = b.typedArrayFromHeap(outInfo) as Float32Array;
-  const simd = simdFor(b, d);
+  const simd = simdIfEnabled(b, d % 4 === 0);
   if (simd) {
     simd.normInputGrad(x.byteOffset, w.byteOffset, dy.byteOffset, dx.byteOffset, rows, d, eps, +centered);
     return outInfo;
@@ -194,7 +188,7 @@ function weightGrad(b: WasmHeapBackend, xInfo: tf.TensorInfo, dyInfo: tf.TensorI
   const outInfo = b.makeOutput([d], 'float32');
   const x = b.typedArrayFromHeap(xInfo) as Float32Array;
   const dy = b.typedArrayFromHeap(dyInfo) as Float32Array;
-  const simd = simdFor(b, d);
+  const simd = simdIfEnabled(b, d % 4 === 0);
   if (simd) {
     const dw = b.typedArrayFromHeap(outInfo) as Float32Array;
     simd.normWeightGrad(x.byteOffset, dy.byteOffset, dw.byteOffset, rows, d, a.eps, +a.centered);

@@ -21,8 +21,7 @@
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
-import { simdKernels } from './simd/module';
-import { useWasmFused } from './webgpu/switches';
+import { simdIfEnabled } from './simd/module';
 
 const FORWARD = 'SculptRope';
 const BACKWARD = 'SculptRopeGrad';
@@ -90,7 +89,7 @@ function rope(
   const half = D / 2;
   const [cb, ct, ch] = broadcastStrides(cosInfo.shape);
   const [sb, st, sh] = broadcastStrides(sinInfo.shape);
-  const simd = half % 4 === 0 && useWasmFused('simd') ? simdKernels(b) : null;
+  const simd = simdIfEnabled(b, half % 4 === 0);
   if (simd) {
     // The module takes byte strides.
     const [cbb, ctb, chb, sbb, stb, shb] = [cb, ct, ch, sb, st, sh].map((e) => 4 * e);

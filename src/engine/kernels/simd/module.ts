@@ -8,6 +8,7 @@
  * returns null and the TypeScript kernels serve, with the same results within float32 rounding.
  */
 import { PLAIN_MEMORY_WASM, SHARED_MEMORY_WASM } from './kernels-wasm';
+import { useWasmFused } from '../webgpu/switches';
 
 /** The exports of kernels.wat; pointers are byte offsets into the wasm heap. */
 export interface SimdKernels {
@@ -105,6 +106,15 @@ export function simdKernels(backend: unknown): SimdKernels | null {
     instances.set(memory, kernels);
   }
   return kernels;
+}
+
+/**
+ * What a fused kernel calls: the module for this backend, unless SCULPT_WASM_UNFUSED names `simd` or the operands
+ * do not fit its four lanes (`fits` false: a row width, head half or vocabulary not a multiple of 4), in which
+ * cases the kernel's TypeScript serves.
+ */
+export function simdIfEnabled(backend: unknown, fits = true): SimdKernels | null {
+  return fits && useWasmFused('simd') ? simdKernels(backend) : null;
 }
 
 function instantiate(memory: WebAssembly.Memory): SimdKernels | null {
