@@ -19,6 +19,7 @@ import type { HostMessage, RunSnapshot } from '../../src/protocol/webview';
 import { runFromEvents } from '../../webview/state';
 import { launchBrowser, openDashboard, startServer } from '../../test/webview/harness';
 import { formatStats, markdownTable, printReport, stats, type BenchRow, type Stats } from './report';
+import { positiveIntOption } from './options';
 
 const KEY = '/bench/runs/synthetic';
 
@@ -116,17 +117,10 @@ export function syntheticRun(totalSteps = 20000, T = 5, layers = 24): SculptEven
   return out;
 }
 
-function option(args: readonly string[], flag: string, fallback: number): number {
-  const i = args.indexOf(flag);
-  const n = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
-  return n;
-}
-
 export async function runDashboardBench(argv: readonly string[]): Promise<void> {
   const json = argv.includes('--json');
-  const reps = option(argv, '--reps', 3);
-  const steps = option(argv, '--steps', 20000);
+  const reps = positiveIntOption(argv, '--reps', 3);
+  const steps = positiveIntOption(argv, '--steps', 20000);
   const events = syntheticRun(steps);
   const stepEvents = events.filter((e) => e.type === 'step').length;
   // The first two events (run-started, task-started) open the live cases; the rest arrive afterwards.

@@ -12,6 +12,7 @@ import { selectBackend, type BackendRequest } from '../../src/engine/backend';
 import { namedGrads } from '../../src/engine/models/grads';
 import { randomModel } from '../../src/engine/models/registry';
 import { formatStats, markdownTable, printReport, stats, type BenchRow, type Stats } from './report';
+import { positiveIntOption } from './options';
 
 /** The shapes of the reference fixtures (test/fixtures/hf-reference): L=2, d=64, vocab 512. */
 const MODELS: Record<string, Record<string, unknown>> = {
@@ -41,11 +42,7 @@ function parseOptions(args: string[]): Options {
     const i = args.indexOf(flag);
     return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
   };
-  const int = (flag: string, fallback: number): number => {
-    const n = Number(value(flag, String(fallback)));
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
-    return n;
-  };
+  const int = (flag: string, fallback: number): number => positiveIntOption(args, flag, fallback);
   return {
     json: args.includes('--json'),
     reps: int('--reps', 7),

@@ -38,6 +38,7 @@ import type { Method } from '../../src/engine/methods/method';
 import { Optimizer } from '../../src/engine/optim';
 import { trainStep } from '../../src/engine/train-step';
 import { formatStats, markdownTable, printReport, stats, type BenchRow } from './report';
+import { positiveIntOption } from './options';
 
 export interface ModelSpec {
   name: string;
@@ -323,8 +324,8 @@ function runTwin(
 
 export async function runTrainBench(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
-  const reps = Number(arg(argv, 'reps') ?? 5);
-  const blocks = Math.max(1, Math.min(reps, Number(arg(argv, 'blocks') ?? 3)));
+  const reps = positiveIntOption(argv, '--reps', 5);
+  const blocks = Math.min(reps, positiveIntOption(argv, '--blocks', 3));
   const per = Math.ceil(reps / blocks);
   const wantModels = arg(argv, 'models')?.split(',');
   const backends = (arg(argv, 'backends') ?? 'wasm,cpu').split(',');
