@@ -6,7 +6,7 @@
  * one-hot matrix, and it is exact (the same summation order as the cpu backend's kernel).
  * The fused cross-entropy's kernels (wasm-cross-entropy.ts), the optimizer's (wasm-adamw.ts) and the layers'
  * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too, and the block-copy gather
- * (wasm-gather.ts) in front of tfjs's GatherV2.
+ * (wasm-gather.ts) in front of tfjs's GatherV2, and the Identity that shares its input's buffer (wasm-identity.ts).
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
@@ -15,6 +15,7 @@ import { registerWasmRope } from './wasm-rope';
 import { registerWasmNorm } from './wasm-norm';
 import { registerWasmActivation } from './wasm-activation';
 import { registerWasmGather } from './wasm-gather';
+import { registerWasmIdentity } from './wasm-identity';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -33,6 +34,7 @@ export function registerWasmKernels(): void {
   registerWasmNorm();
   registerWasmActivation();
   registerWasmGather();
+  registerWasmIdentity();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
