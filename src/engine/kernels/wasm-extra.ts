@@ -6,7 +6,8 @@
  * one-hot matrix, and it is exact (the same summation order as the cpu backend's kernel).
  * The fused cross-entropy's kernels (wasm-cross-entropy.ts), the optimizer's (wasm-adamw.ts) and the layers'
  * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too, and the block-copy gather
- * (wasm-gather.ts) in front of tfjs's GatherV2, and the Identity that shares its input's buffer (wasm-identity.ts).
+ * (wasm-gather.ts) in front of tfjs's GatherV2, the Identity that shares its input's buffer (wasm-identity.ts), and
+ * adaptive SVD's batched projection on the BLAS (blas-projection.ts).
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
@@ -16,6 +17,7 @@ import { registerWasmNorm } from './wasm-norm';
 import { registerWasmActivation } from './wasm-activation';
 import { registerWasmGather } from './wasm-gather';
 import { registerWasmIdentity } from './wasm-identity';
+import { registerBlasProjection } from './blas-projection';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -35,6 +37,7 @@ export function registerWasmKernels(): void {
   registerWasmActivation();
   registerWasmGather();
   registerWasmIdentity();
+  registerBlasProjection();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',

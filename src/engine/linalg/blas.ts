@@ -30,8 +30,9 @@ export const NO_TRANS = 111;
 export const TRANS = 112;
 
 /**
- * C = op(A) op(B) + beta C on row-major matrices at native addresses, leading dimensions explicit; `count`
- * such products (default 1) whose matrices follow each other `strideA`/`strideB`/`strideC` bytes apart.
+ * C = alpha op(A) op(B) + beta C (alpha 1 unless given) on row-major matrices at native addresses, leading
+ * dimensions explicit; `count` such products (default 1) whose matrices follow each other
+ * `strideA`/`strideB`/`strideC` bytes apart.
  */
 export interface GemmJob {
   transA: boolean;
@@ -46,6 +47,7 @@ export interface GemmJob {
   beta: number;
   c: number;
   ldc: number;
+  alpha?: number;
   count?: number;
   strideA?: number;
   strideB?: number;
@@ -171,7 +173,7 @@ function bind(koffi: KoffiLike, koffiPath: string, library: string): Blas {
         const a = BigInt(j.a + i * (j.strideA ?? 0));
         const b = BigInt(j.b + i * (j.strideB ?? 0));
         const c = BigInt(j.c + i * (j.strideC ?? 0));
-        sgemm(ROW_MAJOR, ta, tb, j.m, j.n, j.k, 1, a, j.lda, b, j.ldb, j.beta, c, j.ldc);
+        sgemm(ROW_MAJOR, ta, tb, j.m, j.n, j.k, j.alpha ?? 1, a, j.lda, b, j.ldb, j.beta, c, j.ldc);
       }
     },
   };

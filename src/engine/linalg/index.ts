@@ -11,6 +11,8 @@ export {
   projectGradient,
   projectTwoSided,
   projectPaper,
+  projectTwoSidedMany,
+  type TwoSidedItem,
   type ProtectedSubspace,
   type ProjectionMode,
   type WeightInput,

@@ -8,6 +8,9 @@
 import { tf } from '../tf';
 // Products with a transposed operand go through matMul: on wasm tfjs's transposed layout is ~10x slower.
 import { matMul } from '../kernels/matmul';
+import { blasProducts } from '../kernels/blas-matmul';
+import { PROJECT_TWO_SIDED } from '../kernels/blas-projection';
+import { useWasmFused } from '../kernels/webgpu/switches';
 import { svd, svdBatch } from './svd';
 import { describeMatrix, type DenseMatrix, type SvdOptions, type SvdPath } from './types';
 
@@ -72,6 +75,50 @@ export function projectTwoSided(G: tf.Tensor2D, Uh: tf.Tensor2D, Vh: tf.Tensor2D
     if (Vh.shape[1] > 0) P = tf.sub(P, matMul(matMul(P, Vh), Vh, false, true));
     return P === G ? tf.clone(G) : P;
   });
+}
+
+/** One matrix of projectTwoSidedMany: X and its subspace, and for an update the weights before the step. */
+export interface TwoSidedItem {
+  X: tf.Tensor2D;
+  Uh: tf.Tensor2D;
+  Vh: tf.Tensor2D;
+  old?: tf.Tensor2D;
+}
+
+/**
+ * projectTwoSided of many matrices, or for an item with `old` the re-projected update old + proj(X - old); new
+ * tensors, the inputs are left as they are. On the wasm backend with its products on a BLAS this is one kernel
+ * call for all of them (kernels/blas-projection.ts; SCULPT_WASM_UNFUSED=projection turns it off), else tf ops per
+ * matrix. Items with and without `old` must not be mixed in one call.
+ */
+export function projectTwoSidedMany(items: readonly TwoSidedItem[]): tf.Tensor2D[] {
+  items.forEach(({ X, Uh, Vh, old }) => {
+    checkShapes(X, Uh, Vh);
+    if (old && (old.shape[0] !== X.shape[0] || old.shape[1] !== X.shape[1]))
+      throw new RangeError(`projection: weights before the step [${old.shape}] for an update [${X.shape}]`);
+  });
+  const update = items.some((it) => it.old);
+  if (update && !items.every((it) => it.old)) throw new RangeError('projection: items with and without `old` mixed');
+  const fused =
+    items.length > 0 &&
+    blasProducts() !== null &&
+    useWasmFused('projection') &&
+    items.every((it) => [it.X, it.Uh, it.Vh, it.old ?? it.X].every((t) => t.dtype === 'float32'));
+  if (!fused)
+    return items.map(({ X, Uh, Vh, old }) =>
+      old
+        ? tf.tidy(() => old.add(projectTwoSided(X.sub(old) as tf.Tensor2D, Uh, Vh)) as tf.Tensor2D)
+        : projectTwoSided(X, Uh, Vh),
+    );
+  const inputs: tf.NamedTensorMap = {};
+  items.forEach(({ X, Uh, Vh, old }, i) => {
+    inputs[`x${i}`] = X;
+    inputs[`u${i}`] = Uh;
+    inputs[`v${i}`] = Vh;
+    if (old) inputs[`old${i}`] = old;
+  });
+  const attrs = { count: items.length, update };
+  return tf.engine().runKernel(PROJECT_TWO_SIDED, inputs, attrs as never) as unknown as tf.Tensor2D[];
 }
 
 /** The formula printed in the paper, G - Uh (Uhᵀ G Vh) Vhᵀ: removes only the high-high block. */

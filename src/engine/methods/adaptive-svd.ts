@@ -16,7 +16,13 @@ import type { ResolvedAdaptiveSvdConfig, ResolvedRankPolicy } from '../../protoc
 import { ConfigError } from '../../protocol/errors';
 import type { MatrixRank } from '../../protocol/events';
 import { namesInGroups, type ParamGroup } from '../models/inventory';
-import { protectedSubspaces, projectGradient, type ProtectedSubspace } from '../linalg';
+import {
+  protectedSubspaces,
+  projectGradient,
+  projectTwoSidedMany,
+  type ProtectedSubspace,
+  type TwoSidedItem,
+} from '../linalg';
 import type { Method, MethodContext, MethodState } from './method';
 import { chooseRanks, importances, minDim, sigmaStats, type ConstrainedMatrix } from './rank-policy';
 import { constrainedMatrices, rankPatternIssues } from './rank-pattern';
@@ -199,12 +205,17 @@ export class AdaptiveSvd implements Method {
     if (this.sub.size === 0) return grads;
     const mode = this.cfg.projection;
     const out = new Map<string, tf.Tensor>();
+    // Whole-matrix gradients in the two-sided mode are projected together (one kernel call on a BLAS).
+    const many: { name: string; item: TwoSidedItem }[] = [];
     for (const [name, g] of grads) {
       const hash = name.indexOf('#');
       const base = hash < 0 ? name : name.slice(0, hash);
       const sub = this.sub.get(base);
       if (!sub) out.set(name, g);
-      else if (hash < 0) out.set(name, projectGradient(g as tf.Tensor2D, sub, mode));
+      else if (hash < 0 && mode === 'two-sided') {
+        out.set(name, g); // keeps the gradients' order; the projection below replaces it
+        many.push({ name, item: { X: g as tf.Tensor2D, Uh: sub.Uh, Vh: sub.Vh } });
+      } else if (hash < 0) out.set(name, projectGradient(g as tf.Tensor2D, sub, mode));
       else if (name.endsWith('#U_low'))
         out.set(
           name,
@@ -217,6 +228,8 @@ export class AdaptiveSvd implements Method {
         );
       else out.set(name, g);
     }
+    const projected = projectTwoSidedMany(many.map((x) => x.item));
+    many.forEach(({ name }, i) => out.set(name, projected[i]));
     return out;
   }
 
@@ -228,6 +241,20 @@ export class AdaptiveSvd implements Method {
   afterStep(before: Map<string, tf.Tensor> | null, ctx: MethodContext): void {
     if (!before) return;
     const mode = this.cfg.projection;
+    const names = [...before.keys()];
+    if (mode === 'two-sided') {
+      // W' = old + proj(W - old) for every matrix in one call (kernels/blas-projection.ts on a BLAS).
+      const next = projectTwoSidedMany(
+        names.map((name) => {
+          const sub = this.sub.get(name)!;
+          const old = before.get(name) as tf.Tensor2D;
+          return { X: ctx.model.params.get(name)! as tf.Tensor2D, Uh: sub.Uh, Vh: sub.Vh, old };
+        }),
+      );
+      names.forEach((name, i) => ctx.model.params.get(name)!.assign(next[i]));
+      tf.dispose(next);
+      return;
+    }
     for (const [name, old] of before) {
       const W = ctx.model.params.get(name)!;
       const sub = this.sub.get(name)!;

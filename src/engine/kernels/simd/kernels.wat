@@ -449,4 +449,18 @@
         (f32x4.mul (v128.load (i32.add (local.get $src) (local.get $o))) (local.get $s4)))
       (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br $l))))
+
+  ;; out = a + s b over n floats (n a multiple of 4): s = 1 a sum, s = -1 a difference (b times -1 is exact, so
+  ;; each lane rounds as f32 add and sub do). The projection kernel's update (blas-projection.ts).
+  (func (export "addScaled") (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $s f32)
+    (local $o i32) (local $bytes i32) (local $s4 v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $s4 (f32x4.splat (local.get $s)))
+    (block $e (loop $l
+      (br_if $e (i32.ge_u (local.get $o) (local.get $bytes)))
+      (v128.store (i32.add (local.get $out) (local.get $o))
+        (f32x4.add (v128.load (i32.add (local.get $a) (local.get $o)))
+          (f32x4.mul (v128.load (i32.add (local.get $b) (local.get $o))) (local.get $s4))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l))))
 )

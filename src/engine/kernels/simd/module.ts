@@ -18,6 +18,8 @@ export interface SimdKernels {
   softmaxRow(x: number, e: number, n: number): number;
   /** dst = src · s over n floats (n a multiple of 4). */
   scaleRow(src: number, dst: number, n: number, s: number): void;
+  /** out = a + s · b over n floats (n a multiple of 4); s = -1 gives a - b, rounded as tf's Sub. */
+  addScaled(a: number, b: number, out: number, n: number, s: number): void;
   adamw(
     p: number,
     g: number,
