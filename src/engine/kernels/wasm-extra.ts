@@ -7,7 +7,7 @@
  * The fused cross-entropy's kernels (wasm-cross-entropy.ts), the optimizer's (wasm-adamw.ts) and the layers'
  * (wasm-rope.ts, wasm-norm.ts, wasm-activation.ts) are registered here too, and the block-copy gather
  * (wasm-gather.ts) in front of tfjs's GatherV2, the Identity that shares its input's buffer (wasm-identity.ts), and
- * adaptive SVD's batched projection on the BLAS (blas-projection.ts).
+ * adaptive SVD's batched projection and attention on the BLAS (blas-projection.ts, blas-attention.ts).
  */
 import { tf } from '../tf';
 import { registerWasmCrossEntropy } from './wasm-cross-entropy';
@@ -18,6 +18,7 @@ import { registerWasmActivation } from './wasm-activation';
 import { registerWasmGather } from './wasm-gather';
 import { registerWasmIdentity } from './wasm-identity';
 import { registerBlasProjection } from './blas-projection';
+import { registerBlasAttention } from './blas-attention';
 
 interface WasmBackendLike {
   readSync(dataId: unknown): ArrayLike<number>;
@@ -38,6 +39,7 @@ export function registerWasmKernels(): void {
   registerWasmGather();
   registerWasmIdentity();
   registerBlasProjection();
+  registerBlasAttention();
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',

@@ -5,6 +5,8 @@
 import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import { fusedAttention } from '../kernels/webgpu/attention';
+import { blasAttention } from '../kernels/blas-attention';
+import { blasProducts } from '../kernels/blas-matmul';
 import { useFused, useWasmFused } from '../kernels/webgpu/switches';
 import { fusedCrossEntropy } from '../kernels/webgpu/cross-entropy';
 import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
@@ -223,6 +225,10 @@ export function attention(
     const toHeads = (x: tf.Tensor4D) => x.transpose([0, 2, 1, 3]) as tf.Tensor4D;
     const out = fusedAttention(toHeads(q), toHeads(k), toHeads(v), ctx.keyValid, scale);
     return out.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
+  }
+  if (!ctx.cache && q.dtype === 'float32' && blasProducts() && useWasmFused('attention')) {
+    // wasm with its products on a BLAS: heads read in place, nothing transposed (kernels/blas-attention.ts).
+    return blasAttention(q, k, v, ctx.keyValid, scale).reshape([B * T, H * hd]);
   }
   let kt = k.transpose([0, 2, 1, 3]) as tf.Tensor4D;
   let vt = v.transpose([0, 2, 1, 3]) as tf.Tensor4D;

@@ -4,8 +4,9 @@
  * - wasm (the kernels in TypeScript on the wasm heap: ../wasm-cross-entropy.ts for the loss, ../wasm-adamw.ts for
  *   the AdamW update and the clipping norm, ../wasm-rope.ts for the rotary embedding, ../wasm-norm.ts for RMSNorm
  *   and LayerNorm, ../wasm-activation.ts for silu and gelu_new, ../wasm-gather.ts for GatherV2, ../wasm-identity.ts
- *   for Identity, ../blas-projection.ts for adaptive SVD's projections on a BLAS):
- *   SCULPT_WASM_UNFUSED=xent,adamw,clip,rope,norm,activation,gather,identity,projection (or `all`) does; `simd` keeps the fused
+ *   for Identity, ../blas-projection.ts for adaptive SVD's projections and ../blas-attention.ts for attention, both
+ *   on a BLAS): SCULPT_WASM_UNFUSED=xent,adamw,clip,rope,norm,activation,gather,identity,projection,attention (or
+ *   `all`) does; `simd` keeps the fused
  *   kernels but runs them in TypeScript instead of the WebAssembly SIMD module (../simd/kernels.wat).
  * Either compares against plain tfjs ops (`scripts/gpu-check` measures both on webgpu) or isolates a suspected
  * kernel bug.
@@ -15,7 +16,7 @@ import { tf } from '../../tf';
 export const FUSED_KERNELS = ['attention', 'norm', 'xent', 'adamw', 'clip', 'activation', 'bias'] as const;
 export type FusedKernel = (typeof FUSED_KERNELS)[number];
 
-export const WASM_FUSED_KERNELS = ['xent', 'adamw', 'clip', 'rope', 'norm', 'activation', 'gather', 'identity', 'projection', 'simd'] as const;
+export const WASM_FUSED_KERNELS = ['xent', 'adamw', 'clip', 'rope', 'norm', 'activation', 'gather', 'identity', 'projection', 'attention', 'simd'] as const;
 export type WasmFusedKernel = (typeof WASM_FUSED_KERNELS)[number];
 
 /** The last parse of each variable, redone only when its value changes (tests and benches flip it). */
