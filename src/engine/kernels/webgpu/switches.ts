@@ -16,7 +16,19 @@ import { tf } from '../../tf';
 export const FUSED_KERNELS = ['attention', 'norm', 'xent', 'adamw', 'clip', 'activation', 'bias'] as const;
 export type FusedKernel = (typeof FUSED_KERNELS)[number];
 
-export const WASM_FUSED_KERNELS = ['xent', 'adamw', 'clip', 'rope', 'norm', 'activation', 'gather', 'identity', 'projection', 'attention', 'simd'] as const;
+export const WASM_FUSED_KERNELS = [
+  'xent',
+  'adamw',
+  'clip',
+  'rope',
+  'norm',
+  'activation',
+  'gather',
+  'identity',
+  'projection',
+  'attention',
+  'simd',
+] as const;
 export type WasmFusedKernel = (typeof WASM_FUSED_KERNELS)[number];
 
 /** The last parse of each variable, redone only when its value changes (tests and benches flip it). */
