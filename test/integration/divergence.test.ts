@@ -57,11 +57,14 @@ test('the same run with the spike check relaxed fails as a collapse at ln(68) in
   const { status, evs } = run('collapse', { training });
   assert.equal(status, 1);
   const err = errorOf(evs);
-  assert.match(
-    err.message,
-    /^training collapsed: the loss sat at 4\.22 = ln\(68\), a uniform guess over the vocabulary, for 5 steps up to step 7 of task 'sentiment' \(from step 3\), after having been as low as 4\.\d+/,
+  // Where the uniform plateau starts depends on the float32 rounding of a run at lr 1e3 (a kernel's summation
+  // order moves it by a step or two); the window is 5 steps, and the error names its last.
+  const m = err.message.match(
+    /^training collapsed: the loss sat at 4\.22 = ln\(68\), a uniform guess over the vocabulary, for 5 steps up to step (\d+) of task 'sentiment' \(from step (\d+)\), after having been as low as 4\.\d+/,
   );
-  assert.equal(err.where, "task 'sentiment', step 7");
+  assert.ok(m, err.message);
+  assert.equal(Number(m[1]) - Number(m[2]), 4);
+  assert.equal(err.where, `task 'sentiment', step ${m[1]}`);
   // With the checks off the collapsed run goes on to the end, as it did before they existed.
   const off = run('off', { training: tinyTraining({ lr: 1e3, divergence: { enabled: false } }) });
   assert.equal(off.status, 0);
