@@ -7,19 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
-import { useBlasProducts } from '../../src/engine/kernels/blas-matmul';
-import { blasAttentionServed } from '../../src/engine/kernels/blas-attention';
+import { blasProducts, useBlasProducts } from '../../src/engine/kernels/blas-matmul';
+import { blasAttention, blasAttentionServed } from '../../src/engine/kernels/blas-attention';
 import { MASKED } from '../../src/engine/kernels/masked';
-import { blasStatus, loadBlas } from '../../src/engine/linalg/blas';
+import { loadBlas } from '../../src/engine/linalg/blas';
+import { requireBlas } from './blas-util';
 import { gemmRunner } from '../../src/engine/linalg/blas-pool';
 import { attention, type AttentionContext } from '../../src/engine/models/layers';
-
-function requireBlas(): void {
-  assert.ok(
-    blasStatus().available,
-    `no BLAS here (${blasStatus().reason}): run npm run provision, which installs libopenblas0-pthread`,
-  );
-}
 
 interface Case {
   name: string;
@@ -131,4 +125,38 @@ test('attention on the BLAS: the same bits on 1, 2 or 3 threads', async () => {
       assert.deepEqual(r.out, results[0][i].out, `${CASES[i].name}: ${t + 1} threads`);
       r.grads.forEach((g, j) => assert.deepEqual(g, results[0][i].grads[j], `${CASES[i].name}: grad ${j}`));
     });
+});
+
+test('attention without a BLAS: the tf ops serve, with the same numbers as when switched off', async () => {
+  requireBlas();
+  await selectBackend('wasm');
+  const products = blasProducts();
+  try {
+    useBlasProducts(null);
+    for (const c of CASES) {
+      const none = run(c, true);
+      assert.equal(none.served, 0, `${c.name}: the BLAS path did not serve`);
+      const off = run(c, false);
+      assert.deepEqual(none.out, off.out, c.name);
+      none.grads.forEach((g, i) => assert.deepEqual(g, off.grads[i], `${c.name}: grad ${i}`));
+    }
+  } finally {
+    useBlasProducts(products);
+  }
+});
+
+test('attention on the BLAS: mismatched heads, shapes or key mask are refused naming the shapes', async () => {
+  requireBlas();
+  await selectBackend('wasm');
+  const q = tf.zeros([2, 4, 4, 8]) as tf.Tensor4D;
+  const kv = tf.zeros([2, 4, 2, 8]) as tf.Tensor4D;
+  assert.throws(
+    () => blasAttention(q, tf.zeros([2, 4, 3, 8]) as tf.Tensor4D, tf.zeros([2, 4, 3, 8]) as tf.Tensor4D, null, 1),
+    /attention: q \[2,4,4,8\] with k \[2,4,3,8\] and v \[2,4,3,8\]/,
+  );
+  assert.throws(() => blasAttention(q, kv, tf.zeros([2, 4, 2, 4]) as tf.Tensor4D, null, 1), /and v \[2,4,2,4\]/);
+  assert.throws(
+    () => blasAttention(q, kv, kv, tf.ones([2, 5]) as tf.Tensor2D, 1),
+    /attention: key mask \[2,5\] for a batch \[2, 4\]/,
+  );
 });

@@ -10,7 +10,8 @@ import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { blasProducts, useBlasProducts } from '../../src/engine/kernels/blas-matmul';
 import { blasProjectionServed } from '../../src/engine/kernels/blas-projection';
-import { blasStatus, loadBlas } from '../../src/engine/linalg/blas';
+import { loadBlas } from '../../src/engine/linalg/blas';
+import { requireBlas } from './blas-util';
 import { gemmRunner } from '../../src/engine/linalg/blas-pool';
 import {
   projectTwoSided,
@@ -18,13 +19,6 @@ import {
   protectedSubspace,
   type TwoSidedItem,
 } from '../../src/engine/linalg/projection';
-
-function requireBlas(): void {
-  assert.ok(
-    blasStatus().available,
-    `no BLAS here (${blasStatus().reason}): run npm run provision, which installs libopenblas0-pthread`,
-  );
-}
 
 /** [m, n, k1, k2]: tall, wide, square at full rank, one side unconstrained, odd sizes (off the SIMD lanes). */
 const SHAPES: [number, number, number, number][] = [

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { blasProducts, useBlasProducts, type BlasProducts } from '../../src/engine/kernels/blas-matmul';
-import { blasStatus, loadBlas, resetBlasProbe } from '../../src/engine/linalg/blas';
+import { loadBlas, resetBlasProbe } from '../../src/engine/linalg/blas';
+import { requireBlas } from './blas-util';
 import { gemmRunner, type GemmRunner } from '../../src/engine/linalg/blas-pool';
 import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
 import { SeqFt } from '../../src/engine/methods/seqft';
@@ -15,15 +16,6 @@ import type { Method } from '../../src/engine/methods/method';
 import { resolveMethod } from '../../src/protocol/config-validate';
 import { eventIssues, type SculptEvent } from '../../src/protocol/events';
 import { Optimizer, steps, tiny, type Tiny } from './methods-util';
-
-const native = blasStatus().available;
-/** Fails a comparison on a machine without the BLAS that provisioning installs, instead of passing it unseen. */
-function requireBlas(): void {
-  assert.ok(
-    native,
-    `no BLAS here (${blasStatus().reason}): run npm run provision, which installs libopenblas0-pthread`,
-  );
-}
 
 /** The products' runner with its sgemm calls counted, so that a test can tell the products went through it. */
 function counted(products: BlasProducts): { products: BlasProducts; calls: () => number } {

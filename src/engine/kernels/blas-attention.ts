@@ -24,14 +24,10 @@ import type { GemmJob } from '../linalg/blas';
 import { blasProducts } from './blas-matmul';
 import { MASKED } from './masked';
 import { simdIfEnabled, type SimdKernels } from './simd/module';
-import type { WasmHeapBackend } from './wasm-heap';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const FORWARD = 'SculptBlasAttention';
 const BACKWARD = 'SculptBlasAttentionGrad';
-
-interface ScratchBackend extends WasmHeapBackend {
-  disposeData(dataId: object, force?: boolean): boolean;
-}
 
 interface Attrs {
   scale: number;
@@ -40,22 +36,10 @@ interface Attrs {
 /** Attention calls this path has served in this process (what tests check it by). */
 export const blasAttentionServed = { count: 0 };
 
-let registered = false;
-
 export function registerBlasAttention(): void {
-  if (registered || tf.getKernel(FORWARD, 'wasm')) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: FORWARD,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      forward(backend as unknown as ScratchBackend, inputs, (attrs as unknown as Attrs).scale),
-  });
-  tf.registerKernel({
-    kernelName: BACKWARD,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      backward(backend as unknown as ScratchBackend, inputs, (attrs as unknown as Attrs).scale),
+  registerHeapKernels({
+    [FORWARD]: (b, inputs, attrs) => forward(b, inputs, (attrs as unknown as Attrs).scale),
+    [BACKWARD]: (b, inputs, attrs) => backward(b, inputs, (attrs as unknown as Attrs).scale),
   });
 }
 
@@ -106,6 +90,36 @@ function sameShape(a: tf.Tensor, b: tf.Tensor): boolean {
 /** Float offsets of head h's first row in a [B,T,heads,hd] tensor. */
 const headBase = (b: number, T: number, heads: number, hd: number, h: number) => (b * T * heads + h) * hd;
 
+/** alpha · A Bᵀ of two heads' rows (T x hd each, rows lda and ldb floats apart) into a contiguous T x T matrix. */
+function rowsTimesRows(
+  T: number,
+  hd: number,
+  alpha: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  c: number,
+): GemmJob {
+  return { transA: false, transB: true, m: T, n: T, k: hd, alpha, a, lda, b, ldb, beta: 0, c, ldc: T };
+}
+
+/** alpha · op(S) X + beta C: a contiguous T x T matrix S (op: transposed or not) times a head's rows X. */
+function squareTimesHead(
+  T: number,
+  hd: number,
+  transposeS: boolean,
+  alpha: number,
+  s: number,
+  x: number,
+  ldx: number,
+  beta: number,
+  c: number,
+  ldc: number,
+): GemmJob {
+  return { transA: transposeS, transB: false, m: T, n: hd, k: T, alpha, a: s, lda: T, b: x, ldb: ldx, beta, c, ldc };
+}
+
 function input(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
   const t = inputs[name];
   if (!t) throw new Error(`attention kernel: input ${name} missing`);
@@ -118,7 +132,7 @@ function products() {
   return p;
 }
 
-function forward(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, scale: number): tf.TensorInfo[] {
+function forward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: number): tf.TensorInfo[] {
   const { blas, runner } = products();
   const [q, k, v, validInfo] = ['q', 'k', 'v', 'valid'].map((n) => input(inputs, n));
   const [B, T, H, hd] = q.shape;
@@ -138,35 +152,8 @@ function forward(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, scale: number
       const pOff = 4 * (bi * H + h) * T * T;
       const qOff = 4 * headBase(bi, T, H, hd, h);
       const kvOff = 4 * headBase(bi, T, KV, hd, g);
-      scores.push({
-        transA: false,
-        transB: true,
-        m: T,
-        n: T,
-        k: hd,
-        alpha: scale,
-        a: Q + qOff,
-        lda: H * hd,
-        b: K + kvOff,
-        ldb: KV * hd,
-        beta: 0,
-        c: P + pOff,
-        ldc: T,
-      });
-      values.push({
-        transA: false,
-        transB: false,
-        m: T,
-        n: hd,
-        k: T,
-        a: P + pOff,
-        lda: T,
-        b: V + kvOff,
-        ldb: KV * hd,
-        beta: 0,
-        c: O + qOff,
-        ldc: H * hd,
-      });
+      scores.push(rowsTimesRows(T, hd, scale, Q + qOff, H * hd, K + kvOff, KV * hd, P + pOff));
+      values.push(squareTimesHead(T, hd, false, 1, P + pOff, V + kvOff, KV * hd, 0, O + qOff, H * hd));
     }
   runner.run(scores);
   softmaxRows(simdIfEnabled(b, T % 4 === 0), p, valid, B, H, T);
@@ -189,17 +176,14 @@ function softmaxRows(
   H: number,
   T: number,
 ): void {
+  const firstValid = firstValidKeys(valid, B, T);
   for (let bi = 0; bi < B; bi++) {
     const padded: number[] = [];
-    let firstValid = T;
-    for (let j = 0; j < T; j++) {
-      if (valid[bi * T + j] === 0) padded.push(j);
-      else firstValid = Math.min(firstValid, j);
-    }
+    for (let j = 0; j < T; j++) if (valid[bi * T + j] === 0) padded.push(j);
     for (let h = 0; h < H; h++)
       for (let t = 0; t < T; t++) {
         const row = ((bi * H + h) * T + t) * T;
-        if (t < firstValid) {
+        if (t < firstValid[bi]) {
           maskedRow(p, row, valid, bi, t, T);
           continue;
         }
@@ -226,6 +210,14 @@ function softmaxRows(
   }
 }
 
+/** Per batch row, its first key that is not padding (T if none): queries before it see no key (every one masked). */
+function firstValidKeys(valid: Float32Array, B: number, T: number): number[] {
+  return Array.from({ length: B }, (_, bi) => {
+    const j = valid.subarray(bi * T, (bi + 1) * T).findIndex((x) => x !== 0);
+    return j < 0 ? T : j;
+  });
+}
+
 /** A row with every key masked: the scores plus MASKED for each mask, then the softmax of the whole row. */
 function maskedRow(p: Float32Array, row: number, valid: Float32Array, bi: number, t: number, T: number): void {
   for (let j = 0; j < T; j++) {
@@ -241,7 +233,7 @@ function maskedRow(p: Float32Array, row: number, valid: Float32Array, bi: number
   for (let j = 0; j < T; j++) p[row + j] /= sum;
 }
 
-function backward(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, scale: number): tf.TensorInfo[] {
+function backward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: number): tf.TensorInfo[] {
   const { blas, runner } = products();
   const [dy, q, k, v, probs, validInfo] = ['dy', 'q', 'k', 'v', 'p', 'valid'].map((n) => input(inputs, n));
   const [B, T, H, hd] = q.shape;
@@ -257,28 +249,23 @@ function backward(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, scale: numbe
   const dpJobs: GemmJob[] = [];
   for (let bi = 0; bi < B; bi++)
     for (let h = 0; h < H; h++)
-      dpJobs.push({
-        transA: false,
-        transB: true,
-        m: T,
-        n: T,
-        k: hd,
-        a: DY + 4 * headBase(bi, T, H, hd, h),
-        lda: H * hd,
-        b: V + 4 * headBase(bi, T, KV, hd, Math.floor(h / G)),
-        ldb: KV * hd,
-        beta: 0,
-        c: DS + 4 * (bi * H + h) * T * T,
-        ldc: T,
-      });
+      dpJobs.push(
+        rowsTimesRows(
+          T,
+          hd,
+          1,
+          DY + 4 * headBase(bi, T, H, hd, h),
+          H * hd,
+          V + 4 * headBase(bi, T, KV, hd, Math.floor(h / G)),
+          KV * hd,
+          DS + 4 * (bi * H + h) * T * T,
+        ),
+      );
   runner.run(dpJobs);
   const p = heap(probs);
   const ds = heap(dsInfo);
   const valid = heap(validInfo);
-  const firstValid = Array.from({ length: B }, (_, bi) => {
-    const j = valid.subarray(bi * T, (bi + 1) * T).findIndex((x) => x !== 0);
-    return j < 0 ? T : j;
-  });
+  const firstValid = firstValidKeys(valid, B, T);
   for (let row = 0; row < B * H * T; row++) {
     const at = row * T;
     const t = row % T;
@@ -301,52 +288,11 @@ function backward(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, scale: numbe
         const beta = h === g * G ? 0 : 1;
         chain.push(
           // dQ_bh = scale · dS K_bg
-          {
-            transA: false,
-            transB: false,
-            m: T,
-            n: hd,
-            k: T,
-            alpha: scale,
-            a: DS + pOff,
-            lda: T,
-            b: K + kvOff,
-            ldb: KV * hd,
-            beta: 0,
-            c: DQ + qOff,
-            ldc: H * hd,
-          },
+          squareTimesHead(T, hd, false, scale, DS + pOff, K + kvOff, KV * hd, 0, DQ + qOff, H * hd),
           // dK_bg += scale · dSᵀ Q_bh
-          {
-            transA: true,
-            transB: false,
-            m: T,
-            n: hd,
-            k: T,
-            alpha: scale,
-            a: DS + pOff,
-            lda: T,
-            b: Q + qOff,
-            ldb: H * hd,
-            beta,
-            c: DK + kvOff,
-            ldc: KV * hd,
-          },
+          squareTimesHead(T, hd, true, scale, DS + pOff, Q + qOff, H * hd, beta, DK + kvOff, KV * hd),
           // dV_bg += Pᵀ dO_bh
-          {
-            transA: true,
-            transB: false,
-            m: T,
-            n: hd,
-            k: T,
-            a: P + pOff,
-            lda: T,
-            b: DY + qOff,
-            ldb: H * hd,
-            beta,
-            c: DV + kvOff,
-            ldc: KV * hd,
-          },
+          squareTimesHead(T, hd, true, 1, P + pOff, DY + qOff, H * hd, beta, DV + kvOff, KV * hd),
         );
       }
       chains.push(chain);

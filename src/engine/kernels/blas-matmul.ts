@@ -12,7 +12,7 @@
 import { tf } from '../tf';
 import type { Blas, GemmJob } from '../linalg/blas';
 import type { GemmRunner } from '../linalg/blas-pool';
-import type { WasmHeapBackend } from './wasm-heap';
+import { takeWasmKernel, type WasmHeapBackend } from './wasm-heap';
 
 interface ProductAttrs {
   transposeA: boolean;
@@ -34,32 +34,17 @@ export interface BlasProducts {
 }
 
 let active: BlasProducts | null = null;
-let installed = false;
 
 /** Routes the wasm backend's products to a BLAS, or back to tfjs's wasm kernels with null. */
 export function useBlasProducts(products: BlasProducts | null): void {
-  installBlasKernels();
+  for (const kernelName of [tf.BatchMatMul, tf._FusedMatMul])
+    takeWasmKernel(kernelName, (args) => (active ? blasProduct(active, args as never) : null));
   active = products;
 }
 
 /** What the wasm backend's products run on now, if not its own kernels. */
 export function blasProducts(): BlasProducts | null {
   return active;
-}
-
-function installBlasKernels(): void {
-  if (installed) return;
-  installed = true;
-  for (const kernelName of [tf.BatchMatMul, tf._FusedMatMul]) {
-    const original = tf.getKernel(kernelName, 'wasm');
-    if (!original) continue;
-    tf.unregisterKernel(kernelName, 'wasm');
-    // The original's setupFunc stays: it binds the wasm function the fallback calls.
-    tf.registerKernel({
-      ...original,
-      kernelFunc: (args) => (active && blasProduct(active, args as never)) || original.kernelFunc(args),
-    });
-  }
 }
 
 const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);

@@ -22,14 +22,10 @@
 import { tf } from '../tf';
 import type { GemmJob } from '../linalg/blas';
 import { blasProducts } from './blas-matmul';
-import type { WasmHeapBackend } from './wasm-heap';
+import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 import { simdIfEnabled, type SimdKernels } from './simd/module';
 
 export const PROJECT_TWO_SIDED = 'SculptProjectTwoSided';
-
-interface ScratchBackend extends WasmHeapBackend {
-  disposeData(dataId: object, force?: boolean): boolean;
-}
 
 interface ProjectAttrs {
   /** Matrices in this call; inputs are x<i>, u<i>, v<i> and, for an update, old<i>. */
@@ -40,20 +36,13 @@ interface ProjectAttrs {
 /** Projections this kernel has served in this process (what tests check it by). */
 export const blasProjectionServed = { count: 0 };
 
-let registered = false;
-
 export function registerBlasProjection(): void {
-  if (registered || tf.getKernel(PROJECT_TWO_SIDED, 'wasm')) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: PROJECT_TWO_SIDED,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      projectMany(backend as unknown as ScratchBackend, inputs, attrs as unknown as ProjectAttrs),
+  registerHeapKernels({
+    [PROJECT_TWO_SIDED]: (b, inputs, attrs) => projectMany(b, inputs, attrs as unknown as ProjectAttrs),
   });
 }
 
-function projectMany(b: ScratchBackend, inputs: tf.NamedTensorInfoMap, attrs: ProjectAttrs): tf.TensorInfo[] {
+function projectMany(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, attrs: ProjectAttrs): tf.TensorInfo[] {
   const products = blasProducts();
   if (!products) throw new Error(`${PROJECT_TWO_SIDED}: no BLAS in use (projectTwoSidedMany checks first)`);
   const { blas, runner } = products;

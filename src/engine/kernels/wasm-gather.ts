@@ -11,37 +11,27 @@
  */
 import { tf } from '../tf';
 import { useWasmFused } from './webgpu/switches';
-import type { WasmHeapBackend } from './wasm-heap';
+import { takeWasmKernel, type WasmHeapBackend } from './wasm-heap';
 
 interface GatherAttrs {
   axis: number;
   batchDims: number;
 }
 
-let installed = false;
-
 /** Gathers the block copy has served in this process (what tests and profiles check it by). */
 export const wasmGatherServed = { count: 0 };
 
-/** Puts the block-copy gather in front of tfjs's wasm GatherV2 (once; tfjs's kernel stays the fallback). */
+/** Puts the block-copy gather in front of tfjs's wasm GatherV2 (tfjs's kernel stays the fallback). */
 export function registerWasmGather(): void {
-  if (installed) return;
-  const original = tf.getKernel(tf.GatherV2, 'wasm');
-  if (!original) return;
-  installed = true;
-  tf.unregisterKernel(tf.GatherV2, 'wasm');
-  // The original's setupFunc stays: it binds the wasm function the fallback calls.
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) =>
-      (useWasmFused('gather') &&
-        gatherSlices(
+  takeWasmKernel(tf.GatherV2, (args) =>
+    useWasmFused('gather')
+      ? gatherSlices(
           args.backend as unknown as WasmHeapBackend,
           args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo },
           args.attrs as unknown as GatherAttrs,
-        )) ||
-      original.kernelFunc(args),
-  });
+        )
+      : null,
+  );
 }
 
 const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);

@@ -11,27 +11,14 @@
  */
 import { tf } from '../tf';
 import { useWasmFused } from './webgpu/switches';
+import { takeWasmKernel, type WasmHeapBackend } from './wasm-heap';
 
-interface RefCountingBackend {
-  incRef(dataId: object): void;
-}
-
-let installed = false;
-
-/** Puts the sharing Identity in front of tfjs's wasm kernel (once; tfjs's kernel stays the fallback). */
+/** Puts the sharing Identity in front of tfjs's wasm kernel (tfjs's kernel stays the fallback). */
 export function registerWasmIdentity(): void {
-  if (installed) return;
-  const original = tf.getKernel(tf.Identity, 'wasm');
-  if (!original) return;
-  installed = true;
-  tf.unregisterKernel(tf.Identity, 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string' || !useWasmFused('identity')) return original.kernelFunc(args);
-      (args.backend as unknown as RefCountingBackend).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  takeWasmKernel(tf.Identity, ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string' || !useWasmFused('identity')) return null;
+    (backend as unknown as WasmHeapBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
 }
