@@ -57,8 +57,12 @@ function context(c: Case): AttentionContext {
 }
 
 /** Output and gradients of Σ out ⊙ r on one path; `fused` false = the tf ops. */
-function run(c: Case, fused: boolean): { out: Float32Array; grads: Float32Array[]; served: number } {
-  if (!fused) process.env.SCULPT_WASM_UNFUSED = 'attention';
+function run(
+  c: Case,
+  fused: boolean,
+  unfused = fused ? undefined : 'attention',
+): { out: Float32Array; grads: Float32Array[]; served: number } {
+  if (unfused) process.env.SCULPT_WASM_UNFUSED = unfused;
   const before = blasAttentionServed.count;
   try {
     return tf.tidy(() => {
@@ -107,6 +111,25 @@ for (const c of CASES)
       assert.ok(d <= 2e-5, `d${name}: ${d}`);
     });
   });
+
+test('attention on the BLAS: the softmax blocks in the SIMD module and the TypeScript rows agree', async () => {
+  requireBlas();
+  await selectBackend('wasm');
+  // Only the cases on the lanes take the SIMD blocks (causalSoftmax, causalSoftmaxGrad); with padding, rows of
+  // every key masked take the full-row branch of the gradient.
+  for (const c of CASES.filter((x) => x.T % 4 === 0)) {
+    const simd = run(c, true);
+    const rows = run(c, true, 'simd');
+    assert.ok(simd.served >= 2 && rows.served >= 2, `${c.name}: the BLAS path served both`);
+    // The module's exponential is within about 2 float32 ulps of Math.exp (wasm-simd.test.ts), the gradient's row
+    // dot summed in float64 in another order: outputs and gradients O(1) agree to a few ulps.
+    assert.ok(maxAbsDiff(simd.out, rows.out) <= 1e-6, `${c.name}: output ${maxAbsDiff(simd.out, rows.out)}`);
+    ['q', 'k', 'v'].forEach((name, i) => {
+      const d = maxAbsDiff(simd.grads[i], rows.grads[i]);
+      assert.ok(d <= 1e-6, `${c.name}: d${name} ${d}`);
+    });
+  }
+});
 
 test('attention on the BLAS: the same bits on 1, 2 or 3 threads', async () => {
   requireBlas();

@@ -11,8 +11,9 @@
  *             dK_bg += scale · dSᵀ Q_bh,  dV_bg += Pᵀ dO_bh
  *
  * The bias is the decoder's: MASKED on keys after the query (causal) and MASKED again on padded keys, so a row
- * with every key masked gets the same softmax as the tf ops. The softmax's exponentials run in the SIMD module
- * (softmaxRow, as the cross-entropy's) where the row length fits its lanes. The products of each phase run at
+ * with every key masked gets the same softmax as the tf ops. Where T fits the SIMD module's lanes the softmax and
+ * its backward run there, one call per head's T x T block (causalSoftmax, causalSoftmaxGrad: a call per row from
+ * here cost more than the arithmetic). The products of each phase run at
  * once on the products' threads; the gradients of the G query heads that share a kv head accumulate in one chain,
  * on one thread, in head order, so the numbers do not depend on the thread count.
  *
@@ -180,26 +181,21 @@ function softmaxRows(
   for (let bi = 0; bi < B; bi++) {
     const padded: number[] = [];
     for (let j = 0; j < T; j++) if (valid[bi * T + j] === 0) padded.push(j);
-    for (let h = 0; h < H; h++)
-      for (let t = 0; t < T; t++) {
-        const row = ((bi * H + h) * T + t) * T;
-        if (t < firstValid[bi]) {
-          maskedRow(p, row, valid, bi, t, T);
-          continue;
-        }
+    for (let h = 0; h < H; h++) {
+      const block = (bi * H + h) * T * T;
+      for (let t = 0; t < firstValid[bi]; t++) maskedRow(p, block + t * T, valid, bi, t, T);
+      for (let t = firstValid[bi]; t < T; t++)
         for (const j of padded) {
           if (j > t) break;
-          p[row + j] = MASKED;
+          p[block + t * T + j] = MASKED;
         }
-        if (simd) {
-          const n = Math.min(T, (t + 4) & ~3);
-          for (let j = t + 1; j < n; j++) p[row + j] = MASKED;
-          const at = p.byteOffset + 4 * row;
-          const sum = simd.softmaxRow(at, at, n);
-          simd.scaleRow(at, at, n, 1 / sum);
-          p.fill(0, row + n, row + T);
-          continue;
-        }
+      if (simd) {
+        // The rows below in one call: causalSoftmax is this loop's SIMD branch, row by row the same numbers.
+        simd.causalSoftmax(p.byteOffset + 4 * block, T, firstValid[bi], T);
+        continue;
+      }
+      for (let t = firstValid[bi]; t < T; t++) {
+        const row = block + t * T;
         let max = -Infinity;
         for (let j = 0; j <= t; j++) max = Math.max(max, p[row + j]);
         let sum = 0;
@@ -207,6 +203,7 @@ function softmaxRows(
         for (let j = 0; j <= t; j++) p[row + j] /= sum;
         p.fill(0, row + t + 1, row + T);
       }
+    }
   }
 }
 
@@ -266,15 +263,26 @@ function backward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: numb
   const ds = heap(dsInfo);
   const valid = heap(validInfo);
   const firstValid = firstValidKeys(valid, B, T);
-  for (let row = 0; row < B * H * T; row++) {
-    const at = row * T;
-    const t = row % T;
-    // Keys after the query have P = 0, so dS = 0 there, unless the row had every key masked (softmaxRows).
-    const end = t < firstValid[Math.floor(row / (H * T))] ? T : t + 1;
-    let dot = 0;
-    for (let j = 0; j < end; j++) dot += p[at + j] * ds[at + j];
-    for (let j = 0; j < end; j++) ds[at + j] = p[at + j] * (ds[at + j] - dot);
-    ds.fill(0, at + end, at + T);
+  const simd = simdIfEnabled(b, T % 4 === 0);
+  for (let block = 0; block < B * H; block++) {
+    // Keys after the query have P = 0, so dS = 0 there, unless the row had every key masked (softmaxRows): those
+    // rows, before the batch row's first valid key, take the whole row.
+    const fv = firstValid[Math.floor(block / H)];
+    const at = block * T * T;
+    if (simd) {
+      const [pAt, dsAt] = [p.byteOffset + 4 * at, ds.byteOffset + 4 * at];
+      if (fv > 0) simd.causalSoftmaxGrad(pAt, dsAt, T, 0, fv, 1);
+      simd.causalSoftmaxGrad(pAt, dsAt, T, fv, T, 0);
+      continue;
+    }
+    for (let t = 0; t < T; t++) {
+      const row = at + t * T;
+      const end = t < fv ? T : t + 1;
+      let dot = 0;
+      for (let j = 0; j < end; j++) dot += p[row + j] * ds[row + j];
+      for (let j = 0; j < end; j++) ds[row + j] = p[row + j] * (ds[row + j] - dot);
+      ds.fill(0, row + end, row + T);
+    }
   }
   // dQ per head; dK and dV per kv head, its G query heads accumulated in order in one chain.
   const chains: GemmJob[][] = [];

@@ -406,7 +406,7 @@
   (global $rowMax (export "rowMax") (mut f32) (f32.const 0))
 
   ;; One row of the forward: max, then e = exp(x - max) written to e, and Σ e returned (summed in float64).
-  (func (export "softmaxRow") (param $x i32) (param $e i32) (param $n i32) (result f64)
+  (func $softmaxRow (export "softmaxRow") (param $x i32) (param $e i32) (param $n i32) (result f64)
     (local $o i32) (local $bytes i32) (local $m v128) (local $max f32) (local $v v128)
     (local $s0 v128) (local $s1 v128)
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
@@ -439,7 +439,7 @@
     (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
 
   ;; dst = src · s over n floats, n a multiple of 4 (the backward's e / Σ e · dy / count).
-  (func (export "scaleRow") (param $src i32) (param $dst i32) (param $n i32) (param $s f32)
+  (func $scaleRow (export "scaleRow") (param $src i32) (param $dst i32) (param $n i32) (param $s f32)
     (local $o i32) (local $bytes i32) (local $s4 v128)
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $s4 (f32x4.splat (local.get $s)))
@@ -463,4 +463,88 @@
           (f32x4.mul (v128.load (i32.add (local.get $b) (local.get $o))) (local.get $s4))))
       (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br $l))))
+;; Attention's causal softmax on rows t0 .. t1 - 1 of one T x T block of scores (T a multiple of 4), in place,
+  ;; as blas-attention.ts's per-row loop: row t's prefix rounded up to the lanes, n = min(T, 4 ceil((t + 1) / 4)),
+  ;; with the keys after t in it set to MASKED; its softmax (softmaxRow, then scaleRow by 1 / Σ rounded to f32);
+  ;; and zeros from n on. One call per block instead of one per row.
+  (func (export "causalSoftmax") (param $p i32) (param $T i32) (param $t0 i32) (param $t1 i32)
+    (local $t i32) (local $row i32) (local $n i32) (local $j i32) (local $sum f64)
+    (local.set $t (local.get $t0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $t) (local.get $t1)))
+      (local.set $row (i32.add (local.get $p) (i32.shl (i32.mul (local.get $t) (local.get $T)) (i32.const 2))))
+      (local.set $n (i32.and (i32.add (local.get $t) (i32.const 4)) (i32.const -4)))
+      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
+      (local.set $j (i32.add (local.get $t) (i32.const 1)))
+      (block $e (loop $l
+        (br_if $e (i32.ge_u (local.get $j) (local.get $n)))
+        (f32.store (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))) (f32.const -1e9))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $l)))
+      (local.set $sum (call $softmaxRow (local.get $row) (local.get $row) (local.get $n)))
+      (call $scaleRow (local.get $row) (local.get $row) (local.get $n)
+        (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum))))
+      (memory.fill (i32.add (local.get $row) (i32.shl (local.get $n) (i32.const 2))) (i32.const 0)
+        (i32.shl (i32.sub (local.get $T) (local.get $n)) (i32.const 2)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $rows))))
+
+  ;; Attention's softmax backward on rows t0 .. t1 - 1 of one T x T block (T a multiple of 4), in place in ds (which
+  ;; holds dP): ds = p (ds - Σ_j p ds) on each row's first `end` keys, zeros after. end = t + 1 (the causal prefix,
+  ;; where p is nonzero) or, with full = 1, T (rows that had every key masked). The dot is summed in float64 over
+  ;; lanes (p is 0 on the lanes past end), each output computed in float64 and rounded once.
+  (func (export "causalSoftmaxGrad") (param $p i32) (param $ds i32) (param $T i32) (param $t0 i32) (param $t1 i32)
+    (param $full i32)
+    (local $t i32) (local $rowP i32) (local $rowD i32) (local $end i32) (local $n i32) (local $o i32)
+    (local $bytes i32) (local $a0 v128) (local $a1 v128) (local $pv v128) (local $dv v128) (local $dot v128)
+    (local $j i32)
+    (local.set $t (local.get $t0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $t) (local.get $t1)))
+      (local.set $o (i32.shl (i32.mul (local.get $t) (local.get $T)) (i32.const 2)))
+      (local.set $rowP (i32.add (local.get $p) (local.get $o)))
+      (local.set $rowD (i32.add (local.get $ds) (local.get $o)))
+      (local.set $end (select (local.get $T) (i32.add (local.get $t) (i32.const 1)) (local.get $full)))
+      (local.set $n (i32.and (i32.add (local.get $end) (i32.const 3)) (i32.const -4)))
+      (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+      (local.set $a0 (v128.const f64x2 0 0))
+      (local.set $a1 (v128.const f64x2 0 0))
+      (local.set $o (i32.const 0))
+      (block $e1 (loop $l1
+        (br_if $e1 (i32.ge_u (local.get $o) (local.get $bytes)))
+        (local.set $pv (v128.load (i32.add (local.get $rowP) (local.get $o))))
+        (local.set $dv (v128.load (i32.add (local.get $rowD) (local.get $o))))
+        (local.set $a0 (f64x2.add (local.get $a0)
+          (f64x2.mul (f64x2.promote_low_f32x4 (local.get $pv)) (f64x2.promote_low_f32x4 (local.get $dv)))))
+        (local.set $a1 (f64x2.add (local.get $a1)
+          (f64x2.mul
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $pv) (local.get $pv)))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dv) (local.get $dv))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l1)))
+      (local.set $a0 (f64x2.add (local.get $a0) (local.get $a1)))
+      (local.set $dot (f64x2.splat
+        (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0)))))
+      (local.set $o (i32.const 0))
+      (block $e2 (loop $l2
+        (br_if $e2 (i32.ge_u (local.get $o) (local.get $bytes)))
+        (local.set $pv (v128.load (i32.add (local.get $rowP) (local.get $o))))
+        (local.set $dv (v128.load (i32.add (local.get $rowD) (local.get $o))))
+        (local.set $a0 (f64x2.mul (f64x2.promote_low_f32x4 (local.get $pv))
+          (f64x2.sub (f64x2.promote_low_f32x4 (local.get $dv)) (local.get $dot))))
+        (local.set $a1 (f64x2.mul
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $pv) (local.get $pv)))
+          (f64x2.sub
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dv) (local.get $dv)))
+            (local.get $dot))))
+        (v128.store (i32.add (local.get $rowD) (local.get $o))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $a0)) (f32x4.demote_f64x2_zero (local.get $a1))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l2)))
+      ;; The keys past end: exactly 0 (the lanes above gave p · x = ±0 there).
+      (memory.fill (i32.add (local.get $rowD) (i32.shl (local.get $end) (i32.const 2))) (i32.const 0)
+        (i32.shl (i32.sub (local.get $T) (local.get $end)) (i32.const 2)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $rows))))
 )

@@ -18,6 +18,13 @@ export interface SimdKernels {
   softmaxRow(x: number, e: number, n: number): number;
   /** dst = src · s over n floats (n a multiple of 4). */
   scaleRow(src: number, dst: number, n: number, s: number): void;
+  /**
+   * Attention's causal softmax on rows t0 .. t1 - 1 of one T x T block (T a multiple of 4), in place (see
+   * kernels.wat; blas-attention.ts's softmaxRows).
+   */
+  causalSoftmax(p: number, T: number, t0: number, t1: number): void;
+  /** Its backward in place in ds (holding dP): ds = p (ds - rowsum(p ds)) on the causal prefix, or all of it if full. */
+  causalSoftmaxGrad(p: number, ds: number, T: number, t0: number, t1: number, full: number): void;
   /** out = a + s · b over n floats (n a multiple of 4); s = -1 gives a - b, rounded as tf's Sub. */
   addScaled(a: number, b: number, out: number, n: number, s: number): void;
   adamw(
