@@ -15,17 +15,19 @@
  * exp(x - lse) as the webgpu kernel does: one more [N, V] tensor held from forward to backward (the tf-op path
  * holds several) against a second exp pass over the logits.
  * Ignored rows are skipped outright, which matters where prompt positions are unlabelled.
- * Single-threaded: the existing pools run native sgemm calls (linalg/blas-pool.ts) or whole SVDs
- * (linalg/pool.ts), not JavaScript over the wasm heap.
  *
  * Rows whose length is a multiple of four (sculpt-base's 8192, LLaMA's 32000) run in the SIMD module
  * (simd/kernels.wat): the max and e = exp(x - max) in float32 four lanes at a time, with Cephes' expf polynomial
  * (about an ulp; 0 below -87.3, where expNonPositive still gives denormals), Σ e in float64, and the backward's
- * scaling; the log and the loss stay here in float64. SCULPT_WASM_UNFUSED naming `simd` keeps the TypeScript.
+ * scaling; the log and the loss stay here in float64. Those rows are spread over the wasm pool's threads in
+ * ranges (simd/rows.ts: on tfjs's threaded build the heap is shared memory), each row on one thread, so the
+ * numbers do not depend on the thread count; the TypeScript runs on the calling thread alone.
+ * SCULPT_WASM_UNFUSED naming `simd` keeps the TypeScript.
  */
 import { tf } from '../tf';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 import { simdIfEnabled } from './simd/module';
+import { rowRanges, rowRunner } from './simd/rows';
 
 const IGNORE_INDEX = -100;
 
@@ -77,40 +79,68 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
   const lossInfo = b.makeOutput([], 'float32');
   const expsInfo = b.makeOutput([rows, cols], 'float32');
   const sumsInfo = b.makeOutput([rows], 'float32');
+  const simd = simdIfEnabled(b, cols % 4 === 0);
+  const runner = simd ? rowRunner(b) : null;
+  // The SIMD rows' Σ e and max, float64 each (16 bytes a row), for the log here.
+  const statsInfo = runner ? b.makeOutput([4 * rows], 'float32') : null;
   // Views are taken after every allocation: an allocation that grows the heap detaches the views before it.
   const x = b.typedArrayFromHeap(logits) as Float32Array;
   const t = b.typedArrayFromHeap(targets);
   const e = b.typedArrayFromHeap(expsInfo) as Float32Array;
   const sums = b.typedArrayFromHeap(sumsInfo) as Float32Array;
-  const simd = simdIfEnabled(b, cols % 4 === 0);
+  const statsView = statsInfo && (b.typedArrayFromHeap(statsInfo) as Float32Array);
   let total = 0;
-  for (let r = 0; r < rows; r++) {
-    const target = t[r];
-    if (!(target >= 0 && target < cols)) continue;
-    const base = r * cols;
-    const end = base + cols;
-    if (simd) {
-      const sum = simd.softmaxRow(x.byteOffset + 4 * base, e.byteOffset + 4 * base, cols);
+  if (runner && statsView && statsView.byteOffset % 8 === 0) {
+    runner.run(
+      'crossEntropyRows',
+      rowRanges(rows, cols).map(([r0, r1]) => [
+        x.byteOffset,
+        e.byteOffset,
+        t.byteOffset,
+        statsView.byteOffset,
+        cols,
+        r0,
+        r1,
+      ]),
+    );
+    const stats = new Float64Array(statsView.buffer, statsView.byteOffset, 2 * rows);
+    for (let r = 0; r < rows; r++) {
+      const target = t[r];
+      if (!(target >= 0 && target < cols)) continue;
+      const sum = stats[2 * r];
       sums[r] = sum;
-      total += simd.rowMax.value - x[base + target] + Math.log(sum);
-      continue;
+      total += stats[2 * r + 1] - x[r * cols + target] + Math.log(sum);
     }
-    // `v > max` never takes a NaN, but the NaN then reaches the sum below, so the loss is NaN as with tf ops.
-    let max = -Infinity;
-    for (let j = base; j < end; j++) {
-      const v = x[j];
-      if (v > max) max = v;
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const target = t[r];
+      if (!(target >= 0 && target < cols)) continue;
+      const base = r * cols;
+      const end = base + cols;
+      if (simd) {
+        const sum = simd.softmaxRow(x.byteOffset + 4 * base, e.byteOffset + 4 * base, cols);
+        sums[r] = sum;
+        total += simd.rowMax.value - x[base + target] + Math.log(sum);
+        continue;
+      }
+      // `v > max` never takes a NaN, but the NaN then reaches the sum below, so the loss is NaN as with tf ops.
+      let max = -Infinity;
+      for (let j = base; j < end; j++) {
+        const v = x[j];
+        if (v > max) max = v;
+      }
+      let sum = 0;
+      for (let j = base; j < end; j++) {
+        const v = expNonPositive(x[j] - max);
+        e[j] = v;
+        sum += v;
+      }
+      sums[r] = sum;
+      // max - x[target] is exact (two float32 values in float64); the log-sum-exp is never rounded to float32.
+      total += max - x[base + target] + Math.log(sum);
     }
-    let sum = 0;
-    for (let j = base; j < end; j++) {
-      const v = expNonPositive(x[j] - max);
-      e[j] = v;
-      sum += v;
-    }
-    sums[r] = sum;
-    // max - x[target] is exact (two float32 values in float64); the log-sum-exp is never rounded to float32.
-    total += max - x[base + target] + Math.log(sum);
   }
+  if (statsInfo) b.disposeData(statsInfo.dataId, true);
   const count = labelledCount(t);
   (b.typedArrayFromHeap(lossInfo) as Float32Array)[0] = count > 0 ? total / count : 0;
   return [lossInfo, expsInfo, sumsInfo];
@@ -131,6 +161,23 @@ function backward(
   const out = b.typedArrayFromHeap(outInfo) as Float32Array;
   const g = (b.typedArrayFromHeap(dy) as Float32Array)[0] / Math.max(labelledCount(t), 1);
   const simd = simdIfEnabled(b, cols % 4 === 0);
+  const runner = simd ? rowRunner(b) : null;
+  if (runner) {
+    runner.run(
+      'crossEntropyGradRows',
+      rowRanges(rows, cols).map(([r0, r1]) => [
+        e.byteOffset,
+        t.byteOffset,
+        sums.byteOffset,
+        out.byteOffset,
+        g,
+        cols,
+        r0,
+        r1,
+      ]),
+    );
+    return outInfo;
+  }
   for (let r = 0; r < rows; r++) {
     const target = t[r];
     const base = r * cols;
@@ -142,8 +189,7 @@ function backward(
     }
     const sum = sums[r];
     const scale = g / sum;
-    if (simd) simd.scaleRow(e.byteOffset + 4 * base, out.byteOffset + 4 * base, cols, scale);
-    else for (let j = base; j < end; j++) out[j] = e[j] * scale;
+    for (let j = base; j < end; j++) out[j] = e[j] * scale;
     // The target's entry from its probability, not as a float32 product minus g, to keep its low bits.
     out[base + target] = (e[base + target] / sum - 1) * g;
   }

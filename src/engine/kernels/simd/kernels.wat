@@ -547,4 +547,55 @@
         (i32.shl (i32.sub (local.get $T) (local.get $end)) (i32.const 2)))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $rows))))
+;; The cross-entropy's forward on rows r0 .. r1 - 1 of [rows, n] logits x (n a multiple of 4): for each row whose
+  ;; target (int32 at t) lies in [0, n), e = exp(x - max) written out (softmaxRow), then Σ e and the max as float64
+  ;; at stats + 16 r and stats + 16 r + 8. The log and the loss stay in TypeScript (wasm has no log). Results go to
+  ;; memory rather than rowMax, so calls on other threads may run at once.
+  (func (export "crossEntropyRows") (param $x i32) (param $e i32) (param $t i32) (param $stats i32) (param $n i32)
+    (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $target i32) (local $at i32) (local $s i32)
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $target (i32.load (i32.add (local.get $t) (i32.shl (local.get $r) (i32.const 2)))))
+      (if (i32.and (i32.ge_s (local.get $target) (i32.const 0)) (i32.lt_s (local.get $target) (local.get $n)))
+        (then
+          (local.set $at (i32.shl (i32.mul (local.get $r) (local.get $n)) (i32.const 2)))
+          (local.set $s (i32.add (local.get $stats) (i32.shl (local.get $r) (i32.const 4))))
+          (f64.store (local.get $s)
+            (call $softmaxRow (i32.add (local.get $x) (local.get $at)) (i32.add (local.get $e) (local.get $at))
+              (local.get $n)))
+          (f64.store offset=8 (local.get $s) (f64.promote_f32 (global.get $rowMax)))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
+  ;; The cross-entropy's backward on rows r0 .. r1 - 1 (n a multiple of 4), as wasm-cross-entropy.ts's loop: a row
+  ;; with a target in [0, n) gets e · (g / Σ e) (the scale rounded to float32, as scaleRow takes it) and, at the
+  ;; target, (e / Σ e - 1) g in float64 rounded once; a row without one gets zeros. sums: float32 per row.
+  (func (export "crossEntropyGradRows") (param $e i32) (param $t i32) (param $sums i32) (param $out i32)
+    (param $g f64) (param $n i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $target i32) (local $at i32) (local $sum f64) (local $j i32)
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $target (i32.load (i32.add (local.get $t) (i32.shl (local.get $r) (i32.const 2)))))
+      (local.set $at (i32.shl (i32.mul (local.get $r) (local.get $n)) (i32.const 2)))
+      (if (i32.and (i32.ge_s (local.get $target) (i32.const 0)) (i32.lt_s (local.get $target) (local.get $n)))
+        (then
+          (local.set $sum
+            (f64.promote_f32 (f32.load (i32.add (local.get $sums) (i32.shl (local.get $r) (i32.const 2))))))
+          (call $scaleRow (i32.add (local.get $e) (local.get $at)) (i32.add (local.get $out) (local.get $at))
+            (local.get $n) (f32.demote_f64 (f64.div (local.get $g) (local.get $sum))))
+          (local.set $j (i32.add (local.get $at) (i32.shl (local.get $target) (i32.const 2))))
+          (f32.store (i32.add (local.get $out) (local.get $j))
+            (f32.demote_f64
+              (f64.mul
+                (f64.sub
+                  (f64.div (f64.promote_f32 (f32.load (i32.add (local.get $e) (local.get $j)))) (local.get $sum))
+                  (f64.const 1))
+                (local.get $g)))))
+        (else
+          (memory.fill (i32.add (local.get $out) (local.get $at)) (i32.const 0) (i32.shl (local.get $n) (i32.const 2)))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
 )

@@ -23,8 +23,24 @@ export interface SimdKernels {
    * kernels.wat; blas-attention.ts's softmaxRows).
    */
   causalSoftmax(p: number, T: number, t0: number, t1: number): void;
-  /** Its backward in place in ds (holding dP): ds = p (ds - rowsum(p ds)) on the causal prefix, or all of it if full. */
+  /** Its backward in place in ds (holding dP): ds = p (ds - rowsum(p ds)) on the causal prefix (all of it if full). */
   causalSoftmaxGrad(p: number, ds: number, T: number, t0: number, t1: number, full: number): void;
+  /**
+   * The cross-entropy's forward on rows r0 .. r1 - 1 of [rows, n] logits: e = exp(x - max) for rows whose int32
+   * target lies in [0, n); Σ e and the max as float64 at stats + 16 r and + 8.
+   */
+  crossEntropyRows(x: number, e: number, t: number, stats: number, n: number, r0: number, r1: number): void;
+  /** Its backward on rows r0 .. r1 - 1: (e / Σ e - onehot) g, zeros on rows without a target. */
+  crossEntropyGradRows(
+    e: number,
+    t: number,
+    sums: number,
+    out: number,
+    g: number,
+    n: number,
+    r0: number,
+    r1: number,
+  ): void;
   /** out = a + s · b over n floats (n a multiple of 4); s = -1 gives a - b, rounded as tf's Sub. */
   addScaled(a: number, b: number, out: number, n: number, s: number): void;
   adamw(
