@@ -13,9 +13,9 @@
  * The bias is the decoder's: MASKED on keys after the query (causal) and MASKED again on padded keys, so a row
  * with every key masked gets the same softmax as the tf ops. Where T fits the SIMD module's lanes the softmax and
  * its backward run there, one call per head's T x T block (causalSoftmax, causalSoftmaxGrad: a call per row from
- * here cost more than the arithmetic), the blocks spread over the wasm pool's threads (simd/rows.ts). The
- * products of each phase run at once on the products' threads; the gradients of the G query heads that share a
- * kv head accumulate in one chain, on one thread, in head order, so the numbers do not depend on the thread count.
+ * here cost more than the arithmetic). The products of each phase run at
+ * once on the products' threads; the gradients of the G query heads that share a kv head accumulate in one chain,
+ * on one thread, in head order, so the numbers do not depend on the thread count.
  *
  * Used for full forwards (no decoding cache) on the wasm backend while its products run on a BLAS
  * (layers.ts's attention decides; SCULPT_WASM_UNFUSED=attention keeps the tf ops).
@@ -24,8 +24,7 @@ import { tf } from '../tf';
 import type { GemmJob } from '../linalg/blas';
 import { blasProducts } from './blas-matmul';
 import { MASKED } from './masked';
-import { simdIfEnabled } from './simd/module';
-import { rowRunner, type RowRunner } from './simd/rows';
+import { simdIfEnabled, type SimdKernels } from './simd/module';
 import { registerHeapKernels, type WasmHeapBackend } from './wasm-heap';
 
 const FORWARD = 'SculptBlasAttention';
@@ -158,7 +157,7 @@ function forward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: numbe
       values.push(squareTimesHead(T, hd, false, 1, P + pOff, V + kvOff, KV * hd, 0, O + qOff, H * hd));
     }
   runner.run(scores);
-  softmaxRows(simdIfEnabled(b, T % 4 === 0) ? rowRunner(b) : null, p, valid, B, H, T);
+  softmaxRows(simdIfEnabled(b, T % 4 === 0), p, valid, B, H, T);
   runner.run(values);
   return [out, probs];
 }
@@ -171,7 +170,7 @@ function forward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: numbe
  * (a padding query) adds MASKED per mask, as the bias does, and takes the softmax of the whole row.
  */
 function softmaxRows(
-  rows: RowRunner | null,
+  simd: SimdKernels | null,
   p: Float32Array,
   valid: Float32Array,
   B: number,
@@ -179,7 +178,6 @@ function softmaxRows(
   T: number,
 ): void {
   const firstValid = firstValidKeys(valid, B, T);
-  const calls: number[][] = [];
   for (let bi = 0; bi < B; bi++) {
     const padded: number[] = [];
     for (let j = 0; j < T; j++) if (valid[bi * T + j] === 0) padded.push(j);
@@ -191,9 +189,9 @@ function softmaxRows(
           if (j > t) break;
           p[block + t * T + j] = MASKED;
         }
-      if (rows) {
-        // The rows below in one call per block, the blocks spread over threads (simd/rows.ts).
-        calls.push([p.byteOffset + 4 * block, T, firstValid[bi], T]);
+      if (simd) {
+        // The rows below in one call: causalSoftmax is this loop's SIMD branch, row by row the same numbers.
+        simd.causalSoftmax(p.byteOffset + 4 * block, T, firstValid[bi], T);
         continue;
       }
       for (let t = firstValid[bi]; t < T; t++) {
@@ -207,7 +205,6 @@ function softmaxRows(
       }
     }
   }
-  rows?.run('causalSoftmax', calls);
 }
 
 /** Per batch row, its first key that is not padding (T if none): queries before it see no key (every one masked). */
@@ -266,17 +263,16 @@ function backward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: numb
   const ds = heap(dsInfo);
   const valid = heap(validInfo);
   const firstValid = firstValidKeys(valid, B, T);
-  const rows = simdIfEnabled(b, T % 4 === 0) ? rowRunner(b) : null;
-  const calls: number[][] = [];
+  const simd = simdIfEnabled(b, T % 4 === 0);
   for (let block = 0; block < B * H; block++) {
     // Keys after the query have P = 0, so dS = 0 there, unless the row had every key masked (softmaxRows): those
     // rows, before the batch row's first valid key, take the whole row.
     const fv = firstValid[Math.floor(block / H)];
     const at = block * T * T;
-    if (rows) {
+    if (simd) {
       const [pAt, dsAt] = [p.byteOffset + 4 * at, ds.byteOffset + 4 * at];
-      if (fv > 0) calls.push([pAt, dsAt, T, 0, fv, 1]);
-      calls.push([pAt, dsAt, T, fv, T, 0]);
+      if (fv > 0) simd.causalSoftmaxGrad(pAt, dsAt, T, 0, fv, 1);
+      simd.causalSoftmaxGrad(pAt, dsAt, T, fv, T, 0);
       continue;
     }
     for (let t = 0; t < T; t++) {
@@ -288,7 +284,6 @@ function backward(b: WasmHeapBackend, inputs: tf.NamedTensorInfoMap, scale: numb
       ds.fill(0, row + end, row + T);
     }
   }
-  rows?.run('causalSoftmaxGrad', calls);
   // dQ per head; dK and dV per kv head, its G query heads accumulated in order in one chain.
   const chains: GemmJob[][] = [];
   for (let bi = 0; bi < B; bi++)

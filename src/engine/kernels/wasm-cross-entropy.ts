@@ -80,7 +80,7 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
   const expsInfo = b.makeOutput([rows, cols], 'float32');
   const sumsInfo = b.makeOutput([rows], 'float32');
   const simd = simdIfEnabled(b, cols % 4 === 0);
-  const runner = simd ? rowRunner(b) : null;
+  const runner = simd ? rowRunner(b, rows * cols) : null;
   // The SIMD rows' Σ e and max, float64 each (16 bytes a row), for the log here.
   const statsInfo = runner ? b.makeOutput([4 * rows], 'float32') : null;
   // Views are taken after every allocation: an allocation that grows the heap detaches the views before it.
@@ -161,7 +161,7 @@ function backward(
   const out = b.typedArrayFromHeap(outInfo) as Float32Array;
   const g = (b.typedArrayFromHeap(dy) as Float32Array)[0] / Math.max(labelledCount(t), 1);
   const simd = simdIfEnabled(b, cols % 4 === 0);
-  const runner = simd ? rowRunner(b) : null;
+  const runner = simd ? rowRunner(b, rows * cols) : null;
   if (runner) {
     runner.run(
       'crossEntropyGradRows',

@@ -1,16 +1,16 @@
 /**
  * Calls of the SIMD module's row kernels (kernels.wat) spread over threads while the caller waits: the vocabulary
- * softmax of the cross-entropy and attention's causal softmax run on one core otherwise, the other idle, and in a
- * language-model step of the base model the cross-entropy's exponentials alone are a fifth of the step.
+ * softmax of the cross-entropy runs on one core otherwise, the others idle, and in a language-model step of the
+ * base model its exponentials alone are a fifth of the step.
  *
  * tfjs's threaded wasm build keeps its heap in a shared WebAssembly.Memory, so a worker thread can instantiate the
- * same module on the same memory and run a call on tensors where they lie. Each call (a range of rows, or one
- * attention block) runs whole on one thread, and calls touch disjoint rows, so the numbers never depend on how
- * many threads there are or which one took a call. The caller takes calls too, from the same counter; a worker
- * that has not started yet (or failed to) just leaves its share to the others.
+ * same module on the same memory and run a call on tensors where they lie. Each call (a range of rows) runs whole
+ * on one thread, and calls touch disjoint rows, so the numbers never depend on how many threads there are or which
+ * one took a call. The caller takes calls too, from the same counter; a worker that has not started yet (or failed
+ * to) just leaves its share to the others.
  *
- * On the single-threaded build (an ordinary memory, which other threads cannot share), with one thread, or for a
- * batch of one call, the calls run in order on the calling thread.
+ * On the single-threaded build (an ordinary memory, which other threads cannot share), with one thread, for a
+ * small batch (PARALLEL_FLOATS) or a batch of one call, the calls run in order on the calling thread.
  */
 import { Worker } from 'node:worker_threads';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -18,7 +18,7 @@ import { SHARED_MEMORY_WASM } from './kernels-wasm';
 import { backendMemory, simdKernels, type SimdKernels } from './module';
 
 /** The exports a batch may call (an index into this list travels in the job table, not a name). */
-export const ROW_KERNELS = ['crossEntropyRows', 'crossEntropyGradRows', 'causalSoftmax', 'causalSoftmaxGrad'] as const;
+export const ROW_KERNELS = ['crossEntropyRows', 'crossEntropyGradRows'] as const;
 export type RowKernel = (typeof ROW_KERNELS)[number];
 
 /**
@@ -64,23 +64,32 @@ export function rowRanges(rows: number, cols: number): [number, number][] {
   return out;
 }
 
-const runners = new WeakMap<WebAssembly.Memory, { threads: number; runner: RowRunner }>();
+/**
+ * Below this many floats a batch runs on the calling thread: waking a sleeping thread takes tens of
+ * microseconds, about what a small batch costs (the cross-entropy of an answer-only step, 16 rows of the
+ * vocabulary, gained nothing from a second thread; a language-model step's 1024 rows ran 1.2x faster).
+ */
+export const PARALLEL_FLOATS = 1 << 20;
+
+const threaded = new WeakMap<WebAssembly.Memory, { threads: number; runner: RowRunner }>();
 
 /**
- * The runner for this backend's heap with as many threads as tfjs's wasm pool (its kernels and these never run at
- * once), or `threads` where given; null where the SIMD module does not bind (the kernels' TypeScript serves then).
+ * A runner for this backend's heap: on tfjs's threaded build and for a batch of at least PARALLEL_FLOATS floats,
+ * with as many threads as tfjs's wasm pool (its kernels and these never run at once), or `threads` where given;
+ * otherwise on the calling thread. Null where the SIMD module does not bind (the kernels' TypeScript serves).
  */
-export function rowRunner(backend: unknown, threads = getThreadsCount()): RowRunner | null {
+export function rowRunner(backend: unknown, floats: number, threads = getThreadsCount()): RowRunner | null {
   const simd = simdKernels(backend);
   const memory = backendMemory(backend);
   if (!simd || !memory) return null;
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const n = shared ? Math.max(1, Math.floor(threads)) : 1;
-  const known = runners.get(memory);
+  const n = Math.max(1, Math.floor(threads));
+  if (!shared || n === 1 || floats < PARALLEL_FLOATS) return serialRunner(simd);
+  const known = threaded.get(memory);
   if (known && known.threads === n) return known.runner;
   known?.runner.dispose();
-  const runner = n > 1 ? threadedRunner(simd, memory, n) : serialRunner(simd);
-  runners.set(memory, { threads: n, runner });
+  const runner = threadedRunner(simd, memory, n);
+  threaded.set(memory, { threads: n, runner });
   return runner;
 }
 
