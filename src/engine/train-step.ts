@@ -32,8 +32,11 @@ export function trainStep(
 
   const { value, grads: byVarName } = tf.variableGrads(() => {
     const forward = () => model.loss(batch.inputIds, batch.labels, batch.mask);
-    const overrides = method.weightOverrides?.() ?? null;
-    let loss = overrides && overrides.size ? model.withWeights(overrides, forward) : forward();
+    const training = method.trainingForward?.() ?? null;
+    const overrides = training ? training.overrides : (method.weightOverrides?.() ?? null);
+    const added = training?.terms;
+    const run = added && added.size ? () => model.withTerms(added, forward) : forward;
+    let loss = overrides && overrides.size ? model.withWeights(overrides, run) : run();
     const extra = method.extraLoss?.(batch, ctx);
     if (extra) {
       loss = loss.add(extra.total);

@@ -10,6 +10,7 @@
  */
 import type { tf } from '../tf';
 import type { CausalLM } from '../models/types';
+import type { ProjectionTerm } from '../models/params';
 import type { Batch } from '../data/batches';
 import type { Example } from '../../data/examples';
 import type { Rng } from '../../data/rng';
@@ -83,6 +84,17 @@ export interface Method {
    * gradient tape, so gradients reach whatever they are computed from.
    */
   weightOverrides?(): Map<string, tf.Tensor> | null;
+
+  /**
+   * The forward's replacements while training, where they differ from weightOverrides' (which evaluation and
+   * saving use): weights to replace, and terms added to projections' outputs (ParamStore.project). O-LoRA with
+   * dropout merges only its frozen pairs and adds the training pair on dropped-out inputs. Called inside the
+   * gradient tape; null: train with weightOverrides.
+   */
+  trainingForward?(): {
+    overrides: Map<string, tf.Tensor> | null;
+    terms: Map<string, ProjectionTerm>;
+  } | null;
 
   /** An extra loss term for the batch, computed inside the gradient tape. */
   extraLoss?(batch: BatchTensors, ctx: MethodContext): ExtraLoss | null;

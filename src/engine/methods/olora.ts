@@ -28,6 +28,11 @@
  *
  * Nothing is merged into the model's variables during a run: they keep the base weights and the adapters
  * are applied through `weightOverrides`; `merged()` gives W_eff for saving a plain checkpoint.
+ *
+ * `dropout` (PEFT's lora_dropout; the authors' code sets 0.1, the default here is 0, chosen on validation): while
+ * training, the pairs act on a masked copy of each projection's input, so they cannot be merged: `trainingForward`
+ * then adds scale · Σ_i dropout(x) A_iᵀ B_iᵀ to each adapted projection's output (ParamStore.project), every
+ * task's pairs on the same mask as in the authors' code.
  */
 import { addMany, tf } from '../tf';
 import { matMul } from '../kernels/matmul';
@@ -36,6 +41,7 @@ import type { ResolvedMethod } from '../../protocol/config-resolved';
 import { ConfigError } from '../../protocol/config-validate';
 import type { Orientation, TargetMatrix } from '../models/inventory';
 import type { CausalLM } from '../models/types';
+import type { ProjectionTerm } from '../models/params';
 import { Rng, hashString } from '../../data/rng';
 import type { ExtraLoss, Method, MethodContext, MethodState } from './method';
 import { methodSeed, stateTensor } from './support';
@@ -69,6 +75,9 @@ export class OLora implements Method {
   readonly scale: number;
   private readonly lambda1: number;
   private readonly lambda2: number;
+  private readonly dropout: number;
+  /** Optimizer steps taken so far in the run (the dropout masks' seeds; kept in checkpoints). */
+  private steps = 0;
   private slots: AdapterSlot[] = [];
   /** adapters[t][s]: the pair of task t on slot s; the last task's pairs are the ones that train. */
   private adapters: Pair[][] = [];
@@ -87,6 +96,7 @@ export class OLora implements Method {
     this.scale = cfg.alpha / this.r;
     this.lambda1 = cfg.lambda1;
     this.lambda2 = cfg.lambda2;
+    this.dropout = cfg.dropout;
   }
 
   setup(ctx: MethodContext): void {
@@ -216,6 +226,59 @@ export class OLora implements Method {
     return new Map(Object.entries(merged));
   }
 
+  /**
+   * With dropout, the training forward as the authors' code runs it: the base weights untouched and, on each
+   * adapted projection, every task's pairs (the frozen ones and the training one) on one dropped-out copy of its
+   * input, scale · Σ_{i<=t} dropout(x) A_iᵀ B_iᵀ, placed in its block of a fused weight. Without dropout null:
+   * training merges every pair into the weights (weightOverrides).
+   */
+  trainingForward(): { overrides: Map<string, tf.Tensor> | null; terms: Map<string, ProjectionTerm> } | null {
+    const t = this.adapters.length - 1;
+    if (this.dropout === 0 || t < 0) return null;
+    const bySlot = new Map<string, number[]>();
+    this.slots.forEach((s, i) => bySlot.set(s.weight, [...(bySlot.get(s.weight) ?? []), i]));
+    const terms = new Map<string, ProjectionTerm>();
+    for (const [weight, slots] of bySlot)
+      terms.set(weight, (x) => {
+        // One mask per projection, as PEFT's lora_dropout module: the blocks of a fused weight share it.
+        const kept = x.mul(this.dropoutMask(x.shape, weight)) as tf.Tensor2D;
+        const parts = slots.flatMap((i) => {
+          const s = this.slots[i];
+          const after = s.width - s.offset - s.dOut;
+          return this.adapters.map((pairs) => {
+            const { A, B } = pairs[i];
+            const d = matMul(matMul(kept, A, false, true), B, false, true).mul(this.scale) as tf.Tensor2D;
+            return s.offset || after
+              ? (tf.pad(d, [
+                  [0, 0],
+                  [s.offset, after],
+                ]) as tf.Tensor2D)
+              : d;
+          });
+        });
+        return parts.length === 1 ? parts[0] : (addMany(parts) as tf.Tensor2D);
+      });
+    return { overrides: null, terms };
+  }
+
+  /**
+   * Inverted dropout's multiplier for one projection's input this step: 0 with probability `dropout`, else
+   * 1 / (1 - dropout). Seeded by the run's method seed, the step and the weight, so a resumed run draws the same
+   * masks.
+   */
+  private dropoutMask(shape: number[], weight: string): tf.Tensor {
+    const rng = new Rng(this.seed ^ hashString(`dropout/${this.steps}/${weight}`));
+    const keep = 1 / (1 - this.dropout);
+    const m = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < m.length; i++) m[i] = rng.next() < this.dropout ? 0 : keep;
+    return tf.tensor(m, shape);
+  }
+
+  /** Counts steps for the dropout masks. */
+  afterStep(): void {
+    this.steps++;
+  }
+
   /** The adapted weights with every task's pairs merged, for saving a plain checkpoint (caller disposes). */
   merged(): Map<string, tf.Tensor> {
     return this.weightOverrides() ?? new Map();
@@ -247,13 +310,16 @@ export class OLora implements Method {
         tensors.set(pairKey(t, s, 'B'), pairs[i].B);
       }),
     );
-    return { tensors, json: { tasks: this.adapters.length, r: this.r, slots: this.slots.map((s) => s.key) } };
+    return {
+      tensors,
+      json: { tasks: this.adapters.length, r: this.r, slots: this.slots.map((s) => s.key), steps: this.steps },
+    };
   }
 
   /** Takes ownership of the state's tensors. */
   restore(state: MethodState): void {
     this.releaseAdapters();
-    const j = state.json as { tasks: number; r: number; slots: string[] };
+    const j = state.json as { tasks: number; r: number; slots: string[]; steps?: number };
     const mine = this.slots.map((s) => s.key);
     if (j.r !== this.r || j.slots.join('\n') !== mine.join('\n')) {
       throw new Error(
@@ -266,6 +332,7 @@ export class OLora implements Method {
       t.dispose();
       return v;
     };
+    this.steps = j.steps ?? 0;
     for (let t = 0; t < j.tasks; t++)
       this.adapters.push(this.slots.map((s) => ({ A: variable(pairKey(t, s, 'A')), B: variable(pairKey(t, s, 'B')) })));
     if (this.adapters.length > 0) this.rebuildFrozen();

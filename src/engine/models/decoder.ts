@@ -11,7 +11,7 @@ import { AttentionContext, LayerCache, crossEntropy } from './layers';
 import { MASKED } from '../kernels/masked';
 import { hostReadable } from '../kernels/webgpu/internals';
 import { continuationLogProbs, greedyGenerate, nextTokenLogProbs } from './generation';
-import { ParamStore } from './params';
+import { ParamStore, type ProjectionTerm } from './params';
 
 /** Everything a block needs about the current forward. */
 export interface ForwardContext extends AttentionContext {
@@ -66,6 +66,15 @@ export abstract class DecoderLM implements CausalLM {
 
   withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T {
     return this.weights.withWeights(overrides, f);
+  }
+
+  withTerms<T>(terms: Map<string, ProjectionTerm>, f: () => T): T {
+    return this.weights.withTerms(terms, f);
+  }
+
+  /** y = the projection of x through weight `name`, plus any term set for that weight (ParamStore.project). */
+  protected projected(name: string, x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
+    return this.weights.project(name, x, y);
   }
 
   /** Hands x (rows of real tokens) to the capture hook of target `name`. */

@@ -94,19 +94,25 @@ class GPT2 extends DecoderLM {
     const p = `transformer.h.${i}`;
     const x = layerNorm(h, this.w(`${p}.ln_1.weight`), this.w(`${p}.ln_1.bias`), eps);
     this.captureMatrix(ctx, `${p}.attn.c_attn.weight`, x);
-    const [q, k, v] = tf.split(conv1d(x, this.w(`${p}.attn.c_attn.weight`), this.w(`${p}.attn.c_attn.bias`)), 3, 1);
+    const [q, k, v] = tf.split(this.conv(`${p}.attn.c_attn`, x), 3, 1);
     let scale = this.scaleWeights ? 1 / Math.sqrt(hd) : 1;
     if (this.scaleByLayer) scale /= i + 1;
     const shape: [number, number, number, number] = [B, T, H, hd];
     const a = attention(q.reshape(shape), k.reshape(shape), v.reshape(shape), ctx, i, scale);
     this.captureMatrix(ctx, `${p}.attn.c_proj.weight`, a);
-    h = h.add(conv1d(a, this.w(`${p}.attn.c_proj.weight`), this.w(`${p}.attn.c_proj.bias`)));
+    h = h.add(this.conv(`${p}.attn.c_proj`, a));
 
     const x2 = layerNorm(h, this.w(`${p}.ln_2.weight`), this.w(`${p}.ln_2.bias`), eps);
     this.captureMatrix(ctx, `${p}.mlp.c_fc.weight`, x2);
-    const f = this.act(conv1d(x2, this.w(`${p}.mlp.c_fc.weight`), this.w(`${p}.mlp.c_fc.bias`)));
+    const f = this.act(this.conv(`${p}.mlp.c_fc`, x2));
     this.captureMatrix(ctx, `${p}.mlp.c_proj.weight`, f);
-    return h.add(conv1d(f, this.w(`${p}.mlp.c_proj.weight`), this.w(`${p}.mlp.c_proj.bias`)));
+    return h.add(this.conv(`${p}.mlp.c_proj`, f));
+  }
+
+  /** x through the Conv1D `module` (weight [in, out], bias), plus any projection term set for its weight. */
+  private conv(module: string, x: tf.Tensor2D): tf.Tensor2D {
+    const name = `${module}.weight`;
+    return this.projected(name, x, conv1d(x, this.w(name), this.w(`${module}.bias`)));
   }
 
   protected finalNorm(h: tf.Tensor2D): tf.Tensor2D {

@@ -148,7 +148,8 @@ class Llama extends DecoderLM {
   }
 
   private proj(x: tf.Tensor2D, module: string): tf.Tensor2D {
-    return linear(x, this.w(`${module}.weight`), this.maybe(`${module}.bias`));
+    const name = `${module}.weight`;
+    return this.projected(name, x, linear(x, this.w(name), this.maybe(`${module}.bias`)));
   }
 
   protected embed(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {

@@ -6,8 +6,15 @@
  */
 import type { tf } from '../tf';
 
+/**
+ * A term added to a projection's output, computed from the projection's input x [rows, d_in]: [rows, d_out] in the
+ * output's layout (O-LoRA's adapters on dropped-out inputs while training).
+ */
+export type ProjectionTerm = (x: tf.Tensor2D) => tf.Tensor2D;
+
 export class ParamStore {
   private overrides: Map<string, tf.Tensor> | null = null;
+  private terms: Map<string, ProjectionTerm> | null = null;
 
   constructor(
     /** Architecture name, for messages. */
@@ -38,6 +45,22 @@ export class ParamStore {
     const saved = this.overrides;
     this.overrides = new Map([...(saved ?? []), ...overrides]);
     return whileRunning(f, () => (this.overrides = saved));
+  }
+
+  /** y, the projection of x through weight `name`, plus the term set for that weight (see `withTerms`), if any. */
+  project(name: string, x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
+    const term = this.terms?.get(name);
+    return term ? y.add(term(x)) : y;
+  }
+
+  /** See `CausalLM.withTerms`: nested calls stack, and the terms end with `f` (or its promise). */
+  withTerms<T>(terms: Map<string, ProjectionTerm>, f: () => T): T {
+    for (const name of terms.keys())
+      if (!this.variables.has(name))
+        throw new Error(`withTerms: '${name}' is not a parameter of this ${this.arch} model`);
+    const saved = this.terms;
+    this.terms = new Map([...(saved ?? []), ...terms]);
+    return whileRunning(f, () => (this.terms = saved));
   }
 
   dispose(): void {

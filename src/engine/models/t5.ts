@@ -30,7 +30,7 @@ import type {
   Seq2SeqForwardOptions,
   Seq2SeqLM,
 } from './types';
-import { ParamStore } from './params';
+import { ParamStore, type ProjectionTerm } from './params';
 
 /** Keys/values a decoder layer keeps while generating ([B, H, positions, d_kv]): its own grow, the encoder's are fixed. */
 export interface T5LayerCache {
@@ -102,6 +102,15 @@ export class T5 implements Seq2SeqLM {
     return this.weights.withWeights(overrides, f);
   }
 
+  withTerms<T>(terms: Map<string, ProjectionTerm>, f: () => T): T {
+    return this.weights.withTerms(terms, f);
+  }
+
+  /** x through the bias-free linear weight `name`, plus any projection term set for it (ParamStore.project). */
+  private proj(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    return this.weights.project(name, x, linear(x, this.w(name)));
+  }
+
   private capture(cap: Capture, name: string, x: tf.Tensor2D): void {
     if (cap.hooks?.matrix) cap.hooks.matrix(name, cap.rows ? tf.gather(x, cap.rows) : x);
   }
@@ -131,13 +140,13 @@ export class T5 implements Seq2SeqLM {
   ): tf.Tensor2D {
     const H = this.config.numHeads;
     for (const r of ['q', 'k', 'v']) this.capture(cap, `${p}.${r}.weight`, x);
-    const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), B, T, H);
-    let k = splitHeads(linear(x, this.w(`${p}.k.weight`)), B, T, H);
-    let v = splitHeads(linear(x, this.w(`${p}.v.weight`)), B, T, H);
+    const q = splitHeads(this.proj(`${p}.q.weight`, x), B, T, H);
+    let k = splitHeads(this.proj(`${p}.k.weight`, x), B, T, H);
+    let v = splitHeads(this.proj(`${p}.v.weight`, x), B, T, H);
     if (cache) ({ k, v } = extendCache(cache.self, k, v));
     const a = attend(q, k, v, bias);
     this.capture(cap, `${p}.o.weight`, a);
-    return linear(a, this.w(`${p}.o.weight`));
+    return this.proj(`${p}.o.weight`, a);
   }
 
   /** T5LayerCrossAttention's attention: decoder queries over the encoder output (keys/values cached once). */
@@ -151,20 +160,20 @@ export class T5 implements Seq2SeqLM {
   ): tf.Tensor2D {
     const H = this.config.numHeads;
     this.capture(cap, `${p}.q.weight`, x);
-    const q = splitHeads(linear(x, this.w(`${p}.q.weight`)), enc.B, T, H);
+    const q = splitHeads(this.proj(`${p}.q.weight`, x), enc.B, T, H);
     let k = cache?.cross.k ?? null;
     let v = cache?.cross.v ?? null;
     if (!k || !v) {
       const encCap = { hooks: cap.hooks, rows: enc.rows };
       this.capture(encCap, `${p}.k.weight`, enc.h);
       this.capture(encCap, `${p}.v.weight`, enc.h);
-      k = splitHeads(linear(enc.h, this.w(`${p}.k.weight`)), enc.B, enc.S, H);
-      v = splitHeads(linear(enc.h, this.w(`${p}.v.weight`)), enc.B, enc.S, H);
+      k = splitHeads(this.proj(`${p}.k.weight`, enc.h), enc.B, enc.S, H);
+      v = splitHeads(this.proj(`${p}.v.weight`, enc.h), enc.B, enc.S, H);
       if (cache) cache.cross = { k: tf.keep(k), v: tf.keep(v) };
     }
     const a = attend(q, k, v, enc.bias);
     this.capture(cap, `${p}.o.weight`, a);
-    return linear(a, this.w(`${p}.o.weight`));
+    return this.proj(`${p}.o.weight`, a);
   }
 
   /** T5DenseActDense (wi, act, wo) or T5DenseGatedActDense (act(wi_0) * wi_1, wo). */
@@ -173,13 +182,13 @@ export class T5 implements Seq2SeqLM {
     if (this.opts.gated) {
       this.capture(cap, `${m}.wi_0.weight`, x);
       this.capture(cap, `${m}.wi_1.weight`, x);
-      f = this.act(linear(x, this.w(`${m}.wi_0.weight`))).mul(linear(x, this.w(`${m}.wi_1.weight`)));
+      f = this.act(this.proj(`${m}.wi_0.weight`, x)).mul(this.proj(`${m}.wi_1.weight`, x));
     } else {
       this.capture(cap, `${m}.wi.weight`, x);
-      f = this.act(linear(x, this.w(`${m}.wi.weight`)));
+      f = this.act(this.proj(`${m}.wi.weight`, x));
     }
     this.capture(cap, `${m}.wo.weight`, f);
-    return linear(f, this.w(`${m}.wo.weight`));
+    return this.proj(`${m}.wo.weight`, f);
   }
 
   private buckets(bidirectional: boolean): BucketSpec {

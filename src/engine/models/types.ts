@@ -6,6 +6,7 @@
  */
 import type { tf } from '../tf';
 import type { Inventory } from './inventory';
+import type { ProjectionTerm } from './params';
 
 /** The architecture-independent view of an HF `config.json`. */
 export interface ModelConfig {
@@ -90,6 +91,11 @@ export interface CausalLM {
    * settles.
    */
   withWeights<T>(overrides: Map<string, tf.Tensor>, f: () => T): T;
+  /**
+   * Runs `f` with a term added to the output of some projections, keyed by weight: y = x Wᵀ (+ bias) + term(x)
+   * (O-LoRA's adapters on dropped-out inputs while training). The terms end with `f`, as withWeights's.
+   */
+  withTerms<T>(terms: Map<string, ProjectionTerm>, f: () => T): T;
   // Inference resolves asynchronously: it reads results back with `data()`, since webgpu has no synchronous
   // readback in Node.
   /**
