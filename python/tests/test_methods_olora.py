@@ -238,7 +238,8 @@ class OLoraTest(unittest.TestCase):
         ctx.task = 1
         m.before_task(ctx)
         state = m.state_dict()
-        self.assertEqual(state["json"], {"tasks": 2, "r": 8, "slots": [s.key for s in m.slots]})
+        # Two batches trained task 0: two steps, which seed the dropout masks of a run that has them.
+        self.assertEqual(state["json"], {"tasks": 2, "r": 8, "slots": [s.key for s in m.slots], "steps": 2})
         x = batches_of(model, 5)[0]
         with torch.no_grad():
             want = float(model_loss(model, x))
@@ -247,6 +248,7 @@ class OLoraTest(unittest.TestCase):
         ctx2, _ = context(fresh, cfg, [[], []])
         m2.setup(ctx2)
         m2.load_state_dict(state, ctx2)
+        self.assertEqual(m2.steps, 2)
         with torch.no_grad():
             self.assertEqual(float(model_loss(fresh, x)), want)
         self.assertEqual(set(m2.trainable(ctx2)), set(m.trainable(ctx)))
@@ -257,6 +259,49 @@ class OLoraTest(unittest.TestCase):
             other = OLora(olora_config(r=4, lr=0.01), "methods[0]")
             other.setup(context(load_model(ASSET_LLAMA), cfg, [[], []])[0])
             other.load_state_dict(state, ctx2)
+
+    def test_dropout_masks_every_pair_input_while_training_and_none_in_evaluation(self) -> None:
+        model = load_model(ASSET_LLAMA)
+        p = 0.25
+        cfg = olora_config(lr=0.01, dropout=p)
+        m = OLora(cfg, "methods[0]")
+        ctx, _ = context(model, cfg, [[], []])
+        m.setup(ctx)
+        run_task(model, m, ctx, 0, batches_of(model, 0), adamw, 0.01)
+        ctx.task = 1
+        m.before_task(ctx)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if ".olora.B_" in name:
+                    param.copy_(torch.randn_like(param) * 0.1)
+        s = m.slots[0]
+        w = m.wrappers[s.weight]
+        x = torch.randn(3, 5, s.d_in)
+        mask = m.dropout_mask(s.weight, x)
+        keep = np.float32(1 / (1 - p))
+        values = set(np.unique(mask.numpy()).tolist())
+        self.assertEqual(values, {0.0, float(keep)})
+        kept = float((mask != 0).float().mean())
+        self.assertLess(abs(kept - (1 - p)), 5 * np.sqrt(p * (1 - p) / mask.numel()), f"kept fraction {kept}")
+        # With gradients (training): both tasks' pairs on x times the mask; without (evaluation): on x.
+        def adapted(inp: torch.Tensor) -> torch.Tensor:
+            d = torch.zeros(*inp.shape[:-1], s.width)
+            for t in (0, 1):
+                A, B = w.pair(t, s)
+                d[..., s.offset : s.offset + s.d_out] += (inp @ A.t()) @ B.t() * m.scale
+            return w.original(x) + d
+        with torch.no_grad():
+            want_train, want_eval = adapted(x * mask), adapted(x)
+            got_eval = w(x)
+        got_train = w(x).detach()
+        self.assertLessEqual(float((got_train - want_train).abs().max()), 1e-5)
+        self.assertLessEqual(float((got_eval - want_eval).abs().max()), 1e-5)
+        self.assertGreater(float((got_train - got_eval).abs().max()), 1e-4, "the mask changes the training output")
+        # The same step draws the same mask, the next step another; the step count travels in the state.
+        self.assertTrue(torch.equal(m.dropout_mask(s.weight, x), mask))
+        m.after_step({}, ctx)
+        self.assertFalse(torch.equal(m.dropout_mask(s.weight, x), mask))
+        self.assertEqual(m.state_dict()["json"]["steps"], m.steps)
 
 
 if __name__ == "__main__":

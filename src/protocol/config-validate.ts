@@ -310,17 +310,6 @@ function torchIssues(c: ResolvedConfig): ConfigIssue[] {
       expected: `an integer in [0, ${t.nnodes - 1}]`,
       actual: t.nodeRank,
     });
-  // The torch worker's O-LoRA has no adapter dropout yet: refused rather than silently trained without it.
-  if (c.engine === 'torch')
-    c.methods.forEach((m, i) => {
-      if (m.method === 'o-lora' && (m.dropout ?? 0) > 0)
-        issues.push({
-          path: `methods[${i}].dropout`,
-          message: `is ${m.dropout}, but the torch engine's O-LoRA has no adapter dropout yet (the tfjs engine has)`,
-          expected: '0 (or no dropout) with engine "torch"',
-          actual: m.dropout,
-        });
-    });
   return issues;
 }
 

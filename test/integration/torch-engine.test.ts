@@ -36,7 +36,17 @@ before(() => {
 const METHODS: ExperimentConfig['methods'] = [
   { method: 'seqft' },
   { method: 'adaptive-svd', rank: { policy: 'fixed', ratio: 0.5 } },
+  // Adapter dropout: both engines draw the same masks for the same batches (a mask apart would put the losses
+  // apart by about the dropout rate, not by float32 rounding).
+  { method: 'o-lora', lr: 0.01, dropout: 0.1 },
 ];
+
+/**
+ * How far the two engines' accuracy matrices may be apart, in points. O-LoRA's adapters at lr 0.01 take rounding
+ * differences further than full fine-tuning does (its step losses part by up to 5e-4 relative by step 24, the
+ * others' by 2e-5), enough to move one borderline example of the 32 a task tests: 3.125 points.
+ */
+const MATRIX_POINTS = (m: ExperimentConfig['methods'][number]) => (m.method === 'o-lora' ? 100 / 32 + 1e-9 : 1);
 
 function experiment(name: string, overrides: Partial<ExperimentConfig> = {}): ExperimentConfig {
   return tinyExperiment({
@@ -110,7 +120,7 @@ function assertMatrixClose(a: number[][], b: number[][], points: number, what: s
 }
 
 for (const [index, m] of METHODS.entries()) {
-  test(`${m.method}: the torch worker trains as the tfjs engine does (losses <= 1e-3 relative, matrix within 1 point)`, async () => {
+  test(`${m.method}: the torch worker trains as the tfjs engine does (losses <= 1e-3 relative, matrices close)`, async () => {
     const tfjs = await finishedRun(runFolder(experiment('tfjs'), index));
     const torch = await finishedRun(runFolder(torchOf('torch'), index));
     const started = torch.find((e) => e.type === 'run-started');
@@ -121,8 +131,8 @@ for (const [index, m] of METHODS.entries()) {
       tfjs.map((e) => e.type),
       'the same event types in the same order',
     );
-    assertLossesClose(steps(torch), steps(tfjs), 20, 1e-3, m.method);
-    assertMatrixClose(finish(torch).matrix, finish(tfjs).matrix, 1, m.method);
+    assertLossesClose(steps(torch), steps(tfjs), m.method === 'o-lora' ? steps(tfjs).length : 20, 1e-3, m.method);
+    assertMatrixClose(finish(torch).matrix, finish(tfjs).matrix, MATRIX_POINTS(m), m.method);
     if (m.method === 'adaptive-svd') {
       const ranks = (evs: SculptEvent[]) =>
         evs.flatMap((e) => (e.type === 'ranks' ? e.matrices.map((r) => `${r.name}:${r.k}`) : []));

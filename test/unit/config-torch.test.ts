@@ -47,15 +47,6 @@ test('torch.nodeRank must be below torch.nnodes', () => {
   assert.deepEqual(issuesOf(config({ nnodes: 3, nodeRank: 2, rdzvEndpoint: 'h:1' })), []);
 });
 
-test("O-LoRA's adapter dropout is refused on the torch engine, at its method's path, and valid on tfjs", () => {
-  const methods = [{ method: 'seqft' as const }, { method: 'o-lora' as const, dropout: 0.1 }];
-  assert.deepEqual(issuesOf(config(undefined, { methods })), [
-    "methods[1].dropout: is 0.1, but the torch engine's O-LoRA has no adapter dropout yet (the tfjs engine has)",
-  ]);
-  assert.deepEqual(issuesOf(tinyExperiment({ methods })), []);
-  assert.deepEqual(issuesOf(config(undefined, { methods: [{ method: 'o-lora', dropout: 0 }] })), []);
-});
-
 test('the torch rules hold whatever the engine: a config switched to torch later keeps its verdict', () => {
   const tfjs = tinyExperiment({ torch: { nnodes: 2 } });
   assert.deepEqual(

@@ -25,11 +25,16 @@ In the model: each adapted module is replaced, in setup, by an OLoraProjection t
 `<module>.olora.A_<t>[_<block>]`, all frozen until their task starts. They are plain tensors on every process
 (setup runs after FSDP2 has sharded the model), whole and equal everywhere, so the training loop sums their
 gradients over the processes as any gradient outside the sharded modules.
+
+`dropout` (the authors' lora_dropout): while training (with gradients enabled) every task's pairs act on
+x times an inverted-dropout mask, one per module and step, drawn from the same generator and seed as the
+TypeScript engine's, so both engines drop the same inputs of the same batch.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -187,6 +192,9 @@ class OLoraProjection(nn.Module):
         self.scale = scale
         self.olora = nn.ParameterDict()
         self.active = -1
+        #: While training with dropout: the inverted-dropout multiplier for this step's input (x -> a tensor of x's
+        #: shape), set by OLora; every task's pairs act on x times it, as the authors' code applies lora_dropout.
+        self.dropout_mask: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @staticmethod
     def part_name(part: str, task: int, slot: AdapterSlot) -> str:
@@ -201,6 +209,9 @@ class OLoraProjection(nn.Module):
         y = self.original(x)
         if self.active < 0:
             return y
+        # Training runs with gradients, evaluation without (evaluate.py): the mask is a training-time thing only.
+        if self.dropout_mask is not None and torch.is_grad_enabled():
+            x = x * self.dropout_mask(x)
         for slot in self.slots:
             pairs = [self.pair(t, slot) for t in range(self.active + 1)]
             A = torch.cat([a for a, _ in pairs], 0)  # [(t+1) r, d_in]
@@ -227,6 +238,9 @@ class OLora(Method):
         self.scale = float(config["alpha"]) / self.r
         self.lambda1 = float(config["lambda1"])
         self.lambda2 = float(config["lambda2"])
+        self.dropout = float(config.get("dropout", 0) or 0)
+        #: Optimizer steps taken in the run: with the weight's name, the seed of each step's dropout mask.
+        self.steps = 0
         self.slots: list[AdapterSlot] = []
         #: One module per adapted weight, by HF key of the weight.
         self.wrappers: dict[str, OLoraProjection] = {}
@@ -270,6 +284,8 @@ class OLora(Method):
             wrapper = OLoraProjection(t.module, t.orientation, slots, self.scale)
             replace_module(ctx.model, t.module, wrapper)
             self.wrappers[weight] = wrapper
+            if self.dropout > 0:
+                wrapper.dropout_mask = functools.partial(self.dropout_mask, weight)
         self._allocate(n_tasks or 1)
 
     def _allocate(self, tasks: int) -> None:
@@ -282,6 +298,18 @@ class OLora(Method):
                 w.olora[OLoraProjection.part_name("A", task, s)] = nn.Parameter(A0.to(device=device, dtype=dtype), requires_grad=False)
                 w.olora[OLoraProjection.part_name("B", task, s)] = nn.Parameter(B0.to(device=device, dtype=dtype), requires_grad=False)
         self.allocated = max(self.allocated, tasks)
+
+    def dropout_mask(self, weight: str, x: torch.Tensor) -> torch.Tensor:
+        """0 with probability `dropout`, else 1 / (1 - dropout), over x's elements in order: the TypeScript engine's
+        mask for the same weight and step (mulberry32 seeded by the method seed, the step and the weight), so both
+        engines drop the same inputs of the same batch."""
+        rng = Rng((self.seed ^ hash_string(f"dropout/{self.steps}/{weight}")) & _M32)
+        keep = np.float32(1 / (1 - self.dropout))
+        m = np.where(rng.next(x.numel()) < self.dropout, np.float32(0), keep).astype(np.float32)
+        return torch.from_numpy(m).reshape(x.shape).to(device=x.device, dtype=x.dtype)
+
+    def after_step(self, params: dict[str, nn.Parameter], ctx: MethodContext) -> None:
+        self.steps += 1
 
     def initial_pair(self, s: AdapterSlot, task: int) -> tuple[torch.Tensor, torch.Tensor]:
         """PEFT's init: A Kaiming-uniform with a = √5, i.e. U(-1/√d_in, 1/√d_in); B zero. Seeded per task and slot
@@ -374,7 +402,8 @@ class OLora(Method):
                 A, B = self.wrappers[s.weight].pair(task, s)
                 tensors[pair_key(task, s, "A")] = A.detach().clone()
                 tensors[pair_key(task, s, "B")] = B.detach().clone()
-        return {"tensors": tensors, "json": {"tasks": self.started, "r": self.r, "slots": [s.key for s in self.slots]}}
+        json = {"tasks": self.started, "r": self.r, "slots": [s.key for s in self.slots], "steps": self.steps}
+        return {"tensors": tensors, "json": json}
 
     def load_state_dict(self, state: dict[str, Any], ctx: MethodContext) -> None:
         j, tensors = state["json"], state["tensors"]
@@ -396,6 +425,7 @@ class OLora(Method):
                             raise ValueError(f"o-lora checkpoint lacks tensor '{key}'; was it written by another method or model?")
                         p.copy_(tensors[key])
         self.started = tasks
+        self.steps = int(j.get("steps", 0))
         if tasks > 0:
             self._activate()
 
