@@ -272,7 +272,7 @@ test("completion: a methods item offers its own method's options only, each inse
   assert.equal(inserted.label, '"label": "$1"');
   assert.ok(ewc.every((e) => e.snippet && e.insertText.startsWith(`"${e.label}": `)));
   const lora = complete('{"methods": [{"method": "o-lora", "|"}]}').map((e) => e.label);
-  assert.deepEqual(lora, ['label', 'lr', 'r', 'alpha', 'modules', 'lambda1', 'lambda2']);
+  assert.deepEqual(lora, ['label', 'lr', 'r', 'alpha', 'modules', 'lambda1', 'lambda2', 'dropout']);
   assert.ok(!lora.includes('lambda') && !lora.includes('projection'));
   // In the schema VS Code completes from: a property holding a union of objects is an object, so that VS Code
   // inserts `"source": {$1}` (a value with the cursor inside) rather than the bare key.
