@@ -37,6 +37,18 @@ def batches_of(model, seed: int) -> list:
     return [causal_batch(rows[i : i + 8]) for i in range(0, 16, 8)]
 
 
+def at_second_task(cfg: dict):
+    """The asset LLaMA with O-LoRA set up for two tasks, task 0 trained (two steps), task 1 started."""
+    model = load_model(ASSET_LLAMA)
+    m = OLora(cfg, "methods[0]")
+    ctx, _ = context(model, cfg, [[], []])
+    m.setup(ctx)
+    run_task(model, m, ctx, 0, batches_of(model, 0), adamw, 0.01)
+    ctx.task = 1
+    m.before_task(ctx)
+    return model, m, ctx
+
+
 class OLoraTest(unittest.TestCase):
     def test_the_orthogonality_term_is_lambda1_times_squared_products_with_earlier_tasks(self) -> None:
         model = load_model(ASSET_LLAMA)
@@ -229,14 +241,8 @@ class OLoraTest(unittest.TestCase):
         self.assertRegex(codes["o-lora-capacity"], "5 tasks x rank 8 exceed the input width 32")
 
     def test_a_checkpoint_round_trip_and_a_mismatched_task_are_caught(self) -> None:
-        model = load_model(ASSET_LLAMA)
         cfg = olora_config(lr=0.01)
-        m = OLora(cfg, "methods[0]")
-        ctx, _ = context(model, cfg, [[], []])
-        m.setup(ctx)
-        run_task(model, m, ctx, 0, batches_of(model, 0), adamw, 0.01)
-        ctx.task = 1
-        m.before_task(ctx)
+        model, m, ctx = at_second_task(cfg)
         state = m.state_dict()
         # Two batches trained task 0: two steps, which seed the dropout masks of a run that has them.
         self.assertEqual(state["json"], {"tasks": 2, "r": 8, "slots": [s.key for s in m.slots], "steps": 2})
@@ -261,15 +267,8 @@ class OLoraTest(unittest.TestCase):
             other.load_state_dict(state, ctx2)
 
     def test_dropout_masks_every_pair_input_while_training_and_none_in_evaluation(self) -> None:
-        model = load_model(ASSET_LLAMA)
         p = 0.25
-        cfg = olora_config(lr=0.01, dropout=p)
-        m = OLora(cfg, "methods[0]")
-        ctx, _ = context(model, cfg, [[], []])
-        m.setup(ctx)
-        run_task(model, m, ctx, 0, batches_of(model, 0), adamw, 0.01)
-        ctx.task = 1
-        m.before_task(ctx)
+        model, m, ctx = at_second_task(olora_config(lr=0.01, dropout=p))
         with torch.no_grad():
             for name, param in model.named_parameters():
                 if ".olora.B_" in name:

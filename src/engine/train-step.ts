@@ -1,6 +1,6 @@
 /**
  * One optimizer step with the method's hooks in their places:
- *   loss (forward with the method's weight overrides, + its extra loss) -> gradients of the trainable set
+ *   loss (forward with the method's weight overrides or training terms, + its extra loss) -> gradients of the trainable set
  *   -> global-norm clipping -> method.transformGradients -> optimizer -> method.afterStep.
  * The loss stays a tensor (no read-back); the runner reads losses in groups at its event interval.
  */
@@ -32,11 +32,13 @@ export function trainStep(
 
   const { value, grads: byVarName } = tf.variableGrads(() => {
     const forward = () => model.loss(batch.inputIds, batch.labels, batch.mask);
-    const training = method.trainingForward?.() ?? null;
-    const overrides = training ? training.overrides : (method.weightOverrides?.() ?? null);
-    const added = training?.terms;
-    const run = added && added.size ? () => model.withTerms(added, forward) : forward;
-    let loss = overrides && overrides.size ? model.withWeights(overrides, run) : run();
+    const added = method.trainingTerms?.() ?? null;
+    const overrides = added ? null : (method.weightOverrides?.() ?? null);
+    let loss = added
+      ? model.withTerms(added, forward)
+      : overrides && overrides.size
+        ? model.withWeights(overrides, forward)
+        : forward();
     const extra = method.extraLoss?.(batch, ctx);
     if (extra) {
       loss = loss.add(extra.total);

@@ -10,9 +10,7 @@ import { selectBackend } from '../../src/engine/backend';
 import { blasProducts, useBlasProducts } from '../../src/engine/kernels/blas-matmul';
 import { blasAttention, blasAttentionServed } from '../../src/engine/kernels/blas-attention';
 import { MASKED } from '../../src/engine/kernels/masked';
-import { loadBlas } from '../../src/engine/linalg/blas';
-import { requireBlas } from './blas-util';
-import { gemmRunner } from '../../src/engine/linalg/blas-pool';
+import { onThreads, requireBlas } from './blas-util';
 import { attention, type AttentionContext } from '../../src/engine/models/layers';
 
 interface Case {
@@ -134,14 +132,8 @@ test('attention on the BLAS: the softmax blocks in the SIMD module and the TypeS
 test('attention on the BLAS: the same bits on 1, 2 or 3 threads', async () => {
   requireBlas();
   await selectBackend('wasm');
-  const blas = loadBlas()!;
-  const results = [1, 2, 3].map((threads) => {
-    const runner = gemmRunner(blas, threads);
-    useBlasProducts({ blas, runner });
-    const r = CASES.map((c) => run(c, true));
-    runner.dispose();
-    return r;
-  });
+  const all = () => CASES.map((c) => run(c, true));
+  const results = [await onThreads(1, all), await onThreads(2, all), await onThreads(3, all)];
   await selectBackend('wasm');
   for (const t of [1, 2])
     results[t].forEach((r, i) => {

@@ -10,9 +10,7 @@ import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { blasProducts, useBlasProducts } from '../../src/engine/kernels/blas-matmul';
 import { blasProjectionServed } from '../../src/engine/kernels/blas-projection';
-import { loadBlas } from '../../src/engine/linalg/blas';
-import { requireBlas } from './blas-util';
-import { gemmRunner } from '../../src/engine/linalg/blas-pool';
+import { onThreads, requireBlas } from './blas-util';
 import {
   projectTwoSided,
   projectTwoSidedMany,
@@ -110,19 +108,14 @@ test('projection on the BLAS: the result is orthogonal to both subspaces, and pr
 test('projection on the BLAS: the same bits on 1, 2 or 3 threads (each matrix a chain on one thread)', async () => {
   requireBlas();
   await selectBackend('wasm');
-  const blas = loadBlas()!;
-  const results = [1, 2, 3].map((threads) => {
-    const runner = gemmRunner(blas, threads);
-    useBlasProducts({ blas, runner });
-    const r = [false, true].map((update) => {
+  const both = () =>
+    [false, true].map((update) => {
       const list = items(update);
       const got = fused(list);
       tf.dispose(list.flatMap((it) => [it.X, it.Uh, it.Vh, ...(it.old ? [it.old] : [])]));
       return got;
     });
-    runner.dispose();
-    return r;
-  });
+  const results = [await onThreads(1, both), await onThreads(2, both), await onThreads(3, both)];
   await selectBackend('wasm');
   for (const t of [1, 2])
     for (const u of [0, 1])

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { blasProducts, useBlasProducts, type BlasProducts } from '../../src/engine/kernels/blas-matmul';
-import { loadBlas, resetBlasProbe } from '../../src/engine/linalg/blas';
-import { requireBlas } from './blas-util';
-import { gemmRunner, type GemmRunner } from '../../src/engine/linalg/blas-pool';
+import { resetBlasProbe } from '../../src/engine/linalg/blas';
+import { onThreads, requireBlas } from './blas-util';
+import { type GemmRunner } from '../../src/engine/linalg/blas-pool';
 import { AdaptiveSvd } from '../../src/engine/methods/adaptive-svd';
 import { SeqFt } from '../../src/engine/methods/seqft';
 import type { Method } from '../../src/engine/methods/method';
@@ -116,23 +116,18 @@ test('gradients through BLAS products equal those of the wasm kernels', async ()
 test('a product gives the same bits on 1, 2 or 3 threads (blocks fixed by its shape)', async () => {
   requireBlas();
   await selectBackend('wasm');
-  const blas = loadBlas()!;
   const shapes: [number[], number[], boolean, boolean][] = [
     [[1000, 128], [344, 128], false, true],
     [[256, 72], [256, 900], true, false],
     [[24, 40, 16], [24, 40, 16], false, true],
   ];
-  const results = [1, 2, 3].map((threads) => {
-    const runner = gemmRunner(blas, threads);
-    useBlasProducts({ blas, runner });
-    const out = shapes.map(([sa, sb, ta, tb]) =>
+  const products = () =>
+    shapes.map(([sa, sb, ta, tb]) =>
       tf.tidy(() =>
         tf.matMul(tf.randomNormal(sa, 0, 1, 'float32', 8), tf.randomNormal(sb, 0, 1, 'float32', 9), ta, tb).dataSync(),
       ),
     );
-    runner.dispose();
-    return out;
-  });
+  const results = [await onThreads(1, products), await onThreads(2, products), await onThreads(3, products)];
   await selectBackend('wasm');
   for (const t of [1, 2])
     results[t].forEach((r, i) => assert.deepEqual(r, results[0][i], `shape ${i}: ${t + 1} threads vs 1`));

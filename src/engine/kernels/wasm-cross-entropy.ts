@@ -90,7 +90,10 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
   const sums = b.typedArrayFromHeap(sumsInfo) as Float32Array;
   const statsView = statsInfo && (b.typedArrayFromHeap(statsInfo) as Float32Array);
   let total = 0;
-  if (runner && statsView && statsView.byteOffset % 8 === 0) {
+  if (runner && statsView) {
+    // tfjs's allocator (Emscripten's malloc) aligns to at least 8 bytes; the float64 view below needs it.
+    if (statsView.byteOffset % 8 !== 0)
+      throw new Error(`cross-entropy kernel: heap buffer at byte ${statsView.byteOffset}, not 8-byte aligned`);
     runner.run(
       'crossEntropyRows',
       rowRanges(rows, cols).map(([r0, r1]) => [
@@ -117,12 +120,6 @@ function forward(b: WasmHeapBackend, logits: tf.TensorInfo, targets: tf.TensorIn
       if (!(target >= 0 && target < cols)) continue;
       const base = r * cols;
       const end = base + cols;
-      if (simd) {
-        const sum = simd.softmaxRow(x.byteOffset + 4 * base, e.byteOffset + 4 * base, cols);
-        sums[r] = sum;
-        total += simd.rowMax.value - x[base + target] + Math.log(sum);
-        continue;
-      }
       // `v > max` never takes a NaN, but the NaN then reaches the sum below, so the loss is NaN as with tf ops.
       let max = -Infinity;
       for (let j = base; j < end; j++) {

@@ -86,15 +86,12 @@ export interface Method {
   weightOverrides?(): Map<string, tf.Tensor> | null;
 
   /**
-   * The forward's replacements while training, where they differ from weightOverrides' (which evaluation and
-   * saving use): weights to replace, and terms added to projections' outputs (ParamStore.project). O-LoRA with
-   * dropout merges only its frozen pairs and adds the training pair on dropped-out inputs. Called inside the
-   * gradient tape; null: train with weightOverrides.
+   * Terms added to projections' outputs while training (ParamStore.project), in place of weightOverrides (which
+   * evaluation and saving keep using): O-LoRA with dropout, whose pairs act on a dropped-out copy of each
+   * projection's input and so cannot be merged into the weights. Called inside the gradient tape; null: train
+   * with weightOverrides.
    */
-  trainingForward?(): {
-    overrides: Map<string, tf.Tensor> | null;
-    terms: Map<string, ProjectionTerm>;
-  } | null;
+  trainingTerms?(): Map<string, ProjectionTerm> | null;
 
   /** An extra loss term for the batch, computed inside the gradient tape. */
   extraLoss?(batch: BatchTensors, ctx: MethodContext): ExtraLoss | null;

@@ -30,7 +30,7 @@
  * are applied through `weightOverrides`; `merged()` gives W_eff for saving a plain checkpoint.
  *
  * `dropout` (PEFT's lora_dropout; the authors' code sets 0.1, the default here is 0, chosen on validation): while
- * training, the pairs act on a masked copy of each projection's input, so they cannot be merged: `trainingForward`
+ * training, the pairs act on a masked copy of each projection's input, so they cannot be merged: `trainingTerms`
  * then adds scale · Σ_i dropout(x) A_iᵀ B_iᵀ to each adapted projection's output (ParamStore.project), every
  * task's pairs on the same mask as in the authors' code.
  */
@@ -232,7 +232,7 @@ export class OLora implements Method {
    * input, scale · Σ_{i<=t} dropout(x) A_iᵀ B_iᵀ, placed in its block of a fused weight. Without dropout null:
    * training merges every pair into the weights (weightOverrides).
    */
-  trainingForward(): { overrides: Map<string, tf.Tensor> | null; terms: Map<string, ProjectionTerm> } | null {
+  trainingTerms(): Map<string, ProjectionTerm> | null {
     const t = this.adapters.length - 1;
     if (this.dropout === 0 || t < 0) return null;
     const bySlot = new Map<string, number[]>();
@@ -258,7 +258,7 @@ export class OLora implements Method {
         });
         return parts.length === 1 ? parts[0] : (addMany(parts) as tf.Tensor2D);
       });
-    return { overrides: null, terms };
+    return terms;
   }
 
   /**
