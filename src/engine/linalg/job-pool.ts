@@ -47,13 +47,21 @@ export function jobPool(threads: number, program: string, workerData: Record<str
   let workers: Worker[] | undefined;
   let workerJobs = 0;
   const source = workerSource(program);
+  let disposed = false;
+  const loaded = new WeakSet<Worker>();
   const startWorkers = (): Worker[] =>
     Array.from({ length: threads - 1 }, () => {
       const w = new Worker(source, { eval: true, workerData: { ...workerData, ctrl } });
       // A worker that cannot start leaves its share to the others; the caller alone still finishes every batch.
       w.on('error', () => {});
-      // Idle workers wait forever; they must not keep the process alive.
-      w.unref();
+      // Idle workers wait forever and must not keep the process alive, but one still loading native code must:
+      // a process that exits (or a terminate) while a worker loads an addon aborts in the addon's registration.
+      // So a worker is unreferenced, or terminated if the pool was disposed meanwhile, once its program is loaded.
+      w.once('message', () => {
+        loaded.add(w);
+        w.unref();
+        if (disposed) void w.terminate();
+      });
       return w;
     });
 
@@ -87,15 +95,17 @@ export function jobPool(threads: number, program: string, workerData: Record<str
       if (failed) throw new Error(`${what} failed on a worker thread`);
     },
     dispose() {
-      for (const w of workers ?? []) void w.terminate();
+      disposed = true;
+      for (const w of workers ?? []) if (loaded.has(w)) void w.terminate();
     },
   };
 }
 
 function workerSource(program: string): string {
   return `'use strict';
-const { workerData } = require('node:worker_threads');
+const { workerData, parentPort } = require('node:worker_threads');
 ${program}
+parentPort.postMessage('loaded');
 const { ctrl } = workerData;
 const [GEN, NEXT, DONE, TOTAL, FAILED] = [${GEN}, ${NEXT}, ${DONE}, ${TOTAL}, ${FAILED}];
 let gen = Atomics.load(ctrl, GEN);
