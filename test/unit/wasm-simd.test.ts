@@ -284,6 +284,32 @@ test("the module's exponential: within 2.5e-7 of Math.exp on [-87.3, 0] (about 2
   k.softmaxRow(16, 64, 4);
   assert.ok(Number.isNaN(k.rowMax.value), 'a NaN logit makes the max NaN');
   assert.ok(Array.from(f32.subarray(16, 20)).every(Number.isNaN), 'and every e NaN (so the loss is NaN)');
+
+  // Rows of 16 floats or more go four vectors at a time with exp's steps written out, the rest one vector at a
+  // time through exp4: both paths give the same bits for the same logits, the edge values included.
+  // Every vector has a lane below the cut, each at its own place.
+  const edges = [0, -87.4, -200, -Infinity, -90, -87.33654, -1e-30, -0, -5.5, -1, -100, -2, -3, -10, -40, -1000];
+  const row = [...edges, ...edges.slice(0, 4), ...edges.slice(4, 12)]; // 28: 16 in the wide loop, 12 in the tail
+  f32.set(row);
+  k.softmaxRow(0, 4 * 64, row.length);
+  const e = Array.from(f32.subarray(64, 64 + row.length));
+  assert.deepEqual(e.slice(16, 20), e.slice(0, 4), 'the tail gives the wide loop bits');
+  assert.deepEqual(e.slice(20, 28), e.slice(4, 12), 'the tail gives the wide loop bits');
+  assert.deepEqual(e.slice(0, 4), [1, 0, 0, 0], 'below -87.34 (and -Infinity) exp is 0');
+  for (let i = 4; i < 16; i++) {
+    const want = row[i] < -87.34 ? 0 : Math.exp(row[i]);
+    assert.ok(Math.abs(e[i] - want) <= 2.5e-7 * want, `exp(${row[i]}): ${e[i]} vs ${want}`);
+  }
+  for (let at = 0; at < 44; at++) {
+    f32.fill(-5, 0, 44); // two turns of the wide loop, then three vectors
+    f32[at] = 3;
+    k.softmaxRow(0, 4 * 64, 44);
+    assert.equal(k.rowMax.value, 3, `the max at ${at} of 44`);
+  }
+  f32.set([...edges.slice(0, 9), NaN, ...edges.slice(10)]);
+  k.softmaxRow(0, 4 * 64, 16);
+  assert.ok(Number.isNaN(k.rowMax.value), 'a NaN logit in the wide loop makes the max NaN');
+  assert.ok(Array.from(f32.subarray(64, 80)).every(Number.isNaN), 'and every e NaN');
 });
 
 test('cross-entropy: the SIMD rows and the TypeScript agree (loss and dlogits), a row off the lanes falls back', async () => {
