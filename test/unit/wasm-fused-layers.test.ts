@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
-import { activation, applyRope, layerNorm, rmsNorm } from '../../src/engine/models/layers';
+import { activation, applyRope, gatedActivation, layerNorm, rmsNorm } from '../../src/engine/models/layers';
 import { useWasmFused, WASM_FUSED_KERNELS } from '../../src/engine/kernels/webgpu/switches';
 import { fixture, repoRoot } from '../helpers/paths';
 import { seededValues } from '../helpers/webgpu';
@@ -31,9 +31,10 @@ const ABS = 1e-6;
 const MODEL_REL = 1e-5;
 const LAYER_KERNELS = 'rope,norm,activation';
 
-/** Runs f with the layer kernels switched off (unfused) or on. */
-function withPath<T>(unfused: boolean, f: () => T): T {
-  if (unfused) process.env.SCULPT_WASM_UNFUSED = LAYER_KERNELS;
+/** Runs f with the layer kernels switched off (unfused), on, or with SCULPT_WASM_UNFUSED set to a given list. */
+function withPath<T>(unfused: boolean | string, f: () => T): T {
+  if (typeof unfused === 'string') process.env.SCULPT_WASM_UNFUSED = unfused;
+  else if (unfused) process.env.SCULPT_WASM_UNFUSED = LAYER_KERNELS;
   else delete process.env.SCULPT_WASM_UNFUSED;
   try {
     return f();
@@ -53,7 +54,7 @@ interface Outputs {
  * after the tidy; the kernels that ran, by name.
  */
 async function run(
-  unfused: boolean,
+  unfused: boolean | string,
   f: (...xs: tf.Tensor[]) => tf.Tensor,
   inputs: { data: Float32Array; shape: number[] }[],
   wrt: number[],
@@ -356,6 +357,44 @@ test('wasm fused activations: NaN stays NaN, ±Infinity as the tf ops', async ()
   }
 });
 
+test("wasm gated activations: act(gate)·up in one kernel each way, bit for bit the fused activation's and a tf Mul's", async () => {
+  await selectBackend('wasm');
+  const grads = { silu: 'SculptGatedSiluGrad', gelu_new: 'SculptGatedGeluNewGrad' };
+  for (const simd of [true, false])
+    for (const shape of [
+      [1024, 344],
+      [13, 29],
+    ])
+      for (const name of ['silu', 'gelu_new'] as const) {
+        const gateData = seededValues(shape[0] * shape[1], 7, -6, 6);
+        gateData[3] = NaN;
+        gateData[5] = Infinity;
+        gateData[6] = -Infinity;
+        const inputs = [
+          { data: gateData, shape },
+          { data: seededValues(shape[0] * shape[1], 8, -2, 2), shape },
+        ];
+        const gated = gatedActivation(name, 'test');
+        const act = activation(name, 'test');
+        const fused = (g: tf.Tensor, u: tf.Tensor) => gated(g as tf.Tensor2D, u as tf.Tensor2D);
+        const ops = (g: tf.Tensor, u: tf.Tensor) => act(g as tf.Tensor2D).mul(u);
+        // SCULPT_WASM_UNFUSED=simd: the kernels' TypeScript instead of the SIMD module, on both sides.
+        const path = simd ? false : 'simd';
+        const a = await run(path, fused, inputs, [0, 1]);
+        const b = await run(path, ops, inputs, [0, 1]);
+        const what = `${name} [${shape}]${simd ? '' : ', TypeScript kernels'}`;
+        assert.ok(a.kernels.has('SculptGated') && a.kernels.has(grads[name]), `${what}: the gated kernels ran`);
+        assert.ok(!b.kernels.has('SculptGated'), `${what}: the reference is the activation and a Mul`);
+        ['h', 'dgate', 'dup'].forEach((out, k) => {
+          for (let i = 0; i < b.arrays[k].length; i++)
+            assert.ok(
+              Object.is(a.arrays[k][i], b.arrays[k][i]),
+              `${what}, ${out}[${i}]: ${a.arrays[k][i]} vs ${b.arrays[k][i]}`,
+            );
+        });
+      }
+});
+
 test('SCULPT_WASM_UNFUSED names rope, norm and activation', async () => {
   await selectBackend('wasm');
   try {
@@ -443,7 +482,7 @@ const MODELS: { name: string; dir: string; B: number; T: number; mask: boolean; 
     B: 2,
     T: 33,
     mask: false,
-    expect: ['SculptRope', 'SculptSiluGrad'],
+    expect: ['SculptRope', 'SculptGated', 'SculptGatedSiluGrad'],
   },
   {
     name: 'llama-tiny',
@@ -451,7 +490,7 @@ const MODELS: { name: string; dir: string; B: number; T: number; mask: boolean; 
     B: 3,
     T: 11,
     mask: true,
-    expect: ['SculptRope', 'SculptRmsNorm', 'SculptSiluGrad'],
+    expect: ['SculptRope', 'SculptRmsNorm', 'SculptGated', 'SculptGatedSiluGrad'],
   },
   {
     name: 'gpt2-tiny',
@@ -470,7 +509,7 @@ for (const m of MODELS) {
     const want = await modelLossAndGrads(m.dir, true, m.B, m.T, m.mask);
     const got = await modelLossAndGrads(m.dir, false, m.B, m.T, m.mask);
     for (const k of m.expect) assert.ok(got.kernels.has(k), `${k} ran`);
-    assert.ok(![...want.kernels].some((k) => /^Sculpt(Rope|RmsNorm|LayerNorm|Silu|GeluNew)/.test(k)), 'all off');
+    assert.ok(![...want.kernels].some((k) => /^Sculpt(Rope|RmsNorm|LayerNorm|Silu|GeluNew|Gated)/.test(k)), 'all off');
     const lossErr = Math.abs(got.loss - want.loss) / Math.abs(want.loss);
     let worst = { name: '', err: 0 };
     assert.equal(got.grads.size, want.grads.size);

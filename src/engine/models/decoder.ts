@@ -112,11 +112,19 @@ export abstract class DecoderLM implements CausalLM {
     const rows = opts.capture && mask ? realRows(mask, past) : null;
     const maskF = mask ? mask.toFloat() : null;
     const positions = maskF ? this.positionsFromMask(maskF, past, T) : null;
+    // The bias is built on first use: only attention's tf ops read it (the fused and BLAS kernels take keyValid),
+    // and its broadcast add costs about a millisecond a forward on wasm. It is made in this forward's scope either
+    // way, since nothing between here and attention opens one.
+    let bias: tf.Tensor | null | undefined;
+    const buildBias = () => this.attentionBias(B, T, past, maskF);
     const ctx: ForwardContext = {
       B,
       T,
       past,
-      bias: this.attentionBias(B, T, past, maskF),
+      get bias() {
+        if (bias === undefined) bias = buildBias();
+        return bias;
+      },
       keyValid: maskF,
       cache,
       positions,

@@ -13,7 +13,7 @@ import { wasmCrossEntropy } from '../kernels/wasm-cross-entropy';
 import { fusedActivation, type FusedActivation } from '../kernels/webgpu/activation';
 import { fusedLayerNorm, fusedRmsNorm } from '../kernels/webgpu/norm';
 import { wasmLayerNorm, wasmNormApplies, wasmRmsNorm } from '../kernels/wasm-norm';
-import { wasmActivation } from '../kernels/wasm-activation';
+import { wasmActivation, wasmGated } from '../kernels/wasm-activation';
 import { wasmRope, wasmRopeApplies } from '../kernels/wasm-rope';
 
 /** nn.Linear: weight [out, in], y = x Wᵀ + b (bias fused into the matmul). */
@@ -80,6 +80,21 @@ export function activation(name: string, where: string): (x: tf.Tensor2D) => tf.
     if (useFused('activation')) return fusedActivation(fused, x);
     if (useWasmFused('activation') && x.dtype === 'float32') return wasmActivation(fused, x) as tf.Tensor2D;
     return f(x);
+  };
+}
+
+/**
+ * A gated MLP's act(gate)·up (LLaMA's SwiGLU, T5's gated-gelu). On wasm, for the activations it fuses, one
+ * kernel each way for the products around the sigmoid (kernels/wasm-activation.ts's wasmGated), the same
+ * numbers as the ops.
+ */
+export function gatedActivation(name: string, where: string): (gate: tf.Tensor2D, up: tf.Tensor2D) => tf.Tensor2D {
+  const act = activation(name, where);
+  const fused = FUSED_ACTIVATIONS[name];
+  return (gate, up) => {
+    if (fused && !useFused('activation') && useWasmFused('activation') && gate.dtype === 'float32')
+      return wasmGated(fused, gate, up) as tf.Tensor2D;
+    return act(gate).mul(up);
   };
 }
 

@@ -17,7 +17,7 @@ import {
 } from './config';
 import { DecoderLM, ForwardContext } from './decoder';
 import { Inventory, InventoryBuilder } from './inventory';
-import { activation, applyRope, attention, embedding, linear, rmsNorm } from './layers';
+import { applyRope, attention, embedding, gatedActivation, linear, rmsNorm } from './layers';
 import type { Architecture, CausalLM, ModelConfig } from './types';
 
 interface Biases {
@@ -134,12 +134,12 @@ export function ropeInvFreq(raw: RawConfig, headDim: number): Float32Array {
 }
 
 class Llama extends DecoderLM {
-  private readonly act: (x: tf.Tensor2D) => tf.Tensor2D;
+  private readonly gated: (gate: tf.Tensor2D, up: tf.Tensor2D) => tf.Tensor2D;
   private readonly invFreq: Float32Array;
 
   constructor(cfg: ModelConfig, raw: RawConfig, params: Map<string, tf.Variable>) {
     super('llama', cfg, raw, params, llamaInventory(cfg, raw));
-    this.act = activation(cfg.activation, 'config.json hidden_act');
+    this.gated = gatedActivation(cfg.activation, 'config.json hidden_act');
     this.invFreq = ropeInvFreq(raw, cfg.headDim);
   }
 
@@ -173,7 +173,7 @@ class Llama extends DecoderLM {
     const x2 = rmsNorm(h, this.w(`${p}.post_attention_layernorm.weight`), eps);
     this.captureMatrix(ctx, `${p}.mlp.gate_proj.weight`, x2);
     this.captureMatrix(ctx, `${p}.mlp.up_proj.weight`, x2);
-    const f = this.act(this.proj(x2, `${p}.mlp.gate_proj`)).mul(this.proj(x2, `${p}.mlp.up_proj`)) as tf.Tensor2D;
+    const f = this.gated(this.proj(x2, `${p}.mlp.gate_proj`), this.proj(x2, `${p}.mlp.up_proj`));
     this.captureMatrix(ctx, `${p}.mlp.down_proj.weight`, f);
     return h.add(this.proj(f, `${p}.mlp.down_proj`));
   }

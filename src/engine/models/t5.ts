@@ -9,7 +9,16 @@ import { tf } from '../tf';
 import { matMul } from '../kernels/matmul';
 import type { RawConfig } from './config';
 import type { Inventory } from './inventory';
-import { activation, crossEntropy, embedding, extendCache, linear, rmsNorm, type LayerCache } from './layers';
+import {
+  activation,
+  crossEntropy,
+  embedding,
+  extendCache,
+  gatedActivation,
+  linear,
+  rmsNorm,
+  type LayerCache,
+} from './layers';
 import {
   addBiases,
   attend,
@@ -78,6 +87,7 @@ export class T5 implements Seq2SeqLM {
   readonly decoderStartTokenId: number;
   private readonly opts: T5Options;
   private readonly act: (x: tf.Tensor2D) => tf.Tensor2D;
+  private readonly gated: (gate: tf.Tensor2D, up: tf.Tensor2D) => tf.Tensor2D;
   private readonly weights: ParamStore;
 
   constructor(
@@ -91,6 +101,7 @@ export class T5 implements Seq2SeqLM {
     this.numDecoderLayers = this.opts.numDecoderLayers;
     this.decoderStartTokenId = this.opts.decoderStartTokenId;
     this.act = activation(config.activation, 'config.json feed_forward_proj');
+    this.gated = gatedActivation(config.activation, 'config.json feed_forward_proj');
     this.weights = new ParamStore(this.arch, params);
   }
 
@@ -182,7 +193,7 @@ export class T5 implements Seq2SeqLM {
     if (this.opts.gated) {
       this.capture(cap, `${m}.wi_0.weight`, x);
       this.capture(cap, `${m}.wi_1.weight`, x);
-      f = this.act(this.proj(`${m}.wi_0.weight`, x)).mul(this.proj(`${m}.wi_1.weight`, x));
+      f = this.gated(this.proj(`${m}.wi_0.weight`, x), this.proj(`${m}.wi_1.weight`, x));
     } else {
       this.capture(cap, `${m}.wi.weight`, x);
       f = this.act(this.proj(`${m}.wi.weight`, x));

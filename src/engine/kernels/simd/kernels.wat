@@ -310,6 +310,59 @@
       (local.set $o (i32.add (local.get $o) (i32.const 4)))
       (br $rest))))
 
+  ;; ---- Gated activations (wasm-activation.ts's wasmGated): act(x)·u with act(x) = x·g, g = σ(z) saved ----
+
+  ;; h = (x·g)·u, each product rounded to float32 as the two tf Muls it replaces round them. n elements; the
+  ;; last n mod 4 one at a time.
+  (func (export "gatedForward") (param $x i32) (param $g i32) (param $u i32) (param $h i32) (param $n i32)
+    (local $o i32) (local $end4 i32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done4 (loop $l
+      (br_if $done4 (i32.ge_u (local.get $o) (local.get $end4)))
+      (v128.store (i32.add (local.get $h) (local.get $o))
+        (f32x4.mul
+          (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (i32.add (local.get $g) (local.get $o))))
+          (v128.load (i32.add (local.get $u) (local.get $o)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l)))
+    (block $done (loop $rest
+      (br_if $done (i32.ge_u (local.get $o) (local.get $bytes)))
+      (f32.store (i32.add (local.get $h) (local.get $o))
+        (f32.mul
+          (f32.mul (f32.load (i32.add (local.get $x) (local.get $o))) (f32.load (i32.add (local.get $g) (local.get $o))))
+          (f32.load (i32.add (local.get $u) (local.get $o)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $rest))))
+
+  ;; The backward's two products, as the tf Muls' gradients round them: t = dh·u (act's gradient, which
+  ;; activationGrad then turns into dx, in place) and du = dh·(x·g) (act(x) recomputed, the forward's rounding).
+  (func (export "gatedGradProducts")
+    (param $x i32) (param $g i32) (param $u i32) (param $dh i32) (param $t i32) (param $du i32) (param $n i32)
+    (local $o i32) (local $end4 i32) (local $bytes i32) (local $d v128) (local $ds f32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done4 (loop $l
+      (br_if $done4 (i32.ge_u (local.get $o) (local.get $end4)))
+      (local.set $d (v128.load (i32.add (local.get $dh) (local.get $o))))
+      (v128.store (i32.add (local.get $t) (local.get $o))
+        (f32x4.mul (local.get $d) (v128.load (i32.add (local.get $u) (local.get $o)))))
+      (v128.store (i32.add (local.get $du) (local.get $o))
+        (f32x4.mul (local.get $d)
+          (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (i32.add (local.get $g) (local.get $o))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l)))
+    (block $done (loop $rest
+      (br_if $done (i32.ge_u (local.get $o) (local.get $bytes)))
+      (local.set $ds (f32.load (i32.add (local.get $dh) (local.get $o))))
+      (f32.store (i32.add (local.get $t) (local.get $o))
+        (f32.mul (local.get $ds) (f32.load (i32.add (local.get $u) (local.get $o)))))
+      (f32.store (i32.add (local.get $du) (local.get $o))
+        (f32.mul (local.get $ds)
+          (f32.mul (f32.load (i32.add (local.get $x) (local.get $o))) (f32.load (i32.add (local.get $g) (local.get $o))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $rest))))
+
   ;; ---- Rotary embedding (wasm-rope.ts), x [B, T, H, D], half = D / 2 a multiple of 4 ----
 
   ;; forward:  y₁ = x₁·c₁ - x₂·s₁,  y₂ = x₂·c₂ + x₁·s₂;  transposed (the backward, on dy in x's place):

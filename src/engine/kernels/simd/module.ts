@@ -86,6 +86,10 @@ export interface SimdKernels {
   /** kind 0: silu, 1: gelu_new. */
   activationGrad(x: number, g: number, dy: number, dx: number, n: number, kind: number): void;
   geluArgument(x: number, z: number, n: number): void;
+  /** h = (x·g)·u over n floats, each product rounded to float32. */
+  gatedForward(x: number, g: number, u: number, h: number, n: number): void;
+  /** t = dh·u and du = dh·(x·g) over n floats. */
+  gatedGradProducts(x: number, g: number, u: number, dh: number, t: number, du: number, n: number): void;
   /** Strides in bytes. */
   rope(
     x: number,
