@@ -54,25 +54,36 @@ export interface RunHooks {
   shouldStop(): boolean;
   /** Sequence number of the last event written (stored in checkpoints). */
   lastSeq(): number;
+  /**
+   * What the run is doing before its first event: the trainer sends it to the host as `alive` notices, so that
+   * a host's start-up timeout does not end a run that is loading a large model or tokenizing a large dataset.
+   */
+  phase?(what: string): void;
 }
 
 export type RunOutcome = 'finished' | 'stopped' | 'failed';
 
 export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: ResumeSource): Promise<RunOutcome> {
   const { config } = spec;
+  const phase = (what: string) => hooks.phase?.(what);
+  phase(`starting the ${config.backend} backend`);
   const backend = await selectBackend(config.backend);
   const dataWarnings: { message: string; code: string }[] = [];
   const warnData = (message: string, code: string) => dataWarnings.push({ message, code });
+  phase('reading the tasks');
   const tasks = loadTasks(config, spec.order, warnData);
   const dir = modelDir(config);
   // The tokenizer and the data measured against it, as `sculpt validate` checks them: before a weight is read.
+  phase('tokenizing the tasks and checking them against the model');
   const tok = checkRunInputs(config, tasks, checkModelFolder(dir).inventory, warnData);
+  phase('loading the model');
   const model = loadPretrained(dir);
   const training = config.training;
   // The newest checkpoint that passes every check against this run and this model; nothing is written before.
   let chosen: ReturnType<typeof chooseCheckpoint> | undefined;
   try {
     if (from?.candidates.length) {
+      phase('choosing the checkpoint to resume from');
       const expect = {
         tasks: tasks.length,
         epochs: training.epochs,
@@ -96,7 +107,10 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
   try {
     // A NaN in the pretrained weights is a corrupt file, not a learning-rate problem (a resumed run's
     // checkpoint is checked when it is chosen).
-    if (!resume) await assertFiniteWeights(dir, model.params);
+    if (!resume) {
+      phase('checking that the weights are finite');
+      await assertFiniteWeights(dir, model.params);
+    }
     const counts = paramCounts(model.inventory);
     hooks.emit({
       type: 'run-started',

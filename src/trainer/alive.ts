@@ -1,7 +1,8 @@
 /**
  * Notices that the trainer is alive (`alive`, src/protocol/trainer.ts) for the time before its first event: the
- * host kills a trainer that says nothing for its start-up timeout (120 s in the extension), and the PyTorch
- * engine's first event waits for its worker to load the model, which for a large checkpoint takes longer. Notices
+ * host kills a trainer that says nothing for its start-up timeout (120 s in the extension), and the first event
+ * waits for the model to load (in the PyTorch engine's worker, or in this process for the tfjs engine) and the
+ * data to be tokenized, which for a large checkpoint or dataset takes longer. Notices
  * go over the trainer's IPC channel only: without one (the CLI's runs, which have no start-up timeout, and tests)
  * nobody is waiting for them. They are not events and never reach events.jsonl.
  */
@@ -14,6 +15,12 @@ import type { AliveMessage } from '../protocol/trainer';
 export const ALIVE_INTERVAL_MS = 30_000;
 
 export type SendAlive = (m: AliveMessage) => void;
+
+/** Where the notices before a run's first event go (tests); by default the trainer's IPC channel, every 30 s. */
+export interface AliveNotices {
+  send?: SendAlive;
+  intervalMs?: number;
+}
 
 /** The part of `process` that notices go through (a stand-in in tests). */
 export interface IpcProcess {

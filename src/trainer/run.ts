@@ -29,6 +29,7 @@ import { BackendError } from '../engine/backend';
 import { WriteFailedError } from '../engine/io/write-failure';
 import { EventWriter } from './event-writer';
 import { runTorch } from './torch/bridge';
+import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type AliveNotices } from './alive';
 import { TorchWorkerError } from './torch/worker-error';
 
 type ErrorBody = Omit<ErrorEvent, 'v' | 'runId' | 'seq' | 'time'>;
@@ -38,6 +39,8 @@ export interface RunFolderOptions {
   shouldStop: () => boolean;
   /** Called with every event written (e.g. to print progress). */
   echo?: (e: SculptEvent) => void;
+  /** Where the alive notices before the first event go (default: the IPC channel, if any). */
+  notices?: AliveNotices;
 }
 
 /** config.json differs from the config the run was created with. */
@@ -99,7 +102,26 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
     };
     // Leftovers of an interrupted checkpoint write or prune: never read, removed before this session writes any.
     removeTemporaries(runDir);
-    return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, hooks, from);
+    // Until the first event the host hears what the engine does (loading a model can outlast its start-up
+    // timeout); the notices stop as that event goes out.
+    const alive = startHeartbeat(
+      opts.notices?.send ?? ipcSendAlive(),
+      'reading the run folder',
+      opts.notices?.intervalMs ?? ALIVE_INTERVAL_MS,
+    );
+    const tfjsHooks = {
+      ...hooks,
+      emit: (b: EventBody) => {
+        alive.stop();
+        hooks.emit(b);
+      },
+      phase: (what: string) => alive.phase(what),
+    };
+    try {
+      return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, tfjsHooks, from);
+    } finally {
+      alive.stop();
+    }
   } catch (e) {
     const event = errorEvent(e, runDir);
     // Also to trainer.log, whose end the CLI prints when a trainer fails: the only record when the event below

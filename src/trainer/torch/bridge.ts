@@ -27,7 +27,7 @@ import { hasValidation } from '../../engine/run-evaluation';
 import { childPath, checkpointsDir } from '../../engine/run-checkpoint';
 import { clearPredictionsFrom } from '../../runs/predictions';
 import { metricsAfter, runFinishedBody } from '../../runs/metrics';
-import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type Heartbeat, type SendAlive } from '../alive';
+import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type AliveNotices, type Heartbeat } from '../alive';
 import { EvalRows } from './eval-rows';
 import { LossChecks } from './loss-checks';
 import { prepareRun } from './prepare';
@@ -41,12 +41,6 @@ import { startWorker, type WorkerExit } from './worker-process';
 /** The file a stop request becomes; the worker's ranks agree on it at their next step. */
 export const STOP_REQUEST_FILE = 'stop-request';
 const STOP_POLL_MS = 100;
-
-/** Where the notices before run-started go (tests); by default the trainer's IPC channel, every 30 s. */
-export interface AliveNotices {
-  send?: SendAlive;
-  intervalMs?: number;
-}
 
 export async function runTorch(
   given: RunSpec,
