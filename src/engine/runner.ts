@@ -66,7 +66,7 @@ export type RunOutcome = 'finished' | 'stopped' | 'failed';
 export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: ResumeSource): Promise<RunOutcome> {
   const { config } = spec;
   const phase = (what: string) => hooks.phase?.(what);
-  phase(`starting the ${config.backend} backend`);
+  phase(config.backend === 'auto' ? 'choosing the backend' : `starting the ${config.backend} backend`);
   const backend = await selectBackend(config.backend);
   const dataWarnings: { message: string; code: string }[] = [];
   const warnData = (message: string, code: string) => dataWarnings.push({ message, code });

@@ -23,6 +23,7 @@ import { selectBackend } from '../../src/engine/backend';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { activation, applyRope, gatedActivation, layerNorm, rmsNorm } from '../../src/engine/models/layers';
 import { useWasmFused, WASM_FUSED_KERNELS } from '../../src/engine/kernels/webgpu/switches';
+import { wasmGated } from '../../src/engine/kernels/wasm-activation';
 import { fixture, repoRoot } from '../helpers/paths';
 import { seededValues } from '../helpers/webgpu';
 
@@ -393,6 +394,11 @@ test("wasm gated activations: act(gate)·up in one kernel each way, bit for bit 
             );
         });
       }
+  // A gate and an up of different shapes (a config whose projections disagree) is an error naming both.
+  const gate = tf.zeros([4, 6]);
+  const up = tf.zeros([4, 5]);
+  assert.throws(() => wasmGated('silu', gate, up), /wasmGated: gate \[4,6\] and up \[4,5\] differ in shape/);
+  tf.dispose([gate, up]);
 });
 
 test('SCULPT_WASM_UNFUSED names rope, norm and activation', async () => {

@@ -181,7 +181,8 @@ export function wasmGated(name: WasmActivation, x: tf.Tensor, u: tf.Tensor): tf.
   if (tf.getBackend() !== 'wasm') throw new Error(`wasmGated needs the wasm backend (active: ${tf.getBackend()})`);
   if (x.dtype !== 'float32' || u.dtype !== 'float32')
     throw new Error(`wasmGated: float32 only, got ${x.dtype}, ${u.dtype}`);
-  if (!sameShape(x, u)) throw new RangeError(`wasmGated: gate [${x.shape}] and up [${u.shape}] differ in shape`);
+  if (!tf.util.arraysEqual(x.shape, u.shape))
+    throw new RangeError(`wasmGated: gate [${x.shape}] and up [${u.shape}] differ in shape`);
   registerWasmActivation();
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [gate, up, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
@@ -195,8 +196,4 @@ export function wasmGated(name: WasmActivation, x: tf.Tensor, u: tf.Tensor): tf.
     };
   });
   return f(x, u);
-}
-
-function sameShape(a: tf.Tensor, b: tf.Tensor): boolean {
-  return a.rank === b.rank && a.shape.every((d, i) => d === b.shape[i]);
 }

@@ -92,7 +92,8 @@ export function gatedActivation(name: string, where: string): (gate: tf.Tensor2D
   const act = activation(name, where);
   const fused = FUSED_ACTIVATIONS[name];
   return (gate, up) => {
-    if (fused && !useFused('activation') && useWasmFused('activation') && gate.dtype === 'float32')
+    // On webgpu useWasmFused is false: act() there takes the fused webgpu activation.
+    if (fused && useWasmFused('activation') && gate.dtype === 'float32')
       return wasmGated(fused, gate, up) as tf.Tensor2D;
     return act(gate).mul(up);
   };
