@@ -15,6 +15,7 @@
 import { basename, join } from 'node:path';
 import type { EventBody, ErrorEvent, SculptEvent } from '../protocol/events';
 import { resolveStoredConfig } from '../protocol/config-validate';
+import type { ResolvedConfig } from '../protocol/config-resolved';
 import { InputError } from '../protocol/errors';
 import { runExperiment, DivergenceError, type RunOutcome } from '../engine/runner';
 import { EVENTS_FILE, changedConfigFields, readRunDir } from '../runs/run-dir';
@@ -29,7 +30,7 @@ import { BackendError } from '../engine/backend';
 import { WriteFailedError } from '../engine/io/write-failure';
 import { EventWriter } from './event-writer';
 import { runTorch } from './torch/bridge';
-import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type AliveNotices } from './alive';
+import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type AliveNotices, type Heartbeat } from './alive';
 import { TorchWorkerError } from './torch/worker-error';
 
 type ErrorBody = Omit<ErrorEvent, 'v' | 'runId' | 'seq' | 'time'>;
@@ -86,39 +87,15 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
       });
     }
     const config = resolveStoredConfig(stored, join(runDir, 'config.json'));
-    // The PyTorch engine: the same folder checks above, then its worker; its checkpoints are committed by the log.
-    if (config.engine === 'torch') {
-      removeTemporaries(runDir);
-      const spec = { config, methodIndex: job.methodIndex, order: job.order, runDir };
-      return await runTorch(spec, hooks, log.events);
-    }
-    const candidates = checkpointCandidates(runDir);
-    // Events but no checkpoint: an earlier attempt ended before its first checkpoint. This one starts over and
-    // replaces that attempt's events.
-    const firstSeq = log.events.reduce((m, e) => Math.min(m, e.seq), Infinity);
-    const from: ResumeSource = {
-      candidates,
-      ...(candidates.length === 0 && log.events.length ? { restartOf: firstSeq } : {}),
-    };
-    // Leftovers of an interrupted checkpoint write or prune: never read, removed before this session writes any.
-    removeTemporaries(runDir);
     // Until the first event the host hears what the engine does (loading a model can outlast its start-up
-    // timeout); the notices stop as that event goes out.
+    // timeout); the notices stop as that event goes out, or when the engine returns.
     const alive = startHeartbeat(
       opts.notices?.send ?? ipcSendAlive(),
       'reading the run folder',
       opts.notices?.intervalMs ?? ALIVE_INTERVAL_MS,
     );
-    const tfjsHooks = {
-      ...hooks,
-      emit: (b: EventBody) => {
-        alive.stop();
-        hooks.emit(b);
-      },
-      phase: (what: string) => alive.phase(what),
-    };
     try {
-      return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, tfjsHooks, from);
+      return await runEngine(config, alive);
     } finally {
       alive.stop();
     }
@@ -133,6 +110,34 @@ export async function runFolder(runDir: string, opts: RunFolderOptions): Promise
       console.error(`this error could not be recorded in the event log either: ${(again as Error).message}`);
     }
     return 'failed';
+  }
+
+  async function runEngine(config: ResolvedConfig, alive: Heartbeat): Promise<RunOutcome> {
+    // The PyTorch engine: the same folder checks above, then its worker; its checkpoints are committed by the log.
+    if (config.engine === 'torch') {
+      removeTemporaries(runDir);
+      const spec = { config, methodIndex: job.methodIndex, order: job.order, runDir };
+      return await runTorch(spec, hooks, log.events, alive);
+    }
+    const candidates = checkpointCandidates(runDir);
+    // Events but no checkpoint: an earlier attempt ended before its first checkpoint. This one starts over and
+    // replaces that attempt's events.
+    const firstSeq = log.events.reduce((m, e) => Math.min(m, e.seq), Infinity);
+    const from: ResumeSource = {
+      candidates,
+      ...(candidates.length === 0 && log.events.length ? { restartOf: firstSeq } : {}),
+    };
+    // Leftovers of an interrupted checkpoint write or prune: never read, removed before this session writes any.
+    removeTemporaries(runDir);
+    const tfjsHooks = {
+      ...hooks,
+      emit: (b: EventBody) => {
+        alive.stop();
+        hooks.emit(b);
+      },
+      phase: (what: string) => alive.phase(what),
+    };
+    return await runExperiment({ config, methodIndex: job.methodIndex, order: job.order, runDir }, tfjsHooks, from);
   }
 }
 

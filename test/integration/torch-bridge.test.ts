@@ -12,10 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig, TaskConfig } from '../../src/protocol/config';
-import { resolveStoredConfig, validateConfig, type ResolvedConfig } from '../../src/protocol/config-validate';
-import type { EventBody, SculptEvent } from '../../src/protocol/events';
+import { validateConfig, type ResolvedConfig } from '../../src/protocol/config-validate';
+import type { SculptEvent } from '../../src/protocol/events';
 import { isTrainerMessage, type AliveMessage } from '../../src/protocol/trainer';
-import { createRunFolder, readRunDir } from '../../src/runs/run-dir';
+import { createRunFolder } from '../../src/runs/run-dir';
 import { effectiveEvents, foldRun } from '../../src/runs/fold';
 import { metricsAfter } from '../../src/runs/metrics';
 import { listPredictionSets } from '../../src/runs/predictions';
@@ -32,7 +32,7 @@ import { Optimizer } from '../../src/engine/optim';
 import { checkRunInputs } from '../../src/engine/run-inputs';
 import { TaskTrainer } from '../../src/engine/task-trainer';
 import { prepareRun, type Manifest } from '../../src/trainer/torch/prepare';
-import { runTorch } from '../../src/trainer/torch/bridge';
+import { runFolder as runTrainerFolder } from '../../src/trainer/run';
 import { tinyExperiment, tinyTasks, tinyTraining } from '../helpers/experiment';
 import { fixture, repoRoot } from '../helpers/paths';
 import { RUN_ENV, TRAINER, assertEventLog, events } from '../helpers/runs';
@@ -362,7 +362,10 @@ test('a torch run: the events of a tfjs run in the same order, valid, with accur
     'every event also went over IPC',
   );
   // Before run-started, over the same channel: the trainer's notices that it is alive, from its first phase on.
-  assert.equal(s.notices[0]?.phase, 'checking Python and torch');
+  assert.deepEqual(
+    s.notices.slice(0, 2).map((n) => n.phase),
+    ['reading the run folder', 'checking Python and torch'],
+  );
   // The worker's log lines go to the trainer's stdout (trainer.log), with the repository's python/ on PYTHONPATH.
   assert.match(s.stdout, /fake worker: 2 tasks, resume none/);
   assert.ok(s.stdout.includes(`PYTHONPATH=${join(repoRoot, 'python')}`), s.stdout);
@@ -610,26 +613,22 @@ test("a task's boundary work (ranks, warnings) sent after its task-started is lo
 });
 
 test('until the worker says hello, the host hears alive notices with the phase; none after hello or exit', async () => {
-  /** runTorch in this process, with notices every 50 ms and the fake worker's options in its environment. */
+  /** The trainer's runFolder in this process, with notices every 50 ms and the fake worker's options set. */
   const run = async (fake: Record<string, string>) => {
     const dir = runFolder(torchConfig());
-    const { config, job } = readRunDir(dir);
-    const spec = {
-      config: resolveStoredConfig(config, join(dir, 'config.json')),
-      methodIndex: job.methodIndex,
-      order: job.order,
-      runDir: dir,
-    };
-    const emitted: EventBody[] = [];
-    const hooks = { emit: (b: EventBody) => emitted.push(b), shouldStop: () => false, lastSeq: () => emitted.length };
+    const emitted: SculptEvent[] = [];
     const notices: { phase: string; after: number }[] = [];
     const send = (m: { phase: string }) => notices.push({ phase: m.phase, after: emitted.length });
     Object.assign(process.env, fake);
     try {
-      const outcome = await runTorch(spec, hooks, [], { send, intervalMs: 50 }).catch((e: Error) => e);
+      const outcome = await runTrainerFolder(dir, {
+        shouldStop: () => false,
+        echo: (e) => emitted.push(e),
+        notices: { send, intervalMs: 50 },
+      });
       const atEnd = notices.length;
       await new Promise((r) => setTimeout(r, 150));
-      assert.equal(notices.length, atEnd, 'no notice once runTorch has returned: no timer left running');
+      assert.equal(notices.length, atEnd, 'no notice once the run has returned: no timer left running');
       return { outcome, emitted, notices };
     } finally {
       for (const k of Object.keys(fake)) delete process.env[k];
@@ -642,7 +641,12 @@ test('until the worker says hello, the host hears alive notices with the phase; 
   assert.equal(slow.emitted[0].type, 'run-started');
   assert.deepEqual(
     [...new Set(slow.notices.map((n) => n.phase))],
-    ['checking Python and torch', "preparing the run's data", 'loading the model in the PyTorch worker'],
+    [
+      'reading the run folder',
+      'checking Python and torch',
+      "preparing the run's data",
+      'loading the model in the PyTorch worker',
+    ],
   );
   const loading = slow.notices.filter((n) => n.phase.startsWith('loading')).length;
   assert.ok(loading >= 4, `${loading} notices while the worker loaded for 400 ms`);
@@ -652,9 +656,10 @@ test('until the worker says hello, the host hears alive notices with the phase; 
     'the notices stop at hello: run-started is the first event and nothing follows it',
   );
 
-  // A worker that exits without a word: the run fails, and the notices stop with it.
+  // A worker that exits without a word: the run fails with an error event, and the notices stop with it.
   const silent = await run({ SCULPT_FAKE_WORKER: 'exit0' });
-  assert.ok(silent.outcome instanceof Error, String(silent.outcome));
+  assert.equal(silent.outcome, 'failed');
+  assert.equal(silent.emitted.at(-1)?.type, 'error');
   assert.equal(silent.notices.at(-1)?.phase, 'loading the model in the PyTorch worker');
 });
 

@@ -27,7 +27,7 @@ import { hasValidation } from '../../engine/run-evaluation';
 import { childPath, checkpointsDir } from '../../engine/run-checkpoint';
 import { clearPredictionsFrom } from '../../runs/predictions';
 import { metricsAfter, runFinishedBody } from '../../runs/metrics';
-import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type AliveNotices, type Heartbeat } from '../alive';
+import type { Heartbeat } from '../alive';
 import { EvalRows } from './eval-rows';
 import { LossChecks } from './loss-checks';
 import { prepareRun } from './prepare';
@@ -42,17 +42,17 @@ import { startWorker, type WorkerExit } from './worker-process';
 export const STOP_REQUEST_FILE = 'stop-request';
 const STOP_POLL_MS = 100;
 
+/**
+ * `alive`: the trainer's heartbeat (runFolder starts it), told each start-up phase here and stopped at the
+ * worker's hello, and at the latest when this returns.
+ */
 export async function runTorch(
   given: RunSpec,
   hooks: RunHooks,
   log: readonly SculptEvent[],
-  notices: AliveNotices = {},
+  alive: Heartbeat,
 ): Promise<RunOutcome> {
-  const alive = startHeartbeat(
-    notices.send ?? ipcSendAlive(),
-    'checking Python and torch',
-    notices.intervalMs ?? ALIVE_INTERVAL_MS,
-  );
+  alive.phase('checking Python and torch');
   try {
     return await runSession(given, hooks, log, alive);
   } finally {
