@@ -8,12 +8,15 @@
  * Data order is a function of (seed, task, epoch) and everything stateful (weights, optimizer, method, both
  * matrices so far) is in the checkpoint, so a resumed run ends with the same numbers as an uninterrupted one.
  */
+import { join } from 'node:path';
 import { tf } from './tf';
 import type { ResolvedConfig } from '../protocol/config-validate';
 import { methodLabel } from '../protocol/config-validate';
 import type { EventBody } from '../protocol/events';
 import { selectBackend } from './backend';
-import { checkModelFolder, loadPretrained } from './io/checkpoint';
+import { checkModelFolder, loadPretrained, writeModelWeights } from './io/checkpoint';
+import { completeFinalModel, startFinalModel } from './io/final-model';
+import { WriteFailedError } from './io/write-failure';
 import { checkRunInputs } from './run-inputs';
 import { paramCounts } from './models/inventory';
 import type { CausalLM } from './models/types';
@@ -296,6 +299,7 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
         return 'stopped';
       }
     }
+    if (config.checkpoint.final) await writeFinalModel(model, method, config, spec.runDir);
     hooks.emit(
       runFinishedBody({ matrix, zeroShot, validationMatrix, validationZeroShot }, (Date.now() - started) / 1000),
     );
@@ -305,6 +309,21 @@ export async function runExperiment(spec: RunSpec, hooks: RunHooks, from?: Resum
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/** `<runDir>/model/`: the trained model with the method's changes merged (O-LoRA's pairs), as a HF folder. */
+async function writeFinalModel(model: CausalLM, method: Method, config: ResolvedConfig, runDir: string): Promise<void> {
+  const staging = startFinalModel(runDir);
+  const overrides = method.weightOverrides?.() ?? null;
+  const file = join(staging, 'model.safetensors');
+  try {
+    await writeModelWeights(model, file, overrides);
+  } catch (e) {
+    throw e instanceof WriteFailedError ? e : new WriteFailedError(file, 'write the final model', e);
+  } finally {
+    if (overrides) tf.dispose([...overrides.values()]);
+  }
+  completeFinalModel(config, runDir);
 }
 
 /** The position before the first step of `task`. */

@@ -839,10 +839,19 @@ export interface CheckpointPolicy {
    */
   every?: 'task' | 'epoch' | 'never' | number;
   /**
-   * Checkpoints kept (older ones are deleted); the final model is always kept.
+   * Run checkpoints kept (older ones are deleted). The fine-tuned model is not one of them: see `final`.
    * @asType integer
    * @minimum 1
    * @default 2
    */
   keep?: number;
+  /**
+   * Write the fine-tuned model once the last task is trained, as a Hugging Face checkpoint folder
+   * `<run folder>/model/` (config.json, model.safetensors with the method's changes merged into the weights, the
+   * tokenizer's files): what `from_pretrained`, `sculpt inspect` and a later experiment's `model` load. Run
+   * checkpoints hold training state to resume from, not a model to use. `false` saves the disk a large grid of
+   * runs would fill.
+   * @default true
+   */
+  final?: boolean;
 }

@@ -229,17 +229,29 @@ export function loadPretrained(dir: string): CausalLM {
  */
 export async function saveCheckpoint(model: CausalLM, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const tensors = new Map<string, StTensor>();
-  for (const p of model.inventory.params) {
-    const v = model.params.get(p.name);
-    if (!v) throw new Error(`saveCheckpoint: the model has no parameter '${p.name}' (was it disposed?)`);
-    const dtype = (model.paramDtypes.get(p.name) ?? 'F32') as StTensor['dtype'];
-    // Asynchronous read: webgpu has no synchronous readback in Node.
-    tensors.set(p.name, { dtype, shape: [...v.shape], data: (await v.data()) as Float32Array });
-  }
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+  await writeModelWeights(model, join(dir, 'model.safetensors'));
   const configPath = join(dir, 'config.json');
   const temp = join(dir, `.config.json.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   writeFileSync(temp, JSON.stringify(model.rawConfig, null, 2) + '\n');
   renameSync(temp, configPath);
+}
+
+/**
+ * Writes the model's parameters to a model.safetensors file with the keys and dtypes it was loaded with (a tied
+ * head once, as HF stores it); `overrides` (a method's merged weights) replace the variables they name.
+ */
+export async function writeModelWeights(
+  model: CausalLM,
+  file: string,
+  overrides: ReadonlyMap<string, tf.Tensor> | null = null,
+): Promise<void> {
+  const tensors = new Map<string, StTensor>();
+  for (const p of model.inventory.params) {
+    const v = overrides?.get(p.name) ?? model.params.get(p.name);
+    if (!v) throw new Error(`the model has no parameter '${p.name}' to write (was it disposed?)`);
+    const dtype = (model.paramDtypes.get(p.name) ?? 'F32') as StTensor['dtype'];
+    // Asynchronous read: webgpu has no synchronous readback in Node.
+    tensors.set(p.name, { dtype, shape: [...v.shape], data: (await v.data()) as Float32Array });
+  }
+  writeSafetensors(file, tensors, { format: 'pt' });
 }

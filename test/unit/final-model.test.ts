@@ -1,0 +1,101 @@
+/**
+ * The fine-tuned model a tfjs run leaves (`checkpoint.final`, src/engine/io/final-model.ts): a Hugging Face
+ * folder that a later experiment loads as its `model`, and that scores every test example as the run's own last
+ * evaluation did, O-LoRA's adapters merged in. With `final: false` nothing is written.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { join } from 'node:path';
+import type { ExperimentConfig } from '../../src/protocol/config';
+import { validateConfig } from '../../src/protocol/config-validate';
+import type { SculptEvent } from '../../src/protocol/events';
+import { createRunDir } from '../../src/runs/run-dir';
+import { listPredictionSets, readPredictionRecords } from '../../src/runs/predictions';
+import { builtinModelDir } from '../../src/runs/builtin';
+import { runFolder } from '../../src/trainer/run';
+import { tempDir } from './models-util';
+
+const TASKS = [
+  { name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 16, testLimit: 8 },
+  { name: 'topic', source: { builtin: 'tiny/topic' }, trainLimit: 16, testLimit: 8 },
+];
+
+async function run(work: string, name: string, over: Partial<ExperimentConfig>) {
+  const raw = {
+    name,
+    model: 'builtin:tiny-llama',
+    backend: 'cpu',
+    tasks: TASKS,
+    methods: [{ method: 'o-lora', r: 4 }],
+    training: { epochs: 1, batchSize: 4 },
+    output: join(work, 'runs'),
+    ...over,
+  };
+  const { config, issues } = validateConfig(raw, { file: join(work, `${name}.sculpt.json`), path, exists: existsSync });
+  assert.ok(config, JSON.stringify(issues));
+  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
+  const events: SculptEvent[] = [];
+  const outcome = await runFolder(dir, { shouldStop: () => false, echo: (e) => events.push(e) });
+  assert.equal(outcome, 'finished', readFileSync(join(dir, 'events.jsonl'), 'utf8'));
+  return { dir, events };
+}
+
+/** Each test example's per-label scores at one evaluation point, by task and example index. */
+function scoresAt(runDir: string, afterTask: number): Map<string, Record<string, number | null>> {
+  const out = new Map<string, Record<string, number | null>>();
+  for (const set of listPredictionSets(runDir).sets) {
+    if (set.afterTask !== afterTask || set.split !== 'test' || set.mode !== 'rank') continue;
+    for (const r of readPredictionRecords(runDir, set).records) out.set(`${set.task}/${r.index}`, r.scores!);
+  }
+  return out;
+}
+
+test('a run leaves its fine-tuned model, O-LoRA merged in: loaded as a model it scores the test sets as the last evaluation did', async () => {
+  const work = tempDir('final-model');
+  const first = await run(work, 'trained', {});
+  const model = join(first.dir, 'model');
+  assert.deepEqual(readdirSync(model).sort(), [
+    'config.json',
+    'model.safetensors',
+    'tokenizer.json',
+    'tokenizer_config.json',
+  ]);
+  assert.ok(!existsSync(join(first.dir, '.model.partial')), 'no staging folder left behind');
+  const base = builtinModelDir('builtin:tiny-llama');
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+    assert.equal(readFileSync(join(model, f), 'utf8'), readFileSync(join(base, f), 'utf8'), `${f} as the base's`);
+  assert.notDeepEqual(
+    readFileSync(join(model, 'model.safetensors')),
+    readFileSync(join(base, 'model.safetensors')),
+    'the weights moved',
+  );
+
+  // The saved folder as another experiment's model: its zero-shot evaluation is the first run's last one.
+  const again = await run(work, 'reloaded', {
+    model: model,
+    methods: [{ method: 'seqft' }],
+    eval: { zeroShot: true, predictions: 'all' },
+  });
+  const last = scoresAt(first.dir, TASKS.length - 1);
+  const reloaded = scoresAt(again.dir, -1);
+  assert.equal(last.size, 16, 'both tasks, every test example');
+  assert.deepEqual([...reloaded.keys()].sort(), [...last.keys()].sort());
+  for (const [key, scores] of last)
+    for (const [label, s] of Object.entries(scores))
+      assert.ok(
+        Math.abs(reloaded.get(key)![label]! - s!) <= 1e-5,
+        `${key} ${label}: ${reloaded.get(key)![label]} vs ${s}`,
+      );
+  const accuracies = (events: SculptEvent[], afterTask: number) =>
+    events.flatMap((e) => (e.type === 'eval' && e.afterTask === afterTask && e.split === 'test' ? [e.accuracy] : []));
+  assert.deepEqual(accuracies(again.events, -1), accuracies(first.events, TASKS.length - 1));
+});
+
+test('checkpoint.final false: no model folder and no staging folder', async () => {
+  const work = tempDir('final-model-off');
+  const { dir } = await run(work, 'off', { checkpoint: { final: false }, methods: [{ method: 'seqft' }] });
+  assert.ok(!existsSync(join(dir, 'model')));
+  assert.ok(!existsSync(join(dir, '.model.partial')));
+});
