@@ -143,8 +143,9 @@ function aggregateMethod(method: string, runs: readonly RunSummary[], tasks: rea
 }
 
 /** The key of a grid cell; null when the log does not say which cell the run is (logs from before orders). */
+/** A run's cell: its order and seed within its setting (runs of different settings never pair). */
 function cellKey(r: RunSummary): string | null {
-  return r.order == null || r.seed == null ? null : `${r.order}|${r.seed}`;
+  return r.order == null || r.seed == null ? null : `${r.setting ?? ''}|${r.order}|${r.seed}`;
 }
 
 interface Pairing {
@@ -301,6 +302,16 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
   if (sizes.size > 1) {
     const counts = methods.filter((m) => m.n > 0).map((m) => `${m.method} ${m.n}`);
     notes.push(`The methods have different numbers of finished runs (${counts.join(', ')}).`);
+  }
+  const settings = new Map<string, string[]>();
+  for (const r of runs)
+    if (isCounted(r)) settings.set(r.setting ?? '', [...(settings.get(r.setting ?? '') ?? []), r.name]);
+  if (settings.size > 1) {
+    const groups = [...settings.values()].map((names) => `(${nameList(names, 3)})`);
+    notes.push(
+      `The runs come from ${settings.size} settings whose model, tasks, orders, training or evaluation differ: ` +
+        `${groups.join(', ')}. Methods are paired only within a setting; each method's mean pools all of them.`,
+    );
   }
   const foreign = runs.filter((r) => isCounted(r) && r.tasks.some((t) => !tasks.includes(t)));
   if (foreign.length) {

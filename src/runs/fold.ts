@@ -65,6 +65,12 @@ export interface RunSummary {
   /** The loss of the last step. */
   loss: number | null;
   phase: RunPhase;
+  /**
+   * What its experiment held fixed (model, tokenizer, tasks, orders, training, evaluation) as a fingerprint of its
+   * folder's config.json (run-dir.ts's withFolderJob); reports pair runs only within one setting. Absent without
+   * a readable config.
+   */
+  setting?: string;
 }
 
 export function emptySummary(name: string): RunSummary {

@@ -177,13 +177,42 @@ export function withFolderJob(s: RunSummary, config: unknown, job: unknown): Run
       ? ((entry as { label?: string; method?: string }).label ?? (entry as { method?: string }).method)
       : undefined;
   const int = (v: unknown): number | null => (Number.isInteger(v) ? (v as number) : null);
+  const setting = settingOf(config);
   return {
     ...s,
+    ...(setting ? { setting } : {}),
     method: s.method !== '?' || typeof label !== 'string' ? s.method : label,
     // job.json says which cell of the grid the folder is; the log's own figures only fill in where it does not.
     order: int(j.order) ?? s.order,
     seed: int(j.seed) ?? s.seed ?? int(c.seed),
   };
+}
+
+/**
+ * The parts of a run's config that every method of a comparison must share, the ones that decide what an
+ * accuracy means: the model and tokenizer, the tasks, the orders, the training and the evaluation. The methods,
+ * seed, name, output folder, backend and checkpointing are left out: runs of one setting differ in those and
+ * stay comparable.
+ */
+const SETTING_FIELDS = ['model', 'tokenizer', 'tasks', 'orders', 'training', 'eval'] as const;
+
+/** A short fingerprint of a config's setting (SETTING_FIELDS, keys in sorted order); undefined for a non-object. */
+export function settingOf(config: unknown): string | undefined {
+  if (!config || typeof config !== 'object' || Array.isArray(config)) return undefined;
+  const c = config as Record<string, unknown>;
+  const picked = Object.fromEntries(SETTING_FIELDS.map((k) => [k, c[k] ?? null]));
+  return sha256(canonicalJson(picked)).slice(0, 12);
+}
+
+/** JSON with every object's keys sorted, so that two equal configs written in another key order agree. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
 
 export class RunDirError extends Error {

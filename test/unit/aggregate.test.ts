@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { aggregateRuns } from '../../src/runs/aggregate';
+import { settingOf } from '../../src/runs/run-dir';
 import { finishSummary, type RunSummary } from '../../src/runs/fold';
 import { signFlipTest } from '../../src/runs/stats';
 import { BASE, failedRun, gridRun, TASKS, ZERO_SHOT } from '../helpers/summaries';
@@ -135,6 +136,71 @@ test('pairing ignores position: runs without (order, seed) are not paired, diffe
   assert.equal(c.metrics.AA.p, signFlipTest(c.metrics.AA.pairs.map((p) => p.diff)).p);
   assert.equal(c.metrics.AA.p, 1 / 32);
   assert.equal(c.metrics.AA.verdict, 'better');
+});
+
+test('runs of different settings never pair, whatever order they come in, and a note says the settings differ', () => {
+  // Two experiments of the same cells, one trained longer (another setting): lora is +3 in the first, -4 in the
+  // second. Pooled by (order, seed) alone, the first experiment listed would decide every pair.
+  const short = [0, 1, 2].flatMap((s) => [
+    gridRun('seqft', 0, s, 0, { setting: 'short' }),
+    gridRun('lora', 0, s, 3, { setting: 'short' }),
+  ]);
+  const long = [0, 1, 2].flatMap((s) => [
+    gridRun('seqft', 0, s, 10, { setting: 'long' }),
+    gridRun('lora', 0, s, 6, { setting: 'long' }),
+  ]);
+  for (const runs of [
+    [...short, ...long],
+    [...long, ...short],
+  ]) {
+    const agg = aggregateRuns(runs);
+    const aa = agg.comparisons[0].metrics.AA;
+    assert.equal(aa.n, 6, 'every run has its partner within its own setting');
+    assert.deepEqual(aa.pairs.map((p) => Math.round(p.diff)).sort(), [-4, -4, -4, 3, 3, 3]);
+    assert.ok(Math.abs(aa.mean! + 0.5) < 1e-9);
+    assert.ok(!agg.notes.some((n) => n.includes('without a partner')), agg.notes.join('\n'));
+    assert.ok(
+      agg.notes.some((n) =>
+        n.startsWith('The runs come from 2 settings whose model, tasks, orders, training or evaluation differ'),
+      ),
+      agg.notes.join('\n'),
+    );
+  }
+  assert.ok(!aggregateRuns(short).notes.some((n) => n.includes('settings')), 'one setting: no note');
+});
+
+test("a run's setting: the same whatever its seed, methods, name, output or key order; another for other training", () => {
+  const config = {
+    name: 'a',
+    seed: 0,
+    model: 'builtin:sculpt-base',
+    tasks: [{ name: 't', source: { builtin: 'cl5/sentiment' } }],
+    methods: [{ method: 'seqft' }],
+    training: { epochs: 8, lr: 3e-4 },
+    eval: { modes: ['rank'] },
+    output: 'runs',
+  };
+  const same = {
+    output: 'elsewhere',
+    training: { lr: 3e-4, epochs: 8 },
+    eval: { modes: ['rank'] },
+    methods: [{ method: 'o-lora' }, { method: 'ewc' }],
+    tasks: [{ source: { builtin: 'cl5/sentiment' }, name: 't' }],
+    model: 'builtin:sculpt-base',
+    seed: 4,
+    name: 'b',
+  };
+  assert.match(settingOf(config)!, /^[0-9a-f]{12}$/);
+  assert.equal(settingOf(same), settingOf(config));
+  for (const other of [
+    { ...config, training: { epochs: 3, lr: 3e-4 } },
+    { ...config, model: 'builtin:tiny-llama' },
+    { ...config, tasks: [{ name: 't', source: { builtin: 'cl5/sentiment' }, trainLimit: 10 }] },
+    { ...config, eval: { modes: ['generate'] } },
+  ])
+    assert.notEqual(settingOf(other), settingOf(config), JSON.stringify(other));
+  assert.equal(settingOf(null), undefined);
+  assert.equal(settingOf([1]), undefined);
 });
 
 test('baseline: seqft when present, else the first method, null with one; a named one must exist', () => {
