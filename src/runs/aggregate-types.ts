@@ -109,7 +109,7 @@ export interface ValidationSelection {
   ranking: ValidationRank[];
   /**
    * The leader against the runner-up on validation AA, paired over the cells both finished (method = leader,
-   * baseline = runner-up): whether the choice is clear or a coin toss among near-equals. Null with one method.
+   * baseline = runner-up): whether the choice is clear at 95% or not settled by these runs. Null with one method.
    */
   leaderVsRunnerUp: (PairedDifference & { leader: string; runnerUp: string }) | null;
 }

@@ -119,7 +119,10 @@ export function selectionSentence(agg: ExperimentAggregate): string | null {
   const lead = `${d.leader} leads ${d.runnerUp} by ${fmtSigned(d.mean)} validation AA points`;
   if (d.n === 0) return `${lead} (no (order, seed) cell both finished: no paired test).`;
   return `${lead} over ${d.n} paired cells (95% CI ${fmtInterval(d.ci95)}, p ${fmtPValue(d)}): ${
-    d.verdict === 'better' ? 'a clear lead at 95%' : 'not distinguishable at 95%, a choice among near-equals'
+    d.verdict === 'better'
+      ? 'a clear lead at 95%'
+      : // Not "near-equals": with few cells the interval can hold large differences either way.
+        'not distinguishable at 95%, so these runs do not settle the choice'
   }.`;
 }
 

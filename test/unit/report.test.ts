@@ -156,6 +156,7 @@ test('validation figures: marked columns in Markdown and HTML, validation_* rows
   assert.ok(ranked.includes(`| 1 | ewc | 2 | ${ewc.AA.mean!.toFixed(1)} | ${ewc.BWT.mean!.toFixed(1)} |`));
   assert.ok(ranked.includes(`| 2 | seqft | 2 | ${v.AA.mean!.toFixed(1)} | ${v.BWT.mean!.toFixed(1)} |`));
   assert.ok(ranked.includes('ewc leads seqft by +1.0 validation AA points over 2 paired cells'), ranked);
+  assert.ok(ranked.includes('not distinguishable at 95%, so these runs do not settle the choice'), ranked);
   assert.ok(ranked.indexOf('## Ranked on validation') < ranked.indexOf('## Per run'));
   const lines = csvReport(runs, agg).trimEnd().split('\n');
   assert.ok(lines.every((l) => l.split(',').length === 8));
