@@ -1,26 +1,28 @@
 /**
- * `sculpt inspect <checkpointDir> [--input in.safetensors --out out.safetensors] [--backend cpu|wasm]`:
- * what a checkpoint is (architecture, parameter counts per group, the target matrices methods constrain),
+ * `sculpt inspect <checkpointDir | builtin:<model>> [--input in.safetensors --out out.safetensors]
+ * [--backend cpu|wasm]`: what a checkpoint is (architecture, parameter counts per group, the target matrices methods constrain),
  * and optionally the model's logits (and loss) on stored token ids, written as safetensors so they can be
  * compared with another implementation's. Bad arguments or files exit 2 with a message naming them.
  */
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { tf } from '../engine/tf';
 import { BACKEND_REQUESTS, selectBackend, type BackendRequest } from '../engine/backend';
 import { loadPretrained } from '../engine/io/checkpoint';
 import { readSafetensors, writeSafetensors, type StTensor } from '../engine/io/safetensors';
 import { UsageError } from '../protocol/errors';
 import { inputFailure } from './failures';
+import { optionValue, parseCommandArgs, type OptionSpec } from './args';
+import { builtinModelDir } from '../runs/builtin';
 import { paramCounts, PARAM_GROUPS } from '../engine/models/inventory';
 import { isSeq2Seq, type CausalLM, type Seq2SeqLM } from '../engine/models/types';
 
-export const INSPECT_USAGE = `usage: sculpt inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
+export const INSPECT_USAGE = `usage: sculpt inspect <checkpointDir | builtin:<model>> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
 
   Prints the architecture, parameter counts and target matrices of a Hugging Face checkpoint folder
-  (config.json + model.safetensors). With --input, runs the model on the file's 'input.input_ids'
-  (int32 or int64, [batch, tokens]) and writes 'logits' [batch, tokens, vocab] to --out, plus 'loss'
-  when the file holds 'input.labels' (HF causal-LM loss, -100 = ignored). For an encoder-decoder model (T5)
+  (config.json + model.safetensors) or of a builtin model named as a config names it (builtin:sculpt-base;
+  \`sculpt list\` lists them). With --input, runs the model on the file's 'input.input_ids' (int32 or int64,
+  [batch, tokens]) and writes 'logits' [batch, tokens, vocab] to --out, plus 'loss' when the file holds
+  'input.labels' (HF causal-LM loss, -100 = ignored). For an encoder-decoder model (T5)
   'input.input_ids' is the encoder input and 'input.labels' the decoder targets [batch, targets]: it
   writes their logits and the seq2seq loss ('input.decoder_input_ids' instead gives logits only).
   --backend   ${BACKEND_REQUESTS.join(' | ')} (default cpu)`;
@@ -28,30 +30,39 @@ export const INSPECT_USAGE = `usage: sculpt inspect <checkpointDir> [--input <in
 /** A problem with what the user gave: the message, then this command's usage. */
 const usageError = (message: string): UsageError => new UsageError(message, INSPECT_USAGE);
 
-function parseInspectArgs(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        input: { type: 'string' },
-        out: { type: 'string' },
-        backend: { type: 'string', default: 'cpu' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw usageError((e as Error).message);
-    throw e;
+export const INSPECT_OPTIONS: OptionSpec = {
+  '--input': '<in.safetensors>',
+  '--out': '<out.safetensors>',
+  '--backend': '<backend>',
+};
+
+/**
+ * The checkpoint folder of `ref`: a folder, or a builtin model named as a config names it (`builtin:sculpt-base`),
+ * so that what a config trains can be inspected by the same name.
+ */
+function checkpointFolder(ref: string): string {
+  if (ref.startsWith('builtin:')) {
+    try {
+      return builtinModelDir(ref);
+    } catch (e) {
+      throw usageError((e as Error).message);
+    }
   }
+  if (!existsSync(ref) || !statSync(ref).isDirectory()) throw usageError(`checkpoint folder not found: ${ref}`);
+  return ref;
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   let model: CausalLM | null = null;
   try {
-    const { values, positionals } = parseInspectArgs(argv);
-    if (values.help) {
+    const args = parseCommandArgs('inspect', argv, { options: INSPECT_OPTIONS });
+    const values = {
+      input: optionValue(args, '--input'),
+      out: optionValue(args, '--out'),
+      backend: optionValue(args, '--backend') ?? 'cpu',
+    };
+    const positionals = args.positional;
+    if (args.help) {
       console.log(INSPECT_USAGE);
       return 0;
     }
@@ -59,17 +70,17 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       throw usageError(
         positionals.length
           ? `expected one checkpoint folder, got ${positionals.length}: ${positionals.join(' ')}`
-          : 'give a checkpoint folder',
+          : 'give a checkpoint folder (or builtin:<model>)',
       );
-    const dir = positionals[0];
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usageError(`checkpoint folder not found: ${dir}`);
+    const ref = positionals[0];
+    const dir = checkpointFolder(ref);
     if ((values.input === undefined) !== (values.out === undefined))
       throw usageError('--input and --out go together: give both or neither');
     if (!BACKEND_REQUESTS.includes(values.backend as BackendRequest))
       throw usageError(`--backend '${values.backend}' is not one of ${BACKEND_REQUESTS.join(', ')}`);
     await selectBackend(values.backend as BackendRequest);
     model = loadPretrained(dir);
-    console.log(describeModel(model, dir));
+    console.log(describeModel(model, dir === ref ? dir : `${ref} (${dir})`));
     if (values.input !== undefined && values.out !== undefined)
       console.log(await runOnFile(model, values.input, values.out));
     return 0;

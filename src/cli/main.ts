@@ -7,7 +7,8 @@ import { missingCell, runCommand, resumeCommand } from './run';
 import { validateCommand } from './validate';
 import { reportCommand } from './report';
 import { listCommand } from './list';
-import { inspectCommand } from './inspect';
+import { INSPECT_OPTIONS, inspectCommand } from './inspect';
+import { parseCommandArgs, optionValue, type CommandSpec } from './args';
 import { joinCommand } from './join';
 import { inputFailure } from './failures';
 import { UsageError } from '../protocol/errors';
@@ -31,43 +32,38 @@ commands:
   validate <config...> [--json [--stdin]]
                    check experiment configs (schema, semantics, data files, model files); --json prints
                    each config's errors and warnings as a line of JSON, --stdin reads the one config's text
-                   from standard input
+                   from standard input (the config's path is still given: relative paths resolve against it)
   report <experimentDir | runDir...> [--csv | --html | --json] [--baseline <method>] [--out <file>]
                    AA / BWT / forgetting / FWT per method with 95% confidence intervals, paired
-                   differences against the baseline, and each run's accuracy matrix
+                   differences against the baseline, and each run's accuracy matrix; --out creates the
+                   folders above its file
   list             builtin models, builtin tasks and methods
-  inspect <checkpointDir> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
-                   architecture, parameter counts and target matrices of a checkpoint; optionally its logits
+  inspect <checkpointDir | builtin:<model>> [--input <in.safetensors> --out <out.safetensors>] [--backend cpu|wasm]
+                   architecture, parameter counts and target matrices of a checkpoint or builtin model;
+                   optionally its logits
   --version        print the version
-  help             this text
+  help             this text; so does \`sculpt <command> --help\`
+
+Each command refuses an option it does not take (exit 2), naming the options it takes.
 
 exit codes: 0 success, 1 a run failed, 2 invalid input, 3 stopped (Ctrl-C, SIGTERM) before every run
 finished; \`sculpt resume\` continues
 `;
 
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-const VALUE_FLAGS = new Set(['--backend', '--out', '--jobs', '--input', '--baseline', '--node-rank', '--timeout']);
-
-export function parseArgs(argv: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) flags.set(a.slice(0, eq), a.slice(eq + 1));
-      else if (VALUE_FLAGS.has(a)) {
-        if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
-        flags.set(a, argv[++i]);
-      } else flags.set(a, true);
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
+/** What each command takes; the parser (args.ts) refuses anything else. */
+export const COMMAND_SPECS: Readonly<Record<string, CommandSpec>> = {
+  run: { options: { '--backend': '<backend>', '--out': '<runsDir>', '--jobs': 'N', '--json': null } },
+  resume: { options: { '--jobs': 'N', '--json': null } },
+  join: { options: { '--node-rank': 'R', '--timeout': 'S', '--json': null } },
+  validate: { options: { '--json': null, '--stdin': null } },
+  report: {
+    options: { '--csv': null, '--html': null, '--json': null, '--baseline': '<method>', '--out': '<file>' },
+    exclusive: [['--csv', '--html', '--json']],
+  },
+  list: { options: {} },
+  // inspect parses its own arguments (inspect.ts) with the same parser, so that it can run on its own.
+  inspect: { options: INSPECT_OPTIONS },
+};
 
 /** Run folders from the command line, experiment folders expanded to their runs. */
 function runFolders(paths: string[]): string[] {
@@ -77,11 +73,6 @@ function runFolders(paths: string[]): string[] {
     if (e instanceof ExperimentDirError) throw new UsageError(e.message);
     throw e;
   }
-}
-
-function str(p: Parsed, name: string): string | undefined {
-  const v = p.flags.get(name);
-  return typeof v === 'string' ? v : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -97,21 +88,24 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(cmd, rest);
   } catch (e) {
-    const code = inputFailure(e, COMMANDS.has(cmd) ? `sculpt ${cmd}` : 'sculpt');
+    const code = inputFailure(e, Object.hasOwn(COMMAND_SPECS, cmd) ? `sculpt ${cmd}` : 'sculpt');
     if (code === undefined) throw e;
     return code;
   }
 }
 
-const COMMANDS = new Set(['run', 'resume', 'join', 'validate', 'report', 'list', 'inspect']);
-
 async function dispatch(cmd: string, rest: string[]): Promise<number> {
+  if (!Object.hasOwn(COMMAND_SPECS, cmd)) throw new UsageError(`unknown command '${cmd}'`, USAGE);
   if (cmd === 'inspect') return inspectCommand(rest);
-  const p = parseArgs(rest);
-  const jobs = str(p, '--jobs');
+  const p = parseCommandArgs(cmd, rest, COMMAND_SPECS[cmd]);
+  if (p.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const jobs = optionValue(p, '--jobs');
   const runArgs = {
-    backend: str(p, '--backend'),
-    out: str(p, '--out'),
+    backend: optionValue(p, '--backend'),
+    out: optionValue(p, '--out'),
     json: p.flags.has('--json'),
     jobs: jobs ? Number(jobs) : undefined,
   };
@@ -126,10 +120,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
       return resumeCommand(p.positional, runArgs);
     case 'join': {
       if (p.positional.length !== 1) throw new UsageError('give one experiment folder or run folder of node 0');
-      const rank = str(p, '--node-rank');
+      const rank = optionValue(p, '--node-rank');
       if (rank === undefined) throw new UsageError("give this machine's --node-rank (1 to torch.nnodes - 1)");
       if (!/^\d+$/.test(rank)) throw new UsageError(`--node-rank must be a whole number, got ${rank}`);
-      const timeout = str(p, '--timeout');
+      const timeout = optionValue(p, '--timeout');
       const timeoutS = timeout === undefined ? undefined : Number(timeout);
       if (timeoutS !== undefined && !(timeoutS > 0))
         throw new UsageError(`--timeout must be a positive number of seconds, got ${timeout}`);
@@ -142,8 +136,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
         csv: p.flags.has('--csv'),
         html: p.flags.has('--html'),
         json: p.flags.has('--json'),
-        out: str(p, '--out'),
-        baseline: str(p, '--baseline'),
+        out: optionValue(p, '--out'),
+        baseline: optionValue(p, '--baseline'),
       });
     case 'list':
       return listCommand();

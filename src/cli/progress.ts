@@ -3,7 +3,7 @@
  * lines at task boundaries and now and then, so logs of CI jobs stay readable.
  */
 import type { Writable } from 'node:stream';
-import type { SculptEvent } from '../protocol/events';
+import type { RunStartedEvent, SculptEvent } from '../protocol/events';
 import { engineText } from '../runs/run-engine';
 import { emptySummary, foldEvent, type RunSummary } from '../runs/fold';
 
@@ -32,12 +32,16 @@ export class Progress {
     const s = foldEvent(l.summary, e);
     const name = s.name;
     switch (e.type) {
-      case 'run-started':
+      case 'run-started': {
         l.started ??= Date.now();
+        const resumed = resumedText(e);
         this.plain(
-          `${name}: started on ${startedOn(s, e.backend.name)} (${e.backend.device}${e.backend.matmul?.startsWith('blas:') ? `, products on ${e.backend.matmul.slice(5)}` : ''}), ${e.tasks.length} tasks`,
+          `${name}: started on ${startedOn(s, e.backend.name)} (${e.backend.device}${e.backend.matmul?.startsWith('blas:') ? `, products on ${e.backend.matmul.slice(5)}` : ''}), ${e.tasks.length} tasks${resumed ? `; ${resumed}` : ''}`,
         );
+        // A terminal shows only the redrawn bars, which cannot say where a run picked up: a line above them does.
+        if (this.tty && resumed) this.note(`${name}: ${resumed}`);
         break;
+      }
       case 'task-started':
         this.plain(`${name}: task ${e.task + 1}/${taskCount(s)} ${e.name} (${e.steps} steps)`);
         break;
@@ -103,6 +107,20 @@ export class Progress {
     }
     this.drawn = this.lines.length;
   }
+}
+
+/**
+ * Where a resumed run picks up, so that `sculpt resume` says what it continues: "resumed from task 2/3
+ * (sentiment), step 40": the task it continues with, counted from 1 as the task lines count them, and the steps
+ * of that task done before. A resume with nothing trained to go back to starts over, which is said instead.
+ * Empty for a run that is not resumed.
+ */
+function resumedText(e: RunStartedEvent): string {
+  const from = e.resumedFrom;
+  if (!from) return '';
+  if (from.task === 0 && from.step === 0) return 'resumed from the start (nothing trained to keep)';
+  const task = e.tasks[from.task];
+  return `resumed from task ${from.task + 1}/${e.tasks.length}${task ? ` (${task})` : ''}, step ${from.step}`;
 }
 
 /** Tasks of the run, at least one (before run-started the count is not known yet). */

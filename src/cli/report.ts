@@ -5,11 +5,13 @@
  * method the others are compared with (default: the config's `compare.baseline`, else seqft when it ran, else the
  * first method). The Markdown report ends with the confusions of the runs' final predictions (`eval.predictions`);
  * the HTML page shows a confusion matrix per task and the misclassified examples; with `--csv --out report.csv`
- * every per-example prediction goes to `report.predictions.csv` beside it.
+ * every per-example prediction goes to `report.predictions.csv` beside it. The folders above `--out` are created
+ * when missing.
  */
-import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { aggregateRuns } from '../runs/aggregate';
+import { aggregateRuns, methodsOf } from '../runs/aggregate';
+import { closest } from '../protocol/schema-check';
+import { OutputFileError, folderProblem, writeOutputFile } from './folders';
 import type { ExperimentAggregate } from '../runs/aggregate-types';
 import { foldRun, type RunSummary } from '../runs/fold';
 import { readRunDir, withFolderJob } from '../runs/run-dir';
@@ -29,6 +31,11 @@ export function reportCommand(
   // The runs' `compare.baseline`, used when --baseline is not given and the runs agree on one that ran.
   const configured = new Set<string>();
   for (const d of dirs) {
+    const problem = folderProblem(d);
+    if (problem) {
+      console.error(`sculpt report: ${problem}`);
+      return 2;
+    }
     try {
       const { log, config, job } = readRunDir(d);
       // Lines that are not events of the schema are left out of the report, and said to be.
@@ -53,7 +60,9 @@ export function reportCommand(
     const ran = fromConfig !== undefined && runs.some((r) => r.method === fromConfig);
     aggregate = aggregateRuns(runs, { baseline: opts.baseline ?? (ran ? fromConfig : null) });
   } catch (e) {
-    console.error(`sculpt report: ${(e as Error).message}`);
+    // The same "did you mean" a misspelt `compare.baseline` gets in a config.
+    const near = opts.baseline === undefined ? undefined : closest(opts.baseline, methodsOf(runs));
+    console.error(`sculpt report: ${(e as Error).message}${near ? ` (did you mean '${near}'?)` : ''}`);
     return 2;
   }
   const folders = dirs.map((dir, i) => ({ name: runs[i].name, dir }));
@@ -64,10 +73,16 @@ export function reportCommand(
       : opts.csv
         ? csvReport(runs, aggregate)
         : markdownReport(runs, aggregate) + predictionsSection(dirs, runs);
-  if (opts.out) writeFileSync(opts.out, text);
-  else process.stdout.write(text);
-  // The per-example predictions do not fit the report's one-row-per-run CSV: with --out they go beside it.
-  if (opts.csv && opts.out) writePredictionsCsv(runs, dirs, opts.out);
+  try {
+    if (opts.out) writeOutputFile(opts.out, text);
+    else process.stdout.write(text);
+    // The per-example predictions do not fit the report's one-row-per-run CSV: with --out they go beside it.
+    if (opts.csv && opts.out) writePredictionsCsv(runs, dirs, opts.out);
+  } catch (e) {
+    if (!(e instanceof OutputFileError)) throw e;
+    console.error(`sculpt report: ${e.message}`);
+    return 2;
+  }
   return 0;
 }
 
@@ -77,7 +92,7 @@ function writePredictionsCsv(runs: RunSummary[], dirs: string[], out: string): v
   for (const p of problems) console.error(`sculpt report: predictions: ${p}`);
   if (rows === 0) return;
   const path = predictionsCsvPath(out);
-  writeFileSync(path, csv);
+  writeOutputFile(path, csv);
   console.error(`sculpt report: ${rows} per-example predictions written to ${path}`);
 }
 

@@ -28,6 +28,7 @@ import { checkModel } from './model-check';
 import { checkInputs } from './data-check';
 import { torchCheck } from './torch-check';
 import { acrossMachines } from './join';
+import { folderProblem } from './folders';
 
 export interface RunArgs {
   backend?: string;
@@ -141,6 +142,11 @@ export async function resumeCommand(dirs: string[], args: RunArgs): Promise<numb
   }
   const pending: string[] = [];
   for (const d of folders) {
+    const problem = folderProblem(d);
+    if (problem) {
+      console.error(`sculpt: ${problem}`);
+      return 2;
+    }
     try {
       readRunDir(d);
     } catch (e) {

@@ -19,6 +19,11 @@ import { checkInputs, checkTaskData } from './data-check';
 import { torchCheck } from './torch-check';
 
 export function validateCommand(files: string[], opts: { json?: boolean; stdin?: boolean } = {}): number {
+  // The text read from stdin is a file's (an unsaved document): its path anchors the relative paths inside it.
+  if (files.length === 0 && opts.stdin)
+    throw new UsageError(
+      "--stdin needs the config's path too (relative paths in the text read resolve against it): sculpt validate --json --stdin <config.sculpt.json>",
+    );
   if (files.length === 0) throw new UsageError('give one or more *.sculpt.json files');
   if (opts.stdin && !(opts.json && files.length === 1))
     throw new UsageError("--stdin takes one config file, with --json (the text read is that file's)");

@@ -44,3 +44,15 @@ test('progress: a tfjs run starts on its backend, a torch run on its engine', ()
     'run-a: started on torch 2.13.0+cu128 ×2 (fsdp2, bf16) (cuda:0), 2 tasks',
   );
 });
+
+test('progress: a resumed run says where it picked up; a restart says it started over', () => {
+  const resumedFrom = { task: 1, step: 40, supersededFrom: 7 };
+  assert.equal(
+    startedLine({ resumedFrom }),
+    'run-a: started on wasm (cpu), 2 tasks; resumed from task 2/2 (b), step 40',
+  );
+  assert.equal(
+    startedLine({ resumedFrom: { task: 0, step: 0, supersededFrom: 1 } }),
+    'run-a: started on wasm (cpu), 2 tasks; resumed from the start (nothing trained to keep)',
+  );
+});

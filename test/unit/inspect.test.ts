@@ -47,7 +47,9 @@ test('bad arguments and files exit 2 with a message naming them', async () => {
   const cases: [string[], RegExp][] = [
     [[], /give a checkpoint folder/],
     [['/no/such/dir'], /checkpoint folder not found: \/no\/such\/dir/],
-    [[gpt2, '--frobnicate'], /Unknown option '--frobnicate'/],
+    [[gpt2, '--frobnicate'], /unknown option '--frobnicate'; inspect's options are --input <in\.safetensors>/],
+    [[gpt2, '--inptu', 'x'], /unknown option '--inptu' \(did you mean '--input'\?\)/],
+    [['builtin:no-such-model'], /unknown builtin model 'no-such-model'; builtin models: /],
     [[gpt2, '--input', 'x.safetensors'], /--input and --out go together/],
     [[gpt2, '--backend', 'quantum'], /--backend 'quantum' is not one of/],
     [
