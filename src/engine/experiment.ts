@@ -156,11 +156,26 @@ function loadTask(config: ResolvedConfig, ci: number, index: number, warn?: Data
       },
     ]);
   }
-  if (labels.length < 2 && config.eval.modes.includes('rank')) {
+  // Without `labels` the set is the training data's distinct outputs: a message about the set then says so,
+  // since what is missing from it is missing from the training data (or from what trainLimit kept of it).
+  const derived = !t.labels && !split.labels;
+  const limited = t.trainLimit !== undefined ? ` after trainLimit (${t.trainLimit})` : '';
+  const outputsBeyond = (examples: Example[]) =>
+    [...new Set(examples.map((e) => e.output))].filter((o) => !labels.includes(o));
+  const remedy = (missing: string[]) =>
+    `declare the label set with \`labels\`${labels.length + missing.length <= 20 ? ` (${JSON.stringify([...labels, ...missing])})` : ''}${t.trainLimit !== undefined ? ', raise trainLimit,' : ''} or add training examples of ${missing.length === 1 ? 'that output' : 'those outputs'}`;
+  const rank = config.eval.modes.includes('rank');
+  if (labels.length < 2 && rank) {
+    const others = outputsBeyond(test);
+    const has = labels.length ? `only one distinct output ('${labels[0]}')` : 'no outputs';
     throw new ConfigError([
       {
         path: `${path}.labels`,
-        message: `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`,
+        message: !derived
+          ? `task '${t.name}' has fewer than two labels; rank evaluation needs a label set`
+          : others.length
+            ? `the training data of task '${t.name}' has ${has}${limited}, while its test data also has ${others.map((o) => `'${o}'`).join(', ')}; without \`labels\` the label set rank evaluation scores against is the training data's distinct outputs: ${remedy(others)}`
+            : `the training data of task '${t.name}' has ${has}${limited}, and so does its test data; rank evaluation needs two labels or more to choose between (\`labels\` declares the set)`,
         expected: '>= 2 labels',
       },
     ]);
@@ -169,14 +184,17 @@ function loadTask(config: ResolvedConfig, ci: number, index: number, warn?: Data
     ['test', test],
     ['validation', validation],
   ] as const) {
-    const stray = examples.find((e) => config.eval.modes.includes('rank') && !labels.includes(e.output));
-    if (stray) {
+    const stray = rank ? outputsBeyond(examples) : [];
+    if (stray.length) {
+      const set = `(${labels.join(', ')})`;
       throw new ConfigError([
         {
           path: `${path}.labels`,
-          message: `${part} output '${stray.output}' of task '${t.name}' is not in the label set (${labels.join(', ')})`,
+          message: derived
+            ? `${part} output '${stray[0]}' of task '${t.name}' is not in the label set ${set}, the training data's distinct outputs${limited}; ${remedy(stray)}`
+            : `${part} output '${stray[0]}' of task '${t.name}' is not in the label set ${set}`,
           expected: `every ${part} output in the label set`,
-          actual: stray.output,
+          actual: stray[0],
         },
       ]);
     }

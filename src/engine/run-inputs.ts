@@ -1,13 +1,14 @@
 /**
- * The tokenizer of a run and the task data measured against it (data/coverage.ts), checked by `sculpt validate`,
+ * The tokenizer of a run and the task data measured against it (data/coverage.ts), and the methods' options
+ * against the model's shapes (methods/model-checks.ts), checked by `sculpt validate`,
  * by `sculpt run` before it creates anything, and by every trainer at its start, all through `checkRunInputs`:
  * validate makes every check a run makes, with the same messages. Nothing here reads a weight, so validate
  * stays cheap: the model is known by its inventory (config.json, checked against the weight files' headers).
  *
  * Errors are ConfigErrors naming the config path to fix: a checkpoint folder without tokenizer.json and no
  * `tokenizer` field, a tokenizer with more tokens than the model has embedding rows (its larger ids would fail
- * deep in the first forward pass), labels the model cannot learn or be scored on. Warnings go to `warn` with a
- * code, as the task loader's do.
+ * deep in the first forward pass), labels the model cannot learn or be scored on, a rank the model's matrices
+ * cannot hold. Warnings go to `warn` with a code, as the task loader's do.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,9 @@ import { loadTokenizerFile, unknownTokenId, type Tokenizer } from './io/tokenize
 import type { Inventory } from './models/inventory';
 import { coverageFindings, taskCoverage, type TaskCoverage } from './data/coverage';
 import { modelDir, type DataWarn, type RunTask } from './experiment';
+import { readConfig } from './io/checkpoint';
+import { architectureFor } from './models/registry';
+import { methodModelIssues } from './methods/model-checks';
 
 /** Where the run's tokenizer.json is, and the config field that names it. */
 export interface TokenizerSource {
@@ -132,15 +136,24 @@ export function measureTasks(
   return tasks.map((t) =>
     taskCoverage(
       tok,
-      { name: t.name, train: [...t.train, ...t.validation], test: t.test, labels: t.labels, template: t.template },
+      {
+        name: t.name,
+        train: t.train,
+        validation: t.validation,
+        test: t.test,
+        labels: t.labels,
+        template: t.template,
+        trainLimit: config.tasks[t.configIndex].trainLimit,
+      },
       opts,
     ),
   );
 }
 
 /**
- * Every input check of a run that needs the tokenizer: loads it (tokenizerSource, loadRunTokenizer), measures
- * the tasks against it and throws one ConfigError with every error found; warnings go to `warn`. Returns the
+ * Every input check of a run that needs the tokenizer or the model's shapes: checks the methods' options against
+ * the model (methods/model-checks.ts), loads the tokenizer (tokenizerSource, loadRunTokenizer), measures the
+ * tasks against it and throws one ConfigError with every error found; warnings go to `warn`. Returns the
  * tokenizer the run then uses.
  */
 export function checkRunInputs(
@@ -149,12 +162,28 @@ export function checkRunInputs(
   inventory: Inventory,
   warn: DataWarn,
 ): Tokenizer {
-  const source = tokenizerSource(config);
-  const tok = loadRunTokenizer(config, inventory, source);
+  // The methods' options against the model's shapes (a rank above a matrix's dimensions, modules it lacks):
+  // otherwise found only when the method is set up on the loaded model, after a run folder exists.
+  const dir = modelDir(config);
+  const issues: ConfigIssue[] = methodModelIssues(config.methods, {
+    inventory,
+    // Only O-LoRA's messages name the architecture; config.json is read again only for them.
+    get arch() {
+      return architectureFor(readConfig(dir)).name;
+    },
+  });
+  let source: TokenizerSource;
+  let tok: Tokenizer;
+  try {
+    source = tokenizerSource(config);
+    tok = loadRunTokenizer(config, inventory, source);
+  } catch (e) {
+    if (e instanceof ConfigError && issues.length) throw new ConfigError([...issues, ...e.issues]);
+    throw e;
+  }
   // An encoder-decoder model takes the prompt and the answer apart; only such models have cross-attention.
   const kind = inventory.params.some((p) => p.group === 'cross-attention') ? 'seq2seq' : 'causal';
   const name = tokenizerName(config, source, tok);
-  const issues: ConfigIssue[] = [];
   measureTasks(config, tasks, tok, kind).forEach((c, i) => {
     const found = coverageFindings(c, `tasks[${tasks[i].configIndex}]`, {
       maxSeqLen: config.training.maxSeqLen,

@@ -202,6 +202,17 @@ function semanticIssues(c: ResolvedConfig): ConfigIssue[] {
         expected: 'a unique task name',
         actual: t.name,
       });
+    issues.push(...templateIssues(t.template, `tasks[${i}].template`));
+    const empty = t.labels?.indexOf('') ?? -1;
+    if (empty >= 0) {
+      // An empty answer is refused in the data (examples.ts); as a label it would be scored as nothing at all.
+      issues.push({
+        path: `tasks[${i}].labels[${empty}]`,
+        message: `is an empty label of task '${t.name}'; a label is an answer the model is taught and scored on, so it needs text`,
+        expected: 'a non-empty label',
+        actual: '',
+      });
+    }
     if (t.labels && new Set(t.labels).size !== t.labels.length) {
       issues.push({
         path: `tasks[${i}].labels`,
@@ -352,6 +363,43 @@ function torchSettings(c: ResolvedConfig): string[] {
 }
 
 /** Each value's first index. */
+/** The placeholders a task template may hold; engine/data/batches.ts formatPrompt fills them in. */
+export const TEMPLATE_PLACEHOLDERS = ['input', 'instruction'] as const;
+
+/**
+ * A template that never shows the model an example's input trains and evaluates without complaint on prompts
+ * that are all alike, so one without `{input}`, or with a placeholder that is not filled in (a typo such as
+ * `{inptu}`, left in the prompt as text), is an error.
+ */
+export function templateIssues(template: string | undefined, path: string): ConfigIssue[] {
+  if (template === undefined) return [];
+  const known: readonly string[] = TEMPLATE_PLACEHOLDERS;
+  const placeholders = known.map((p) => `{${p}}`).join(' and ');
+  const unknown = [...new Set([...template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]))].filter(
+    (name) => !known.includes(name),
+  );
+  const noInput = !template.includes('{input}');
+  if (!unknown.length && !noInput) return [];
+  const near = unknown.length === 1 ? closest(unknown[0], [...known]) : undefined;
+  const parts = [
+    ...(unknown.length
+      ? [
+          `${unknown.map((n) => `{${n}}`).join(', ')} ${unknown.length === 1 ? 'is not a placeholder' : 'are not placeholders'}${near ? ` (did you mean {${near}}?)` : ''} and would stay in every prompt as text`,
+        ]
+      : []),
+    ...(noInput ? ['has no {input}, so no prompt shows the model the example it is about'] : []),
+  ];
+  return [
+    {
+      path,
+      message: `${parts.join('; it ')}. The placeholders are ${placeholders} (the example's fields)`,
+      expected: 'a template with {input}, and no placeholders but ' + placeholders,
+      actual: template,
+      ...(near ? { suggestion: template.replace(`{${unknown[0]}}`, `{${near}}`) } : {}),
+    },
+  ];
+}
+
 function firstIndex(values: string[]): Map<string, number> {
   const m = new Map<string, number>();
   values.forEach((v, i) => {

@@ -215,13 +215,14 @@ export interface TaskConfig {
   source: TaskSource;
   /**
    * Prompt template. `{input}` and `{instruction}` are replaced by the example's fields; the label (or the
-   * expected output) follows the prompt.
+   * expected output) follows the prompt. It must contain `{input}` (a prompt without it trains a model that never
+   * sees its inputs), and no other `{name}`.
    * @default "{instruction}{input}\nAnswer:"
    */
   template?: string;
   /**
-   * The label set for rank classification (each test example is scored against every label). Taken from the
-   * data's distinct outputs when omitted.
+   * The label set for rank classification (each test example is scored against every label), none of them
+   * empty. Taken from the training data's distinct outputs when omitted.
    * @minItems 2
    */
   labels?: string[];

@@ -114,9 +114,7 @@ export class SchemaChecker {
     }
     if (s.type) {
       const types = Array.isArray(s.type) ? s.type : [s.type];
-      const t = typeOf(value);
-      const ok = types.some((want) => want === t || (want === 'number' && t === 'integer'));
-      if (!ok) {
+      if (!acceptsType(s, value)) {
         fail(`expected ${types.join(' or ')}, got ${describeValue(value)}`, types.join(' or '));
         return issues;
       }
@@ -210,8 +208,9 @@ export class SchemaChecker {
 
   /**
    * Unions: a discriminated union (every branch an object with a `const` property of the same name, such as
-   * `method` or `policy`) is resolved by that property so the message names the unknown value; other unions
-   * take the branch with the fewest issues (the one the user most likely meant).
+   * `method` or `policy`) is resolved by that property so the message names the unknown value; a value of the
+   * type of exactly one branch gets that branch's issues; other unions take the branch with the fewest issues
+   * (the one the user most likely meant).
    */
   private checkAnyOf(value: unknown, s: JsonSchema, path: string): SchemaIssue[] {
     const branches = (s.anyOf ?? []).map((b) => this.resolve(b));
@@ -238,9 +237,11 @@ export class SchemaChecker {
       return this.check(value, s.anyOf![idx], path);
     }
     let best: SchemaIssue[] | undefined;
+    const found: SchemaIssue[][] = [];
     for (const b of s.anyOf ?? []) {
       const trial = structuredClone(value);
       const issues = this.check(trial, b, path);
+      found.push(issues);
       if (issues.length === 0) {
         // Commit the defaults the matching branch filled in.
         if (value !== null && typeof value === 'object' && trial !== null && typeof trial === 'object') {
@@ -252,6 +253,15 @@ export class SchemaChecker {
       }
       if (!best || issues.length < best.length) best = issues;
     }
+    // A value of the one type a branch takes (a number where a list or a count is allowed) is meant for that
+    // branch: its own problem (a bound, a bad element) says more than the list of types the union allows.
+    const typed = branches.every((b) => b.type !== undefined);
+    const ofType = branches.flatMap((b, i) => (typed && acceptsType(b, value) ? [i] : []));
+    if (ofType.length === 1) {
+      // A bound broken by the value itself reads better with what the field is for ("a count n meaning ...").
+      const about = s.description?.split('.')[0];
+      return found[ofType[0]].map((i) => (i.path === path && about ? { ...i, message: `${i.message} (${about})` } : i));
+    }
     const simple = branches.every((b) => b.const !== undefined || (typeof b.type === 'string' && !b.properties));
     if (simple) {
       const expected = branches.map((b) => (b.const !== undefined ? JSON.stringify(b.const) : b.type)).join(' or ');
@@ -259,6 +269,13 @@ export class SchemaChecker {
     }
     return best ?? [];
   }
+}
+
+/** Whether `value`'s JSON type is one the schema's `type` allows (an integer is a number). */
+function acceptsType(s: JsonSchema, value: unknown): boolean {
+  const t = typeOf(value);
+  const types = Array.isArray(s.type) ? s.type : s.type === undefined ? [] : [s.type];
+  return types.some((want) => want === t || (want === 'number' && t === 'integer'));
 }
 
 function discriminator(branches: JsonSchema[]): string | undefined {

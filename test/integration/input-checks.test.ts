@@ -1,7 +1,9 @@
 /**
- * The checks a run makes with its tokenizer, through the built CLI and trainer: each broken input gives
- * `sculpt validate` and `sculpt run` the same error (exit 2, no run folder), and a trainer started on a run
- * folder of the same config (as the extension starts them) fails with that error as its `error` event. A
+ * The checks a run makes with its tokenizer, its data and its model's shapes, through the built CLI and trainer:
+ * each broken input gives `sculpt validate` and `sculpt run` the same error (exit 2, no run folder), and a
+ * trainer started on a run folder of the same config (as the extension starts them) fails with that error as its
+ * `error` event; an error of the config alone is one validation refuses, the trainer's included (it validates
+ * the run folder's config again with the same function, config-validate.ts). A
  * warning (text the tokenizer mostly does not know) is printed by validate, which exits 0, and is a `warning`
  * event of the run. Needs `npm run build` first (npm test does it).
  */
@@ -16,7 +18,7 @@ import type { ExperimentConfig } from '../../src/protocol/config';
 import { validateConfig } from '../../src/protocol/config-validate';
 import { createExperiment } from '../../src/runs/experiment-dir';
 import { repoRoot } from '../helpers/paths';
-import { tinyExperiment, tinyTraining, writeExperiment } from '../helpers/experiment';
+import { tinyExperiment, tinyTask, tinyTraining, writeExperiment } from '../helpers/experiment';
 import { cli, events, trainer } from '../helpers/runs';
 
 const MODELS = join(repoRoot, 'assets', 'models');
@@ -49,7 +51,17 @@ interface Case {
   config: (dir: string) => Partial<ExperimentConfig>;
   /** The error, after `<config file>: `. */
   error: (dir: string) => string;
+  /** An error of the config itself: no run folder can be made of it, so validation is checked instead. */
+  configOnly?: true;
 }
+
+/** A task of the labels `sad`, `happy` and `angry` in its test data, words the tiny tokenizer knows. */
+const moods = (dir: string, name: string, train: Example[]) =>
+  jsonlTask(dir, name, train, [
+    { input: 'good', output: 'happy' },
+    { input: 'bad', output: 'sad' },
+    { input: 'cruel', output: 'angry' },
+  ]);
 
 const CASES: Case[] = [
   {
@@ -105,6 +117,88 @@ const CASES: Case[] = [
     error: (dir) =>
       `model: checkpoint folder ${join(dir, 'model')} has no tokenizer.json; give the model's tokenizer with the \`tokenizer\` field (a tokenizer folder or a tokenizer.json file, relative to the config file)`,
   },
+  {
+    name: "a fixed rank policy's k above a target matrix's dimensions",
+    config: () => ({ methods: [{ method: 'adaptive-svd', rank: { policy: 'fixed', k: 100000 } }] }),
+    error: () =>
+      'methods[0].rank.k: k = 100000 exceeds min(d_out, d_in) = 32 of model.layers.0.self_attn.q_proj.weight; k can be at most 16 for the target matrices of this model (ratio or effectiveRank gives each matrix its own share)',
+  },
+  {
+    name: 'adaptive-svd targets that select no matrix of the model',
+    config: () => ({ methods: [{ method: 'adaptive-svd', targets: ['cross-attention'] }] }),
+    error: () => 'methods[0].targets: selects no weight matrix of this model',
+  },
+  {
+    name: "an O-LoRA rank above its projections' dimensions",
+    config: () => ({ methods: [{ method: 'o-lora', r: 20, modules: ['q', 'v'] }] }),
+    error: () =>
+      'methods[0].r: rank 20 exceeds min(d_out, d_in) = 16 of model.layers.0.self_attn.v_proj; r can be at most 16 for the projections of this model that `modules` names',
+  },
+  {
+    name: 'training data of one output, test data of three, no labels',
+    config: (dir) => ({
+      tasks: [
+        moods(dir, 'review', [
+          { input: 'bad', output: 'sad' },
+          { input: 'dark', output: 'sad' },
+        ]),
+      ],
+    }),
+    error: () =>
+      "tasks[0].labels: the training data of task 'review' has only one distinct output ('sad'), while its test data also has 'happy', 'angry'; without `labels` the label set rank evaluation scores against is the training data's distinct outputs: declare the label set with `labels` ([\"sad\",\"happy\",\"angry\"]) or add training examples of those outputs",
+  },
+  {
+    name: 'a test output that trainLimit left out of the training data, no labels',
+    config: (dir) => ({
+      eval: { validation: 0 },
+      tasks: [
+        {
+          ...moods(dir, 'review', [
+            { input: 'bad', output: 'sad' },
+            { input: 'good', output: 'happy' },
+            { input: 'cruel', output: 'angry' },
+          ]),
+          trainLimit: 2,
+        },
+      ],
+    }),
+    error: () =>
+      'tasks[0].labels: test output \'angry\' of task \'review\' is not in the label set (sad, happy), the training data\'s distinct outputs after trainLimit (2); declare the label set with `labels` (["sad","happy","angry"]), raise trainLimit, or add training examples of that output',
+  },
+  {
+    name: 'a template without {input}',
+    configOnly: true,
+    config: () => ({ tasks: [tinyTask('sentiment', 'sentiment', { template: 'Topic:' })] }),
+    error: () =>
+      "tasks[0].template: has no {input}, so no prompt shows the model the example it is about. The placeholders are {input} and {instruction} (the example's fields)",
+  },
+  {
+    name: 'a template with a misspelt placeholder',
+    configOnly: true,
+    config: () => ({ tasks: [tinyTask('sentiment'), tinyTask('topic', 'topic', { template: '{inptu}\nAnswer:' })] }),
+    error: () =>
+      "tasks[1].template: {inptu} is not a placeholder (did you mean {input}?) and would stay in every prompt as text; it has no {input}, so no prompt shows the model the example it is about. The placeholders are {input} and {instruction} (the example's fields)",
+  },
+  {
+    name: 'an empty label',
+    configOnly: true,
+    config: () => ({ tasks: [tinyTask('sentiment', 'sentiment', { labels: ['good', '', 'bad'] })] }),
+    error: () =>
+      "tasks[0].labels[1]: is an empty label of task 'sentiment'; a label is an answer the model is taught and scored on, so it needs text",
+  },
+  {
+    name: 'a seed count of 0',
+    configOnly: true,
+    config: () => ({ seeds: 0 }),
+    error: () =>
+      'seeds: must be >= 1, got 0 (Seeds to repeat every (method, order) with: a list of seeds, or a count n meaning seeds 0 to n-1)',
+  },
+  {
+    name: 'a negative seed in the list',
+    configOnly: true,
+    config: () => ({ seeds: [-1, 2] }),
+    error: () => 'seeds[0]: must be >= 0, got -1',
+  },
 ];
 
 let count = 0;
@@ -123,7 +217,8 @@ const errorsOf = (stderr: string, cfg: string) =>
   stderr.split('\n').filter((l) => l.startsWith(`${cfg}: `) && !l.startsWith(`${cfg}: warning: `));
 
 for (const c of CASES) {
-  test(`${c.name}: validate and run exit 2 with the same error; a trainer fails with it`, async () => {
+  const last = c.configOnly ? 'validation refuses it' : 'a trainer fails with it';
+  test(`${c.name}: validate and run exit 2 with the same error; ${last}`, async () => {
     const { dir, cfg, raw, output } = setUp(c.config);
     const expected = `${cfg}: ${c.error(dir)}`;
     const v = cli('validate', cfg);
@@ -134,8 +229,16 @@ for (const c of CASES) {
     assert.equal(r.status, 2, r.stderr);
     assert.deepEqual(errorsOf(r.stderr, cfg), [expected]);
     assert.ok(!existsSync(output) || readdirSync(output).length === 0, `no run folder in ${output}`);
+    const { config, issues } = validateConfig(structuredClone(raw), { file: cfg, path, exists: existsSync });
+    if (c.configOnly) {
+      assert.equal(config, undefined);
+      assert.deepEqual(
+        issues.map((i) => `${cfg}: ${i.path}: ${i.message}`),
+        [expected],
+      );
+      return;
+    }
     // A run folder of the config, made without the CLI's checks: the trainer's own start refuses it.
-    const { config } = validateConfig(structuredClone(raw), { file: cfg, path, exists: existsSync });
     assert.ok(config);
     const [cell] = createExperiment(config, { configFile: cfg }).cells;
     const code = await trainer(cell, () => {});

@@ -10,6 +10,7 @@ import {
   parseConfigText,
 } from '../../src/protocol/config-validate';
 import type { JsonSchema } from '../../src/protocol/schema-check';
+import type { TaskConfig } from '../../src/protocol/config';
 import { repoRoot } from '../helpers/paths';
 import { tinyExperiment, tinyTask } from '../helpers/experiment';
 
@@ -246,10 +247,23 @@ test('seeds: a count or a list of distinct non-negative integers; compare.baseli
   const ok = (seeds: unknown) => validateConfig({ ...minimal(), seeds }).issues;
   assert.deepEqual(ok(3), []);
   assert.deepEqual(ok([4, 0, 7]), []);
-  assert.deepEqual(paths(ok(0)), ['seeds']);
+  // A number is a count and a list holds seeds: the message names the value or element and its bound.
+  const zero = ok(0);
+  assert.deepEqual(paths(zero), ['seeds']);
+  assert.match(zero[0].message, /^must be >= 1, got 0 \(Seeds to repeat .* a count n meaning seeds 0 to n-1\)$/);
+  assert.deepEqual(
+    ok(1001).map((i) => i.message.slice(0, i.message.indexOf(' ('))),
+    ['must be <= 1000, got 1001'],
+  );
   assert.deepEqual(paths(ok(2.5)), ['seeds']);
+  assert.match(ok(2.5)[0].message, /expected array or integer, got number 2\.5/);
   assert.deepEqual(paths(ok([])), ['seeds']);
-  assert.deepEqual(paths(ok([1, -1])), ['seeds']);
+  assert.deepEqual(
+    ok([1, -1]).map((i) => [i.path, i.message]),
+    [['seeds[1]', 'must be >= 0, got -1']],
+  );
+  assert.deepEqual(paths(ok([-1, 2])), ['seeds[0]']);
+  assert.deepEqual(paths(ok([1, 'x'])), ['seeds[1]']);
   const repeated = ok([0, 1, 0]);
   assert.deepEqual(paths(repeated), ['seeds[2]']);
   assert.match(repeated[0].message, /repeats seeds\[0\] \(0\)/);
@@ -260,6 +274,42 @@ test('seeds: a count or a list of distinct non-negative integers; compare.baseli
   assert.match(typo[0].message, /the methods are seqft, adaptive-svd \(did you mean 'seqft'\?\)/);
   // Absent, it stays absent in the resolved config: reports pick seqft, else the first method.
   assert.equal(validateConfig(minimal()).config!.compare.baseline, undefined);
+});
+
+test('a template needs {input} and no placeholder but {input} and {instruction}; a label needs text', () => {
+  const withTask = (extra: Omit<Partial<TaskConfig>, 'name' | 'source'>) =>
+    validateConfig({ ...minimal(), tasks: [tinyTask('a'), tinyTask('b', 'b', extra)] }).issues;
+  assert.deepEqual(withTask({ template: 'Q: {input}\nA:' }), []);
+  assert.deepEqual(withTask({ template: '{instruction}\n{input} {input}\nAnswer:' }), []);
+  // Braces that are no placeholder name (JSON in a prompt) are text.
+  assert.deepEqual(withTask({ template: 'Reply as {"label": ...}. {input}\nAnswer:' }), []);
+
+  const none = withTask({ template: 'Topic:' });
+  assert.deepEqual(paths(none), ['tasks[1].template']);
+  assert.match(none[0].message, /^has no \{input\}, so no prompt shows the model the example it is about\. /);
+  assert.match(none[0].message, /The placeholders are \{input\} and \{instruction\}/);
+
+  const typo = withTask({ template: '{inptu}\nAnswer:' });
+  assert.deepEqual(paths(typo), ['tasks[1].template']);
+  assert.match(typo[0].message, /^\{inptu\} is not a placeholder \(did you mean \{input\}\?\) .*; it has no \{input\}/);
+  assert.equal(typo[0].suggestion, '{input}\nAnswer:');
+
+  const extra = withTask({ template: '{context} {question}: {input}' });
+  assert.match(extra[0].message, /^\{context\}, \{question\} are not placeholders and would stay in every prompt/);
+  assert.ok(!extra[0].message.includes('did you mean'));
+  assert.ok(!extra[0].message.includes('has no {input}'));
+  assert.match(withTask({ template: '{Instruction}{input}' })[0].message, /did you mean \{instruction\}/);
+
+  const empty = withTask({ labels: ['good', '', 'bad'] });
+  assert.deepEqual(
+    empty.map((i) => [i.path, i.message]),
+    [
+      [
+        'tasks[1].labels[1]',
+        "is an empty label of task 'b'; a label is an answer the model is taught and scored on, so it needs text",
+      ],
+    ],
+  );
 });
 
 test('an empty task list and an empty method list are rejected', () => {

@@ -241,6 +241,73 @@ test('a label the test set uses but no training example has is a warning', () =>
   );
 });
 
+test('labels are taught by the examples trained on: the validation split teaches none, a label of no example is warned about', () => {
+  // trainLimit kept no 'angry', which only the validation split (held out, never trained on) and the test have.
+  const heldOut: Example[] = [{ input: 'cruel dog', output: 'angry' }];
+  const limited = cover({
+    ...task(TRAIN, [...TEST, { input: 'cruel cat', output: 'angry' }], ['happy', 'sad', 'angry']),
+    validation: heldOut,
+    trainLimit: 4,
+  });
+  assert.deepEqual(
+    limited.labels.map((l) => [l.label, l.train, l.validation, l.test]),
+    [
+      ['happy', 2, 0, 1],
+      ['sad', 2, 0, 1],
+      ['angry', 0, 1, 1],
+    ],
+  );
+  // Tokens and truncation are measured over all the training data, the validation split included.
+  assert.equal(limited.train.examples, 5);
+  assert.equal(limited.trained, 4);
+  const unseen = findings(limited).warnings.filter((w) => w.code === 'label-unseen');
+  assert.deepEqual(
+    unseen.map((w) => w.message),
+    [
+      "task 't' (test): label 'angry' is the answer of 1 test example and 1 validation example but of no training example after trainLimit (4), so the model is never taught it. Raise trainLimit, add training examples of it, or leave it out of the labels and the test data",
+    ],
+  );
+  // Only in the validation split: said of the validation split.
+  const validationOnly = findings(cover({ ...task(TRAIN, TEST, ['happy', 'sad', 'angry']), validation: heldOut }));
+  assert.match(
+    validationOnly.warnings.find((w) => w.code === 'label-unseen')!.message,
+    /^task 't' \(validation\): label 'angry' is the answer of 1 validation example but of no training example, so/,
+  );
+  // A label of `labels` that no example of either split has.
+  const unused = findings(cover(task(TRAIN, TEST, ['happy', 'sad', 'angry', 'calm'])));
+  assert.deepEqual(
+    unused.warnings.filter((w) => w.code === 'label-unseen').map((w) => w.message),
+    [
+      "task 't': labels 'angry', 'calm' of `labels` are the answer of no example, in the training or the test data: the model is never taught them, yet rank evaluation scores every test example against them. Leave them out of `labels`, or add examples of them",
+    ],
+  );
+  // Every label taught: nothing to say.
+  assert.deepEqual(
+    findings(cover({ ...task(TRAIN, TEST), validation: [{ input: 'good dog', output: 'happy' }] })).warnings.filter(
+      (w) => w.code === 'label-unseen',
+    ),
+    [],
+  );
+});
+
+test('checkRunInputs: a label trainLimit leaves untaught is a warning, as validate and a run start both say it', () => {
+  // tiny/topic has three labels; trainLimit 2 trains on two of them and the validation split holds the third.
+  const { config } = resolved({
+    tasks: [{ name: 'topic', source: { builtin: 'tiny/topic' }, trainLimit: 2 }],
+  });
+  const warnings: [string, string][] = [];
+  const tasks = loadTasks(config!, 0);
+  assert.deepEqual(tasks[0].labels.length, 3);
+  checkRunInputs(config!, tasks, checkModelFolder(join(MODELS, 'tiny-llama')).inventory, (m, c) =>
+    warnings.push([c, m]),
+  );
+  assert.deepEqual(
+    warnings.map(([c, m]) => `${c} ${m.slice(0, m.indexOf(' is the answer'))}`),
+    ["label-unseen task 'topic' (test): label 'food'"],
+  );
+  assert.match(warnings[0][1], /but of no training example after trainLimit \(2\)/);
+});
+
 test('an answer that leaves no room for a prompt, and generation that leaves none, are errors of the setting', () => {
   const long = cover(task([...TRAIN, { input: 'cat', output: 'big bad cat dog owl' }], TEST), { maxSeqLen: 7 });
   const issues = findings(long, ['rank'], 7).issues;
@@ -375,6 +442,7 @@ test('checkRunInputs: every task’s errors in one ConfigError at the task’s c
   );
   assert.deepEqual(
     warnings.map(([c, m]) => `${c} ${m.slice(0, 19)}`),
-    ["unknown-tokens task 'fine' (train)"],
+    // The validation split holds out one of 'broken''s two training examples: the other label is never taught.
+    ["unknown-tokens task 'fine' (train)", "label-unseen task 'broken' (test"],
   );
 });

@@ -23,8 +23,11 @@
  *   read in part.
  * - label balance (train): warning `label-imbalance` when the most frequent label has more than
  *   IMBALANCE_RATIO_WARN (10) times the training examples of the least frequent one; a model can then score
- *   well by always answering the majority label. Warning `label-unseen` (test) for a label that test examples
- *   use but no training example has (possible with `labels` given): the model is never taught it.
+ *   well by always answering the majority label. Warning `label-unseen` for a label of the set that no example
+ *   trained on has, so the model is never taught it: one that test or validation examples use (with `labels`
+ *   given, or when `trainLimit` leaves a label only in the validation split, which teaches nothing), or a
+ *   `labels` entry that no example of either split uses. Label counts are of the examples trained on; the
+ *   validation split is measured with the training data for tokens and truncation only.
  *
  * Errors, with rank evaluation on (the label set is what it scores), since they make a task unlearnable or
  * unscorable:
@@ -75,7 +78,9 @@ export interface LabelCoverage {
   /** Its tokens as text, for messages. */
   pieces: string[];
   unknown: boolean;
+  /** Training examples with this answer: those that teach it (the validation split's are not among them). */
   train: number;
+  validation: number;
   test: number;
 }
 
@@ -91,16 +96,24 @@ export interface TaskCoverage {
   tooLong: { output: string; problem: string }[];
   /** Why generation cannot evaluate the task: `eval.maxNewTokens` leaves its prompts no room. */
   evalProblem?: string;
+  /** The examples trained on (`train` below counts the validation split too, as data the run reads). */
+  trained: number;
+  /** The task's `trainLimit`, when it has one. */
+  trainLimit?: number;
 }
 
 /** What a task brings to the checks: RunTask (experiment.ts) has these fields. */
 export interface CoverageTask {
   name: string;
-  /** The training data, the validation split included. */
+  /** The examples the run trains on (the validation split held out, `trainLimit` applied). */
   train: Example[];
+  /** The validation split: measured as training data (it is drawn from it), but it teaches no label. */
+  validation?: Example[];
   test: Example[];
   labels: string[];
   template: string;
+  /** The task's `trainLimit`, for messages about what it left out. */
+  trainLimit?: number;
 }
 
 export interface CoverageOptions {
@@ -153,7 +166,8 @@ export function taskCoverage(tokenizer: TextTokenizer, task: CoverageTask, opts:
     for (const e of examples) n.set(e.output, (n.get(e.output) ?? 0) + 1);
     return n;
   };
-  const [inTrain, inTest] = [count(task.train), count(task.test)];
+  const validation = task.validation ?? [];
+  const [inTrain, inValidation, inTest] = [count(task.train), count(validation), count(task.test)];
   const labels: LabelCoverage[] = task.labels.map((label) => {
     const ids = tok.encode(answerText(label));
     return {
@@ -162,6 +176,7 @@ export function taskCoverage(tokenizer: TextTokenizer, task: CoverageTask, opts:
       pieces: ids.map((id) => tok.decode([id])),
       unknown: opts.unkId !== null && ids.includes(opts.unkId),
       train: inTrain.get(label) ?? 0,
+      validation: inValidation.get(label) ?? 0,
       test: inTest.get(label) ?? 0,
     };
   });
@@ -174,7 +189,7 @@ export function taskCoverage(tokenizer: TextTokenizer, task: CoverageTask, opts:
 
   // Every expected output is encoded as an answer in training (and the label set in evaluation).
   const tooLong: TaskCoverage['tooLong'] = [];
-  for (const output of new Set([...inTrain.keys(), ...inTest.keys(), ...task.labels])) {
+  for (const output of new Set([...inTrain.keys(), ...inValidation.keys(), ...inTest.keys(), ...task.labels])) {
     try {
       codec.example({ input: '', output }, '');
     } catch (e) {
@@ -224,12 +239,14 @@ export function taskCoverage(tokenizer: TextTokenizer, task: CoverageTask, opts:
   };
   return {
     task: task.name,
-    train: measure(task.train, 'train'),
+    train: measure([...task.train, ...validation], 'train'),
     test: measure(task.test, 'test'),
+    trained: task.train.length,
     labels,
     collisions,
     tooLong,
     ...(evalProblem ? { evalProblem } : {}),
+    ...(task.trainLimit !== undefined ? { trainLimit: task.trainLimit } : {}),
   };
 }
 
@@ -325,7 +342,7 @@ export function coverageFindings(
   }
 
   const taught = c.labels.filter((l) => l.train > 0).sort((a, b) => b.train - a.train);
-  const total = c.train.examples;
+  const total = c.trained;
   if (taught.length >= 2 && total > 0) {
     const [most, least] = [taught[0], taught[taught.length - 1]];
     if (most.train > IMBALANCE_RATIO_WARN * least.train) {
@@ -335,13 +352,30 @@ export function coverageFindings(
       });
     }
   }
-  const unseen = c.labels.filter((l) => l.test > 0 && l.train === 0);
+  // A label no training example has is never taught, though rank evaluation scores every test example
+  // against it: one the test or validation data asks for is a sure miss, one no example has only takes answers.
+  const limit = c.trainLimit !== undefined ? ` after trainLimit (${c.trainLimit})` : '';
+  const unseen = c.labels.filter((l) => l.train === 0 && l.test + l.validation > 0);
   if (unseen.length) {
     const one = unseen.length === 1;
     const tested = unseen.reduce((n, l) => n + l.test, 0);
+    const validated = unseen.reduce((n, l) => n + l.validation, 0);
+    const asked = [
+      ...(tested ? [count(tested, 'test example')] : []),
+      ...(validated ? [count(validated, 'validation example')] : []),
+    ].join(' and ');
+    const fix = c.trainLimit !== undefined ? 'Raise trainLimit, add training examples of' : 'Add training examples of';
     warnings.push({
       code: 'label-unseen',
-      message: `${task} (test): ${one ? 'label' : 'labels'} ${list(unseen.map((l) => l.label))} ${one ? 'is' : 'are'} the answer of ${count(tested, 'test example')} but of no training example, so the model is never taught ${one ? 'it' : 'them'}. Add training examples of ${one ? 'it' : 'them'}, or leave ${one ? 'it' : 'them'} out of the labels and the test data`,
+      message: `${task} (${tested ? 'test' : 'validation'}): ${one ? 'label' : 'labels'} ${list(unseen.map((l) => l.label))} ${one ? 'is' : 'are'} the answer of ${asked} but of no training example${limit}, so the model is never taught ${one ? 'it' : 'them'}. ${fix} ${one ? 'it' : 'them'}, or leave ${one ? 'it' : 'them'} out of the labels and the test data`,
+    });
+  }
+  const unused = c.labels.filter((l) => l.train + l.validation + l.test === 0);
+  if (unused.length) {
+    const one = unused.length === 1;
+    warnings.push({
+      code: 'label-unseen',
+      message: `${task}: ${one ? 'label' : 'labels'} ${list(unused.map((l) => l.label))} of \`labels\` ${one ? 'is' : 'are'} the answer of no example, in the training or the test data${limit}: the model is never taught ${one ? 'it' : 'them'}, yet rank evaluation scores every test example against ${one ? 'it' : 'them'}. Leave ${one ? 'it' : 'them'} out of \`labels\`, or add examples of ${one ? 'it' : 'them'}`,
     });
   }
   return { issues, warnings };

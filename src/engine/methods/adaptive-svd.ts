@@ -25,7 +25,7 @@ import {
 } from '../linalg';
 import type { Method, MethodContext, MethodState } from './method';
 import { chooseRanks, importances, minDim, sigmaStats, type ConstrainedMatrix } from './rank-policy';
-import { constrainedMatrices, rankPatternIssues } from './rank-pattern';
+import { adaptiveSvdModelIssues, constrainedMatrices } from './rank-pattern';
 
 interface Factors {
   high: tf.Tensor2D;
@@ -62,22 +62,13 @@ export class AdaptiveSvd implements Method {
   }
 
   setup(ctx: MethodContext): void {
+    // The targets, and a fixed policy's k and rank patterns against every matrix, checked now before any
+    // training, as every run's inputs were (rank-pattern.ts); the fixed policy's warnings come with each
+    // boundary's ranks.
+    const issues = adaptiveSvdModelIssues(this.cfg, ctx.model.inventory, this.path);
+    if (issues.length) throw new ConfigError(issues);
     this.targets = constrainedMatrices(ctx.model.inventory, this.cfg.targets);
-    if (this.targets.length === 0)
-      throw new ConfigError([
-        {
-          path: `${this.path}.targets`,
-          message: 'selects no weight matrix of this model',
-          expected: 'attention, mlp, head or embeddings',
-        },
-      ]);
-    // Check a fixed policy's k and rank patterns against every matrix now, before any training; its warnings
-    // come with each boundary's ranks.
-    if (this.policy.policy === 'fixed') {
-      const issues = rankPatternIssues(this.policy, this.targets, `${this.path}.rank`);
-      if (issues.length) throw new ConfigError(issues);
-      this.decideRanks(null, null);
-    }
+    if (this.policy.policy === 'fixed') this.decideRanks(null, null);
   }
 
   trainable(ctx: MethodContext): Map<string, tf.Variable> {

@@ -39,30 +39,14 @@ import { matMul } from '../kernels/matmul';
 import type { OLoraConfig } from '../../protocol/config';
 import type { ResolvedMethod } from '../../protocol/config-resolved';
 import { ConfigError } from '../../protocol/config-validate';
-import type { Orientation, TargetMatrix } from '../models/inventory';
 import type { CausalLM } from '../models/types';
 import type { ProjectionTerm } from '../models/params';
 import { Rng, hashString } from '../../data/rng';
 import type { ExtraLoss, Method, MethodContext, MethodState } from './method';
 import { methodSeed, stateTensor } from './support';
+import { oLoraRankIssues, resolveSlots, type AdapterSlot } from './olora-slots';
 
-type Module = NonNullable<OLoraConfig['modules']>[number];
-const FUSED_BLOCK: Partial<Record<Module, number>> = { q: 0, k: 1, v: 2 };
-
-/** Where one adapter acts: a whole weight, or a block of a fused one. */
-export interface AdapterSlot {
-  /** Name used in variable keys, e.g. 'model.layers.0.self_attn.q_proj' or 'transformer.h.0.attn.c_attn.q'. */
-  key: string;
-  /** HF key of the adapted weight. */
-  weight: string;
-  orientation: Orientation;
-  dIn: number;
-  /** Output width of the adapted block. */
-  dOut: number;
-  /** First output feature of the block within the weight, and the weight's full output width. */
-  offset: number;
-  width: number;
-}
+export { resolveSlots, type AdapterSlot } from './olora-slots';
 
 interface Pair {
   A: tf.Variable;
@@ -101,18 +85,10 @@ export class OLora implements Method {
 
   setup(ctx: MethodContext): void {
     this.model = ctx.model;
+    // The checks every run's inputs get before a weight is read (olora-slots.ts), made again on the model.
     this.slots = resolveSlots(ctx.model, this.cfg.modules, `${this.path}.modules`);
-    const tooBig = this.slots.find((s) => this.r > Math.min(s.dIn, s.dOut));
-    if (tooBig) {
-      throw new ConfigError([
-        {
-          path: `${this.path}.r`,
-          message: `rank ${this.r} exceeds min(d_out, d_in) = ${Math.min(tooBig.dIn, tooBig.dOut)} of ${tooBig.key}`,
-          expected: `an integer <= ${Math.min(tooBig.dIn, tooBig.dOut)}`,
-          actual: this.r,
-        },
-      ]);
-    }
+    const issues = oLoraRankIssues(this.r, this.slots, this.path);
+    if (issues.length) throw new ConfigError(issues);
     const dIn = Math.min(...this.slots.map((s) => s.dIn));
     if (ctx.tasks.length * this.r > dIn) {
       ctx.warn(
@@ -368,81 +344,4 @@ export class OLora implements Method {
 
 export function pairKey(task: number, s: AdapterSlot, part: 'A' | 'B'): string {
   return `olora.${task}.${s.key}.${part}`;
-}
-
-/**
- * The adapter slots for `modules`: each role's projections, or a block of a fused qkv projection when the
- * model has no separate one; `mlp` every projection of the MLP blocks. Errors name the option's JSON path.
- */
-export function resolveSlots(model: CausalLM, modules: readonly Module[], path: string): AdapterSlot[] {
-  const targets = model.inventory.targets;
-  const available = [
-    ...new Set(
-      targets.flatMap((t) =>
-        t.role === 'qkv'
-          ? ['q', 'k', 'v']
-          : ['q', 'k', 'v', 'o'].includes(t.role)
-            ? [t.role]
-            : t.group === 'mlp'
-              ? ['mlp']
-              : [],
-      ),
-    ),
-  ];
-  const fail = (message: string, actual?: unknown): never => {
-    throw new ConfigError([
-      {
-        path,
-        message,
-        expected: `a non-empty list of distinct projections of this model: ${available.join(', ')}`,
-        ...(actual !== undefined ? { actual } : {}),
-      },
-    ]);
-  };
-  if (modules.length === 0) fail('is empty: O-LoRA needs at least one projection to adapt', []);
-  const dup = modules.find((m, i) => modules.indexOf(m) !== i);
-  if (dup) fail(`names '${dup}' twice`, dup);
-  const slots: AdapterSlot[] = [];
-  const whole = (t: TargetMatrix): AdapterSlot => ({
-    key: t.module,
-    weight: t.name,
-    orientation: t.orientation,
-    dIn: t.dIn,
-    dOut: t.dOut,
-    offset: 0,
-    width: t.dOut,
-  });
-  for (const m of modules) {
-    const own = targets.filter((t) => (m === 'mlp' ? t.group === 'mlp' : t.role === m));
-    if (own.length) {
-      slots.push(...own.map(whole));
-      continue;
-    }
-    const block = FUSED_BLOCK[m];
-    const fused = block === undefined ? [] : targets.filter((t) => t.role === 'qkv');
-    if (fused.length === 0)
-      fail(
-        m === 'mlp'
-          ? `this ${model.arch} model has no MLP projection to adapt (it has ${available.join(', ') || 'none'})`
-          : `'${m}' is not an attention projection of this ${model.arch} model (it has ${available.join(', ') || 'none'})`,
-        m,
-      );
-    for (const t of fused) {
-      if (t.dOut % 3 !== 0)
-        fail(`the fused projection ${t.name} has ${t.dOut} outputs, not three equal q/k/v blocks`, m);
-      const d = t.dOut / 3;
-      slots.push({
-        key: `${t.module}.${m}`,
-        weight: t.name,
-        orientation: t.orientation,
-        dIn: t.dIn,
-        dOut: d,
-        offset: block! * d,
-        width: t.dOut,
-      });
-    }
-  }
-  // One order for every run, whatever order the config lists modules in: layer by layer as the inventory.
-  const order = new Map(targets.map((t, i) => [t.name, i]));
-  return slots.sort((a, b) => order.get(a.weight)! - order.get(b.weight)! || a.offset - b.offset);
 }

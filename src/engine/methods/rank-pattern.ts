@@ -9,6 +9,7 @@
  * and so does Sculpt, so the file works as a rank_pattern in either and reproduces every k exactly.
  */
 import type { FixedRankPolicy } from '../../protocol/config';
+import type { ResolvedAdaptiveSvdConfig } from '../../protocol/config-resolved';
 import { rankPatternPath, regexProblem, type ConfigIssue } from '../../protocol/config-validate';
 import type { Inventory } from '../models/inventory';
 
@@ -142,6 +143,58 @@ export function rankPatternIssues(
     });
   }
   return issues;
+}
+
+/**
+ * A fixed policy's k against the matrices no rankPattern entry matches (those take the pattern's rank): a k
+ * above a matrix's min(d_out, d_in) asks for more directions than the matrix has. An error rather than a clamp,
+ * as it always was, since k names one exact rank for every matrix; ratio and effectiveRank clamp per matrix.
+ */
+export function fixedKIssues(
+  policy: Pick<FixedRankPolicy, 'k' | 'rankPattern'>,
+  targets: readonly Pick<ConstrainedMatrix, 'name' | 'dIn' | 'dOut'>[],
+  policyPath: string,
+): ConfigIssue[] {
+  const k = policy.k;
+  if (k === undefined) return [];
+  const { patterns } = compileRankPattern(policy.rankPattern);
+  const own = targets.filter((t) => !firstMatch(patterns, t.name));
+  const tooBig = own.find((t) => k > minDim(t));
+  if (!tooBig) return [];
+  const most = Math.min(...own.map(minDim));
+  return [
+    {
+      path: `${policyPath}.k`,
+      message: `k = ${k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}; k can be at most ${most} for the target matrices of this model (ratio or effectiveRank gives each matrix its own share)`,
+      expected: 'k <= min(d_out, d_in) of every target',
+      actual: k,
+    },
+  ];
+}
+
+/**
+ * The issues of an adaptive-svd entry against a model's inventory: `targets` that select no matrix, and a fixed
+ * policy's rank patterns and k. The method's setup makes the same checks through this function on the loaded
+ * model; `sculpt validate` and every run's start make them before a weight is read (engine/run-inputs.ts).
+ */
+export function adaptiveSvdModelIssues(
+  cfg: Pick<ResolvedAdaptiveSvdConfig, 'targets' | 'rank'>,
+  inventory: Inventory,
+  path: string,
+): ConfigIssue[] {
+  const targets = constrainedMatrices(inventory, cfg.targets);
+  if (targets.length === 0) {
+    return [
+      {
+        path: `${path}.targets`,
+        message: 'selects no weight matrix of this model',
+        expected: 'attention, mlp, head or embeddings',
+      },
+    ];
+  }
+  const policy = cfg.rank;
+  if (policy.policy !== 'fixed') return [];
+  return [...rankPatternIssues(policy, targets, `${path}.rank`), ...fixedKIssues(policy, targets, `${path}.rank`)];
 }
 
 /** `s` as a regular expression that matches exactly `s`, in JavaScript and in Python alike. */

@@ -28,6 +28,7 @@ import type { BatchTensors } from './method';
 import {
   compileRankPattern,
   firstMatch,
+  fixedKIssues,
   maxDim,
   minDim,
   moduleName,
@@ -226,20 +227,8 @@ function fixedRanks(policy: ResolvedFixedRankPolicy, targets: ConstrainedMatrix[
   const { patterns, invalid } = compileRankPattern(policy.rankPattern);
   if (invalid.length) throw new ConfigError(rankPatternIssues(policy, targets, path));
   const matched = targets.map((t) => firstMatch(patterns, t.name));
-  if (policy.k !== undefined) {
-    const k = policy.k;
-    const tooBig = targets.find((t, i) => !matched[i] && k > minDim(t));
-    if (tooBig) {
-      throw new ConfigError([
-        {
-          path: `${path}.k`,
-          message: `k = ${k} exceeds min(d_out, d_in) = ${minDim(tooBig)} of ${tooBig.name}`,
-          expected: 'k <= min(d_out, d_in) of every target',
-          actual: k,
-        },
-      ]);
-    }
-  }
+  const tooBig = fixedKIssues(policy, targets, path);
+  if (tooBig.length) throw new ConfigError(tooBig);
   // Integer requests above min_dim, per option, for one warning each.
   const over = new Map<string, { value: number; names: string[] }>();
   const choices = targets.map((t, i): RankChoice => {
