@@ -46,8 +46,8 @@ commands:
 
 Each command refuses an option it does not take (exit 2), naming the options it takes.
 
-exit codes: 0 success, 1 a run failed, 2 invalid input, 3 stopped (Ctrl-C, SIGTERM) before every run
-finished; \`sculpt resume\` continues
+exit codes: 0 success, 1 a run failed, 2 invalid input, 3 stopped (Ctrl-C, SIGTERM; a second one kills
+the trainers) before every run finished; \`sculpt resume\` continues
 `;
 
 /** What each command takes; the parser (args.ts) refuses anything else. */

@@ -15,6 +15,7 @@ import { OutputFileError, folderProblem, writeOutputFile } from './folders';
 import type { ExperimentAggregate } from '../runs/aggregate-types';
 import { foldRun, type RunSummary } from '../runs/fold';
 import { readRunDir, withFolderJob } from '../runs/run-dir';
+import { livePid } from '../supervisor/run-files';
 import { csvReport, markdownReport, predictionsCsv, predictionsCsvPath } from '../runs/report';
 import { htmlReport } from '../runs/report-html';
 import { predictionsMarkdown } from '../runs/predictions';
@@ -46,7 +47,9 @@ export function reportCommand(
           `sculpt report: ${d}: skipped ${skipped.length} line(s) of events.jsonl that are not valid events (lines ${lines})`,
         );
       }
-      runs.push(withFolderJob(foldRun(basename(resolve(d)), log.events), config, job));
+      const summary = withFolderJob(foldRun(basename(resolve(d)), log.events), config, job);
+      // A log left 'running' with no trainer behind it (kill -9, a restart) is reported as interrupted.
+      runs.push(summary.status === 'running' && !livePid(resolve(d)) ? { ...summary, interrupted: true } : summary);
       if (typeof config.compare?.baseline === 'string') configured.add(config.compare.baseline);
     } catch (e) {
       console.error(`sculpt report: ${(e as Error).message}`);

@@ -224,15 +224,21 @@ async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
         `${path.basename(dir)}: ${e.message}${e.where ? ` (${e.where})` : ''}${e.hint ? `\n  hint: ${e.hint}` : ''}`,
       );
   });
+  let interrupted = false;
+  let killing = false;
   supervisor.onState((r) => {
     if (r.state !== 'crashed' && r.state !== 'killed') return;
-    const log = r.logTail ? `\n--- end of ${path.join(r.dir, LOG_FILE)} ---\n${r.logTail}` : '';
+    // A trainer killed at the user's second Ctrl-C did nothing wrong: its log's end would only be noise.
+    const log =
+      r.logTail && !(killing && r.state === 'killed')
+        ? `\n--- end of ${path.join(r.dir, LOG_FILE)} ---\n${r.logTail}`
+        : '';
     progress?.note(`${path.basename(r.dir)}: ${r.problem ?? r.state}${log}`);
   });
 
-  let interrupted = false;
   const onSignal = () => {
     if (interrupted) {
+      killing = true;
       for (const d of dirs) supervisor.kill(d);
       return;
     }
@@ -260,7 +266,9 @@ async function runFolders(dirs: string[], args: RunArgs): Promise<number> {
   if (!args.json) {
     for (let i = 0; i < dirs.length; i++) console.error(`${results[i]}: ${dirs[i]}`);
   }
-  if (!results.every((r) => r === 'finished' || r === 'stopped' || r === 'cancelled')) return 1;
+  // Killed at a second Ctrl-C or SIGTERM: stopped on request too, resumable from its last checkpoint.
+  const onRequest = (r: RunStatus) => r === 'stopped' || r === 'cancelled' || (killing && r === 'killed');
+  if (!results.every((r) => r === 'finished' || onRequest(r))) return 1;
   // Stopped on request: nothing failed, but the work is not done; a script must be able to tell.
   return results.every((r) => r === 'finished') ? 0 : EXIT_STOPPED;
 }

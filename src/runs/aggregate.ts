@@ -287,7 +287,9 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
 
   const leftOut = runs.filter((r) => !isCounted(r));
   if (leftOut.length) {
-    const why = leftOut.map((r) => `${r.name} (${r.status === 'finished' ? 'no metrics' : r.status})`);
+    const why = leftOut.map(
+      (r) => `${r.name} (${r.status === 'finished' ? 'no metrics' : r.interrupted ? 'interrupted' : r.status})`,
+    );
     notes.push(`${count(leftOut.length, 'run')} left out because they did not finish with metrics: ${nameList(why)}.`);
   }
   const none = methods.filter((m) => m.n === 0).map((m) => m.method);

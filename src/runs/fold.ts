@@ -37,6 +37,11 @@ export interface RunSummary {
   engine: RunEngine | null;
   /** What the log says: 'new' with no events, else the state its last session left (see ./status.ts). */
   status: LogStatus;
+  /**
+   * Set by a reader that found no live trainer for a log still 'running' (settledStatus): the run was
+   * interrupted (kill -9, a machine restart), and reports say so rather than 'running'.
+   */
+  interrupted?: true;
   /** Rows present so far, R[i][j] in percent (row i after task i). */
   matrix: number[][];
   /** Accuracy of the base model on each task, null when not measured. */

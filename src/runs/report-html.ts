@@ -28,6 +28,7 @@ import {
   VALIDATION_COLUMNS,
   SELECTION_LEGEND,
   selectionSentence,
+  shownStatus,
   VALIDATION_LEGEND,
 } from './report';
 
@@ -426,7 +427,7 @@ export function htmlReport(
         return `<td class="num${isBest ? ' best' : ''}">${fmt(v)}</td>`;
       });
       for (const k of validation) cells.push(`<td class="num">${fmt(r.validationMetrics?.[k])}</td>`);
-      return `<tr><td>${esc(r.name)}</td><td>${esc(r.method)}</td><td>${esc(r.status)}</td>${cells.join('')}<td class="num">${fmt(r.seconds, 0)}</td></tr>`;
+      return `<tr><td>${esc(r.name)}</td><td>${esc(r.method)}</td><td>${esc(shownStatus(r))}</td>${cells.join('')}<td class="num">${fmt(r.seconds, 0)}</td></tr>`;
     })
     .join('\n');
   const sections = runs

@@ -161,7 +161,7 @@ function perRunMarkdown(runs: RunSummary[]): string[] {
     const cells = [
       md(r.name),
       md(r.method),
-      r.status,
+      shownStatus(r),
       ...METRIC_NAMES.map((k) => fmt(m?.[k])),
       ...validation.map((k) => fmt(r.validationMetrics?.[k])),
       fmt(r.seconds, 0),
@@ -379,4 +379,9 @@ export function predictionsCsv(runs: readonly RunWithFolder[]): { csv: string; r
 export function predictionsCsvPath(reportPath: string): string {
   const m = /^(.*?)(\.csv)?$/i.exec(reportPath)!;
   return `${m[1]}.predictions.csv`;
+}
+
+/** A run's status as reports show it: 'interrupted' for a log left 'running' by a trainer that is gone. */
+export function shownStatus(r: RunSummary): string {
+  return r.interrupted ? 'interrupted' : r.status;
 }

@@ -199,6 +199,11 @@ test('after kill -9 the folder is readable and resume continues from the last ch
   const log = parseEventLog(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
   assert.equal(log.badLines.length, 0);
   assert.ok(log.events.some((e) => e.type === 'checkpoint'));
+  // Its log still says running; with no trainer behind it the report says interrupted.
+  const report = cli('report', dir);
+  assert.equal(report.status, 0, report.stderr);
+  assert.match(report.stdout, /\| seqft \| interrupted \|/);
+  assert.match(report.stdout, /left out because they did not finish with metrics: \S+-killed \(interrupted\)/);
   const r = cli('resume', dir);
   assert.equal(r.status, 0, r.stderr);
   const resumed = finished(dir);
@@ -440,7 +445,7 @@ test('Ctrl-C: the run finishes its step, writes a checkpoint and stops; the CLI 
 });
 
 test(
-  'Ctrl-C twice: the running trainer is killed, the queued run is cancelled, the CLI exits 1 naming both',
+  'Ctrl-C twice: the running trainer is killed, the queued run is cancelled, the CLI exits 3 (stopped on request) naming both',
   { skip: process.platform === 'win32' },
   async () => {
     const out = join(work, 'ctrl-c-twice');
@@ -459,9 +464,10 @@ test(
       await new Promise((r) => setTimeout(r, 20));
     run.child.kill('SIGINT');
     const r = await run.done;
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr, /Ctrl-C again to kill/);
     assert.match(r.stderr, /killed on request/);
+    assert.ok(!r.stderr.includes('--- end of'), 'no trainer.log tail for a kill the user asked for');
     assert.ok(r.stderr.includes(`killed: ${dir}\n`), r.stderr);
     assert.match(r.stderr, /^cancelled: .*\/ewc-o1-s0$/m);
     assert.ok(await gone(pid), 'the trainer is gone with the CLI');
