@@ -189,6 +189,7 @@ export function checkRunInputs(
       maxSeqLen: config.training.maxSeqLen,
       tokenizer: name,
       modes: config.eval.modes,
+      maxNewTokens: config.eval.maxNewTokens,
     });
     // A setting's problem (eval.maxNewTokens) is found for every task alike: said once.
     for (const issue of found.issues)

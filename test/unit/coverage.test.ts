@@ -174,6 +174,24 @@ test('truncation: a warning when more than 5% of a split’s prompts are cut; an
     w[0].message,
     /^task 't' \(train\): 2 of 20 prompts are too long for training\.maxSeqLen \(7 tokens with the answer\), so 10\.0% of the prompts lose their beginning; the longest has 8 tokens/,
   );
+  // Generation keeps eval.maxNewTokens of the window: test prompts shorter than maxSeqLen are cut, and the
+  // warning says why rather than leaving a longest prompt under maxSeqLen unexplained.
+  const shortTest = Array.from({ length: 10 }, () => ({ input: 'good cat', output: 'happy' }));
+  const gen = coverageFindings(
+    cover(task(TRAIN, shortTest), { maxSeqLen: 7, modes: ['generate'], maxNewTokens: 4 }),
+    'tasks[0]',
+    {
+      maxSeqLen: 7,
+      tokenizer: 'tiny',
+      modes: ['generate'],
+      maxNewTokens: 4,
+    },
+  ).warnings.filter((x) => x.code === 'truncated-inputs' && x.message.includes('(test)'));
+  assert.equal(gen.length, 1);
+  assert.match(
+    gen[0].message,
+    /\(7 tokens with the answer; generation keeps eval\.maxNewTokens \(4\) of them for its output\), so 100\.0% of the prompts lose their beginning; the longest has \d+ tokens\. Raise training\.maxSeqLen, lower eval\.maxNewTokens or shorten the inputs$/,
+  );
   // T5-style: the prompt and EOS must fit maxSeqLen on their own.
   const t5 = loadTokenizer(join(MODELS, 'tiny-t5'));
   const c = cover(task([long, short], [short]), { kind: 'seq2seq', maxSeqLen: 7 }, t5);

@@ -279,7 +279,7 @@ const share = (k: number, n: number, what: string) => `${k} of ${count(n, what)}
 export function coverageFindings(
   c: TaskCoverage,
   at: string,
-  settings: { maxSeqLen: number; tokenizer: string; modes: readonly ('rank' | 'generate')[] },
+  settings: { maxSeqLen: number; tokenizer: string; modes: readonly ('rank' | 'generate')[]; maxNewTokens?: number },
 ): CoverageFindings {
   const issues: ConfigIssue[] = [];
   const warnings: CoverageWarning[] = [];
@@ -334,9 +334,18 @@ export function coverageFindings(
       });
     }
     if (s.truncated > TRUNCATED_SHARE_WARN * s.examples) {
+      // Generation keeps eval.maxNewTokens of the window for its output: a test prompt shorter than maxSeqLen
+      // is still cut when it does not leave that room.
+      const generating = split === 'test' && settings.modes.includes('generate') && settings.maxNewTokens;
+      const room = generating
+        ? `; generation keeps eval.maxNewTokens (${settings.maxNewTokens}) of them for its output`
+        : '';
+      const fix = generating
+        ? 'Raise training.maxSeqLen, lower eval.maxNewTokens or shorten the inputs'
+        : 'Raise training.maxSeqLen or shorten the inputs';
       warnings.push({
         code: 'truncated-inputs',
-        message: `${where}: ${share(s.truncated, s.examples, 'prompt')} too long for training.maxSeqLen (${settings.maxSeqLen} tokens with the answer), so ${pct(s.truncated / s.examples)} of the prompts lose their beginning; the longest has ${s.longestPrompt} tokens. Raise training.maxSeqLen or shorten the inputs`,
+        message: `${where}: ${share(s.truncated, s.examples, 'prompt')} too long for training.maxSeqLen (${settings.maxSeqLen} tokens with the answer${room}), so ${pct(s.truncated / s.examples)} of the prompts lose their beginning; the longest has ${s.longestPrompt} tokens. ${fix}`,
       });
     }
   }
