@@ -44,7 +44,9 @@ export function fmtPValue(d: PairedDifference): string {
 export const fmtVerdict = (d: PairedDifference): string => (d.n === 0 ? 'no pairs' : d.verdict);
 
 export const METRICS_LEGEND =
-  'Accuracies in percent. AA: average accuracy after the last task; BWT: backward transfer; ' +
+  'Accuracies in percent, of the first evaluation mode each run lists (`eval.modes`, rank classification ' +
+  'unless set otherwise; the other modes are in its events and predictions). ' +
+  'AA: average accuracy after the last task; BWT: backward transfer; ' +
   'forgetting: Chaudhry et al. (lower is better); FWT: GEM forward transfer against the zero-shot row.';
 
 export const VALIDATION_LEGEND =

@@ -149,6 +149,7 @@ test('validation figures: marked columns in Markdown and HTML, validation_* rows
     md.includes('| run | method | status | AA | BWT | forgetting | FWT | validation AA | validation BWT | time (s) |'),
   );
   assert.ok(md.includes('validation AA / BWT: the same on the validation splits'));
+  assert.ok(md.includes('of the first evaluation mode each run lists (`eval.modes`'), 'which mode the figures are');
   assert.ok(md.includes('| after \\ on validation | alpha | beta | gamma |'), 'each run shows its validation matrix');
   // ewc is 1 point above seqft everywhere, so it ranks first on validation, by 1 point on both pairs.
   const ranked = md.slice(md.indexOf('## Ranked on validation'));
