@@ -8,6 +8,7 @@ import type { CausalLM } from './models/types';
 import type { TextTokenizer } from './data/batches';
 import type { RunTask } from './experiment';
 import type { RunHooks } from './runner';
+import type { EventBody } from '../protocol/events';
 import { generateEvaluate, rankEvaluate, type EvalResult } from './evaluate';
 import type { Example } from '../data/examples';
 import { predictionRecord, writePredictionPoint, writesPredictions, type PredictionSetData } from '../runs/predictions';
@@ -73,6 +74,31 @@ export function writePredictions(
   }
 }
 
+/**
+ * A warning when the model gives one answer to every test example of the task it has just been trained on,
+ * though their expected outputs differ: it has learned which label is frequent, not the task, and its accuracy
+ * is that label's share of the test set. A comparison against such a run measures nothing, so the run says so
+ * (both engines, from the same predictions).
+ */
+export function oneAnswerWarning(
+  t: RunTask,
+  split: 'test' | 'validation',
+  mode: 'rank' | 'generate',
+  examples: readonly Example[],
+  result: EvalResult,
+  afterTask: number,
+): EventBody | null {
+  if (split !== 'test' || afterTask !== t.index || examples.length < 2) return null;
+  const expected = new Set(examples.map((e) => e.output));
+  const answer = result.predictions[0]?.predicted;
+  if (expected.size < 2 || answer === undefined || result.predictions.some((p) => p.predicted !== answer)) return null;
+  return {
+    type: 'warning',
+    code: 'one-answer',
+    message: `after training task ${t.index + 1} ('${t.name}') the model answers ${JSON.stringify(answer)} to every one of its ${examples.length} test examples (${mode} mode), whose expected outputs hold ${expected.size} labels: it has not learned the task, and its accuracy (${result.accuracy.toFixed(1)}%) is that answer's share of the test set`,
+  };
+}
+
 /** One evaluation's predictions as the prediction files hold them. */
 export function predictionSet(
   t: RunTask,
@@ -133,6 +159,8 @@ async function evaluateTask(
       accuracy,
       examples: target.test.length,
     });
+    const oneAnswer = oneAnswerWarning(t, split, mode, target.test, result, afterTask);
+    if (oneAnswer) hooks.emit(oneAnswer);
     keep?.push(predictionSet(t, split, mode, target.test, result));
     first ??= accuracy;
   }

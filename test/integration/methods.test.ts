@@ -149,8 +149,8 @@ describe(
   },
 );
 
-test('a bad method option stops the run with its JSON path', () => {
+test('a bad method option stops the run before it starts (exit 2, invalid input) with its JSON path', () => {
   const r = cli('run', config([{ method: 'o-lora', modules: ['q', 'q'] }], 'bad'));
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr + r.stdout, /methods\[0\]\.modules: names 'q' twice/);
 });

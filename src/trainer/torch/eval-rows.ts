@@ -11,7 +11,7 @@ import type { ScoresMessage } from '../../protocol/torch-worker';
 import { generatedPrediction, rankResult, type EvalResult } from '../../engine/evaluate';
 import type { RunTask } from '../../engine/experiment';
 import type { TextTokenizer } from '../../engine/data/batches';
-import { hasValidation, predictionSet, writePredictions } from '../../engine/run-evaluation';
+import { hasValidation, oneAnswerWarning, predictionSet, writePredictions } from '../../engine/run-evaluation';
 import { writesPredictions, type PredictionSetData } from '../../runs/predictions';
 import type { Manifest, EvalSplit } from './prepare';
 import { TorchWorkerError } from './worker-error';
@@ -33,6 +33,8 @@ interface Slot {
 
 interface Done {
   event: EventBody;
+  /** The tfjs engine's warning after the same evaluation, if any (oneAnswerWarning). */
+  warning: EventBody | null;
   predictions: PredictionSetData;
   accuracy: number;
 }
@@ -90,6 +92,7 @@ export class EvalRows {
       const done = this.received.get(keyOf(this.slots[this.next]));
       if (!done) return null;
       this.o.emit(done.event);
+      if (done.warning) this.o.emit(done.warning);
       this.emitted.push(done);
     }
     return this.finish();
@@ -138,6 +141,7 @@ export class EvalRows {
         accuracy: result.accuracy,
         examples: examples.length,
       },
+      warning: oneAnswerWarning(t, slot.split, slot.mode, examples, result, m.afterTask),
       predictions: predictionSet(t, slot.split, slot.mode, examples, result),
       accuracy: result.accuracy,
     };
