@@ -13,6 +13,9 @@ Every rank writes into `checkpoints/.tmp-<name>-<pid>/` (a folder on storage all
 meta.json once every rank is done, flushes, and renames the folder into place, so a folder that exists is whole.
 A name already taken (an interrupted session's folder, or a task that trains no steps) gets a `-2`, `-3`, ...
 suffix: the trainer process reads the path from the `checkpoint` message, never builds it.
+
+The fine-tuned model (`checkpoint.final`, `save_final_model`) is no checkpoint of the run but a Hugging Face
+checkpoint: the weights alone, the method's changes merged in, by the base checkpoint's keys and in its dtypes.
 """
 from __future__ import annotations
 
@@ -368,3 +371,112 @@ def load_checkpoint(path: str, model: torch.nn.Module, optimizer: Optimizer, met
     if os.path.exists(rng_file):
         set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=True), dist.device)
     return meta
+
+
+# ---- the fine-tuned model (checkpoint.final) ----
+
+FINAL_WEIGHTS = "model.safetensors"
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+
+def base_weights(model_dir: str) -> dict[str, tuple[str, str]]:
+    """The base checkpoint's tensors: key -> (its safetensors file, its dtype as safetensors names it), from
+    model.safetensors or the shards model.safetensors.index.json lists; empty for a folder without either."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            files = {os.path.join(model_dir, v) for v in json.load(f)["weight_map"].values()}
+    else:
+        single = os.path.join(model_dir, "model.safetensors")
+        files = {single} if os.path.isfile(single) else set()
+    out: dict[str, tuple[str, str]] = {}
+    for file in sorted(files):
+        with safe_open(file, framework="pt") as f:
+            for key in f.keys():
+                out[key] = (file, f.get_slice(key).get_dtype())
+    return out
+
+
+def _base_key(name: str, base: dict[str, Any], prefix: str) -> str | None:
+    """The base checkpoint's key of model parameter `name`: the same, or one that differs by the model's
+    base_model_prefix (GPT-2 checkpoints saved from the bare transformer lack `transformer.`), as from_pretrained
+    matches them."""
+    candidates = [name]
+    if prefix:
+        candidates += [name[len(prefix) + 1 :]] if name.startswith(prefix + ".") else [f"{prefix}.{name}"]
+    return next((k for k in candidates if k in base), None)
+
+
+@torch.no_grad()
+def save_final_model(
+    folder: str,
+    model: torch.nn.Module,
+    keys: list[str],
+    merged: dict[str, torch.Tensor],
+    base_dir: str,
+    dist: Dist,
+) -> None:
+    """Writes `<folder>/model.safetensors` (a collective; rank 0 writes): the model's own parameters `keys` (tied
+    ones once, as a checkpoint keeps them), each replaced by `merged[key]` where the method keeps its changes
+    outside the weight, under the base checkpoint's keys and cast to its dtypes (training runs in fp32). Tensors
+    of the base file stored under another name of a tied parameter get that parameter; others (buffers some
+    checkpoints store) are copied as they are, so the file has the base's keys. The folder is emptied first: an
+    interrupted attempt's file is never completed."""
+    params = dict(model.named_parameters())
+    by_id = {id(params[k]): k for k in keys}
+    # Every name of each parameter written (a tied embedding is also the head), to the name it is written under.
+    aliases = {a: by_id[id(p)] for a, p in model.named_parameters(remove_duplicate=False) if id(p) in by_id}
+    full: dict[str, torch.Tensor] = {}
+    for name in keys:
+        t = merged.get(name)
+        t = (params[name] if t is None else t).detach()
+        # Every rank gathers each sharded parameter in the same order; rank 0 keeps the whole tensors, on the CPU.
+        t = t.full_tensor() if is_dtensor(t) else t
+        if dist.rank == 0:
+            full[name] = t.cpu()
+    failure = None
+    if dist.rank == 0:
+        tmp = os.path.join(folder, f".{FINAL_WEIGHTS}.tmp-{os.getpid()}")
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+            base = base_weights(base_dir)
+            prefix = getattr(model, "base_model_prefix", "") or ""
+            tensors: dict[str, torch.Tensor] = {}
+            written: dict[str, str] = {}
+            for name in list(full):
+                # Popped as it is cast: a model of billions of weights is held once, not twice, on rank 0.
+                t = full.pop(name)
+                key = _base_key(name, base, prefix)
+                # A parameter the base file lacks (a head it ties but this model does not) keeps the model's key.
+                dtype = _DTYPES.get(base[key][1], t.dtype) if key is not None else t.dtype
+                written[name] = key or name
+                tensors[key or name] = t.to(dtype).contiguous()
+            for key, (file, dtype) in base.items():
+                if key in tensors:
+                    continue
+                alias = next((a for a in aliases if _base_key(a, {key: None}, prefix)), None)
+                if alias is not None:
+                    # A tied parameter the base file stores under each of its names: the trained one under each.
+                    t = tensors[written[aliases[alias]]]
+                    tensors[key] = t.to(_DTYPES.get(dtype, t.dtype)).clone()
+                else:
+                    with safe_open(file, framework="pt") as f:
+                        tensors[key] = f.get_tensor(key)
+            # `format`: transformers reads a safetensors file only when its metadata says which framework wrote it.
+            save_file(tensors, tmp, metadata={"format": "pt"})
+            _fsync(tmp)
+            os.replace(tmp, os.path.join(folder, FINAL_WEIGHTS))
+            _fsync(folder)
+        except BaseException as e:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            failure = f"could not write {os.path.join(folder, FINAL_WEIGHTS)}: {e}"
+            if not isinstance(e, Exception):
+                raise
+    # Rank 0's outcome on every rank (and a barrier): no rank leaves before the file is written, and all fail alike.
+    failure = dist.broadcast(failure)
+    if failure:
+        raise OSError(failure)

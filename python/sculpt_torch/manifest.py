@@ -126,6 +126,9 @@ class Manifest:
     eval: EvalSettings
     tasks: list[TaskSpec]
     sha256: str
+    #: `checkpoint.final`: the folder (absolute) that rank 0 writes the fine-tuned model.safetensors into after the
+    #: last task's evaluation, before `done`; None: no final model.
+    final_model: str | None = None
 
     def file(self, name: str) -> str:
         """A file of the prepared folder by its manifest name."""
@@ -353,6 +356,9 @@ def parse_manifest(obj: Any, path: str, prepared: str, sha256: str = "") -> Mani
     ]
     if not tasks:
         raise ManifestError(path, "tasks", "at least one task", [])
+    final_model = r.raw("finalModel", None)
+    if final_model is not None and (not isinstance(final_model, str) or not os.path.isabs(final_model)):
+        raise ManifestError(path, "finalModel", "an absolute folder path or null", final_model)
     for i, task in enumerate(tasks):
         files = [("train.file", task.train.file)]
         files += [("calibration", task.calibration)] if task.calibration else []
@@ -375,4 +381,5 @@ def parse_manifest(obj: Any, path: str, prepared: str, sha256: str = "") -> Mani
         eval=eval_settings,
         tasks=tasks,
         sha256=sha256,
+        final_model=final_model,
     )

@@ -5,7 +5,7 @@
         warnings before_task reported) -> epochs[e][b] batches, one optimizer step each, step messages every
         stepEventInterval steps, checkpoints by the `checkpoint` policy, the stop request honoured after each
         step -> method.after_task -> scores of every task and split -> checkpoint `task` (not after the last)
-    -> done
+    -> the fine-tuned model's weights (manifest finalModel, checkpoint.final) -> done
 
 One optimizer step (train-step.ts): Σ token CE of this rank's rows / labelled tokens of the whole batch
 (+ extra_loss / world) -> backward -> gradients summed over ranks -> global-norm clipping -> transform_gradients ->
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, Position, load_checkpoint, prune, read_meta, save_checkpoint
+from .checkpoint import (CheckpointError, Position, load_checkpoint, model_tensors, prune, read_meta, save_checkpoint,
+                         save_final_model)
 from .data import Example, build_batch, placeholder_batch, rank_share, read_examples, read_prompts
 from .distributed import SetupError, init_distributed
 from .evaluate import Scorer
@@ -167,6 +168,8 @@ class Worker:
                 "token ids: the prepared data is for another tokenizer"
             )
         self.model = dist.shard_model(model)
+        # The model's own parameters, before a method adds its own (O-LoRA's pairs): what the final model holds.
+        self.model_keys = list(model_tensors(self.model))
         self.optimizer = Optimizer(m.training.optimizer, weight_decay=m.training.weight_decay)
         self.method = create_method(m.method)
         self.scorer = Scorer(self.model, self.kind, self.pad, m.tokens.eos, dist)
@@ -240,6 +243,8 @@ class Worker:
             pos = nxt
         if dist.rank == 0:
             self._written = prune(self.run_dir, self._written, m.checkpoint.keep)
+        if m.final_model:
+            self.save_final_model(m.final_model)
         self.send("done")
         return 0
 
@@ -428,6 +433,15 @@ class Worker:
         self._written.append(path)
         self.send("checkpoint", path=path, task=at.task, step=at.taskStep, reason=reason)
         return path
+
+    def save_final_model(self, folder: str) -> None:
+        """The fine-tuned model's weights (checkpoint.final) into `folder`, which the trainer process completes
+        into `<runDir>/model/` once `done` arrives. A method that keeps changes outside the weights (O-LoRA's
+        pairs, adaptive SVD's factors) gives them merged."""
+        self.where = "writing the final model"
+        merge = getattr(self.method, "merged", None)
+        merged = merge() if callable(merge) else {}
+        save_final_model(folder, self.model, self.model_keys, merged, self.manifest.model.dir, self.dist)
 
     def _check_same_start(self) -> None:
         """Every rank starts from the same checkpoint (or none). The machines of one run are launched separately

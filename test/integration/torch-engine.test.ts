@@ -5,7 +5,9 @@
  * - tfjs (cpu backend) against torch (one CPU process): the first 20 step losses within 1e-3 relative and the
  *   accuracy matrices within 1 point, for seqft and adaptive-svd;
  * - torch on two processes (torchrun, DDP over gloo) against one: losses within 1e-4 relative, the same matrix;
- * - kill -9 of one worker rank, then a resume: the run ends with the uninterrupted run's matrix and losses.
+ * - kill -9 of one worker rank, then a resume: the run ends with the uninterrupted run's matrix and losses;
+ * - the fine-tuned model (`checkpoint.final`): `<run>/model/` loads with the tfjs loader and holds the tfjs
+ *   engine's final weights; O-LoRA's is the base plus the merged pairs; none without `checkpoint.final`.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../../src/protocol/config';
+import { selectBackend } from '../../src/engine/backend';
+import { loadPretrained } from '../../src/engine/io/checkpoint';
+import { readSafetensors, type StTensor } from '../../src/engine/io/safetensors';
+import { builtinModelDir } from '../../src/runs/builtin';
 import { validateConfig } from '../../src/protocol/config-validate';
 import type { SculptEvent, StepEvent, RunFinishedEvent } from '../../src/protocol/events';
 import { createRunFolder } from '../../src/runs/run-dir';
@@ -119,18 +125,48 @@ function assertMatrixClose(a: number[][], b: number[][], points: number, what: s
   );
 }
 
+/** `<run>/model/`: whole (its staging folder gone), loadable by the tfjs loader; its tensors by key. */
+async function finalModel(dir: string): Promise<Map<string, StTensor>> {
+  const folder = join(dir, 'model');
+  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors'])
+    assert.ok(existsSync(join(folder, f)), `${folder} has ${f}`);
+  assert.ok(!existsSync(join(dir, '.model.partial')), `no staging folder is left in ${dir}`);
+  await selectBackend('cpu');
+  loadPretrained(folder).dispose();
+  return readSafetensors(join(folder, 'model.safetensors')).tensors;
+}
+
+const BASE = () => readSafetensors(join(builtinModelDir('builtin:tiny-llama'), 'model.safetensors')).tensors;
+
+/** The largest |a - b| over the elements of two tensors of one shape. */
+function maxDiff(a: StTensor, b: StTensor, what: string): number {
+  assert.deepEqual(a.shape, b.shape, `${what}: shape`);
+  let d = 0;
+  for (let i = 0; i < a.data.length; i++) d = Math.max(d, Math.abs(Number(a.data[i]) - Number(b.data[i])));
+  return d;
+}
+
+/**
+ * How far the engines' final weights may be apart, element by element. Adam's normalised step turns rounding in
+ * a gradient near zero into a step of up to lr, so the weights part further than the losses: measured 2e-4
+ * (seqft), 3e-5 (adaptive-svd) and, through O-LoRA's pairs at lr 0.01, 0.015, while training moves them by
+ * about 0.5. A pair not merged, a key mixed up or a task's update lost puts them apart by the whole update.
+ */
+const WEIGHTS_APART = (m: ExperimentConfig['methods'][number]) => (m.method === 'o-lora' ? 0.05 : 1e-3);
+
 for (const [index, m] of METHODS.entries()) {
   test(`${m.method}: the torch worker trains as the tfjs engine does (losses <= 1e-3 relative, matrices close)`, async () => {
-    const tfjs = await finishedRun(runFolder(experiment('tfjs'), index));
-    const torch = await finishedRun(runFolder(torchOf('torch'), index));
+    const tfjsDir = runFolder(experiment('tfjs'), index);
+    const torchDir = runFolder(torchOf('torch'), index);
+    const tfjs = await finishedRun(tfjsDir);
+    const torch = await finishedRun(torchDir);
     const started = torch.find((e) => e.type === 'run-started');
     assert.equal(started?.type === 'run-started' && started.backend.name, 'torch', 'the torch run says its engine');
-    // The same events in the same order, up to the values.
-    assert.deepEqual(
-      torch.map((e) => e.type),
-      tfjs.map((e) => e.type),
-      'the same event types in the same order',
-    );
+    // The same events in the same order, up to the values. A one-answer warning follows the predictions, which
+    // may part on an example the two engines score within rounding of a tie: it is left out of the comparison.
+    const types = (evs: SculptEvent[]) =>
+      evs.filter((e) => !(e.type === 'warning' && e.code === 'one-answer')).map((e) => e.type);
+    assert.deepEqual(types(torch), types(tfjs), 'the same event types in the same order');
     assertLossesClose(steps(torch), steps(tfjs), m.method === 'o-lora' ? steps(tfjs).length : 20, 1e-3, m.method);
     assertMatrixClose(finish(torch).matrix, finish(tfjs).matrix, MATRIX_POINTS(m), m.method);
     if (m.method === 'adaptive-svd') {
@@ -138,16 +174,35 @@ for (const [index, m] of METHODS.entries()) {
         evs.flatMap((e) => (e.type === 'ranks' ? e.matrices.map((r) => `${r.name}:${r.k}`) : []));
       assert.deepEqual(ranks(torch), ranks(tfjs), 'the same rank per matrix at every boundary');
     }
+    // The fine-tuned models: the same keys, dtypes and shapes, the same weights up to the engines' rounding.
+    const [a, b] = [await finalModel(torchDir), await finalModel(tfjsDir)];
+    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), 'the same tensors');
+    const base = BASE();
+    let apart = 0;
+    for (const [k, t] of a) {
+      assert.equal(t.dtype, b.get(k)!.dtype, `${k}: dtype`);
+      apart = Math.max(apart, maxDiff(t, b.get(k)!, k));
+    }
+    assert.ok(apart <= WEIGHTS_APART(m), `${m.method}: final weights ${apart} apart (more than ${WEIGHTS_APART(m)})`);
+    // Trained: every method changes some weight, O-LoRA only through its merged pairs.
+    const moved = [...a].filter(([k, t]) => maxDiff(t, base.get(k)!, k) > 0.01).map(([k]) => k);
+    assert.ok(moved.length > 0, `${m.method}: the final weights are not the base's`);
   });
 }
 
 test('torch on two processes (torchrun, DDP over gloo) equals one process', async () => {
-  const one = await finishedRun(runFolder(torchOf('one'), 1));
-  const two = await finishedRun(runFolder(torchOf('two', { nprocPerNode: 2 }), 1));
+  const oneDir = runFolder(torchOf('one'), 1);
+  const twoDir = runFolder(torchOf('two', { nprocPerNode: 2 }), 1);
+  const one = await finishedRun(oneDir);
+  const two = await finishedRun(twoDir);
   const started = two.find((e) => e.type === 'run-started');
   assert.equal(started?.type === 'run-started' && started.engine?.world, 2, 'run-started says the world size');
   assertLossesClose(steps(two), steps(one), steps(one).length, 1e-4, 'two processes');
   assertMatrixClose(finish(two).matrix, finish(one).matrix, 0, 'two processes');
+  // Rank 0 alone writes the final model, with the weights every rank holds.
+  const [a, b] = [await finalModel(twoDir), await finalModel(oneDir)];
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), 'the same tensors');
+  for (const [k, t] of a) assert.ok(maxDiff(t, b.get(k)!, k) <= 1e-3, `${k}: the one-process run's weight`);
 });
 
 /** The pids of the worker processes (not torchrun's launcher) of the run in `dir`. */
@@ -196,4 +251,67 @@ test('kill -9 of one worker rank, then resume: the run ends as an uninterrupted 
   assert.ok(last?.type === 'run-started' && last.resumedFrom, 'the second session resumed from a checkpoint');
   assertLossesClose(steps(resumed), steps(whole), steps(whole).length, 1e-5, 'resumed');
   assertMatrixClose(finish(resumed).matrix, finish(whole).matrix, 0, 'resumed');
+});
+
+test("o-lora's final model is the base with every task's pairs merged in, W + (alpha / r) Σ B_i A_i", async () => {
+  const index = METHODS.findIndex((m) => m.method === 'o-lora');
+  // A checkpoint every 24 steps: one after the last step of the last task (12 steps each), holding the base
+  // weights and every task's pairs as they are at the run's end (O-LoRA changes nothing after the last step).
+  const c = torchOf('olora-final', {}, { checkpoint: { every: 24 } });
+  const dir = runFolder(c, index);
+  const evs = await finishedRun(dir);
+  const last = evs.filter((e) => e.type === 'checkpoint' && e.reason === 'steps').at(-1);
+  assert.ok(last?.type === 'checkpoint' && last.task === 1 && last.step === 12, 'a checkpoint after the last step');
+  const saved = readSafetensors(join(last.path, 'model.safetensors')).tensors;
+  const cfg = validateConfig(c).config!.methods[index];
+  assert.ok(cfg.method === 'o-lora');
+  const scale = cfg.alpha / cfg.r;
+  const final = await finalModel(dir);
+  const base = BASE();
+  assert.deepEqual([...final.keys()].sort(), [...base.keys()].sort(), "the base checkpoint's keys, no adapter");
+  let adapted = 0;
+  for (const [k, t] of final) {
+    const prefix = k.replace(/\.weight$/, '');
+    const pairs: [StTensor, StTensor][] = [];
+    for (let task = 0; saved.has(`${prefix}.olora.A_${task}`); task++)
+      pairs.push([saved.get(`${prefix}.olora.A_${task}`)!, saved.get(`${prefix}.olora.B_${task}`)!]);
+    if (pairs.length === 0) {
+      assert.equal(maxDiff(t, base.get(k)!, k), 0, `${k}: not adapted, the base weight`);
+      continue;
+    }
+    adapted++;
+    assert.equal(pairs.length, 2, `${k}: a pair per task`);
+    const [out, inp] = t.shape;
+    const want = Float64Array.from(base.get(k)!.data as Float32Array);
+    for (const [A, B] of pairs) {
+      const r = A.shape[0];
+      for (let o = 0; o < out; o++)
+        for (let i = 0; i < inp; i++) {
+          let s = 0;
+          for (let j = 0; j < r; j++) s += Number(B.data[o * r + j]) * Number(A.data[j * inp + i]);
+          want[o * inp + i] += scale * s;
+        }
+    }
+    const merged: StTensor = { dtype: 'F32', shape: t.shape, data: Float32Array.from(want) };
+    assert.ok(maxDiff(t, merged, k) <= 1e-5, `${k}: W + (alpha / r) Σ B_i A_i (apart by ${maxDiff(t, merged, k)})`);
+    assert.ok(maxDiff(t, base.get(k)!, k) > 1e-3, `${k}: the pairs changed the weight`);
+  }
+  assert.ok(adapted > 0, 'some weights are adapted');
+});
+
+test('checkpoint.final false: no model folder and no staging folder', async () => {
+  const dir = runFolder(
+    torchOf(
+      'no-final',
+      {},
+      {
+        checkpoint: { final: false },
+        training: tinyTraining({ epochs: 1, batchSize: 8, lr: 0.01, stepEventInterval: 1 }),
+      },
+    ),
+    0,
+  );
+  await finishedRun(dir);
+  assert.ok(!existsSync(join(dir, 'model')), 'no model folder');
+  assert.ok(!existsSync(join(dir, '.model.partial')), 'no staging folder');
 });

@@ -335,6 +335,12 @@ class AdaptiveSvd(Method):
         self._release_factors(ctx.model)
         self._before.clear()
 
+    @torch.no_grad()
+    def merged(self) -> dict[str, torch.Tensor]:
+        """The factored weights as the model computes them, W_high + U_low diag(S_low) V_lowᵀ, by HF key, for
+        saving a plain checkpoint; none once after_task has merged them back into the weights."""
+        return {name: f.merged() for name, f in self.factors.items()}
+
     # ---------------------------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:

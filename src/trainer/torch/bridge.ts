@@ -3,7 +3,9 @@
  * launches the worker (worker-command.ts), and turns its messages into the events a tfjs run writes, in the
  * same order and through the same hooks, so that the supervisor, the CLI, the extension and the reports cannot
  * tell the engines apart by their logs. This side counts the accuracies, the metrics and the predictions, and
- * runs the divergence checks on the losses; the worker trains, scores and checkpoints.
+ * runs the divergence checks on the losses; the worker trains, scores and checkpoints. With `checkpoint.final` the
+ * worker writes the fine-tuned weights before its `done`, and this side completes `<runDir>/model/` (final-model.ts)
+ * before run-finished.
  *
  * Stop: a stop request (the trainer's `shouldStop`) becomes `<runDir>/stop-request`, which the worker reads
  * before each step. Resume: resume.ts picks the newest committed worker checkpoint; the worker gets it as
@@ -14,10 +16,11 @@
  * torchrun, joined its process group): minutes for a 7B checkpoint. Until then the host hears `alive` notices
  * (../alive.ts) with the phase, so that its start-up timeout does not kill a trainer that is only loading.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../../protocol/errors';
 import { WriteFailedError } from '../../engine/io/write-failure';
+import { completeFinalModel, finalModelStaging } from '../../engine/io/final-model';
 import { methodLabel } from '../../protocol/config-validate';
 import type { EventBody, SculptEvent } from '../../protocol/events';
 import { stepEventOf, workerMessageIssue, type WorkerMessage } from '../../protocol/torch-worker';
@@ -241,6 +244,14 @@ async function runSession(
       case 'done':
         if (matrix.length !== tasks.length || rows.open)
           throw TorchWorkerError.protocol(`'done' after ${matrix.length} of ${tasks.length} evaluated tasks`);
+        // The worker has written the fine-tuned model's weights (manifest.finalModel) before its `done`; the
+        // folder is made whole before run-finished, so a finished run has its model. A failure is a failed write.
+        if (manifest.finalModel) {
+          const weights = join(finalModelStaging(runDir), 'model.safetensors');
+          if (!existsSync(weights))
+            throw TorchWorkerError.protocol(`'done' without the final model's weights (${weights} is missing)`);
+          completeFinalModel(config, runDir);
+        }
         hooks.emit(
           runFinishedBody(
             { matrix, zeroShot, validationMatrix, validationZeroShot },

@@ -9,13 +9,14 @@
  * worker finds the whole folder or none.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ResolvedConfig, ResolvedMethodConfig } from '../../protocol/config-resolved';
 import type { EncodedExample } from '../../engine/data/batches';
 import { codecOfKind, type Codec } from '../../engine/data/codec';
 import { rankInputsOf } from '../../engine/evaluate';
 import { loadTasks, modelDir, type RunTask } from '../../engine/experiment';
 import { checkModelFolder } from '../../engine/io/checkpoint';
+import { finalModelStaging } from '../../engine/io/final-model';
 import type { Tokenizer } from '../../engine/io/tokenizer';
 import { calibrationOrder } from '../../engine/method-context';
 import { createMethod } from '../../engine/methods';
@@ -67,6 +68,12 @@ export interface Manifest {
   torch: ResolvedConfig['torch'];
   eval: { zeroShot: boolean; batchSize: number; maxNewTokens: number };
   tasks: ManifestTask[];
+  /**
+   * `checkpoint.final`: the staging folder (absolute) the worker writes the fine-tuned model's model.safetensors
+   * into after the last task's evaluation, before `done`; the trainer then completes it (final-model.ts). Null:
+   * no final model.
+   */
+  finalModel: string | null;
 }
 
 export interface PreparedRun {
@@ -156,6 +163,7 @@ export async function prepareRun(spec: PrepareSpec): Promise<PreparedRun> {
     torch: config.torch,
     eval: { zeroShot: config.eval.zeroShot, batchSize: tr.evalBatchSize, maxNewTokens: config.eval.maxNewTokens },
     tasks: manifestTasks,
+    finalModel: config.checkpoint.final ? resolve(finalModelStaging(runDir)) : null,
   };
   files.set('manifest.json', [JSON.stringify(manifest, null, 1)]);
   const out = writePrepared(runDir, files);
