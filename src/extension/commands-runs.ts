@@ -19,6 +19,7 @@ import { runStatus } from './trees/run-items';
 import { registerRunNotesCommands } from './commands-notes';
 import type { RunFolderInfo } from './run-folder';
 import type { RunSummary } from '../runs/fold';
+import { finalModelPath } from '../runs/run-dir';
 
 export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
@@ -31,6 +32,7 @@ export function registerRunFolderCommands(s: Sculpt): vscode.Disposable[] {
     reg('sculpt.exportReport', (...args) => exportReport(s, args)),
     reg('sculpt.showTrainerLog', (...args) => showTrainerLog(s, args)),
     reg('sculpt.revealRun', (...args) => revealRun(args)),
+    reg('sculpt.revealModel', (...args) => revealModel(args)),
     reg('sculpt.deleteRun', (...args) => deleteRun(s, args)),
     reg('sculpt.deleteExperiment', (...args) => deleteExperiment(s, args)),
     reg('sculpt.refreshRuns', () => s.runsTree.refresh(0)),
@@ -272,6 +274,22 @@ async function revealRun(args: unknown[]): Promise<void> {
   const dir = runDirsFromArgs(args)[0];
   if (!dir) return;
   const uri = vscode.Uri.file(dir);
+  if (vscode.workspace.getWorkspaceFolder(uri)) await vscode.commands.executeCommand('revealInExplorer', uri);
+  else await vscode.commands.executeCommand('revealFileInOS', uri);
+}
+
+/** The run's fine-tuned model (`<run>/model/`, checkpoint.final), or why it has none. */
+async function revealModel(args: unknown[]): Promise<void> {
+  const dir = runDirsFromArgs(args)[0];
+  if (!dir) return;
+  const model = finalModelPath(dir);
+  if (!existsSync(model)) {
+    void vscode.window.showInformationMessage(
+      `Sculpt: ${dir} has no fine-tuned model folder: the run did not finish, or its config sets checkpoint.final to false.`,
+    );
+    return;
+  }
+  const uri = vscode.Uri.file(model);
   if (vscode.workspace.getWorkspaceFolder(uri)) await vscode.commands.executeCommand('revealInExplorer', uri);
   else await vscode.commands.executeCommand('revealFileInOS', uri);
 }

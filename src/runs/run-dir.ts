@@ -215,6 +215,13 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/** The run's fine-tuned model, a Hugging Face folder (checkpoint.final; src/engine/io/final-model.ts). */
+export const FINAL_MODEL_DIR = 'model';
+
+export function finalModelPath(runDir: string): string {
+  return join(runDir, FINAL_MODEL_DIR);
+}
+
 export class RunDirError extends Error {
   constructor(dir: string, reason: string) {
     super(`${dir} is not a usable run folder: ${reason}`);

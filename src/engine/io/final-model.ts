@@ -14,19 +14,14 @@ import type { ResolvedConfig } from '../../protocol/config-resolved';
 import { modelDir } from '../experiment';
 import { tokenizerSource } from '../run-inputs';
 import { WriteFailedError } from './write-failure';
+import { finalModelPath } from '../../runs/run-dir';
 
-/** The fine-tuned model's folder, relative to the run folder. */
-export const FINAL_MODEL_DIR = 'model';
 const STAGING_DIR = '.model.partial';
 
 /** Files beside tokenizer.json that a Hugging Face tokenizer folder may have, copied when present. */
 const TOKENIZER_COMPANIONS = ['tokenizer_config.json', 'special_tokens_map.json'];
 /** Files of the base checkpoint that describe the model rather than its weights, copied when present. */
 const MODEL_COMPANIONS = ['generation_config.json'];
-
-export function finalModelPath(runDir: string): string {
-  return join(runDir, FINAL_MODEL_DIR);
-}
 
 /** Where an engine writes the final model.safetensors before `completeFinalModel`. */
 export function finalModelStaging(runDir: string): string {
