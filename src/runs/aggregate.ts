@@ -315,6 +315,25 @@ export function aggregateRuns(runs: readonly RunSummary[], opts: AggregateOption
         `${groups.join(', ')}. Methods are paired only within a setting; each method's mean pools all of them.`,
     );
   }
+  // The same cell twice (a rerun of one setting, order and seed, reported beside the first): the same training
+  // counted twice narrows every interval without adding evidence.
+  const cells = new Map<string, string[]>();
+  for (const r of runs) {
+    const key = cellKey(r);
+    if (key != null && isCounted(r))
+      cells.set(`${r.method}|${key}`, [...(cells.get(`${r.method}|${key}`) ?? []), r.name]);
+  }
+  const repeated = [...cells.values()].filter((names) => names.length > 1);
+  if (repeated.length) {
+    notes.push(
+      `${count(repeated.length, 'cell')} of one method, setting, order and seed ${repeated.length === 1 ? 'was' : 'were'} ` +
+        `run more than once (${nameList(
+          repeated.map((names) => names.join(' = ')),
+          3,
+        )}): each repeat counts as another ` +
+        'run in the means and narrows their intervals without new evidence; report one experiment folder per setting.',
+    );
+  }
   const foreign = runs.filter((r) => isCounted(r) && r.tasks.some((t) => !tasks.includes(t)));
   if (foreign.length) {
     notes.push(

@@ -190,11 +190,11 @@ export function withFolderJob(s: RunSummary, config: unknown, job: unknown): Run
 
 /**
  * The parts of a run's config that every method of a comparison must share, the ones that decide what an
- * accuracy means: the model and tokenizer, the tasks, the orders, the training and the evaluation. The methods,
- * seed, name, output folder, backend and checkpointing are left out: runs of one setting differ in those and
- * stay comparable.
+ * accuracy means: the model and tokenizer, the tasks, the orders, the training, the evaluation and the engine
+ * (the two engines agree closely, not exactly). The methods, seed, name, output folder, backend and
+ * checkpointing are left out: runs of one setting differ in those and stay comparable.
  */
-const SETTING_FIELDS = ['model', 'tokenizer', 'tasks', 'orders', 'training', 'eval'] as const;
+const SETTING_FIELDS = ['model', 'tokenizer', 'tasks', 'orders', 'training', 'eval', 'engine'] as const;
 
 /** A short fingerprint of a config's setting (SETTING_FIELDS, keys in sorted order); undefined for a non-object. */
 export function settingOf(config: unknown): string | undefined {

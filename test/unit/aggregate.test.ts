@@ -169,6 +169,17 @@ test('runs of different settings never pair, whatever order they come in, and a 
   assert.ok(!aggregateRuns(short).notes.some((n) => n.includes('settings')), 'one setting: no note');
 });
 
+test('the same cell reported twice (a rerun beside the first) is named in a note', () => {
+  const runs = [0, 1].flatMap((s) => [gridRun('seqft', 0, s), gridRun('lora', 0, s, 2)]);
+  assert.ok(!aggregateRuns(runs).notes.some((n) => n.includes('more than once')));
+  const again = [...runs, { ...gridRun('seqft', 0, 1), name: 'seqft-o1-s1 (rerun)' }];
+  const note = aggregateRuns(again).notes.find((n) => n.includes('more than once'));
+  assert.equal(
+    note,
+    '1 cell of one method, setting, order and seed was run more than once (seqft-o0-s1 = seqft-o1-s1 (rerun)): each repeat counts as another run in the means and narrows their intervals without new evidence; report one experiment folder per setting.',
+  );
+});
+
 test("a run's setting: the same whatever its seed, methods, name, output or key order; another for other training", () => {
   const config = {
     name: 'a',
@@ -197,6 +208,7 @@ test("a run's setting: the same whatever its seed, methods, name, output or key 
     { ...config, model: 'builtin:tiny-llama' },
     { ...config, tasks: [{ name: 't', source: { builtin: 'cl5/sentiment' }, trainLimit: 10 }] },
     { ...config, eval: { modes: ['generate'] } },
+    { ...config, engine: 'torch' },
   ])
     assert.notEqual(settingOf(other), settingOf(config), JSON.stringify(other));
   assert.equal(settingOf(null), undefined);
