@@ -80,3 +80,35 @@ test('the fine-tuned model folder loads in transformers, with the ids and logits
     model.dispose();
   }
 });
+
+test("a T5 run's model folder loads in transformers too (config floats kept as floats) and generates", async () => {
+  assert.ok(existsSync(python), `no Python environment at ${python}: run \`npm run provision\``);
+  const work = tempDir('final-model-hf-t5');
+  const raw = {
+    name: 't5',
+    model: 'builtin:tiny-t5',
+    backend: 'cpu',
+    tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 8, testLimit: 4 }],
+    methods: [{ method: 'seqft' }],
+    training: { epochs: 1, batchSize: 4 },
+    output: join(work, 'runs'),
+  };
+  const { config, issues } = validateConfig(raw, { file: join(work, 't5.sculpt.json'), path, exists: existsSync });
+  assert.ok(config, JSON.stringify(issues));
+  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
+  assert.equal(await runFolder(dir, { shouldStop: () => false }), 'finished');
+  const script = [
+    'import sys, torch',
+    'from transformers import AutoModelForSeq2SeqLM, AutoTokenizer',
+    'tok = AutoTokenizer.from_pretrained(sys.argv[1])',
+    'model = AutoModelForSeq2SeqLM.from_pretrained(sys.argv[1]).eval()',
+    'ids = torch.tensor([tok("a good film", add_special_tokens=False)["input_ids"]])',
+    'print(model.generate(ids, max_new_tokens=2).shape[0])',
+  ].join('\n');
+  const r = spawnSync(python, ['-c', script, join(dir, 'model')], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1', HF_HUB_OFFLINE: '1' },
+  });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`.slice(-4000));
+  assert.equal(r.stdout.trim().split('\n').at(-1), '1');
+});

@@ -15,6 +15,7 @@ import { createRunDir } from '../../src/runs/run-dir';
 import { listPredictionSets, readPredictionRecords } from '../../src/runs/predictions';
 import { builtinModelDir } from '../../src/runs/builtin';
 import { runFolder } from '../../src/trainer/run';
+import { configJson } from '../../src/engine/io/checkpoint';
 import { tempDir } from './models-util';
 
 const TASKS = [
@@ -98,4 +99,25 @@ test('checkpoint.final false: no model folder and no staging folder', async () =
   const { dir } = await run(work, 'off', { checkpoint: { final: false }, methods: [{ method: 'seqft' }] });
   assert.ok(!existsSync(join(dir, 'model')));
   assert.ok(!existsSync(join(dir, '.model.partial')));
+});
+
+test('configJson keeps the floats transformers declares as floats (1.0, not 1), top level only', () => {
+  const text = configJson({
+    initializer_factor: 1,
+    rope_theta: 10000,
+    num_layers: 2,
+    eps: 1,
+    nested: { rope_theta: 1 },
+  });
+  assert.equal(
+    text,
+    '{\n  "initializer_factor": 1.0,\n  "rope_theta": 10000.0,\n  "num_layers": 2,\n  "eps": 1,\n  "nested": {\n    "rope_theta": 1\n  }\n}\n',
+  );
+  assert.deepEqual(JSON.parse(text), {
+    initializer_factor: 1,
+    rope_theta: 10000,
+    num_layers: 2,
+    eps: 1,
+    nested: { rope_theta: 1 },
+  });
 });

@@ -232,7 +232,7 @@ export async function saveCheckpoint(model: CausalLM, dir: string): Promise<void
   await writeModelWeights(model, join(dir, 'model.safetensors'));
   const configPath = join(dir, 'config.json');
   const temp = join(dir, `.config.json.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  writeFileSync(temp, JSON.stringify(model.rawConfig, null, 2) + '\n');
+  writeFileSync(temp, configJson(model.rawConfig));
   renameSync(temp, configPath);
 }
 
@@ -254,4 +254,32 @@ export async function writeModelWeights(
     tensors.set(p.name, { dtype, shape: [...v.shape], data: (await v.data()) as Float32Array });
   }
   writeSafetensors(file, tensors, { format: 'pt' });
+}
+
+/**
+ * Fields of a Hugging Face config.json that transformers declares as floats. JSON.stringify writes 1.0 as 1,
+ * which recent transformers' strict config classes refuse (T5's `initializer_factor`), so these keep a decimal
+ * point.
+ */
+const FLOAT_FIELDS = new Set([
+  'initializer_factor',
+  'initializer_range',
+  'layer_norm_epsilon',
+  'layer_norm_eps',
+  'rms_norm_eps',
+  'rope_theta',
+  'dropout_rate',
+]);
+
+/** config.json's text as transformers reads it: two-space JSON, the FLOAT_FIELDS of the top level as floats. */
+export function configJson(raw: unknown): string {
+  return (
+    JSON.stringify(raw, null, 2)
+      .split('\n')
+      .map((line) => {
+        const m = /^ {2}"([^"]+)": (-?\d+)(,?)$/.exec(line);
+        return m && FLOAT_FIELDS.has(m[1]) ? `  "${m[1]}": ${m[2]}.0${m[3]}` : line;
+      })
+      .join('\n') + '\n'
+  );
 }
