@@ -60,6 +60,15 @@ class Position:
         return cls(task=task, globalStep=global_step)
 
 
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' save_file, with the file's mode as the process's umask gives any other file: save_file makes
+    it readable by its owner only (0600), which would keep the rest of a team out of a shared run folder."""
+    save_file(tensors, path, metadata=metadata)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _fsync(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -219,10 +228,10 @@ def save_checkpoint(
             dcp.save({"model": params, "optimizer": slots}, checkpoint_id=os.path.join(tmp, "dcp"))
             torch.save(to_portable(method.state_dict()), os.path.join(tmp, f"method-rank{dist.rank}.pt"))
         elif dist.rank == 0:
-            save_file({k: v.detach().cpu().contiguous() for k, v in params.items()},
-                      os.path.join(tmp, "model.safetensors"))
-            save_file({k: v.detach().cpu().contiguous() for k, v in slots.items()},
-                      os.path.join(tmp, "optimizer.safetensors"))
+            save_safetensors({k: v.detach().cpu().contiguous() for k, v in params.items()},
+                             os.path.join(tmp, "model.safetensors"))
+            save_safetensors({k: v.detach().cpu().contiguous() for k, v in slots.items()},
+                             os.path.join(tmp, "optimizer.safetensors"))
             torch.save(to_portable(method.state_dict()), os.path.join(tmp, "method.pt"))
         torch.save(rng_state(dist.device), os.path.join(tmp, f"rng-rank{dist.rank}.pt"))
         dist.barrier()
@@ -464,7 +473,7 @@ def save_final_model(
                     with safe_open(file, framework="pt") as f:
                         tensors[key] = f.get_tensor(key)
             # `format`: transformers reads a safetensors file only when its metadata says which framework wrote it.
-            save_file(tensors, tmp, metadata={"format": "pt"})
+            save_safetensors(tensors, tmp, metadata={"format": "pt"})
             _fsync(tmp)
             os.replace(tmp, os.path.join(folder, FINAL_WEIGHTS))
             _fsync(folder)
