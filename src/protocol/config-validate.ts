@@ -314,6 +314,15 @@ function torchIssues(c: ResolvedConfig): ConfigIssue[] {
       message: `is needed when torch.nnodes is ${t.nnodes}: the host:port every node meets at (torchrun's --rdzv-endpoint), the same on every node`,
       expected: 'host:port, e.g. "10.0.0.1:29500"',
     });
+  // torchrun takes the endpoint as host:port (an IPv6 host in brackets) and fails on anything else, and only after
+  // the run has started: said here, as validate and run check configs.
+  if (t.rdzvEndpoint !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(t.rdzvEndpoint))
+    issues.push({
+      path: 'torch.rdzvEndpoint',
+      message: `must be host:port (torchrun's --rdzv-endpoint; an IPv6 host in brackets), got '${t.rdzvEndpoint}'`,
+      expected: 'host:port, e.g. "10.0.0.1:29500"',
+      actual: t.rdzvEndpoint,
+    });
   if (t.nodeRank >= t.nnodes)
     issues.push({
       path: 'torch.nodeRank',

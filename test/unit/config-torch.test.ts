@@ -35,6 +35,14 @@ test('several nodes need a rendezvous endpoint, named at torch.rdzvEndpoint', ()
   assert.match(issues[0], /^torch\.rdzvEndpoint: is needed when torch\.nnodes is 2: the host:port/);
   assert.deepEqual(issuesOf(config({ nnodes: 2, rdzvEndpoint: '10.0.0.1:29500' })), []);
   assert.deepEqual(issuesOf(config({ nnodes: 1 })), [], 'one machine needs none');
+  // torchrun wants host:port and fails only once the run has started: refused here, naming the field.
+  for (const bad of ['notaport', '10.0.0.1:', ':29500', 'host:port', 'a b:1', '::1:29500']) {
+    const found = issuesOf(config({ nnodes: 2, rdzvEndpoint: bad }));
+    assert.equal(found.length, 1, `${bad}: ${found.join('\n')}`);
+    assert.match(found[0], /^torch\.rdzvEndpoint: must be host:port/, bad);
+  }
+  for (const good of ['h:1', 'node-0.cluster:29500', '[::1]:29500', '127.0.0.1:0'])
+    assert.deepEqual(issuesOf(config({ nnodes: 2, rdzvEndpoint: good })), [], good);
 });
 
 test('torch.nodeRank must be below torch.nnodes', () => {
