@@ -349,6 +349,15 @@ export function configWarnings(c: ResolvedConfig): (ConfigIssue & { code: string
       expected: '"auto" (or no backend) with engine "torch"',
       actual: c.backend,
     });
+  const t = c.torch;
+  if (c.engine === 'torch' && t.nprocPerNode * t.nnodes === 1 && (t.shard === 'ddp' || t.shard === 'fsdp2'))
+    warnings.push({
+      path: 'torch.shard',
+      code: 'torch-shard',
+      message: `is '${t.shard}', but the run has one process (torch.nprocPerNode ${t.nprocPerNode} × torch.nnodes ${t.nnodes}): nothing is sharded`,
+      expected: 'more than one process for ddp or fsdp2, or "auto"',
+      actual: t.shard,
+    });
   const set = torchSettings(c);
   if (c.engine === 'tfjs' && set.length > 0)
     warnings.push({

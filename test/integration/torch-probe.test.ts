@@ -217,6 +217,8 @@ test('one run of an interpreter per process: later probes of it reuse what it sa
   const p = probeTorch(torchOf({ python, nprocPerNode: 2, shard: 'fsdp2', precision: 'bf16' }));
   assert.equal(runsOf(python), 1);
   assert.equal(p.plan, '2 processes on cpu, fsdp2, bf16', 'the config-dependent part is decided each time');
+  const one = probeTorch(torchOf({ python, shard: 'fsdp2' }));
+  assert.deepEqual([one.shard, one.plan], ['none', '1 process on cpu, fp32'], 'one process shards nothing');
   clearTorchProbeCache();
   probeTorch(torchOf({ python }));
   assert.equal(runsOf(python), 2);

@@ -107,3 +107,17 @@ test('torch.python: a relative path resolves against the config file, a bare com
   const once = validateConfig(config({ python: 'py/bin/python' }), { file, path }).config!;
   assert.equal(validateConfig(once, { file: '/elsewhere/x.json', path }).config?.torch.python, once.torch.python);
 });
+
+test('one process with torch.shard ddp or fsdp2 is a warning (nothing is sharded), as the worker says at its start', () => {
+  for (const shard of ['ddp', 'fsdp2'] as const) {
+    const { config: c } = validateConfig(config({ shard }));
+    const w = configWarnings(c!);
+    assert.deepEqual(
+      w.map((x) => [x.path, x.code]),
+      [['torch.shard', 'torch-shard']],
+    );
+    assert.match(w[0].message, new RegExp(`^is '${shard}', but the run has one process .*: nothing is sharded$`));
+  }
+  const { config: two } = validateConfig(config({ shard: 'ddp', nprocPerNode: 2 }));
+  assert.deepEqual(configWarnings(two!), []);
+});

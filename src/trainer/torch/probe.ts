@@ -340,7 +340,8 @@ function runProbe(python: string, origin: PythonOrigin, configFile: string | und
 function withPlan(env: TorchEnvironment, t: ResolvedTorch): TorchProbe {
   const device = t.device === 'auto' ? (env.cuda.available ? 'cuda' : 'cpu') : t.device;
   const world = t.nprocPerNode * t.nnodes;
-  const shard = t.shard !== 'auto' ? t.shard : world === 1 ? 'none' : device === 'cuda' ? 'fsdp2' : 'ddp';
+  // One process shards nothing, whatever torch.shard says (the worker's resolve_shard, which warns of it).
+  const shard = world === 1 ? 'none' : t.shard !== 'auto' ? t.shard : device === 'cuda' ? 'fsdp2' : 'ddp';
   const processes =
     world === 1
       ? '1 process'
