@@ -7,19 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { tinyRun } from '../helpers/tiny-run';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { join } from 'node:path';
-import { validateConfig } from '../../src/protocol/config-validate';
-import { createRunDir } from '../../src/runs/run-dir';
-import { runFolder } from '../../src/trainer/run';
 import { tf } from '../../src/engine/tf';
 import { selectBackend } from '../../src/engine/backend';
 import { loadPretrained } from '../../src/engine/io/checkpoint';
 import { loadTokenizerFile } from '../../src/engine/io/tokenizer';
 import { repoRoot } from '../helpers/paths';
-import { tempDir } from '../unit/models-util';
 
 const python = join(repoRoot, '.venv', 'bin', 'python');
 
@@ -37,20 +33,7 @@ print(json.dumps({"ids": ids, "logits": logits.tolist()}))
 
 test('the fine-tuned model folder loads in transformers, with the ids and logits Sculpt gives', async () => {
   assert.ok(existsSync(python), `no Python environment at ${python}: run \`npm run provision\``);
-  const work = tempDir('final-model-hf');
-  const raw = {
-    name: 'hf',
-    model: 'builtin:tiny-llama',
-    backend: 'cpu',
-    tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 16, testLimit: 4 }],
-    methods: [{ method: 'seqft' }],
-    training: { epochs: 1, batchSize: 4 },
-    output: join(work, 'runs'),
-  };
-  const { config, issues } = validateConfig(raw, { file: join(work, 'hf.sculpt.json'), path, exists: existsSync });
-  assert.ok(config, JSON.stringify(issues));
-  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
-  const outcome = await runFolder(dir, { shouldStop: () => false });
+  const { dir, outcome } = await tinyRun('hf');
   assert.equal(outcome, 'finished', readFileSync(join(dir, 'events.jsonl'), 'utf8'));
   const folder = join(dir, 'model');
 
@@ -83,20 +66,8 @@ test('the fine-tuned model folder loads in transformers, with the ids and logits
 
 test("a T5 run's model folder loads in transformers too (config floats kept as floats) and generates", async () => {
   assert.ok(existsSync(python), `no Python environment at ${python}: run \`npm run provision\``);
-  const work = tempDir('final-model-hf-t5');
-  const raw = {
-    name: 't5',
-    model: 'builtin:tiny-t5',
-    backend: 'cpu',
-    tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 8, testLimit: 4 }],
-    methods: [{ method: 'seqft' }],
-    training: { epochs: 1, batchSize: 4 },
-    output: join(work, 'runs'),
-  };
-  const { config, issues } = validateConfig(raw, { file: join(work, 't5.sculpt.json'), path, exists: existsSync });
-  assert.ok(config, JSON.stringify(issues));
-  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
-  assert.equal(await runFolder(dir, { shouldStop: () => false }), 'finished');
+  const { dir, outcome } = await tinyRun('hf-t5', { model: 'builtin:tiny-t5' });
+  assert.equal(outcome, 'finished', readFileSync(join(dir, 'events.jsonl'), 'utf8'));
   const script = [
     'import sys, torch',
     'from transformers import AutoModelForSeq2SeqLM, AutoTokenizer',

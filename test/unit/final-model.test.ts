@@ -5,42 +5,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { tinyRun } from '../helpers/tiny-run';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import * as path from 'node:path';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../../src/protocol/config';
-import { validateConfig } from '../../src/protocol/config-validate';
 import type { SculptEvent } from '../../src/protocol/events';
-import { createRunDir } from '../../src/runs/run-dir';
 import { listPredictionSets, readPredictionRecords } from '../../src/runs/predictions';
 import { builtinModelDir } from '../../src/runs/builtin';
-import { runFolder } from '../../src/trainer/run';
 import { configJson } from '../../src/engine/io/checkpoint';
-import { tempDir } from './models-util';
 
 const TASKS = [
   { name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 16, testLimit: 8 },
   { name: 'topic', source: { builtin: 'tiny/topic' }, trainLimit: 16, testLimit: 8 },
 ];
 
-async function run(work: string, name: string, over: Partial<ExperimentConfig>) {
-  const raw = {
-    name,
-    model: 'builtin:tiny-llama',
-    backend: 'cpu',
-    tasks: TASKS,
-    methods: [{ method: 'o-lora', r: 4 }],
-    training: { epochs: 1, batchSize: 4 },
-    output: join(work, 'runs'),
-    ...over,
-  };
-  const { config, issues } = validateConfig(raw, { file: join(work, `${name}.sculpt.json`), path, exists: existsSync });
-  assert.ok(config, JSON.stringify(issues));
-  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
-  const events: SculptEvent[] = [];
-  const outcome = await runFolder(dir, { shouldStop: () => false, echo: (e) => events.push(e) });
-  assert.equal(outcome, 'finished', readFileSync(join(dir, 'events.jsonl'), 'utf8'));
-  return { dir, events };
+async function run(name: string, over: Partial<ExperimentConfig>) {
+  const r = await tinyRun(name, { tasks: TASKS, methods: [{ method: 'o-lora', r: 4 }], ...over });
+  assert.equal(r.outcome, 'finished', readFileSync(join(r.dir, 'events.jsonl'), 'utf8'));
+  return r;
 }
 
 /** Each test example's per-label scores at one evaluation point, by task and example index. */
@@ -54,8 +36,7 @@ function scoresAt(runDir: string, afterTask: number): Map<string, Record<string,
 }
 
 test('a run leaves its fine-tuned model, O-LoRA merged in: loaded as a model it scores the test sets as the last evaluation did', async () => {
-  const work = tempDir('final-model');
-  const first = await run(work, 'trained', {});
+  const first = await run('trained', {});
   const model = join(first.dir, 'model');
   assert.deepEqual(readdirSync(model).sort(), [
     'config.json',
@@ -74,7 +55,7 @@ test('a run leaves its fine-tuned model, O-LoRA merged in: loaded as a model it 
   );
 
   // The saved folder as another experiment's model: its zero-shot evaluation is the first run's last one.
-  const again = await run(work, 'reloaded', {
+  const again = await run('reloaded', {
     model: model,
     methods: [{ method: 'seqft' }],
     eval: { zeroShot: true, predictions: 'all' },
@@ -95,8 +76,7 @@ test('a run leaves its fine-tuned model, O-LoRA merged in: loaded as a model it 
 });
 
 test('checkpoint.final false: no model folder and no staging folder', async () => {
-  const work = tempDir('final-model-off');
-  const { dir } = await run(work, 'off', { checkpoint: { final: false }, methods: [{ method: 'seqft' }] });
+  const { dir } = await run('off', { checkpoint: { final: false }, methods: [{ method: 'seqft' }] });
   assert.ok(!existsSync(join(dir, 'model')));
   assert.ok(!existsSync(join(dir, '.model.partial')));
 });

@@ -6,17 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-import { join } from 'node:path';
-import { validateConfig } from '../../src/protocol/config-validate';
-import type { SculptEvent } from '../../src/protocol/events';
+import { tinyRun } from '../helpers/tiny-run';
 import type { RunTask } from '../../src/engine/experiment';
 import type { EvalResult } from '../../src/engine/evaluate';
 import { oneAnswerWarning } from '../../src/engine/run-evaluation';
-import { createRunDir } from '../../src/runs/run-dir';
-import { runFolder } from '../../src/trainer/run';
-import { tempDir } from './models-util';
 
 const examples = [
   { input: 'a', output: 'pos' },
@@ -57,23 +50,12 @@ test('one answer to every test example of the task just trained, whose outputs d
 });
 
 test('a run whose model collapses to one label warns after that task, beside its eval event', async () => {
-  const work = tempDir('one-answer');
-  const raw = {
-    name: 'collapse',
-    model: 'builtin:tiny-llama',
-    backend: 'cpu',
+  const { events } = await tinyRun('one-answer', {
     tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 16, testLimit: 8 }],
-    methods: [{ method: 'seqft' }],
     // A rate this high sends the tiny model to one answer for every prompt.
     training: { epochs: 2, batchSize: 4, lr: 0.5, gradClip: 0 },
     checkpoint: { final: false },
-    output: join(work, 'runs'),
-  };
-  const { config, issues } = validateConfig(raw, { file: join(work, 'c.sculpt.json'), path, exists: existsSync });
-  assert.ok(config, JSON.stringify(issues));
-  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
-  const events: SculptEvent[] = [];
-  await runFolder(dir, { shouldStop: () => false, echo: (e) => events.push(e) });
+  });
   const i = events.findIndex((e) => e.type === 'warning' && e.code === 'one-answer');
   assert.ok(i > 0, events.map((e) => e.type).join(' '));
   const before = events[i - 1];

@@ -5,15 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { tinyRun } from '../helpers/tiny-run';
 import type { AliveMessage } from '../../src/protocol/trainer';
 import { ALIVE_INTERVAL_MS, ipcSendAlive, startHeartbeat, type IpcProcess } from '../../src/trainer/alive';
-import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { validateConfig } from '../../src/protocol/config-validate';
-import { createRunDir } from '../../src/runs/run-dir';
-import { runFolder } from '../../src/trainer/run';
-import { tempDir } from './models-util';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,27 +68,16 @@ test('the IPC sender: none without a channel; nothing sent once it is closed; a 
 });
 
 test('a tfjs run says each phase before run-started (backend, tasks, tokenizing, model, weights), then nothing', async () => {
-  const work = tempDir('alive-tfjs');
-  const file = join(work, 'alive.sculpt.json');
-  const raw = {
-    name: 'alive',
-    model: 'builtin:tiny-llama',
-    backend: 'cpu',
-    tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 8, testLimit: 4 }],
-    methods: [{ method: 'seqft' }],
-    training: { epochs: 1, batchSize: 4 },
-    output: join(work, 'runs'),
-  };
-  const { config, issues } = validateConfig(raw, { file, path, exists: existsSync });
-  assert.ok(config, JSON.stringify(issues));
-  const dir = createRunDir(config, { methodIndex: 0, order: 0 });
   const seen: { phase: string; eventsBefore: number }[] = [];
   let events = 0;
-  const outcome = await runFolder(dir, {
-    shouldStop: () => false,
-    echo: () => events++,
-    notices: { send: (m) => seen.push({ phase: m.phase, eventsBefore: events }), intervalMs: 5 },
-  });
+  const { dir, outcome } = await tinyRun(
+    'alive',
+    { tasks: [{ name: 'sentiment', source: { builtin: 'tiny/sentiment' }, trainLimit: 8, testLimit: 4 }] },
+    {
+      echo: () => events++,
+      notices: { send: (m) => seen.push({ phase: m.phase, eventsBefore: events }), intervalMs: 5 },
+    },
+  );
   assert.equal(outcome, 'finished', readFileSync(join(dir, 'events.jsonl'), 'utf8'));
   const phases = [...new Set(seen.map((n) => n.phase))];
   assert.deepEqual(phases, [
